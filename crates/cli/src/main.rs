@@ -1,0 +1,159 @@
+//! The `unmogrowp` binary. Only wiring lives here: parse the command line, load the
+//! configuration, hand over to the server or the tools.
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use unmogrowp_server::config::{Config, Overrides, ServerRole};
+use unmogrowp_server::{Application, telemetry};
+
+#[derive(Parser)]
+#[command(name = "unmogrowp", version, about = "Self-hostable mobile attribution and analytics")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (every role in one process unless --role says otherwise).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "HOST:PORT")]
+    addr: Option<SocketAddr>,
+    /// Directory for embedded data [default: ./data].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Which parts of the server to run [default: all].
+    #[arg(long, value_enum)]
+    role: Option<RoleArg>,
+}
+
+#[derive(Args)]
+struct MigrateArgs {
+    /// TOML configuration file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Directory for embedded data [default: ./data].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RoleArg {
+    All,
+    Api,
+    Ingest,
+    Worker,
+}
+
+impl From<RoleArg> for ServerRole {
+    fn from(role: RoleArg) -> Self {
+        match role {
+            RoleArg::All => ServerRole::All,
+            RoleArg::Api => ServerRole::Api,
+            RoleArg::Ingest => ServerRole::Ingest,
+            RoleArg::Worker => ServerRole::Worker,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Migrate(args) => migrate(args).await,
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let overrides = Overrides {
+        addr: args.addr,
+        data_dir: args.data_dir,
+        role: args.role.map(ServerRole::from),
+    };
+    let config = Config::load(args.config.as_deref(), &overrides)?;
+    telemetry::init_logging(&config);
+    let application = Application::build(config).await?;
+    tracing::info!(url = %application.url(), role = application.state().config.role.as_str(),
+        backend = application.state().store.backend().as_str(), "listening");
+    announce(&format!("url: {}/", application.url()));
+    application.run_until_stopped(shutdown_signal()).await
+}
+
+async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    let overrides = Overrides { data_dir: args.data_dir, ..Overrides::default() };
+    let config = Config::load(args.config.as_deref(), &overrides)?;
+    telemetry::init_logging(&config);
+    let options = unmogrowp_server::app::store_options(&config);
+    let report = unmogrowp_storage::Store::migrate(&options).await.context("migrating")?;
+    let backend = report.backend.map_or("unknown", |b| b.as_str());
+    if report.applied.is_empty() {
+        announce(&format!("{backend}: schema is up to date (version {})", report.current_version));
+    } else {
+        for (version, name) in &report.applied {
+            announce(&format!("{backend}: applied migration {version} ({name})"));
+        }
+        announce(&format!("{backend}: schema is at version {}", report.current_version));
+    }
+    Ok(())
+}
+
+/// A line for the person at the terminal (stdout), apart from the structured logs.
+#[allow(clippy::print_stdout)]
+fn announce(line: &str) {
+    println!("{line}");
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("received SIGINT"),
+        () = terminate => tracing::info!("received SIGTERM"),
+    }
+}

@@ -1,0 +1,163 @@
+//! Roles and the one permission table the whole product consults.
+//!
+//! `owner` > `admin` > `member` > `viewer`. Every protected operation names an [`Action`];
+//! [`Role::allows`] looks the pair up in [`POLICY`]. A test walks every cell.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Viewer,
+    Member,
+    Admin,
+    Owner,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Owner, Role::Admin, Role::Member, Role::Viewer];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Member => "member",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    /// Whether this role may perform `action` (looked up in [`POLICY`]).
+    pub fn allows(self, action: Action) -> bool {
+        POLICY
+            .iter()
+            .find(|(candidate, _)| *candidate == action)
+            .map(|(_, minimum)| self >= *minimum)
+            .unwrap_or(false)
+    }
+
+    /// Whether a member with this role may give `target` to someone, or change or remove
+    /// someone who holds `target`: admins manage members but not owners; owners manage all.
+    pub fn can_manage_role(self, target: Role) -> bool {
+        match self {
+            Role::Owner => true,
+            Role::Admin => target != Role::Owner,
+            Role::Member | Role::Viewer => false,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown role `{0}`: expected owner, admin, member or viewer")]
+pub struct UnknownRole(pub String);
+
+impl FromStr for Role {
+    type Err = UnknownRole;
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        match raw {
+            "owner" => Ok(Role::Owner),
+            "admin" => Ok(Role::Admin),
+            "member" => Ok(Role::Member),
+            "viewer" => Ok(Role::Viewer),
+            other => Err(UnknownRole(other.to_owned())),
+        }
+    }
+}
+
+/// Everything a role can be allowed to do inside an organization.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Read apps, links, postbacks, reports, exports, members.
+    Read,
+    ManageLinks,
+    ManagePostbacks,
+    RunExports,
+    ManageApps,
+    ManageKeys,
+    ManageMembers,
+    ReadAuditLog,
+    ManageOrganization,
+}
+
+impl Action {
+    pub const ALL: [Action; 9] = [
+        Action::Read,
+        Action::ManageLinks,
+        Action::ManagePostbacks,
+        Action::RunExports,
+        Action::ManageApps,
+        Action::ManageKeys,
+        Action::ManageMembers,
+        Action::ReadAuditLog,
+        Action::ManageOrganization,
+    ];
+}
+
+/// The least role that may perform each action.
+pub const POLICY: [(Action, Role); 9] = [
+    (Action::Read, Role::Viewer),
+    (Action::ManageLinks, Role::Member),
+    (Action::ManagePostbacks, Role::Member),
+    (Action::RunExports, Role::Member),
+    (Action::ManageApps, Role::Admin),
+    (Action::ManageKeys, Role::Admin),
+    (Action::ManageMembers, Role::Admin),
+    (Action::ReadAuditLog, Role::Admin),
+    (Action::ManageOrganization, Role::Owner),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The expected table, written out cell by cell so a change to `POLICY` must be made twice.
+    fn expected(role: Role, action: Action) -> bool {
+        use Action::*;
+        match role {
+            Role::Owner => true,
+            Role::Admin => !matches!(action, ManageOrganization),
+            Role::Member => matches!(action, Read | ManageLinks | ManagePostbacks | RunExports),
+            Role::Viewer => matches!(action, Read),
+        }
+    }
+
+    #[test]
+    fn every_cell_of_the_policy_table() {
+        for role in Role::ALL {
+            for action in Action::ALL {
+                assert_eq!(role.allows(action), expected(role, action), "{role} × {action:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_action_has_a_policy_row() {
+        for action in Action::ALL {
+            assert_eq!(POLICY.iter().filter(|(a, _)| *a == action).count(), 1, "{action:?}");
+        }
+    }
+
+    #[test]
+    fn role_management() {
+        assert!(!Role::Admin.can_manage_role(Role::Owner));
+        assert!(Role::Admin.can_manage_role(Role::Admin));
+        assert!(Role::Owner.can_manage_role(Role::Owner));
+        assert!(!Role::Member.can_manage_role(Role::Viewer));
+    }
+
+    #[test]
+    fn roles_round_trip_as_text() {
+        for role in Role::ALL {
+            assert_eq!(role.as_str().parse::<Role>().ok(), Some(role));
+        }
+        assert!("superuser".parse::<Role>().is_err());
+    }
+}

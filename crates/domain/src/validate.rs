@@ -1,0 +1,110 @@
+//! Field-level validation errors shared by every layer: a list of `(field, message)` pairs
+//! that the HTTP layer turns into the `errors` member of a problem document.
+
+use serde::Serialize;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
+    }
+}
+
+/// Collects field errors so that one response names every bad field at once.
+#[derive(Debug, Default)]
+pub struct FieldErrors(Vec<FieldError>);
+
+impl FieldErrors {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError::new(field, message));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn into_result(self) -> Result<(), Vec<FieldError>> {
+        if self.0.is_empty() { Ok(()) } else { Err(self.0) }
+    }
+
+    pub fn into_vec(self) -> Vec<FieldError> {
+        self.0
+    }
+}
+
+/// An email address as stored: trimmed and lower-cased, `local@domain`, at most 254 bytes.
+/// Deliberately permissive beyond that: the only real check of an address is a mail to it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        let email = raw.trim().to_lowercase();
+        if email.is_empty() {
+            return Err("is required");
+        }
+        if email.len() > 254 {
+            return Err("must be at most 254 characters");
+        }
+        let Some((local, domain)) = email.rsplit_once('@') else {
+            return Err("must be an email address (name@example.com)");
+        };
+        let domain_ok = !domain.is_empty()
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains("..")
+            && domain.chars().all(|c| c.is_alphanumeric() || c == '.' || c == '-');
+        let local_ok = !local.is_empty()
+            && local.len() <= 64
+            && !local.chars().any(|c| c.is_whitespace() || c.is_control() || c == '@');
+        if !domain_ok || !local_ok {
+            return Err("must be an email address (name@example.com)");
+        }
+        Ok(Self(email))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalised() {
+        assert_eq!(Email::parse("  Ada@Example.COM ").map(Email::into_string), Ok("ada@example.com".to_owned()));
+        assert!(Email::parse("ops@localhost").is_ok());
+    }
+
+    #[test]
+    fn bad_emails_are_refused() {
+        for bad in ["", "no-at-sign", "@example.com", "a@", "a@.com", "a@b..c", "a b@c.d", "a@b c.d"] {
+            assert!(Email::parse(bad).is_err(), "{bad}");
+        }
+        assert!(Email::parse(&format!("{}@x.io", "a".repeat(65))).is_err());
+    }
+
+    #[test]
+    fn field_errors_collect() {
+        let mut errors = FieldErrors::new();
+        assert!(errors.is_empty());
+        errors.push("email", "is required");
+        errors.push("password", "is too short");
+        assert_eq!(errors.into_result().map_err(|e| e.len()), Err(2));
+    }
+}

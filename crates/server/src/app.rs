@@ -1,0 +1,196 @@
+//! Building the application from a [`Config`] and running it until asked to stop.
+
+use crate::config::Config;
+use crate::error::{ApiError, problem_for_status};
+use crate::health::{DatabaseCheck, Readiness};
+use crate::middleware::{ObserveSettings, observe};
+use crate::openapi::ApiDoc;
+use crate::routes::{auth, ops};
+use crate::state::{AppState, AppStateInner};
+use crate::{docs, telemetry};
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use secrecy::ExposeSecret;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use unmogrowp_storage::{Store, StoreOptions};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// A built application: listening, migrated, ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+pub fn store_options(config: &Config) -> StoreOptions {
+    StoreOptions {
+        data_dir: config.data_dir.clone(),
+        database_url: config.database_url().map(str::to_owned),
+        replica_url: config
+            .database_replica_url
+            .as_ref()
+            .map(|url| url.expose_secret().to_owned())
+            .filter(|url| !url.is_empty()),
+        max_connections: config.database_max_connections,
+        statement_timeout_ms: config.database_statement_timeout_ms,
+        app_role: Some(config.database_app_role.clone()).filter(|role| !role.is_empty()),
+    }
+}
+
+impl Application {
+    /// Binds the listener, opens (and migrates) the store, and assembles the routes.
+    pub async fn build(mut config: Config) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.addr))?;
+        // With port 0 the OS picks one; keep the real address so links point at it.
+        config.addr = listener.local_addr().context("reading the bound address")?;
+
+        let store = Store::open(&store_options(&config)).await.context("opening the database")?;
+        let mut readiness = Readiness::default();
+        readiness.register(Arc::new(DatabaseCheck(store.clone())));
+
+        let (api_routes, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+            .routes(routes!(ops::healthz))
+            .routes(routes!(ops::readyz))
+            .routes(routes!(ops::metrics))
+            .routes(routes!(ops::openapi))
+            .routes(routes!(auth::check_email))
+            .split_for_parts();
+        let openapi_json = Arc::new(openapi.to_pretty_json().context("rendering OpenAPI")?);
+
+        let state = AppState::new(AppStateInner {
+            config,
+            store,
+            readiness,
+            prometheus: telemetry::prometheus(),
+            openapi_json,
+        });
+        let router = api_routes
+            .route("/api/docs", get(docs::index))
+            .route("/api/docs/{*file}", get(docs::asset))
+            .fallback(not_found)
+            .with_state(state.clone());
+        let router = with_middleware(router, &state.config)?;
+        Ok(Self { listener, router, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.state.config.addr
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.local_addr())
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes; then stops accepting, lets in-flight requests finish
+    /// (up to `http.shutdown_grace_ms`), flushes and returns.
+    pub async fn run_until_stopped<F>(self, shutdown: F) -> anyhow::Result<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let grace = Duration::from_millis(self.state.config.http.shutdown_grace_ms);
+        let (stop_sender, stop) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_sender.send(true);
+        });
+        let mut graceful = stop.clone();
+        let serve = axum::serve(
+            self.listener,
+            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = graceful.wait_for(|stopping| *stopping).await;
+            tracing::info!("shutting down: no new connections, finishing in-flight requests");
+        });
+        let mut deadline = stop;
+        let deadline = async move {
+            let _ = deadline.wait_for(|stopping| *stopping).await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            served = serve.into_future() => served.context("serving HTTP")?,
+            () = deadline => tracing::warn!(grace_ms = grace.as_millis() as u64,
+                "in-flight requests did not finish in time; closing them"),
+        }
+        self.state.store.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn not_found() -> ApiError {
+    problem_for_status(StatusCode::NOT_FOUND)
+}
+
+fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    ApiError::internal(anyhow::anyhow!("a handler panicked")).into_response()
+}
+
+fn cors_layer(origins: &[String]) -> anyhow::Result<Option<CorsLayer>> {
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    let allow_origin = if origins.iter().any(|origin| origin == "*") {
+        AllowOrigin::any()
+    } else {
+        let values = origins
+            .iter()
+            .map(|origin| {
+                HeaderValue::from_str(origin.trim_end_matches('/'))
+                    .with_context(|| format!("http.cors_allowed_origins: `{origin}`"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        AllowOrigin::list(values)
+    };
+    Ok(Some(
+        CorsLayer::new()
+            .allow_origin(allow_origin)
+            .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::PUT, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::HeaderName::from_static("x-org-id"),
+                header::HeaderName::from_static("x-app-token"),
+                header::HeaderName::from_static("x-request-id"),
+            ])
+            .expose_headers([header::HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
+            .max_age(Duration::from_secs(3600)),
+    ))
+}
+
+fn with_middleware(router: Router, config: &Config) -> anyhow::Result<Router> {
+    let settings = Arc::new(ObserveSettings { behind_tls: config.http.behind_tls });
+    let layers = ServiceBuilder::new()
+        .layer(axum::middleware::from_fn_with_state(settings, observe))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .option_layer(cors_layer(&config.http.cors_allowed_origins)?)
+        .layer(CompressionLayer::new())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_millis(config.http.request_timeout_ms),
+        ))
+        .layer(RequestBodyLimitLayer::new(config.http.max_body_bytes))
+        .layer(DefaultBodyLimit::max(config.http.max_body_bytes));
+    Ok(router.layer(layers))
+}

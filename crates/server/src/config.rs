@@ -1,0 +1,355 @@
+//! The one typed configuration, loaded once: built-in defaults, then a TOML file, then
+//! `UNMOGROWP_*` environment variables (nested sections with `__`, e.g.
+//! `UNMOGROWP_HTTP__REQUEST_TIMEOUT_MS`), then command-line flags. Unknown keys are refused,
+//! naming the key and where it came from. Secrets are `SecretString`s: never printed.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServerRole {
+    /// Every role in one process.
+    #[default]
+    All,
+    /// Management API, reports, dashboard.
+    Api,
+    /// Collection endpoints (clicks, impressions, events).
+    Ingest,
+    /// Consumers of the event log: attribution, event store, postbacks.
+    Worker,
+}
+
+impl ServerRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServerRole::All => "all",
+            ServerRole::Api => "api",
+            ServerRole::Ingest => "ingest",
+            ServerRole::Worker => "worker",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// JSON when standard output is not a terminal, human-readable otherwise.
+    #[default]
+    Auto,
+    Json,
+    Pretty,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub addr: SocketAddr,
+    /// Where embedded data lives (SQLite files, the event log, generated keys, the outbox).
+    pub data_dir: PathBuf,
+    pub role: ServerRole,
+    /// The address users reach the server at, used in links sent by email. Defaults to
+    /// `http://<addr>`.
+    pub public_url: Option<String>,
+
+    /// OLTP database: unset for SQLite in the data dir, or `postgres://USER@HOST:PORT/DB`.
+    #[serde(deserialize_with = "optional_secret")]
+    pub database_url: Option<SecretString>,
+    #[serde(deserialize_with = "optional_secret")]
+    pub database_replica_url: Option<SecretString>,
+    pub database_max_connections: u32,
+    pub database_statement_timeout_ms: u64,
+    /// PostgreSQL role the server switches to after connecting (owns no table, so row-level
+    /// security binds it). Empty to stay the login role.
+    pub database_app_role: String,
+
+    /// Event store: unset for embedded, or `clickhouse://HOST:HTTP_PORT/DATABASE`.
+    #[serde(deserialize_with = "optional_secret")]
+    pub events_url: Option<SecretString>,
+    #[serde(deserialize_with = "optional_secret")]
+    pub nats_url: Option<SecretString>,
+    pub nats_prefix: String,
+    #[serde(deserialize_with = "optional_secret")]
+    pub redis_url: Option<SecretString>,
+    pub redis_prefix: String,
+    /// `smtp://HOST:PORT`; unset writes emails as files under `<data_dir>/outbox/`.
+    #[serde(deserialize_with = "optional_secret")]
+    pub smtp_url: Option<SecretString>,
+    pub smtp_from: String,
+
+    pub log_format: LogFormat,
+    /// A tracing filter, e.g. `info` or `info,unmogrowp_server=debug`.
+    pub log_level: String,
+
+    pub http: HttpConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Longest time a request may take before it is answered 503.
+    pub request_timeout_ms: u64,
+    /// Largest request body accepted (413 beyond).
+    pub max_body_bytes: usize,
+    /// Origins allowed to call the API from a browser (`*` for any); empty sends no CORS
+    /// headers, so only same-origin pages can call.
+    pub cors_allowed_origins: Vec<String>,
+    /// Set when a TLS-terminating proxy is in front: adds `Strict-Transport-Security`.
+    pub behind_tls: bool,
+    /// Proxies (IP or CIDR) whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<String>,
+    /// How long in-flight requests get to finish after SIGTERM.
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            role: ServerRole::All,
+            public_url: None,
+            database_url: None,
+            database_replica_url: None,
+            database_max_connections: 16,
+            database_statement_timeout_ms: 10_000,
+            database_app_role: "unmogrowp_app".to_owned(),
+            events_url: None,
+            nats_url: None,
+            nats_prefix: "unmogrowp".to_owned(),
+            redis_url: None,
+            redis_prefix: "unmogrowp".to_owned(),
+            smtp_url: None,
+            smtp_from: "UnMoGrowP <no-reply@unmogrowp.localhost>".to_owned(),
+            log_format: LogFormat::Auto,
+            log_level: "info".to_owned(),
+            http: HttpConfig::default(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            request_timeout_ms: 30_000,
+            max_body_bytes: 1024 * 1024,
+            cors_allowed_origins: Vec::new(),
+            behind_tls: false,
+            trusted_proxies: Vec::new(),
+            shutdown_grace_ms: 8_000,
+        }
+    }
+}
+
+/// Values given on the command line; they win over file and environment.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub addr: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub role: Option<ServerRole>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+pub const ENV_PREFIX: &str = "UNMOGROWP_";
+
+impl Config {
+    /// Defaults, then `file` (if given), then the process environment, then `overrides`.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        Self::load_from(file, Env::prefixed(ENV_PREFIX).split("__"), overrides)
+    }
+
+    fn load_from(
+        file: Option<&Path>,
+        env: Env,
+        overrides: &Overrides,
+    ) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::MissingFile(path.to_owned()));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let mut config: Config = figment
+            .merge(env)
+            .extract()
+            .map_err(|error| ConfigError::Invalid(describe(error)))?;
+        if let Some(addr) = overrides.addr {
+            config.addr = addr;
+        }
+        if let Some(data_dir) = &overrides.data_dir {
+            config.data_dir.clone_from(data_dir);
+        }
+        if let Some(role) = overrides.role {
+            config.role = role;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.http.max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid("http.max_body_bytes must be at least 1024".into()));
+        }
+        if self.http.request_timeout_ms == 0 {
+            return Err(ConfigError::Invalid("http.request_timeout_ms must be positive".into()));
+        }
+        if let Some(url) = &self.public_url
+            && url::Url::parse(url).is_err()
+        {
+            return Err(ConfigError::Invalid(format!("public_url `{url}` is not a URL")));
+        }
+        for proxy in &self.http.trusted_proxies {
+            crate::net::IpNet::parse(proxy).map_err(|message| {
+                ConfigError::Invalid(format!("http.trusted_proxies: `{proxy}`: {message}"))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The address links in emails point at.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.addr),
+        }
+    }
+
+    pub fn database_url(&self) -> Option<&str> {
+        self.database_url.as_ref().map(ExposeSecret::expose_secret).filter(|url| !url.is_empty())
+    }
+}
+
+/// Figment's messages name the key and its source; keep them on one line.
+fn describe(error: figment::Error) -> String {
+    error.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")
+}
+
+/// Environment values are parsed as TOML-ish values, so a secret made of digits arrives as a
+/// number; accept any scalar and keep its text.
+fn optional_secret<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<SecretString>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scalar {
+        Text(String),
+        Integer(i64),
+        Float(f64),
+        Bool(bool),
+    }
+    let value = Option::<Scalar>::deserialize(deserializer)?;
+    Ok(value.map(|scalar| {
+        let text = match scalar {
+            Scalar::Text(text) => text,
+            Scalar::Integer(number) => number.to_string(),
+            Scalar::Float(number) => number.to_string(),
+            Scalar::Bool(flag) => flag.to_string(),
+        };
+        SecretString::from(text)
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let config = Config::default();
+        assert_eq!(config.addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.data_dir, PathBuf::from("./data"));
+        assert_eq!(config.role, ServerRole::All);
+        assert_eq!(config.nats_prefix, "unmogrowp");
+        assert_eq!(config.public_url(), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn file_values_are_read_and_flags_win() {
+        let mut file = tempfile::NamedTempFile::new().expect("temp file");
+        writeln!(file, "addr = \"127.0.0.1:9000\"\nlog_level = \"debug\"\n[http]\nmax_body_bytes = 4096")
+            .expect("write");
+        let overrides = Overrides { addr: Some("127.0.0.1:9100".parse().expect("addr")), ..Default::default() };
+        let config = Config::load_from(Some(file.path()), Env::prefixed("UNMOGROWP_NO_SUCH_PREFIX_"), &overrides)
+            .expect("config loads");
+        assert_eq!(config.addr.to_string(), "127.0.0.1:9100");
+        assert_eq!(config.log_level, "debug");
+        assert_eq!(config.http.max_body_bytes, 4096);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_by_name() {
+        let mut file = tempfile::NamedTempFile::new().expect("temp file");
+        writeln!(file, "adr = \"127.0.0.1:9000\"").expect("write");
+        let error = Config::load_from(Some(file.path()), Env::prefixed("UNMOGROWP_NO_SUCH_PREFIX_"), &Overrides::default())
+            .expect_err("unknown key refused")
+            .to_string();
+        assert!(error.contains("adr"), "{error}");
+    }
+
+    #[test]
+    fn a_missing_file_is_an_error() {
+        let error = Config::load_from(Some(Path::new("/nonexistent/unmogrowp.toml")), Env::prefixed("X_"), &Overrides::default())
+            .expect_err("missing file refused");
+        assert!(matches!(error, ConfigError::MissingFile(_)));
+    }
+
+    #[test]
+    fn environment_overrides_file_including_nested_sections() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("unmogrowp.toml", "log_level = \"debug\"\n[http]\nrequest_timeout_ms = 5000")?;
+            jail.set_env("UNMOGROWP_LOG_LEVEL", "warn");
+            jail.set_env("UNMOGROWP_HTTP__REQUEST_TIMEOUT_MS", "7000");
+            jail.set_env("UNMOGROWP_DATABASE_URL", "postgres://u@127.0.0.1:5432/db");
+            let config = Config::load(Some(Path::new("unmogrowp.toml")), &Overrides::default())
+                .map_err(|e| e.to_string())?;
+            assert_eq!(config.log_level, "warn");
+            assert_eq!(config.http.request_timeout_ms, 7000);
+            assert_eq!(config.database_url(), Some("postgres://u@127.0.0.1:5432/db"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_environment_keys_are_refused_by_name() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("UNMOGROWP_DATABSE_URL", "postgres://typo");
+            let error = Config::load(None, &Overrides::default()).expect_err("typo refused").to_string();
+            assert!(error.contains("databse_url"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn numeric_secrets_from_the_environment_are_kept_as_text() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("UNMOGROWP_REDIS_URL", "12345");
+            let config = Config::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(config.redis_url.as_ref().map(|s| s.expose_secret().to_owned()).as_deref(), Some("12345"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_are_not_printed() {
+        let mut file = tempfile::NamedTempFile::new().expect("temp file");
+        writeln!(file, "database_url = \"postgres://app:hunter2@db:5432/x\"").expect("write");
+        let config = Config::load_from(Some(file.path()), Env::prefixed("UNMOGROWP_NO_SUCH_PREFIX_"), &Overrides::default())
+            .expect("config loads");
+        assert!(!format!("{config:?}").contains("hunter2"));
+        assert_eq!(config.database_url(), Some("postgres://app:hunter2@db:5432/x"));
+    }
+}

@@ -1,0 +1,244 @@
+//! Every error leaves the server as an RFC 9457 problem document
+//! (`application/problem+json`). Internal details of 5xx errors are logged with the request
+//! id and never shown to the client.
+
+use crate::request_id::current_request_id;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use std::borrow::Cow;
+use unmogrowp_domain::validate::FieldError;
+use unmogrowp_storage::StorageError;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The body of every error response.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProblemDocument {
+    /// A URI naming the kind of problem.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    /// The HTTP reason phrase.
+    pub title: String,
+    pub status: u16,
+    /// What went wrong, for a person.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// What went wrong, for a program (`snake_case`).
+    pub code: String,
+    /// One entry per bad field.
+    pub errors: Vec<FieldError>,
+    pub request_id: String,
+    /// Extra members some problems carry (e.g. readiness checks).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub extra: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: Cow<'static, str>,
+    detail: Option<String>,
+    errors: Vec<FieldError>,
+    retry_after_seconds: Option<u64>,
+    extra: Option<serde_json::Map<String, serde_json::Value>>,
+    internal: Option<anyhow::Error>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            status,
+            code: code.into(),
+            detail: None,
+            errors: Vec::new(),
+            retry_after_seconds: None,
+            extra: None,
+            internal: None,
+        }
+    }
+
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
+        self.errors = errors;
+        self
+    }
+
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after_seconds = Some(seconds.max(1));
+        self
+    }
+
+    pub fn with_extra(mut self, key: &str, value: serde_json::Value) -> Self {
+        self.extra.get_or_insert_with(Default::default).insert(key.to_owned(), value);
+        self
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+
+    /// 400 for a request whose fields are wrong; names every bad field.
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        let detail = match errors.as_slice() {
+            [only] => format!("{}: {}", only.field, only.message),
+            _ => format!("{} fields are invalid", errors.len()),
+        };
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request").with_detail(detail).with_errors(errors)
+    }
+
+    pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
+        Self::validation(vec![FieldError::new(field, message)])
+    }
+
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code).with_detail(detail)
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized").with_detail(detail)
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden").with_detail(detail)
+    }
+
+    /// 404, also for objects that belong to another organization.
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found").with_detail(format!("{what} not found"))
+    }
+
+    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code).with_detail(detail)
+    }
+
+    pub fn payload_too_large(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").with_detail(detail)
+    }
+
+    pub fn unprocessable(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code).with_detail(detail)
+    }
+
+    pub fn too_many_requests(retry_after_seconds: u64, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests")
+            .with_detail(detail)
+            .with_retry_after(retry_after_seconds)
+    }
+
+    pub fn unavailable(retry_after_seconds: u64, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            .with_detail(detail)
+            .with_retry_after(retry_after_seconds)
+    }
+
+    /// A failure that is our fault: logged in full, shown as a bare 500.
+    pub fn internal(error: anyhow::Error) -> Self {
+        let mut this = Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error");
+        this.internal = Some(error);
+        this
+    }
+
+    fn into_document(self) -> (StatusCode, Option<u64>, ProblemDocument) {
+        let request_id = current_request_id();
+        let detail = if self.status.is_server_error() {
+            if let Some(internal) = &self.internal {
+                tracing::error!(request_id = %request_id, status = self.status.as_u16(), error = format!("{internal:#}"), "request failed");
+            }
+            match self.status {
+                StatusCode::INTERNAL_SERVER_ERROR => Some(
+                    "an unexpected error occurred; quote the request id when reporting it"
+                        .to_owned(),
+                ),
+                _ => self.detail,
+            }
+        } else {
+            self.detail
+        };
+        let document = ProblemDocument {
+            problem_type: format!("urn:unmogrowp:problem:{}", self.code),
+            title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: self.status.as_u16(),
+            detail,
+            code: self.code.into_owned(),
+            errors: self.errors,
+            request_id,
+            extra: self.extra,
+        };
+        (self.status, self.retry_after_seconds, document)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, retry_after, document) = self.into_document();
+        problem_response(status, retry_after, &document)
+    }
+}
+
+pub(crate) fn problem_response(
+    status: StatusCode,
+    retry_after: Option<u64>,
+    document: &ProblemDocument,
+) -> Response {
+    let body = serde_json::to_vec(document).unwrap_or_else(|_| b"{}".to_vec());
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    if let Some(seconds) = retry_after {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+/// The problem a bare status from a lower layer (router, body limit, timeout) turns into.
+pub(crate) fn problem_for_status(status: StatusCode) -> ApiError {
+    match status {
+        StatusCode::NOT_FOUND => {
+            ApiError::new(status, "not_found").with_detail("no such resource")
+        }
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(status, "method_not_allowed")
+            .with_detail("this resource does not accept that method; see the Allow header"),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::payload_too_large("the request body is too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(status, "unsupported_media_type")
+            .with_detail("send the body as application/json"),
+        StatusCode::REQUEST_TIMEOUT | StatusCode::SERVICE_UNAVAILABLE => {
+            ApiError::unavailable(1, "the request took too long; try again")
+        }
+        other if other.is_server_error() => ApiError::new(other, "internal_error"),
+        other => ApiError::new(other, other.canonical_reason().unwrap_or("error").to_lowercase().replace(' ', "_")),
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(error: anyhow::Error) -> Self {
+        Self::internal(error)
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(error: StorageError) -> Self {
+        match error {
+            StorageError::NotFound => Self::not_found("resource"),
+            StorageError::Conflict(what) => {
+                Self::conflict("conflict", format!("{what} already exists"))
+            }
+            StorageError::Unavailable(reason) => {
+                tracing::warn!(request_id = %current_request_id(), reason, "database unavailable");
+                Self::unavailable(2, "the database is unavailable; try again shortly")
+            }
+            other => Self::internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,57 @@
+//! Readiness: each configured backend registers a named check; `/readyz` runs them all
+//! (concurrently, each with a deadline) and names the ones that fail.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+#[async_trait::async_trait]
+pub trait ReadinessCheck: Send + Sync {
+    /// A short name such as `database`, `event_store`, `redis`.
+    fn name(&self) -> &'static str;
+    async fn check(&self) -> Result<(), String>;
+}
+
+#[derive(Clone, Default)]
+pub struct Readiness {
+    checks: Vec<Arc<dyn ReadinessCheck>>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct CheckOutcome {
+    pub name: &'static str,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+const CHECK_DEADLINE: Duration = Duration::from_secs(3);
+
+impl Readiness {
+    pub fn register(&mut self, check: Arc<dyn ReadinessCheck>) {
+        self.checks.push(check);
+    }
+
+    pub async fn run(&self) -> Vec<CheckOutcome> {
+        let runs = self.checks.iter().map(|check| async move {
+            let result = match tokio::time::timeout(CHECK_DEADLINE, check.check()).await {
+                Ok(result) => result,
+                Err(_) => Err(format!("no answer within {}s", CHECK_DEADLINE.as_secs())),
+            };
+            CheckOutcome { name: check.name(), ok: result.is_ok(), error: result.err() }
+        });
+        futures::future::join_all(runs).await
+    }
+}
+
+/// The OLTP database.
+pub struct DatabaseCheck(pub unmogrowp_storage::Store);
+
+#[async_trait::async_trait]
+impl ReadinessCheck for DatabaseCheck {
+    fn name(&self) -> &'static str {
+        "database"
+    }
+    async fn check(&self) -> Result<(), String> {
+        self.0.ping().await.map_err(|error| error.to_string())
+    }
+}

@@ -1,0 +1,18 @@
+//! The UnMoGrowP HTTP server: configuration, routes, middleware, OpenAPI.
+
+pub mod app;
+pub mod config;
+pub mod docs;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod middleware;
+pub mod net;
+pub mod openapi;
+pub mod request_id;
+pub mod routes;
+pub mod state;
+pub mod telemetry;
+
+pub use app::Application;
+pub use config::{Config, Overrides, ServerRole};

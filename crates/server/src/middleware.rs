@@ -1,0 +1,122 @@
+//! The outermost middleware: request id, tracing span, access log, metrics, security headers,
+//! and the rule that every error response is a problem document — even the bare ones that
+//! the router (404, 405), the body limit (413) or the timeout produce.
+
+use crate::error::{PROBLEM_JSON, problem_for_status};
+use crate::request_id;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+use std::time::Instant;
+use tracing::Instrument;
+
+#[derive(Clone)]
+pub(crate) struct ObserveSettings {
+    pub behind_tls: bool,
+}
+
+struct InFlight;
+
+impl InFlight {
+    fn enter() -> Self {
+        metrics::gauge!("http_requests_in_flight").increment(1.0);
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics::gauge!("http_requests_in_flight").decrement(1.0);
+    }
+}
+
+pub(crate) async fn observe(
+    State(settings): State<Arc<ObserveSettings>>,
+    matched: Option<MatchedPath>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let _in_flight = InFlight::enter();
+    let id = request_id::choose(
+        request.headers().get(request_id::HEADER).and_then(|value| value.to_str().ok()),
+    );
+    let method = request.method().clone();
+    let route: Arc<str> = match &matched {
+        Some(path) => Arc::from(path.as_str()),
+        None => Arc::from("unmatched"),
+    };
+    request.extensions_mut().insert(RequestIdExt(id.clone()));
+    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
+    let response = request_id::scope(id.clone(), next.run(request).instrument(span)).await;
+
+    let mut response = if needs_problem_body(&response) {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let mut converted =
+            request_id::sync_scope(id.clone(), || problem_for_status(status).into_response());
+        for name in [header::ALLOW, header::RETRY_AFTER] {
+            if let Some(value) = headers.get(&name) {
+                converted.headers_mut().insert(name, value.clone());
+            }
+        }
+        converted
+    } else {
+        response
+    };
+
+    let status = response.status();
+    add_standard_headers(&mut response, &id, settings.behind_tls);
+
+    let elapsed = started.elapsed();
+    let labels = [
+        ("method", method.as_str().to_owned()),
+        ("route", route.to_string()),
+        ("status", status.as_u16().to_string()),
+    ];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
+    if status.is_server_error() {
+        tracing::warn!(request_id = %id, method = %method, route = %route, status = status.as_u16(),
+            elapsed_ms = elapsed.as_secs_f64() * 1e3, "request served");
+    } else if !matches!(&*route, "/healthz" | "/readyz" | "/metrics") {
+        tracing::info!(request_id = %id, method = %method, route = %route, status = status.as_u16(),
+            elapsed_ms = elapsed.as_secs_f64() * 1e3, "request served");
+    }
+    response
+}
+
+/// The request id, for handlers that want it without the task-local.
+#[derive(Clone, Debug)]
+pub struct RequestIdExt(pub Arc<str>);
+
+fn needs_problem_body(response: &Response) -> bool {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return false;
+    }
+    let content_type = response.headers().get(header::CONTENT_TYPE);
+    !content_type.is_some_and(|value| value.as_bytes().starts_with(PROBLEM_JSON.as_bytes()))
+}
+
+static HSTS: HeaderValue = HeaderValue::from_static("max-age=63072000; includeSubDomains");
+
+fn add_standard_headers(response: &mut Response, id: &str, behind_tls: bool) {
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(id) {
+        headers.insert(HeaderName::from_static(request_id::HEADER), value);
+    }
+    headers
+        .entry(header::X_CONTENT_TYPE_OPTIONS)
+        .or_insert(HeaderValue::from_static("nosniff"));
+    headers.entry(header::X_FRAME_OPTIONS).or_insert(HeaderValue::from_static("DENY"));
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static("frame-ancestors 'none'"));
+    headers.entry(header::REFERRER_POLICY).or_insert(HeaderValue::from_static("no-referrer"));
+    if behind_tls {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, HSTS.clone());
+    }
+}

@@ -1,0 +1,50 @@
+//! The request id: taken from a sane incoming `x-request-id` or made fresh, carried in a
+//! task-local so that error responses and log lines anywhere in the request can name it.
+
+use std::sync::Arc;
+
+tokio::task_local! {
+    static REQUEST_ID: Arc<str>;
+}
+
+pub const HEADER: &str = "x-request-id";
+
+/// The id of the request being served, or `-` outside of one.
+pub fn current_request_id() -> String {
+    REQUEST_ID.try_with(|id| id.to_string()).unwrap_or_else(|_| "-".to_owned())
+}
+
+pub(crate) async fn scope<F: Future>(id: Arc<str>, future: F) -> F::Output {
+    REQUEST_ID.scope(id, future).await
+}
+
+pub(crate) fn sync_scope<R>(id: Arc<str>, f: impl FnOnce() -> R) -> R {
+    REQUEST_ID.sync_scope(id, f)
+}
+
+/// Accepts a client's id when it is short printable ASCII; otherwise makes one.
+pub(crate) fn choose(incoming: Option<&str>) -> Arc<str> {
+    match incoming {
+        Some(id)
+            if !id.is_empty()
+                && id.len() <= 128
+                && id.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            Arc::from(id)
+        }
+        _ => Arc::from(uuid::Uuid::new_v4().simple().to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_sane_ids_and_replaces_others() {
+        assert_eq!(&*choose(Some("abc-123")), "abc-123");
+        assert_eq!(choose(Some("has space")).len(), 32);
+        assert_eq!(choose(Some(&"x".repeat(200))).len(), 32);
+        assert_eq!(choose(None).len(), 32);
+    }
+}

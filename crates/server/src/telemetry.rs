@@ -1,0 +1,105 @@
+//! Logs (tracing; JSON when configured or when standard output is not a terminal) and the
+//! Prometheus recorder (one per process: the `metrics` facade is global).
+
+use crate::config::{Config, LogFormat};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::io::IsTerminal;
+use std::sync::OnceLock;
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global log subscriber. Safe to call more than once (later calls do nothing).
+pub fn init_logging(config: &Config) {
+    let filter = EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = match config.log_format {
+        LogFormat::Json => true,
+        LogFormat::Pretty => false,
+        LogFormat::Auto => !std::io::stdout().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true);
+    let _ = if json {
+        builder.json().flatten_event(true).with_current_span(false).with_span_list(false).try_init()
+    } else {
+        builder.compact().try_init()
+    };
+}
+
+static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The process-wide Prometheus handle, installing the recorder on first use.
+pub fn prometheus() -> PrometheusHandle {
+    PROMETHEUS
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), LATENCY_BUCKETS)
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            match builder.install_recorder() {
+                Ok(handle) => handle,
+                // Another recorder is installed (only possible in odd embeddings): keep a
+                // private one so /metrics still answers.
+                Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+            }
+        })
+        .clone()
+}
+
+/// Prometheus text for the standard `process_*` metrics, read from /proc on Linux.
+pub fn process_metrics() -> String {
+    let mut out = String::new();
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return out };
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("").split_whitespace().collect();
+    let field = |index: usize| fields.get(index).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // Indexes are 0-based from field 3 (state) of proc(5).
+    let ticks_per_second = 100.0;
+    let page_size = 4096.0;
+    let cpu_seconds = (field(11) + field(12)) / ticks_per_second;
+    let threads = field(17);
+    let start_ticks = field(19);
+    let virtual_bytes = field(20);
+    let resident_bytes = field(21) * page_size;
+    let boot_time = std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|line| line.strip_prefix("btime ").and_then(|v| v.trim().parse::<f64>().ok()))
+        })
+        .unwrap_or(0.0);
+    let open_fds = std::fs::read_dir("/proc/self/fd").map(|dir| dir.count()).unwrap_or(0);
+    let max_fds = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|line| line.starts_with("Max open files"))
+                .and_then(|line| line.split_whitespace().nth(3).and_then(|v| v.parse::<f64>().ok()))
+        })
+        .unwrap_or(0.0);
+    let mut metric = |name: &str, kind: &str, help: &str, value: f64| {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"));
+    };
+    metric("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", cpu_seconds);
+    metric("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", resident_bytes);
+    metric("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", virtual_bytes);
+    metric("process_open_fds", "gauge", "Number of open file descriptors.", open_fds as f64);
+    metric("process_max_fds", "gauge", "Maximum number of open file descriptors.", max_fds);
+    metric("process_threads", "gauge", "Number of OS threads in the process.", threads);
+    metric("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.", boot_time + start_ticks / ticks_per_second);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn process_metrics_read_real_values() {
+        let text = super::process_metrics();
+        let resident = text
+            .lines()
+            .find_map(|line| line.strip_prefix("process_resident_memory_bytes "))
+            .and_then(|value| value.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        assert!(resident > 1_000_000.0, "{text}");
+        assert!(text.contains("# TYPE process_cpu_seconds_total counter"));
+    }
+}

@@ -1,0 +1,23 @@
+//! The OLTP store: organizations, users, sessions, apps, keys, links, audit log.
+//!
+//! Two backends share one set of queries (written once in [`queries`] and stamped out for
+//! each sqlx driver): SQLite in the data dir by default, PostgreSQL when a `postgres://` URL
+//! is configured. Callers never hold a backend directly: they get narrow handles from
+//! [`Store`] — [`Tenant`] for one organization's rows, [`Accounts`] for users and sessions —
+//! so a request cannot reach another organization's rows by forgetting a `WHERE`.
+
+mod backend;
+mod error;
+mod migrate;
+mod model;
+mod postgres;
+mod queries;
+mod sqlite;
+mod store;
+
+pub use error::StorageError;
+pub use migrate::{MigrationReport, migrations_for};
+pub use model::*;
+pub use store::{Accounts, Backend, Store, StoreOptions, Tenant};
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
