@@ -87,13 +87,18 @@ mod tests {
 
     #[test]
     fn emails_are_normalised() {
-        assert_eq!(Email::parse("  Ada@Example.COM ").map(Email::into_string), Ok("ada@example.com".to_owned()));
+        assert_eq!(
+            Email::parse("  Ada@Example.COM ").map(Email::into_string),
+            Ok("ada@example.com".to_owned())
+        );
         assert!(Email::parse("ops@localhost").is_ok());
     }
 
     #[test]
     fn bad_emails_are_refused() {
-        for bad in ["", "no-at-sign", "@example.com", "a@", "a@.com", "a@b..c", "a b@c.d", "a@b c.d"] {
+        for bad in
+            ["", "no-at-sign", "@example.com", "a@", "a@.com", "a@b..c", "a b@c.d", "a@b c.d"]
+        {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
         assert!(Email::parse(&format!("{}@x.io", "a".repeat(65))).is_err());

@@ -83,6 +83,7 @@ impl Application {
         });
         let router = api_routes
             .route("/api/docs", get(docs::index))
+            .route("/api/docs/", get(docs::index))
             .route("/api/docs/{*file}", get(docs::asset))
             .fallback(not_found)
             .with_state(state.clone());
@@ -179,7 +180,7 @@ fn cors_layer(origins: &[String]) -> anyhow::Result<Option<CorsLayer>> {
     ))
 }
 
-fn with_middleware(router: Router, config: &Config) -> anyhow::Result<Router> {
+pub fn with_middleware(router: Router, config: &Config) -> anyhow::Result<Router> {
     let settings = Arc::new(ObserveSettings { behind_tls: config.http.behind_tls });
     let layers = ServiceBuilder::new()
         .layer(axum::middleware::from_fn_with_state(settings, observe))

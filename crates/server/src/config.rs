@@ -182,10 +182,8 @@ impl Config {
             }
             figment = figment.merge(Toml::file_exact(path));
         }
-        let mut config: Config = figment
-            .merge(env)
-            .extract()
-            .map_err(|error| ConfigError::Invalid(describe(error)))?;
+        let mut config: Config =
+            figment.merge(env).extract().map_err(|error| ConfigError::Invalid(describe(error)))?;
         if let Some(addr) = overrides.addr {
             config.addr = addr;
         }
@@ -263,6 +261,7 @@ fn optional_secret<'de, D: Deserializer<'de>>(
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's test jail returns its own large error type
 mod tests {
     use super::*;
     use std::io::Write;
@@ -280,11 +279,19 @@ mod tests {
     #[test]
     fn file_values_are_read_and_flags_win() {
         let mut file = tempfile::NamedTempFile::new().expect("temp file");
-        writeln!(file, "addr = \"127.0.0.1:9000\"\nlog_level = \"debug\"\n[http]\nmax_body_bytes = 4096")
-            .expect("write");
-        let overrides = Overrides { addr: Some("127.0.0.1:9100".parse().expect("addr")), ..Default::default() };
-        let config = Config::load_from(Some(file.path()), Env::prefixed("UNMOGROWP_NO_SUCH_PREFIX_"), &overrides)
-            .expect("config loads");
+        writeln!(
+            file,
+            "addr = \"127.0.0.1:9000\"\nlog_level = \"debug\"\n[http]\nmax_body_bytes = 4096"
+        )
+        .expect("write");
+        let overrides =
+            Overrides { addr: Some("127.0.0.1:9100".parse().expect("addr")), ..Default::default() };
+        let config = Config::load_from(
+            Some(file.path()),
+            Env::prefixed("UNMOGROWP_NO_SUCH_PREFIX_"),
+            &overrides,
+        )
+        .expect("config loads");
         assert_eq!(config.addr.to_string(), "127.0.0.1:9100");
         assert_eq!(config.log_level, "debug");
         assert_eq!(config.http.max_body_bytes, 4096);
@@ -294,23 +301,34 @@ mod tests {
     fn unknown_keys_are_refused_by_name() {
         let mut file = tempfile::NamedTempFile::new().expect("temp file");
         writeln!(file, "adr = \"127.0.0.1:9000\"").expect("write");
-        let error = Config::load_from(Some(file.path()), Env::prefixed("UNMOGROWP_NO_SUCH_PREFIX_"), &Overrides::default())
-            .expect_err("unknown key refused")
-            .to_string();
+        let error = Config::load_from(
+            Some(file.path()),
+            Env::prefixed("UNMOGROWP_NO_SUCH_PREFIX_"),
+            &Overrides::default(),
+        )
+        .expect_err("unknown key refused")
+        .to_string();
         assert!(error.contains("adr"), "{error}");
     }
 
     #[test]
     fn a_missing_file_is_an_error() {
-        let error = Config::load_from(Some(Path::new("/nonexistent/unmogrowp.toml")), Env::prefixed("X_"), &Overrides::default())
-            .expect_err("missing file refused");
+        let error = Config::load_from(
+            Some(Path::new("/nonexistent/unmogrowp.toml")),
+            Env::prefixed("X_"),
+            &Overrides::default(),
+        )
+        .expect_err("missing file refused");
         assert!(matches!(error, ConfigError::MissingFile(_)));
     }
 
     #[test]
     fn environment_overrides_file_including_nested_sections() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("unmogrowp.toml", "log_level = \"debug\"\n[http]\nrequest_timeout_ms = 5000")?;
+            jail.create_file(
+                "unmogrowp.toml",
+                "log_level = \"debug\"\n[http]\nrequest_timeout_ms = 5000",
+            )?;
             jail.set_env("UNMOGROWP_LOG_LEVEL", "warn");
             jail.set_env("UNMOGROWP_HTTP__REQUEST_TIMEOUT_MS", "7000");
             jail.set_env("UNMOGROWP_DATABASE_URL", "postgres://u@127.0.0.1:5432/db");
@@ -327,7 +345,8 @@ mod tests {
     fn unknown_environment_keys_are_refused_by_name() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("UNMOGROWP_DATABSE_URL", "postgres://typo");
-            let error = Config::load(None, &Overrides::default()).expect_err("typo refused").to_string();
+            let error =
+                Config::load(None, &Overrides::default()).expect_err("typo refused").to_string();
             assert!(error.contains("databse_url"), "{error}");
             Ok(())
         });
@@ -338,7 +357,10 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.set_env("UNMOGROWP_REDIS_URL", "12345");
             let config = Config::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
-            assert_eq!(config.redis_url.as_ref().map(|s| s.expose_secret().to_owned()).as_deref(), Some("12345"));
+            assert_eq!(
+                config.redis_url.as_ref().map(|s| s.expose_secret().to_owned()).as_deref(),
+                Some("12345")
+            );
             Ok(())
         });
     }
@@ -347,8 +369,12 @@ mod tests {
     fn secrets_are_not_printed() {
         let mut file = tempfile::NamedTempFile::new().expect("temp file");
         writeln!(file, "database_url = \"postgres://app:hunter2@db:5432/x\"").expect("write");
-        let config = Config::load_from(Some(file.path()), Env::prefixed("UNMOGROWP_NO_SUCH_PREFIX_"), &Overrides::default())
-            .expect("config loads");
+        let config = Config::load_from(
+            Some(file.path()),
+            Env::prefixed("UNMOGROWP_NO_SUCH_PREFIX_"),
+            &Overrides::default(),
+        )
+        .expect("config loads");
         assert!(!format!("{config:?}").contains("hunter2"));
         assert_eq!(config.database_url(), Some("postgres://app:hunter2@db:5432/x"));
     }

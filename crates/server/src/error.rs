@@ -35,8 +35,13 @@ pub struct ProblemDocument {
     pub extra: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
+/// An error on its way to becoming a problem document. Boxed: handlers return it often and
+/// it should not make every `Result` large.
 #[derive(Debug)]
-pub struct ApiError {
+pub struct ApiError(Box<ApiErrorInner>);
+
+#[derive(Debug)]
+struct ApiErrorInner {
     status: StatusCode,
     code: Cow<'static, str>,
     detail: Option<String>,
@@ -48,7 +53,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: impl Into<Cow<'static, str>>) -> Self {
-        Self {
+        Self(Box::new(ApiErrorInner {
             status,
             code: code.into(),
             detail: None,
@@ -56,35 +61,35 @@ impl ApiError {
             retry_after_seconds: None,
             extra: None,
             internal: None,
-        }
+        }))
     }
 
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
-        self.detail = Some(detail.into());
+        self.0.detail = Some(detail.into());
         self
     }
 
     pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
-        self.errors = errors;
+        self.0.errors = errors;
         self
     }
 
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
-        self.retry_after_seconds = Some(seconds.max(1));
+        self.0.retry_after_seconds = Some(seconds.max(1));
         self
     }
 
     pub fn with_extra(mut self, key: &str, value: serde_json::Value) -> Self {
-        self.extra.get_or_insert_with(Default::default).insert(key.to_owned(), value);
+        self.0.extra.get_or_insert_with(Default::default).insert(key.to_owned(), value);
         self
     }
 
     pub fn status(&self) -> StatusCode {
-        self.status
+        self.0.status
     }
 
     pub fn code(&self) -> &str {
-        &self.code
+        &self.0.code
     }
 
     /// 400 for a request whose fields are wrong; names every bad field.
@@ -93,7 +98,9 @@ impl ApiError {
             [only] => format!("{}: {}", only.field, only.message),
             _ => format!("{} fields are invalid", errors.len()),
         };
-        Self::new(StatusCode::BAD_REQUEST, "invalid_request").with_detail(detail).with_errors(errors)
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request")
+            .with_detail(detail)
+            .with_errors(errors)
     }
 
     pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
@@ -144,37 +151,38 @@ impl ApiError {
     /// A failure that is our fault: logged in full, shown as a bare 500.
     pub fn internal(error: anyhow::Error) -> Self {
         let mut this = Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error");
-        this.internal = Some(error);
+        this.0.internal = Some(error);
         this
     }
 
     fn into_document(self) -> (StatusCode, Option<u64>, ProblemDocument) {
+        let this = *self.0;
         let request_id = current_request_id();
-        let detail = if self.status.is_server_error() {
-            if let Some(internal) = &self.internal {
-                tracing::error!(request_id = %request_id, status = self.status.as_u16(), error = format!("{internal:#}"), "request failed");
+        let detail = if this.status.is_server_error() {
+            if let Some(internal) = &this.internal {
+                tracing::error!(request_id = %request_id, status = this.status.as_u16(), error = format!("{internal:#}"), "request failed");
             }
-            match self.status {
+            match this.status {
                 StatusCode::INTERNAL_SERVER_ERROR => Some(
                     "an unexpected error occurred; quote the request id when reporting it"
                         .to_owned(),
                 ),
-                _ => self.detail,
+                _ => this.detail,
             }
         } else {
-            self.detail
+            this.detail
         };
         let document = ProblemDocument {
-            problem_type: format!("urn:unmogrowp:problem:{}", self.code),
-            title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
-            status: self.status.as_u16(),
+            problem_type: format!("urn:unmogrowp:problem:{}", this.code),
+            title: this.status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: this.status.as_u16(),
             detail,
-            code: self.code.into_owned(),
-            errors: self.errors,
+            code: this.code.into_owned(),
+            errors: this.errors,
             request_id,
-            extra: self.extra,
+            extra: this.extra,
         };
-        (self.status, self.retry_after_seconds, document)
+        (this.status, this.retry_after_seconds, document)
     }
 }
 
@@ -203,19 +211,22 @@ pub(crate) fn problem_response(
 /// The problem a bare status from a lower layer (router, body limit, timeout) turns into.
 pub(crate) fn problem_for_status(status: StatusCode) -> ApiError {
     match status {
-        StatusCode::NOT_FOUND => {
-            ApiError::new(status, "not_found").with_detail("no such resource")
-        }
+        StatusCode::NOT_FOUND => ApiError::new(status, "not_found").with_detail("no such resource"),
         StatusCode::METHOD_NOT_ALLOWED => ApiError::new(status, "method_not_allowed")
             .with_detail("this resource does not accept that method; see the Allow header"),
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::payload_too_large("the request body is too large"),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::payload_too_large("the request body is too large")
+        }
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(status, "unsupported_media_type")
             .with_detail("send the body as application/json"),
         StatusCode::REQUEST_TIMEOUT | StatusCode::SERVICE_UNAVAILABLE => {
             ApiError::unavailable(1, "the request took too long; try again")
         }
         other if other.is_server_error() => ApiError::new(other, "internal_error"),
-        other => ApiError::new(other, other.canonical_reason().unwrap_or("error").to_lowercase().replace(' ', "_")),
+        other => ApiError::new(
+            other,
+            other.canonical_reason().unwrap_or("error").to_lowercase().replace(' ', "_"),
+        ),
     }
 }
 

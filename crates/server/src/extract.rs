@@ -22,7 +22,10 @@ pub(crate) fn is_json_content_type(value: Option<&header::HeaderValue>) -> bool 
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-pub(crate) async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+pub(crate) async fn read_body<S: Send + Sync>(
+    request: Request,
+    state: &S,
+) -> Result<Bytes, ApiError> {
     Bytes::from_request(request, state).await.map_err(|rejection| match rejection {
         BytesRejection::FailedToBufferBody(failure)
             if failure.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>

@@ -108,9 +108,7 @@ fn add_standard_headers(response: &mut Response, id: &str, behind_tls: bool) {
     if let Ok(value) = HeaderValue::from_str(id) {
         headers.insert(HeaderName::from_static(request_id::HEADER), value);
     }
-    headers
-        .entry(header::X_CONTENT_TYPE_OPTIONS)
-        .or_insert(HeaderValue::from_static("nosniff"));
+    headers.entry(header::X_CONTENT_TYPE_OPTIONS).or_insert(HeaderValue::from_static("nosniff"));
     headers.entry(header::X_FRAME_OPTIONS).or_insert(HeaderValue::from_static("DENY"));
     headers
         .entry(header::CONTENT_SECURITY_POLICY)

@@ -25,9 +25,8 @@ pub fn init_logging(config: &Config) {
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
 
-const LATENCY_BUCKETS: &[f64] = &[
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
+const LATENCY_BUCKETS: &[f64] =
+    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 /// The process-wide Prometheus handle, installing the recorder on first use.
 pub fn prometheus() -> PrometheusHandle {
@@ -51,7 +50,8 @@ pub fn process_metrics() -> String {
     let mut out = String::new();
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return out };
     // Fields after the command name (which may contain spaces) start after the last ')'.
-    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("").split_whitespace().collect();
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("").split_whitespace().collect();
     let field = |index: usize| fields.get(index).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     // Indexes are 0-based from field 3 (state) of proc(5).
     let ticks_per_second = 100.0;
@@ -64,7 +64,9 @@ pub fn process_metrics() -> String {
     let boot_time = std::fs::read_to_string("/proc/stat")
         .ok()
         .and_then(|text| {
-            text.lines().find_map(|line| line.strip_prefix("btime ").and_then(|v| v.trim().parse::<f64>().ok()))
+            text.lines().find_map(|line| {
+                line.strip_prefix("btime ").and_then(|v| v.trim().parse::<f64>().ok())
+            })
         })
         .unwrap_or(0.0);
     let open_fds = std::fs::read_dir("/proc/self/fd").map(|dir| dir.count()).unwrap_or(0);
@@ -79,13 +81,28 @@ pub fn process_metrics() -> String {
     let mut metric = |name: &str, kind: &str, help: &str, value: f64| {
         out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"));
     };
-    metric("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", cpu_seconds);
-    metric("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", resident_bytes);
+    metric(
+        "process_cpu_seconds_total",
+        "counter",
+        "Total user and system CPU time spent in seconds.",
+        cpu_seconds,
+    );
+    metric(
+        "process_resident_memory_bytes",
+        "gauge",
+        "Resident memory size in bytes.",
+        resident_bytes,
+    );
     metric("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", virtual_bytes);
     metric("process_open_fds", "gauge", "Number of open file descriptors.", open_fds as f64);
     metric("process_max_fds", "gauge", "Maximum number of open file descriptors.", max_fds);
     metric("process_threads", "gauge", "Number of OS threads in the process.", threads);
-    metric("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.", boot_time + start_ticks / ticks_per_second);
+    metric(
+        "process_start_time_seconds",
+        "gauge",
+        "Start time of the process since unix epoch in seconds.",
+        boot_time + start_ticks / ticks_per_second,
+    );
     out
 }
 

@@ -2,9 +2,9 @@
 //! the organization explicitly; only the scoped handles in `store.rs` call them, with the
 //! organization from a [`crate::Membership`].
 
+use crate::Result;
 use crate::model::*;
 use crate::store::Backend;
-use crate::Result;
 use unmogrowp_domain::{OrgId, UserId};
 
 /// Which rows a transaction may see on PostgreSQL (row-level security settings). SQLite has

@@ -13,19 +13,19 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
+/// `(version, file prefix, name)`; the file is `migrations/<backend>/<NNNN>_<name>.sql`.
 macro_rules! migrations {
-    ($dir:literal: $(($version:literal, $name:literal)),* $(,)?) => {
+    ($dir:literal: $(($version:literal, $file:literal, $name:literal)),* $(,)?) => {
         &[$(Migration {
             version: $version,
             name: $name,
-            sql: include_str!(concat!("../migrations/", $dir, "/", stringify!($version), "_", $name, ".sql")),
+            sql: include_str!(concat!("../migrations/", $dir, "/", $file, "_", $name, ".sql")),
         }),*]
     };
 }
 
-// File names are `NNNN_name.sql`; the version literal keeps its leading zeros in `stringify!`.
-const SQLITE: &[Migration] = migrations!("sqlite": (0001, "accounts"));
-const POSTGRES: &[Migration] = migrations!("postgres": (0001, "accounts"));
+const SQLITE: &[Migration] = migrations!("sqlite": (1, "0001", "accounts"));
+const POSTGRES: &[Migration] = migrations!("postgres": (1, "0001", "accounts"));
 
 pub fn migrations_for(backend: Backend) -> &'static [Migration] {
     match backend {
@@ -127,7 +127,10 @@ async fn apply_all_sqlite(connection: &mut sqlx::SqliteConnection) -> Result<Mig
 }
 
 fn apply_error(migration: &Migration, error: &sqlx::Error) -> StorageError {
-    StorageError::Migration(format!("migration {} ({}): {error}", migration.version, migration.name))
+    StorageError::Migration(format!(
+        "migration {} ({}): {error}",
+        migration.version, migration.name
+    ))
 }
 
 async fn record<'c, E>(executor: E, migration: &Migration) -> Result<()>
@@ -216,14 +219,20 @@ async fn grant_app_role(connection: &mut sqlx::PgConnection, role: &str) -> Resu
          EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
          END $$"
     );
-    sqlx::raw_sql(sqlx::AssertSqlSafe(create)).execute(&mut *connection).await.map_err(failed("create app role"))?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(create))
+        .execute(&mut *connection)
+        .await
+        .map_err(failed("create app role"))?;
     let grants = format!(
         "GRANT USAGE ON SCHEMA public TO \"{role}\";
          GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO \"{role}\";
          GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO \"{role}\";
          REVOKE INSERT, UPDATE, DELETE ON schema_migrations FROM \"{role}\";"
     );
-    sqlx::raw_sql(sqlx::AssertSqlSafe(grants)).execute(&mut *connection).await.map_err(failed("grant app role"))?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(grants))
+        .execute(&mut *connection)
+        .await
+        .map_err(failed("grant app role"))?;
     let (is_superuser, is_member): (bool, bool) = sqlx::query_as(
         "SELECT r.rolsuper, pg_has_role(current_user, $1, 'MEMBER')
          FROM pg_roles r WHERE r.rolname = current_user",
@@ -234,12 +243,14 @@ async fn grant_app_role(connection: &mut sqlx::PgConnection, role: &str) -> Resu
     .map_err(failed("inspect login role"))?;
     if !is_superuser && !is_member {
         let grant = format!("GRANT \"{role}\" TO CURRENT_USER");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(grant)).execute(&mut *connection).await.map_err(|error| {
-            StorageError::Migration(format!(
-                "the login role cannot switch to `{role}` ({error}); grant it with \
+        sqlx::raw_sql(sqlx::AssertSqlSafe(grant)).execute(&mut *connection).await.map_err(
+            |error| {
+                StorageError::Migration(format!(
+                    "the login role cannot switch to `{role}` ({error}); grant it with \
                  `GRANT {role} TO <login role>` or set database_app_role = \"\""
-            ))
-        })?;
+                ))
+            },
+        )?;
     }
     Ok(())
 }

@@ -157,7 +157,7 @@ macro_rules! implement_store_backend {
                             membership: $crate::model::Membership {
                                 org_id,
                                 user_id: user_id.clone(),
-                                role: $crate::queries::parse_role(row.try_get("role")?)?,
+                                role: $crate::queries::parse_role(&row.try_get::<String, _>("role")?)?,
                             },
                         })
                     })
@@ -184,7 +184,7 @@ macro_rules! implement_store_backend {
                 Ok(Some($crate::model::Membership {
                     org_id: org_id.clone(),
                     user_id: user_id.clone(),
-                    role: $crate::queries::parse_role(row.try_get("role")?)?,
+                    role: $crate::queries::parse_role(&row.try_get::<String, _>("role")?)?,
                 }))
             }
 
@@ -235,7 +235,7 @@ macro_rules! implement_store_backend {
                                 name: row.try_get("name")?,
                                 created_at: row.try_get("created_at")?,
                             },
-                            role: $crate::queries::parse_role(row.try_get("role")?)?,
+                            role: $crate::queries::parse_role(&row.try_get::<String, _>("role")?)?,
                             joined_at: row.try_get("joined_at")?,
                         })
                     })
@@ -247,6 +247,6 @@ macro_rules! implement_store_backend {
 
 pub(crate) use implement_store_backend;
 
-pub(crate) fn parse_role(raw: String) -> crate::Result<unmogrowp_domain::Role> {
+pub(crate) fn parse_role(raw: &str) -> crate::Result<unmogrowp_domain::Role> {
     raw.parse().map_err(|error| crate::StorageError::Unexpected(anyhow::Error::new(error)))
 }

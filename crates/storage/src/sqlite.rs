@@ -20,10 +20,7 @@ pub(crate) fn database_path(data_dir: &Path) -> std::path::PathBuf {
 
 pub(crate) fn connect_options(data_dir: &Path) -> Result<SqliteConnectOptions> {
     std::fs::create_dir_all(data_dir).map_err(|error| {
-        StorageError::Unavailable(format!(
-            "cannot create data dir {}: {error}",
-            data_dir.display()
-        ))
+        StorageError::Unavailable(format!("cannot create data dir {}: {error}", data_dir.display()))
     })?;
     Ok(SqliteConnectOptions::new()
         .filename(database_path(data_dir))

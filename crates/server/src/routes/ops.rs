@@ -21,7 +21,11 @@ pub struct Health {
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses((status = 200, description = "The process is running", body = Health)))]
 pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
-    Json(Health { status: "ok", version: env!("CARGO_PKG_VERSION"), role: state.config.role.as_str() })
+    Json(Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+        role: state.config.role.as_str(),
+    })
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -1,0 +1,87 @@
+use unmogrowp_testkit::app::json;
+use unmogrowp_testkit::{TestApp, TestBackend};
+
+#[tokio::test]
+async fn healthz_answers_while_running() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    let response = app.get("/healthz").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(json(response).await["status"], "ok");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn readyz_lists_the_database_check() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    let response = app.get("/readyz").await;
+    assert_eq!(response.status(), 200);
+    let body = json(response).await;
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["checks"][0]["name"], "database");
+    assert_eq!(body["checks"][0]["ok"], true);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template_and_status_with_latency() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.get("/healthz").await;
+    app.get("/no/such/thing").await;
+    let response = app.get("/metrics").await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let text = response.text().await.unwrap();
+    assert!(text.contains("# TYPE http_requests_total counter"), "{text}");
+    assert!(
+        text.contains(r#"http_requests_total{method="GET",route="/healthz",status="200"}"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"route="unmatched",status="404""#), "{text}");
+    assert!(text.contains("# TYPE http_request_duration_seconds histogram"), "{text}");
+    assert!(text.contains(r#"http_request_duration_seconds_bucket{method="GET",route="/healthz",status="200",le="0.005"}"#), "{text}");
+    assert!(text.contains("http_requests_in_flight"), "{text}");
+    assert!(text.contains("process_resident_memory_bytes"), "{text}");
+    assert!(text.contains("process_cpu_seconds_total"), "{text}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn openapi_document_describes_the_routes() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    let response = app.get("/api/openapi.json").await;
+    assert_eq!(response.status(), 200);
+    let document = json(response).await;
+    assert!(document["openapi"].as_str().unwrap().starts_with("3."));
+    for path in ["/healthz", "/readyz", "/metrics", "/api/openapi.json", "/api/v1/auth/check-email"]
+    {
+        assert!(document["paths"].get(path).is_some(), "{path} missing from the document");
+    }
+    assert!(document["components"]["schemas"].get("ProblemDocument").is_some());
+    app.stop().await;
+}
+
+/// The docs page and every script and stylesheet it loads come from this server.
+#[tokio::test]
+async fn api_docs_work_offline() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    for page in ["/api/docs", "/api/docs/"] {
+        let response = app.get(page).await;
+        assert_eq!(response.status(), 200, "{page}");
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+        let html = response.text().await.unwrap();
+        let assets: Vec<&str> = html
+            .split(['"', '\''])
+            .filter(|part| part.ends_with(".js") || part.ends_with(".css"))
+            .collect();
+        assert!(assets.len() >= 4, "{html}");
+        for asset in assets {
+            assert!(asset.starts_with('/'), "asset {asset} is not served by this server");
+            let response = app.get(asset).await;
+            assert_eq!(response.status(), 200, "{asset}");
+            assert!(!response.bytes().await.unwrap().is_empty(), "{asset}");
+        }
+    }
+    let initializer = app.get("/api/docs/swagger-initializer.js").await.text().await.unwrap();
+    assert!(initializer.contains("/api/openapi.json"), "{initializer}");
+    app.stop().await;
+}

@@ -1,0 +1,87 @@
+//! The repository test suite, run against every backend: each case below is stamped out once
+//! for SQLite and once for PostgreSQL (a throw-away database per test).
+
+#![allow(clippy::unwrap_used)]
+
+use unmogrowp_storage::{NewUser, Store, StoreOptions};
+use unmogrowp_testkit::TempDatabase;
+
+pub struct Harness {
+    pub store: Store,
+    pub options: StoreOptions,
+    _data_dir: tempfile::TempDir,
+    database: Option<TempDatabase>,
+}
+
+impl Harness {
+    pub async fn sqlite() -> Self {
+        let data_dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions::embedded(data_dir.path());
+        let store = Store::open(&options).await.unwrap();
+        Self { store, options, _data_dir: data_dir, database: None }
+    }
+
+    pub async fn postgres() -> Self {
+        let data_dir = tempfile::tempdir().unwrap();
+        let database = TempDatabase::create().await;
+        let options = StoreOptions {
+            database_url: Some(database.url.clone()),
+            ..StoreOptions::embedded(data_dir.path())
+        };
+        let store = Store::open(&options).await.unwrap();
+        Self { store, options, _data_dir: data_dir, database: Some(database) }
+    }
+
+    pub async fn finish(self) {
+        self.store.close().await;
+        if let Some(database) = self.database {
+            database.drop_database().await;
+        }
+    }
+}
+
+pub fn new_user(email: &str) -> NewUser {
+    NewUser {
+        email: email.to_owned(),
+        name: "Test User".to_owned(),
+        password_hash: "$argon2id$not-a-real-hash".to_owned(),
+    }
+}
+
+macro_rules! suite {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let harness = crate::Harness::sqlite().await;
+                    crate::cases::$case(&harness).await;
+                    harness.finish().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let harness = crate::Harness::postgres().await;
+                    crate::cases::$case(&harness).await;
+                    harness.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+mod cases;
+
+suite!(
+    registering_creates_user_organization_and_owner_membership,
+    a_second_account_with_the_same_email_conflicts,
+    credentials_are_found_by_email_only,
+    memberships_are_per_user,
+    a_tenant_handle_sees_only_its_own_members,
+    migrations_are_idempotent,
+);
+
+mod postgres_only;

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Runs a command with private test services on loopback, then stops them and removes their
+# data, whatever the command's outcome. Each service gets its own port and data directory
+# under one temporary directory, so the machine's own instances (running or not) are never
+# touched. When a service is missing and we run as root, it is installed from Debian's
+# packages.
+#
+#   scripts/with-services.sh cargo nextest run --workspace
+#
+# Exports for the command:
+#   TEST_POSTGRES_URL  postgres://postgres@127.0.0.1:PORT/postgres (a superuser; tests create
+#                      their own databases)
+set -euo pipefail
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/unmogrowp-services.XXXXXX")
+chmod 755 "$WORK"
+STARTED=()
+
+log() { printf '[services] %s\n' "$*" >&2; }
+
+free_port() {
+    local port
+    for _ in $(seq 1 200); do
+        port=$(( (RANDOM % 30000) + 20000 ))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$port"
+            return 0
+        fi
+    done
+    log "no free port found"
+    return 1
+}
+
+apt_install() {
+    if [ "$(id -u)" != 0 ]; then
+        log "$1 is not installed and we are not root: install the Debian package(s) $* first"
+        exit 1
+    fi
+    if [ -z "${APT_UPDATED:-}" ]; then
+        log "apt-get update"
+        apt-get update -qq >/dev/null
+        APT_UPDATED=1
+    fi
+    log "installing $*"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# Runs a command as the user that owns service data: `postgres` when we are root (PostgreSQL
+# refuses to run as root), ourselves otherwise.
+as_service_user() {
+    if [ "$(id -u)" = 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+start_postgres() {
+    if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+        apt_install postgresql
+    fi
+    local bin
+    bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+    local dir="$WORK/postgres"
+    mkdir -p "$dir"
+    if [ "$(id -u)" = 0 ]; then chown postgres: "$dir"; fi
+    local port
+    port=$(free_port)
+    as_service_user "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --no-sync >"$WORK/postgres-initdb.log" 2>&1 \
+        || { cat "$WORK/postgres-initdb.log" >&2; exit 1; }
+    as_service_user "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=128MB" \
+        start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
+    STARTED+=("postgres")
+    PG_BIN="$bin"
+    PG_DIR="$dir"
+    export TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
+    log "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port"
+}
+
+stop_postgres() {
+    as_service_user "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w -t 30 stop >/dev/null 2>&1 || true
+}
+
+cleanup() {
+    local status=$?
+    for service in "${STARTED[@]}"; do
+        "stop_$service"
+    done
+    rm -rf "$WORK"
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start_postgres
+
+"$@"
