@@ -67,6 +67,18 @@ typed_id!(
     /// An app registered by an organization.
     AppId
 );
+typed_id!(
+    /// A server-to-server signing key of an app.
+    KeyId
+);
+typed_id!(
+    /// An invitation to join an organization.
+    InvitationId
+);
+typed_id!(
+    /// An entry of the audit log.
+    AuditId
+);
 
 #[cfg(test)]
 mod tests {

@@ -1,10 +1,12 @@
 //! Types shared by every part of UnMoGrowP: identifiers, roles and the permission policy,
 //! validated values. Nothing in this crate does I/O, so it can be tested and benchmarked alone.
 
+pub mod app;
 pub mod ids;
+pub mod password;
 pub mod policy;
 pub mod time;
 pub mod validate;
 
-pub use ids::{AppId, OrgId, SessionId, UserId};
+pub use ids::{AppId, AuditId, InvitationId, KeyId, OrgId, SessionId, UserId};
 pub use policy::{Action, Role};

@@ -5,7 +5,7 @@ use crate::error::{ApiError, problem_for_status};
 use crate::health::{DatabaseCheck, Readiness};
 use crate::middleware::{ObserveSettings, observe};
 use crate::openapi::ApiDoc;
-use crate::routes::{auth, ops};
+use crate::routes::{apps, audit, auth, ops, org};
 use crate::state::{AppState, AppStateInner};
 use crate::{docs, telemetry};
 use anyhow::Context;
@@ -62,6 +62,16 @@ impl Application {
         config.addr = listener.local_addr().context("reading the bound address")?;
 
         let store = Store::open(&store_options(&config)).await.context("opening the database")?;
+        let keys = crate::secrets::Keyring::load(config.auth.secret_key.as_ref(), &config.data_dir)
+            .context("loading the master key")?;
+        let auth_service = Arc::new(crate::auth::AuthService::new(&config.auth, keys));
+        let mailer = crate::mail::from_config(&config).context("configuring email")?;
+        let trusted_proxies = config
+            .http
+            .trusted_proxies
+            .iter()
+            .map(|raw| crate::net::IpNet::parse(raw).map_err(|message| anyhow::anyhow!("http.trusted_proxies: {message}")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let mut readiness = Readiness::default();
         readiness.register(Arc::new(DatabaseCheck(store.clone())));
 
@@ -70,13 +80,32 @@ impl Application {
             .routes(routes!(ops::readyz))
             .routes(routes!(ops::metrics))
             .routes(routes!(ops::openapi))
+            .routes(routes!(auth::register))
+            .routes(routes!(auth::login))
+            .routes(routes!(auth::refresh))
+            .routes(routes!(auth::logout))
             .routes(routes!(auth::check_email))
+            .routes(routes!(auth::forgot_password))
+            .routes(routes!(auth::reset_password))
+            .routes(routes!(auth::accept_invitation))
+            .routes(routes!(org::me))
+            .routes(routes!(org::members))
+            .routes(routes!(org::update_member, org::remove_member))
+            .routes(routes!(org::invite, org::invitations))
+            .routes(routes!(audit::audit_log))
+            .routes(routes!(apps::create_app, apps::list_apps))
+            .routes(routes!(apps::get_app, apps::update_app, apps::delete_app))
+            .routes(routes!(apps::create_key, apps::list_keys))
+            .routes(routes!(apps::revoke_key))
             .split_for_parts();
         let openapi_json = Arc::new(openapi.to_pretty_json().context("rendering OpenAPI")?);
 
         let state = AppState::new(AppStateInner {
             config,
             store,
+            auth: auth_service,
+            mailer,
+            trusted_proxies,
             readiness,
             prometheus: telemetry::prometheus(),
             openapi_json,

@@ -87,6 +87,59 @@ pub struct Config {
     pub log_level: String,
 
     pub http: HttpConfig,
+    pub auth: AuthConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// The master key (base64 or hex, at least 32 bytes) from which token-signing and S2S
+    /// key secrets are derived. Unset: generated once and kept in `<data_dir>/secret.key`.
+    /// Several nodes sharing one database must share this key.
+    #[serde(deserialize_with = "optional_secret")]
+    pub secret_key: Option<SecretString>,
+    pub access_token_ttl_seconds: u64,
+    pub session_ttl_hours: u64,
+    pub remember_me_ttl_days: u64,
+    pub password_reset_ttl_minutes: u64,
+    pub invitation_ttl_days: u64,
+    /// Failed logins of one account before it must wait (429 with Retry-After).
+    pub lockout_account_threshold: u32,
+    /// Failed logins from one IP before it must wait.
+    pub lockout_ip_threshold: u32,
+    /// The first wait; it doubles with every further failure, up to the maximum.
+    pub lockout_base_delay_seconds: u64,
+    pub lockout_max_delay_seconds: u64,
+    /// Failures older than this are forgotten.
+    pub lockout_window_seconds: u64,
+    /// Password hashes computed at once (0: one per CPU).
+    pub hash_concurrency: usize,
+    /// Hash requests allowed to wait for a slot before the server answers 503.
+    pub hash_queue: usize,
+    /// How long a session or membership check is cached (revocations on this node are
+    /// immediate; this bounds how long another node may take to notice).
+    pub cache_ttl_seconds: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            secret_key: None,
+            access_token_ttl_seconds: 900,
+            session_ttl_hours: 24,
+            remember_me_ttl_days: 30,
+            password_reset_ttl_minutes: 15,
+            invitation_ttl_days: 7,
+            lockout_account_threshold: 10,
+            lockout_ip_threshold: 50,
+            lockout_base_delay_seconds: 1,
+            lockout_max_delay_seconds: 900,
+            lockout_window_seconds: 3600,
+            hash_concurrency: 0,
+            hash_queue: 64,
+            cache_ttl_seconds: 30,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -129,6 +182,7 @@ impl Default for Config {
             log_format: LogFormat::Auto,
             log_level: "info".to_owned(),
             http: HttpConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -208,6 +262,12 @@ impl Config {
             && url::Url::parse(url).is_err()
         {
             return Err(ConfigError::Invalid(format!("public_url `{url}` is not a URL")));
+        }
+        if self.auth.access_token_ttl_seconds == 0 || self.auth.session_ttl_hours == 0 {
+            return Err(ConfigError::Invalid("auth token lifetimes must be positive".into()));
+        }
+        if self.auth.lockout_account_threshold == 0 || self.auth.lockout_ip_threshold == 0 {
+            return Err(ConfigError::Invalid("auth.lockout_*_threshold must be positive".into()));
         }
         for proxy in &self.http.trusted_proxies {
             crate::net::IpNet::parse(proxy).map_err(|message| {

@@ -48,6 +48,7 @@ struct ApiErrorInner {
     errors: Vec<FieldError>,
     retry_after_seconds: Option<u64>,
     extra: Option<serde_json::Map<String, serde_json::Value>>,
+    headers: Vec<(header::HeaderName, HeaderValue)>,
     internal: Option<anyhow::Error>,
 }
 
@@ -60,6 +61,7 @@ impl ApiError {
             errors: Vec::new(),
             retry_after_seconds: None,
             extra: None,
+            headers: Vec::new(),
             internal: None,
         }))
     }
@@ -76,6 +78,11 @@ impl ApiError {
 
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
         self.0.retry_after_seconds = Some(seconds.max(1));
+        self
+    }
+
+    pub fn with_header(mut self, name: header::HeaderName, value: HeaderValue) -> Self {
+        self.0.headers.push((name, value));
         self
     }
 
@@ -112,7 +119,9 @@ impl ApiError {
     }
 
     pub fn unauthorized(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized").with_detail(detail)
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized")
+            .with_detail(detail)
+            .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
     }
 
     pub fn forbidden(detail: impl Into<String>) -> Self {
@@ -155,7 +164,9 @@ impl ApiError {
         this
     }
 
-    fn into_document(self) -> (StatusCode, Option<u64>, ProblemDocument) {
+    fn into_document(
+        self,
+    ) -> (StatusCode, Option<u64>, Vec<(header::HeaderName, HeaderValue)>, ProblemDocument) {
         let this = *self.0;
         let request_id = current_request_id();
         let detail = if this.status.is_server_error() {
@@ -182,14 +193,18 @@ impl ApiError {
             request_id,
             extra: this.extra,
         };
-        (this.status, this.retry_after_seconds, document)
+        (this.status, this.retry_after_seconds, this.headers, document)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, retry_after, document) = self.into_document();
-        problem_response(status, retry_after, &document)
+        let (status, retry_after, headers, document) = self.into_document();
+        let mut response = problem_response(status, retry_after, &document);
+        for (name, value) in headers {
+            response.headers_mut().insert(name, value);
+        }
+        response
     }
 }
 
@@ -243,6 +258,7 @@ impl From<StorageError> for ApiError {
             StorageError::Conflict(what) => {
                 Self::conflict("conflict", format!("{what} already exists"))
             }
+            StorageError::Refused(reason) => Self::conflict("refused", reason),
             StorageError::Unavailable(reason) => {
                 tracing::warn!(request_id = %current_request_id(), reason, "database unavailable");
                 Self::unavailable(2, "the database is unavailable; try again shortly")

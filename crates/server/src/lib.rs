@@ -1,16 +1,20 @@
 //! The UnMoGrowP HTTP server: configuration, routes, middleware, OpenAPI.
 
 pub mod app;
+pub mod audit;
+pub mod auth;
 pub mod config;
 pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod mail;
 pub mod middleware;
 pub mod net;
 pub mod openapi;
 pub mod request_id;
 pub mod routes;
+pub mod secrets;
 pub mod state;
 pub mod telemetry;
 

@@ -13,8 +13,25 @@ use utoipa::OpenApi;
     ),
     tags(
         (name = "operations", description = "Health, readiness, metrics, this document"),
-        (name = "accounts", description = "Registration, login, tokens, password reset"),
+        (name = "accounts", description = "Registration, login, tokens, password reset, invitations"),
+        (name = "organizations", description = "The signed-in user, members, roles, audit log"),
+        (name = "apps", description = "Apps, attribution settings, server-to-server keys"),
     ),
-    components(schemas(crate::error::ProblemDocument))
+    components(schemas(crate::error::ProblemDocument)),
+    modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
+
+/// Declares the `bearer` security scheme that management endpoints name.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}

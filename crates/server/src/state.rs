@@ -13,6 +13,10 @@ pub struct AppState(Arc<AppStateInner>);
 pub struct AppStateInner {
     pub config: Config,
     pub store: Store,
+    pub auth: Arc<crate::auth::AuthService>,
+    pub mailer: Arc<dyn crate::mail::Mailer>,
+    /// Parsed `http.trusted_proxies`.
+    pub trusted_proxies: Vec<crate::net::IpNet>,
     pub readiness: Readiness,
     pub prometheus: PrometheusHandle,
     /// The OpenAPI document, rendered once at start.

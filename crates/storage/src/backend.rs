@@ -5,7 +5,8 @@
 use crate::Result;
 use crate::model::*;
 use crate::store::Backend;
-use unmogrowp_domain::{OrgId, UserId};
+use unmogrowp_domain::time::UnixMillis;
+use unmogrowp_domain::{AppId, InvitationId, KeyId, OrgId, Role, SessionId, UserId};
 
 /// Which rows a transaction may see on PostgreSQL (row-level security settings). SQLite has
 /// no such wall; there the scoped handles are the only one.
@@ -19,28 +20,113 @@ pub(crate) enum Scope<'a> {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Mode {
+    /// May go to a read replica.
     Read,
+    /// Must see the latest committed state (authentication, read-modify-write).
+    ReadFresh,
     Write,
 }
 
+/// Users, sessions and tokens: rows that belong to a person, not to one organization.
 #[async_trait::async_trait]
-pub(crate) trait StoreBackend: Send + Sync + 'static {
-    fn kind(&self) -> Backend;
-    async fn ping(&self) -> Result<()>;
-    async fn close(&self);
-
-    // accounts: rows that belong to a user, not to one organization
+pub(crate) trait AccountsBackend: Send + Sync {
     async fn register_owner(
         &self,
         new_user: NewUser,
         organization_name: &str,
     ) -> Result<(User, Organization, Membership)>;
     async fn user_credentials_by_email(&self, email: &str) -> Result<Option<UserCredentials>>;
+    async fn user_credentials_by_id(&self, user_id: &UserId) -> Result<Option<UserCredentials>>;
     async fn user_by_id(&self, user_id: &UserId) -> Result<Option<User>>;
     async fn memberships_of(&self, user_id: &UserId) -> Result<Vec<OrganizationMembership>>;
     async fn membership(&self, user_id: &UserId, org_id: &OrgId) -> Result<Option<Membership>>;
+    async fn set_password(&self, user_id: &UserId, password_hash: &str) -> Result<()>;
 
-    // tenant rows
+    async fn create_session(&self, session: NewSession) -> Result<Session>;
+    async fn session(&self, session_id: &SessionId) -> Result<Option<Session>>;
+    async fn revoke_session(&self, session_id: &SessionId, reason: &str) -> Result<()>;
+    /// Revokes every active session of the user; returns their ids.
+    async fn revoke_user_sessions(&self, user_id: &UserId, reason: &str) -> Result<Vec<SessionId>>;
+    async fn add_refresh_token(
+        &self,
+        token_hash: &str,
+        session_id: &SessionId,
+        org_id: &OrgId,
+    ) -> Result<()>;
+    async fn use_refresh_token(&self, token_hash: &str) -> Result<RefreshOutcome>;
+
+    async fn add_one_time_token(
+        &self,
+        token_hash: &str,
+        purpose: &str,
+        user_id: &UserId,
+        expires_at: UnixMillis,
+    ) -> Result<()>;
+    /// How many tokens of this purpose the user was given since `since`.
+    async fn count_one_time_tokens(
+        &self,
+        user_id: &UserId,
+        purpose: &str,
+        since: UnixMillis,
+    ) -> Result<u64>;
+    /// Marks an unexpired, unused token used and returns its user; `None` otherwise.
+    async fn use_one_time_token(&self, token_hash: &str, purpose: &str) -> Result<Option<UserId>>;
+
+    async fn invitation_by_token(&self, token_hash: &str) -> Result<Option<Invitation>>;
+    async fn accept_invitation(
+        &self,
+        invitation_id: &InvitationId,
+        acceptor: Acceptor,
+    ) -> Result<(User, Membership)>;
+
+    /// Records an audit entry for an organization, or for none.
+    async fn audit(&self, org_id: Option<&OrgId>, entry: NewAuditEntry) -> Result<()>;
+}
+
+/// One organization's members, invitations and audit log.
+#[async_trait::async_trait]
+pub(crate) trait TenantBackend: Send + Sync {
     async fn organization(&self, org_id: &OrgId) -> Result<Option<Organization>>;
     async fn members(&self, org_id: &OrgId) -> Result<Vec<Member>>;
+    async fn member(&self, org_id: &OrgId, user_id: &UserId) -> Result<Option<Member>>;
+    /// Changes a member's role, refusing to leave the organization without an owner.
+    async fn set_member_role(&self, org_id: &OrgId, user_id: &UserId, role: Role) -> Result<()>;
+    /// Removes a member, refusing to remove the last owner.
+    async fn remove_member(&self, org_id: &OrgId, user_id: &UserId) -> Result<()>;
+    async fn create_invitation(&self, org_id: &OrgId, invitation: NewInvitation)
+    -> Result<Invitation>;
+    async fn invitations(&self, org_id: &OrgId) -> Result<Vec<Invitation>>;
+    async fn audit_log(&self, org_id: &OrgId, filter: &AuditFilter) -> Result<Vec<AuditEntry>>;
+}
+
+/// One organization's apps and their keys.
+#[async_trait::async_trait]
+pub(crate) trait AppsBackend: Send + Sync {
+    async fn create_app(&self, org_id: &OrgId, app: NewApp) -> Result<App>;
+    async fn apps(&self, org_id: &OrgId) -> Result<Vec<App>>;
+    async fn app(&self, org_id: &OrgId, app_id: &AppId) -> Result<Option<App>>;
+    async fn update_app(&self, org_id: &OrgId, app_id: &AppId, patch: AppPatch) -> Result<App>;
+    async fn delete_app(&self, org_id: &OrgId, app_id: &AppId) -> Result<()>;
+    async fn create_key(
+        &self,
+        org_id: &OrgId,
+        app_id: &AppId,
+        nonce: &str,
+        created_by: &UserId,
+    ) -> Result<AppKey>;
+    async fn keys(&self, org_id: &OrgId, app_id: &AppId) -> Result<Vec<AppKey>>;
+    async fn revoke_key(&self, org_id: &OrgId, app_id: &AppId, key_id: &KeyId) -> Result<()>;
+
+    // lookups across tenants by unguessable credentials (collection endpoints)
+    async fn app_by_token(&self, app_token: &str) -> Result<Option<App>>;
+    async fn app_by_id_unscoped(&self, app_id: &AppId) -> Result<Option<App>>;
+    async fn key_by_id(&self, key_id: &KeyId) -> Result<Option<AppKey>>;
+    async fn all_apps(&self) -> Result<Vec<App>>;
+}
+
+#[async_trait::async_trait]
+pub(crate) trait StoreBackend: AccountsBackend + TenantBackend + AppsBackend + 'static {
+    fn kind(&self) -> Backend;
+    async fn ping(&self) -> Result<()>;
+    async fn close(&self);
 }

@@ -7,6 +7,9 @@ pub enum StorageError {
     Conflict(&'static str),
     #[error("not found")]
     NotFound,
+    /// A business rule refused the change; the string says which, for a person.
+    #[error("{0}")]
+    Refused(&'static str),
     /// The database could not be reached or did not answer in time.
     #[error("database unavailable: {0}")]
     Unavailable(String),

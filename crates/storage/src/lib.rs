@@ -18,6 +18,6 @@ mod store;
 pub use error::StorageError;
 pub use migrate::{MigrationReport, migrations_for};
 pub use model::*;
-pub use store::{Accounts, Backend, Store, StoreOptions, Tenant};
+pub use store::{Accounts, Backend, Credentials, Store, StoreOptions, Tenant};
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;

@@ -24,8 +24,14 @@ macro_rules! migrations {
     };
 }
 
-const SQLITE: &[Migration] = migrations!("sqlite": (1, "0001", "accounts"));
-const POSTGRES: &[Migration] = migrations!("postgres": (1, "0001", "accounts"));
+const SQLITE: &[Migration] = migrations!("sqlite":
+    (1, "0001", "accounts"),
+    (2, "0002", "sessions_apps_audit"),
+);
+const POSTGRES: &[Migration] = migrations!("postgres":
+    (1, "0001", "accounts"),
+    (2, "0002", "sessions_apps_audit"),
+);
 
 pub fn migrations_for(backend: Backend) -> &'static [Migration] {
     match backend {

@@ -103,6 +103,10 @@ impl PgStore {
         Ok(tx)
     }
 
+    fn lock_clause(&self) -> &'static str {
+        " FOR UPDATE"
+    }
+
     async fn ping_pools(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.primary).await?;
         if let Some(replica) = &self.replica {
@@ -117,6 +121,10 @@ impl PgStore {
             replica.close().await;
         }
     }
+}
+
+impl crate::queries::HasDb for PgStore {
+    type Db = sqlx::Postgres;
 }
 
 crate::queries::implement_store_backend!(PgStore, Backend::Postgres);

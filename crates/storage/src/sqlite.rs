@@ -58,10 +58,14 @@ impl SqliteStore {
         mode: Mode,
     ) -> Result<Transaction<'static, Sqlite>> {
         let pool = match mode {
-            Mode::Read => &self.readers,
+            Mode::Read | Mode::ReadFresh => &self.readers,
             Mode::Write => &self.writer,
         };
         Ok(pool.begin().await?)
+    }
+
+    fn lock_clause(&self) -> &'static str {
+        ""
     }
 
     async fn ping_pools(&self) -> Result<()> {
@@ -73,6 +77,10 @@ impl SqliteStore {
         self.readers.close().await;
         self.writer.close().await;
     }
+}
+
+impl crate::queries::HasDb for SqliteStore {
+    type Db = sqlx::Sqlite;
 }
 
 crate::queries::implement_store_backend!(SqliteStore, Backend::Sqlite);

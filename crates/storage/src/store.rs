@@ -5,7 +5,8 @@ use crate::model::*;
 use crate::{Result, StorageError, migrate, postgres, sqlite};
 use std::path::PathBuf;
 use std::sync::Arc;
-use unmogrowp_domain::UserId;
+use unmogrowp_domain::time::UnixMillis;
+use unmogrowp_domain::{AppId, InvitationId, KeyId, OrgId, Role, SessionId, UserId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -113,6 +114,11 @@ impl Store {
         Accounts { backend: self.inner.as_ref() }
     }
 
+    /// Lookups by app token or key id, for collection endpoints and workers.
+    pub fn credentials(&self) -> Credentials<'_> {
+        Credentials { backend: self.inner.as_ref() }
+    }
+
     /// The handle for one organization's rows. It takes a [`Membership`], which only the
     /// store makes, so code can only act in an organization it has proved the user belongs to.
     pub fn tenant<'a>(&'a self, membership: &Membership) -> Tenant<'a> {
@@ -120,7 +126,8 @@ impl Store {
     }
 }
 
-/// Users and their memberships: rows that belong to a person, not to one organization.
+/// Users and their memberships, sessions and tokens: rows that belong to a person, not to
+/// one organization.
 #[derive(Clone, Copy)]
 pub struct Accounts<'a> {
     backend: &'a dyn StoreBackend,
@@ -140,6 +147,10 @@ impl Accounts<'_> {
         self.backend.user_credentials_by_email(email).await
     }
 
+    pub async fn credentials_by_id(&self, user_id: &UserId) -> Result<Option<UserCredentials>> {
+        self.backend.user_credentials_by_id(user_id).await
+    }
+
     pub async fn user(&self, user_id: &UserId) -> Result<Option<User>> {
         self.backend.user_by_id(user_id).await
     }
@@ -150,12 +161,73 @@ impl Accounts<'_> {
     }
 
     /// The user's membership in one organization, if any.
-    pub async fn membership(
-        &self,
-        user_id: &UserId,
-        org_id: &unmogrowp_domain::OrgId,
-    ) -> Result<Option<Membership>> {
+    pub async fn membership(&self, user_id: &UserId, org_id: &OrgId) -> Result<Option<Membership>> {
         self.backend.membership(user_id, org_id).await
+    }
+
+    pub async fn set_password(&self, user_id: &UserId, password_hash: &str) -> Result<()> {
+        self.backend.set_password(user_id, password_hash).await
+    }
+
+    pub async fn create_session(&self, session: NewSession) -> Result<Session> {
+        self.backend.create_session(session).await
+    }
+
+    pub async fn session(&self, session_id: &SessionId) -> Result<Option<Session>> {
+        self.backend.session(session_id).await
+    }
+
+    pub async fn revoke_session(&self, session_id: &SessionId, reason: &str) -> Result<()> {
+        self.backend.revoke_session(session_id, reason).await
+    }
+
+    /// Ends every session of the user; returns the ids that were active.
+    pub async fn revoke_user_sessions(&self, user_id: &UserId, reason: &str) -> Result<Vec<SessionId>> {
+        self.backend.revoke_user_sessions(user_id, reason).await
+    }
+
+    pub async fn add_refresh_token(&self, token_hash: &str, session_id: &SessionId, org_id: &OrgId) -> Result<()> {
+        self.backend.add_refresh_token(token_hash, session_id, org_id).await
+    }
+
+    /// Uses up a refresh token. Presenting an already used token revokes its session.
+    pub async fn use_refresh_token(&self, token_hash: &str) -> Result<RefreshOutcome> {
+        self.backend.use_refresh_token(token_hash).await
+    }
+
+    pub async fn add_one_time_token(
+        &self,
+        token_hash: &str,
+        purpose: &str,
+        user_id: &UserId,
+        expires_at: UnixMillis,
+    ) -> Result<()> {
+        self.backend.add_one_time_token(token_hash, purpose, user_id, expires_at).await
+    }
+
+    pub async fn count_one_time_tokens(&self, user_id: &UserId, purpose: &str, since: UnixMillis) -> Result<u64> {
+        self.backend.count_one_time_tokens(user_id, purpose, since).await
+    }
+
+    /// Uses up an unexpired, unused token; `None` when there is no such token.
+    pub async fn use_one_time_token(&self, token_hash: &str, purpose: &str) -> Result<Option<UserId>> {
+        self.backend.use_one_time_token(token_hash, purpose).await
+    }
+
+    pub async fn invitation_by_token(&self, token_hash: &str) -> Result<Option<Invitation>> {
+        self.backend.invitation_by_token(token_hash).await
+    }
+
+    /// Marks the invitation accepted and adds the membership (creating the user when new),
+    /// atomically. Refused when the invitation was used or expired meanwhile.
+    pub async fn accept_invitation(&self, invitation_id: &InvitationId, acceptor: Acceptor) -> Result<(User, Membership)> {
+        self.backend.accept_invitation(invitation_id, acceptor).await
+    }
+
+    /// Records a security event tied to no organization (or to one, by id, for events that
+    /// happen before anyone has a membership: a failed login of a known user).
+    pub async fn audit(&self, org_id: Option<&OrgId>, entry: NewAuditEntry) -> Result<()> {
+        self.backend.audit(org_id, entry).await
     }
 }
 
@@ -171,11 +243,101 @@ impl Tenant<'_> {
         &self.membership
     }
 
+    fn org(&self) -> &OrgId {
+        &self.membership.org_id
+    }
+
     pub async fn organization(&self) -> Result<Organization> {
-        self.backend.organization(&self.membership.org_id).await?.ok_or(StorageError::NotFound)
+        self.backend.organization(self.org()).await?.ok_or(StorageError::NotFound)
     }
 
     pub async fn members(&self) -> Result<Vec<Member>> {
-        self.backend.members(&self.membership.org_id).await
+        self.backend.members(self.org()).await
+    }
+
+    pub async fn member(&self, user_id: &UserId) -> Result<Option<Member>> {
+        self.backend.member(self.org(), user_id).await
+    }
+
+    pub async fn set_member_role(&self, user_id: &UserId, role: Role) -> Result<()> {
+        self.backend.set_member_role(self.org(), user_id, role).await
+    }
+
+    pub async fn remove_member(&self, user_id: &UserId) -> Result<()> {
+        self.backend.remove_member(self.org(), user_id).await
+    }
+
+    pub async fn create_invitation(&self, invitation: NewInvitation) -> Result<Invitation> {
+        self.backend.create_invitation(self.org(), invitation).await
+    }
+
+    pub async fn invitations(&self) -> Result<Vec<Invitation>> {
+        self.backend.invitations(self.org()).await
+    }
+
+    pub async fn audit(&self, entry: NewAuditEntry) -> Result<()> {
+        self.backend.audit(Some(self.org()), entry).await
+    }
+
+    pub async fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
+        self.backend.audit_log(self.org(), filter).await
+    }
+
+    pub async fn create_app(&self, app: NewApp) -> Result<App> {
+        self.backend.create_app(self.org(), app).await
+    }
+
+    pub async fn apps(&self) -> Result<Vec<App>> {
+        self.backend.apps(self.org()).await
+    }
+
+    pub async fn app(&self, app_id: &AppId) -> Result<Option<App>> {
+        self.backend.app(self.org(), app_id).await
+    }
+
+    pub async fn update_app(&self, app_id: &AppId, patch: AppPatch) -> Result<App> {
+        self.backend.update_app(self.org(), app_id, patch).await
+    }
+
+    pub async fn delete_app(&self, app_id: &AppId) -> Result<()> {
+        self.backend.delete_app(self.org(), app_id).await
+    }
+
+    pub async fn create_key(&self, app_id: &AppId, nonce: &str) -> Result<AppKey> {
+        self.backend.create_key(self.org(), app_id, nonce, &self.membership.user_id).await
+    }
+
+    pub async fn keys(&self, app_id: &AppId) -> Result<Vec<AppKey>> {
+        self.backend.keys(self.org(), app_id).await
+    }
+
+    pub async fn revoke_key(&self, app_id: &AppId, key_id: &KeyId) -> Result<()> {
+        self.backend.revoke_key(self.org(), app_id, key_id).await
+    }
+}
+
+/// Lookups across organizations by unguessable credentials (an app token, a key id) for the
+/// collection endpoints, and the app list for workers that serve every tenant. Nothing here
+/// answers a management request.
+#[derive(Clone, Copy)]
+pub struct Credentials<'a> {
+    backend: &'a dyn StoreBackend,
+}
+
+impl Credentials<'_> {
+    pub async fn app_by_token(&self, app_token: &str) -> Result<Option<App>> {
+        self.backend.app_by_token(app_token).await
+    }
+
+    pub async fn app(&self, app_id: &AppId) -> Result<Option<App>> {
+        self.backend.app_by_id_unscoped(app_id).await
+    }
+
+    pub async fn key(&self, key_id: &KeyId) -> Result<Option<AppKey>> {
+        self.backend.key_by_id(key_id).await
+    }
+
+    pub async fn all_apps(&self) -> Result<Vec<App>> {
+        self.backend.all_apps().await
     }
 }

@@ -1,12 +1,314 @@
-//! Accounts: registration, login, tokens, password reset.
+//! Accounts: registration, login, tokens, logout, password reset, invitations' acceptance.
 
-use crate::error::ApiResult;
+use crate::audit::Audit;
+use crate::auth::throttle::ThrottleKind;
+use crate::auth::{Auth, ClientInfo};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
+use crate::mail::{send_in_background, templates};
+use crate::routes::views::{AuthResponse, OrganizationView, UserView};
+use crate::secrets::{random_token, token_hash};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use unmogrowp_domain::validate::Email;
+use unmogrowp_domain::password::Password;
+use unmogrowp_domain::validate::{Email, FieldErrors};
+use unmogrowp_storage::{Acceptor, Membership, NewSession, NewUser, Organization, Outcome, RefreshOutcome, StorageError, User};
+
+const RESET_PURPOSE: &str = "password_reset";
+const RESETS_PER_HOUR: u64 = 5;
+const BAD_CREDENTIALS: &str = "invalid email or password";
+
+fn hash_error(error: crate::auth::passwords::HashError) -> ApiError {
+    match error {
+        crate::auth::passwords::HashError::Busy => {
+            ApiError::unavailable(1, "the server is busy checking passwords; try again")
+        }
+        other => ApiError::internal(anyhow::Error::new(other)),
+    }
+}
+
+fn required_text(errors: &mut FieldErrors, field: &str, value: &str, max_chars: usize) -> String {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        errors.push(field, "is required");
+    } else if trimmed.chars().count() > max_chars {
+        errors.push(field, format!("must be at most {max_chars} characters"));
+    }
+    trimmed.to_owned()
+}
+
+fn parse_email(errors: &mut FieldErrors, raw: &str) -> Option<Email> {
+    Email::parse(raw).map_err(|message| errors.push("email", message)).ok()
+}
+
+fn parse_password(errors: &mut FieldErrors, raw: &str) -> Option<Password> {
+    Password::parse(raw).map_err(|message| errors.push("password", message)).ok()
+}
+
+/// Opens a session for the user in the organization and answers with a fresh token pair.
+async fn open_session(
+    state: &AppState,
+    client: &ClientInfo,
+    user: &User,
+    organization: &Organization,
+    membership: &Membership,
+    remember_me: bool,
+) -> ApiResult<AuthResponse> {
+    let ttl = state.auth.session_ttl(remember_me);
+    let expires_at = unmogrowp_domain::time::now_millis() + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
+    let session = state
+        .store
+        .accounts()
+        .create_session(NewSession {
+            user_id: user.id.clone(),
+            expires_at,
+            remember_me,
+            ip: client.ip.to_string(),
+            user_agent: client.user_agent.clone(),
+        })
+        .await?;
+    let tokens = state.auth.issue(&state.store, user, &session, membership).await?;
+    Ok(AuthResponse {
+        access_token: tokens.access_token,
+        refresh_token: tokens.refresh_token,
+        token_type: "Bearer",
+        expires_in: tokens.expires_in,
+        user: UserView::from(user),
+        organization: OrganizationView::from(organization),
+        role: membership.role().as_str().to_owned(),
+    })
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    pub email: String,
+    /// 8 to 128 characters, not one of the most common passwords.
+    pub password: String,
+    pub name: String,
+    /// The name of the organization to create.
+    pub organization: String,
+}
+
+/// Creates an account and its organization, with the new user as owner.
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "accounts", request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Registered and signed in", body = AuthResponse),
+        (status = 400, description = "Invalid fields", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "The email is taken", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+    ))]
+pub async fn register(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    ApiJson(request): ApiJson<RegisterRequest>,
+) -> ApiResult<(StatusCode, Json<AuthResponse>)> {
+    let mut errors = FieldErrors::new();
+    let email = parse_email(&mut errors, &request.email);
+    let password = parse_password(&mut errors, &request.password);
+    let name = required_text(&mut errors, "name", &request.name, 100);
+    let organization_name = required_text(&mut errors, "organization", &request.organization, 100);
+    let (Some(email), Some(password)) = (email, password) else {
+        return Err(ApiError::validation(errors.into_vec()));
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors.into_vec()));
+    }
+    let password_hash = state.auth.passwords.hash(password.expose()).await.map_err(hash_error)?;
+    let registered = state
+        .store
+        .accounts()
+        .register_owner(NewUser { email: email.into_string(), name, password_hash }, &organization_name)
+        .await;
+    let (user, organization, membership) = match registered {
+        Ok(created) => created,
+        Err(StorageError::Conflict(_)) => {
+            return Err(ApiError::conflict("email_taken", "an account with this email already exists")
+                .with_errors(vec![unmogrowp_domain::validate::FieldError::new("email", "is already registered")]));
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let response = open_session(&state, &client, &user, &organization, &membership, false).await?;
+    Audit::new("account.registered", &client)
+        .actor(Some(&user.id), &user.email)
+        .target(format!("organization:{}", organization.id))
+        .record_for(&state.store, Some(&organization.id))
+        .await;
+    Ok((StatusCode::CREATED, Json(response)))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+    /// Keep the session for 30 days instead of 24 hours.
+    #[serde(default)]
+    pub remember_me: bool,
+}
+
+fn too_many_attempts(wait: std::time::Duration) -> ApiError {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    ApiError::too_many_requests(seconds, "too many failed sign-in attempts; wait before trying again")
+}
+
+/// Signs in. Bad credentials answer 401 with the same message whether or not the account
+/// exists; repeated failures answer 429 with `Retry-After`.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in", body = AuthResponse),
+        (status = 401, description = "Invalid email or password", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failures; see Retry-After", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+    ))]
+pub async fn login(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    ApiJson(request): ApiJson<LoginRequest>,
+) -> ApiResult<Json<AuthResponse>> {
+    let mut errors = FieldErrors::new();
+    let email = parse_email(&mut errors, &request.email);
+    if request.password.is_empty() {
+        errors.push("password", "is required");
+    }
+    let Some(email) = email.filter(|_| errors.is_empty()) else {
+        return Err(ApiError::validation(errors.into_vec()));
+    };
+    let ip_key = client.ip.to_string();
+    let throttle = &state.auth.throttle;
+    let wait = match (
+        throttle.retry_after(ThrottleKind::Account, email.as_str()).await,
+        throttle.retry_after(ThrottleKind::Ip, &ip_key).await,
+    ) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+    let credentials = state.store.accounts().credentials_by_email(email.as_str()).await?;
+    if let Some(wait) = wait {
+        let audit = Audit::new("auth.login", &client)
+            .actor(credentials.as_ref().map(|c| &c.user.id), email.as_str())
+            .outcome(Outcome::Denied)
+            .details(serde_json::json!({ "reason": "throttled" }));
+        match &credentials {
+            Some(found) => audit.record_for_user(&state.store, &found.user.id).await,
+            None => audit.record_for(&state.store, None).await,
+        }
+        return Err(too_many_attempts(wait));
+    }
+    let verified = match &credentials {
+        Some(found) => state.auth.passwords.verify(&request.password, &found.password_hash).await.map_err(hash_error)?,
+        None => {
+            state.auth.passwords.verify_nothing(&request.password).await.map_err(hash_error)?;
+            false
+        }
+    };
+    let credentials = match credentials {
+        Some(found) if verified => found,
+        other => {
+            throttle.record_failure(ThrottleKind::Account, email.as_str()).await;
+            throttle.record_failure(ThrottleKind::Ip, &ip_key).await;
+            metrics::counter!("logins_total", "outcome" => "failure").increment(1);
+            let audit = Audit::new("auth.login", &client)
+                .actor(other.as_ref().map(|c| &c.user.id), email.as_str())
+                .outcome(Outcome::Failure)
+                .details(serde_json::json!({ "reason": "bad_credentials" }));
+            match other {
+                Some(found) => audit.record_for_user(&state.store, &found.user.id).await,
+                None => audit.record_for(&state.store, None).await,
+            }
+            return Err(ApiError::unauthorized(BAD_CREDENTIALS));
+        }
+    };
+    throttle.clear(ThrottleKind::Account, email.as_str()).await;
+    let user = credentials.user;
+    let memberships = state.store.accounts().memberships(&user.id).await?;
+    let Some(first) = memberships.into_iter().next() else {
+        return Err(ApiError::forbidden("this account belongs to no organization any more"));
+    };
+    let response = open_session(&state, &client, &user, &first.organization, &first.membership, request.remember_me).await?;
+    metrics::counter!("logins_total", "outcome" => "success").increment(1);
+    Audit::new("auth.login", &client)
+        .actor(Some(&user.id), &user.email)
+        .record_for(&state.store, Some(&first.organization.id))
+        .await;
+    Ok(Json(response))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// Exchanges a refresh token for a new pair. Each refresh token works once; presenting a used
+/// one ends the whole session (it was stolen or replayed).
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "accounts", request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new pair", body = AuthResponse),
+        (status = 401, description = "Unknown, used or expired refresh token", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+    ))]
+pub async fn refresh(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    ApiJson(request): ApiJson<RefreshRequest>,
+) -> ApiResult<Json<AuthResponse>> {
+    let outcome = state.store.accounts().use_refresh_token(&token_hash(request.refresh_token.trim())).await?;
+    let (session_id, org_id) = match outcome {
+        RefreshOutcome::Rotated { session_id, org_id } => (session_id, org_id),
+        RefreshOutcome::Reused { session_id } => {
+            state.auth.forget_session(&session_id).await;
+            if let Ok(Some(session)) = state.store.accounts().session(&session_id).await {
+                let email = match state.store.accounts().user(&session.user_id).await {
+                    Ok(Some(user)) => user.email,
+                    _ => String::new(),
+                };
+                Audit::new("auth.refresh_token_reused", &client)
+                    .actor(Some(&session.user_id), &email)
+                    .target(format!("session:{session_id}"))
+                    .outcome(Outcome::Denied)
+                    .record_for_user(&state.store, &session.user_id)
+                    .await;
+            }
+            return Err(ApiError::unauthorized(
+                "this refresh token was already used; the session has been ended, sign in again",
+            ));
+        }
+        RefreshOutcome::Unknown => return Err(ApiError::unauthorized("unknown refresh token")),
+    };
+    let now = unmogrowp_domain::time::now_millis();
+    let session = state.store.accounts().session(&session_id).await?.filter(|s| s.is_active(now));
+    let Some(session) = session else {
+        return Err(ApiError::unauthorized("the session has ended; sign in again"));
+    };
+    let user = state.store.accounts().user(&session.user_id).await?.ok_or_else(|| ApiError::unauthorized("unknown user"))?;
+    let memberships = state.store.accounts().memberships(&user.id).await?;
+    let chosen = memberships
+        .iter()
+        .find(|m| m.organization.id == org_id)
+        .or_else(|| memberships.first())
+        .ok_or_else(|| ApiError::forbidden("this account belongs to no organization any more"))?;
+    let tokens = state.auth.issue(&state.store, &user, &session, &chosen.membership).await?;
+    Ok(Json(AuthResponse {
+        access_token: tokens.access_token,
+        refresh_token: tokens.refresh_token,
+        token_type: "Bearer",
+        expires_in: tokens.expires_in,
+        user: UserView::from(&user),
+        organization: OrganizationView::from(&chosen.organization),
+        role: chosen.membership.role().as_str().to_owned(),
+    }))
+}
+
+/// Ends the session: its access and refresh tokens stop working at once.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "accounts", security(("bearer" = [])),
+    responses((status = 204, description = "Signed out")))]
+pub async fn logout(State(state): State<AppState>, auth: Auth, client: ClientInfo) -> ApiResult<StatusCode> {
+    state.store.accounts().revoke_session(&auth.session_id, "logout").await?;
+    state.auth.forget_session(&auth.session_id).await;
+    Audit::new("auth.logout", &client).by(&auth).record(&state.store, &auth).await;
+    Ok(StatusCode::NO_CONTENT)
+}
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -21,8 +323,7 @@ pub struct CheckEmailResponse {
 }
 
 /// Whether an email address is free to register.
-#[utoipa::path(post, path = "/api/v1/auth/check-email", tag = "accounts",
-    request_body = CheckEmailRequest,
+#[utoipa::path(post, path = "/api/v1/auth/check-email", tag = "accounts", request_body = CheckEmailRequest,
     responses(
         (status = 200, description = "Availability", body = CheckEmailResponse),
         (status = 400, description = "Not an email address", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
@@ -31,8 +332,169 @@ pub async fn check_email(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<CheckEmailRequest>,
 ) -> ApiResult<Json<CheckEmailResponse>> {
-    let email = Email::parse(&request.email)
-        .map_err(|message| crate::error::ApiError::invalid_field("email", message))?;
+    let email = Email::parse(&request.email).map_err(|message| ApiError::invalid_field("email", message))?;
     let existing = state.store.accounts().credentials_by_email(email.as_str()).await?;
     Ok(Json(CheckEmailResponse { available: existing.is_none() }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForgotPasswordRequest {
+    pub email: String,
+}
+
+/// Sends a password-reset link if the account exists. Answers 202 either way, at once (the
+/// work happens in the background, so neither the answer nor its timing tells whether the
+/// account exists).
+#[utoipa::path(post, path = "/api/v1/auth/forgot-password", tag = "accounts", request_body = ForgotPasswordRequest,
+    responses((status = 202, description = "If the account exists, an email is on its way")))]
+pub async fn forgot_password(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    ApiJson(request): ApiJson<ForgotPasswordRequest>,
+) -> ApiResult<StatusCode> {
+    let email = Email::parse(&request.email).map_err(|message| ApiError::invalid_field("email", message))?;
+    tokio::spawn(async move {
+        if let Err(error) = send_reset(&state, &client, email.as_str()).await {
+            tracing::error!(error = %error, "password reset request failed");
+        }
+    });
+    Ok(StatusCode::ACCEPTED)
+}
+
+async fn send_reset(state: &AppState, client: &ClientInfo, email: &str) -> anyhow::Result<()> {
+    let Some(credentials) = state.store.accounts().credentials_by_email(email).await? else {
+        tracing::info!("password reset asked for an unknown address");
+        return Ok(());
+    };
+    let user = credentials.user;
+    let hour_ago = unmogrowp_domain::time::now_millis() - 3_600_000;
+    if state.store.accounts().count_one_time_tokens(&user.id, RESET_PURPOSE, hour_ago).await? >= RESETS_PER_HOUR {
+        tracing::warn!(user_id = %user.id, "password reset emails are rate limited for this account");
+        return Ok(());
+    }
+    let token = random_token(32);
+    let ttl_minutes = state.auth.config.password_reset_ttl_minutes;
+    let expires_at = unmogrowp_domain::time::now_millis() + i64::try_from(ttl_minutes * 60_000).unwrap_or(900_000);
+    state.store.accounts().add_one_time_token(&token_hash(&token), RESET_PURPOSE, &user.id, expires_at).await?;
+    let link = format!("{}/reset-password?token={token}", state.config.public_url());
+    send_in_background(state.mailer.clone(), templates::password_reset(&user.email, &user.name, &link, ttl_minutes));
+    Audit::new("auth.password_reset_requested", client)
+        .actor(Some(&user.id), &user.email)
+        .record_for_user(&state.store, &user.id)
+        .await;
+    Ok(())
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetPasswordRequest {
+    /// The token from the emailed link.
+    pub token: String,
+    pub password: String,
+}
+
+/// Sets a new password with a token from a reset email. The token works once and for 15
+/// minutes; every session of the user ends, and the user is told by email.
+#[utoipa::path(post, path = "/api/v1/auth/reset-password", tag = "accounts", request_body = ResetPasswordRequest,
+    responses(
+        (status = 204, description = "Password changed"),
+        (status = 400, description = "Invalid password, or an unknown, used or expired token", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+    ))]
+pub async fn reset_password(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    ApiJson(request): ApiJson<ResetPasswordRequest>,
+) -> ApiResult<StatusCode> {
+    // Check the password first, so a weak choice does not use up the token.
+    let password = Password::parse(&request.password).map_err(|message| ApiError::invalid_field("password", message))?;
+    let password_hash = state.auth.passwords.hash(password.expose()).await.map_err(hash_error)?;
+    let user_id = state.store.accounts().use_one_time_token(&token_hash(request.token.trim()), RESET_PURPOSE).await?;
+    let Some(user_id) = user_id else {
+        return Err(ApiError::bad_request("invalid_token", "this reset link is invalid, was already used or has expired")
+            .with_errors(vec![unmogrowp_domain::validate::FieldError::new("token", "is invalid, used or expired")]));
+    };
+    state.store.accounts().set_password(&user_id, &password_hash).await?;
+    let ended = state.store.accounts().revoke_user_sessions(&user_id, "password_reset").await?;
+    for session_id in &ended {
+        state.auth.forget_session(session_id).await;
+    }
+    if let Some(user) = state.store.accounts().user(&user_id).await? {
+        send_in_background(state.mailer.clone(), templates::password_changed(&user.email, &user.name));
+        Audit::new("auth.password_reset", &client)
+            .actor(Some(&user.id), &user.email)
+            .details(serde_json::json!({ "sessions_ended": ended.len() }))
+            .record_for_user(&state.store, &user.id)
+            .await;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptInvitationRequest {
+    /// The token from the emailed link.
+    pub token: String,
+    /// Your name (for a new account; ignored when the email already has one).
+    pub name: String,
+    /// A new password, or the existing account's password.
+    pub password: String,
+}
+
+/// Joins the organization of an invitation, creating the account if the email has none,
+/// and signs in there.
+#[utoipa::path(post, path = "/api/v1/auth/accept-invitation", tag = "accounts", request_body = AcceptInvitationRequest,
+    responses(
+        (status = 200, description = "Joined and signed in", body = AuthResponse),
+        (status = 400, description = "Invalid fields or an unknown, used or expired token", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Wrong password for the existing account", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+    ))]
+pub async fn accept_invitation(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    ApiJson(request): ApiJson<AcceptInvitationRequest>,
+) -> ApiResult<Json<AuthResponse>> {
+    let invalid = || {
+        ApiError::bad_request("invalid_token", "this invitation is invalid, was already used or has expired")
+            .with_errors(vec![unmogrowp_domain::validate::FieldError::new("token", "is invalid, used or expired")])
+    };
+    let now = unmogrowp_domain::time::now_millis();
+    let invitation = state.store.accounts().invitation_by_token(&token_hash(request.token.trim())).await?;
+    let Some(invitation) = invitation.filter(|i| i.accepted_at.is_none() && i.expires_at > now) else {
+        return Err(invalid());
+    };
+    let acceptor = match state.store.accounts().credentials_by_email(&invitation.email).await? {
+        Some(existing) => {
+            let matches = state.auth.passwords.verify(&request.password, &existing.password_hash).await.map_err(hash_error)?;
+            if !matches {
+                return Err(ApiError::unauthorized("an account with this email exists; give its password to join"));
+            }
+            Acceptor::Existing(existing.user.id)
+        }
+        None => {
+            let mut errors = FieldErrors::new();
+            let name = required_text(&mut errors, "name", &request.name, 100);
+            let password = parse_password(&mut errors, &request.password);
+            let Some(password) = password.filter(|_| errors.is_empty()) else {
+                return Err(ApiError::validation(errors.into_vec()));
+            };
+            let password_hash = state.auth.passwords.hash(password.expose()).await.map_err(hash_error)?;
+            Acceptor::New(NewUser { email: invitation.email.clone(), name, password_hash })
+        }
+    };
+    let (user, membership) = match state.store.accounts().accept_invitation(&invitation.id, acceptor).await {
+        Ok(accepted) => accepted,
+        Err(StorageError::Refused(_)) => return Err(invalid()),
+        Err(other) => return Err(other.into()),
+    };
+    state.auth.forget_membership(&user.id, membership.org_id()).await;
+    let organization = state.store.tenant(&membership).organization().await?;
+    let response = open_session(&state, &client, &user, &organization, &membership, false).await?;
+    Audit::new("member.joined", &client)
+        .actor(Some(&user.id), &user.email)
+        .target(format!("user:{}", user.id))
+        .details(serde_json::json!({ "role": membership.role().as_str(), "invitation": invitation.id.to_string() }))
+        .record_for(&state.store, Some(membership.org_id()))
+        .await;
+    Ok(Json(response))
 }

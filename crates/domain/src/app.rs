@@ -1,0 +1,207 @@
+//! Apps as organizations register them, and their attribution settings.
+
+use crate::validate::FieldErrors;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    Android,
+    Ios,
+}
+
+impl Platform {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Android => "android",
+            Platform::Ios => "ios",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "android" => Some(Platform::Android),
+            "ios" => Some(Platform::Ios),
+            _ => None,
+        }
+    }
+}
+
+/// Per-app attribution settings. Defaults are the product's documented rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct AttributionSettings {
+    /// Clicks this many hours before an install can win it by click id or device id.
+    pub click_window_hours: u32,
+    /// Impressions this many hours before an install can win it (view-through).
+    pub view_window_hours: u32,
+    /// Clicks this many hours before an install can win it by IP + user agent.
+    pub probabilistic_window_hours: u32,
+    /// A re-install after this many days is attributed afresh.
+    pub reattribution_window_days: u32,
+    /// Opens through a retargeting link within this many days are re-engagements.
+    pub reengagement_window_days: u32,
+    /// A winning click closer than this to the install marks it as click injection.
+    pub min_ctit_seconds: u32,
+    /// Clicks per device or IP per hour above which that source's clicks are flagged.
+    pub click_flood_threshold_per_hour: u32,
+}
+
+impl Default for AttributionSettings {
+    fn default() -> Self {
+        Self {
+            click_window_hours: 168,
+            view_window_hours: 24,
+            probabilistic_window_hours: 24,
+            reattribution_window_days: 90,
+            reengagement_window_days: 30,
+            min_ctit_seconds: 10,
+            click_flood_threshold_per_hour: 100,
+        }
+    }
+}
+
+impl AttributionSettings {
+    /// Checks every field's range, naming each one out of range (`attribution.<field>`).
+    pub fn validate(&self, errors: &mut FieldErrors) {
+        let mut check = |name: &str, value: u32, min: u32, max: u32| {
+            if value < min || value > max {
+                errors.push(format!("attribution.{name}"), format!("must be between {min} and {max}"));
+            }
+        };
+        check("click_window_hours", self.click_window_hours, 1, 720);
+        check("view_window_hours", self.view_window_hours, 0, 168);
+        check("probabilistic_window_hours", self.probabilistic_window_hours, 0, 168);
+        check("reattribution_window_days", self.reattribution_window_days, 0, 365);
+        check("reengagement_window_days", self.reengagement_window_days, 0, 365);
+        check("min_ctit_seconds", self.min_ctit_seconds, 0, 3600);
+        check("click_flood_threshold_per_hour", self.click_flood_threshold_per_hour, 1, 1_000_000);
+    }
+}
+
+pub fn validate_app_name(name: &str, errors: &mut FieldErrors) {
+    let trimmed = name.trim();
+    if trimmed.is_empty() {
+        errors.push("name", "is required");
+    } else if trimmed.chars().count() > 100 {
+        errors.push("name", "must be at most 100 characters");
+    }
+}
+
+/// Android package names (`com.example.app`) and iOS bundle ids (`com.example.App`).
+pub fn validate_bundle_id(platform: Platform, bundle_id: &str, errors: &mut FieldErrors) {
+    let segments: Vec<&str> = bundle_id.split('.').collect();
+    let ok = match platform {
+        Platform::Android => {
+            segments.len() >= 2
+                && segments.iter().all(|segment| {
+                    segment.starts_with(|c: char| c.is_ascii_alphabetic())
+                        && segment.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                })
+        }
+        Platform::Ios => {
+            segments.len() >= 2
+                && segments.iter().all(|segment| {
+                    !segment.is_empty()
+                        && segment.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                })
+        }
+    };
+    if bundle_id.len() > 255 || !ok {
+        let example = match platform {
+            Platform::Android => "com.example.app",
+            Platform::Ios => "com.example.App",
+        };
+        errors.push("bundle_id", format!("must be a {} bundle id such as {example}", platform.as_str()));
+    }
+}
+
+/// An absolute http(s) URL without spaces, at most 2048 characters.
+pub fn validate_http_url(field: &str, url: &str, errors: &mut FieldErrors) {
+    let lower = url.to_ascii_lowercase();
+    let rest = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://"));
+    let host_ok = rest.is_some_and(|rest| {
+        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        !host.is_empty() && !host.starts_with(':')
+    });
+    if url.len() > 2048 || !host_ok || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        errors.push(field, "must be an absolute http(s) URL");
+    }
+}
+
+/// An IANA time zone name is checked by the caller (with the tz database); this only checks
+/// the ISO 4217 shape of a currency code.
+pub fn validate_currency(field: &str, currency: &str, errors: &mut FieldErrors) {
+    if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
+        errors.push(field, "must be an ISO 4217 currency code such as USD");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_documented_rules() {
+        let settings = AttributionSettings::default();
+        assert_eq!(settings.click_window_hours, 168);
+        assert_eq!(settings.view_window_hours, 24);
+        assert_eq!(settings.probabilistic_window_hours, 24);
+        assert_eq!(settings.reattribution_window_days, 90);
+        assert_eq!(settings.min_ctit_seconds, 10);
+        let mut errors = FieldErrors::new();
+        settings.validate(&mut errors);
+        assert!(errors.is_empty());
+    }
+
+    #[test]
+    fn out_of_range_settings_are_named() {
+        let settings = AttributionSettings { click_window_hours: 0, min_ctit_seconds: 99_999, ..Default::default() };
+        let mut errors = FieldErrors::new();
+        settings.validate(&mut errors);
+        let fields: Vec<String> = errors.into_vec().into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, vec!["attribution.click_window_hours", "attribution.min_ctit_seconds"]);
+    }
+
+    #[test]
+    fn bundle_ids() {
+        let ok = |platform, id: &str| {
+            let mut errors = FieldErrors::new();
+            validate_bundle_id(platform, id, &mut errors);
+            errors.is_empty()
+        };
+        assert!(ok(Platform::Android, "com.example.app"));
+        assert!(ok(Platform::Android, "com.example.my_app2"));
+        assert!(!ok(Platform::Android, "example"));
+        assert!(!ok(Platform::Android, "com.1example.app"));
+        assert!(ok(Platform::Ios, "com.example.My-App"));
+        assert!(!ok(Platform::Ios, "com..example"));
+    }
+
+    #[test]
+    fn urls() {
+        let ok = |url: &str| {
+            let mut errors = FieldErrors::new();
+            validate_http_url("store_url", url, &mut errors);
+            errors.is_empty()
+        };
+        assert!(ok("https://play.google.com/store/apps/details?id=com.example.app"));
+        assert!(ok("http://localhost:8080/x"));
+        assert!(!ok("ftp://example.com"));
+        assert!(!ok("https://"));
+        assert!(!ok("https://exa mple.com"));
+        assert!(!ok("javascript:alert(1)"));
+    }
+
+    #[test]
+    fn currencies() {
+        let ok = |code: &str| {
+            let mut errors = FieldErrors::new();
+            validate_currency("currency", code, &mut errors);
+            errors.is_empty()
+        };
+        assert!(ok("EUR"));
+        assert!(!ok("eur"));
+        assert!(!ok("EURO"));
+    }
+}

@@ -1,0 +1,129 @@
+//! Extractors: the authenticated, organization-scoped caller ([`Auth`]) and the client's
+//! address and user agent ([`ClientInfo`]).
+
+use crate::error::ApiError;
+use crate::net::client_ip;
+use crate::state::AppState;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::header;
+use axum::http::request::Parts;
+use std::net::{IpAddr, SocketAddr};
+use unmogrowp_domain::{Action, OrgId, Role, SessionId, UserId};
+use unmogrowp_storage::{Membership, Store, Tenant};
+
+/// The caller of a management endpoint: a live session, and a verified membership of the
+/// organization the request acts in (the token's, or the one `X-Org-Id` names).
+#[derive(Clone, Debug)]
+pub struct Auth {
+    pub user_id: UserId,
+    pub email: String,
+    pub session_id: SessionId,
+    pub membership: Membership,
+}
+
+impl Auth {
+    pub fn role(&self) -> Role {
+        self.membership.role()
+    }
+
+    pub fn org_id(&self) -> &OrgId {
+        self.membership.org_id()
+    }
+
+    /// The organization's rows, for an action the caller's role allows (403 otherwise).
+    /// Naming the action is the only way to a tenant handle.
+    pub fn tenant<'s>(&self, store: &'s Store, action: Action) -> Result<Tenant<'s>, ApiError> {
+        if !self.role().allows(action) {
+            return Err(ApiError::forbidden(format!(
+                "your role ({}) does not allow this",
+                self.role().as_str()
+            )));
+        }
+        Ok(store.tenant(&self.membership))
+    }
+}
+
+const ORG_HEADER: &str = "x-org-id";
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")))
+            .map(str::trim)
+            .ok_or_else(|| ApiError::unauthorized("send an access token: Authorization: Bearer <token>"))?;
+        let now = jiff::Timestamp::now();
+        let claims = super::tokens::decode(&state.auth.keys.token_signing, token, now.as_second())
+            .map_err(|error| ApiError::unauthorized(error.to_string()))?;
+        let (Some(user_id), Some(session_id), Some(token_org)) =
+            (UserId::parse(&claims.sub), SessionId::parse(&claims.sid), OrgId::parse(&claims.org))
+        else {
+            return Err(ApiError::unauthorized("the access token is malformed"));
+        };
+        let session = state.auth.session(&state.store, &session_id).await?;
+        let live = session.is_some_and(|s| s.user_id == user_id && s.is_active(now.as_millisecond()));
+        if !live {
+            return Err(ApiError::unauthorized("the session has ended; sign in again"));
+        }
+        let requested = match parts.headers.get(ORG_HEADER) {
+            None => None,
+            Some(value) => {
+                let text = value.to_str().unwrap_or_default();
+                Some(OrgId::parse(text).ok_or_else(|| ApiError::not_found("organization"))?)
+            }
+        };
+        let org_id = requested.clone().unwrap_or(token_org);
+        let membership = state.auth.membership(&state.store, &user_id, &org_id).await?;
+        let Some(membership) = membership else {
+            return Err(match requested {
+                Some(_) => ApiError::not_found("organization"),
+                None => ApiError::forbidden("you are no longer a member of this organization"),
+            });
+        };
+        Ok(Auth { user_id, email: claims.email, session_id, membership })
+    }
+}
+
+/// Where a request came from: the client's IP (believing `X-Forwarded-For` only from trusted
+/// proxies) and its user agent.
+#[derive(Clone, Debug)]
+pub struct ClientInfo {
+    pub ip: IpAddr,
+    pub user_agent: String,
+}
+
+const MAX_USER_AGENT: usize = 512;
+
+impl FromRequestParts<AppState> for ClientInfo {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(client_info(parts, &state.trusted_proxies))
+    }
+}
+
+pub fn client_info(parts: &Parts, trusted: &[crate::net::IpNet]) -> ClientInfo {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |info| info.0.ip());
+    let forwarded = parts.headers.get("x-forwarded-for").and_then(|value| value.to_str().ok());
+    let mut user_agent = parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    if user_agent.len() > MAX_USER_AGENT {
+        let mut cut = MAX_USER_AGENT;
+        while !user_agent.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        user_agent.truncate(cut);
+    }
+    ClientInfo { ip: client_ip(peer, forwarded, trusted), user_agent }
+}

@@ -1,0 +1,128 @@
+//! Authentication: password hashing, access and refresh tokens, sessions, brute-force
+//! throttling, and the extractor that turns a bearer token into an organization-scoped
+//! [`Auth`] context.
+
+pub mod context;
+pub mod passwords;
+pub mod throttle;
+pub mod tokens;
+
+pub use context::{Auth, ClientInfo};
+
+use crate::config::AuthConfig;
+use crate::secrets::{Keyring, random_token, token_hash};
+use passwords::PasswordService;
+use std::sync::Arc;
+use std::time::Duration;
+use throttle::{InMemoryThrottle, LoginThrottle, ThrottlePolicy};
+use unmogrowp_domain::{OrgId, SessionId, UserId};
+use unmogrowp_storage::{Membership, Session, Store, User};
+
+pub struct AuthService {
+    pub keys: Keyring,
+    pub passwords: PasswordService,
+    pub throttle: Arc<dyn LoginThrottle>,
+    pub config: AuthConfig,
+    sessions: moka::future::Cache<SessionId, Session>,
+    memberships: moka::future::Cache<(UserId, OrgId), Option<Membership>>,
+}
+
+/// A freshly issued pair.
+pub struct IssuedTokens {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: u64,
+}
+
+impl AuthService {
+    pub fn new(config: &AuthConfig, keys: Keyring) -> Self {
+        let policy = ThrottlePolicy {
+            account_threshold: config.lockout_account_threshold,
+            ip_threshold: config.lockout_ip_threshold,
+            base_delay: Duration::from_secs(config.lockout_base_delay_seconds),
+            max_delay: Duration::from_secs(config.lockout_max_delay_seconds),
+            window: Duration::from_secs(config.lockout_window_seconds),
+        };
+        let ttl = Duration::from_secs(config.cache_ttl_seconds.max(1));
+        Self {
+            keys,
+            passwords: PasswordService::new(config.hash_concurrency, config.hash_queue),
+            throttle: Arc::new(InMemoryThrottle::new(policy)),
+            config: config.clone(),
+            sessions: moka::future::Cache::builder().max_capacity(100_000).time_to_live(ttl).build(),
+            memberships: moka::future::Cache::builder().max_capacity(100_000).time_to_live(ttl).build(),
+        }
+    }
+
+    pub fn session_ttl(&self, remember_me: bool) -> Duration {
+        if remember_me {
+            Duration::from_secs(self.config.remember_me_ttl_days * 86_400)
+        } else {
+            Duration::from_secs(self.config.session_ttl_hours * 3_600)
+        }
+    }
+
+    /// Signs an access token and stores a new refresh token for the session.
+    pub async fn issue(
+        &self,
+        store: &Store,
+        user: &User,
+        session: &Session,
+        membership: &Membership,
+    ) -> unmogrowp_storage::Result<IssuedTokens> {
+        let now = jiff::Timestamp::now().as_second();
+        // Never outlive the session itself.
+        let session_left = (session.expires_at / 1000 - now).max(1);
+        let lifetime = i64::try_from(self.config.access_token_ttl_seconds).unwrap_or(900).min(session_left);
+        let claims = tokens::Claims {
+            sub: user.id.to_string(),
+            org: membership.org_id().to_string(),
+            role: membership.role().as_str().to_owned(),
+            sid: session.id.to_string(),
+            email: user.email.clone(),
+            iss: tokens::ISSUER.to_owned(),
+            iat: now,
+            exp: now + lifetime,
+        };
+        let access_token = tokens::encode(&self.keys.token_signing, &claims);
+        let refresh_token = random_token(32);
+        store.accounts().add_refresh_token(&token_hash(&refresh_token), &session.id, membership.org_id()).await?;
+        Ok(IssuedTokens { access_token, refresh_token, expires_in: u64::try_from(lifetime).unwrap_or(0) })
+    }
+
+    /// The session, through the cache (so every request checks it without a query each time).
+    pub async fn session(&self, store: &Store, session_id: &SessionId) -> unmogrowp_storage::Result<Option<Session>> {
+        if let Some(session) = self.sessions.get(session_id).await {
+            return Ok(Some(session));
+        }
+        let loaded = store.accounts().session(session_id).await?;
+        if let Some(session) = &loaded {
+            self.sessions.insert(session_id.clone(), session.clone()).await;
+        }
+        Ok(loaded)
+    }
+
+    /// Drops a session from the cache: its next use reads the database (and sees it ended).
+    pub async fn forget_session(&self, session_id: &SessionId) {
+        self.sessions.invalidate(session_id).await;
+    }
+
+    pub async fn membership(
+        &self,
+        store: &Store,
+        user_id: &UserId,
+        org_id: &OrgId,
+    ) -> unmogrowp_storage::Result<Option<Membership>> {
+        let key = (user_id.clone(), org_id.clone());
+        if let Some(cached) = self.memberships.get(&key).await {
+            return Ok(cached);
+        }
+        let loaded = store.accounts().membership(user_id, org_id).await?;
+        self.memberships.insert(key, loaded.clone()).await;
+        Ok(loaded)
+    }
+
+    pub async fn forget_membership(&self, user_id: &UserId, org_id: &OrgId) {
+        self.memberships.invalidate(&(user_id.clone(), org_id.clone())).await;
+    }
+}

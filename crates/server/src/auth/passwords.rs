@@ -1,0 +1,135 @@
+//! Password hashing with argon2id at OWASP's floor (19 MiB, 2 iterations, 1 lane), on a
+//! bounded pool: at most `concurrency` hashes run at once (each on a blocking thread) and at
+//! most `queue` wait; beyond that the caller gets `Busy` (503), so a login flood cannot
+//! starve the rest of the server.
+
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::{Algorithm, Argon2, Params, Version};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::sync::{OnceCell, Semaphore};
+
+pub const MEMORY_KIB: u32 = 19 * 1024;
+pub const ITERATIONS: u32 = 2;
+pub const LANES: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error("too many password checks are waiting")]
+    Busy,
+    #[error("password hashing failed: {0}")]
+    Failed(String),
+}
+
+pub struct PasswordService {
+    permits: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    max_waiting: usize,
+    dummy_hash: OnceCell<String>,
+}
+
+fn argon2() -> Argon2<'static> {
+    let params = Params::new(MEMORY_KIB, ITERATIONS, LANES, None)
+        .unwrap_or_else(|_| unreachable!("constant argon2 parameters are valid"));
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+impl PasswordService {
+    pub fn new(concurrency: usize, max_waiting: usize) -> Self {
+        let concurrency = if concurrency == 0 {
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+        } else {
+            concurrency
+        };
+        Self {
+            permits: Arc::new(Semaphore::new(concurrency)),
+            waiting: AtomicUsize::new(0),
+            max_waiting,
+            dummy_hash: OnceCell::new(),
+        }
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting + self.permits.available_permits() {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            metrics::counter!("password_hash_rejected_total").increment(1);
+            return Err(HashError::Busy);
+        }
+        let permit = self.permits.clone().acquire_owned().await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        let permit = permit.map_err(|_| HashError::Failed("hash pool closed".into()))?;
+        let result = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work()
+        })
+        .await
+        .map_err(|error| HashError::Failed(error.to_string()))?;
+        Ok(result)
+    }
+
+    /// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`) with a fresh random salt.
+    pub async fn hash(&self, password: &str) -> Result<String, HashError> {
+        let password = password.to_owned();
+        self.run(move || {
+            argon2()
+                .hash_password(password.as_bytes())
+                .map(|hash| hash.to_string())
+                .map_err(|error| HashError::Failed(error.to_string()))
+        })
+        .await?
+    }
+
+    /// Whether `password` matches the stored PHC string (compared in constant time by argon2).
+    pub async fn verify(&self, password: &str, stored: &str) -> Result<bool, HashError> {
+        let password = password.to_owned();
+        let stored = stored.to_owned();
+        self.run(move || {
+            let Ok(parsed) = PasswordHash::new(&stored) else { return false };
+            argon2().verify_password(password.as_bytes(), &parsed).is_ok()
+        })
+        .await
+    }
+
+    /// Spends the same work as a real check, for logins of unknown accounts, so response time
+    /// does not tell whether an account exists.
+    pub async fn verify_nothing(&self, password: &str) -> Result<(), HashError> {
+        let dummy = self
+            .dummy_hash
+            .get_or_try_init(|| async { self.hash("a password nobody has, to spend time").await })
+            .await?
+            .clone();
+        self.verify(password, &dummy).await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hashes_with_the_owasp_parameters_and_verifies() {
+        let service = PasswordService::new(1, 4);
+        let hash = service.hash("correct horse battery staple").await.expect("hash");
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert!(service.verify("correct horse battery staple", &hash).await.expect("verify"));
+        assert!(!service.verify("Correct horse battery staple", &hash).await.expect("verify"));
+        assert!(!service.verify("anything", "not a phc string").await.expect("verify"));
+        let again = service.hash("correct horse battery staple").await.expect("hash");
+        assert_ne!(hash, again, "salts differ");
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_is_refused_rather_than_waited_on() {
+        let service = Arc::new(PasswordService::new(1, 0));
+        let busy = service.clone();
+        let first = tokio::spawn(async move { busy.hash("first password here").await });
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let second = service.hash("second password here").await;
+        assert!(matches!(second, Err(HashError::Busy)), "{second:?}");
+        assert!(first.await.expect("join").is_ok());
+    }
+}

@@ -1,0 +1,154 @@
+//! Brute-force protection for logins: failures are counted per account and per IP; past a
+//! threshold each further attempt must wait, the wait doubling with every failure up to a
+//! maximum. Never a permanent lock-out: failures older than the window are forgotten, and a
+//! successful login clears the account's count.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ThrottleKind {
+    Account,
+    Ip,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct ThrottlePolicy {
+    pub account_threshold: u32,
+    pub ip_threshold: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    pub window: Duration,
+}
+
+impl ThrottlePolicy {
+    fn threshold(&self, kind: ThrottleKind) -> u32 {
+        match kind {
+            ThrottleKind::Account => self.account_threshold,
+            ThrottleKind::Ip => self.ip_threshold,
+        }
+    }
+
+    /// The wait after `failures` failures (none below the threshold).
+    pub fn delay_after(&self, kind: ThrottleKind, failures: u32) -> Option<Duration> {
+        let threshold = self.threshold(kind);
+        if failures < threshold {
+            return None;
+        }
+        let doublings = (failures - threshold).min(30);
+        let delay = self.base_delay.saturating_mul(1u32 << doublings);
+        Some(delay.min(self.max_delay))
+    }
+}
+
+/// Where failure counts live: in this process, or (cluster tier) shared by every node.
+#[async_trait::async_trait]
+pub trait LoginThrottle: Send + Sync {
+    /// How long the key must still wait, if at all.
+    async fn retry_after(&self, kind: ThrottleKind, key: &str) -> Option<Duration>;
+    async fn record_failure(&self, kind: ThrottleKind, key: &str);
+    async fn clear(&self, kind: ThrottleKind, key: &str);
+}
+
+struct Entry {
+    failures: u32,
+    last_failure: Instant,
+    blocked_until: Option<Instant>,
+}
+
+pub struct InMemoryThrottle {
+    policy: ThrottlePolicy,
+    entries: Mutex<HashMap<(ThrottleKind, String), Entry>>,
+}
+
+const PRUNE_ABOVE: usize = 10_000;
+
+impl InMemoryThrottle {
+    pub fn new(policy: ThrottlePolicy) -> Self {
+        Self { policy, entries: Mutex::new(HashMap::new()) }
+    }
+
+    fn with_entries<T>(&self, f: impl FnOnce(&mut HashMap<(ThrottleKind, String), Entry>) -> T) -> T {
+        let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut entries)
+    }
+}
+
+#[async_trait::async_trait]
+impl LoginThrottle for InMemoryThrottle {
+    async fn retry_after(&self, kind: ThrottleKind, key: &str) -> Option<Duration> {
+        let now = Instant::now();
+        self.with_entries(|entries| {
+            let entry = entries.get(&(kind, key.to_owned()))?;
+            entry.blocked_until.and_then(|until| until.checked_duration_since(now)).filter(|d| !d.is_zero())
+        })
+    }
+
+    async fn record_failure(&self, kind: ThrottleKind, key: &str) {
+        let now = Instant::now();
+        let window = self.policy.window;
+        self.with_entries(|entries| {
+            if entries.len() > PRUNE_ABOVE {
+                entries.retain(|_, entry| now.duration_since(entry.last_failure) < window);
+            }
+            let entry = entries
+                .entry((kind, key.to_owned()))
+                .or_insert(Entry { failures: 0, last_failure: now, blocked_until: None });
+            if now.duration_since(entry.last_failure) >= window {
+                entry.failures = 0;
+            }
+            entry.failures = entry.failures.saturating_add(1);
+            entry.last_failure = now;
+            entry.blocked_until = self.policy.delay_after(kind, entry.failures).map(|delay| now + delay);
+        });
+    }
+
+    async fn clear(&self, kind: ThrottleKind, key: &str) {
+        self.with_entries(|entries| entries.remove(&(kind, key.to_owned())));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> ThrottlePolicy {
+        ThrottlePolicy {
+            account_threshold: 3,
+            ip_threshold: 5,
+            base_delay: Duration::from_millis(40),
+            max_delay: Duration::from_millis(100),
+            window: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn delays_double_up_to_the_maximum() {
+        let policy = policy();
+        assert_eq!(policy.delay_after(ThrottleKind::Account, 2), None);
+        assert_eq!(policy.delay_after(ThrottleKind::Account, 3), Some(Duration::from_millis(40)));
+        assert_eq!(policy.delay_after(ThrottleKind::Account, 4), Some(Duration::from_millis(80)));
+        assert_eq!(policy.delay_after(ThrottleKind::Account, 5), Some(Duration::from_millis(100)));
+        assert_eq!(policy.delay_after(ThrottleKind::Ip, 4), None);
+        assert_eq!(policy.delay_after(ThrottleKind::Account, 1000), Some(Duration::from_millis(100)));
+    }
+
+    #[tokio::test]
+    async fn the_threshold_blocks_then_the_wait_passes() {
+        let throttle = InMemoryThrottle::new(policy());
+        for _ in 0..2 {
+            throttle.record_failure(ThrottleKind::Account, "a@b.c").await;
+        }
+        assert!(throttle.retry_after(ThrottleKind::Account, "a@b.c").await.is_none());
+        throttle.record_failure(ThrottleKind::Account, "a@b.c").await;
+        assert!(throttle.retry_after(ThrottleKind::Account, "a@b.c").await.is_some());
+        assert!(throttle.retry_after(ThrottleKind::Account, "other@b.c").await.is_none());
+        assert!(throttle.retry_after(ThrottleKind::Ip, "a@b.c").await.is_none());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(throttle.retry_after(ThrottleKind::Account, "a@b.c").await.is_none());
+        throttle.clear(ThrottleKind::Account, "a@b.c").await;
+        throttle.record_failure(ThrottleKind::Account, "a@b.c").await;
+        assert!(throttle.retry_after(ThrottleKind::Account, "a@b.c").await.is_none());
+    }
+}
