@@ -10,6 +10,8 @@
 # Exports for the command:
 #   TEST_POSTGRES_URL  postgres://postgres@127.0.0.1:PORT/postgres (a superuser; tests create
 #                      their own databases)
+#   TEST_SMTP_URL      smtp://127.0.0.1:PORT, an SMTP server (aiosmtpd) that keeps every
+#   TEST_SMTP_MAILDIR  message it receives in this Maildir
 set -euo pipefail
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/unmogrowp-services.XXXXXX")
@@ -82,6 +84,34 @@ stop_postgres() {
     as_service_user "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w -t 30 stop >/dev/null 2>&1 || true
 }
 
+start_smtp() {
+    if ! /usr/bin/python3 -c "import aiosmtpd" >/dev/null 2>&1; then
+        apt_install python3-aiosmtpd
+    fi
+    local port
+    port=$(free_port)
+    local maildir="$WORK/maildir"
+    mkdir -p "$maildir/tmp" "$maildir/new" "$maildir/cur"
+    /usr/bin/python3 -m aiosmtpd -n -l "127.0.0.1:$port" -c aiosmtpd.handlers.Mailbox "$maildir" \
+        >"$WORK/smtp.log" 2>&1 &
+    SMTP_PID=$!
+    STARTED+=("smtp")
+    for _ in $(seq 1 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            break
+        fi
+        sleep 0.1
+    done
+    export TEST_SMTP_URL="smtp://127.0.0.1:$port"
+    export TEST_SMTP_MAILDIR="$maildir"
+    log "SMTP sink (aiosmtpd) on 127.0.0.1:$port"
+}
+
+stop_smtp() {
+    kill "$SMTP_PID" 2>/dev/null || true
+    wait "$SMTP_PID" 2>/dev/null || true
+}
+
 cleanup() {
     local status=$?
     for service in "${STARTED[@]}"; do
@@ -94,5 +124,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 start_postgres
+start_smtp
 
+set +e
 "$@"

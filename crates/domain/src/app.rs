@@ -66,7 +66,10 @@ impl AttributionSettings {
     pub fn validate(&self, errors: &mut FieldErrors) {
         let mut check = |name: &str, value: u32, min: u32, max: u32| {
             if value < min || value > max {
-                errors.push(format!("attribution.{name}"), format!("must be between {min} and {max}"));
+                errors.push(
+                    format!("attribution.{name}"),
+                    format!("must be between {min} and {max}"),
+                );
             }
         };
         check("click_window_hours", self.click_window_hours, 1, 720);
@@ -112,7 +115,10 @@ pub fn validate_bundle_id(platform: Platform, bundle_id: &str, errors: &mut Fiel
             Platform::Android => "com.example.app",
             Platform::Ios => "com.example.App",
         };
-        errors.push("bundle_id", format!("must be a {} bundle id such as {example}", platform.as_str()));
+        errors.push(
+            "bundle_id",
+            format!("must be a {} bundle id such as {example}", platform.as_str()),
+        );
     }
 }
 
@@ -156,7 +162,11 @@ mod tests {
 
     #[test]
     fn out_of_range_settings_are_named() {
-        let settings = AttributionSettings { click_window_hours: 0, min_ctit_seconds: 99_999, ..Default::default() };
+        let settings = AttributionSettings {
+            click_window_hours: 0,
+            min_ctit_seconds: 99_999,
+            ..Default::default()
+        };
         let mut errors = FieldErrors::new();
         settings.validate(&mut errors);
         let fields: Vec<String> = errors.into_vec().into_iter().map(|e| e.field).collect();

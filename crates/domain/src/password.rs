@@ -73,7 +73,9 @@ mod tests {
 
     #[test]
     fn debug_hides_the_password() {
-        let password = Password::parse("a very private phrase").map_err(|_| ()).unwrap_or_else(|()| unreachable!());
+        let password = Password::parse("a very private phrase")
+            .map_err(|_| ())
+            .unwrap_or_else(|()| unreachable!());
         assert!(!format!("{password:?}").contains("private"));
     }
 }

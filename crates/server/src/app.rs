@@ -70,7 +70,10 @@ impl Application {
             .http
             .trusted_proxies
             .iter()
-            .map(|raw| crate::net::IpNet::parse(raw).map_err(|message| anyhow::anyhow!("http.trusted_proxies: {message}")))
+            .map(|raw| {
+                crate::net::IpNet::parse(raw)
+                    .map_err(|message| anyhow::anyhow!("http.trusted_proxies: {message}"))
+            })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let mut readiness = Readiness::default();
         readiness.register(Arc::new(DatabaseCheck(store.clone())));

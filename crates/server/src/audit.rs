@@ -40,7 +40,7 @@ impl Audit {
         self
     }
 
-    pub fn details(mut self, details: serde_json::Value) -> Self {
+    pub fn details(mut self, details: &serde_json::Value) -> Self {
         self.0.details = Some(details.to_string());
         self
     }

@@ -52,6 +52,14 @@ where
             .with_detail("send the body as application/json (Content-Type: application/json)"));
         }
         let bytes = read_body(request, state).await?;
+        // Every endpoint takes an object; serde would otherwise read an array as a struct's
+        // fields by position, and name them `[0]`.
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        if first.is_some_and(|b| {
+            *b == b'[' || b.is_ascii_digit() || *b == b'"' || *b == b't' || *b == b'f' || *b == b'n'
+        }) {
+            return Err(ApiError::invalid_field("body", "must be a JSON object"));
+        }
         parse_json(&bytes).map(ApiJson)
     }
 }
@@ -97,6 +105,13 @@ fn field_and_message(path: &str, message: &str) -> (String, String) {
     {
         let field = if parent.is_empty() { name.to_owned() } else { format!("{parent}.{name}") };
         return (field, "is required".to_owned());
+    }
+    // For an unknown field the path already ends with its name.
+    if let Some(rest) = message.strip_prefix("unknown field `")
+        && let Some((name, _)) = rest.split_once('`')
+    {
+        let field = if parent.is_empty() { name.to_owned() } else { parent.to_owned() };
+        return (field, message.to_owned());
     }
     let field = if parent.is_empty() { "body".to_owned() } else { parent.to_owned() };
     (field, message.to_owned())

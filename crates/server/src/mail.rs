@@ -49,11 +49,19 @@ impl OutboxMailer {
 impl Mailer for OutboxMailer {
     async fn send(&self, email: &OutgoingEmail) -> anyhow::Result<()> {
         let message = build_message(&self.from, email)?;
-        tokio::fs::create_dir_all(&self.dir).await.with_context(|| format!("creating {}", self.dir.display()))?;
-        let name = format!("{}-{}.eml", unmogrowp_domain::time::now_millis(), uuid::Uuid::new_v4().simple());
+        tokio::fs::create_dir_all(&self.dir)
+            .await
+            .with_context(|| format!("creating {}", self.dir.display()))?;
+        let name = format!(
+            "{}-{}.eml",
+            unmogrowp_domain::time::now_millis(),
+            uuid::Uuid::new_v4().simple()
+        );
         let path = self.dir.join(name);
         let partial = path.with_extension("eml.partial");
-        tokio::fs::write(&partial, message.formatted()).await.with_context(|| format!("writing {}", partial.display()))?;
+        tokio::fs::write(&partial, message.formatted())
+            .await
+            .with_context(|| format!("writing {}", partial.display()))?;
         tokio::fs::rename(&partial, &path).await?;
         tracing::info!(to = %email.to, subject = %email.subject, path = %path.display(), "email written to the outbox");
         Ok(())
@@ -100,7 +108,8 @@ impl Mailer for SmtpMailer {
 
 pub fn from_config(config: &crate::config::Config) -> anyhow::Result<Arc<dyn Mailer>> {
     use secrecy::ExposeSecret;
-    let from: Mailbox = config.smtp_from.parse().with_context(|| format!("smtp_from `{}`", config.smtp_from))?;
+    let from: Mailbox =
+        config.smtp_from.parse().with_context(|| format!("smtp_from `{}`", config.smtp_from))?;
     match config.smtp_url.as_ref().map(|url| url.expose_secret()).filter(|url| !url.is_empty()) {
         Some(url) => Ok(Arc::new(SmtpMailer::new(url, from)?)),
         None => Ok(Arc::new(OutboxMailer::new(config.data_dir.join("outbox"), from))),
@@ -115,7 +124,8 @@ pub fn send_in_background(mailer: Arc<dyn Mailer>, email: OutgoingEmail) {
         for attempt in 1..=4 {
             match mailer.send(&email).await {
                 Ok(()) => {
-                    metrics::counter!("emails_sent_total", "transport" => mailer.kind()).increment(1);
+                    metrics::counter!("emails_sent_total", "transport" => mailer.kind())
+                        .increment(1);
                     return;
                 }
                 Err(error) => {
@@ -180,8 +190,14 @@ pub mod templates {
         OutgoingEmail {
             to: to.to_owned(),
             subject: "Reset your UnMoGrowP password".to_owned(),
-            text: format!("{greeting}\n\n{ask}\nChoose a new password here:\n\n{link}\n\n{validity}\n"),
-            html: html_page("Reset your password", &[greeting, ask, validity], Some(("Choose a new password", link))),
+            text: format!(
+                "{greeting}\n\n{ask}\nChoose a new password here:\n\n{link}\n\n{validity}\n"
+            ),
+            html: html_page(
+                "Reset your password",
+                &[greeting, ask, validity],
+                Some(("Choose a new password", link)),
+            ),
         }
     }
 
@@ -197,14 +213,25 @@ pub mod templates {
         }
     }
 
-    pub fn invitation(to: &str, inviter: &str, organization: &str, role: &str, link: &str, ttl_days: u64) -> OutgoingEmail {
+    pub fn invitation(
+        to: &str,
+        inviter: &str,
+        organization: &str,
+        role: &str,
+        link: &str,
+        ttl_days: u64,
+    ) -> OutgoingEmail {
         let line = format!("{inviter} invited you to join {organization} on UnMoGrowP as {role}.");
         let validity = format!("The invitation works once and for {ttl_days} days.");
         OutgoingEmail {
             to: to.to_owned(),
             subject: format!("Join {organization} on UnMoGrowP"),
             text: format!("Hello,\n\n{line}\nAccept it here:\n\n{link}\n\n{validity}\n"),
-            html: html_page(&format!("Join {organization}"), &["Hello,".to_owned(), line, validity], Some(("Accept the invitation", link))),
+            html: html_page(
+                &format!("Join {organization}"),
+                &["Hello,".to_owned(), line, validity],
+                Some(("Accept the invitation", link)),
+            ),
         }
     }
 
@@ -214,7 +241,14 @@ pub mod templates {
 
         #[test]
         fn html_is_escaped_and_links_are_present() {
-            let email = invitation("a@b.c", "<script>x</script>", "Acme & Co", "admin", "http://h/accept-invitation?token=T", 7);
+            let email = invitation(
+                "a@b.c",
+                "<script>x</script>",
+                "Acme & Co",
+                "admin",
+                "http://h/accept-invitation?token=T",
+                7,
+            );
             assert!(!email.html.contains("<script>"));
             assert!(email.html.contains("Acme &amp; Co"));
             assert!(email.text.contains("http://h/accept-invitation?token=T"));
@@ -230,7 +264,10 @@ mod tests {
     #[tokio::test]
     async fn the_outbox_holds_a_readable_message() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mailer = OutboxMailer::new(dir.path().join("outbox"), "UnMoGrowP <no-reply@example.com>".parse().expect("mailbox"));
+        let mailer = OutboxMailer::new(
+            dir.path().join("outbox"),
+            "UnMoGrowP <no-reply@example.com>".parse().expect("mailbox"),
+        );
         mailer.send(&templates::password_changed("ada@example.com", "Ada")).await.expect("written");
         let files: Vec<_> = std::fs::read_dir(dir.path().join("outbox")).expect("outbox").collect();
         assert_eq!(files.len(), 1);

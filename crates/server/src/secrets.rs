@@ -39,7 +39,10 @@ impl Keyring {
     }
 
     /// From `auth.secret_key`, or from the data dir's key file (created on first start).
-    pub fn load(configured: Option<&secrecy::SecretString>, data_dir: &Path) -> anyhow::Result<Self> {
+    pub fn load(
+        configured: Option<&secrecy::SecretString>,
+        data_dir: &Path,
+    ) -> anyhow::Result<Self> {
         if let Some(secret) = configured {
             let master = decode_key(secret.expose_secret().trim())
                 .context("auth.secret_key must be base64 or hex")?;
@@ -103,14 +106,16 @@ fn derive(master: &[u8], label: &[u8]) -> [u8; 32] {
 }
 
 pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let mut mac = HmacSha256::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    let mut mac = HmacSha256::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
     mac.update(message);
     mac.finalize().into_bytes().into()
 }
 
 /// Checks an HMAC-SHA256 tag in constant time.
 pub fn verify_hmac_sha256(key: &[u8], message: &[u8], tag: &[u8]) -> bool {
-    let mut mac = HmacSha256::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    let mut mac = HmacSha256::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
     mac.update(message);
     mac.verify_slice(tag).is_ok()
 }
@@ -158,7 +163,8 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(KEY_FILE)).expect("exists").permissions().mode();
+            let mode =
+                std::fs::metadata(dir.path().join(KEY_FILE)).expect("exists").permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
     }

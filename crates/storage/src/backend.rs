@@ -93,8 +93,11 @@ pub(crate) trait TenantBackend: Send + Sync {
     async fn set_member_role(&self, org_id: &OrgId, user_id: &UserId, role: Role) -> Result<()>;
     /// Removes a member, refusing to remove the last owner.
     async fn remove_member(&self, org_id: &OrgId, user_id: &UserId) -> Result<()>;
-    async fn create_invitation(&self, org_id: &OrgId, invitation: NewInvitation)
-    -> Result<Invitation>;
+    async fn create_invitation(
+        &self,
+        org_id: &OrgId,
+        invitation: NewInvitation,
+    ) -> Result<Invitation>;
     async fn invitations(&self, org_id: &OrgId) -> Result<Vec<Invitation>>;
     async fn audit_log(&self, org_id: &OrgId, filter: &AuditFilter) -> Result<Vec<AuditEntry>>;
 }
@@ -125,7 +128,9 @@ pub(crate) trait AppsBackend: Send + Sync {
 }
 
 #[async_trait::async_trait]
-pub(crate) trait StoreBackend: AccountsBackend + TenantBackend + AppsBackend + 'static {
+pub(crate) trait StoreBackend:
+    AccountsBackend + TenantBackend + AppsBackend + 'static
+{
     fn kind(&self) -> Backend;
     async fn ping(&self) -> Result<()>;
     async fn close(&self);

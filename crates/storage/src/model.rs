@@ -102,9 +102,14 @@ pub struct NewSession {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RefreshOutcome {
     /// The token was fresh and is now used up; issue a new pair for this session.
-    Rotated { session_id: unmogrowp_domain::SessionId, org_id: OrgId },
+    Rotated {
+        session_id: unmogrowp_domain::SessionId,
+        org_id: OrgId,
+    },
     /// The token had already been used: someone replayed it. The session is now revoked.
-    Reused { session_id: unmogrowp_domain::SessionId },
+    Reused {
+        session_id: unmogrowp_domain::SessionId,
+    },
     Unknown,
 }
 

@@ -182,11 +182,20 @@ impl Accounts<'_> {
     }
 
     /// Ends every session of the user; returns the ids that were active.
-    pub async fn revoke_user_sessions(&self, user_id: &UserId, reason: &str) -> Result<Vec<SessionId>> {
+    pub async fn revoke_user_sessions(
+        &self,
+        user_id: &UserId,
+        reason: &str,
+    ) -> Result<Vec<SessionId>> {
         self.backend.revoke_user_sessions(user_id, reason).await
     }
 
-    pub async fn add_refresh_token(&self, token_hash: &str, session_id: &SessionId, org_id: &OrgId) -> Result<()> {
+    pub async fn add_refresh_token(
+        &self,
+        token_hash: &str,
+        session_id: &SessionId,
+        org_id: &OrgId,
+    ) -> Result<()> {
         self.backend.add_refresh_token(token_hash, session_id, org_id).await
     }
 
@@ -205,12 +214,21 @@ impl Accounts<'_> {
         self.backend.add_one_time_token(token_hash, purpose, user_id, expires_at).await
     }
 
-    pub async fn count_one_time_tokens(&self, user_id: &UserId, purpose: &str, since: UnixMillis) -> Result<u64> {
+    pub async fn count_one_time_tokens(
+        &self,
+        user_id: &UserId,
+        purpose: &str,
+        since: UnixMillis,
+    ) -> Result<u64> {
         self.backend.count_one_time_tokens(user_id, purpose, since).await
     }
 
     /// Uses up an unexpired, unused token; `None` when there is no such token.
-    pub async fn use_one_time_token(&self, token_hash: &str, purpose: &str) -> Result<Option<UserId>> {
+    pub async fn use_one_time_token(
+        &self,
+        token_hash: &str,
+        purpose: &str,
+    ) -> Result<Option<UserId>> {
         self.backend.use_one_time_token(token_hash, purpose).await
     }
 
@@ -220,7 +238,11 @@ impl Accounts<'_> {
 
     /// Marks the invitation accepted and adds the membership (creating the user when new),
     /// atomically. Refused when the invitation was used or expired meanwhile.
-    pub async fn accept_invitation(&self, invitation_id: &InvitationId, acceptor: Acceptor) -> Result<(User, Membership)> {
+    pub async fn accept_invitation(
+        &self,
+        invitation_id: &InvitationId,
+        acceptor: Acceptor,
+    ) -> Result<(User, Membership)> {
         self.backend.accept_invitation(invitation_id, acceptor).await
     }
 

@@ -103,3 +103,216 @@ pub async fn json(response: Response) -> Value {
     let text = response.text().await.unwrap();
     serde_json::from_str(&text).unwrap_or_else(|_| panic!("status {status}, not JSON: {text}"))
 }
+
+/// The password the helpers register accounts with.
+pub const PASSWORD: &str = "a long enough passphrase 42";
+
+/// A signed-in test user.
+#[derive(Clone, Debug)]
+pub struct Login {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub user_id: String,
+    pub org_id: String,
+    pub email: String,
+    pub body: Value,
+}
+
+impl Login {
+    pub fn from_body(body: Value) -> Self {
+        let text = |pointer: &str| {
+            body.pointer(pointer).and_then(Value::as_str).unwrap_or_default().to_owned()
+        };
+        Self {
+            access_token: text("/access_token"),
+            refresh_token: text("/refresh_token"),
+            user_id: text("/user/id"),
+            org_id: text("/organization/id"),
+            email: text("/user/email"),
+            body,
+        }
+    }
+}
+
+/// A response read whole: status, headers and JSON body (`Null` when empty or not JSON).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+}
+
+impl TestApp {
+    /// Any request, optionally with a bearer token and a JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Reply {
+        self.call_with(method, path, token, body, &[]).await
+    }
+
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = self.client.request(method, self.at(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply { status, headers, body, text }
+    }
+
+    /// Registers a new account and organization; panics unless it answers 201.
+    pub async fn register(&self, email: &str, organization: &str) -> Login {
+        let body = serde_json::json!({
+            "email": email, "password": PASSWORD, "name": "Test User", "organization": organization,
+        });
+        let reply = self.call(Method::POST, "/api/v1/auth/register", None, Some(&body)).await;
+        assert_eq!(reply.status, 201, "register {email}: {}", reply.text);
+        Login::from_body(reply.body)
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Reply {
+        let body = serde_json::json!({ "email": email, "password": password });
+        self.call(Method::POST, "/api/v1/auth/login", None, Some(&body)).await
+    }
+
+    /// Invites `email` with `role` into the inviter's organization and accepts the invitation
+    /// from the outbox; returns the new member's login.
+    pub async fn add_member(&self, inviter: &Login, email: &str, role: &str) -> Login {
+        let body = serde_json::json!({ "email": email, "role": role });
+        let reply = self
+            .call(Method::POST, "/api/v1/org/invitations", Some(&inviter.access_token), Some(&body))
+            .await;
+        assert_eq!(reply.status, 201, "invite {email}: {}", reply.text);
+        let message = self.wait_for_outbox_email(email, "Join").await;
+        let token = token_from_email(&message, "/accept-invitation?token=");
+        let body =
+            serde_json::json!({ "token": token, "name": "Invited User", "password": PASSWORD });
+        let reply =
+            self.call(Method::POST, "/api/v1/auth/accept-invitation", None, Some(&body)).await;
+        assert_eq!(reply.status, 200, "accept {email}: {}", reply.text);
+        Login::from_body(reply.body)
+    }
+
+    /// Every message in the outbox, decoded.
+    pub fn outbox(&self) -> Vec<String> {
+        let dir = self.data_dir.path().join("outbox");
+        let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+        let mut paths: Vec<_> = entries
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "eml"))
+            .collect();
+        paths.sort();
+        paths
+            .iter()
+            .filter_map(|path| std::fs::read_to_string(path).ok())
+            .map(|text| decode_email(&text))
+            .collect()
+    }
+
+    /// Waits (up to 10 s) for an outbox message to `to` whose subject contains `subject`.
+    pub async fn wait_for_outbox_email(&self, to: &str, subject: &str) -> String {
+        wait_for(|| {
+            self.outbox().into_iter().rev().find(|message| is_message_for(message, to, subject))
+        })
+        .await
+        .unwrap_or_else(|| panic!("no email to {to} about `{subject}` in the outbox"))
+    }
+}
+
+fn is_message_for(message: &str, to: &str, subject: &str) -> bool {
+    message.lines().any(|line| line.eq_ignore_ascii_case(&format!("To: {to}")))
+        && message.lines().any(|line| line.starts_with("Subject:") && line.contains(subject))
+}
+
+async fn wait_for<T>(mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    for _ in 0..200 {
+        if let Some(found) = probe() {
+            return Some(found);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    None
+}
+
+/// Waits for a message to `to` in the test SMTP server's Maildir (`TEST_SMTP_MAILDIR`).
+pub async fn wait_for_smtp_email(to: &str, subject: &str) -> String {
+    let maildir = std::env::var("TEST_SMTP_MAILDIR").unwrap_or_else(|_| {
+        panic!("TEST_SMTP_MAILDIR is not set: run with `make test`, which starts an SMTP server")
+    });
+    let new = std::path::Path::new(&maildir).join("new");
+    wait_for(|| {
+        let entries = std::fs::read_dir(&new).ok()?;
+        entries
+            .filter_map(Result::ok)
+            .filter_map(|entry| std::fs::read_to_string(entry.path()).ok())
+            .map(|text| decode_email(&text))
+            .find(|message| is_message_for(message, to, subject))
+    })
+    .await
+    .unwrap_or_else(|| panic!("the SMTP server received no email to {to} about `{subject}`"))
+}
+
+pub fn smtp_url() -> String {
+    std::env::var("TEST_SMTP_URL").unwrap_or_else(|_| {
+        panic!("TEST_SMTP_URL is not set: run with `make test`, which starts an SMTP server")
+    })
+}
+
+/// Undoes quoted-printable soft line breaks and escapes (the text parts of our emails).
+pub fn decode_email(raw: &str) -> String {
+    let joined = raw.replace("=\r\n", "").replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'=' && index + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[index + 1..index + 3]).unwrap_or("");
+            if let Ok(value) = u8::from_str_radix(hex, 16) {
+                out.push(value);
+                index += 3;
+                continue;
+            }
+        }
+        out.push(bytes[index]);
+        index += 1;
+    }
+    String::from_utf8_lossy(&out).replace("\r\n", "\n")
+}
+
+/// The token of the first link in `message` that contains `marker` (e.g. `/reset-password?token=`).
+pub fn token_from_email(message: &str, marker: &str) -> String {
+    let start = message.find(marker).unwrap_or_else(|| panic!("no `{marker}` link in:\n{message}"))
+        + marker.len();
+    message[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
+}

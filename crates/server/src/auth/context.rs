@@ -48,14 +48,21 @@ const ORG_HEADER: &str = "x-org-id";
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")))
+            .and_then(|value| {
+                value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))
+            })
             .map(str::trim)
-            .ok_or_else(|| ApiError::unauthorized("send an access token: Authorization: Bearer <token>"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized("send an access token: Authorization: Bearer <token>")
+            })?;
         let now = jiff::Timestamp::now();
         let claims = super::tokens::decode(&state.auth.keys.token_signing, token, now.as_second())
             .map_err(|error| ApiError::unauthorized(error.to_string()))?;
@@ -65,7 +72,8 @@ impl FromRequestParts<AppState> for Auth {
             return Err(ApiError::unauthorized("the access token is malformed"));
         };
         let session = state.auth.session(&state.store, &session_id).await?;
-        let live = session.is_some_and(|s| s.user_id == user_id && s.is_active(now.as_millisecond()));
+        let live =
+            session.is_some_and(|s| s.user_id == user_id && s.is_active(now.as_millisecond()));
         if !live {
             return Err(ApiError::unauthorized("the session has ended; sign in again"));
         }
@@ -101,7 +109,10 @@ const MAX_USER_AGENT: usize = 512;
 impl FromRequestParts<AppState> for ClientInfo {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         Ok(client_info(parts, &state.trusted_proxies))
     }
 }

@@ -49,8 +49,14 @@ impl AuthService {
             passwords: PasswordService::new(config.hash_concurrency, config.hash_queue),
             throttle: Arc::new(InMemoryThrottle::new(policy)),
             config: config.clone(),
-            sessions: moka::future::Cache::builder().max_capacity(100_000).time_to_live(ttl).build(),
-            memberships: moka::future::Cache::builder().max_capacity(100_000).time_to_live(ttl).build(),
+            sessions: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(ttl)
+                .build(),
+            memberships: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(ttl)
+                .build(),
         }
     }
 
@@ -73,7 +79,8 @@ impl AuthService {
         let now = jiff::Timestamp::now().as_second();
         // Never outlive the session itself.
         let session_left = (session.expires_at / 1000 - now).max(1);
-        let lifetime = i64::try_from(self.config.access_token_ttl_seconds).unwrap_or(900).min(session_left);
+        let lifetime =
+            i64::try_from(self.config.access_token_ttl_seconds).unwrap_or(900).min(session_left);
         let claims = tokens::Claims {
             sub: user.id.to_string(),
             org: membership.org_id().to_string(),
@@ -83,15 +90,27 @@ impl AuthService {
             iss: tokens::ISSUER.to_owned(),
             iat: now,
             exp: now + lifetime,
+            jti: random_token(16),
         };
         let access_token = tokens::encode(&self.keys.token_signing, &claims);
         let refresh_token = random_token(32);
-        store.accounts().add_refresh_token(&token_hash(&refresh_token), &session.id, membership.org_id()).await?;
-        Ok(IssuedTokens { access_token, refresh_token, expires_in: u64::try_from(lifetime).unwrap_or(0) })
+        store
+            .accounts()
+            .add_refresh_token(&token_hash(&refresh_token), &session.id, membership.org_id())
+            .await?;
+        Ok(IssuedTokens {
+            access_token,
+            refresh_token,
+            expires_in: u64::try_from(lifetime).unwrap_or(0),
+        })
     }
 
     /// The session, through the cache (so every request checks it without a query each time).
-    pub async fn session(&self, store: &Store, session_id: &SessionId) -> unmogrowp_storage::Result<Option<Session>> {
+    pub async fn session(
+        &self,
+        store: &Store,
+        session_id: &SessionId,
+    ) -> unmogrowp_storage::Result<Option<Session>> {
         if let Some(session) = self.sessions.get(session_id).await {
             return Ok(Some(session));
         }

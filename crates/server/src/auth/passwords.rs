@@ -54,7 +54,9 @@ impl PasswordService {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting + self.permits.available_permits() {
+        if self.waiting.fetch_add(1, Ordering::AcqRel)
+            >= self.max_waiting + self.permits.available_permits()
+        {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
             metrics::counter!("password_hash_rejected_total").increment(1);
             return Err(HashError::Busy);

@@ -69,7 +69,10 @@ impl InMemoryThrottle {
         Self { policy, entries: Mutex::new(HashMap::new()) }
     }
 
-    fn with_entries<T>(&self, f: impl FnOnce(&mut HashMap<(ThrottleKind, String), Entry>) -> T) -> T {
+    fn with_entries<T>(
+        &self,
+        f: impl FnOnce(&mut HashMap<(ThrottleKind, String), Entry>) -> T,
+    ) -> T {
         let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut entries)
     }
@@ -81,7 +84,10 @@ impl LoginThrottle for InMemoryThrottle {
         let now = Instant::now();
         self.with_entries(|entries| {
             let entry = entries.get(&(kind, key.to_owned()))?;
-            entry.blocked_until.and_then(|until| until.checked_duration_since(now)).filter(|d| !d.is_zero())
+            entry
+                .blocked_until
+                .and_then(|until| until.checked_duration_since(now))
+                .filter(|d| !d.is_zero())
         })
     }
 
@@ -92,15 +98,18 @@ impl LoginThrottle for InMemoryThrottle {
             if entries.len() > PRUNE_ABOVE {
                 entries.retain(|_, entry| now.duration_since(entry.last_failure) < window);
             }
-            let entry = entries
-                .entry((kind, key.to_owned()))
-                .or_insert(Entry { failures: 0, last_failure: now, blocked_until: None });
+            let entry = entries.entry((kind, key.to_owned())).or_insert(Entry {
+                failures: 0,
+                last_failure: now,
+                blocked_until: None,
+            });
             if now.duration_since(entry.last_failure) >= window {
                 entry.failures = 0;
             }
             entry.failures = entry.failures.saturating_add(1);
             entry.last_failure = now;
-            entry.blocked_until = self.policy.delay_after(kind, entry.failures).map(|delay| now + delay);
+            entry.blocked_until =
+                self.policy.delay_after(kind, entry.failures).map(|delay| now + delay);
         });
     }
 
@@ -131,7 +140,10 @@ mod tests {
         assert_eq!(policy.delay_after(ThrottleKind::Account, 4), Some(Duration::from_millis(80)));
         assert_eq!(policy.delay_after(ThrottleKind::Account, 5), Some(Duration::from_millis(100)));
         assert_eq!(policy.delay_after(ThrottleKind::Ip, 4), None);
-        assert_eq!(policy.delay_after(ThrottleKind::Account, 1000), Some(Duration::from_millis(100)));
+        assert_eq!(
+            policy.delay_after(ThrottleKind::Account, 1000),
+            Some(Duration::from_millis(100))
+        );
     }
 
     #[tokio::test]

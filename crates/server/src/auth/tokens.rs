@@ -26,6 +26,8 @@ pub struct Claims {
     pub iat: i64,
     /// Expires at (seconds since the epoch).
     pub exp: i64,
+    /// A unique id, so that no two tokens are alike.
+    pub jti: String,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -86,6 +88,7 @@ mod tests {
             iss: ISSUER.into(),
             iat: 0,
             exp,
+            jti: "j".into(),
         }
     }
 
@@ -117,7 +120,10 @@ mod tests {
     fn unsigned_and_malformed_tokens_are_refused() {
         let none_header = base64url(br#"{"alg":"none","typ":"JWT"}"#);
         let payload = base64url(&serde_json::to_vec(&claims(100)).unwrap_or_default());
-        assert_eq!(decode(b"key", &format!("{none_header}.{payload}."), 0), Err(TokenError::Malformed));
+        assert_eq!(
+            decode(b"key", &format!("{none_header}.{payload}."), 0),
+            Err(TokenError::Malformed)
+        );
         assert_eq!(decode(b"key", "a.b", 0), Err(TokenError::Malformed));
         assert_eq!(decode(b"key", "", 0), Err(TokenError::Malformed));
     }

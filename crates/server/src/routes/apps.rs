@@ -12,7 +12,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use unmogrowp_domain::app::{
-    AttributionSettings, Platform, validate_app_name, validate_bundle_id, validate_currency, validate_http_url,
+    AttributionSettings, Platform, validate_app_name, validate_bundle_id, validate_currency,
+    validate_http_url,
 };
 use unmogrowp_domain::time::rfc3339;
 use unmogrowp_domain::validate::FieldErrors;
@@ -113,9 +114,10 @@ pub async fn create_app(
     validate_time_zone("time_zone", &time_zone, &mut errors);
     let currency = request.currency.clone().unwrap_or_else(|| "USD".to_owned());
     validate_currency("currency", &currency, &mut errors);
-    let attribution = request.attribution.as_ref().map_or_else(AttributionSettings::default, |patch| {
-        patch.apply(AttributionSettings::default())
-    });
+    let attribution =
+        request.attribution.as_ref().map_or_else(AttributionSettings::default, |patch| {
+            patch.apply(AttributionSettings::default())
+        });
     attribution.validate(&mut errors);
     let Some(platform) = platform.filter(|_| errors.is_empty()) else {
         return Err(ApiError::validation(errors.into_vec()));
@@ -135,7 +137,7 @@ pub async fn create_app(
     Audit::new("app.created", &client)
         .by(&auth)
         .target(format!("app:{}", app.id))
-        .details(serde_json::json!({ "name": app.name, "platform": app.platform.as_str(), "bundle_id": app.bundle_id }))
+        .details(&serde_json::json!({ "name": app.name, "platform": app.platform.as_str(), "bundle_id": app.bundle_id }))
         .record(&state.store, &auth)
         .await;
     Ok((StatusCode::CREATED, Json(AppView::from(&app))))
@@ -154,9 +156,14 @@ pub async fn list_apps(State(state): State<AppState>, auth: Auth) -> ApiResult<J
     params(("app_id" = String, Path, description = "The app's id")),
     responses((status = 200, description = "The app", body = AppView),
               (status = 404, description = "No such app in this organization", body = crate::error::ProblemDocument, content_type = "application/problem+json")))]
-pub async fn get_app(State(state): State<AppState>, auth: Auth, Path(app_id): Path<String>) -> ApiResult<Json<AppView>> {
+pub async fn get_app(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(app_id): Path<String>,
+) -> ApiResult<Json<AppView>> {
     let tenant = auth.tenant(&state.store, Action::Read)?;
-    let app = tenant.app(&parse_app_id(&app_id)?).await?.ok_or_else(|| ApiError::not_found("app"))?;
+    let app =
+        tenant.app(&parse_app_id(&app_id)?).await?.ok_or_else(|| ApiError::not_found("app"))?;
     Ok(Json(AppView::from(&app)))
 }
 
@@ -224,7 +231,7 @@ pub async fn update_app(
     Audit::new("app.settings_changed", &client)
         .by(&auth)
         .target(format!("app:{app_id}"))
-        .details(serde_json::json!({
+        .details(&serde_json::json!({
             "before": { "name": current.name, "store_url": current.store_url, "time_zone": current.time_zone,
                         "currency": current.currency, "attribution": current.attribution },
             "after": { "name": updated.name, "store_url": updated.store_url, "time_zone": updated.time_zone,
@@ -249,7 +256,11 @@ pub async fn delete_app(
     let tenant = auth.tenant(&state.store, Action::ManageApps)?;
     let app_id = parse_app_id(&app_id)?;
     tenant.delete_app(&app_id).await?;
-    Audit::new("app.deleted", &client).by(&auth).target(format!("app:{app_id}")).record(&state.store, &auth).await;
+    Audit::new("app.deleted", &client)
+        .by(&auth)
+        .target(format!("app:{app_id}"))
+        .record(&state.store, &auth)
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -292,7 +303,7 @@ pub async fn create_key(
     Audit::new("key.created", &client)
         .by(&auth)
         .target(format!("key:{}", key.id))
-        .details(serde_json::json!({ "app_id": app_id.to_string() }))
+        .details(&serde_json::json!({ "app_id": app_id.to_string() }))
         .record(&state.store, &auth)
         .await;
     Ok((
@@ -310,7 +321,11 @@ pub async fn create_key(
 #[utoipa::path(get, path = "/api/v1/apps/{app_id}/keys", tag = "apps", security(("bearer" = [])),
     params(("app_id" = String, Path, description = "The app's id")),
     responses((status = 200, description = "Keys", body = [KeyView])))]
-pub async fn list_keys(State(state): State<AppState>, auth: Auth, Path(app_id): Path<String>) -> ApiResult<Json<Vec<KeyView>>> {
+pub async fn list_keys(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(app_id): Path<String>,
+) -> ApiResult<Json<Vec<KeyView>>> {
     let tenant = auth.tenant(&state.store, Action::ManageKeys)?;
     let app_id = parse_app_id(&app_id)?;
     tenant.app(&app_id).await?.ok_or_else(|| ApiError::not_found("app"))?;
@@ -346,7 +361,7 @@ pub async fn revoke_key(
     Audit::new("key.revoked", &client)
         .by(&auth)
         .target(format!("key:{key_id}"))
-        .details(serde_json::json!({ "app_id": app_id.to_string() }))
+        .details(&serde_json::json!({ "app_id": app_id.to_string() }))
         .record(&state.store, &auth)
         .await;
     Ok(StatusCode::NO_CONTENT)

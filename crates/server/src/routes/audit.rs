@@ -72,8 +72,9 @@ fn parse_time(field: &str, raw: &str, end_of_day: bool) -> Result<i64, ApiError>
     if let Ok(timestamp) = raw.parse::<jiff::Timestamp>() {
         return Ok(timestamp.as_millisecond());
     }
-    let date: jiff::civil::Date =
-        raw.parse().map_err(|_| ApiError::invalid_field(field, "must be an RFC 3339 time or a YYYY-MM-DD day"))?;
+    let date: jiff::civil::Date = raw.parse().map_err(|_| {
+        ApiError::invalid_field(field, "must be an RFC 3339 time or a YYYY-MM-DD day")
+    })?;
     let date = if end_of_day { date.tomorrow().unwrap_or(date) } else { date };
     date.to_zoned(jiff::tz::TimeZone::UTC)
         .map(|zoned| zoned.timestamp().as_millisecond())
@@ -88,7 +89,11 @@ fn parse_time(field: &str, raw: &str, end_of_day: bool) -> Result<i64, ApiError>
         (status = 200, description = "Entries", body = [AuditView]),
         (status = 403, description = "Admins and owners only", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
     ))]
-pub async fn audit_log(State(state): State<AppState>, auth: Auth, ApiQuery(query): ApiQuery<AuditQuery>) -> ApiResult<Response> {
+pub async fn audit_log(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiQuery(query): ApiQuery<AuditQuery>,
+) -> ApiResult<Response> {
     let tenant = auth.tenant(&state.store, Action::ReadAuditLog)?;
     let limit = query.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
@@ -96,12 +101,17 @@ pub async fn audit_log(State(state): State<AppState>, auth: Auth, ApiQuery(query
     }
     let outcome = match query.outcome.as_deref() {
         None => None,
-        Some(raw) => Some(Outcome::parse(raw).ok_or_else(|| ApiError::invalid_field("outcome", "must be success, failure or denied"))?),
+        Some(raw) => Some(Outcome::parse(raw).ok_or_else(|| {
+            ApiError::invalid_field("outcome", "must be success, failure or denied")
+        })?),
     };
-    let before = match query.cursor.as_deref() {
-        None | Some("") => None,
-        Some(raw) => Some(AuditId::parse(raw).ok_or_else(|| ApiError::invalid_field("cursor", "is not a cursor from this API"))?),
-    };
+    let before =
+        match query.cursor.as_deref() {
+            None | Some("") => None,
+            Some(raw) => Some(AuditId::parse(raw).ok_or_else(|| {
+                ApiError::invalid_field("cursor", "is not a cursor from this API")
+            })?),
+        };
     let filter = AuditFilter {
         action: query.action.clone().filter(|a| !a.is_empty()),
         actor: query.actor.clone().filter(|a| !a.is_empty()),
@@ -139,7 +149,9 @@ pub async fn audit_log(State(state): State<AppState>, auth: Auth, ApiQuery(query
         if let Ok(value) = HeaderValue::from_str(&cursor) {
             headers.insert("x-next-cursor", value);
         }
-        if let Ok(value) = HeaderValue::from_str(&format!("</api/v1/audit-log?{}>; rel=\"next\"", link.finish())) {
+        if let Ok(value) =
+            HeaderValue::from_str(&format!("</api/v1/audit-log?{}>; rel=\"next\"", link.finish()))
+        {
             headers.insert(header::LINK, value);
         }
     }

@@ -15,7 +15,10 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use unmogrowp_domain::password::Password;
 use unmogrowp_domain::validate::{Email, FieldErrors};
-use unmogrowp_storage::{Acceptor, Membership, NewSession, NewUser, Organization, Outcome, RefreshOutcome, StorageError, User};
+use unmogrowp_storage::{
+    Acceptor, Membership, NewSession, NewUser, Organization, Outcome, RefreshOutcome, StorageError,
+    User,
+};
 
 const RESET_PURPOSE: &str = "password_reset";
 const RESETS_PER_HOUR: u64 = 5;
@@ -58,7 +61,8 @@ async fn open_session(
     remember_me: bool,
 ) -> ApiResult<AuthResponse> {
     let ttl = state.auth.session_ttl(remember_me);
-    let expires_at = unmogrowp_domain::time::now_millis() + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
+    let expires_at = unmogrowp_domain::time::now_millis()
+        + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
     let session = state
         .store
         .accounts()
@@ -120,13 +124,22 @@ pub async fn register(
     let registered = state
         .store
         .accounts()
-        .register_owner(NewUser { email: email.into_string(), name, password_hash }, &organization_name)
+        .register_owner(
+            NewUser { email: email.into_string(), name, password_hash },
+            &organization_name,
+        )
         .await;
     let (user, organization, membership) = match registered {
         Ok(created) => created,
         Err(StorageError::Conflict(_)) => {
-            return Err(ApiError::conflict("email_taken", "an account with this email already exists")
-                .with_errors(vec![unmogrowp_domain::validate::FieldError::new("email", "is already registered")]));
+            return Err(ApiError::conflict(
+                "email_taken",
+                "an account with this email already exists",
+            )
+            .with_errors(vec![unmogrowp_domain::validate::FieldError::new(
+                "email",
+                "is already registered",
+            )]));
         }
         Err(other) => return Err(other.into()),
     };
@@ -151,7 +164,10 @@ pub struct LoginRequest {
 
 fn too_many_attempts(wait: std::time::Duration) -> ApiError {
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    ApiError::too_many_requests(seconds, "too many failed sign-in attempts; wait before trying again")
+    ApiError::too_many_requests(
+        seconds,
+        "too many failed sign-in attempts; wait before trying again",
+    )
 }
 
 /// Signs in. Bad credentials answer 401 with the same message whether or not the account
@@ -189,7 +205,7 @@ pub async fn login(
         let audit = Audit::new("auth.login", &client)
             .actor(credentials.as_ref().map(|c| &c.user.id), email.as_str())
             .outcome(Outcome::Denied)
-            .details(serde_json::json!({ "reason": "throttled" }));
+            .details(&serde_json::json!({ "reason": "throttled" }));
         match &credentials {
             Some(found) => audit.record_for_user(&state.store, &found.user.id).await,
             None => audit.record_for(&state.store, None).await,
@@ -197,7 +213,12 @@ pub async fn login(
         return Err(too_many_attempts(wait));
     }
     let verified = match &credentials {
-        Some(found) => state.auth.passwords.verify(&request.password, &found.password_hash).await.map_err(hash_error)?,
+        Some(found) => state
+            .auth
+            .passwords
+            .verify(&request.password, &found.password_hash)
+            .await
+            .map_err(hash_error)?,
         None => {
             state.auth.passwords.verify_nothing(&request.password).await.map_err(hash_error)?;
             false
@@ -212,7 +233,7 @@ pub async fn login(
             let audit = Audit::new("auth.login", &client)
                 .actor(other.as_ref().map(|c| &c.user.id), email.as_str())
                 .outcome(Outcome::Failure)
-                .details(serde_json::json!({ "reason": "bad_credentials" }));
+                .details(&serde_json::json!({ "reason": "bad_credentials" }));
             match other {
                 Some(found) => audit.record_for_user(&state.store, &found.user.id).await,
                 None => audit.record_for(&state.store, None).await,
@@ -226,7 +247,15 @@ pub async fn login(
     let Some(first) = memberships.into_iter().next() else {
         return Err(ApiError::forbidden("this account belongs to no organization any more"));
     };
-    let response = open_session(&state, &client, &user, &first.organization, &first.membership, request.remember_me).await?;
+    let response = open_session(
+        &state,
+        &client,
+        &user,
+        &first.organization,
+        &first.membership,
+        request.remember_me,
+    )
+    .await?;
     metrics::counter!("logins_total", "outcome" => "success").increment(1);
     Audit::new("auth.login", &client)
         .actor(Some(&user.id), &user.email)
@@ -253,7 +282,8 @@ pub async fn refresh(
     client: ClientInfo,
     ApiJson(request): ApiJson<RefreshRequest>,
 ) -> ApiResult<Json<AuthResponse>> {
-    let outcome = state.store.accounts().use_refresh_token(&token_hash(request.refresh_token.trim())).await?;
+    let outcome =
+        state.store.accounts().use_refresh_token(&token_hash(request.refresh_token.trim())).await?;
     let (session_id, org_id) = match outcome {
         RefreshOutcome::Rotated { session_id, org_id } => (session_id, org_id),
         RefreshOutcome::Reused { session_id } => {
@@ -281,7 +311,12 @@ pub async fn refresh(
     let Some(session) = session else {
         return Err(ApiError::unauthorized("the session has ended; sign in again"));
     };
-    let user = state.store.accounts().user(&session.user_id).await?.ok_or_else(|| ApiError::unauthorized("unknown user"))?;
+    let user = state
+        .store
+        .accounts()
+        .user(&session.user_id)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("unknown user"))?;
     let memberships = state.store.accounts().memberships(&user.id).await?;
     let chosen = memberships
         .iter()
@@ -303,7 +338,11 @@ pub async fn refresh(
 /// Ends the session: its access and refresh tokens stop working at once.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "accounts", security(("bearer" = [])),
     responses((status = 204, description = "Signed out")))]
-pub async fn logout(State(state): State<AppState>, auth: Auth, client: ClientInfo) -> ApiResult<StatusCode> {
+pub async fn logout(
+    State(state): State<AppState>,
+    auth: Auth,
+    client: ClientInfo,
+) -> ApiResult<StatusCode> {
     state.store.accounts().revoke_session(&auth.session_id, "logout").await?;
     state.auth.forget_session(&auth.session_id).await;
     Audit::new("auth.logout", &client).by(&auth).record(&state.store, &auth).await;
@@ -332,7 +371,8 @@ pub async fn check_email(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<CheckEmailRequest>,
 ) -> ApiResult<Json<CheckEmailResponse>> {
-    let email = Email::parse(&request.email).map_err(|message| ApiError::invalid_field("email", message))?;
+    let email = Email::parse(&request.email)
+        .map_err(|message| ApiError::invalid_field("email", message))?;
     let existing = state.store.accounts().credentials_by_email(email.as_str()).await?;
     Ok(Json(CheckEmailResponse { available: existing.is_none() }))
 }
@@ -353,7 +393,8 @@ pub async fn forgot_password(
     client: ClientInfo,
     ApiJson(request): ApiJson<ForgotPasswordRequest>,
 ) -> ApiResult<StatusCode> {
-    let email = Email::parse(&request.email).map_err(|message| ApiError::invalid_field("email", message))?;
+    let email = Email::parse(&request.email)
+        .map_err(|message| ApiError::invalid_field("email", message))?;
     tokio::spawn(async move {
         if let Err(error) = send_reset(&state, &client, email.as_str()).await {
             tracing::error!(error = %error, "password reset request failed");
@@ -369,16 +410,26 @@ async fn send_reset(state: &AppState, client: &ClientInfo, email: &str) -> anyho
     };
     let user = credentials.user;
     let hour_ago = unmogrowp_domain::time::now_millis() - 3_600_000;
-    if state.store.accounts().count_one_time_tokens(&user.id, RESET_PURPOSE, hour_ago).await? >= RESETS_PER_HOUR {
+    if state.store.accounts().count_one_time_tokens(&user.id, RESET_PURPOSE, hour_ago).await?
+        >= RESETS_PER_HOUR
+    {
         tracing::warn!(user_id = %user.id, "password reset emails are rate limited for this account");
         return Ok(());
     }
     let token = random_token(32);
     let ttl_minutes = state.auth.config.password_reset_ttl_minutes;
-    let expires_at = unmogrowp_domain::time::now_millis() + i64::try_from(ttl_minutes * 60_000).unwrap_or(900_000);
-    state.store.accounts().add_one_time_token(&token_hash(&token), RESET_PURPOSE, &user.id, expires_at).await?;
+    let expires_at = unmogrowp_domain::time::now_millis()
+        + i64::try_from(ttl_minutes * 60_000).unwrap_or(900_000);
+    state
+        .store
+        .accounts()
+        .add_one_time_token(&token_hash(&token), RESET_PURPOSE, &user.id, expires_at)
+        .await?;
     let link = format!("{}/reset-password?token={token}", state.config.public_url());
-    send_in_background(state.mailer.clone(), templates::password_reset(&user.email, &user.name, &link, ttl_minutes));
+    send_in_background(
+        state.mailer.clone(),
+        templates::password_reset(&user.email, &user.name, &link, ttl_minutes),
+    );
     Audit::new("auth.password_reset_requested", client)
         .actor(Some(&user.id), &user.email)
         .record_for_user(&state.store, &user.id)
@@ -407,12 +458,23 @@ pub async fn reset_password(
     ApiJson(request): ApiJson<ResetPasswordRequest>,
 ) -> ApiResult<StatusCode> {
     // Check the password first, so a weak choice does not use up the token.
-    let password = Password::parse(&request.password).map_err(|message| ApiError::invalid_field("password", message))?;
+    let password = Password::parse(&request.password)
+        .map_err(|message| ApiError::invalid_field("password", message))?;
     let password_hash = state.auth.passwords.hash(password.expose()).await.map_err(hash_error)?;
-    let user_id = state.store.accounts().use_one_time_token(&token_hash(request.token.trim()), RESET_PURPOSE).await?;
+    let user_id = state
+        .store
+        .accounts()
+        .use_one_time_token(&token_hash(request.token.trim()), RESET_PURPOSE)
+        .await?;
     let Some(user_id) = user_id else {
-        return Err(ApiError::bad_request("invalid_token", "this reset link is invalid, was already used or has expired")
-            .with_errors(vec![unmogrowp_domain::validate::FieldError::new("token", "is invalid, used or expired")]));
+        return Err(ApiError::bad_request(
+            "invalid_token",
+            "this reset link is invalid, was already used or has expired",
+        )
+        .with_errors(vec![unmogrowp_domain::validate::FieldError::new(
+            "token",
+            "is invalid, used or expired",
+        )]));
     };
     state.store.accounts().set_password(&user_id, &password_hash).await?;
     let ended = state.store.accounts().revoke_user_sessions(&user_id, "password_reset").await?;
@@ -420,10 +482,13 @@ pub async fn reset_password(
         state.auth.forget_session(session_id).await;
     }
     if let Some(user) = state.store.accounts().user(&user_id).await? {
-        send_in_background(state.mailer.clone(), templates::password_changed(&user.email, &user.name));
+        send_in_background(
+            state.mailer.clone(),
+            templates::password_changed(&user.email, &user.name),
+        );
         Audit::new("auth.password_reset", &client)
             .actor(Some(&user.id), &user.email)
-            .details(serde_json::json!({ "sessions_ended": ended.len() }))
+            .details(&serde_json::json!({ "sessions_ended": ended.len() }))
             .record_for_user(&state.store, &user.id)
             .await;
     }
@@ -455,19 +520,34 @@ pub async fn accept_invitation(
     ApiJson(request): ApiJson<AcceptInvitationRequest>,
 ) -> ApiResult<Json<AuthResponse>> {
     let invalid = || {
-        ApiError::bad_request("invalid_token", "this invitation is invalid, was already used or has expired")
-            .with_errors(vec![unmogrowp_domain::validate::FieldError::new("token", "is invalid, used or expired")])
+        ApiError::bad_request(
+            "invalid_token",
+            "this invitation is invalid, was already used or has expired",
+        )
+        .with_errors(vec![unmogrowp_domain::validate::FieldError::new(
+            "token",
+            "is invalid, used or expired",
+        )])
     };
     let now = unmogrowp_domain::time::now_millis();
-    let invitation = state.store.accounts().invitation_by_token(&token_hash(request.token.trim())).await?;
-    let Some(invitation) = invitation.filter(|i| i.accepted_at.is_none() && i.expires_at > now) else {
+    let invitation =
+        state.store.accounts().invitation_by_token(&token_hash(request.token.trim())).await?;
+    let Some(invitation) = invitation.filter(|i| i.accepted_at.is_none() && i.expires_at > now)
+    else {
         return Err(invalid());
     };
     let acceptor = match state.store.accounts().credentials_by_email(&invitation.email).await? {
         Some(existing) => {
-            let matches = state.auth.passwords.verify(&request.password, &existing.password_hash).await.map_err(hash_error)?;
+            let matches = state
+                .auth
+                .passwords
+                .verify(&request.password, &existing.password_hash)
+                .await
+                .map_err(hash_error)?;
             if !matches {
-                return Err(ApiError::unauthorized("an account with this email exists; give its password to join"));
+                return Err(ApiError::unauthorized(
+                    "an account with this email exists; give its password to join",
+                ));
             }
             Acceptor::Existing(existing.user.id)
         }
@@ -478,22 +558,24 @@ pub async fn accept_invitation(
             let Some(password) = password.filter(|_| errors.is_empty()) else {
                 return Err(ApiError::validation(errors.into_vec()));
             };
-            let password_hash = state.auth.passwords.hash(password.expose()).await.map_err(hash_error)?;
+            let password_hash =
+                state.auth.passwords.hash(password.expose()).await.map_err(hash_error)?;
             Acceptor::New(NewUser { email: invitation.email.clone(), name, password_hash })
         }
     };
-    let (user, membership) = match state.store.accounts().accept_invitation(&invitation.id, acceptor).await {
-        Ok(accepted) => accepted,
-        Err(StorageError::Refused(_)) => return Err(invalid()),
-        Err(other) => return Err(other.into()),
-    };
+    let (user, membership) =
+        match state.store.accounts().accept_invitation(&invitation.id, acceptor).await {
+            Ok(accepted) => accepted,
+            Err(StorageError::Refused(_)) => return Err(invalid()),
+            Err(other) => return Err(other.into()),
+        };
     state.auth.forget_membership(&user.id, membership.org_id()).await;
     let organization = state.store.tenant(&membership).organization().await?;
     let response = open_session(&state, &client, &user, &organization, &membership, false).await?;
     Audit::new("member.joined", &client)
         .actor(Some(&user.id), &user.email)
         .target(format!("user:{}", user.id))
-        .details(serde_json::json!({ "role": membership.role().as_str(), "invitation": invitation.id.to_string() }))
+        .details(&serde_json::json!({ "role": membership.role().as_str(), "invitation": invitation.id.to_string() }))
         .record_for(&state.store, Some(membership.org_id()))
         .await;
     Ok(Json(response))

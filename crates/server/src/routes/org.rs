@@ -40,7 +40,12 @@ pub struct MeResponse {
     responses((status = 200, description = "The caller", body = MeResponse),
               (status = 401, description = "Not signed in", body = crate::error::ProblemDocument, content_type = "application/problem+json")))]
 pub async fn me(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<MeResponse>> {
-    let user = state.store.accounts().user(&auth.user_id).await?.ok_or_else(|| ApiError::unauthorized("unknown user"))?;
+    let user = state
+        .store
+        .accounts()
+        .user(&auth.user_id)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("unknown user"))?;
     let organization = auth.tenant(&state.store, Action::Read)?.organization().await?;
     let organizations = state
         .store
@@ -86,13 +91,17 @@ impl From<&Member> for MemberView {
 /// The organization's members.
 #[utoipa::path(get, path = "/api/v1/org/members", tag = "organizations", security(("bearer" = [])),
     responses((status = 200, description = "Members", body = [MemberView])))]
-pub async fn members(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Vec<MemberView>>> {
+pub async fn members(
+    State(state): State<AppState>,
+    auth: Auth,
+) -> ApiResult<Json<Vec<MemberView>>> {
     let members = auth.tenant(&state.store, Action::Read)?.members().await?;
     Ok(Json(members.iter().map(MemberView::from).collect()))
 }
 
 fn parse_role(raw: &str) -> Result<Role, ApiError> {
-    raw.parse().map_err(|_| ApiError::invalid_field("role", "must be owner, admin, member or viewer"))
+    raw.parse()
+        .map_err(|_| ApiError::invalid_field("role", "must be owner, admin, member or viewer"))
 }
 
 fn parse_user_id(raw: &str) -> Result<UserId, ApiError> {
@@ -135,7 +144,7 @@ pub async fn update_member(
     Audit::new("member.role_changed", &client)
         .by(&auth)
         .target(format!("user:{user_id}"))
-        .details(serde_json::json!({ "email": target.user.email, "from": target.role.as_str(), "to": role.as_str() }))
+        .details(&serde_json::json!({ "email": target.user.email, "from": target.role.as_str(), "to": role.as_str() }))
         .record(&state.store, &auth)
         .await;
     let updated = tenant.member(&user_id).await?.ok_or_else(|| ApiError::not_found("member"))?;
@@ -171,7 +180,7 @@ pub async fn remove_member(
     Audit::new("member.removed", &client)
         .by(&auth)
         .target(format!("user:{user_id}"))
-        .details(serde_json::json!({ "email": target.user.email, "role": target.role.as_str(), "left": leaving }))
+        .details(&serde_json::json!({ "email": target.user.email, "role": target.role.as_str(), "left": leaving }))
         .record(&state.store, &auth)
         .await;
     Ok(StatusCode::NO_CONTENT)
@@ -223,7 +232,8 @@ pub async fn invite(
     ApiJson(request): ApiJson<InviteRequest>,
 ) -> ApiResult<(StatusCode, Json<InvitationView>)> {
     let tenant = auth.tenant(&state.store, Action::ManageMembers)?;
-    let email = Email::parse(&request.email).map_err(|message| ApiError::invalid_field("email", message))?;
+    let email = Email::parse(&request.email)
+        .map_err(|message| ApiError::invalid_field("email", message))?;
     let role = parse_role(&request.role)?;
     if !auth.role().can_manage_role(role) {
         return Err(ApiError::forbidden("only owners can invite owners"));
@@ -233,7 +243,8 @@ pub async fn invite(
     }
     let token = random_token(32);
     let ttl_days = state.auth.config.invitation_ttl_days;
-    let expires_at = unmogrowp_domain::time::now_millis() + i64::try_from(ttl_days * 86_400_000).unwrap_or(i64::MAX / 2);
+    let expires_at = unmogrowp_domain::time::now_millis()
+        + i64::try_from(ttl_days * 86_400_000).unwrap_or(i64::MAX / 2);
     let invitation = tenant
         .create_invitation(NewInvitation {
             email: email.into_string(),
@@ -247,12 +258,19 @@ pub async fn invite(
     let link = format!("{}/accept-invitation?token={token}", state.config.public_url());
     send_in_background(
         state.mailer.clone(),
-        templates::invitation(&invitation.email, &auth.email, &organization.name, role.as_str(), &link, ttl_days),
+        templates::invitation(
+            &invitation.email,
+            &auth.email,
+            &organization.name,
+            role.as_str(),
+            &link,
+            ttl_days,
+        ),
     );
     Audit::new("member.invited", &client)
         .by(&auth)
         .target(format!("invitation:{}", invitation.id))
-        .details(serde_json::json!({ "email": invitation.email, "role": role.as_str() }))
+        .details(&serde_json::json!({ "email": invitation.email, "role": role.as_str() }))
         .record(&state.store, &auth)
         .await;
     Ok((StatusCode::CREATED, Json(InvitationView::from(&invitation))))
@@ -261,7 +279,10 @@ pub async fn invite(
 /// The organization's invitations, newest first.
 #[utoipa::path(get, path = "/api/v1/org/invitations", tag = "organizations", security(("bearer" = [])),
     responses((status = 200, description = "Invitations", body = [InvitationView])))]
-pub async fn invitations(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Vec<InvitationView>>> {
+pub async fn invitations(
+    State(state): State<AppState>,
+    auth: Auth,
+) -> ApiResult<Json<Vec<InvitationView>>> {
     let invitations = auth.tenant(&state.store, Action::ManageMembers)?.invitations().await?;
     Ok(Json(invitations.iter().map(InvitationView::from).collect()))
 }

@@ -2,7 +2,35 @@
 
 #![allow(clippy::unwrap_used)]
 
+/// Stamps out each named `async fn(TestBackend)` as one test per backend.
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(unmogrowp_testkit::TestBackend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(unmogrowp_testkit::TestBackend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
+mod accounts;
+mod apps;
+mod email;
 mod errors;
+mod isolation;
 mod middleware;
 mod ops;
+mod org;
 mod postgres;
+mod roles;

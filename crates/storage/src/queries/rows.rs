@@ -23,7 +23,12 @@ pub(crate) struct UserRow {
 
 impl From<UserRow> for User {
     fn from(row: UserRow) -> Self {
-        User { id: UserId::from_stored(row.id), email: row.email, name: row.name, created_at: row.created_at }
+        User {
+            id: UserId::from_stored(row.id),
+            email: row.email,
+            name: row.name,
+            created_at: row.created_at,
+        }
     }
 }
 
@@ -40,7 +45,12 @@ pub(crate) struct CredentialsRow {
 impl From<CredentialsRow> for UserCredentials {
     fn from(row: CredentialsRow) -> Self {
         UserCredentials {
-            user: User { id: UserId::from_stored(row.id), email: row.email, name: row.name, created_at: row.created_at },
+            user: User {
+                id: UserId::from_stored(row.id),
+                email: row.email,
+                name: row.name,
+                created_at: row.created_at,
+            },
             password_hash: row.password_hash,
             password_changed_at: row.password_changed_at,
         }
@@ -72,8 +82,16 @@ impl MembershipRow {
     pub fn into_record(self, user_id: &UserId) -> Result<OrganizationMembership> {
         let org_id = OrgId::from_stored(self.org_id);
         Ok(OrganizationMembership {
-            organization: Organization { id: org_id.clone(), name: self.org_name, created_at: self.org_created_at },
-            membership: Membership { org_id, user_id: user_id.clone(), role: parse_role(&self.role)? },
+            organization: Organization {
+                id: org_id.clone(),
+                name: self.org_name,
+                created_at: self.org_created_at,
+            },
+            membership: Membership {
+                org_id,
+                user_id: user_id.clone(),
+                role: parse_role(&self.role)?,
+            },
         })
     }
 }
@@ -94,7 +112,12 @@ impl TryFrom<MemberRow> for Member {
         Ok(Member {
             role: parse_role(&row.role)?,
             joined_at: row.joined_at,
-            user: User { id: UserId::from_stored(row.id), email: row.email, name: row.name, created_at: row.created_at },
+            user: User {
+                id: UserId::from_stored(row.id),
+                email: row.email,
+                name: row.name,
+                created_at: row.created_at,
+            },
         })
     }
 }
@@ -239,7 +262,8 @@ impl TryFrom<AuditRow> for AuditEntry {
     type Error = StorageError;
     fn try_from(row: AuditRow) -> Result<Self> {
         Ok(AuditEntry {
-            outcome: Outcome::parse(&row.outcome).ok_or_else(|| corrupt("outcome", &row.outcome))?,
+            outcome: Outcome::parse(&row.outcome)
+                .ok_or_else(|| corrupt("outcome", &row.outcome))?,
             id: AuditId::from_stored(row.id),
             org_id: row.org_id.map(OrgId::from_stored),
             at: row.at,

@@ -82,6 +82,12 @@ suite!(
     memberships_are_per_user,
     a_tenant_handle_sees_only_its_own_members,
     migrations_are_idempotent,
+    sessions_and_refresh_tokens,
+    one_time_tokens_work_once_and_expire,
+    invitations_are_accepted_once_and_not_after_expiry,
+    the_last_owner_stays,
+    apps_and_keys_belong_to_their_organization,
+    the_audit_log_is_per_organization_newest_first,
 );
 
 mod postgres_only;
