@@ -2,7 +2,9 @@
 //! validated values. Nothing in this crate does I/O, so it can be tested and benchmarked alone.
 
 pub mod app;
+pub mod event;
 pub mod ids;
+pub mod money;
 pub mod password;
 pub mod policy;
 pub mod time;

@@ -1,0 +1,97 @@
+//! The event log between ingestion and the workers.
+//!
+//! Ingestion appends and answers only once the append is durable; workers read from any
+//! offset at their own pace, so decisions can be rebuilt by replaying the log. Records are
+//! opaque bytes with a dedup key. One log is totally ordered, so each app's records keep the
+//! order in which they were acknowledged.
+
+mod file;
+
+pub use file::{FileLog, FileLogOptions};
+
+use std::time::Duration;
+
+/// The position of a record: 1 for the first record ever appended; 0 means "none".
+pub type Offset = u64;
+
+/// A record to append.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// Identifies the record for de-duplication (e.g. `app_id:event_id`).
+    pub key: String,
+    pub payload: Vec<u8>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// Too many appends are waiting; the caller should answer 503 and let the client retry.
+    #[error("the event log is overloaded")]
+    Overloaded,
+    #[error("the event log is closed")]
+    Closed,
+    #[error("the event log failed: {0}")]
+    Failed(String),
+    #[error("the event log is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl From<std::io::Error> for LogError {
+    fn from(error: std::io::Error) -> Self {
+        LogError::Failed(error.to_string())
+    }
+}
+
+#[async_trait::async_trait]
+pub trait EventLog: Send + Sync {
+    /// A short name for readiness and logs (`file`, `nats`).
+    fn kind(&self) -> &'static str;
+
+    /// Appends the entries, in order, and returns the offset of the last one once all are
+    /// durable. Either all entries are appended or the call fails.
+    async fn append(&self, entries: Vec<Entry>) -> Result<Offset, LogError>;
+
+    /// The offset of the newest durable record.
+    fn head(&self) -> Offset;
+
+    /// A reader positioned at `from` (inclusive; 0 or 1 for the beginning).
+    async fn reader(&self, from: Offset) -> Result<Box<dyn LogReader>, LogError>;
+
+    /// Records that `consumer` has processed everything up to `offset` (retention keeps what
+    /// any consumer still needs).
+    async fn commit(&self, consumer: &str, offset: Offset) -> Result<(), LogError>;
+
+    async fn committed(&self, consumer: &str) -> Result<Offset, LogError>;
+
+    /// Hashes (see [`key_hash`]) of the keys of records appended within `window`.
+    async fn recent_keys(&self, window: Duration) -> Result<Vec<u64>, LogError>;
+
+    /// Drops data older than `keep` that every consumer has committed.
+    async fn enforce_retention(&self, keep: Duration) -> Result<usize, LogError>;
+
+    async fn ping(&self) -> Result<(), LogError>;
+
+    /// Stops accepting appends and waits for those in flight.
+    async fn close(&self);
+}
+
+#[async_trait::async_trait]
+pub trait LogReader: Send {
+    /// Up to `max` records after the last one returned, waiting up to `wait` for the first.
+    /// An empty batch means nothing new arrived in time.
+    async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Vec<(Offset, Vec<u8>)>, LogError>;
+}
+
+/// The 64-bit hash of a dedup key: FNV-1a with a final avalanche step (MurmurHash3's fmix64),
+/// stable across releases and platforms.
+pub fn key_hash(key: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in key.as_bytes() {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    hash ^ (hash >> 33)
+}

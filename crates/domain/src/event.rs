@@ -1,0 +1,465 @@
+//! Events as collected: what SDKs and servers send (`IncomingEvent`), the checks they pass,
+//! and the record that enters the event log (`LoggedEvent`), the same for SDK events, S2S
+//! events, clicks and impressions.
+//!
+//! Log records are encoded with postcard (compact, fast); their types therefore use no
+//! `skip_serializing_if` and no untyped JSON values (properties travel as JSON text).
+
+use crate::ids::{AppId, OrgId};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EventType {
+    Install,
+    Open,
+    Session,
+    Event,
+    Click,
+    Impression,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Install => "install",
+            EventType::Open => "open",
+            EventType::Session => "session",
+            EventType::Event => "event",
+            EventType::Click => "click",
+            EventType::Impression => "impression",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "install" => EventType::Install,
+            "open" => EventType::Open,
+            "session" => EventType::Session,
+            "event" => EventType::Event,
+            "click" => EventType::Click,
+            "impression" => EventType::Impression,
+            _ => return None,
+        })
+    }
+
+    pub fn is_touch(self) -> bool {
+        matches!(self, EventType::Click | EventType::Impression)
+    }
+}
+
+/// Device facts as sent by the SDK (or the server, for S2S).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Device {
+    #[serde(default)]
+    pub gaid: Option<String>,
+    #[serde(default)]
+    pub idfa: Option<String>,
+    #[serde(default)]
+    pub idfv: Option<String>,
+    #[serde(default)]
+    pub ip: Option<String>,
+    #[serde(default)]
+    pub user_agent: Option<String>,
+    #[serde(default)]
+    pub os: Option<String>,
+    #[serde(default)]
+    pub os_version: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub locale: Option<String>,
+    #[serde(default)]
+    pub country: Option<String>,
+}
+
+/// A placeholder identifier (empty, all zeros, `unknown`, …) identifies nobody and never
+/// matches anything.
+pub fn is_placeholder_id(value: &str) -> bool {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return true;
+    }
+    let lower = trimmed.to_ascii_lowercase();
+    if matches!(lower.as_str(), "unknown" | "null" | "none" | "undefined" | "n/a" | "-") {
+        return true;
+    }
+    trimmed.chars().all(|c| c == '0' || c == '-')
+}
+
+impl Device {
+    /// The first real device identifier, as `kind:value` (`gaid:…`, `idfa:…`, `idfv:…`),
+    /// normalised to lower case.
+    pub fn primary_id(&self) -> Option<String> {
+        self.identifiers().into_iter().next()
+    }
+
+    /// Every real identifier as `kind:value`, strongest first.
+    pub fn identifiers(&self) -> Vec<String> {
+        let mut ids = Vec::new();
+        for (kind, value) in [("gaid", &self.gaid), ("idfa", &self.idfa), ("idfv", &self.idfv)] {
+            if let Some(value) = value
+                && !is_placeholder_id(value)
+            {
+                ids.push(format!("{kind}:{}", value.trim().to_ascii_lowercase()));
+            }
+        }
+        ids
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Money {
+    pub amount: f64,
+    /// ISO 4217, e.g. `EUR`.
+    pub currency: String,
+}
+
+/// The tracking link a touchpoint (or a deep-link open) came through, denormalised into the
+/// record so that consumers need no lookup.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkRef {
+    pub link_id: String,
+    pub network: String,
+    pub campaign: String,
+    pub adgroup: String,
+    pub creative: String,
+    pub retargeting: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Source {
+    Sdk,
+    S2s,
+    /// A click or impression recorded by `/c/…` or `/i/…`.
+    TrackingLink,
+}
+
+/// An accepted event, click or impression, as it travels through the event log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoggedEvent {
+    /// The client's event id (or, for clicks recorded by a tracking link, the click id).
+    pub id: String,
+    pub org_id: OrgId,
+    pub app_id: AppId,
+    pub kind: EventType,
+    pub name: Option<String>,
+    /// When it happened (client clock), ms since the epoch.
+    pub timestamp_ms: i64,
+    /// When the server accepted it, ms since the epoch.
+    pub received_ms: i64,
+    pub source: Source,
+    pub device: Device,
+    /// For installs and opens: the click id from the install referrer or deep link.
+    pub click_id: Option<String>,
+    pub link: Option<LinkRef>,
+    pub network_click_id: Option<String>,
+    pub subs: Vec<Option<String>>,
+    pub revenue: Option<Money>,
+    /// A JSON object, as text.
+    pub properties: Option<String>,
+}
+
+impl LoggedEvent {
+    /// The key that makes a re-sent event recognisable: unique per app.
+    pub fn dedup_key(&self) -> String {
+        format!("{}:{}", self.app_id, self.id)
+    }
+}
+
+/// An event that failed its checks, kept for inspection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectedEvent {
+    pub org_id: OrgId,
+    pub app_id: AppId,
+    pub received_ms: i64,
+    /// Position in the request's `events` array.
+    pub index: u32,
+    pub event_id: Option<String>,
+    pub code: String,
+    pub message: String,
+    /// The event as sent (JSON text, truncated to 32 KiB).
+    pub raw: String,
+}
+
+/// One record of the event log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum LogRecord {
+    Event(LoggedEvent),
+    Rejected(RejectedEvent),
+}
+
+impl LogRecord {
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).unwrap_or_default()
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, postcard::Error> {
+        postcard::from_bytes(bytes)
+    }
+
+    pub fn app_id(&self) -> &AppId {
+        match self {
+            LogRecord::Event(event) => &event.app_id,
+            LogRecord::Rejected(rejected) => &rejected.app_id,
+        }
+    }
+}
+
+/// An event as the collection endpoints receive it.
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncomingEvent {
+    /// Client-generated unique id (a UUID is best); a re-sent id is counted once.
+    pub id: String,
+    /// `install`, `open`, `session`, `event`, `click` or `impression`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The event's name (required for `event`), e.g. `purchase`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// RFC 3339.
+    pub timestamp: String,
+    #[serde(default)]
+    pub device: Device,
+    #[serde(default)]
+    pub click_id: Option<String>,
+    #[serde(default)]
+    pub link_id: Option<String>,
+    #[serde(default)]
+    pub revenue: Option<Money>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub properties: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Why an event was refused: a stable code and a message naming the field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl Rejection {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+}
+
+/// What checking an event needs to know besides the event.
+pub struct CheckContext {
+    pub now_ms: i64,
+    /// Oldest accepted timestamp, as an age.
+    pub max_age_ms: i64,
+    /// Latest accepted timestamp, ahead of now.
+    pub max_future_ms: i64,
+    /// Whether `click` and `impression` are accepted (server-to-server only).
+    pub allow_touches: bool,
+}
+
+pub const MAX_ID_CHARS: usize = 128;
+pub const MAX_NAME_CHARS: usize = 128;
+pub const MAX_TEXT_CHARS: usize = 1024;
+
+fn check_text(field: &str, value: &Option<String>, max: usize) -> Result<(), Rejection> {
+    if let Some(value) = value
+        && value.chars().count() > max
+    {
+        return Err(Rejection::new("invalid_field", format!("{field}: must be at most {max} characters")));
+    }
+    Ok(())
+}
+
+/// Checks an incoming event and turns it into a log record (without the link, which the
+/// caller resolves). Every refusal names the field.
+pub fn check_event(
+    event: IncomingEvent,
+    org_id: &OrgId,
+    app_id: &AppId,
+    source: Source,
+    context: &CheckContext,
+) -> Result<LoggedEvent, Rejection> {
+    let id = event.id.trim();
+    if id.is_empty() || id.chars().count() > MAX_ID_CHARS || id.chars().any(char::is_control) {
+        return Err(Rejection::new("invalid_id", "id: must be 1 to 128 printable characters"));
+    }
+    let kind = EventType::parse(&event.kind).ok_or_else(|| {
+        Rejection::new("invalid_type", "type: must be install, open, session, event, click or impression")
+    })?;
+    if kind.is_touch() && !context.allow_touches {
+        return Err(Rejection::new(
+            "type_not_allowed",
+            "type: click and impression are accepted on /v1/s2s/events only",
+        ));
+    }
+    let name = event.name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+    if kind == EventType::Event && name.is_none() {
+        return Err(Rejection::new("missing_name", "name: is required for events of type event"));
+    }
+    check_text("name", &name, MAX_NAME_CHARS)?;
+    let timestamp = event
+        .timestamp
+        .parse::<jiff::Timestamp>()
+        .map_err(|_| Rejection::new("invalid_timestamp", "timestamp: must be an RFC 3339 time such as 2026-11-20T10:00:00Z"))?
+        .as_millisecond();
+    if timestamp < context.now_ms - context.max_age_ms || timestamp > context.now_ms + context.max_future_ms {
+        return Err(Rejection::new(
+            "timestamp_out_of_range",
+            format!(
+                "timestamp: must be between {} days ago and {} minutes from now",
+                context.max_age_ms / 86_400_000,
+                context.max_future_ms / 60_000
+            ),
+        ));
+    }
+    let device = event.device;
+    for (field, value) in [
+        ("device.gaid", &device.gaid),
+        ("device.idfa", &device.idfa),
+        ("device.idfv", &device.idfv),
+        ("device.os", &device.os),
+        ("device.os_version", &device.os_version),
+        ("device.model", &device.model),
+        ("device.locale", &device.locale),
+    ] {
+        check_text(field, value, MAX_ID_CHARS)?;
+    }
+    check_text("device.user_agent", &device.user_agent, MAX_TEXT_CHARS)?;
+    if let Some(ip) = &device.ip
+        && ip.parse::<std::net::IpAddr>().is_err()
+    {
+        return Err(Rejection::new("invalid_field", "device.ip: must be an IPv4 or IPv6 address"));
+    }
+    if let Some(country) = &device.country
+        && (country.len() != 2 || !country.chars().all(|c| c.is_ascii_alphabetic()))
+    {
+        return Err(Rejection::new("invalid_field", "device.country: must be a two-letter ISO 3166 code"));
+    }
+    if !kind.is_touch() && device.identifiers().is_empty() {
+        return Err(Rejection::new(
+            "missing_device_id",
+            "device: needs a gaid, idfa or idfv that is not a placeholder",
+        ));
+    }
+    check_text("click_id", &event.click_id, MAX_ID_CHARS)?;
+    check_text("link_id", &event.link_id, MAX_ID_CHARS)?;
+    if kind.is_touch() && event.link_id.as_deref().is_none_or(str::is_empty) {
+        return Err(Rejection::new("missing_link", "link_id: is required for clicks and impressions"));
+    }
+    let revenue = match event.revenue {
+        None => None,
+        Some(money) => {
+            if !money.amount.is_finite() || money.amount.abs() > 1e12 {
+                return Err(Rejection::new("invalid_revenue", "revenue.amount: must be a finite number"));
+            }
+            let currency = money.currency.trim().to_ascii_uppercase();
+            if !crate::money::is_known_currency(&currency) {
+                return Err(Rejection::new("invalid_revenue", "revenue.currency: must be a known ISO 4217 code such as USD"));
+            }
+            Some(Money { amount: money.amount, currency })
+        }
+    };
+    let properties = event.properties.map(|map| serde_json::Value::Object(map).to_string());
+    let country = device.country.as_ref().map(|c| c.to_ascii_uppercase());
+    Ok(LoggedEvent {
+        id: id.to_owned(),
+        org_id: org_id.clone(),
+        app_id: app_id.clone(),
+        kind,
+        name,
+        timestamp_ms: timestamp,
+        received_ms: context.now_ms,
+        source,
+        device: Device { country, ..device },
+        click_id: event.click_id.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()),
+        link: None,
+        network_click_id: None,
+        subs: Vec::new(),
+        revenue,
+        properties,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context() -> CheckContext {
+        CheckContext { now_ms: 1_800_000_000_000, max_age_ms: 30 * 86_400_000, max_future_ms: 300_000, allow_touches: false }
+    }
+
+    fn incoming(json: serde_json::Value) -> IncomingEvent {
+        serde_json::from_value(json).unwrap_or_else(|e| unreachable!("{e}"))
+    }
+
+    fn at(ms: i64) -> String {
+        jiff::Timestamp::from_millisecond(ms).map(|t| t.to_string()).unwrap_or_default()
+    }
+
+    fn check(json: serde_json::Value) -> Result<LoggedEvent, Rejection> {
+        let org = OrgId::generate();
+        let app = AppId::generate();
+        check_event(incoming(json), &org, &app, Source::Sdk, &context())
+    }
+
+    #[test]
+    fn a_good_purchase_passes() {
+        let event = check(serde_json::json!({
+            "id": "e-1", "type": "event", "name": "purchase", "timestamp": at(context().now_ms - 1000),
+            "device": {"gaid": "AB-12", "ip": "203.0.113.9", "country": "de"},
+            "revenue": {"amount": 9.99, "currency": "eur"}, "properties": {"sku": "x"}
+        }))
+        .unwrap_or_else(|r| unreachable!("{r:?}"));
+        assert_eq!(event.kind, EventType::Event);
+        assert_eq!(event.revenue.as_ref().map(|m| m.currency.as_str()), Some("EUR"));
+        assert_eq!(event.device.country.as_deref(), Some("DE"));
+        assert_eq!(event.properties.as_deref(), Some(r#"{"sku":"x"}"#));
+        assert_eq!(event.device.primary_id().as_deref(), Some("gaid:ab-12"));
+    }
+
+    #[test]
+    fn the_timestamp_window_is_inclusive_and_enforced() {
+        let now = context().now_ms;
+        let ok = |ms| check(serde_json::json!({"id": "a", "type": "install", "timestamp": at(ms), "device": {"idfv": "v"}}));
+        assert!(ok(now - 30 * 86_400_000).is_ok());
+        assert!(ok(now + 300_000).is_ok());
+        assert_eq!(ok(now - 30 * 86_400_000 - 1).err().map(|r| r.code), Some("timestamp_out_of_range"));
+        assert_eq!(ok(now + 300_001).err().map(|r| r.code), Some("timestamp_out_of_range"));
+    }
+
+    #[test]
+    fn each_refusal_has_its_code() {
+        let now = at(context().now_ms);
+        let cases = [
+            (serde_json::json!({"id": "", "type": "install", "timestamp": now, "device": {"idfv": "v"}}), "invalid_id"),
+            (serde_json::json!({"id": "a", "type": "purchase", "timestamp": now, "device": {"idfv": "v"}}), "invalid_type"),
+            (serde_json::json!({"id": "a", "type": "click", "timestamp": now, "link_id": "l"}), "type_not_allowed"),
+            (serde_json::json!({"id": "a", "type": "event", "timestamp": now, "device": {"idfv": "v"}}), "missing_name"),
+            (serde_json::json!({"id": "a", "type": "install", "timestamp": "yesterday", "device": {"idfv": "v"}}), "invalid_timestamp"),
+            (serde_json::json!({"id": "a", "type": "install", "timestamp": now, "device": {"gaid": "00000000-0000-0000-0000-000000000000"}}), "missing_device_id"),
+            (serde_json::json!({"id": "a", "type": "install", "timestamp": now, "device": {"idfv": "v", "ip": "999.1.1.1"}}), "invalid_field"),
+            (serde_json::json!({"id": "a", "type": "event", "name": "p", "timestamp": now, "device": {"idfv": "v"}, "revenue": {"amount": 1, "currency": "XXQ"}}), "invalid_revenue"),
+        ];
+        for (json, code) in cases {
+            assert_eq!(check(json.clone()).err().map(|r| r.code), Some(code), "{json}");
+        }
+    }
+
+    #[test]
+    fn placeholders_identify_nobody() {
+        for placeholder in ["", "  ", "00000000-0000-0000-0000-000000000000", "unknown", "0", "NULL"] {
+            assert!(is_placeholder_id(placeholder), "{placeholder:?}");
+        }
+        assert!(!is_placeholder_id("38400000-8cf0-11bd-b23e-10b96e40000d"));
+    }
+
+    #[test]
+    fn log_records_round_trip() {
+        let event = check(serde_json::json!({"id": "a", "type": "install", "timestamp": at(context().now_ms), "device": {"idfv": "v"}}))
+            .unwrap_or_else(|r| unreachable!("{r:?}"));
+        let record = LogRecord::Event(event);
+        assert_eq!(LogRecord::decode(&record.encode()).ok(), Some(record));
+    }
+}
