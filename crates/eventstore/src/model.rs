@@ -1,0 +1,221 @@
+//! What the store stores and answers.
+
+use serde::Serialize;
+use unmogrowp_domain::event::EventType;
+
+/// The network that organic installs (and everything credited to them) report under.
+pub const ORGANIC: &str = "organic";
+
+/// Where a row is credited in reports: the touchpoint's link, or organic.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct Dims {
+    pub network: String,
+    pub campaign: String,
+    pub adgroup: String,
+    pub creative: String,
+    pub country: String,
+}
+
+impl Dims {
+    pub fn organic(country: &str) -> Self {
+        Self { network: ORGANIC.to_owned(), country: country.to_owned(), ..Self::default() }
+    }
+}
+
+/// The attribution outcome of an install, as far as reports need it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum InstallOutcome {
+    Attributed,
+    Organic,
+    Rejected,
+}
+
+/// One raw row: an event, click or impression with everything reports and exports need.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EventRow {
+    pub app_id: String,
+    pub org_id: String,
+    pub id: String,
+    pub kind: EventType,
+    pub name: Option<String>,
+    pub timestamp_ms: i64,
+    pub received_ms: i64,
+    /// The report day in the app's time zone (`YYYY-MM-DD`).
+    pub day: String,
+    pub device_id: Option<String>,
+    pub gaid: Option<String>,
+    pub idfa: Option<String>,
+    pub idfv: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub os: Option<String>,
+    pub os_version: Option<String>,
+    pub model: Option<String>,
+    pub locale: Option<String>,
+    pub click_id: Option<String>,
+    pub link_id: Option<String>,
+    pub network_click_id: Option<String>,
+    pub subs: Vec<Option<String>>,
+    pub dims: Dims,
+    pub revenue_amount: Option<f64>,
+    pub revenue_currency: Option<String>,
+    /// Revenue in the app's currency.
+    pub revenue: f64,
+    pub properties: Option<String>,
+    /// For installs: how attribution decided (none until decided).
+    pub install: Option<InstallOutcome>,
+    pub reattribution: bool,
+    pub reengagement: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RejectedRow {
+    pub app_id: String,
+    pub received_ms: i64,
+    pub index: u32,
+    pub event_id: Option<String>,
+    pub code: String,
+    pub message: String,
+    pub raw: String,
+}
+
+/// What the pipeline hands the store at once.
+#[derive(Clone, Debug, Default)]
+pub struct Batch {
+    pub rows: Vec<EventRow>,
+    pub rejected: Vec<RejectedRow>,
+    pub last_offset: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ApplyOutcome {
+    pub stored: u64,
+    pub duplicates: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Dimension {
+    Network,
+    Campaign,
+    Adgroup,
+    Creative,
+    Country,
+    Day,
+}
+
+impl Dimension {
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "network" => Dimension::Network,
+            "campaign" => Dimension::Campaign,
+            "adgroup" => Dimension::Adgroup,
+            "creative" => Dimension::Creative,
+            "country" => Dimension::Country,
+            "day" => Dimension::Day,
+            _ => return None,
+        })
+    }
+
+    pub fn column(self) -> &'static str {
+        match self {
+            Dimension::Network => "network",
+            Dimension::Campaign => "campaign",
+            Dimension::Adgroup => "adgroup",
+            Dimension::Creative => "creative",
+            Dimension::Country => "country",
+            Dimension::Day => "day",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct SummaryQuery {
+    pub app_id: String,
+    /// Inclusive report days (`YYYY-MM-DD`).
+    pub from_day: String,
+    pub to_day: String,
+    pub group_by: Vec<Dimension>,
+    pub network: Option<String>,
+    pub campaign: Option<String>,
+    pub country: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Counts {
+    pub clicks: u64,
+    pub impressions: u64,
+    pub installs: u64,
+    pub organic_installs: u64,
+    pub rejected_installs: u64,
+    pub reattributions: u64,
+    pub reengagements: u64,
+    pub sessions: u64,
+    pub events: u64,
+    pub revenue: f64,
+}
+
+impl Counts {
+    pub fn add(&mut self, other: &Counts) {
+        self.clicks += other.clicks;
+        self.impressions += other.impressions;
+        self.installs += other.installs;
+        self.organic_installs += other.organic_installs;
+        self.rejected_installs += other.rejected_installs;
+        self.reattributions += other.reattributions;
+        self.reengagements += other.reengagements;
+        self.sessions += other.sessions;
+        self.events += other.events;
+        self.revenue += other.revenue;
+    }
+
+    /// What one row adds to its rollup.
+    pub fn of(row: &EventRow) -> Counts {
+        let mut counts = Counts::default();
+        match row.kind {
+            EventType::Click => counts.clicks = 1,
+            EventType::Impression => counts.impressions = 1,
+            EventType::Install => match row.install {
+                Some(InstallOutcome::Attributed) if row.reattribution => counts.reattributions = 1,
+                Some(InstallOutcome::Attributed) => counts.installs = 1,
+                Some(InstallOutcome::Organic) if row.reattribution => counts.reattributions = 1,
+                Some(InstallOutcome::Organic) => {
+                    counts.installs = 1;
+                    counts.organic_installs = 1;
+                }
+                Some(InstallOutcome::Rejected) => counts.rejected_installs = 1,
+                None => {}
+            },
+            EventType::Open | EventType::Session => {
+                counts.sessions = 1;
+                if row.reengagement {
+                    counts.reengagements = 1;
+                }
+            }
+            EventType::Event => {
+                counts.events = 1;
+                counts.revenue = row.revenue;
+            }
+        }
+        counts
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SummaryRow {
+    pub network: Option<String>,
+    pub campaign: Option<String>,
+    pub adgroup: Option<String>,
+    pub creative: Option<String>,
+    pub country: Option<String>,
+    pub day: Option<String>,
+    pub counts: Counts,
+}
+
+#[derive(Clone, Debug)]
+pub struct ExportQuery {
+    pub app_id: String,
+    pub kinds: Vec<EventType>,
+    /// Inclusive UTC days (`YYYY-MM-DD`).
+    pub from_day: String,
+    pub to_day: String,
+}
