@@ -37,7 +37,12 @@ pub struct FileLogOptions {
 
 impl FileLogOptions {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into(), segment_bytes: 64 * 1024 * 1024, queue_capacity: 4096, max_batch_bytes: 8 * 1024 * 1024 }
+        Self {
+            dir: dir.into(),
+            segment_bytes: 64 * 1024 * 1024,
+            queue_capacity: 4096,
+            max_batch_bytes: 8 * 1024 * 1024,
+        }
     }
 }
 
@@ -88,7 +93,9 @@ fn index_path(segment: &Path) -> PathBuf {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
@@ -122,7 +129,8 @@ struct FrameHeader {
 }
 
 fn parse_header(bytes: &[u8; HEADER]) -> FrameHeader {
-    let u32_at = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+    let u32_at =
+        |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
     let u64_at = |i: usize| {
         let mut b = [0u8; 8];
         b.copy_from_slice(&bytes[i..i + 8]);
@@ -159,10 +167,12 @@ fn scan_segment(path: &Path, base: Offset) -> Result<Segment, LogError> {
             break;
         }
         payload.resize(frame.length, 0);
-        if reader.read_exact(&mut payload).is_err() || frame_crc(&header[8..], &payload) != frame.crc {
+        if reader.read_exact(&mut payload).is_err()
+            || frame_crc(&header[8..], &payload) != frame.crc
+        {
             break;
         }
-        if (next - base) % INDEX_EVERY == 0 {
+        if (next - base).is_multiple_of(INDEX_EVERY) {
             index.push((next, position));
         }
         position += (HEADER + frame.length) as u64;
@@ -272,7 +282,14 @@ impl FileLog {
             let path = segment_path(&options.dir, 1);
             File::create(&path)?.sync_all()?;
             sync_dir(&options.dir)?;
-            segments.push(Segment { base: 1, next: 1, len: 0, index: Vec::new(), path, closed: false });
+            segments.push(Segment {
+                base: 1,
+                next: 1,
+                len: 0,
+                index: Vec::new(),
+                path,
+                closed: false,
+            });
         }
         let head = segments.last().map_or(0, |s| s.next - 1);
         let (head_sender, _) = watch::channel(head);
@@ -292,7 +309,9 @@ impl FileLog {
     }
 
     fn consumer_path(&self, consumer: &str) -> Result<PathBuf, LogError> {
-        if consumer.is_empty() || !consumer.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        if consumer.is_empty()
+            || !consumer.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
             return Err(LogError::Failed(format!("invalid consumer name `{consumer}`")));
         }
         Ok(self.shared.dir.join("consumers").join(consumer))
@@ -318,7 +337,8 @@ fn writer_loop(shared: &Shared, mut receiver: mpsc::Receiver<Request>, options: 
         while bytes < options.max_batch_bytes {
             match receiver.try_recv() {
                 Ok(request) => {
-                    bytes += request.entries.iter().map(|e| e.payload.len() + HEADER).sum::<usize>();
+                    bytes +=
+                        request.entries.iter().map(|e| e.payload.len() + HEADER).sum::<usize>();
                     requests.push(request);
                 }
                 Err(_) => break,
@@ -382,9 +402,12 @@ fn write_batch(
     for request in requests {
         for entry in &request.entries {
             if entry.payload.len() > MAX_RECORD {
-                return Err(LogError::Failed(format!("a record of {} bytes is larger than the log accepts", entry.payload.len())));
+                return Err(LogError::Failed(format!(
+                    "a record of {} bytes is larger than the log accepts",
+                    entry.payload.len()
+                )));
             }
-            if (next - base) % INDEX_EVERY == 0 {
+            if (next - base).is_multiple_of(INDEX_EVERY) {
                 new_index.push((next, start_len + buffer.len() as u64));
             }
             encode_frame(buffer, entry, appended_at);
@@ -398,11 +421,14 @@ fn write_batch(
         let undone = active.set_len(start_len).and_then(|()| active.sync_data());
         return Err(match undone {
             Ok(()) => LogError::Failed(error.to_string()),
-            Err(second) => LogError::Corrupt(format!("{error}; cannot undo the partial write: {second}")),
+            Err(second) => {
+                LogError::Corrupt(format!("{error}; cannot undo the partial write: {second}"))
+            }
         });
     }
     {
-        let mut segments = shared.segments.write().map_err(|_| LogError::Failed("poisoned".into()))?;
+        let mut segments =
+            shared.segments.write().map_err(|_| LogError::Failed("poisoned".into()))?;
         if let Some(last) = segments.last_mut() {
             last.len = start_len + buffer.len() as u64;
             last.next = next;
@@ -442,7 +468,8 @@ impl EventLog for FileLog {
         if entries.is_empty() {
             return Ok(self.head());
         }
-        let sender = self.sender.lock().map_err(|_| LogError::Closed)?.clone().ok_or(LogError::Closed)?;
+        let sender =
+            self.sender.lock().map_err(|_| LogError::Closed)?.clone().ok_or(LogError::Closed)?;
         let (reply, answer) = oneshot::channel();
         sender.try_send(Request { entries, reply }).map_err(|error| match error {
             mpsc::error::TrySendError::Full(_) => LogError::Overloaded,
@@ -469,7 +496,8 @@ impl EventLog for FileLog {
         let dir = self.shared.dir.join("consumers");
         let shared = self.shared.clone();
         tokio::task::spawn_blocking(move || -> Result<(), LogError> {
-            let _guard = shared.consumers.lock().map_err(|_| LogError::Failed("poisoned".into()))?;
+            let _guard =
+                shared.consumers.lock().map_err(|_| LogError::Failed("poisoned".into()))?;
             let partial = path.with_extension("partial");
             let mut file = File::create(&partial)?;
             file.write_all(offset.to_string().as_bytes())?;
@@ -485,7 +513,10 @@ impl EventLog for FileLog {
     async fn committed(&self, consumer: &str) -> Result<Offset, LogError> {
         let path = self.consumer_path(consumer)?;
         match tokio::fs::read_to_string(&path).await {
-            Ok(text) => text.trim().parse().map_err(|_| LogError::Corrupt(format!("{} is not an offset", path.display()))),
+            Ok(text) => text
+                .trim()
+                .parse()
+                .map_err(|_| LogError::Corrupt(format!("{} is not an offset", path.display()))),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(0),
             Err(error) => Err(error.into()),
         }
@@ -493,7 +524,8 @@ impl EventLog for FileLog {
 
     async fn recent_keys(&self, window: Duration) -> Result<Vec<u64>, LogError> {
         let since = now_ms() - i64::try_from(window.as_millis()).unwrap_or(i64::MAX / 2);
-        let segments = self.shared.segments.read().map_err(|_| LogError::Failed("poisoned".into()))?.clone();
+        let segments =
+            self.shared.segments.read().map_err(|_| LogError::Failed("poisoned".into()))?.clone();
         tokio::task::spawn_blocking(move || {
             let mut keys = Vec::new();
             for segment in segments {
@@ -538,17 +570,21 @@ impl EventLog for FileLog {
         let Some(slowest) = slowest else { return Ok(0) };
         let cutoff = SystemTime::now().checked_sub(keep).unwrap_or(UNIX_EPOCH);
         let removable: Vec<Segment> = {
-            let segments = self.shared.segments.read().map_err(|_| LogError::Failed("poisoned".into()))?;
+            let segments =
+                self.shared.segments.read().map_err(|_| LogError::Failed("poisoned".into()))?;
             segments
                 .iter()
                 .filter(|s| s.closed && s.next - 1 <= slowest)
-                .filter(|s| std::fs::metadata(&s.path).and_then(|m| m.modified()).is_ok_and(|m| m < cutoff))
+                .filter(|s| {
+                    std::fs::metadata(&s.path).and_then(|m| m.modified()).is_ok_and(|m| m < cutoff)
+                })
                 .cloned()
                 .collect()
         };
         // Only a prefix of the log may go: never leave a hole.
         let mut removed = 0;
-        let mut segments = self.shared.segments.write().map_err(|_| LogError::Failed("poisoned".into()))?;
+        let mut segments =
+            self.shared.segments.write().map_err(|_| LogError::Failed("poisoned".into()))?;
         while segments.len() > 1 && removable.iter().any(|r| r.base == segments[0].base) {
             let segment = segments.remove(0);
             let _ = std::fs::remove_file(index_path(&segment.path));
@@ -596,27 +632,34 @@ impl FileReader {
         let mut out = Vec::new();
         while out.len() < max {
             let found = {
-                let segments = self.shared.segments.read().map_err(|_| LogError::Failed("poisoned".into()))?;
+                let segments =
+                    self.shared.segments.read().map_err(|_| LogError::Failed("poisoned".into()))?;
                 if segments.first().is_some_and(|first| self.next < first.base) {
                     return Err(LogError::Failed(format!(
                         "offset {} was removed by retention; the oldest kept is {}",
-                        self.next,
-                        segments[0].base
+                        self.next, segments[0].base
                     )));
                 }
                 let at = segments.partition_point(|s| s.base <= self.next);
                 segments.get(at.wrapping_sub(1)).filter(|s| self.next < s.next).cloned()
             };
             let Some(segment) = found else { break };
-            let reuse = self.open.as_ref().is_some_and(|o| o.base == segment.base && o.at <= self.next);
+            let reuse =
+                self.open.as_ref().is_some_and(|o| o.base == segment.base && o.at <= self.next);
             if !reuse {
                 let (at, position) = segment.position_of(self.next);
-                self.open = Some(OpenSegment { base: segment.base, file: File::open(&segment.path)?, at, position });
+                self.open = Some(OpenSegment {
+                    base: segment.base,
+                    file: File::open(&segment.path)?,
+                    at,
+                    position,
+                });
             }
             let Some(open) = self.open.as_mut() else { break };
             // Read what is durable in this segment, a chunk at a time.
             let end = segment.len;
-            let mut chunk = vec![0u8; usize::try_from((end - open.position).min(4 << 20)).unwrap_or(4 << 20)];
+            let mut chunk =
+                vec![0u8; usize::try_from((end - open.position).min(4 << 20)).unwrap_or(4 << 20)];
             let read = open.file.read_at(&mut chunk, open.position)?;
             chunk.truncate(read);
             let mut cursor = 0usize;
@@ -657,10 +700,15 @@ impl FileReader {
 
 #[async_trait::async_trait]
 impl LogReader for FileReader {
-    async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Vec<(Offset, Vec<u8>)>, LogError> {
+    async fn next_batch(
+        &mut self,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<(Offset, Vec<u8>)>, LogError> {
         if *self.head.borrow() < self.next {
             let target = self.next;
-            let waited = tokio::time::timeout(wait, self.head.wait_for(|head| *head >= target)).await;
+            let waited =
+                tokio::time::timeout(wait, self.head.wait_for(|head| *head >= target)).await;
             match waited {
                 Ok(Ok(_)) => {}
                 Ok(Err(_)) => return Err(LogError::Closed),
@@ -754,9 +802,10 @@ mod tests {
             log.append(vec![entry(i)]).await.expect("append");
         }
         log.close().await;
-        let segment_files = std::fs::read_dir(dir.path()).expect("dir").filter(|e| {
-            e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "log"))
-        }).count();
+        let segment_files = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .filter(|e| e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "log")))
+            .count();
         assert!(segment_files > 5, "{segment_files}");
         let log = FileLog::open(options).expect("reopen");
         assert_eq!(log.head(), 500);
@@ -806,7 +855,10 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_is_refused_at_once() {
         let dir = tempfile::tempdir().expect("dir");
-        let log = Arc::new(FileLog::open(FileLogOptions { queue_capacity: 1, ..FileLogOptions::new(dir.path()) }).expect("open"));
+        let log = Arc::new(
+            FileLog::open(FileLogOptions { queue_capacity: 1, ..FileLogOptions::new(dir.path()) })
+                .expect("open"),
+        );
         let mut tasks = Vec::new();
         for i in 0..64 {
             let log = log.clone();
@@ -830,7 +882,9 @@ mod tests {
     #[tokio::test]
     async fn consumer_offsets_and_recent_keys_and_retention() {
         let dir = tempfile::tempdir().expect("dir");
-        let log = FileLog::open(FileLogOptions { segment_bytes: 256, ..FileLogOptions::new(dir.path()) }).expect("open");
+        let log =
+            FileLog::open(FileLogOptions { segment_bytes: 256, ..FileLogOptions::new(dir.path()) })
+                .expect("open");
         for i in 0..40 {
             log.append(vec![entry(i)]).await.expect("append");
         }
@@ -844,7 +898,14 @@ mod tests {
         assert!(removed > 0);
         let remaining = read_all(&log, 26).await;
         assert_eq!(remaining.len(), 15, "nothing a consumer still needs was removed");
-        assert!(log.reader(1).await.expect("reader").next_batch(1, Duration::from_millis(10)).await.is_err());
+        assert!(
+            log.reader(1)
+                .await
+                .expect("reader")
+                .next_batch(1, Duration::from_millis(10))
+                .await
+                .is_err()
+        );
         log.close().await;
     }
 }

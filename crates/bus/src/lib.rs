@@ -78,7 +78,11 @@ pub trait EventLog: Send + Sync {
 pub trait LogReader: Send {
     /// Up to `max` records after the last one returned, waiting up to `wait` for the first.
     /// An empty batch means nothing new arrived in time.
-    async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Vec<(Offset, Vec<u8>)>, LogError>;
+    async fn next_batch(
+        &mut self,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<(Offset, Vec<u8>)>, LogError>;
 }
 
 /// The 64-bit hash of a dedup key: FNV-1a with a final avalanche step (MurmurHash3's fmix64),

@@ -184,8 +184,10 @@ pub struct RejectedEvent {
     pub raw: String,
 }
 
-/// One record of the event log.
+/// One record of the event log. (Records are short-lived values between decoding and
+/// storing; boxing the larger variant would only add an allocation per record.)
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[allow(clippy::large_enum_variant)]
 pub enum LogRecord {
     Event(LoggedEvent),
     Rejected(RejectedEvent),
@@ -267,7 +269,10 @@ fn check_text(field: &str, value: &Option<String>, max: usize) -> Result<(), Rej
     if let Some(value) = value
         && value.chars().count() > max
     {
-        return Err(Rejection::new("invalid_field", format!("{field}: must be at most {max} characters")));
+        return Err(Rejection::new(
+            "invalid_field",
+            format!("{field}: must be at most {max} characters"),
+        ));
     }
     Ok(())
 }
@@ -286,7 +291,10 @@ pub fn check_event(
         return Err(Rejection::new("invalid_id", "id: must be 1 to 128 printable characters"));
     }
     let kind = EventType::parse(&event.kind).ok_or_else(|| {
-        Rejection::new("invalid_type", "type: must be install, open, session, event, click or impression")
+        Rejection::new(
+            "invalid_type",
+            "type: must be install, open, session, event, click or impression",
+        )
     })?;
     if kind.is_touch() && !context.allow_touches {
         return Err(Rejection::new(
@@ -302,9 +310,16 @@ pub fn check_event(
     let timestamp = event
         .timestamp
         .parse::<jiff::Timestamp>()
-        .map_err(|_| Rejection::new("invalid_timestamp", "timestamp: must be an RFC 3339 time such as 2026-11-20T10:00:00Z"))?
+        .map_err(|_| {
+            Rejection::new(
+                "invalid_timestamp",
+                "timestamp: must be an RFC 3339 time such as 2026-11-20T10:00:00Z",
+            )
+        })?
         .as_millisecond();
-    if timestamp < context.now_ms - context.max_age_ms || timestamp > context.now_ms + context.max_future_ms {
+    if timestamp < context.now_ms - context.max_age_ms
+        || timestamp > context.now_ms + context.max_future_ms
+    {
         return Err(Rejection::new(
             "timestamp_out_of_range",
             format!(
@@ -335,7 +350,10 @@ pub fn check_event(
     if let Some(country) = &device.country
         && (country.len() != 2 || !country.chars().all(|c| c.is_ascii_alphabetic()))
     {
-        return Err(Rejection::new("invalid_field", "device.country: must be a two-letter ISO 3166 code"));
+        return Err(Rejection::new(
+            "invalid_field",
+            "device.country: must be a two-letter ISO 3166 code",
+        ));
     }
     if !kind.is_touch() && device.identifiers().is_empty() {
         return Err(Rejection::new(
@@ -346,17 +364,26 @@ pub fn check_event(
     check_text("click_id", &event.click_id, MAX_ID_CHARS)?;
     check_text("link_id", &event.link_id, MAX_ID_CHARS)?;
     if kind.is_touch() && event.link_id.as_deref().is_none_or(str::is_empty) {
-        return Err(Rejection::new("missing_link", "link_id: is required for clicks and impressions"));
+        return Err(Rejection::new(
+            "missing_link",
+            "link_id: is required for clicks and impressions",
+        ));
     }
     let revenue = match event.revenue {
         None => None,
         Some(money) => {
             if !money.amount.is_finite() || money.amount.abs() > 1e12 {
-                return Err(Rejection::new("invalid_revenue", "revenue.amount: must be a finite number"));
+                return Err(Rejection::new(
+                    "invalid_revenue",
+                    "revenue.amount: must be a finite number",
+                ));
             }
             let currency = money.currency.trim().to_ascii_uppercase();
             if !crate::money::is_known_currency(&currency) {
-                return Err(Rejection::new("invalid_revenue", "revenue.currency: must be a known ISO 4217 code such as USD"));
+                return Err(Rejection::new(
+                    "invalid_revenue",
+                    "revenue.currency: must be a known ISO 4217 code such as USD",
+                ));
             }
             Some(Money { amount: money.amount, currency })
         }
@@ -387,7 +414,12 @@ mod tests {
     use super::*;
 
     fn context() -> CheckContext {
-        CheckContext { now_ms: 1_800_000_000_000, max_age_ms: 30 * 86_400_000, max_future_ms: 300_000, allow_touches: false }
+        CheckContext {
+            now_ms: 1_800_000_000_000,
+            max_age_ms: 30 * 86_400_000,
+            max_future_ms: 300_000,
+            allow_touches: false,
+        }
     }
 
     fn incoming(json: serde_json::Value) -> IncomingEvent {
@@ -422,10 +454,17 @@ mod tests {
     #[test]
     fn the_timestamp_window_is_inclusive_and_enforced() {
         let now = context().now_ms;
-        let ok = |ms| check(serde_json::json!({"id": "a", "type": "install", "timestamp": at(ms), "device": {"idfv": "v"}}));
+        let ok = |ms| {
+            check(
+                serde_json::json!({"id": "a", "type": "install", "timestamp": at(ms), "device": {"idfv": "v"}}),
+            )
+        };
         assert!(ok(now - 30 * 86_400_000).is_ok());
         assert!(ok(now + 300_000).is_ok());
-        assert_eq!(ok(now - 30 * 86_400_000 - 1).err().map(|r| r.code), Some("timestamp_out_of_range"));
+        assert_eq!(
+            ok(now - 30 * 86_400_000 - 1).err().map(|r| r.code),
+            Some("timestamp_out_of_range")
+        );
         assert_eq!(ok(now + 300_001).err().map(|r| r.code), Some("timestamp_out_of_range"));
     }
 
@@ -433,14 +472,38 @@ mod tests {
     fn each_refusal_has_its_code() {
         let now = at(context().now_ms);
         let cases = [
-            (serde_json::json!({"id": "", "type": "install", "timestamp": now, "device": {"idfv": "v"}}), "invalid_id"),
-            (serde_json::json!({"id": "a", "type": "purchase", "timestamp": now, "device": {"idfv": "v"}}), "invalid_type"),
-            (serde_json::json!({"id": "a", "type": "click", "timestamp": now, "link_id": "l"}), "type_not_allowed"),
-            (serde_json::json!({"id": "a", "type": "event", "timestamp": now, "device": {"idfv": "v"}}), "missing_name"),
-            (serde_json::json!({"id": "a", "type": "install", "timestamp": "yesterday", "device": {"idfv": "v"}}), "invalid_timestamp"),
-            (serde_json::json!({"id": "a", "type": "install", "timestamp": now, "device": {"gaid": "00000000-0000-0000-0000-000000000000"}}), "missing_device_id"),
-            (serde_json::json!({"id": "a", "type": "install", "timestamp": now, "device": {"idfv": "v", "ip": "999.1.1.1"}}), "invalid_field"),
-            (serde_json::json!({"id": "a", "type": "event", "name": "p", "timestamp": now, "device": {"idfv": "v"}, "revenue": {"amount": 1, "currency": "XXQ"}}), "invalid_revenue"),
+            (
+                serde_json::json!({"id": "", "type": "install", "timestamp": now, "device": {"idfv": "v"}}),
+                "invalid_id",
+            ),
+            (
+                serde_json::json!({"id": "a", "type": "purchase", "timestamp": now, "device": {"idfv": "v"}}),
+                "invalid_type",
+            ),
+            (
+                serde_json::json!({"id": "a", "type": "click", "timestamp": now, "link_id": "l"}),
+                "type_not_allowed",
+            ),
+            (
+                serde_json::json!({"id": "a", "type": "event", "timestamp": now, "device": {"idfv": "v"}}),
+                "missing_name",
+            ),
+            (
+                serde_json::json!({"id": "a", "type": "install", "timestamp": "yesterday", "device": {"idfv": "v"}}),
+                "invalid_timestamp",
+            ),
+            (
+                serde_json::json!({"id": "a", "type": "install", "timestamp": now, "device": {"gaid": "00000000-0000-0000-0000-000000000000"}}),
+                "missing_device_id",
+            ),
+            (
+                serde_json::json!({"id": "a", "type": "install", "timestamp": now, "device": {"idfv": "v", "ip": "999.1.1.1"}}),
+                "invalid_field",
+            ),
+            (
+                serde_json::json!({"id": "a", "type": "event", "name": "p", "timestamp": now, "device": {"idfv": "v"}, "revenue": {"amount": 1, "currency": "XXQ"}}),
+                "invalid_revenue",
+            ),
         ];
         for (json, code) in cases {
             assert_eq!(check(json.clone()).err().map(|r| r.code), Some(code), "{json}");
@@ -449,7 +512,9 @@ mod tests {
 
     #[test]
     fn placeholders_identify_nobody() {
-        for placeholder in ["", "  ", "00000000-0000-0000-0000-000000000000", "unknown", "0", "NULL"] {
+        for placeholder in
+            ["", "  ", "00000000-0000-0000-0000-000000000000", "unknown", "0", "NULL"]
+        {
             assert!(is_placeholder_id(placeholder), "{placeholder:?}");
         }
         assert!(!is_placeholder_id("38400000-8cf0-11bd-b23e-10b96e40000d"));

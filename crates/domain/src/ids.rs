@@ -79,6 +79,10 @@ typed_id!(
     /// An entry of the audit log.
     AuditId
 );
+typed_id!(
+    /// A tracking link.
+    LinkId
+);
 
 #[cfg(test)]
 mod tests {

@@ -10,5 +10,5 @@ pub mod policy;
 pub mod time;
 pub mod validate;
 
-pub use ids::{AppId, AuditId, InvitationId, KeyId, OrgId, SessionId, UserId};
+pub use ids::{AppId, AuditId, InvitationId, KeyId, LinkId, OrgId, SessionId, UserId};
 pub use policy::{Action, Role};

@@ -8,13 +8,48 @@ use std::collections::HashMap;
 
 /// Units of each currency per 1 USD (approximate reference values).
 pub const DEFAULT_RATES_PER_USD: &[(&str, f64)] = &[
-    ("USD", 1.0), ("EUR", 0.92), ("GBP", 0.79), ("JPY", 150.0), ("CNY", 7.2), ("INR", 83.0),
-    ("BRL", 5.0), ("CAD", 1.36), ("AUD", 1.52), ("KRW", 1340.0), ("RUB", 92.0), ("MXN", 17.0),
-    ("IDR", 15600.0), ("TRY", 32.0), ("CHF", 0.88), ("SEK", 10.5), ("NOK", 10.6), ("DKK", 6.9),
-    ("PLN", 4.0), ("CZK", 23.0), ("HUF", 360.0), ("ZAR", 18.7), ("SGD", 1.34), ("HKD", 7.8),
-    ("TWD", 31.5), ("THB", 35.5), ("VND", 24500.0), ("PHP", 56.0), ("MYR", 4.7), ("SAR", 3.75),
-    ("AED", 3.67), ("ILS", 3.7), ("EGP", 47.0), ("NGN", 1500.0), ("ARS", 850.0), ("CLP", 940.0),
-    ("COP", 3900.0), ("PEN", 3.75), ("NZD", 1.65), ("UAH", 39.0), ("PKR", 280.0), ("BDT", 110.0),
+    ("USD", 1.0),
+    ("EUR", 0.92),
+    ("GBP", 0.79),
+    ("JPY", 150.0),
+    ("CNY", 7.2),
+    ("INR", 83.0),
+    ("BRL", 5.0),
+    ("CAD", 1.36),
+    ("AUD", 1.52),
+    ("KRW", 1340.0),
+    ("RUB", 92.0),
+    ("MXN", 17.0),
+    ("IDR", 15600.0),
+    ("TRY", 32.0),
+    ("CHF", 0.88),
+    ("SEK", 10.5),
+    ("NOK", 10.6),
+    ("DKK", 6.9),
+    ("PLN", 4.0),
+    ("CZK", 23.0),
+    ("HUF", 360.0),
+    ("ZAR", 18.7),
+    ("SGD", 1.34),
+    ("HKD", 7.8),
+    ("TWD", 31.5),
+    ("THB", 35.5),
+    ("VND", 24500.0),
+    ("PHP", 56.0),
+    ("MYR", 4.7),
+    ("SAR", 3.75),
+    ("AED", 3.67),
+    ("ILS", 3.7),
+    ("EGP", 47.0),
+    ("NGN", 1500.0),
+    ("ARS", 850.0),
+    ("CLP", 940.0),
+    ("COP", 3900.0),
+    ("PEN", 3.75),
+    ("NZD", 1.65),
+    ("UAH", 39.0),
+    ("PKR", 280.0),
+    ("BDT", 110.0),
 ];
 
 pub fn is_known_currency(code: &str) -> bool {
@@ -29,7 +64,12 @@ pub struct Rates {
 
 impl Default for Rates {
     fn default() -> Self {
-        Self { per_usd: DEFAULT_RATES_PER_USD.iter().map(|(code, rate)| ((*code).to_owned(), *rate)).collect() }
+        Self {
+            per_usd: DEFAULT_RATES_PER_USD
+                .iter()
+                .map(|(code, rate)| ((*code).to_owned(), *rate))
+                .collect(),
+        }
     }
 }
 

@@ -40,11 +40,20 @@ pub trait EventStore: Send + Sync {
 
     async fn summary(&self, query: &SummaryQuery) -> Result<Vec<SummaryRow>>;
 
-    async fn rejected(&self, app_id: &str, limit: u32, before_ms: Option<i64>) -> Result<Vec<RejectedRow>>;
+    async fn rejected(
+        &self,
+        app_id: &str,
+        limit: u32,
+        before_ms: Option<i64>,
+    ) -> Result<Vec<RejectedRow>>;
 
     /// Streams raw rows of one kind for an app and UTC day range, in time order, to `sink`
     /// (which returns `false` to stop). Memory stays constant whatever the size.
-    async fn export(&self, query: ExportQuery, sink: Box<dyn FnMut(EventRow) -> bool + Send>) -> Result<u64>;
+    async fn export(
+        &self,
+        query: ExportQuery,
+        sink: Box<dyn FnMut(EventRow) -> bool + Send>,
+    ) -> Result<u64>;
 
     /// Drops raw partitions of days before `day` (`YYYY-MM-DD`, UTC).
     async fn drop_days_before(&self, day: &str) -> Result<usize>;

@@ -4,8 +4,8 @@
 //! single transactions; readers use their own connections.
 
 use crate::{
-    ApplyOutcome, Batch, Counts, Dimension, Dims, EventRow, EventStore, ExportQuery, InstallOutcome, Offset,
-    RejectedRow, Result, StoreError, SummaryQuery, SummaryRow,
+    ApplyOutcome, Batch, Counts, Dimension, Dims, EventRow, EventStore, ExportQuery,
+    InstallOutcome, Offset, RejectedRow, Result, StoreError, SummaryQuery, SummaryRow,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::collections::{HashMap, HashSet};
@@ -63,7 +63,9 @@ fn open(path: &Path, read_only: bool) -> Result<Connection> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
     let connection = Connection::open_with_flags(path, flags)
         .map_err(|error| StoreError::Unavailable(format!("{}: {error}", path.display())))?;
@@ -91,8 +93,8 @@ fn install_name(outcome: Option<InstallOutcome>) -> Option<&'static str> {
     })
 }
 
-fn parse_install(raw: Option<String>) -> Option<InstallOutcome> {
-    match raw.as_deref() {
+fn parse_install(raw: Option<&str>) -> Option<InstallOutcome> {
+    match raw {
         Some("attributed") => Some(InstallOutcome::Attributed),
         Some("organic") => Some(InstallOutcome::Organic),
         Some("rejected") => Some(InstallOutcome::Rejected),
@@ -102,26 +104,30 @@ fn parse_install(raw: Option<String>) -> Option<InstallOutcome> {
 
 impl SqliteEventStore {
     pub async fn open(data_dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(data_dir).map_err(|error| StoreError::Unavailable(error.to_string()))?;
+        std::fs::create_dir_all(data_dir)
+            .map_err(|error| StoreError::Unavailable(error.to_string()))?;
         let path = data_dir.join("events.db");
         let opened_path = path.clone();
         let writer = tokio::task::spawn_blocking(move || -> Result<Writer> {
             let connection = open(&opened_path, false)?;
             connection.execute_batch(SCHEMA)?;
-            let partitions = {
-                let mut statement = connection.prepare("SELECT day FROM partitions")?;
-                let days = statement.query_map([], |row| row.get::<_, String>(0))?.collect::<rusqlite::Result<HashSet<_>>>()?;
-                days
-            };
+            let partitions = partition_days(&connection)?.into_iter().collect();
             Ok(Writer { connection, partitions })
         })
         .await
         .map_err(|error| StoreError::Unavailable(error.to_string()))??;
-        Ok(Self { path, writer: Arc::new(Mutex::new(writer)), readers: Arc::new(Mutex::new(Vec::new())) })
+        Ok(Self {
+            path,
+            writer: Arc::new(Mutex::new(writer)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+        })
     }
 
     /// Runs `work` on a reader connection on a blocking thread.
-    async fn read<T: Send + 'static>(&self, work: impl FnOnce(&Connection) -> Result<T> + Send + 'static) -> Result<T> {
+    async fn read<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         let readers = self.readers.clone();
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
@@ -142,10 +148,14 @@ impl SqliteEventStore {
         .map_err(|error| StoreError::Unavailable(error.to_string()))?
     }
 
-    async fn write<T: Send + 'static>(&self, work: impl FnOnce(&mut Writer) -> Result<T> + Send + 'static) -> Result<T> {
+    async fn write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Writer) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         let writer = self.writer.clone();
         tokio::task::spawn_blocking(move || {
-            let mut guard = writer.lock().map_err(|_| StoreError::Unavailable("writer poisoned".into()))?;
+            let mut guard =
+                writer.lock().map_err(|_| StoreError::Unavailable("writer poisoned".into()))?;
             work(&mut guard)
         })
         .await
@@ -153,7 +163,11 @@ impl SqliteEventStore {
     }
 }
 
-fn ensure_partition(partitions: &HashSet<String>, tx: &rusqlite::Transaction<'_>, day: &str) -> Result<String> {
+fn ensure_partition(
+    partitions: &HashSet<String>,
+    tx: &rusqlite::Transaction<'_>,
+    day: &str,
+) -> Result<String> {
     let table = partition_table(day);
     if !partitions.contains(day) {
         tx.execute_batch(&format!(
@@ -190,21 +204,54 @@ fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<(ApplyOutcome, Vec<
         }
         let subs = if row.subs.is_empty() { None } else { serde_json_like(&row.subs) };
         let placeholders = (1..=34).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
-        let mut statement =
-            tx.prepare_cached(&format!("INSERT OR IGNORE INTO {table} ({EVENT_COLUMNS}) VALUES ({placeholders})"))?;
+        let mut statement = tx.prepare_cached(&format!(
+            "INSERT OR IGNORE INTO {table} ({EVENT_COLUMNS}) VALUES ({placeholders})"
+        ))?;
         let inserted = statement.execute(rusqlite::params![
-            row.app_id, row.org_id, row.id, kind_name(row.kind), row.name, row.timestamp_ms, row.received_ms, row.day,
-            row.device_id, row.gaid, row.idfa, row.idfv, row.ip, row.user_agent, row.os, row.os_version, row.model,
-            row.locale, row.dims.country, row.click_id, row.link_id, row.network_click_id, subs, row.dims.network,
-            row.dims.campaign, row.dims.adgroup, row.dims.creative, row.revenue_amount, row.revenue_currency,
-            row.revenue, row.properties, install_name(row.install), row.reattribution, row.reengagement,
+            row.app_id,
+            row.org_id,
+            row.id,
+            kind_name(row.kind),
+            row.name,
+            row.timestamp_ms,
+            row.received_ms,
+            row.day,
+            row.device_id,
+            row.gaid,
+            row.idfa,
+            row.idfv,
+            row.ip,
+            row.user_agent,
+            row.os,
+            row.os_version,
+            row.model,
+            row.locale,
+            row.dims.country,
+            row.click_id,
+            row.link_id,
+            row.network_click_id,
+            subs,
+            row.dims.network,
+            row.dims.campaign,
+            row.dims.adgroup,
+            row.dims.creative,
+            row.revenue_amount,
+            row.revenue_currency,
+            row.revenue,
+            row.properties,
+            install_name(row.install),
+            row.reattribution,
+            row.reengagement,
         ])?;
         if inserted == 0 {
             outcome.duplicates += 1;
             continue;
         }
         outcome.stored += 1;
-        rollups.entry((row.app_id.clone(), row.day.clone(), row.dims.clone())).or_default().add(&Counts::of(row));
+        rollups
+            .entry((row.app_id.clone(), row.day.clone(), row.dims.clone()))
+            .or_default()
+            .add(&Counts::of(row));
     }
     {
         let mut statement = tx.prepare_cached(
@@ -221,10 +268,23 @@ fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<(ApplyOutcome, Vec<
         )?;
         for ((app_id, day, dims), counts) in &rollups {
             statement.execute(params![
-                app_id, day, dims.network, dims.campaign, dims.adgroup, dims.creative, dims.country,
-                counts.clicks as i64, counts.impressions as i64, counts.installs as i64, counts.organic_installs as i64,
-                counts.rejected_installs as i64, counts.reattributions as i64, counts.reengagements as i64,
-                counts.sessions as i64, counts.events as i64, counts.revenue,
+                app_id,
+                day,
+                dims.network,
+                dims.campaign,
+                dims.adgroup,
+                dims.creative,
+                dims.country,
+                counts.clicks as i64,
+                counts.impressions as i64,
+                counts.installs as i64,
+                counts.organic_installs as i64,
+                counts.rejected_installs as i64,
+                counts.reattributions as i64,
+                counts.reengagements as i64,
+                counts.sessions as i64,
+                counts.events as i64,
+                counts.revenue,
             ])?;
         }
     }
@@ -234,8 +294,13 @@ fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<(ApplyOutcome, Vec<
         )?;
         for rejected in &batch.rejected {
             statement.execute(params![
-                rejected.app_id, rejected.received_ms, rejected.index, rejected.event_id, rejected.code,
-                rejected.message, rejected.raw
+                rejected.app_id,
+                rejected.received_ms,
+                rejected.index,
+                rejected.event_id,
+                rejected.code,
+                rejected.message,
+                rejected.raw
             ])?;
         }
     }
@@ -299,7 +364,9 @@ fn parse_subs(raw: Option<String>) -> Vec<Option<String>> {
                         '\\' => match chars.next() {
                             Some('u') => {
                                 let code: String = (0..4).filter_map(|_| chars.next()).collect();
-                                if let Some(ch) = u32::from_str_radix(&code, 16).ok().and_then(char::from_u32) {
+                                if let Some(ch) =
+                                    u32::from_str_radix(&code, 16).ok().and_then(char::from_u32)
+                                {
                                     text.push(ch);
                                 }
                             }
@@ -353,10 +420,19 @@ fn row_from_sql(row: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
         revenue_currency: row.get(28)?,
         revenue: row.get(29)?,
         properties: row.get(30)?,
-        install: parse_install(row.get(31)?),
+        install: parse_install(row.get::<_, Option<String>>(31)?.as_deref()),
         reattribution: row.get(32)?,
         reengagement: row.get(33)?,
     })
+}
+
+/// The UTC days that have a raw partition, oldest first.
+fn partition_days(connection: &Connection) -> Result<Vec<String>> {
+    let mut statement = connection.prepare("SELECT day FROM partitions ORDER BY day")?;
+    let days = statement
+        .query_map([], |row| row.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(days)
 }
 
 fn shift_day(day: &str, days: i64) -> Option<String> {
@@ -387,12 +463,7 @@ impl EventStore for SqliteEventStore {
                 Ok((outcome, _)) => Ok(outcome),
                 Err(error) => {
                     // The transaction rolled back: forget partitions it claimed to create.
-                    let known: HashSet<String> = {
-                        let mut statement = writer.connection.prepare("SELECT day FROM partitions")?;
-                        let days = statement.query_map([], |row| row.get::<_, String>(0))?.collect::<rusqlite::Result<_>>()?;
-                        days
-                    };
-                    writer.partitions = known;
+                    writer.partitions = partition_days(&writer.connection)?.into_iter().collect();
                     Err(error)
                 }
             }
@@ -467,7 +538,12 @@ impl EventStore for SqliteEventStore {
         .await
     }
 
-    async fn rejected(&self, app_id: &str, limit: u32, before_ms: Option<i64>) -> Result<Vec<RejectedRow>> {
+    async fn rejected(
+        &self,
+        app_id: &str,
+        limit: u32,
+        before_ms: Option<i64>,
+    ) -> Result<Vec<RejectedRow>> {
         let app_id = app_id.to_owned();
         self.read(move |connection| {
             let mut statement = connection.prepare_cached(
@@ -475,29 +551,30 @@ impl EventStore for SqliteEventStore {
                  WHERE app_id = ?1 AND (?2 IS NULL OR received_ms < ?2)
                  ORDER BY received_ms DESC, rowid DESC LIMIT ?3",
             )?;
-            let rows = statement.query_map(params![app_id, before_ms, i64::from(limit)], |row| {
-                Ok(RejectedRow {
-                    app_id: row.get(0)?,
-                    received_ms: row.get(1)?,
-                    index: row.get(2)?,
-                    event_id: row.get(3)?,
-                    code: row.get(4)?,
-                    message: row.get(5)?,
-                    raw: row.get(6)?,
-                })
-            })?;
+            let rows =
+                statement.query_map(params![app_id, before_ms, i64::from(limit)], |row| {
+                    Ok(RejectedRow {
+                        app_id: row.get(0)?,
+                        received_ms: row.get(1)?,
+                        index: row.get(2)?,
+                        event_id: row.get(3)?,
+                        code: row.get(4)?,
+                        message: row.get(5)?,
+                        raw: row.get(6)?,
+                    })
+                })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await
     }
 
-    async fn export(&self, query: ExportQuery, mut sink: Box<dyn FnMut(EventRow) -> bool + Send>) -> Result<u64> {
+    async fn export(
+        &self,
+        query: ExportQuery,
+        mut sink: Box<dyn FnMut(EventRow) -> bool + Send>,
+    ) -> Result<u64> {
         self.read(move |connection| {
-            let partitions: Vec<String> = {
-                let mut statement = connection.prepare("SELECT day FROM partitions ORDER BY day")?;
-                let days = statement.query_map([], |row| row.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
-                days
-            };
+            let partitions = partition_days(connection)?;
             // Report days follow the app's time zone; UTC partitions a day either side hold them.
             let low = shift_day(&query.from_day, -1).unwrap_or_else(|| query.from_day.clone());
             let high = shift_day(&query.to_day, 1).unwrap_or_else(|| query.to_day.clone());
@@ -526,7 +603,8 @@ impl EventStore for SqliteEventStore {
     async fn drop_days_before(&self, day: &str) -> Result<usize> {
         let day = day.to_owned();
         self.write(move |writer| {
-            let old: Vec<String> = writer.partitions.iter().filter(|d| **d < day).cloned().collect();
+            let old: Vec<String> =
+                writer.partitions.iter().filter(|d| **d < day).cloned().collect();
             let tx = writer.connection.unchecked_transaction()?;
             for partition in &old {
                 tx.execute_batch(&format!("DROP TABLE IF EXISTS {}", partition_table(partition)))?;

@@ -5,7 +5,7 @@ use crate::error::{ApiError, problem_for_status};
 use crate::health::{DatabaseCheck, Readiness};
 use crate::middleware::{ObserveSettings, observe};
 use crate::openapi::ApiDoc;
-use crate::routes::{apps, audit, auth, ops, org};
+use crate::routes::{apps, audit, auth, collect, links, ops, org, reports};
 use crate::state::{AppState, AppStateInner};
 use crate::{docs, telemetry};
 use anyhow::Context;
@@ -35,6 +35,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
+    pipeline: Option<unmogrowp_pipeline::Pipeline>,
 }
 
 pub fn store_options(config: &Config) -> StoreOptions {
@@ -78,6 +79,52 @@ impl Application {
         let mut readiness = Readiness::default();
         readiness.register(Arc::new(DatabaseCheck(store.clone())));
 
+        let log_options = unmogrowp_bus::FileLogOptions {
+            queue_capacity: config.ingest.queue_capacity,
+            ..unmogrowp_bus::FileLogOptions::new(config.data_dir.join("log"))
+        };
+        let log: Arc<dyn unmogrowp_bus::EventLog> =
+            Arc::new(unmogrowp_bus::FileLog::open(log_options).context("opening the event log")?);
+        let events: Arc<dyn unmogrowp_eventstore::EventStore> = Arc::new(
+            unmogrowp_eventstore::SqliteEventStore::open(&config.data_dir)
+                .await
+                .context("opening the event store")?,
+        );
+        readiness.register(Arc::new(crate::health::EventLogCheck(log.clone())));
+        readiness.register(Arc::new(crate::health::EventStoreCheck(events.clone())));
+        let pipeline = unmogrowp_pipeline::Pipeline::new(
+            log.clone(),
+            events.clone(),
+            store.clone(),
+            unmogrowp_pipeline::PipelineOptions {
+                batch_size: config.events.batch_size.max(1),
+                log_retention: Duration::from_secs(
+                    u64::from(config.events.log_retention_hours) * 3600,
+                ),
+                events_retention_days: config.events.retention_days,
+                rates: unmogrowp_domain::money::Rates::with_overrides(
+                    &config.events.currency_rates,
+                ),
+            },
+        )
+        .await
+        .context("starting the pipeline")?;
+        let pipeline_handle = pipeline.handle();
+        let ingest = Arc::new(
+            crate::ingest::Ingest::new(
+                log.clone(),
+                pipeline_handle.clone(),
+                store.clone(),
+                config.ingest.clone(),
+            )
+            .await
+            .context("starting ingestion")?,
+        );
+        let runs_pipeline = matches!(
+            config.role,
+            crate::config::ServerRole::All | crate::config::ServerRole::Worker
+        );
+
         let (api_routes, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
             .routes(routes!(ops::healthz))
             .routes(routes!(ops::readyz))
@@ -100,6 +147,13 @@ impl Application {
             .routes(routes!(apps::get_app, apps::update_app, apps::delete_app))
             .routes(routes!(apps::create_key, apps::list_keys))
             .routes(routes!(apps::revoke_key))
+            .routes(routes!(links::create_link, links::list_links))
+            .routes(routes!(reports::summary))
+            .routes(routes!(reports::rejected_events))
+            .routes(routes!(collect::sdk_events))
+            .routes(routes!(collect::s2s_events))
+            .routes(routes!(collect::click))
+            .routes(routes!(collect::impression))
             .split_for_parts();
         let openapi_json = Arc::new(openapi.to_pretty_json().context("rendering OpenAPI")?);
 
@@ -107,6 +161,10 @@ impl Application {
             config,
             store,
             auth: auth_service,
+            log,
+            events,
+            pipeline: pipeline_handle,
+            ingest,
             mailer,
             trusted_proxies,
             readiness,
@@ -120,7 +178,7 @@ impl Application {
             .fallback(not_found)
             .with_state(state.clone());
         let router = with_middleware(router, &state.config)?;
-        Ok(Self { listener, router, state })
+        Ok(Self { listener, router, state, pipeline: runs_pipeline.then_some(pipeline) })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -156,6 +214,9 @@ impl Application {
             let _ = graceful.wait_for(|stopping| *stopping).await;
             tracing::info!("shutting down: no new connections, finishing in-flight requests");
         });
+        let (pipeline_stop, pipeline_stopped) = tokio::sync::watch::channel(false);
+        let pipeline_task =
+            self.pipeline.map(|pipeline| tokio::spawn(pipeline.run(pipeline_stopped)));
         let mut deadline = stop;
         let deadline = async move {
             let _ = deadline.wait_for(|stopping| *stopping).await;
@@ -166,6 +227,12 @@ impl Application {
             () = deadline => tracing::warn!(grace_ms = grace.as_millis() as u64,
                 "in-flight requests did not finish in time; closing them"),
         }
+        // Flush: the pipeline finishes its batch, the log writer drains, the stores close.
+        pipeline_stop.send_replace(true);
+        if let Some(task) = pipeline_task {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+        self.state.log.close().await;
         self.state.store.close().await;
         tracing::info!("stopped");
         Ok(())

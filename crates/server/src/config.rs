@@ -88,6 +88,66 @@ pub struct Config {
 
     pub http: HttpConfig,
     pub auth: AuthConfig,
+    pub ingest: IngestConfig,
+    pub events: EventsConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Oldest event timestamp accepted, in days before now.
+    pub max_event_age_days: u32,
+    /// Latest event timestamp accepted, in minutes after now.
+    pub max_future_minutes: u32,
+    /// Records the workers may fall behind the log before ingestion answers 503.
+    pub max_lag_records: u64,
+    /// Appends allowed to wait for the log writer before ingestion answers 503.
+    pub queue_capacity: usize,
+    /// Events per second one organization may send (0: no limit); beyond, 429.
+    pub org_events_per_second: u32,
+    /// Burst allowed above that rate, in events.
+    pub org_events_burst: u32,
+    /// How long a re-sent event id is recognised.
+    pub dedup_window_days: u32,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            max_event_age_days: 30,
+            max_future_minutes: 5,
+            max_lag_records: 5_000_000,
+            queue_capacity: 4096,
+            org_events_per_second: 0,
+            org_events_burst: 100_000,
+            dedup_window_days: 7,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// Raw events older than this are dropped (whole days); rollups stay.
+    pub retention_days: u32,
+    /// The event log keeps what every worker has processed for this long (at least the
+    /// dedup window).
+    pub log_retention_hours: u32,
+    /// Records a worker takes from the log at once.
+    pub batch_size: usize,
+    /// Units of each currency per US dollar, overriding the built-in reference rates.
+    pub currency_rates: std::collections::HashMap<String, f64>,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            retention_days: 400,
+            log_retention_hours: 192,
+            batch_size: 5_000,
+            currency_rates: Default::default(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -183,6 +243,8 @@ impl Default for Config {
             log_level: "info".to_owned(),
             http: HttpConfig::default(),
             auth: AuthConfig::default(),
+            ingest: IngestConfig::default(),
+            events: EventsConfig::default(),
         }
     }
 }

@@ -65,7 +65,7 @@ where
 }
 
 /// Parses JSON, turning serde's error into a problem that names the field.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+pub fn parse_json<'de, T: serde::Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize::<_, T>(&mut deserializer)
         .map_err(|error| json_error(&error.path().to_string(), error.inner()))?;

@@ -55,3 +55,29 @@ impl ReadinessCheck for DatabaseCheck {
         self.0.ping().await.map_err(|error| error.to_string())
     }
 }
+
+/// The event log.
+pub struct EventLogCheck(pub std::sync::Arc<dyn unmogrowp_bus::EventLog>);
+
+#[async_trait::async_trait]
+impl ReadinessCheck for EventLogCheck {
+    fn name(&self) -> &'static str {
+        "event_log"
+    }
+    async fn check(&self) -> Result<(), String> {
+        self.0.ping().await.map_err(|error| error.to_string())
+    }
+}
+
+/// The event store.
+pub struct EventStoreCheck(pub std::sync::Arc<dyn unmogrowp_eventstore::EventStore>);
+
+#[async_trait::async_trait]
+impl ReadinessCheck for EventStoreCheck {
+    fn name(&self) -> &'static str {
+        "event_store"
+    }
+    async fn check(&self) -> Result<(), String> {
+        self.0.ping().await.map_err(|error| error.to_string())
+    }
+}

@@ -8,6 +8,7 @@ pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod ingest;
 pub mod mail;
 pub mod middleware;
 pub mod net;

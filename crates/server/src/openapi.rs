@@ -16,6 +16,9 @@ use utoipa::OpenApi;
         (name = "accounts", description = "Registration, login, tokens, password reset, invitations"),
         (name = "organizations", description = "The signed-in user, members, roles, audit log"),
         (name = "apps", description = "Apps, attribution settings, server-to-server keys"),
+        (name = "links", description = "Tracking links for ad networks"),
+        (name = "collection", description = "What SDKs, servers and ad networks call: events, clicks, impressions"),
+        (name = "reports", description = "Reports from the event store"),
     ),
     components(schemas(crate::error::ProblemDocument)),
     modifiers(&BearerAuth)

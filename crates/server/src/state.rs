@@ -14,6 +14,10 @@ pub struct AppStateInner {
     pub config: Config,
     pub store: Store,
     pub auth: Arc<crate::auth::AuthService>,
+    pub log: Arc<dyn unmogrowp_bus::EventLog>,
+    pub events: Arc<dyn unmogrowp_eventstore::EventStore>,
+    pub pipeline: Arc<unmogrowp_pipeline::PipelineHandle>,
+    pub ingest: Arc<crate::ingest::Ingest>,
     pub mailer: Arc<dyn crate::mail::Mailer>,
     /// Parsed `http.trusted_proxies`.
     pub trusted_proxies: Vec<crate::net::IpNet>,

@@ -6,7 +6,7 @@ use crate::Result;
 use crate::model::*;
 use crate::store::Backend;
 use unmogrowp_domain::time::UnixMillis;
-use unmogrowp_domain::{AppId, InvitationId, KeyId, OrgId, Role, SessionId, UserId};
+use unmogrowp_domain::{AppId, InvitationId, KeyId, LinkId, OrgId, Role, SessionId, UserId};
 
 /// Which rows a transaction may see on PostgreSQL (row-level security settings). SQLite has
 /// no such wall; there the scoped handles are the only one.
@@ -120,7 +120,17 @@ pub(crate) trait AppsBackend: Send + Sync {
     async fn keys(&self, org_id: &OrgId, app_id: &AppId) -> Result<Vec<AppKey>>;
     async fn revoke_key(&self, org_id: &OrgId, app_id: &AppId, key_id: &KeyId) -> Result<()>;
 
+    async fn create_link(
+        &self,
+        org_id: &OrgId,
+        app_id: &AppId,
+        link: NewLink,
+        created_by: &UserId,
+    ) -> Result<Link>;
+    async fn links(&self, org_id: &OrgId, app_id: &AppId) -> Result<Vec<Link>>;
+
     // lookups across tenants by unguessable credentials (collection endpoints)
+    async fn link_by_id(&self, link_id: &LinkId) -> Result<Option<Link>>;
     async fn app_by_token(&self, app_token: &str) -> Result<Option<App>>;
     async fn app_by_id_unscoped(&self, app_id: &AppId) -> Result<Option<App>>;
     async fn key_by_id(&self, key_id: &KeyId) -> Result<Option<AppKey>>;

@@ -27,10 +27,12 @@ macro_rules! migrations {
 const SQLITE: &[Migration] = migrations!("sqlite":
     (1, "0001", "accounts"),
     (2, "0002", "sessions_apps_audit"),
+    (3, "0003", "links"),
 );
 const POSTGRES: &[Migration] = migrations!("postgres":
     (1, "0001", "accounts"),
     (2, "0002", "sessions_apps_audit"),
+    (3, "0003", "links"),
 );
 
 pub fn migrations_for(backend: Backend) -> &'static [Migration] {

@@ -258,3 +258,25 @@ pub struct AuditFilter {
     pub before: Option<unmogrowp_domain::AuditId>,
     pub limit: u32,
 }
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    pub id: unmogrowp_domain::LinkId,
+    pub org_id: OrgId,
+    pub app_id: unmogrowp_domain::AppId,
+    pub network: String,
+    pub campaign: String,
+    pub adgroup: String,
+    pub creative: String,
+    pub retargeting: bool,
+    pub created_at: UnixMillis,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewLink {
+    pub network: String,
+    pub campaign: String,
+    pub adgroup: String,
+    pub creative: String,
+    pub retargeting: bool,
+}

@@ -6,7 +6,7 @@ use crate::{Result, StorageError, migrate, postgres, sqlite};
 use std::path::PathBuf;
 use std::sync::Arc;
 use unmogrowp_domain::time::UnixMillis;
-use unmogrowp_domain::{AppId, InvitationId, KeyId, OrgId, Role, SessionId, UserId};
+use unmogrowp_domain::{AppId, InvitationId, KeyId, LinkId, OrgId, Role, SessionId, UserId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -336,6 +336,14 @@ impl Tenant<'_> {
     pub async fn revoke_key(&self, app_id: &AppId, key_id: &KeyId) -> Result<()> {
         self.backend.revoke_key(self.org(), app_id, key_id).await
     }
+
+    pub async fn create_link(&self, app_id: &AppId, link: NewLink) -> Result<Link> {
+        self.backend.create_link(self.org(), app_id, link, &self.membership.user_id).await
+    }
+
+    pub async fn links(&self, app_id: &AppId) -> Result<Vec<Link>> {
+        self.backend.links(self.org(), app_id).await
+    }
 }
 
 /// Lookups across organizations by unguessable credentials (an app token, a key id) for the
@@ -357,6 +365,10 @@ impl Credentials<'_> {
 
     pub async fn key(&self, key_id: &KeyId) -> Result<Option<AppKey>> {
         self.backend.key_by_id(key_id).await
+    }
+
+    pub async fn link(&self, link_id: &LinkId) -> Result<Option<Link>> {
+        self.backend.link_by_id(link_id).await
     }
 
     pub async fn all_apps(&self) -> Result<Vec<App>> {

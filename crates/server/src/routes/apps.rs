@@ -228,6 +228,7 @@ pub async fn update_app(
             },
         )
         .await?;
+    state.ingest.forget_app(&updated).await;
     Audit::new("app.settings_changed", &client)
         .by(&auth)
         .target(format!("app:{app_id}"))
@@ -255,7 +256,9 @@ pub async fn delete_app(
 ) -> ApiResult<StatusCode> {
     let tenant = auth.tenant(&state.store, Action::ManageApps)?;
     let app_id = parse_app_id(&app_id)?;
+    let app = tenant.app(&app_id).await?.ok_or_else(|| ApiError::not_found("app"))?;
     tenant.delete_app(&app_id).await?;
+    state.ingest.forget_app(&app).await;
     Audit::new("app.deleted", &client)
         .by(&auth)
         .target(format!("app:{app_id}"))
@@ -358,6 +361,7 @@ pub async fn revoke_key(
     let app_id = parse_app_id(&app_id)?;
     let key_id = KeyId::parse(&key_id).ok_or_else(|| ApiError::not_found("key"))?;
     tenant.revoke_key(&app_id, &key_id).await?;
+    state.ingest.forget_key(&key_id).await;
     Audit::new("key.revoked", &client)
         .by(&auth)
         .target(format!("key:{key_id}"))

@@ -1,6 +1,9 @@
 pub mod apps;
 pub mod audit;
 pub mod auth;
+pub mod collect;
+pub mod links;
 pub mod ops;
 pub mod org;
+pub mod reports;
 pub mod views;

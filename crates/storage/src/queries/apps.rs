@@ -266,6 +266,88 @@ macro_rules! implement_apps {
                 Ok(row.map(Into::into))
             }
 
+            async fn create_link(
+                &self,
+                org_id: &unmogrowp_domain::OrgId,
+                app_id: &unmogrowp_domain::AppId,
+                link: $crate::model::NewLink,
+                created_by: &unmogrowp_domain::UserId,
+            ) -> $crate::Result<$crate::model::Link> {
+                use $crate::backend::{Mode, Scope};
+                use $crate::error::StorageError;
+                let record = $crate::model::Link {
+                    id: unmogrowp_domain::LinkId::generate(),
+                    org_id: org_id.clone(),
+                    app_id: app_id.clone(),
+                    network: link.network,
+                    campaign: link.campaign,
+                    adgroup: link.adgroup,
+                    creative: link.creative,
+                    retargeting: link.retargeting,
+                    created_at: unmogrowp_domain::time::now_millis(),
+                };
+                let mut tx = self.begin(Scope::Tenant(org_id), Mode::Write).await?;
+                let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM apps WHERE org_id = $1 AND id = $2")
+                    .bind(org_id.as_str())
+                    .bind(app_id.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if exists.is_none() {
+                    return Err(StorageError::NotFound);
+                }
+                sqlx::query(
+                    "INSERT INTO links (id, org_id, app_id, network, campaign, adgroup, creative, retargeting, created_at, created_by)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(record.id.as_str())
+                .bind(org_id.as_str())
+                .bind(app_id.as_str())
+                .bind(&record.network)
+                .bind(&record.campaign)
+                .bind(&record.adgroup)
+                .bind(&record.creative)
+                .bind(record.retargeting)
+                .bind(record.created_at)
+                .bind(created_by.as_str())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(record)
+            }
+
+            async fn links(
+                &self,
+                org_id: &unmogrowp_domain::OrgId,
+                app_id: &unmogrowp_domain::AppId,
+            ) -> $crate::Result<Vec<$crate::model::Link>> {
+                use $crate::backend::{Mode, Scope};
+                let mut tx = self.begin(Scope::Tenant(org_id), Mode::Read).await?;
+                let rows: Vec<$crate::queries::LinkRow> = sqlx::query_as(
+                    "SELECT id, org_id, app_id, network, campaign, adgroup, creative, retargeting, created_at
+                     FROM links WHERE org_id = $1 AND app_id = $2 ORDER BY created_at, id",
+                )
+                .bind(org_id.as_str())
+                .bind(app_id.as_str())
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn link_by_id(&self, link_id: &unmogrowp_domain::LinkId) -> $crate::Result<Option<$crate::model::Link>> {
+                use $crate::backend::{Mode, Scope};
+                let mut tx = self.begin(Scope::System, Mode::ReadFresh).await?;
+                let row: Option<$crate::queries::LinkRow> = sqlx::query_as(
+                    "SELECT id, org_id, app_id, network, campaign, adgroup, creative, retargeting, created_at
+                     FROM links WHERE id = $1",
+                )
+                .bind(link_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(row.map(Into::into))
+            }
+
             async fn all_apps(&self) -> $crate::Result<Vec<$crate::model::App>> {
                 use $crate::backend::{Mode, Scope};
                 let mut tx = self.begin(Scope::System, Mode::Read).await?;

@@ -3,7 +3,9 @@
 
 use crate::model::*;
 use crate::{Result, StorageError};
-use unmogrowp_domain::{AppId, AuditId, InvitationId, KeyId, OrgId, Role, SessionId, UserId};
+use unmogrowp_domain::{
+    AppId, AuditId, InvitationId, KeyId, LinkId, OrgId, Role, SessionId, UserId,
+};
 
 fn corrupt(what: &str, value: &str) -> StorageError {
     StorageError::Unexpected(anyhow::anyhow!("stored {what} `{value}` is not valid"))
@@ -275,5 +277,34 @@ impl TryFrom<AuditRow> for AuditEntry {
             user_agent: row.user_agent,
             details: row.details,
         })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct LinkRow {
+    pub id: String,
+    pub org_id: String,
+    pub app_id: String,
+    pub network: String,
+    pub campaign: String,
+    pub adgroup: String,
+    pub creative: String,
+    pub retargeting: bool,
+    pub created_at: i64,
+}
+
+impl From<LinkRow> for Link {
+    fn from(row: LinkRow) -> Self {
+        Link {
+            id: LinkId::from_stored(row.id),
+            org_id: OrgId::from_stored(row.org_id),
+            app_id: AppId::from_stored(row.app_id),
+            network: row.network,
+            campaign: row.campaign,
+            adgroup: row.adgroup,
+            creative: row.creative,
+            retargeting: row.retargeting,
+            created_at: row.created_at,
+        }
     }
 }

@@ -1,0 +1,137 @@
+//! Turning a log record into a stored row: report day in the app's time zone, revenue in the
+//! app's currency, the source it is credited to.
+
+use std::time::Duration;
+use unmogrowp_domain::AppId;
+use unmogrowp_domain::event::LoggedEvent;
+use unmogrowp_domain::money::Rates;
+use unmogrowp_eventstore::{Dims, EventRow};
+use unmogrowp_storage::Store;
+
+/// What the pipeline needs to know of an app.
+#[derive(Clone, Debug)]
+pub struct AppInfo {
+    pub time_zone: jiff::tz::TimeZone,
+    pub currency: String,
+}
+
+impl Default for AppInfo {
+    fn default() -> Self {
+        Self { time_zone: jiff::tz::TimeZone::UTC, currency: "USD".to_owned() }
+    }
+}
+
+/// App settings by id, cached (an app's time zone or currency rarely changes; a change
+/// applies to records processed after the cache entry expires).
+pub(crate) struct AppDirectory {
+    store: Store,
+    cache: moka::future::Cache<AppId, AppInfo>,
+}
+
+impl AppDirectory {
+    pub(crate) fn new(store: Store) -> Self {
+        Self {
+            store,
+            cache: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
+        }
+    }
+
+    pub(crate) async fn get(&self, app_id: &AppId) -> AppInfo {
+        if let Some(info) = self.cache.get(app_id).await {
+            return info;
+        }
+        let info = match self.store.credentials().app(app_id).await {
+            Ok(Some(app)) => AppInfo {
+                time_zone: jiff::tz::TimeZone::get(&app.time_zone)
+                    .unwrap_or(jiff::tz::TimeZone::UTC),
+                currency: app.currency,
+            },
+            Ok(None) => AppInfo::default(),
+            Err(error) => {
+                tracing::warn!(%error, app_id = %app_id, "cannot read app settings; using UTC and USD");
+                return AppInfo::default();
+            }
+        };
+        self.cache.insert(app_id.clone(), info.clone()).await;
+        info
+    }
+}
+
+pub fn report_day(timestamp_ms: i64, time_zone: &jiff::tz::TimeZone) -> String {
+    jiff::Timestamp::from_millisecond(timestamp_ms)
+        .map(|ts| ts.to_zoned(time_zone.clone()).date().to_string())
+        .unwrap_or_else(|_| "1970-01-01".to_owned())
+}
+
+/// The stored row for a record, credited to its link (touchpoints) or to organic.
+pub fn to_row(event: &LoggedEvent, app: &AppInfo, rates: &Rates) -> EventRow {
+    let country = event.device.country.clone().unwrap_or_default();
+    let dims = match (&event.link, event.kind.is_touch()) {
+        (Some(link), true) => Dims {
+            network: link.network.clone(),
+            campaign: link.campaign.clone(),
+            adgroup: link.adgroup.clone(),
+            creative: link.creative.clone(),
+            country,
+        },
+        _ => Dims::organic(&country),
+    };
+    let revenue = event
+        .revenue
+        .as_ref()
+        .and_then(|money| rates.convert(money.amount, &money.currency, &app.currency))
+        .unwrap_or(0.0);
+    let device = &event.device;
+    EventRow {
+        app_id: event.app_id.to_string(),
+        org_id: event.org_id.to_string(),
+        id: event.id.clone(),
+        kind: event.kind,
+        name: event.name.clone(),
+        timestamp_ms: event.timestamp_ms,
+        received_ms: event.received_ms,
+        day: report_day(event.timestamp_ms, &app.time_zone),
+        device_id: device.primary_id(),
+        gaid: device.gaid.clone(),
+        idfa: device.idfa.clone(),
+        idfv: device.idfv.clone(),
+        ip: device.ip.clone(),
+        user_agent: device.user_agent.clone(),
+        os: device.os.clone(),
+        os_version: device.os_version.clone(),
+        model: device.model.clone(),
+        locale: device.locale.clone(),
+        click_id: event.click_id.clone(),
+        link_id: event.link.as_ref().map(|l| l.link_id.clone()),
+        network_click_id: event.network_click_id.clone(),
+        subs: event.subs.clone(),
+        dims,
+        revenue_amount: event.revenue.as_ref().map(|m| m.amount),
+        revenue_currency: event.revenue.as_ref().map(|m| m.currency.clone()),
+        revenue,
+        properties: event.properties.clone(),
+        install: None,
+        reattribution: false,
+        reengagement: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_days_follow_the_time_zone() {
+        // 2026-11-20T23:30:00Z is already the 21st in Berlin.
+        let ms = "2026-11-20T23:30:00Z"
+            .parse::<jiff::Timestamp>()
+            .map(|t| t.as_millisecond())
+            .unwrap_or_default();
+        assert_eq!(report_day(ms, &jiff::tz::TimeZone::UTC), "2026-11-20");
+        let berlin = jiff::tz::TimeZone::get("Europe/Berlin").unwrap_or(jiff::tz::TimeZone::UTC);
+        assert_eq!(report_day(ms, &berlin), "2026-11-21");
+    }
+}

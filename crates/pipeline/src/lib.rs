@@ -1,0 +1,285 @@
+//! The worker: reads the event log in order, decides what each record means (its report
+//! day in the app's time zone, its revenue in the app's currency, the source it is credited
+//! to), and applies batches to the event store together with the log offset they end at —
+//! so a restart continues exactly where the store stopped, and a replay changes nothing.
+//! After each batch it announces the new records to live subscribers.
+
+mod enrich;
+
+pub use enrich::{AppInfo, to_row};
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::{broadcast, watch};
+use unmogrowp_bus::{EventLog, Offset};
+use unmogrowp_domain::event::{EventType, LogRecord};
+use unmogrowp_domain::money::Rates;
+use unmogrowp_eventstore::{Batch, EventStore, RejectedRow};
+use unmogrowp_storage::Store;
+
+pub const CONSUMER: &str = "pipeline";
+
+#[derive(Clone, Debug)]
+pub struct PipelineOptions {
+    pub batch_size: usize,
+    pub log_retention: Duration,
+    pub events_retention_days: u32,
+    pub rates: Rates,
+}
+
+/// What live subscribers hear about each stored record.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct LiveMessage {
+    #[serde(skip)]
+    pub org_id: String,
+    pub app_id: String,
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    pub id: String,
+    pub name: Option<String>,
+    pub at: String,
+    pub network: String,
+    pub campaign: String,
+    pub country: String,
+    pub revenue: f64,
+}
+
+/// Shared with the server: position, pause switch, live feed.
+pub struct PipelineHandle {
+    position: AtomicU64,
+    paused: watch::Sender<bool>,
+    live: broadcast::Sender<Arc<LiveMessage>>,
+    log: Arc<dyn EventLog>,
+}
+
+impl PipelineHandle {
+    /// The last log offset the event store holds.
+    pub fn position(&self) -> Offset {
+        self.position.load(Ordering::Acquire)
+    }
+
+    /// Records appended but not yet stored.
+    pub fn lag(&self) -> u64 {
+        self.log.head().saturating_sub(self.position())
+    }
+
+    /// Stops taking new batches (operators use it for maintenance; tests for backpressure).
+    pub fn pause(&self) {
+        self.paused.send_replace(true);
+    }
+
+    pub fn resume(&self) {
+        self.paused.send_replace(false);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveMessage>> {
+        self.live.subscribe()
+    }
+
+    /// Waits until the store holds everything up to `offset` (or the timeout passes).
+    pub async fn wait_for(&self, offset: Offset, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.position() < offset {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        true
+    }
+}
+
+pub struct Pipeline {
+    log: Arc<dyn EventLog>,
+    events: Arc<dyn EventStore>,
+    apps: enrich::AppDirectory,
+    options: PipelineOptions,
+    handle: Arc<PipelineHandle>,
+}
+
+impl Pipeline {
+    pub async fn new(
+        log: Arc<dyn EventLog>,
+        events: Arc<dyn EventStore>,
+        store: Store,
+        options: PipelineOptions,
+    ) -> anyhow::Result<Self> {
+        let position = events.position().await?;
+        let (paused, _) = watch::channel(false);
+        let (live, _) = broadcast::channel(4096);
+        let handle = Arc::new(PipelineHandle {
+            position: AtomicU64::new(position),
+            paused,
+            live,
+            log: log.clone(),
+        });
+        Ok(Self { log, events, apps: enrich::AppDirectory::new(store), options, handle })
+    }
+
+    pub fn handle(&self) -> Arc<PipelineHandle> {
+        self.handle.clone()
+    }
+
+    /// Runs until `shutdown` turns true; then finishes the batch in hand and returns.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut backoff = Duration::from_millis(100);
+        let mut last_retention = tokio::time::Instant::now();
+        'outer: loop {
+            let start = self.handle.position() + 1;
+            let mut reader = match self.log.reader(start).await {
+                Ok(reader) => reader,
+                Err(error) => {
+                    tracing::error!(%error, "the pipeline cannot read the event log");
+                    if sleep_or_stop(&mut shutdown, backoff).await {
+                        break;
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            loop {
+                if *shutdown.borrow() {
+                    break 'outer;
+                }
+                let mut paused = self.handle.paused.subscribe();
+                if *paused.borrow() {
+                    tokio::select! {
+                        _ = paused.wait_for(|p| !*p) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                    continue;
+                }
+                let batch = tokio::select! {
+                    batch = reader.next_batch(self.options.batch_size, Duration::from_millis(200)) => batch,
+                    _ = shutdown.changed() => continue,
+                };
+                let records = match batch {
+                    Ok(records) => records,
+                    Err(error) => {
+                        tracing::error!(%error, "reading the event log failed");
+                        if sleep_or_stop(&mut shutdown, backoff).await {
+                            break 'outer;
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                        continue 'outer;
+                    }
+                };
+                if records.is_empty() {
+                    if last_retention.elapsed() > Duration::from_secs(600) {
+                        self.retention().await;
+                        last_retention = tokio::time::Instant::now();
+                    }
+                    continue;
+                }
+                let last = records.last().map_or(0, |(offset, _)| *offset);
+                let (batch, live) = self.prepare(records).await;
+                // Applying must succeed before moving on: retry the same batch.
+                loop {
+                    match self.events.apply(batch.clone()).await {
+                        Ok(outcome) => {
+                            metrics::counter!("pipeline_records_stored_total")
+                                .increment(outcome.stored);
+                            break;
+                        }
+                        Err(error) => {
+                            tracing::error!(%error, "applying a batch to the event store failed; retrying");
+                            if sleep_or_stop(&mut shutdown, backoff).await {
+                                break 'outer;
+                            }
+                            backoff = (backoff * 2).min(Duration::from_secs(5));
+                        }
+                    }
+                }
+                backoff = Duration::from_millis(100);
+                self.handle.position.store(last, Ordering::Release);
+                metrics::gauge!("pipeline_position").set(last as f64);
+                metrics::gauge!("pipeline_lag_records").set(self.handle.lag() as f64);
+                if let Err(error) = self.log.commit(CONSUMER, last).await {
+                    tracing::warn!(%error, "cannot record the pipeline's log offset");
+                }
+                for message in live {
+                    let _ = self.handle.live.send(Arc::new(message));
+                }
+            }
+        }
+        tracing::info!(position = self.handle.position(), "pipeline stopped");
+    }
+
+    async fn prepare(&self, records: Vec<(Offset, Vec<u8>)>) -> (Batch, Vec<LiveMessage>) {
+        let mut batch =
+            Batch { last_offset: records.last().map_or(0, |(o, _)| *o), ..Batch::default() };
+        let mut live = Vec::new();
+        for (offset, bytes) in records {
+            let record = match LogRecord::decode(&bytes) {
+                Ok(record) => record,
+                Err(error) => {
+                    metrics::counter!("pipeline_undecodable_records_total").increment(1);
+                    tracing::error!(offset, %error, "skipping an undecodable log record");
+                    continue;
+                }
+            };
+            match record {
+                LogRecord::Event(event) => {
+                    let app = self.apps.get(&event.app_id).await;
+                    let row = to_row(&event, &app, &self.options.rates);
+                    live.push(LiveMessage {
+                        org_id: row.org_id.clone(),
+                        app_id: row.app_id.clone(),
+                        kind: row.kind,
+                        id: row.id.clone(),
+                        name: row.name.clone(),
+                        at: unmogrowp_domain::time::rfc3339(row.timestamp_ms),
+                        network: row.dims.network.clone(),
+                        campaign: row.dims.campaign.clone(),
+                        country: row.dims.country.clone(),
+                        revenue: row.revenue,
+                    });
+                    batch.rows.push(row);
+                }
+                LogRecord::Rejected(rejected) => batch.rejected.push(RejectedRow {
+                    app_id: rejected.app_id.to_string(),
+                    received_ms: rejected.received_ms,
+                    index: rejected.index,
+                    event_id: rejected.event_id,
+                    code: rejected.code,
+                    message: rejected.message,
+                    raw: rejected.raw,
+                }),
+            }
+        }
+        (batch, live)
+    }
+
+    async fn retention(&self) {
+        match self.log.enforce_retention(self.options.log_retention).await {
+            Ok(removed) if removed > 0 => {
+                tracing::info!(removed, "event log segments past retention removed")
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "event log retention failed"),
+        }
+        let cutoff = jiff::Timestamp::now()
+            .checked_sub(jiff::SignedDuration::from_hours(
+                24 * i64::from(self.options.events_retention_days),
+            ))
+            .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date().to_string());
+        if let Ok(cutoff) = cutoff {
+            match self.events.drop_days_before(&cutoff).await {
+                Ok(dropped) if dropped > 0 => {
+                    tracing::info!(dropped, "raw event partitions past retention dropped")
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "event store retention failed"),
+            }
+        }
+    }
+}
+
+/// Sleeps unless told to stop first; returns whether to stop.
+async fn sleep_or_stop(shutdown: &mut watch::Receiver<bool>, duration: Duration) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(duration) => *shutdown.borrow(),
+        _ = shutdown.changed() => true,
+    }
+}

@@ -1,0 +1,503 @@
+//! Collection: checking events, recognising re-sent ones, appending to the event log, and
+//! refusing work (503/429 with `Retry-After`) when the workers fall behind or an
+//! organization sends more than its quota.
+
+use crate::config::IngestConfig;
+use crate::error::ApiError;
+use serde::Serialize;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use unmogrowp_bus::{Entry, EventLog, LogError, key_hash};
+use unmogrowp_domain::event::{
+    CheckContext, IncomingEvent, LinkRef, LogRecord, LoggedEvent, RejectedEvent, Rejection, Source,
+    check_event,
+};
+use unmogrowp_domain::{AppId, KeyId, LinkId, OrgId};
+use unmogrowp_pipeline::PipelineHandle;
+use unmogrowp_storage::{App, AppKey, Link, Store};
+
+pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
+pub const MAX_EVENT_BYTES: usize = 32 * 1024;
+
+/// Recently accepted event keys, in daily buckets, so a re-sent event is counted once for at
+/// least the dedup window. Keys are 64-bit hashes; sharded to keep locks short.
+/// Keys by the day (since the epoch) they were first seen.
+type DayBuckets = VecDeque<(i64, HashSet<u64>)>;
+
+pub struct Deduper {
+    shards: Vec<Mutex<DayBuckets>>,
+    window_days: i64,
+}
+
+const SHARDS: usize = 16;
+
+fn day_index() -> i64 {
+    jiff::Timestamp::now().as_second() / 86_400
+}
+
+impl Deduper {
+    pub fn new(window_days: u32) -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::new(VecDeque::new())).collect(),
+            window_days: i64::from(window_days),
+        }
+    }
+
+    fn shard(&self, key: u64) -> std::sync::MutexGuard<'_, DayBuckets> {
+        let index = usize::try_from(key % SHARDS as u64).unwrap_or(0);
+        self.shards[index].lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records the key; `false` when it was already there (a duplicate).
+    pub fn insert(&self, key: u64) -> bool {
+        let today = day_index();
+        let oldest = today - self.window_days;
+        let mut buckets = self.shard(key);
+        while buckets.front().is_some_and(|(day, _)| *day < oldest) {
+            buckets.pop_front();
+        }
+        if buckets.iter().any(|(_, keys)| keys.contains(&key)) {
+            return false;
+        }
+        if buckets.back().is_none_or(|(day, _)| *day != today) {
+            buckets.push_back((today, HashSet::new()));
+        }
+        if let Some((_, keys)) = buckets.back_mut() {
+            keys.insert(key);
+        }
+        true
+    }
+
+    /// Forgets keys whose append failed, so a retry is not mistaken for a duplicate.
+    pub fn remove(&self, key: u64) {
+        for (_, keys) in self.shard(key).iter_mut() {
+            keys.remove(&key);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().map_or(0, |b| b.iter().map(|(_, k)| k.len()).sum()))
+            .sum()
+    }
+}
+
+/// Events per second per organization (GCRA: a theoretical arrival time per organization).
+struct OrgLimiter {
+    per_second: f64,
+    burst: f64,
+    arrivals: Mutex<HashMap<OrgId, Instant>>,
+}
+
+impl OrgLimiter {
+    /// `Err(retry_after)` when `events` more would exceed the organization's rate.
+    fn admit(&self, org: &OrgId, events: usize) -> Result<(), Duration> {
+        if self.per_second <= 0.0 {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let cost = Duration::from_secs_f64(events as f64 / self.per_second);
+        let tolerance = Duration::from_secs_f64(self.burst / self.per_second);
+        let mut arrivals = self.arrivals.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let tat = arrivals.get(org).copied().unwrap_or(now).max(now);
+        let new_tat = tat + cost;
+        if new_tat > now + tolerance {
+            return Err(new_tat - (now + tolerance));
+        }
+        arrivals.insert(org.clone(), new_tat);
+        Ok(())
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RejectedItem {
+    /// Position in `events`.
+    pub index: usize,
+    pub id: Option<String>,
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct IngestResponse {
+    /// Events stored durably by this request.
+    pub accepted: usize,
+    /// Events whose id was seen before (counted once).
+    pub duplicates: usize,
+    pub rejected: Vec<RejectedItem>,
+}
+
+pub struct Ingest {
+    pub log: Arc<dyn EventLog>,
+    pipeline: Arc<PipelineHandle>,
+    store: Store,
+    dedup: Deduper,
+    limiter: OrgLimiter,
+    config: IngestConfig,
+    apps_by_token: moka::future::Cache<String, Option<App>>,
+    apps_by_id: moka::future::Cache<AppId, Option<App>>,
+    links: moka::future::Cache<LinkId, Option<Link>>,
+    keys: moka::future::Cache<KeyId, Option<AppKey>>,
+}
+
+fn cache<K, V>(ttl_seconds: u64) -> moka::future::Cache<K, V>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    moka::future::Cache::builder()
+        .max_capacity(200_000)
+        .time_to_live(Duration::from_secs(ttl_seconds))
+        .build()
+}
+
+fn log_error(error: LogError) -> ApiError {
+    match error {
+        LogError::Overloaded => {
+            metrics::counter!("ingest_overloaded_total").increment(1);
+            ApiError::unavailable(1, "ingestion is overloaded; retry shortly")
+        }
+        other => {
+            tracing::error!(error = %other, "appending to the event log failed");
+            ApiError::unavailable(2, "the event log is unavailable; retry shortly")
+        }
+    }
+}
+
+impl Ingest {
+    pub async fn new(
+        log: Arc<dyn EventLog>,
+        pipeline: Arc<PipelineHandle>,
+        store: Store,
+        config: IngestConfig,
+    ) -> anyhow::Result<Self> {
+        let dedup = Deduper::new(config.dedup_window_days);
+        let window = Duration::from_secs(u64::from(config.dedup_window_days) * 86_400);
+        let started = Instant::now();
+        let keys = log.recent_keys(window).await?;
+        let loaded = keys.len();
+        for key in keys {
+            dedup.insert(key);
+        }
+        tracing::info!(
+            keys = loaded,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "dedup window rebuilt from the event log"
+        );
+        let limiter = OrgLimiter {
+            per_second: f64::from(config.org_events_per_second),
+            burst: f64::from(config.org_events_burst.max(1)),
+            arrivals: Mutex::new(HashMap::new()),
+        };
+        Ok(Self {
+            log,
+            pipeline,
+            store,
+            dedup,
+            limiter,
+            config,
+            apps_by_token: cache(30),
+            apps_by_id: cache(30),
+            links: cache(60),
+            keys: cache(5),
+        })
+    }
+
+    pub fn dedup_len(&self) -> usize {
+        self.dedup.len()
+    }
+
+    pub async fn app_by_token(&self, token: &str) -> Result<Option<App>, ApiError> {
+        if let Some(app) = self.apps_by_token.get(token).await {
+            return Ok(app);
+        }
+        let app = self.store.credentials().app_by_token(token).await?;
+        self.apps_by_token.insert(token.to_owned(), app.clone()).await;
+        Ok(app)
+    }
+
+    pub async fn app_by_id(&self, app_id: &AppId) -> Result<Option<App>, ApiError> {
+        if let Some(app) = self.apps_by_id.get(app_id).await {
+            return Ok(app);
+        }
+        let app = self.store.credentials().app(app_id).await?;
+        self.apps_by_id.insert(app_id.clone(), app.clone()).await;
+        Ok(app)
+    }
+
+    pub async fn link(&self, link_id: &LinkId) -> Result<Option<Link>, ApiError> {
+        if let Some(link) = self.links.get(link_id).await {
+            return Ok(link);
+        }
+        let link = self.store.credentials().link(link_id).await?;
+        self.links.insert(link_id.clone(), link.clone()).await;
+        Ok(link)
+    }
+
+    pub async fn key(&self, key_id: &KeyId) -> Result<Option<AppKey>, ApiError> {
+        if let Some(key) = self.keys.get(key_id).await {
+            return Ok(key);
+        }
+        let key = self.store.credentials().key(key_id).await?;
+        self.keys.insert(key_id.clone(), key.clone()).await;
+        Ok(key)
+    }
+
+    /// Forgets cached credentials after a change on this node (revocation applies at once).
+    pub async fn forget_app(&self, app: &App) {
+        self.apps_by_token.invalidate(&app.app_token).await;
+        self.apps_by_id.invalidate(&app.id).await;
+    }
+
+    pub async fn forget_key(&self, key_id: &KeyId) {
+        self.keys.invalidate(key_id).await;
+    }
+
+    /// 503 when the workers are too far behind the log.
+    pub fn check_backlog(&self) -> Result<(), ApiError> {
+        let lag = self.pipeline.lag();
+        if lag > self.config.max_lag_records {
+            metrics::counter!("ingest_backpressure_total").increment(1);
+            return Err(ApiError::unavailable(
+                2,
+                format!(
+                    "ingestion is paused while the workers catch up ({lag} records behind); retry shortly"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn admit(&self, org: &OrgId, events: usize) -> Result<(), ApiError> {
+        self.limiter.admit(org, events).map_err(|wait| {
+            metrics::counter!("ingest_quota_exceeded_total").increment(1);
+            ApiError::too_many_requests(
+                wait.as_secs() + 1,
+                "this organization is over its event quota; slow down",
+            )
+        })
+    }
+
+    /// Checks and appends a batch of SDK or S2S events for `app`. Good events are kept,
+    /// bad ones reported (and quarantined), re-sent ones counted once.
+    pub async fn ingest(
+        &self,
+        app: &App,
+        body: &[u8],
+        source: Source,
+        request_ip: &str,
+        request_user_agent: &str,
+    ) -> Result<IngestResponse, ApiError> {
+        #[derive(serde::Deserialize)]
+        struct Envelope<'a> {
+            #[serde(borrow)]
+            events: Vec<&'a serde_json::value::RawValue>,
+        }
+        let envelope: Envelope<'_> = crate::extract::parse_json(body)?;
+        if envelope.events.len() > MAX_EVENTS_PER_REQUEST {
+            return Err(ApiError::payload_too_large(format!(
+                "at most {MAX_EVENTS_PER_REQUEST} events per request; this one has {}",
+                envelope.events.len()
+            ))
+            .with_extra("max_events", serde_json::json!(MAX_EVENTS_PER_REQUEST)));
+        }
+        self.check_backlog()?;
+        self.admit(&app.org_id, envelope.events.len())?;
+        let now = jiff::Timestamp::now().as_millisecond();
+        let context = CheckContext {
+            now_ms: now,
+            max_age_ms: i64::from(self.config.max_event_age_days) * 86_400_000,
+            max_future_ms: i64::from(self.config.max_future_minutes) * 60_000,
+            allow_touches: source == Source::S2s,
+        };
+        let mut entries = Vec::with_capacity(envelope.events.len());
+        let mut claimed = Vec::new();
+        let mut rejected = Vec::new();
+        let mut duplicates = 0usize;
+        let mut accepted = 0usize;
+        for (index, raw) in envelope.events.iter().enumerate() {
+            let text = raw.get();
+            let outcome =
+                self.check_one(app, text, source, &context, request_ip, request_user_agent).await;
+            match outcome {
+                Ok(event) => {
+                    let key = event.dedup_key();
+                    let hash = key_hash(&key);
+                    if !self.dedup.insert(hash) {
+                        duplicates += 1;
+                        continue;
+                    }
+                    claimed.push(hash);
+                    accepted += 1;
+                    entries.push(Entry { key, payload: LogRecord::Event(event).encode() });
+                }
+                Err((id, rejection)) => {
+                    let mut raw_text = text.to_owned();
+                    if raw_text.len() > MAX_EVENT_BYTES {
+                        let mut cut = MAX_EVENT_BYTES;
+                        while !raw_text.is_char_boundary(cut) {
+                            cut -= 1;
+                        }
+                        raw_text.truncate(cut);
+                    }
+                    let record = RejectedEvent {
+                        org_id: app.org_id.clone(),
+                        app_id: app.id.clone(),
+                        received_ms: now,
+                        index: u32::try_from(index).unwrap_or(u32::MAX),
+                        event_id: id.clone(),
+                        code: rejection.code.to_owned(),
+                        message: rejection.message.clone(),
+                        raw: raw_text,
+                    };
+                    entries.push(Entry {
+                        key: format!("{}:rejected:{now}:{index}", app.id),
+                        payload: LogRecord::Rejected(record).encode(),
+                    });
+                    rejected.push(RejectedItem {
+                        index,
+                        id,
+                        code: rejection.code.to_owned(),
+                        message: rejection.message,
+                    });
+                }
+            }
+        }
+        if let Err(error) = self.log.append(entries).await {
+            for hash in claimed {
+                self.dedup.remove(hash);
+            }
+            return Err(log_error(error));
+        }
+        metrics::counter!("ingest_events_accepted_total").increment(accepted as u64);
+        metrics::counter!("ingest_events_duplicate_total").increment(duplicates as u64);
+        metrics::counter!("ingest_events_rejected_total").increment(rejected.len() as u64);
+        Ok(IngestResponse { accepted, duplicates, rejected })
+    }
+
+    async fn check_one(
+        &self,
+        app: &App,
+        text: &str,
+        source: Source,
+        context: &CheckContext,
+        request_ip: &str,
+        request_user_agent: &str,
+    ) -> Result<LoggedEvent, (Option<String>, Rejection)> {
+        if text.len() > MAX_EVENT_BYTES {
+            return Err((
+                None,
+                Rejection::new("event_too_large", "the event is larger than 32 KiB"),
+            ));
+        }
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|_| (None, Rejection::new("invalid_event", "the event is not valid JSON")))?;
+        let id = value.get("id").and_then(|v| v.as_str()).map(str::to_owned);
+        if !value.is_object() {
+            return Err((
+                None,
+                Rejection::new("invalid_event", "each event must be a JSON object"),
+            ));
+        }
+        let incoming: IncomingEvent = serde_path_to_error::deserialize(value).map_err(|error| {
+            let path = error.path().to_string();
+            let message = error.inner().to_string();
+            let message = match message.strip_prefix("missing field `") {
+                Some(rest) => {
+                    let name = rest.trim_end_matches('`');
+                    let field =
+                        if path == "." { name.to_owned() } else { format!("{path}.{name}") };
+                    format!("{field}: is required")
+                }
+                None => format!("{path}: {message}"),
+            };
+            (id.clone(), Rejection::new("invalid_field", message))
+        })?;
+        let link_id = incoming.link_id.clone();
+        let mut event = check_event(incoming, &app.org_id, &app.id, source, context)
+            .map_err(|r| (id.clone(), r))?;
+        if event.device.ip.is_none() && !request_ip.is_empty() {
+            event.device.ip = Some(request_ip.to_owned());
+        }
+        if event.device.user_agent.is_none() && !request_user_agent.is_empty() {
+            event.device.user_agent = Some(request_user_agent.to_owned());
+        }
+        if let Some(link_id) = link_id.filter(|l| !l.is_empty()) {
+            let link = match LinkId::parse(&link_id) {
+                Some(parsed) => self.link(&parsed).await.ok().flatten(),
+                None => None,
+            };
+            let Some(link) = link.filter(|l| l.app_id == app.id) else {
+                return Err((
+                    id,
+                    Rejection::new("unknown_link", "link_id: no such tracking link for this app"),
+                ));
+            };
+            event.link = Some(link_ref(&link));
+        }
+        Ok(event)
+    }
+
+    /// Appends one click or impression recorded by a tracking link.
+    pub async fn record_touch(&self, event: LoggedEvent) -> Result<(), ApiError> {
+        self.check_backlog()?;
+        self.admit(&event.org_id, 1)?;
+        let key = event.dedup_key();
+        self.dedup.insert(key_hash(&key));
+        self.log
+            .append(vec![Entry { key, payload: LogRecord::Event(event).encode() }])
+            .await
+            .map_err(log_error)?;
+        metrics::counter!("ingest_touches_total").increment(1);
+        Ok(())
+    }
+}
+
+pub fn link_ref(link: &Link) -> LinkRef {
+    LinkRef {
+        link_id: link.id.to_string(),
+        network: link.network.clone(),
+        campaign: link.campaign.clone(),
+        adgroup: link.adgroup.clone(),
+        creative: link.creative.clone(),
+        retargeting: link.retargeting,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deduper_recognises_and_forgets() {
+        let dedup = Deduper::new(7);
+        assert!(dedup.insert(42));
+        assert!(!dedup.insert(42));
+        dedup.remove(42);
+        assert!(dedup.insert(42));
+        assert_eq!(dedup.len(), 1);
+    }
+
+    #[test]
+    fn the_org_limiter_allows_a_burst_then_refuses() {
+        let limiter =
+            OrgLimiter { per_second: 10.0, burst: 20.0, arrivals: Mutex::new(HashMap::new()) };
+        let org = OrgId::generate();
+        assert!(limiter.admit(&org, 20).is_ok());
+        let wait = limiter.admit(&org, 5).expect_err("over the burst");
+        assert!(wait > Duration::ZERO && wait <= Duration::from_secs(1), "{wait:?}");
+        assert!(
+            limiter.admit(&OrgId::generate(), 20).is_ok(),
+            "other organizations are unaffected"
+        );
+        let unlimited =
+            OrgLimiter { per_second: 0.0, burst: 1.0, arrivals: Mutex::new(HashMap::new()) };
+        assert!(unlimited.admit(&org, 1_000_000).is_ok());
+    }
+}

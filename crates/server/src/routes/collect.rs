@@ -1,0 +1,230 @@
+//! What ad networks and SDKs call: tracking links (`/c/…`, `/i/…`) and event collection
+//! (`/v1/events` with an app token, `/v1/s2s/events` signed with an S2S key).
+
+use crate::auth::ClientInfo;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{is_json_content_type, read_body};
+use crate::ingest::{IngestResponse, link_ref};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
+use unmogrowp_domain::app::Platform;
+use unmogrowp_domain::event::{Device, EventType, LoggedEvent, Source};
+use unmogrowp_domain::{KeyId, LinkId};
+
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|value| value.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+}
+
+async fn json_body(request: Request, state: &AppState) -> ApiResult<bytes::Bytes> {
+    if !is_json_content_type(request.headers().get(header::CONTENT_TYPE)) {
+        return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            .with_detail("send the body as application/json"));
+    }
+    read_body(request, state).await
+}
+
+/// Events from an SDK, authenticated by the app's token.
+#[utoipa::path(post, path = "/v1/events", tag = "collection",
+    params(("X-App-Token" = String, Header, description = "The app's token")),
+    request_body(content = inline(EventsBody), description = "Up to 1000 events, 1 MiB, 32 KiB each"),
+    responses(
+        (status = 200, description = "Every accepted event is durable; bad ones are listed", body = IngestResponse),
+        (status = 401, description = "Missing or unknown app token", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+        (status = 413, description = "Too large or too many events", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+        (status = 429, description = "Over the organization's quota; see Retry-After", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+        (status = 503, description = "Overloaded; see Retry-After", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+    ))]
+pub async fn sdk_events(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    request: Request,
+) -> ApiResult<Json<IngestResponse>> {
+    let token = header_text(request.headers(), "x-app-token")
+        .ok_or_else(|| ApiError::unauthorized("send the app's token in X-App-Token"))?
+        .to_owned();
+    let app = state.ingest.app_by_token(&token).await?.ok_or_else(|| {
+        ApiError::new(StatusCode::UNAUTHORIZED, "invalid_app_token")
+            .with_detail("unknown app token")
+    })?;
+    let body = json_body(request, &state).await?;
+    let response = state
+        .ingest
+        .ingest(&app, &body, Source::Sdk, &client.ip.to_string(), &client.user_agent)
+        .await?;
+    Ok(Json(response))
+}
+
+/// The body of `/v1/events` and `/v1/s2s/events`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct EventsBody {
+    events: Vec<unmogrowp_domain::event::IncomingEvent>,
+}
+
+/// Events from a server, signed with an S2S key: `X-Signature: sha256=<hex HMAC-SHA256 of the
+/// raw body>`. May also report `click` and `impression` touchpoints (with a `link_id`).
+#[utoipa::path(post, path = "/v1/s2s/events", tag = "collection",
+    params(("X-Key-Id" = String, Header, description = "The S2S key's id"),
+           ("X-Signature" = String, Header, description = "sha256=<hex HMAC-SHA256 of the raw body with the key's secret>")),
+    request_body(content = inline(EventsBody)),
+    responses(
+        (status = 200, description = "Every accepted event is durable; bad ones are listed", body = IngestResponse),
+        (status = 401, description = "Unknown or revoked key, or a bad signature", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+        (status = 413, description = "Too large or too many events", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+        (status = 503, description = "Overloaded; see Retry-After", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+    ))]
+pub async fn s2s_events(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    request: Request,
+) -> ApiResult<Json<IngestResponse>> {
+    let refused = |code: &'static str, detail: &str| {
+        metrics::counter!("ingest_s2s_refused_total", "reason" => code).increment(1);
+        ApiError::new(StatusCode::UNAUTHORIZED, code).with_detail(detail.to_owned())
+    };
+    let key_id = header_text(request.headers(), "x-key-id")
+        .ok_or_else(|| refused("missing_key", "send the S2S key's id in X-Key-Id"))?;
+    let signature = header_text(request.headers(), "x-signature")
+        .and_then(|value| value.strip_prefix("sha256="))
+        .and_then(|hex_text| hex::decode(hex_text).ok())
+        .ok_or_else(|| {
+            refused("invalid_signature", "send X-Signature: sha256=<hex HMAC-SHA256 of the body>")
+        })?;
+    let key = match KeyId::parse(key_id) {
+        Some(id) => state.ingest.key(&id).await?,
+        None => None,
+    };
+    let Some(key) = key.filter(|k| k.revoked_at.is_none()) else {
+        return Err(refused("invalid_key", "unknown or revoked S2S key"));
+    };
+    let body = json_body(request, &state).await?;
+    let secret = crate::routes::apps::s2s_secret(&state.auth.keys.s2s, &key);
+    if !crate::secrets::verify_hmac_sha256(secret.as_bytes(), &body, &signature) {
+        tracing::warn!(key_id = %key.id, ip = %client.ip, "S2S request with a bad signature refused");
+        return Err(refused("invalid_signature", "the signature does not match the body"));
+    }
+    let app = state
+        .ingest
+        .app_by_id(&key.app_id)
+        .await?
+        .ok_or_else(|| refused("invalid_key", "the key's app no longer exists"))?;
+    let response = state
+        .ingest
+        .ingest(&app, &body, Source::S2s, &client.ip.to_string(), &client.user_agent)
+        .await?;
+    Ok(Json(response))
+}
+
+fn bounded(value: Option<&String>) -> Option<String> {
+    value.map(|v| v.chars().take(128).collect::<String>()).filter(|v| !v.trim().is_empty())
+}
+
+async fn touch(
+    state: &AppState,
+    client: &ClientInfo,
+    link_id: &str,
+    query: &HashMap<String, String>,
+    kind: EventType,
+) -> ApiResult<(LoggedEvent, unmogrowp_storage::App)> {
+    let link = match LinkId::parse(link_id) {
+        Some(id) => state.ingest.link(&id).await?,
+        None => None,
+    };
+    let link = link.ok_or_else(|| ApiError::not_found("tracking link"))?;
+    let app = state
+        .ingest
+        .app_by_id(&link.app_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("tracking link"))?;
+    let now = jiff::Timestamp::now().as_millisecond();
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    let event = LoggedEvent {
+        id,
+        org_id: app.org_id.clone(),
+        app_id: app.id.clone(),
+        kind,
+        name: None,
+        timestamp_ms: now,
+        received_ms: now,
+        source: Source::TrackingLink,
+        device: Device {
+            gaid: bounded(query.get("gaid")),
+            idfa: bounded(query.get("idfa")),
+            idfv: bounded(query.get("idfv")),
+            ip: Some(client.ip.to_string()),
+            user_agent: Some(client.user_agent.clone()).filter(|ua| !ua.is_empty()),
+            ..Device::default()
+        },
+        click_id: None,
+        link: Some(link_ref(&link)),
+        network_click_id: bounded(query.get("network_click_id")),
+        subs: (1..=5).map(|i| bounded(query.get(&format!("sub{i}")))).collect(),
+        revenue: None,
+        properties: None,
+    };
+    Ok((event, app))
+}
+
+/// Where a click goes: the app's store page; Android store pages carry the click id in the
+/// install referrer.
+pub fn redirect_target(app: &unmogrowp_storage::App, click_id: &str) -> String {
+    match app.platform {
+        Platform::Android => {
+            let separator = if app.store_url.contains('?') { '&' } else { '?' };
+            format!("{}{separator}referrer=unmogrowp_click_id%3D{click_id}", app.store_url)
+        }
+        Platform::Ios => app.store_url.clone(),
+    }
+}
+
+/// Records a click and sends the user on to the app's store page.
+#[utoipa::path(get, path = "/c/{link_id}", tag = "collection",
+    params(("link_id" = String, Path, description = "The tracking link"),
+           ("gaid" = Option<String>, Query, description = "Google advertising id"),
+           ("idfa" = Option<String>, Query, description = "Apple advertising id"),
+           ("idfv" = Option<String>, Query, description = "Apple vendor id"),
+           ("network_click_id" = Option<String>, Query, description = "The network's own click id"),
+           ("sub1" = Option<String>, Query, description = "Free sub-parameters sub1 to sub5")),
+    responses(
+        (status = 302, description = "To the store; Android gets `referrer=unmogrowp_click_id%3D<click_id>`"),
+        (status = 404, description = "Unknown link (nothing recorded)", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+        (status = 503, description = "Overloaded; see Retry-After", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+    ))]
+pub async fn click(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Path(link_id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let (event, app) = touch(&state, &client, &link_id, &query, EventType::Click).await?;
+    let target = redirect_target(&app, &event.id);
+    state.ingest.record_touch(event).await?;
+    let mut response = StatusCode::FOUND.into_response();
+    let location = HeaderValue::from_str(&target)
+        .map_err(|_| ApiError::internal(anyhow::anyhow!("store url is not a header value")))?;
+    response.headers_mut().insert(header::LOCATION, location);
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// Records an impression (a view-through touchpoint).
+#[utoipa::path(get, path = "/i/{link_id}", tag = "collection",
+    params(("link_id" = String, Path, description = "The tracking link")),
+    responses(
+        (status = 204, description = "Recorded"),
+        (status = 404, description = "Unknown link (nothing recorded)", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+    ))]
+pub async fn impression(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Path(link_id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<StatusCode> {
+    let (event, _) = touch(&state, &client, &link_id, &query, EventType::Impression).await?;
+    state.ingest.record_touch(event).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,141 @@
+//! Tracking links.
+
+use crate::audit::Audit;
+use crate::auth::{Auth, ClientInfo};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiJson;
+use crate::routes::apps::parse_app_id;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use unmogrowp_domain::Action;
+use unmogrowp_domain::time::rfc3339;
+use unmogrowp_domain::validate::FieldErrors;
+use unmogrowp_storage::{Link, NewLink};
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateLinkRequest {
+    /// The ad network, e.g. `meta` or `unity`.
+    pub network: String,
+    pub campaign: String,
+    #[serde(default)]
+    pub adgroup: Option<String>,
+    #[serde(default)]
+    pub creative: Option<String>,
+    /// Opens through this link within the re-engagement window count as re-engagements.
+    #[serde(default)]
+    pub retargeting: bool,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LinkView {
+    pub id: String,
+    pub app_id: String,
+    pub network: String,
+    pub campaign: String,
+    pub adgroup: String,
+    pub creative: String,
+    pub retargeting: bool,
+    /// Give this to the network for clicks (it answers 302 to the store).
+    pub click_url: String,
+    /// Give this to the network for impressions (it answers 204).
+    pub impression_url: String,
+    pub created_at: String,
+}
+
+fn view(link: &Link, public_url: &str) -> LinkView {
+    LinkView {
+        id: link.id.to_string(),
+        app_id: link.app_id.to_string(),
+        network: link.network.clone(),
+        campaign: link.campaign.clone(),
+        adgroup: link.adgroup.clone(),
+        creative: link.creative.clone(),
+        retargeting: link.retargeting,
+        click_url: format!("{public_url}/c/{}", link.id),
+        impression_url: format!("{public_url}/i/{}", link.id),
+        created_at: rfc3339(link.created_at),
+    }
+}
+
+fn label(errors: &mut FieldErrors, field: &str, value: Option<&str>, required: bool) -> String {
+    let value = value.map(str::trim).unwrap_or_default();
+    if value.is_empty() {
+        if required {
+            errors.push(field, "is required");
+        }
+    } else if value.chars().count() > 100 {
+        errors.push(field, "must be at most 100 characters");
+    } else if value.chars().any(char::is_control) {
+        errors.push(field, "must not contain control characters");
+    }
+    value.to_owned()
+}
+
+/// Creates a tracking link for a network and campaign.
+#[utoipa::path(post, path = "/api/v1/apps/{app_id}/links", tag = "links", security(("bearer" = [])),
+    params(("app_id" = String, Path, description = "The app's id")), request_body = CreateLinkRequest,
+    responses(
+        (status = 201, description = "Created", body = LinkView),
+        (status = 400, description = "Invalid fields", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "Viewers cannot create links", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such app", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+    ))]
+pub async fn create_link(
+    State(state): State<AppState>,
+    auth: Auth,
+    client: ClientInfo,
+    Path(app_id): Path<String>,
+    ApiJson(request): ApiJson<CreateLinkRequest>,
+) -> ApiResult<(StatusCode, Json<LinkView>)> {
+    let tenant = auth.tenant(&state.store, Action::ManageLinks)?;
+    let app_id = parse_app_id(&app_id)?;
+    let mut errors = FieldErrors::new();
+    let network = label(&mut errors, "network", Some(&request.network), true);
+    if network.eq_ignore_ascii_case(unmogrowp_eventstore::ORGANIC) {
+        errors.push("network", "`organic` is reserved for installs without a touchpoint");
+    }
+    let campaign = label(&mut errors, "campaign", Some(&request.campaign), true);
+    let adgroup = label(&mut errors, "adgroup", request.adgroup.as_deref(), false);
+    let creative = label(&mut errors, "creative", request.creative.as_deref(), false);
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors.into_vec()));
+    }
+    let link = tenant
+        .create_link(
+            &app_id,
+            NewLink { network, campaign, adgroup, creative, retargeting: request.retargeting },
+        )
+        .await
+        .map_err(|error| match error {
+            unmogrowp_storage::StorageError::NotFound => ApiError::not_found("app"),
+            other => other.into(),
+        })?;
+    Audit::new("link.created", &client)
+        .by(&auth)
+        .target(format!("link:{}", link.id))
+        .details(&serde_json::json!({ "app_id": app_id.to_string(), "network": link.network, "campaign": link.campaign }))
+        .record(&state.store, &auth)
+        .await;
+    Ok((StatusCode::CREATED, Json(view(&link, &state.config.public_url()))))
+}
+
+/// The app's tracking links.
+#[utoipa::path(get, path = "/api/v1/apps/{app_id}/links", tag = "links", security(("bearer" = [])),
+    params(("app_id" = String, Path, description = "The app's id")),
+    responses((status = 200, description = "Links", body = [LinkView]),
+              (status = 404, description = "No such app", body = crate::error::ProblemDocument, content_type = "application/problem+json")))]
+pub async fn list_links(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(app_id): Path<String>,
+) -> ApiResult<Json<Vec<LinkView>>> {
+    let tenant = auth.tenant(&state.store, Action::Read)?;
+    let app_id = parse_app_id(&app_id)?;
+    tenant.app(&app_id).await?.ok_or_else(|| ApiError::not_found("app"))?;
+    let public_url = state.config.public_url();
+    Ok(Json(tenant.links(&app_id).await?.iter().map(|link| view(link, &public_url)).collect()))
+}
