@@ -1,6 +1,8 @@
 //! The `unmogrowp` binary. Only wiring lives here: parse the command line, load the
 //! configuration, hand over to the server or the tools.
 
+mod loadgen;
+
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
@@ -22,6 +24,36 @@ enum Command {
     Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate(MigrateArgs),
+    /// Send realistic events to a running server and report throughput and latency.
+    Loadgen(LoadgenArgs),
+}
+
+#[derive(Args)]
+struct LoadgenArgs {
+    /// The server's address, e.g. http://127.0.0.1:8080.
+    #[arg(long)]
+    url: String,
+    /// An app's token (X-App-Token).
+    #[arg(long)]
+    app_token: String,
+    /// Most events to send.
+    #[arg(long, default_value_t = 200_000)]
+    events: u64,
+    /// Events per request (1 to 1000).
+    #[arg(long, default_value_t = 100)]
+    batch: usize,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Stop after this many seconds even if events are left.
+    #[arg(long, default_value_t = 60)]
+    duration_seconds: u64,
+    /// Seconds to measure the baseline endpoint first (0 to skip).
+    #[arg(long, default_value_t = 5)]
+    baseline_seconds: u64,
+    /// The baseline endpoint.
+    #[arg(long, default_value = "/healthz")]
+    baseline_path: String,
 }
 
 #[derive(Args)]
@@ -91,6 +123,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Migrate(args) => migrate(args).await,
+        Command::Loadgen(args) => {
+            let report = loadgen::run(loadgen::Options {
+                url: args.url,
+                app_token: args.app_token,
+                events: args.events,
+                batch: args.batch,
+                concurrency: args.concurrency,
+                duration: std::time::Duration::from_secs(args.duration_seconds),
+                baseline_path: args.baseline_path,
+                baseline_duration: std::time::Duration::from_secs(args.baseline_seconds),
+            })
+            .await?;
+            for line in report.lines {
+                announce(&line);
+            }
+            Ok(())
+        }
     }
 }
 
