@@ -3,6 +3,11 @@
 
 mod loadgen;
 
+/// mimalloc: the ingestion path allocates many small, short-lived buffers; measured faster
+/// than the system allocator here (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;

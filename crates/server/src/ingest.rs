@@ -140,8 +140,8 @@ pub struct Ingest {
     dedup: Deduper,
     limiter: OrgLimiter,
     config: IngestConfig,
-    apps_by_token: moka::future::Cache<String, Option<App>>,
-    apps_by_id: moka::future::Cache<AppId, Option<App>>,
+    apps_by_token: moka::future::Cache<String, Option<Arc<App>>>,
+    apps_by_id: moka::future::Cache<AppId, Option<Arc<App>>>,
     links: moka::future::Cache<LinkId, Option<Link>>,
     keys: moka::future::Cache<KeyId, Option<AppKey>>,
 }
@@ -213,20 +213,20 @@ impl Ingest {
         self.dedup.len()
     }
 
-    pub async fn app_by_token(&self, token: &str) -> Result<Option<App>, ApiError> {
+    pub async fn app_by_token(&self, token: &str) -> Result<Option<Arc<App>>, ApiError> {
         if let Some(app) = self.apps_by_token.get(token).await {
             return Ok(app);
         }
-        let app = self.store.credentials().app_by_token(token).await?;
+        let app = self.store.credentials().app_by_token(token).await?.map(Arc::new);
         self.apps_by_token.insert(token.to_owned(), app.clone()).await;
         Ok(app)
     }
 
-    pub async fn app_by_id(&self, app_id: &AppId) -> Result<Option<App>, ApiError> {
+    pub async fn app_by_id(&self, app_id: &AppId) -> Result<Option<Arc<App>>, ApiError> {
         if let Some(app) = self.apps_by_id.get(app_id).await {
             return Ok(app);
         }
-        let app = self.store.credentials().app(app_id).await?;
+        let app = self.store.credentials().app(app_id).await?.map(Arc::new);
         self.apps_by_id.insert(app_id.clone(), app.clone()).await;
         Ok(app)
     }
@@ -396,29 +396,32 @@ impl Ingest {
                 Rejection::new("event_too_large", "the event is larger than 32 KiB"),
             ));
         }
-        let value: serde_json::Value = serde_json::from_str(text)
-            .map_err(|_| (None, Rejection::new("invalid_event", "the event is not valid JSON")))?;
-        let id = value.get("id").and_then(|v| v.as_str()).map(str::to_owned);
-        if !value.is_object() {
-            return Err((
-                None,
-                Rejection::new("invalid_event", "each event must be a JSON object"),
-            ));
-        }
-        let incoming: IncomingEvent = serde_path_to_error::deserialize(value).map_err(|error| {
-            let path = error.path().to_string();
-            let message = error.inner().to_string();
-            let message = match message.strip_prefix("missing field `") {
-                Some(rest) => {
-                    let name = rest.trim_end_matches('`');
-                    let field =
-                        if path == "." { name.to_owned() } else { format!("{path}.{name}") };
-                    format!("{field}: is required")
+        // Parse straight into the event; only a failure pays for a second, untyped parse to
+        // find the event's id for the report.
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let incoming: IncomingEvent = match serde_path_to_error::deserialize(&mut deserializer) {
+            Ok(incoming) => incoming,
+            Err(error) => {
+                let value: Option<serde_json::Value> = serde_json::from_str(text).ok();
+                let id = value.as_ref().and_then(|v| v.get("id")).and_then(|v| v.as_str()).map(str::to_owned);
+                if !value.as_ref().is_some_and(serde_json::Value::is_object) {
+                    return Err((None, Rejection::new("invalid_event", "each event must be a JSON object")));
                 }
-                None => format!("{path}: {message}"),
-            };
-            (id.clone(), Rejection::new("invalid_field", message))
-        })?;
+                let path = error.path().to_string();
+                let message = error.inner().to_string();
+                let message = message.rfind(" at line ").map_or(message.as_str(), |cut| &message[..cut]).to_owned();
+                let message = match message.strip_prefix("missing field `") {
+                    Some(rest) => {
+                        let name = rest.trim_end_matches('`');
+                        let field = if path == "." { name.to_owned() } else { format!("{path}.{name}") };
+                        format!("{field}: is required")
+                    }
+                    None => format!("{path}: {message}"),
+                };
+                return Err((id, Rejection::new("invalid_field", message)));
+            }
+        };
+        let id = Some(incoming.id.clone());
         let link_id = incoming.link_id.clone();
         let mut event = check_event(incoming, &app.org_id, &app.id, source, context)
             .map_err(|r| (id.clone(), r))?;

@@ -81,11 +81,20 @@ pub(crate) async fn observe(
     if status.is_server_error() {
         tracing::warn!(request_id = %id, method = %method, route = %route, status = status.as_u16(),
             elapsed_ms = elapsed.as_secs_f64() * 1e3, "request served");
+    } else if is_high_volume(&route) {
+        // Collection endpoints see tens of thousands of requests a second: their access log
+        // is at debug level (errors above stay at warn), like an access log turned off.
+        tracing::debug!(request_id = %id, method = %method, route = %route, status = status.as_u16(),
+            elapsed_ms = elapsed.as_secs_f64() * 1e3, "request served");
     } else if !matches!(&*route, "/healthz" | "/readyz" | "/metrics") {
         tracing::info!(request_id = %id, method = %method, route = %route, status = status.as_u16(),
             elapsed_ms = elapsed.as_secs_f64() * 1e3, "request served");
     }
     response
+}
+
+fn is_high_volume(route: &str) -> bool {
+    route.starts_with("/v1/") || route.starts_with("/c/") || route.starts_with("/i/")
 }
 
 /// The request id, for handlers that want it without the task-local.

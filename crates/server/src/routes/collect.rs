@@ -129,7 +129,7 @@ async fn touch(
     link_id: &str,
     query: &HashMap<String, String>,
     kind: EventType,
-) -> ApiResult<(LoggedEvent, unmogrowp_storage::App)> {
+) -> ApiResult<(LoggedEvent, std::sync::Arc<unmogrowp_storage::App>)> {
     let link = match LinkId::parse(link_id) {
         Some(id) => state.ingest.link(&id).await?,
         None => None,
