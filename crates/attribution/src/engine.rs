@@ -212,10 +212,16 @@ impl AppIndex {
             self.evicted_since_compaction += 1;
         }
         // Drop stale references once a good share of the index has gone.
-        if self.evicted_since_compaction > 1024 && self.evicted_since_compaction as usize > self.touches.len() {
+        if self.evicted_since_compaction > 1024
+            && self.evicted_since_compaction as usize > self.touches.len()
+        {
             let first = self.first;
             self.click_ids.retain(|_, seq| *seq >= first);
-            for map in [&mut self.device_clicks, &mut self.device_impressions, &mut self.fingerprint_clicks] {
+            for map in [
+                &mut self.device_clicks,
+                &mut self.device_impressions,
+                &mut self.fingerprint_clicks,
+            ] {
                 map.retain(|_, seqs| {
                     seqs.retain(|seq| *seq >= first);
                     !seqs.is_empty()
@@ -228,11 +234,21 @@ impl AppIndex {
     }
 
     fn touch_ref(&self, seq: u64) -> Option<TouchRef> {
-        self.get(seq).map(|t| TouchRef { id: t.id.to_string(), kind: t.kind, at: t.at, source: t.source })
+        self.get(seq).map(|t| TouchRef {
+            id: t.id.to_string(),
+            kind: t.kind,
+            at: t.at,
+            source: t.source,
+        })
     }
 
     /// The latest qualifying touch among `seqs` (unflagged, `0 ≤ at_install − at ≤ window`).
-    fn latest_qualifying(&self, seqs: impl IntoIterator<Item = u64>, install_at: Millis, window: i64) -> Option<u64> {
+    fn latest_qualifying(
+        &self,
+        seqs: impl IntoIterator<Item = u64>,
+        install_at: Millis,
+        window: i64,
+    ) -> Option<u64> {
         let mut best: Option<(Millis, u64)> = None;
         for seq in seqs {
             let Some(touch) = self.get(seq) else { continue };
@@ -271,7 +287,12 @@ impl Engine {
         let mut flagged = false;
         if touch.kind == TouchKind::Click {
             let hour = touch.at.div_euclid(HOUR_MS);
-            for key in touch.device_ids.iter().copied().chain(touch.ip.map(|ip| ip ^ 0x9e37_79b9_7f4a_7c15)) {
+            for key in touch
+                .device_ids
+                .iter()
+                .copied()
+                .chain(touch.ip.map(|ip| ip ^ 0x9e37_79b9_7f4a_7c15))
+            {
                 let entry = index.flood.entry(key).or_insert((hour, 0));
                 if entry.0 != hour {
                     *entry = (hour, 0);
@@ -283,7 +304,13 @@ impl Engine {
             }
         }
         let seq = index.first + index.touches.len() as u64;
-        index.touches.push_back(Touch { at: touch.at, source: touch.source, kind: touch.kind, flagged, id: touch.id.into() });
+        index.touches.push_back(Touch {
+            at: touch.at,
+            source: touch.source,
+            kind: touch.kind,
+            flagged,
+            id: touch.id.into(),
+        });
         match touch.kind {
             TouchKind::Click => {
                 index.click_ids.insert(crate::id_hash(touch.id), seq);
@@ -340,26 +367,43 @@ impl Engine {
         if let Some(click_id) = install.click_id
             && let Some(seq) = index.click_ids.get(&click_id).copied()
             && index.get(seq).is_some_and(|t| t.kind == TouchKind::Click)
-            && let Some(found) = index.latest_qualifying([seq], install.at, settings.click_window_ms)
+            && let Some(found) =
+                index.latest_qualifying([seq], install.at, settings.click_window_ms)
         {
             winner = Some((found, MatchType::ClickId));
         }
         if winner.is_none() {
-            let seqs = install.device_ids.iter().filter_map(|id| index.device_clicks.get(id)).flatten().copied();
-            if let Some(found) = index.latest_qualifying(seqs, install.at, settings.click_window_ms) {
+            let seqs = install
+                .device_ids
+                .iter()
+                .filter_map(|id| index.device_clicks.get(id))
+                .flatten()
+                .copied();
+            if let Some(found) = index.latest_qualifying(seqs, install.at, settings.click_window_ms)
+            {
                 winner = Some((found, MatchType::DeviceId));
             }
         }
         if winner.is_none()
             && let Some(fingerprint) = install.fingerprint
             && let Some(seqs) = index.fingerprint_clicks.get(&fingerprint)
-            && let Some(found) = index.latest_qualifying(seqs.iter().copied(), install.at, settings.probabilistic_window_ms)
+            && let Some(found) = index.latest_qualifying(
+                seqs.iter().copied(),
+                install.at,
+                settings.probabilistic_window_ms,
+            )
         {
             winner = Some((found, MatchType::Probabilistic));
         }
         if winner.is_none() {
-            let seqs = install.device_ids.iter().filter_map(|id| index.device_impressions.get(id)).flatten().copied();
-            if let Some(found) = index.latest_qualifying(seqs, install.at, settings.view_window_ms) {
+            let seqs = install
+                .device_ids
+                .iter()
+                .filter_map(|id| index.device_impressions.get(id))
+                .flatten()
+                .copied();
+            if let Some(found) = index.latest_qualifying(seqs, install.at, settings.view_window_ms)
+            {
                 winner = Some((found, MatchType::ViewThrough));
             }
         }
@@ -367,7 +411,9 @@ impl Engine {
         decision.reattribution = prior.is_some();
         if let Some((seq, match_type)) = winner {
             let touch = index.touch_ref(seq);
-            let injected = touch.as_ref().is_some_and(|t| t.kind == TouchKind::Click && install.at - t.at < settings.min_ctit_ms);
+            let injected = touch.as_ref().is_some_and(|t| {
+                t.kind == TouchKind::Click && install.at - t.at < settings.min_ctit_ms
+            });
             decision.match_type = Some(match_type);
             decision.touch = touch;
             if injected {
@@ -386,7 +432,11 @@ impl Engine {
         let state = DeviceState {
             attributed_at: install.at,
             status: decision.status,
-            source: decision.touch.as_ref().filter(|_| decision.status == Status::Attributed).map(|t| t.source),
+            source: decision
+                .touch
+                .as_ref()
+                .filter(|_| decision.status == Status::Attributed)
+                .map(|t| t.source),
             touch: decision.touch.clone(),
             match_type: decision.match_type,
             reengaged: None,
@@ -399,7 +449,9 @@ impl Engine {
 
     /// Where an event of the device at `at` is credited.
     pub fn credit(&self, app: u64, device_ids: &[u64], at: Millis) -> Credit {
-        let Some(index) = self.apps.get(&app) else { return Credit { source: None, reengagement: false } };
+        let Some(index) = self.apps.get(&app) else {
+            return Credit { source: None, reengagement: false };
+        };
         let Some(state) = device_ids.iter().find_map(|id| index.devices.get(id)) else {
             return Credit { source: None, reengagement: false };
         };
@@ -414,12 +466,20 @@ impl Engine {
     /// An open through a retargeting link: the device's events within the re-engagement
     /// window are credited to that link. Returns whether it counts as a re-engagement (the
     /// device had installed before).
-    pub fn reengage(&mut self, settings: &Settings, app: u64, device_ids: &[u64], at: Millis, source: u32) -> bool {
+    pub fn reengage(
+        &mut self,
+        settings: &Settings,
+        app: u64,
+        device_ids: &[u64],
+        at: Millis,
+        source: u32,
+    ) -> bool {
         let Some(index) = self.apps.get_mut(&app) else { return false };
         let mut known = false;
         for id in device_ids {
             if let Some(state) = index.devices.get_mut(id) {
-                state.reengaged = Some((source, at.saturating_add(settings.reengagement_window_ms)));
+                state.reengaged =
+                    Some((source, at.saturating_add(settings.reengagement_window_ms)));
                 known = true;
             }
         }
@@ -427,7 +487,11 @@ impl Engine {
     }
 
     /// The recorded decision for a device, for SDKs asking where their install came from.
-    pub fn device_decision(&self, app: u64, device_ids: &[u64]) -> Option<(Status, Option<MatchType>, Option<TouchRef>)> {
+    pub fn device_decision(
+        &self,
+        app: u64,
+        device_ids: &[u64],
+    ) -> Option<(Status, Option<MatchType>, Option<TouchRef>)> {
         let index = self.apps.get(&app)?;
         let state = device_ids.iter().find_map(|id| index.devices.get(id))?;
         Some((state.status, state.match_type, state.touch.clone()))
@@ -435,7 +499,11 @@ impl Engine {
 }
 
 /// Every qualifying, unflagged touchpoint for the install, oldest first.
-fn contributors(index: &AppIndex, settings: &Settings, install: &InstallInput<'_>) -> Vec<TouchRef> {
+fn contributors(
+    index: &AppIndex,
+    settings: &Settings,
+    install: &InstallInput<'_>,
+) -> Vec<TouchRef> {
     let mut seen = HashSet::new();
     let mut found: Vec<u64> = Vec::new();
     let mut consider = |seq: u64, window: i64, found: &mut Vec<u64>| {
@@ -464,7 +532,8 @@ fn contributors(index: &AppIndex, settings: &Settings, install: &InstallInput<'_
             consider(*seq, settings.probabilistic_window_ms, &mut found);
         }
     }
-    let mut touches: Vec<TouchRef> = found.into_iter().filter_map(|seq| index.touch_ref(seq)).collect();
+    let mut touches: Vec<TouchRef> =
+        found.into_iter().filter_map(|seq| index.touch_ref(seq)).collect();
     touches.sort_by_key(|t| t.at);
     touches
 }
@@ -479,7 +548,8 @@ pub enum Model {
 }
 
 impl Model {
-    pub const ALL: [Model; 4] = [Model::LastTouch, Model::Linear, Model::TimeDecay, Model::PositionBased];
+    pub const ALL: [Model; 4] =
+        [Model::LastTouch, Model::Linear, Model::TimeDecay, Model::PositionBased];
 
     pub fn as_str(self) -> &'static str {
         match self {

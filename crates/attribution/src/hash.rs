@@ -57,7 +57,9 @@ pub fn normalise_user_agent(user_agent: &str) -> String {
             let part = part.trim();
             part.find(" build/").map_or(part, |cut| &part[..cut]).trim()
         })
-        .filter(|part| !part.is_empty() && !part.starts_with("build/") && *part != "wv" && *part != "u")
+        .filter(|part| {
+            !part.is_empty() && !part.starts_with("build/") && *part != "wv" && *part != "u"
+        })
         .collect::<Vec<_>>()
         .join(";")
 }
@@ -71,8 +73,14 @@ mod tests {
         let browser = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/120.0 Mobile Safari/537.36";
         let sdk = "Dalvik/2.1.0 (Linux; U; Android 14; Pixel 8 Build/UD1A.230803.041)";
         assert_eq!(normalise_user_agent(browser), normalise_user_agent(sdk));
-        assert_eq!(fingerprint(Some("203.0.113.9"), Some(browser)), fingerprint(Some("203.0.113.9"), Some(sdk)));
-        assert_ne!(fingerprint(Some("203.0.113.9"), Some(browser)), fingerprint(Some("203.0.113.10"), Some(browser)));
+        assert_eq!(
+            fingerprint(Some("203.0.113.9"), Some(browser)),
+            fingerprint(Some("203.0.113.9"), Some(sdk))
+        );
+        assert_ne!(
+            fingerprint(Some("203.0.113.9"), Some(browser)),
+            fingerprint(Some("203.0.113.10"), Some(browser))
+        );
         assert_eq!(fingerprint(None, Some(browser)), None);
         assert_eq!(fingerprint(Some("1.2.3.4"), Some("  ")), None);
     }

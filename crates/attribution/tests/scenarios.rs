@@ -48,33 +48,44 @@ fn run(settings: Settings, touches: &[T], install: &Install) -> Decision {
     ordered.sort_by_key(|t| -t.before);
     for touch in &ordered {
         let devices = device_keys(&[("gaid", touch.gaid)]);
-        engine.add_touch(&settings, &TouchInput {
-            app: touch.app,
-            id: touch.id,
-            kind: touch.kind,
-            at: INSTALL_AT - touch.before * SECOND,
-            source: 7,
-            device_ids: &devices,
-            fingerprint: touch.fingerprint,
-            ip: None,
-        });
+        engine.add_touch(
+            &settings,
+            &TouchInput {
+                app: touch.app,
+                id: touch.id,
+                kind: touch.kind,
+                at: INSTALL_AT - touch.before * SECOND,
+                source: 7,
+                device_ids: &devices,
+                fingerprint: touch.fingerprint,
+                ip: None,
+            },
+        );
     }
     let devices = device_keys(&[("gaid", install.gaid)]);
-    engine.decide(&settings, &InstallInput {
-        app: APP,
-        at: INSTALL_AT,
-        click_id: install.click_id.map(id_hash),
-        device_ids: &devices,
-        fingerprint: install.fingerprint,
-        blocked_ip: install.blocked,
-    })
+    engine.decide(
+        &settings,
+        &InstallInput {
+            app: APP,
+            at: INSTALL_AT,
+            click_id: install.click_id.map(id_hash),
+            device_ids: &devices,
+            fingerprint: install.fingerprint,
+            blocked_ip: install.blocked,
+        },
+    )
 }
 
 type Expected = (Status, Option<MatchType>, Option<&'static str>, Option<RejectionReason>);
 
 fn check(name: &str, settings: Settings, touches: &[T], install: &Install, expected: Expected) {
     let decision = run(settings, touches, install);
-    let got = (decision.status, decision.match_type, decision.touch.as_ref().map(|t| t.id.clone()), decision.rejection);
+    let got = (
+        decision.status,
+        decision.match_type,
+        decision.touch.as_ref().map(|t| t.id.clone()),
+        decision.rejection,
+    );
     let want = (expected.0, expected.1, expected.2.map(str::to_owned), expected.3);
     assert_eq!(got, want, "{name}");
 }
@@ -90,31 +101,151 @@ fn each_rule_and_each_window_edge() {
     let d = Settings::default();
     let a = Some("38400000-8cf0-11bd-b23e-10b96e40000d");
     let cases: Vec<(&str, Vec<T>, Install, Expected)> = vec![
-        ("click id inside the window", vec![click("c1", 3600, None)], install(Some("c1"), None), (Attributed, Some(ClickId), Some("c1"), None)),
-        ("click id exactly at the window", vec![click("c1", CLICK_WINDOW_S, None)], install(Some("c1"), None), (Attributed, Some(ClickId), Some("c1"), None)),
-        ("click id one second past", vec![click("c1", CLICK_WINDOW_S + 1, None)], install(Some("c1"), None), (Organic, None, None, None)),
-        ("device id click", vec![click("c1", 3600, a)], install(None, a), (Attributed, Some(DeviceId), Some("c1"), None)),
-        ("device id exactly at the window", vec![click("c1", CLICK_WINDOW_S, a)], install(None, a), (Attributed, Some(DeviceId), Some("c1"), None)),
-        ("device id one second past", vec![click("c1", CLICK_WINDOW_S + 1, a)], install(None, a), (Organic, None, None, None)),
-        ("probabilistic", vec![T { fingerprint: FP, ..click("c1", 3600, None) }], Install { fingerprint: FP, ..install(None, None) }, (Attributed, Some(Probabilistic), Some("c1"), None)),
-        ("probabilistic exactly at the window", vec![T { fingerprint: FP, ..click("c1", VIEW_WINDOW_S, None) }], Install { fingerprint: FP, ..install(None, None) }, (Attributed, Some(Probabilistic), Some("c1"), None)),
-        ("probabilistic one second past", vec![T { fingerprint: FP, ..click("c1", VIEW_WINDOW_S + 1, None) }], Install { fingerprint: FP, ..install(None, None) }, (Organic, None, None, None)),
-        ("view-through", vec![impression("i1", 3600, a)], install(None, a), (Attributed, Some(ViewThrough), Some("i1"), None)),
-        ("view-through exactly at the window", vec![impression("i1", VIEW_WINDOW_S, a)], install(None, a), (Attributed, Some(ViewThrough), Some("i1"), None)),
-        ("view-through one second past", vec![impression("i1", VIEW_WINDOW_S + 1, a)], install(None, a), (Organic, None, None, None)),
+        (
+            "click id inside the window",
+            vec![click("c1", 3600, None)],
+            install(Some("c1"), None),
+            (Attributed, Some(ClickId), Some("c1"), None),
+        ),
+        (
+            "click id exactly at the window",
+            vec![click("c1", CLICK_WINDOW_S, None)],
+            install(Some("c1"), None),
+            (Attributed, Some(ClickId), Some("c1"), None),
+        ),
+        (
+            "click id one second past",
+            vec![click("c1", CLICK_WINDOW_S + 1, None)],
+            install(Some("c1"), None),
+            (Organic, None, None, None),
+        ),
+        (
+            "device id click",
+            vec![click("c1", 3600, a)],
+            install(None, a),
+            (Attributed, Some(DeviceId), Some("c1"), None),
+        ),
+        (
+            "device id exactly at the window",
+            vec![click("c1", CLICK_WINDOW_S, a)],
+            install(None, a),
+            (Attributed, Some(DeviceId), Some("c1"), None),
+        ),
+        (
+            "device id one second past",
+            vec![click("c1", CLICK_WINDOW_S + 1, a)],
+            install(None, a),
+            (Organic, None, None, None),
+        ),
+        (
+            "probabilistic",
+            vec![T { fingerprint: FP, ..click("c1", 3600, None) }],
+            Install { fingerprint: FP, ..install(None, None) },
+            (Attributed, Some(Probabilistic), Some("c1"), None),
+        ),
+        (
+            "probabilistic exactly at the window",
+            vec![T { fingerprint: FP, ..click("c1", VIEW_WINDOW_S, None) }],
+            Install { fingerprint: FP, ..install(None, None) },
+            (Attributed, Some(Probabilistic), Some("c1"), None),
+        ),
+        (
+            "probabilistic one second past",
+            vec![T { fingerprint: FP, ..click("c1", VIEW_WINDOW_S + 1, None) }],
+            Install { fingerprint: FP, ..install(None, None) },
+            (Organic, None, None, None),
+        ),
+        (
+            "view-through",
+            vec![impression("i1", 3600, a)],
+            install(None, a),
+            (Attributed, Some(ViewThrough), Some("i1"), None),
+        ),
+        (
+            "view-through exactly at the window",
+            vec![impression("i1", VIEW_WINDOW_S, a)],
+            install(None, a),
+            (Attributed, Some(ViewThrough), Some("i1"), None),
+        ),
+        (
+            "view-through one second past",
+            vec![impression("i1", VIEW_WINDOW_S + 1, a)],
+            install(None, a),
+            (Organic, None, None, None),
+        ),
         ("nothing: organic", vec![], install(None, a), (Organic, None, None, None)),
-        ("last touch within a rule", vec![click("old", 7200, a), click("new", 3600, a)], install(None, a), (Attributed, Some(DeviceId), Some("new"), None)),
-        ("click id beats a later device-id click", vec![click("c1", 7200, None), click("c2", 3600, a)], install(Some("c1"), a), (Attributed, Some(ClickId), Some("c1"), None)),
-        ("a device-id click beats a later impression", vec![click("c1", 7200, a), impression("i1", 3600, a)], install(None, a), (Attributed, Some(DeviceId), Some("c1"), None)),
-        ("a probabilistic click beats a device-id impression", vec![T { fingerprint: FP, ..click("c1", 7200, None) }, impression("i1", 3600, a)], Install { fingerprint: FP, ..install(None, a) }, (Attributed, Some(Probabilistic), Some("c1"), None)),
-        ("placeholder ids never match", vec![click("c1", 3600, Some("00000000-0000-0000-0000-000000000000"))], install(None, Some("00000000-0000-0000-0000-000000000000")), (Organic, None, None, None)),
-        ("unknown never matches", vec![impression("i1", 3600, Some("unknown"))], install(None, Some("unknown")), (Organic, None, None, None)),
-        ("touchpoints after the install are ignored", vec![click("c1", -60, a)], install(Some("c1"), a), (Organic, None, None, None)),
-        ("another app's touchpoints never match", vec![T { app: OTHER_APP, ..click("c1", 3600, a) }], install(Some("c1"), a), (Organic, None, None, None)),
-        ("click injection", vec![click("c1", 5, a)], install(None, a), (Rejected, Some(DeviceId), Some("c1"), Some(RejectionReason::ClickInjection))),
-        ("exactly the minimum click-to-install time is fine", vec![click("c1", 10, a)], install(None, a), (Attributed, Some(DeviceId), Some("c1"), None)),
-        ("impressions are not click injection", vec![impression("i1", 1, a)], install(None, a), (Attributed, Some(ViewThrough), Some("i1"), None)),
-        ("blocked IP", vec![click("c1", 3600, a)], Install { blocked: true, ..install(None, a) }, (Rejected, None, None, Some(RejectionReason::BlockedIp))),
+        (
+            "last touch within a rule",
+            vec![click("old", 7200, a), click("new", 3600, a)],
+            install(None, a),
+            (Attributed, Some(DeviceId), Some("new"), None),
+        ),
+        (
+            "click id beats a later device-id click",
+            vec![click("c1", 7200, None), click("c2", 3600, a)],
+            install(Some("c1"), a),
+            (Attributed, Some(ClickId), Some("c1"), None),
+        ),
+        (
+            "a device-id click beats a later impression",
+            vec![click("c1", 7200, a), impression("i1", 3600, a)],
+            install(None, a),
+            (Attributed, Some(DeviceId), Some("c1"), None),
+        ),
+        (
+            "a probabilistic click beats a device-id impression",
+            vec![T { fingerprint: FP, ..click("c1", 7200, None) }, impression("i1", 3600, a)],
+            Install { fingerprint: FP, ..install(None, a) },
+            (Attributed, Some(Probabilistic), Some("c1"), None),
+        ),
+        (
+            "placeholder ids never match",
+            vec![click("c1", 3600, Some("00000000-0000-0000-0000-000000000000"))],
+            install(None, Some("00000000-0000-0000-0000-000000000000")),
+            (Organic, None, None, None),
+        ),
+        (
+            "unknown never matches",
+            vec![impression("i1", 3600, Some("unknown"))],
+            install(None, Some("unknown")),
+            (Organic, None, None, None),
+        ),
+        (
+            "touchpoints after the install are ignored",
+            vec![click("c1", -60, a)],
+            install(Some("c1"), a),
+            (Organic, None, None, None),
+        ),
+        (
+            "another app's touchpoints never match",
+            vec![T { app: OTHER_APP, ..click("c1", 3600, a) }],
+            install(Some("c1"), a),
+            (Organic, None, None, None),
+        ),
+        (
+            "click injection",
+            vec![click("c1", 5, a)],
+            install(None, a),
+            (Rejected, Some(DeviceId), Some("c1"), Some(RejectionReason::ClickInjection)),
+        ),
+        (
+            "exactly the minimum click-to-install time is fine",
+            vec![click("c1", 10, a)],
+            install(None, a),
+            (Attributed, Some(DeviceId), Some("c1"), None),
+        ),
+        (
+            "impressions are not click injection",
+            vec![impression("i1", 1, a)],
+            install(None, a),
+            (Attributed, Some(ViewThrough), Some("i1"), None),
+        ),
+        (
+            "blocked IP",
+            vec![click("c1", 3600, a)],
+            Install { blocked: true, ..install(None, a) },
+            (Rejected, None, None, Some(RejectionReason::BlockedIp)),
+        ),
     ];
     for (name, touches, install, expected) in cases {
         check(name, d, &touches, &install, expected);
@@ -125,11 +256,34 @@ fn each_rule_and_each_window_edge() {
 fn per_app_windows_change_the_outcome() {
     let a = Some("device-a");
     let touches = [click("c1", 48 * 3600, a)];
-    check("default window", Settings::default(), &touches, &install(None, a), (Status::Attributed, Some(MatchType::DeviceId), Some("c1"), None));
+    check(
+        "default window",
+        Settings::default(),
+        &touches,
+        &install(None, a),
+        (Status::Attributed, Some(MatchType::DeviceId), Some("c1"), None),
+    );
     let narrow = Settings { click_window_ms: 24 * HOUR, ..Settings::default() };
-    check("narrower window", narrow, &touches, &install(None, a), (Status::Organic, None, None, None));
+    check(
+        "narrower window",
+        narrow,
+        &touches,
+        &install(None, a),
+        (Status::Organic, None, None, None),
+    );
     let strict = Settings { min_ctit_ms: 60 * SECOND, ..Settings::default() };
-    check("higher CTIT floor", strict, &[click("c1", 30, a)], &install(None, a), (Status::Rejected, Some(MatchType::DeviceId), Some("c1"), Some(RejectionReason::ClickInjection)));
+    check(
+        "higher CTIT floor",
+        strict,
+        &[click("c1", 30, a)],
+        &install(None, a),
+        (
+            Status::Rejected,
+            Some(MatchType::DeviceId),
+            Some("c1"),
+            Some(RejectionReason::ClickInjection),
+        ),
+    );
 }
 
 #[test]
@@ -140,11 +294,33 @@ fn flooded_clicks_are_flagged_and_never_win() {
     let mut flagged = Vec::new();
     for i in 0..5 {
         let id = format!("c{i}");
-        let outcome = engine.add_touch(&settings, &TouchInput { app: APP, id: &id, kind: TouchKind::Click, at: INSTALL_AT - 600_000 + i, source: 1, device_ids: &devices, fingerprint: None, ip: None });
+        let outcome = engine.add_touch(
+            &settings,
+            &TouchInput {
+                app: APP,
+                id: &id,
+                kind: TouchKind::Click,
+                at: INSTALL_AT - 600_000 + i,
+                source: 1,
+                device_ids: &devices,
+                fingerprint: None,
+                ip: None,
+            },
+        );
         flagged.push(outcome.flagged);
     }
     assert_eq!(flagged, vec![false, false, false, true, true]);
-    let decision = engine.decide(&settings, &InstallInput { app: APP, at: INSTALL_AT, click_id: Some(id_hash("c4")), device_ids: &devices, fingerprint: None, blocked_ip: false });
+    let decision = engine.decide(
+        &settings,
+        &InstallInput {
+            app: APP,
+            at: INSTALL_AT,
+            click_id: Some(id_hash("c4")),
+            device_ids: &devices,
+            fingerprint: None,
+            blocked_ip: false,
+        },
+    );
     // The flagged click id does not win; the latest unflagged device click does.
     assert_eq!(decision.touch.map(|t| t.id), Some("c2".to_owned()));
     assert_eq!(decision.match_type, Some(MatchType::DeviceId));
@@ -155,21 +331,87 @@ fn reinstalls_keep_their_source_until_the_window_passes() {
     let settings = Settings::default();
     let mut engine = Engine::new();
     let devices = device_keys(&[("gaid", Some("returning"))]);
-    engine.add_touch(&settings, &TouchInput { app: APP, id: "first", kind: TouchKind::Click, at: INSTALL_AT - HOUR, source: 1, device_ids: &devices, fingerprint: None, ip: None });
-    let first = engine.decide(&settings, &InstallInput { app: APP, at: INSTALL_AT, click_id: None, device_ids: &devices, fingerprint: None, blocked_ip: false });
+    engine.add_touch(
+        &settings,
+        &TouchInput {
+            app: APP,
+            id: "first",
+            kind: TouchKind::Click,
+            at: INSTALL_AT - HOUR,
+            source: 1,
+            device_ids: &devices,
+            fingerprint: None,
+            ip: None,
+        },
+    );
+    let first = engine.decide(
+        &settings,
+        &InstallInput {
+            app: APP,
+            at: INSTALL_AT,
+            click_id: None,
+            device_ids: &devices,
+            fingerprint: None,
+            blocked_ip: false,
+        },
+    );
     assert_eq!(first.status, Status::Attributed);
     assert!(!first.reattribution && !first.reinstall);
 
     let ten_days = INSTALL_AT + 240 * HOUR;
-    engine.add_touch(&settings, &TouchInput { app: APP, id: "second", kind: TouchKind::Click, at: ten_days - HOUR, source: 2, device_ids: &devices, fingerprint: None, ip: None });
-    let again = engine.decide(&settings, &InstallInput { app: APP, at: ten_days, click_id: None, device_ids: &devices, fingerprint: None, blocked_ip: false });
+    engine.add_touch(
+        &settings,
+        &TouchInput {
+            app: APP,
+            id: "second",
+            kind: TouchKind::Click,
+            at: ten_days - HOUR,
+            source: 2,
+            device_ids: &devices,
+            fingerprint: None,
+            ip: None,
+        },
+    );
+    let again = engine.decide(
+        &settings,
+        &InstallInput {
+            app: APP,
+            at: ten_days,
+            click_id: None,
+            device_ids: &devices,
+            fingerprint: None,
+            blocked_ip: false,
+        },
+    );
     assert!(again.reinstall, "inside the re-attribution window");
     assert_eq!(again.touch.map(|t| t.id), Some("first".to_owned()));
     assert_eq!(engine.credit(APP, &devices, ten_days + 1).source, Some(1));
 
     let later = INSTALL_AT + 91 * 24 * HOUR;
-    engine.add_touch(&settings, &TouchInput { app: APP, id: "third", kind: TouchKind::Click, at: later - HOUR, source: 3, device_ids: &devices, fingerprint: None, ip: None });
-    let fresh = engine.decide(&settings, &InstallInput { app: APP, at: later, click_id: None, device_ids: &devices, fingerprint: None, blocked_ip: false });
+    engine.add_touch(
+        &settings,
+        &TouchInput {
+            app: APP,
+            id: "third",
+            kind: TouchKind::Click,
+            at: later - HOUR,
+            source: 3,
+            device_ids: &devices,
+            fingerprint: None,
+            ip: None,
+        },
+    );
+    let fresh = engine.decide(
+        &settings,
+        &InstallInput {
+            app: APP,
+            at: later,
+            click_id: None,
+            device_ids: &devices,
+            fingerprint: None,
+            blocked_ip: false,
+        },
+    );
     assert!(fresh.reattribution && !fresh.reinstall, "past the window: attributed afresh");
     assert_eq!(fresh.touch.map(|t| t.id), Some("third".to_owned()));
     assert_eq!(engine.credit(APP, &devices, later + 1).source, Some(3));
@@ -180,12 +422,34 @@ fn retargeting_opens_reengage_for_the_window() {
     let settings = Settings::default();
     let mut engine = Engine::new();
     let devices = device_keys(&[("idfa", Some("loyal"))]);
-    engine.decide(&settings, &InstallInput { app: APP, at: INSTALL_AT, click_id: None, device_ids: &devices, fingerprint: None, blocked_ip: false });
-    assert_eq!(engine.credit(APP, &devices, INSTALL_AT + 1), Credit { source: None, reengagement: false });
+    engine.decide(
+        &settings,
+        &InstallInput {
+            app: APP,
+            at: INSTALL_AT,
+            click_id: None,
+            device_ids: &devices,
+            fingerprint: None,
+            blocked_ip: false,
+        },
+    );
+    assert_eq!(
+        engine.credit(APP, &devices, INSTALL_AT + 1),
+        Credit { source: None, reengagement: false }
+    );
     assert!(engine.reengage(&settings, APP, &devices, INSTALL_AT + HOUR, 9));
-    assert_eq!(engine.credit(APP, &devices, INSTALL_AT + 2 * HOUR), Credit { source: Some(9), reengagement: true });
-    assert_eq!(engine.credit(APP, &devices, INSTALL_AT + HOUR + 31 * 24 * HOUR).reengagement, false);
-    assert!(!engine.reengage(&settings, APP, &device_keys(&[("idfa", Some("stranger"))]), INSTALL_AT, 9));
+    assert_eq!(
+        engine.credit(APP, &devices, INSTALL_AT + 2 * HOUR),
+        Credit { source: Some(9), reengagement: true }
+    );
+    assert!(!engine.credit(APP, &devices, INSTALL_AT + HOUR + 31 * 24 * HOUR).reengagement);
+    assert!(!engine.reengage(
+        &settings,
+        APP,
+        &device_keys(&[("idfa", Some("stranger"))]),
+        INSTALL_AT,
+        9
+    ));
 }
 
 #[test]
@@ -211,14 +475,23 @@ enum Step {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        (1u64..=2, prop::bool::ANY, -400_000i64..400_000, 0u8..6, 0u8..4).prop_map(|(app, is_click, offset_s, device, fingerprint)| Step::Touch {
-            app,
-            kind: if is_click { TouchKind::Click } else { TouchKind::Impression },
-            offset_s,
-            device,
-            fingerprint
-        }),
-        (-400_000i64..400_000, 0u8..6, 0u8..4, prop::option::of(0u16..40)).prop_map(|(offset_s, device, fingerprint, click)| Step::Install { offset_s, device, fingerprint, click }),
+        (1u64..=2, prop::bool::ANY, -400_000i64..400_000, 0u8..6, 0u8..4).prop_map(
+            |(app, is_click, offset_s, device, fingerprint)| Step::Touch {
+                app,
+                kind: if is_click { TouchKind::Click } else { TouchKind::Impression },
+                offset_s,
+                device,
+                fingerprint
+            }
+        ),
+        (-400_000i64..400_000, 0u8..6, 0u8..4, prop::option::of(0u16..40)).prop_map(
+            |(offset_s, device, fingerprint, click)| Step::Install {
+                offset_s,
+                device,
+                fingerprint,
+                click
+            }
+        ),
     ]
 }
 
@@ -234,22 +507,35 @@ fn replay(steps: &[Step], settings: &Settings) -> Vec<(Decision, Millis)> {
                 touch_count += 1;
                 ids.push(id.clone());
                 let devices = device_keys(&[("gaid", Some(&format!("d{device}")))]);
-                engine.add_touch(settings, &TouchInput {
-                    app: *app,
-                    id: &id,
-                    kind: *kind,
-                    at: INSTALL_AT + offset_s * SECOND,
-                    source: u32::try_from(*app).unwrap(),
-                    device_ids: &devices,
-                    fingerprint: Some(u64::from(*fingerprint)),
-                    ip: None,
-                });
+                engine.add_touch(
+                    settings,
+                    &TouchInput {
+                        app: *app,
+                        id: &id,
+                        kind: *kind,
+                        at: INSTALL_AT + offset_s * SECOND,
+                        source: u32::try_from(*app).unwrap(),
+                        device_ids: &devices,
+                        fingerprint: Some(u64::from(*fingerprint)),
+                        ip: None,
+                    },
+                );
             }
             Step::Install { offset_s, device, fingerprint, click } => {
                 let devices = device_keys(&[("gaid", Some(&format!("d{device}")))]);
                 let at = INSTALL_AT + offset_s * SECOND;
                 let click_id = click.map(|c| id_hash(&format!("t{c}")));
-                let decision = engine.decide(settings, &InstallInput { app: APP, at, click_id, device_ids: &devices, fingerprint: Some(u64::from(*fingerprint)), blocked_ip: false });
+                let decision = engine.decide(
+                    settings,
+                    &InstallInput {
+                        app: APP,
+                        at,
+                        click_id,
+                        device_ids: &devices,
+                        fingerprint: Some(u64::from(*fingerprint)),
+                        blocked_ip: false,
+                    },
+                );
                 decisions.push((decision, at));
             }
         }

@@ -64,7 +64,8 @@ fn summarize(label: &str, tallies: Vec<Tally>, elapsed: Duration, with_events: b
         seconds
     );
     if with_events {
-        let _ = write!(line, " events={} events/s={:.0}", total.events, total.events as f64 / seconds);
+        let _ =
+            write!(line, " events={} events/s={:.0}", total.events, total.events as f64 / seconds);
     }
     line
 }
@@ -116,8 +117,14 @@ async fn resident_mb(client: &reqwest::Client, url: &str) -> Option<f64> {
 }
 
 pub async fn run(options: Options) -> anyhow::Result<Report> {
-    anyhow::ensure!(options.batch >= 1 && options.batch <= 1000, "--batch must be between 1 and 1000");
-    anyhow::ensure!(options.concurrency >= 1 && options.concurrency <= 4096, "--concurrency must be between 1 and 4096");
+    anyhow::ensure!(
+        options.batch >= 1 && options.batch <= 1000,
+        "--batch must be between 1 and 1000"
+    );
+    anyhow::ensure!(
+        options.concurrency >= 1 && options.concurrency <= 4096,
+        "--concurrency must be between 1 and 4096"
+    );
     let url = options.url.trim_end_matches('/').to_owned();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(options.concurrency)
@@ -147,7 +154,9 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
                         Ok(response) if response.status().is_success() => {
                             let _ = response.bytes().await;
                             tally.requests += 1;
-                            tally.latencies_us.push(u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX));
+                            tally.latencies_us.push(
+                                u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX),
+                            );
                         }
                         _ => tally.errors += 1,
                     }
@@ -159,7 +168,12 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         for task in tasks {
             tallies.push(task.await?);
         }
-        lines.push(summarize(&format!("baseline GET {}", options.baseline_path), tallies, started.elapsed(), false));
+        lines.push(summarize(
+            &format!("baseline GET {}", options.baseline_path),
+            tallies,
+            started.elapsed(),
+            false,
+        ));
     }
 
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
@@ -169,14 +183,17 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..options.concurrency {
-        let (client, target, token) = (client.clone(), format!("{url}/v1/events"), options.app_token.clone());
+        let (client, target, token) =
+            (client.clone(), format!("{url}/v1/events"), options.app_token.clone());
         let (budget, sequence, run_id) = (budget.clone(), sequence.clone(), run_id.clone());
         let batch = options.batch as u64;
         tasks.push(tokio::spawn(async move {
             let mut tally = Tally::default();
             let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_rng(&mut rand::rng());
             while Instant::now() < deadline {
-                let taken = budget.fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| left.checked_sub(batch).or((left > 0).then_some(0)));
+                let taken = budget.fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+                    left.checked_sub(batch).or((left > 0).then_some(0))
+                });
                 let Ok(left) = taken else { break };
                 let size = left.min(batch) as usize;
                 let body = body(size, &run_id, sequence.fetch_add(1, Ordering::Relaxed), &mut rng);
@@ -193,9 +210,14 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
                         let _ = response.bytes().await;
                         tally.requests += 1;
                         tally.events += size as u64;
-                        tally.latencies_us.push(u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX));
+                        tally
+                            .latencies_us
+                            .push(u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX));
                     }
-                    Ok(response) if response.status().as_u16() == 503 || response.status().as_u16() == 429 => {
+                    Ok(response)
+                        if response.status().as_u16() == 503
+                            || response.status().as_u16() == 429 =>
+                    {
                         tally.overloaded += 1;
                         budget.fetch_add(size as u64, Ordering::AcqRel);
                         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -210,7 +232,12 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     for task in tasks {
         tallies.push(task.await?);
     }
-    lines.push(summarize(&format!("ingest POST /v1/events batch={}", options.batch), tallies, started.elapsed(), true));
+    lines.push(summarize(
+        &format!("ingest POST /v1/events batch={}", options.batch),
+        tallies,
+        started.elapsed(),
+        true,
+    ));
     let rss_after = resident_mb(&client, &url).await;
     if let (Some(before), Some(after)) = (rss_before, rss_after) {
         lines.push(format!("server_rss_mb: before={before:.1} after={after:.1}"));
@@ -229,7 +256,8 @@ mod tests {
         let value: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
         let events = value["events"].as_array().expect("events");
         assert_eq!(events.len(), 50);
-        let ids: std::collections::HashSet<&str> = events.iter().filter_map(|e| e["id"].as_str()).collect();
+        let ids: std::collections::HashSet<&str> =
+            events.iter().filter_map(|e| e["id"].as_str()).collect();
         assert_eq!(ids.len(), 50);
         assert!(events.iter().all(|e| e["device"]["gaid"].is_string()));
     }

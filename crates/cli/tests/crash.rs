@@ -40,7 +40,8 @@ fn start(data_dir: &std::path::Path, port: u16) -> Child {
 async fn wait_healthy(client: &reqwest::Client, base: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        if client.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
+        if client.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success())
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -69,11 +70,28 @@ async fn kill_nine_loses_nothing_acknowledged() {
     wait_healthy(&http, &base).await;
 
     let register = json!({ "email": "crash@example.com", "password": "a long enough passphrase 42", "name": "C", "organization": "Crash" });
-    let login: Value = http.post(format!("{base}/api/v1/auth/register")).json(&register).send().await.unwrap().json().await.unwrap();
+    let login: Value = http
+        .post(format!("{base}/api/v1/auth/register"))
+        .json(&register)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let token = login["access_token"].as_str().unwrap().to_owned();
     let app = json!({ "name": "Crash", "platform": "android", "bundle_id": "com.example.crash",
                       "store_url": "https://play.google.com/store/apps/details?id=com.example.crash" });
-    let app: Value = http.post(format!("{base}/api/v1/apps")).bearer_auth(&token).json(&app).send().await.unwrap().json().await.unwrap();
+    let app: Value = http
+        .post(format!("{base}/api/v1/apps"))
+        .bearer_auth(&token)
+        .json(&app)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let app_id = app["id"].as_str().unwrap().to_owned();
     let app_token = app["app_token"].as_str().unwrap().to_owned();
 
@@ -89,7 +107,8 @@ async fn kill_nine_loses_nothing_acknowledged() {
             let mut pending: Option<(Vec<String>, Value)> = None;
             let deadline = Instant::now() + Duration::from_secs(90);
             // Keep going until told to stop and nothing is left unacknowledged.
-            while Instant::now() < deadline && !(stop.load(Ordering::Acquire) && pending.is_none()) {
+            while Instant::now() < deadline && !(stop.load(Ordering::Acquire) && pending.is_none())
+            {
                 let (ids, body) = match pending.take() {
                     Some(retry) => retry,
                     None if stop.load(Ordering::Acquire) || sequence >= 400 => break,
@@ -99,11 +118,17 @@ async fn kill_nine_loses_nothing_acknowledged() {
                     }
                 };
                 sent.lock().unwrap().extend(ids.iter().cloned());
-                let reply = http.post(format!("{base}/v1/events")).header("x-app-token", &app_token).json(&body).send().await;
+                let reply = http
+                    .post(format!("{base}/v1/events"))
+                    .header("x-app-token", &app_token)
+                    .json(&body)
+                    .send()
+                    .await;
                 match reply {
                     Ok(response) if response.status() == 200 => {
                         let answer: Value = response.json().await.unwrap_or(Value::Null);
-                        let counted = answer["accepted"].as_u64().unwrap_or(0) + answer["duplicates"].as_u64().unwrap_or(0);
+                        let counted = answer["accepted"].as_u64().unwrap_or(0)
+                            + answer["duplicates"].as_u64().unwrap_or(0);
                         assert_eq!(counted, BATCH as u64, "{answer}");
                         acknowledged.lock().unwrap().extend(ids);
                     }
@@ -114,7 +139,10 @@ async fn kill_nine_loses_nothing_acknowledged() {
                     }
                 }
             }
-            assert!(pending.is_none(), "client {client_index} ran out of time with unacknowledged events");
+            assert!(
+                pending.is_none(),
+                "client {client_index} ran out of time with unacknowledged events"
+            );
         }));
     }
 
@@ -133,7 +161,11 @@ async fn kill_nine_loses_nothing_acknowledged() {
 
     let acknowledged = acknowledged.lock().unwrap().clone();
     let sent = sent.lock().unwrap().clone();
-    assert!(acknowledged.len() >= CLIENTS * BATCH * 3, "too little traffic: {}", acknowledged.len());
+    assert!(
+        acknowledged.len() >= CLIENTS * BATCH * 3,
+        "too little traffic: {}",
+        acknowledged.len()
+    );
     assert_eq!(acknowledged, sent, "every event sent was eventually acknowledged");
 
     // The report counts each acknowledged event once, once the pipeline has caught up.
@@ -141,7 +173,8 @@ async fn kill_nine_loses_nothing_acknowledged() {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut sessions = 0;
     while Instant::now() < deadline {
-        let summary: Value = http.get(&summary_url).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        let summary: Value =
+            http.get(&summary_url).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
         sessions = summary["totals"]["sessions"].as_u64().unwrap_or(0);
         if sessions >= acknowledged.len() as u64 {
             break;
@@ -150,18 +183,25 @@ async fn kill_nine_loses_nothing_acknowledged() {
     }
     assert_eq!(sessions, acknowledged.len() as u64, "stored once each");
 
-    let status = Command::new("kill").args(["-s", "TERM", &server.id().to_string()]).status().unwrap();
+    let status =
+        Command::new("kill").args(["-s", "TERM", &server.id().to_string()]).status().unwrap();
     assert!(status.success());
     assert!(server.wait().unwrap().success());
 
     // Every acknowledged id is in the store exactly once.
     let db = rusqlite::Connection::open(data_dir.path().join("events.db")).unwrap();
-    let days: Vec<String> = db.prepare("SELECT day FROM partitions").unwrap()
-        .query_map([], |row| row.get(0)).unwrap().collect::<Result<_, _>>().unwrap();
+    let days: Vec<String> = db
+        .prepare("SELECT day FROM partitions")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
     let mut stored = Vec::new();
     for day in days {
         let table = format!("events_{}", day.replace('-', ""));
-        let mut statement = db.prepare(&format!("SELECT id FROM {table} WHERE app_id = ?1")).unwrap();
+        let mut statement =
+            db.prepare(&format!("SELECT id FROM {table} WHERE app_id = ?1")).unwrap();
         let ids = statement.query_map([&app_id], |row| row.get::<_, String>(0)).unwrap();
         stored.extend(ids.map(Result::unwrap));
     }

@@ -5,6 +5,7 @@ pub mod app;
 pub mod event;
 pub mod ids;
 pub mod money;
+pub mod net;
 pub mod password;
 pub mod policy;
 pub mod time;

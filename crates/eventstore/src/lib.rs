@@ -40,6 +40,19 @@ pub trait EventStore: Send + Sync {
 
     async fn summary(&self, query: &SummaryQuery) -> Result<Vec<SummaryRow>>;
 
+    /// The decision for an install.
+    async fn attribution(&self, app_id: &str, event_id: &str) -> Result<Option<AttributionRow>>;
+
+    /// The latest install decision for any of the device's identifiers (`kind:value`).
+    async fn device_attribution(
+        &self,
+        app_id: &str,
+        device_ids: &[String],
+    ) -> Result<Option<AttributionRow>>;
+
+    /// Rejected installs and flagged clicks by kind, reason and network.
+    async fn fraud(&self, app_id: &str, from_day: &str, to_day: &str) -> Result<Vec<FraudRow>>;
+
     async fn rejected(
         &self,
         app_id: &str,

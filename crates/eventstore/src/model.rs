@@ -66,6 +66,54 @@ pub struct EventRow {
     pub install: Option<InstallOutcome>,
     pub reattribution: bool,
     pub reengagement: bool,
+    /// A re-install inside the re-attribution window (not a new install).
+    pub reinstall: bool,
+    /// Why a fraud rule rejected (installs) or flagged (clicks) this row.
+    pub fraud_reason: Option<String>,
+}
+
+/// The attribution decision of an install.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AttributionRow {
+    pub app_id: String,
+    pub event_id: String,
+    pub device_id: Option<String>,
+    /// `attributed`, `organic` or `rejected`.
+    pub status: String,
+    pub match_type: Option<String>,
+    pub touch_id: Option<String>,
+    /// `click` or `impression`.
+    pub touch_kind: Option<String>,
+    pub touch_at_ms: Option<i64>,
+    pub link_id: Option<String>,
+    pub dims: Dims,
+    pub rejection_reason: Option<String>,
+    pub reattribution: bool,
+    pub reinstall: bool,
+    pub install_at_ms: i64,
+    pub decided_at_ms: i64,
+}
+
+/// A share of an install credited to a source under a multi-touch model.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CreditRow {
+    pub app_id: String,
+    /// The install it is a share of (applied only when that install is stored anew).
+    pub event_id: String,
+    pub day: String,
+    pub dims: Dims,
+    /// `last_touch`, `linear`, `time_decay` or `position_based`.
+    pub model: String,
+    pub installs: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FraudRow {
+    /// `install` (rejected) or `click` (flagged).
+    pub kind: String,
+    pub reason: String,
+    pub network: String,
+    pub count: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -84,6 +132,8 @@ pub struct RejectedRow {
 pub struct Batch {
     pub rows: Vec<EventRow>,
     pub rejected: Vec<RejectedRow>,
+    pub attributions: Vec<AttributionRow>,
+    pub credits: Vec<CreditRow>,
     pub last_offset: u64,
 }
 
@@ -130,6 +180,8 @@ impl Dimension {
 
 #[derive(Clone, Debug, Default)]
 pub struct SummaryQuery {
+    /// Multi-touch model for `installs` (`None`: last touch).
+    pub model: Option<String>,
     pub app_id: String,
     /// Inclusive report days (`YYYY-MM-DD`).
     pub from_day: String,
@@ -142,6 +194,7 @@ pub struct SummaryQuery {
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Counts {
+    pub reinstalls: u64,
     pub clicks: u64,
     pub impressions: u64,
     pub installs: u64,
@@ -156,6 +209,7 @@ pub struct Counts {
 
 impl Counts {
     pub fn add(&mut self, other: &Counts) {
+        self.reinstalls += other.reinstalls;
         self.clicks += other.clicks;
         self.impressions += other.impressions;
         self.installs += other.installs;
@@ -174,6 +228,7 @@ impl Counts {
         match row.kind {
             EventType::Click => counts.clicks = 1,
             EventType::Impression => counts.impressions = 1,
+            EventType::Install if row.reinstall => counts.reinstalls = 1,
             EventType::Install => match row.install {
                 Some(InstallOutcome::Attributed) if row.reattribution => counts.reattributions = 1,
                 Some(InstallOutcome::Attributed) => counts.installs = 1,
@@ -209,6 +264,8 @@ pub struct SummaryRow {
     pub country: Option<String>,
     pub day: Option<String>,
     pub counts: Counts,
+    /// Installs credited under a multi-touch model (fractional), when one was asked for.
+    pub credited_installs: Option<f64>,
 }
 
 #[derive(Clone, Debug)]

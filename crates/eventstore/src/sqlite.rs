@@ -4,8 +4,9 @@
 //! single transactions; readers use their own connections.
 
 use crate::{
-    ApplyOutcome, Batch, Counts, Dimension, Dims, EventRow, EventStore, ExportQuery,
-    InstallOutcome, Offset, RejectedRow, Result, StoreError, SummaryQuery, SummaryRow,
+    ApplyOutcome, AttributionRow, Batch, Counts, Dimension, Dims, EventRow, EventStore,
+    ExportQuery, FraudRow, InstallOutcome, Offset, RejectedRow, Result, StoreError, SummaryQuery,
+    SummaryRow,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::collections::{HashMap, HashSet};
@@ -35,7 +36,27 @@ CREATE TABLE IF NOT EXISTS rollups (
     rejected_installs INTEGER NOT NULL DEFAULT 0, reattributions INTEGER NOT NULL DEFAULT 0,
     reengagements INTEGER NOT NULL DEFAULT 0, sessions INTEGER NOT NULL DEFAULT 0,
     events INTEGER NOT NULL DEFAULT 0, revenue REAL NOT NULL DEFAULT 0,
+    reinstalls INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (app_id, day, network, campaign, adgroup, creative, country)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS attributions (
+    app_id TEXT NOT NULL, event_id TEXT NOT NULL, device_id TEXT, status TEXT NOT NULL, match_type TEXT,
+    touch_id TEXT, touch_kind TEXT, touch_at INTEGER, link_id TEXT, network TEXT NOT NULL, campaign TEXT NOT NULL,
+    adgroup TEXT NOT NULL, creative TEXT NOT NULL, country TEXT NOT NULL, rejection_reason TEXT,
+    reattribution INTEGER NOT NULL, reinstall INTEGER NOT NULL, install_at INTEGER NOT NULL, decided_at INTEGER NOT NULL,
+    PRIMARY KEY (app_id, event_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS attributions_by_device ON attributions (app_id, device_id, install_at);
+CREATE TABLE IF NOT EXISTS credit_rollups (
+    app_id TEXT NOT NULL, day TEXT NOT NULL, network TEXT NOT NULL, campaign TEXT NOT NULL,
+    adgroup TEXT NOT NULL, creative TEXT NOT NULL, country TEXT NOT NULL, model TEXT NOT NULL,
+    installs REAL NOT NULL DEFAULT 0,
+    PRIMARY KEY (app_id, model, day, network, campaign, adgroup, creative, country)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS fraud_rollups (
+    app_id TEXT NOT NULL, day TEXT NOT NULL, kind TEXT NOT NULL, reason TEXT NOT NULL, network TEXT NOT NULL,
+    count INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (app_id, day, kind, reason, network)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS quarantine (
     app_id TEXT NOT NULL, received_ms INTEGER NOT NULL, idx INTEGER NOT NULL, event_id TEXT,
@@ -47,7 +68,7 @@ CREATE INDEX IF NOT EXISTS quarantine_by_app ON quarantine (app_id, received_ms)
 const EVENT_COLUMNS: &str = "app_id, org_id, id, kind, name, ts, received, day, device_id, gaid, idfa, idfv, ip, \
     user_agent, os, os_version, model, locale, country, click_id, link_id, network_click_id, subs, network, \
     campaign, adgroup, creative, revenue_amount, revenue_currency, revenue, properties, install, reattribution, \
-    reengagement";
+    reengagement, reinstall, fraud_reason";
 
 fn partition_table(utc_day: &str) -> String {
     format!("events_{}", utc_day.replace('-', ""))
@@ -178,7 +199,8 @@ fn ensure_partition(
                 locale TEXT, country TEXT NOT NULL, click_id TEXT, link_id TEXT, network_click_id TEXT, subs TEXT,
                 network TEXT NOT NULL, campaign TEXT NOT NULL, adgroup TEXT NOT NULL, creative TEXT NOT NULL,
                 revenue_amount REAL, revenue_currency TEXT, revenue REAL NOT NULL, properties TEXT, install TEXT,
-                reattribution INTEGER NOT NULL, reengagement INTEGER NOT NULL
+                reattribution INTEGER NOT NULL, reengagement INTEGER NOT NULL, reinstall INTEGER NOT NULL,
+                fraud_reason TEXT
              );
              CREATE UNIQUE INDEX IF NOT EXISTS {table}_id ON {table} (app_id, id);
              CREATE INDEX IF NOT EXISTS {table}_kind ON {table} (app_id, kind, ts);"
@@ -192,6 +214,8 @@ fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<(ApplyOutcome, Vec<
     let mut new_partitions = Vec::new();
     let mut outcome = ApplyOutcome::default();
     let mut rollups: HashMap<(String, String, Dims), Counts> = HashMap::new();
+    let mut new_installs: HashSet<(&str, &str)> = HashSet::new();
+    let mut fraud: HashMap<(String, String, &'static str, String, String), i64> = HashMap::new();
     let Writer { connection, partitions } = writer;
     let tx = connection.unchecked_transaction()?;
     for row in &batch.rows {
@@ -203,7 +227,7 @@ fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<(ApplyOutcome, Vec<
             new_partitions.push(day);
         }
         let subs = if row.subs.is_empty() { None } else { serde_json_like(&row.subs) };
-        let placeholders = (1..=34).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+        let placeholders = (1..=36).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
         let mut statement = tx.prepare_cached(&format!(
             "INSERT OR IGNORE INTO {table} ({EVENT_COLUMNS}) VALUES ({placeholders})"
         ))?;
@@ -242,12 +266,29 @@ fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<(ApplyOutcome, Vec<
             install_name(row.install),
             row.reattribution,
             row.reengagement,
+            row.reinstall,
+            row.fraud_reason,
         ])?;
         if inserted == 0 {
             outcome.duplicates += 1;
             continue;
         }
         outcome.stored += 1;
+        if row.kind == EventType::Install {
+            new_installs.insert((row.app_id.as_str(), row.id.as_str()));
+        }
+        if let Some(reason) = &row.fraud_reason {
+            let kind = if row.kind == EventType::Install { "install" } else { "click" };
+            *fraud
+                .entry((
+                    row.app_id.clone(),
+                    row.day.clone(),
+                    kind,
+                    reason.clone(),
+                    row.dims.network.clone(),
+                ))
+                .or_insert(0) += 1;
+        }
         rollups
             .entry((row.app_id.clone(), row.day.clone(), row.dims.clone()))
             .or_default()
@@ -256,15 +297,17 @@ fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<(ApplyOutcome, Vec<
     {
         let mut statement = tx.prepare_cached(
             "INSERT INTO rollups (app_id, day, network, campaign, adgroup, creative, country, clicks, impressions,
-                installs, organic_installs, rejected_installs, reattributions, reengagements, sessions, events, revenue)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+                installs, organic_installs, rejected_installs, reattributions, reengagements, sessions, events, revenue,
+                reinstalls)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
              ON CONFLICT (app_id, day, network, campaign, adgroup, creative, country) DO UPDATE SET
                 clicks = clicks + excluded.clicks, impressions = impressions + excluded.impressions,
                 installs = installs + excluded.installs, organic_installs = organic_installs + excluded.organic_installs,
                 rejected_installs = rejected_installs + excluded.rejected_installs,
                 reattributions = reattributions + excluded.reattributions,
                 reengagements = reengagements + excluded.reengagements, sessions = sessions + excluded.sessions,
-                events = events + excluded.events, revenue = revenue + excluded.revenue",
+                events = events + excluded.events, revenue = revenue + excluded.revenue,
+                reinstalls = reinstalls + excluded.reinstalls",
         )?;
         for ((app_id, day, dims), counts) in &rollups {
             statement.execute(params![
@@ -285,6 +328,7 @@ fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<(ApplyOutcome, Vec<
                 counts.sessions as i64,
                 counts.events as i64,
                 counts.revenue,
+                counts.reinstalls as i64,
             ])?;
         }
     }
@@ -302,6 +346,71 @@ fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<(ApplyOutcome, Vec<
                 rejected.message,
                 rejected.raw
             ])?;
+        }
+    }
+    {
+        let mut statement = tx.prepare_cached(
+            "INSERT OR IGNORE INTO attributions (app_id, event_id, device_id, status, match_type, touch_id, touch_kind,
+                touch_at, link_id, network, campaign, adgroup, creative, country, rejection_reason, reattribution,
+                reinstall, install_at, decided_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+        )?;
+        for decision in &batch.attributions {
+            statement.execute(params![
+                decision.app_id,
+                decision.event_id,
+                decision.device_id,
+                decision.status,
+                decision.match_type,
+                decision.touch_id,
+                decision.touch_kind,
+                decision.touch_at_ms,
+                decision.link_id,
+                decision.dims.network,
+                decision.dims.campaign,
+                decision.dims.adgroup,
+                decision.dims.creative,
+                decision.dims.country,
+                decision.rejection_reason,
+                decision.reattribution,
+                decision.reinstall,
+                decision.install_at_ms,
+                decision.decided_at_ms,
+            ])?;
+        }
+    }
+    {
+        let mut statement = tx.prepare_cached(
+            "INSERT INTO credit_rollups (app_id, model, day, network, campaign, adgroup, creative, country, installs)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (app_id, model, day, network, campaign, adgroup, creative, country)
+             DO UPDATE SET installs = installs + excluded.installs",
+        )?;
+        for credit in batch
+            .credits
+            .iter()
+            .filter(|c| new_installs.contains(&(c.app_id.as_str(), c.event_id.as_str())))
+        {
+            statement.execute(params![
+                credit.app_id,
+                credit.model,
+                credit.day,
+                credit.dims.network,
+                credit.dims.campaign,
+                credit.dims.adgroup,
+                credit.dims.creative,
+                credit.dims.country,
+                credit.installs,
+            ])?;
+        }
+    }
+    {
+        let mut statement = tx.prepare_cached(
+            "INSERT INTO fraud_rollups (app_id, day, kind, reason, network, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (app_id, day, kind, reason, network) DO UPDATE SET count = count + excluded.count",
+        )?;
+        for ((app_id, day, kind, reason, network), count) in &fraud {
+            statement.execute(params![app_id, day, kind, reason, network, count])?;
         }
     }
     tx.execute(
@@ -423,8 +532,118 @@ fn row_from_sql(row: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
         install: parse_install(row.get::<_, Option<String>>(31)?.as_deref()),
         reattribution: row.get(32)?,
         reengagement: row.get(33)?,
+        reinstall: row.get(34)?,
+        fraud_reason: row.get(35)?,
     })
 }
+
+/// Replaces each group's `installs` by the model's fractional credit.
+fn credit_installs(
+    connection: &Connection,
+    query: &SummaryQuery,
+    model: &str,
+    rows: &mut Vec<SummaryRow>,
+) -> Result<()> {
+    let columns: Vec<&str> = query.group_by.iter().map(|d| d.column()).collect();
+    let select_dims =
+        if columns.is_empty() { String::new() } else { format!("{}, ", columns.join(", ")) };
+    let group =
+        if columns.is_empty() { String::new() } else { format!("GROUP BY {}", columns.join(", ")) };
+    let sql = format!(
+        "SELECT {select_dims} SUM(installs) FROM credit_rollups
+         WHERE app_id = ?1 AND model = ?2 AND day >= ?3 AND day <= ?4
+           AND (?5 IS NULL OR network = ?5) AND (?6 IS NULL OR campaign = ?6) AND (?7 IS NULL OR country = ?7)
+         {group}"
+    );
+    let mut statement = connection.prepare_cached(&sql)?;
+    let credited = statement.query_map(
+        params![
+            query.app_id,
+            model,
+            query.from_day,
+            query.to_day,
+            query.network,
+            query.campaign,
+            query.country
+        ],
+        |row| {
+            let mut key = Vec::new();
+            for index in 0..query.group_by.len() {
+                key.push(row.get::<_, Option<String>>(index)?);
+            }
+            Ok((key, row.get::<_, Option<f64>>(query.group_by.len())?.unwrap_or(0.0)))
+        },
+    )?;
+    let key_of = |row: &SummaryRow| -> Vec<Option<String>> {
+        query
+            .group_by
+            .iter()
+            .map(|d| match d {
+                Dimension::Network => row.network.clone(),
+                Dimension::Campaign => row.campaign.clone(),
+                Dimension::Adgroup => row.adgroup.clone(),
+                Dimension::Creative => row.creative.clone(),
+                Dimension::Country => row.country.clone(),
+                Dimension::Day => row.day.clone(),
+            })
+            .collect()
+    };
+    for row in rows.iter_mut() {
+        row.counts.installs = 0;
+        row.credited_installs = Some(0.0);
+    }
+    for item in credited {
+        let (key, installs) = item?;
+        match rows.iter_mut().find(|row| key_of(row) == key) {
+            Some(row) => row.credited_installs = Some(installs),
+            None => {
+                let mut row = SummaryRow::default();
+                for (dimension, value) in query.group_by.iter().zip(key) {
+                    match dimension {
+                        Dimension::Network => row.network = value,
+                        Dimension::Campaign => row.campaign = value,
+                        Dimension::Adgroup => row.adgroup = value,
+                        Dimension::Creative => row.creative = value,
+                        Dimension::Country => row.country = value,
+                        Dimension::Day => row.day = value,
+                    }
+                }
+                row.credited_installs = Some(installs);
+                rows.push(row);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn attribution_from_sql(row: &rusqlite::Row<'_>) -> rusqlite::Result<AttributionRow> {
+    Ok(AttributionRow {
+        app_id: row.get(0)?,
+        event_id: row.get(1)?,
+        device_id: row.get(2)?,
+        status: row.get(3)?,
+        match_type: row.get(4)?,
+        touch_id: row.get(5)?,
+        touch_kind: row.get(6)?,
+        touch_at_ms: row.get(7)?,
+        link_id: row.get(8)?,
+        dims: Dims {
+            network: row.get(9)?,
+            campaign: row.get(10)?,
+            adgroup: row.get(11)?,
+            creative: row.get(12)?,
+            country: row.get(13)?,
+        },
+        rejection_reason: row.get(14)?,
+        reattribution: row.get(15)?,
+        reinstall: row.get(16)?,
+        install_at_ms: row.get(17)?,
+        decided_at_ms: row.get(18)?,
+    })
+}
+
+const ATTRIBUTION_COLUMNS: &str = "app_id, event_id, device_id, status, match_type, touch_id, touch_kind, touch_at, \
+    link_id, network, campaign, adgroup, creative, country, rejection_reason, reattribution, reinstall, install_at, decided_at";
 
 /// The UTC days that have a raw partition, oldest first.
 fn partition_days(connection: &Connection) -> Result<Vec<String>> {
@@ -484,7 +703,7 @@ impl EventStore for SqliteEventStore {
             let sql = format!(
                 "SELECT {select_dims} SUM(clicks), SUM(impressions), SUM(installs), SUM(organic_installs),
                     SUM(rejected_installs), SUM(reattributions), SUM(reengagements), SUM(sessions), SUM(events),
-                    SUM(revenue), COUNT(*)
+                    SUM(revenue), COUNT(*), SUM(reinstalls)
                  FROM rollups
                  WHERE app_id = ?1 AND day >= ?2 AND day <= ?3
                    AND (?4 IS NULL OR network = ?4) AND (?5 IS NULL OR campaign = ?5) AND (?6 IS NULL OR country = ?6)
@@ -511,6 +730,7 @@ impl EventStore for SqliteEventStore {
                         Ok(u64::try_from(row.get::<_, Option<i64>>(base + i)?.unwrap_or(0)).unwrap_or(0))
                     };
                     out.counts = Counts {
+                        reinstalls: 0,
                         clicks: count(0)?,
                         impressions: count(1)?,
                         installs: count(2)?,
@@ -522,6 +742,7 @@ impl EventStore for SqliteEventStore {
                         events: count(8)?,
                         revenue: row.get::<_, Option<f64>>(base + 9)?.unwrap_or(0.0),
                     };
+                    out.counts.reinstalls = count(11)?;
                     let matched: i64 = row.get(base + 10)?;
                     Ok((out, matched))
                 },
@@ -533,7 +754,70 @@ impl EventStore for SqliteEventStore {
                     out.push(row);
                 }
             }
+            if let Some(model) = query.model.as_deref().filter(|m| *m != "last_touch") {
+                credit_installs(connection, &query, model, &mut out)?;
+            }
             Ok(out)
+        })
+        .await
+    }
+
+    async fn attribution(&self, app_id: &str, event_id: &str) -> Result<Option<AttributionRow>> {
+        let (app_id, event_id) = (app_id.to_owned(), event_id.to_owned());
+        self.read(move |connection| {
+            let sql = format!(
+                "SELECT {ATTRIBUTION_COLUMNS} FROM attributions WHERE app_id = ?1 AND event_id = ?2"
+            );
+            Ok(connection
+                .query_row(&sql, params![app_id, event_id], attribution_from_sql)
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn device_attribution(
+        &self,
+        app_id: &str,
+        device_ids: &[String],
+    ) -> Result<Option<AttributionRow>> {
+        let app_id = app_id.to_owned();
+        let device_ids = device_ids.to_vec();
+        self.read(move |connection| {
+            let sql = format!(
+                "SELECT {ATTRIBUTION_COLUMNS} FROM attributions WHERE app_id = ?1 AND device_id = ?2 ORDER BY install_at DESC LIMIT 1"
+            );
+            let mut best: Option<AttributionRow> = None;
+            for device in &device_ids {
+                let found = connection.query_row(&sql, params![app_id, device], attribution_from_sql).optional()?;
+                if let Some(found) = found
+                    && best.as_ref().is_none_or(|b| found.install_at_ms > b.install_at_ms)
+                {
+                    best = Some(found);
+                }
+            }
+            Ok(best)
+        })
+        .await
+    }
+
+    async fn fraud(&self, app_id: &str, from_day: &str, to_day: &str) -> Result<Vec<FraudRow>> {
+        let (app_id, from_day, to_day) =
+            (app_id.to_owned(), from_day.to_owned(), to_day.to_owned());
+        self.read(move |connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT kind, reason, network, SUM(count) FROM fraud_rollups
+                 WHERE app_id = ?1 AND day >= ?2 AND day <= ?3
+                 GROUP BY kind, reason, network ORDER BY kind, reason, network",
+            )?;
+            let rows = statement.query_map(params![app_id, from_day, to_day], |row| {
+                Ok(FraudRow {
+                    kind: row.get(0)?,
+                    reason: row.get(1)?,
+                    network: row.get(2)?,
+                    count: u64::try_from(row.get::<_, i64>(3)?).unwrap_or(0),
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await
     }

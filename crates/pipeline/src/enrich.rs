@@ -13,12 +13,47 @@ use unmogrowp_storage::Store;
 pub struct AppInfo {
     pub time_zone: jiff::tz::TimeZone,
     pub currency: String,
+    pub settings: unmogrowp_attribution::Settings,
+    /// The organization's blocked IP ranges.
+    pub blocked: Vec<unmogrowp_domain::net::IpNet>,
 }
 
 impl Default for AppInfo {
     fn default() -> Self {
-        Self { time_zone: jiff::tz::TimeZone::UTC, currency: "USD".to_owned() }
+        Self {
+            time_zone: jiff::tz::TimeZone::UTC,
+            currency: "USD".to_owned(),
+            settings: unmogrowp_attribution::Settings::default(),
+            blocked: Vec::new(),
+        }
     }
+}
+
+/// The engine's settings for an app's attribution settings.
+pub fn engine_settings(
+    settings: &unmogrowp_domain::app::AttributionSettings,
+) -> unmogrowp_attribution::Settings {
+    const HOUR: i64 = 3_600_000;
+    unmogrowp_attribution::Settings {
+        click_window_ms: i64::from(settings.click_window_hours) * HOUR,
+        view_window_ms: i64::from(settings.view_window_hours) * HOUR,
+        probabilistic_window_ms: i64::from(settings.probabilistic_window_hours) * HOUR,
+        reattribution_window_ms: i64::from(settings.reattribution_window_days) * 24 * HOUR,
+        reengagement_window_ms: i64::from(settings.reengagement_window_days) * 24 * HOUR,
+        min_ctit_ms: i64::from(settings.min_ctit_seconds) * 1000,
+        flood_threshold_per_hour: settings.click_flood_threshold_per_hour,
+    }
+}
+
+/// The cache of app settings, shared with the pipeline's handle so that changes made on
+/// this node apply at once.
+pub type AppCache = moka::future::Cache<AppId, AppInfo>;
+
+pub fn app_cache() -> AppCache {
+    moka::future::Cache::builder()
+        .max_capacity(100_000)
+        .time_to_live(Duration::from_secs(60))
+        .build()
 }
 
 /// App settings by id, cached (an app's time zone or currency rarely changes; a change
@@ -29,14 +64,8 @@ pub(crate) struct AppDirectory {
 }
 
 impl AppDirectory {
-    pub(crate) fn new(store: Store) -> Self {
-        Self {
-            store,
-            cache: moka::future::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(60))
-                .build(),
-        }
+    pub(crate) fn new(store: Store, cache: AppCache) -> Self {
+        Self { store, cache }
     }
 
     pub(crate) async fn get(&self, app_id: &AppId) -> AppInfo {
@@ -44,11 +73,24 @@ impl AppDirectory {
             return info;
         }
         let info = match self.store.credentials().app(app_id).await {
-            Ok(Some(app)) => AppInfo {
-                time_zone: jiff::tz::TimeZone::get(&app.time_zone)
-                    .unwrap_or(jiff::tz::TimeZone::UTC),
-                currency: app.currency,
-            },
+            Ok(Some(app)) => {
+                let blocked = self
+                    .store
+                    .credentials()
+                    .blocked_ranges(&app.org_id)
+                    .await
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|raw| unmogrowp_domain::net::IpNet::parse(raw).ok())
+                    .collect();
+                AppInfo {
+                    time_zone: jiff::tz::TimeZone::get(&app.time_zone)
+                        .unwrap_or(jiff::tz::TimeZone::UTC),
+                    currency: app.currency,
+                    settings: engine_settings(&app.attribution),
+                    blocked,
+                }
+            }
             Ok(None) => AppInfo::default(),
             Err(error) => {
                 tracing::warn!(%error, app_id = %app_id, "cannot read app settings; using UTC and USD");
@@ -116,6 +158,8 @@ pub fn to_row(event: &LoggedEvent, app: &AppInfo, rates: &Rates) -> EventRow {
         install: None,
         reattribution: false,
         reengagement: false,
+        reinstall: false,
+        fraud_reason: None,
     }
 }
 

@@ -4,9 +4,10 @@
 //! so a restart continues exactly where the store stopped, and a replay changes nothing.
 //! After each batch it announces the new records to live subscribers.
 
+mod attribute;
 mod enrich;
 
-pub use enrich::{AppInfo, to_row};
+pub use enrich::{AppInfo, engine_settings, to_row};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,6 +27,8 @@ pub struct PipelineOptions {
     pub log_retention: Duration,
     pub events_retention_days: u32,
     pub rates: Rates,
+    /// Where the attribution engine's snapshot is kept (`None`: rebuild from the log).
+    pub snapshot_path: Option<std::path::PathBuf>,
 }
 
 /// What live subscribers hear about each stored record.
@@ -51,6 +54,7 @@ pub struct PipelineHandle {
     paused: watch::Sender<bool>,
     live: broadcast::Sender<Arc<LiveMessage>>,
     log: Arc<dyn EventLog>,
+    apps: enrich::AppCache,
 }
 
 impl PipelineHandle {
@@ -73,6 +77,12 @@ impl PipelineHandle {
         self.paused.send_replace(false);
     }
 
+    /// Forgets cached app settings (time zone, currency, attribution windows, blocked IPs)
+    /// after a change, so the next records use the new ones.
+    pub fn forget_app_settings(&self) {
+        self.apps.invalidate_all();
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveMessage>> {
         self.live.subscribe()
     }
@@ -91,6 +101,7 @@ impl PipelineHandle {
 }
 
 pub struct Pipeline {
+    attributor: attribute::Attributor,
     log: Arc<dyn EventLog>,
     events: Arc<dyn EventStore>,
     apps: enrich::AppDirectory,
@@ -108,21 +119,75 @@ impl Pipeline {
         let position = events.position().await?;
         let (paused, _) = watch::channel(false);
         let (live, _) = broadcast::channel(4096);
+        let apps = enrich::app_cache();
         let handle = Arc::new(PipelineHandle {
             position: AtomicU64::new(position),
             paused,
             live,
             log: log.clone(),
+            apps: apps.clone(),
         });
-        Ok(Self { log, events, apps: enrich::AppDirectory::new(store), options, handle })
+        let attributor = attribute::Attributor::new(options.snapshot_path.clone());
+        Ok(Self {
+            attributor,
+            log,
+            events,
+            apps: enrich::AppDirectory::new(store, apps),
+            options,
+            handle,
+        })
     }
 
     pub fn handle(&self) -> Arc<PipelineHandle> {
         self.handle.clone()
     }
 
+    /// Rebuilds the attribution engine: the snapshot, then the log from there up to what
+    /// the event store already holds (decisions for those records are stored; only the
+    /// engine's memory is rebuilt).
+    async fn warm_up(&mut self) -> anyhow::Result<()> {
+        let position = self.handle.position();
+        let from = self.attributor.load(position);
+        if from >= position {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let mut reader = self.log.reader(from + 1).await?;
+        let mut next = from + 1;
+        while next <= position {
+            let records = reader
+                .next_batch(
+                    self.options
+                        .batch_size
+                        .min(usize::try_from(position - next + 1).unwrap_or(usize::MAX)),
+                    Duration::from_millis(200),
+                )
+                .await?;
+            if records.is_empty() {
+                anyhow::bail!("the event log ends at {} but the store is at {position}", next - 1);
+            }
+            next = records.last().map_or(next, |(offset, _)| offset + 1);
+            let _ = self.prepare(records).await;
+        }
+        tracing::info!(
+            from,
+            to = position,
+            touchpoints = self.attributor.touch_count(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "attribution index rebuilt"
+        );
+        Ok(())
+    }
+
     /// Runs until `shutdown` turns true; then finishes the batch in hand and returns.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        if let Err(error) = self.warm_up().await {
+            tracing::error!(
+                error = format!("{error:#}"),
+                "rebuilding the attribution index failed; decisions may lack history"
+            );
+        }
+        let mut last_snapshot = tokio::time::Instant::now();
         let mut backoff = Duration::from_millis(100);
         let mut last_retention = tokio::time::Instant::now();
         'outer: loop {
@@ -201,15 +266,27 @@ impl Pipeline {
                 for message in live {
                     let _ = self.handle.live.send(Arc::new(message));
                 }
+                if last_snapshot.elapsed() > Duration::from_secs(60) {
+                    self.snapshot(last);
+                    last_snapshot = tokio::time::Instant::now();
+                }
             }
         }
+        self.snapshot(self.handle.position());
         tracing::info!(position = self.handle.position(), "pipeline stopped");
     }
 
-    async fn prepare(&self, records: Vec<(Offset, Vec<u8>)>) -> (Batch, Vec<LiveMessage>) {
+    fn snapshot(&self, offset: Offset) {
+        if let Err(error) = self.attributor.save(offset) {
+            tracing::warn!(%error, "cannot write the attribution snapshot");
+        }
+    }
+
+    async fn prepare(&mut self, records: Vec<(Offset, Vec<u8>)>) -> (Batch, Vec<LiveMessage>) {
         let mut batch =
             Batch { last_offset: records.last().map_or(0, |(o, _)| *o), ..Batch::default() };
         let mut live = Vec::new();
+        let mut outputs = attribute::Outputs::default();
         for (offset, bytes) in records {
             let record = match LogRecord::decode(&bytes) {
                 Ok(record) => record,
@@ -222,7 +299,8 @@ impl Pipeline {
             match record {
                 LogRecord::Event(event) => {
                     let app = self.apps.get(&event.app_id).await;
-                    let row = to_row(&event, &app, &self.options.rates);
+                    let mut row = to_row(&event, &app, &self.options.rates);
+                    self.attributor.process(&event, &app, &mut row, &mut outputs);
                     live.push(LiveMessage {
                         org_id: row.org_id.clone(),
                         app_id: row.app_id.clone(),
@@ -248,6 +326,8 @@ impl Pipeline {
                 }),
             }
         }
+        batch.attributions = outputs.attributions;
+        batch.credits = outputs.credits;
         (batch, live)
     }
 

@@ -105,6 +105,7 @@ impl Application {
                 rates: unmogrowp_domain::money::Rates::with_overrides(
                     &config.events.currency_rates,
                 ),
+                snapshot_path: Some(config.data_dir.join("attribution.snapshot")),
             },
         )
         .await
@@ -150,6 +151,10 @@ impl Application {
             .routes(routes!(links::create_link, links::list_links))
             .routes(routes!(reports::summary))
             .routes(routes!(reports::rejected_events))
+            .routes(routes!(reports::install))
+            .routes(routes!(reports::fraud))
+            .routes(routes!(reports::sdk_attribution))
+            .routes(routes!(org::blocked_ips, org::set_blocked_ips))
             .routes(routes!(collect::sdk_events))
             .routes(routes!(collect::s2s_events))
             .routes(routes!(collect::click))

@@ -403,17 +403,28 @@ impl Ingest {
             Ok(incoming) => incoming,
             Err(error) => {
                 let value: Option<serde_json::Value> = serde_json::from_str(text).ok();
-                let id = value.as_ref().and_then(|v| v.get("id")).and_then(|v| v.as_str()).map(str::to_owned);
+                let id = value
+                    .as_ref()
+                    .and_then(|v| v.get("id"))
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned);
                 if !value.as_ref().is_some_and(serde_json::Value::is_object) {
-                    return Err((None, Rejection::new("invalid_event", "each event must be a JSON object")));
+                    return Err((
+                        None,
+                        Rejection::new("invalid_event", "each event must be a JSON object"),
+                    ));
                 }
                 let path = error.path().to_string();
                 let message = error.inner().to_string();
-                let message = message.rfind(" at line ").map_or(message.as_str(), |cut| &message[..cut]).to_owned();
+                let message = message
+                    .rfind(" at line ")
+                    .map_or(message.as_str(), |cut| &message[..cut])
+                    .to_owned();
                 let message = match message.strip_prefix("missing field `") {
                     Some(rest) => {
                         let name = rest.trim_end_matches('`');
-                        let field = if path == "." { name.to_owned() } else { format!("{path}.{name}") };
+                        let field =
+                            if path == "." { name.to_owned() } else { format!("{path}.{name}") };
                         format!("{field}: is required")
                     }
                     None => format!("{path}: {message}"),

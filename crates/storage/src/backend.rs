@@ -129,12 +129,16 @@ pub(crate) trait AppsBackend: Send + Sync {
     ) -> Result<Link>;
     async fn links(&self, org_id: &OrgId, app_id: &AppId) -> Result<Vec<Link>>;
 
+    async fn blocked_ranges(&self, org_id: &OrgId) -> Result<Vec<String>>;
+    async fn set_blocked_ranges(&self, org_id: &OrgId, ranges: &[String]) -> Result<()>;
+
     // lookups across tenants by unguessable credentials (collection endpoints)
     async fn link_by_id(&self, link_id: &LinkId) -> Result<Option<Link>>;
     async fn app_by_token(&self, app_token: &str) -> Result<Option<App>>;
     async fn app_by_id_unscoped(&self, app_id: &AppId) -> Result<Option<App>>;
     async fn key_by_id(&self, key_id: &KeyId) -> Result<Option<AppKey>>;
     async fn all_apps(&self) -> Result<Vec<App>>;
+    async fn blocked_ranges_unscoped(&self, org_id: &OrgId) -> Result<Vec<String>>;
 }
 
 #[async_trait::async_trait]

@@ -28,11 +28,13 @@ const SQLITE: &[Migration] = migrations!("sqlite":
     (1, "0001", "accounts"),
     (2, "0002", "sessions_apps_audit"),
     (3, "0003", "links"),
+    (4, "0004", "blocked_ips"),
 );
 const POSTGRES: &[Migration] = migrations!("postgres":
     (1, "0001", "accounts"),
     (2, "0002", "sessions_apps_audit"),
     (3, "0003", "links"),
+    (4, "0004", "blocked_ips"),
 );
 
 pub fn migrations_for(backend: Backend) -> &'static [Migration] {

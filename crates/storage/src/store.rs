@@ -344,6 +344,16 @@ impl Tenant<'_> {
     pub async fn links(&self, app_id: &AppId) -> Result<Vec<Link>> {
         self.backend.links(self.org(), app_id).await
     }
+
+    /// The organization's blocked IP ranges (CIDR text).
+    pub async fn blocked_ranges(&self) -> Result<Vec<String>> {
+        self.backend.blocked_ranges(self.org()).await
+    }
+
+    /// Replaces the organization's blocked IP ranges.
+    pub async fn set_blocked_ranges(&self, ranges: &[String]) -> Result<()> {
+        self.backend.set_blocked_ranges(self.org(), ranges).await
+    }
 }
 
 /// Lookups across organizations by unguessable credentials (an app token, a key id) for the
@@ -373,5 +383,10 @@ impl Credentials<'_> {
 
     pub async fn all_apps(&self) -> Result<Vec<App>> {
         self.backend.all_apps().await
+    }
+
+    /// An organization's blocked IP ranges, for the attribution worker.
+    pub async fn blocked_ranges(&self, org_id: &OrgId) -> Result<Vec<String>> {
+        self.backend.blocked_ranges_unscoped(org_id).await
     }
 }

@@ -16,6 +16,7 @@ pub enum TestBackend {
 }
 
 pub struct TestApp {
+    config: Config,
     pub url: String,
     pub client: reqwest::Client,
     pub data_dir: tempfile::TempDir,
@@ -51,7 +52,15 @@ impl TestApp {
             config.database_url = Some(SecretString::from(database.url.clone()));
         }
         customize(&mut config);
-        let application = Application::build(config).await.unwrap();
+        Self::start(config, data_dir, database).await
+    }
+
+    async fn start(
+        config: Config,
+        data_dir: tempfile::TempDir,
+        database: Option<TempDatabase>,
+    ) -> Self {
+        let application = Application::build(config.clone()).await.unwrap();
         let url = application.url();
         let state = application.state().clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -60,7 +69,23 @@ impl TestApp {
         }));
         let client =
             reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Self { url, client, data_dir, database, state, stop: Some(stop), task: Some(task) }
+        Self { config, url, client, data_dir, database, state, stop: Some(stop), task: Some(task) }
+    }
+
+    /// Stops the server gracefully and starts a new one on the same data dir and database
+    /// (a new port).
+    pub async fn restart(mut self) -> Self {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        let data_dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().unwrap());
+        let database = self.database.take();
+        let mut config = self.config.clone();
+        config.addr = "127.0.0.1:0".parse().unwrap();
+        Self::start(config, data_dir, database).await
     }
 
     pub fn at(&self, path: &str) -> String {

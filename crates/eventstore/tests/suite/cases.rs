@@ -1,6 +1,7 @@
 use unmogrowp_domain::event::EventType;
 use unmogrowp_eventstore::{
-    Batch, Dimension, Dims, EventRow, EventStore, ExportQuery, InstallOutcome, RejectedRow, SummaryQuery,
+    Batch, Dimension, Dims, EventRow, EventStore, ExportQuery, InstallOutcome, RejectedRow,
+    SummaryQuery,
 };
 
 pub const APP: &str = "0193a000-0000-7000-8000-000000000001";
@@ -9,7 +10,11 @@ const OTHER_APP: &str = "0193a000-0000-7000-8000-000000000002";
 const T0: i64 = 1_795_168_800_000;
 
 pub fn row(app: &str, id: &str, kind: EventType, network: &str, ts: i64) -> EventRow {
-    let day = jiff::Timestamp::from_millisecond(ts).unwrap().to_zoned(jiff::tz::TimeZone::UTC).date().to_string();
+    let day = jiff::Timestamp::from_millisecond(ts)
+        .unwrap()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+        .to_string();
     EventRow {
         app_id: app.to_owned(),
         org_id: "org".to_owned(),
@@ -33,7 +38,13 @@ pub fn row(app: &str, id: &str, kind: EventType, network: &str, ts: i64) -> Even
         link_id: None,
         network_click_id: None,
         subs: vec![Some("s1".to_owned()), None],
-        dims: Dims { network: network.to_owned(), campaign: "c1".to_owned(), adgroup: String::new(), creative: String::new(), country: "DE".to_owned() },
+        dims: Dims {
+            network: network.to_owned(),
+            campaign: "c1".to_owned(),
+            adgroup: String::new(),
+            creative: String::new(),
+            country: "DE".to_owned(),
+        },
         revenue_amount: None,
         revenue_currency: None,
         revenue: if kind == EventType::Event { 2.5 } else { 0.0 },
@@ -41,11 +52,19 @@ pub fn row(app: &str, id: &str, kind: EventType, network: &str, ts: i64) -> Even
         install: (kind == EventType::Install).then_some(InstallOutcome::Attributed),
         reattribution: false,
         reengagement: false,
+        reinstall: false,
+        fraud_reason: None,
     }
 }
 
 fn query(group_by: Vec<Dimension>) -> SummaryQuery {
-    SummaryQuery { app_id: APP.to_owned(), from_day: "2026-11-01".to_owned(), to_day: "2026-11-30".to_owned(), group_by, ..SummaryQuery::default() }
+    SummaryQuery {
+        app_id: APP.to_owned(),
+        from_day: "2026-11-01".to_owned(),
+        to_day: "2026-11-30".to_owned(),
+        group_by,
+        ..SummaryQuery::default()
+    }
 }
 
 fn sample(last_offset: u64) -> Batch {
@@ -59,8 +78,8 @@ fn sample(last_offset: u64) -> Batch {
             row(APP, "buy-1", EventType::Event, "meta", T0 + 5),
             row(OTHER_APP, "click-x", EventType::Click, "meta", T0),
         ],
-        rejected: Vec::new(),
         last_offset,
+        ..Batch::default()
     }
 }
 
@@ -70,7 +89,10 @@ pub async fn batches_are_stored_and_rolled_up(store: &dyn EventStore) {
     let rows = store.summary(&query(vec![Dimension::Network])).await.unwrap();
     assert_eq!(rows.len(), 2);
     let meta = rows.iter().find(|r| r.network.as_deref() == Some("meta")).unwrap();
-    assert_eq!((meta.counts.clicks, meta.counts.installs, meta.counts.sessions, meta.counts.events), (2, 1, 1, 1));
+    assert_eq!(
+        (meta.counts.clicks, meta.counts.installs, meta.counts.sessions, meta.counts.events),
+        (2, 1, 1, 1)
+    );
     assert!((meta.counts.revenue - 2.5).abs() < 1e-9);
     let unity = rows.iter().find(|r| r.network.as_deref() == Some("unity")).unwrap();
     assert_eq!(unity.counts.impressions, 1);
@@ -108,7 +130,14 @@ pub async fn quarantine_is_listed_newest_first(store: &dyn EventStore) {
         message: "timestamp: bad".to_owned(),
         raw: "{}".to_owned(),
     };
-    store.apply(Batch { rejected: vec![rejected(T0, 0), rejected(T0 + 10, 1), rejected(T0 + 20, 2)], last_offset: 3, ..Batch::default() }).await.unwrap();
+    store
+        .apply(Batch {
+            rejected: vec![rejected(T0, 0), rejected(T0 + 10, 1), rejected(T0 + 20, 2)],
+            last_offset: 3,
+            ..Batch::default()
+        })
+        .await
+        .unwrap();
     let all = store.rejected(APP, 10, None).await.unwrap();
     assert_eq!(all.iter().map(|r| r.index).collect::<Vec<_>>(), vec![2, 1, 0]);
     let older = store.rejected(APP, 10, Some(T0 + 20)).await.unwrap();
@@ -117,14 +146,21 @@ pub async fn quarantine_is_listed_newest_first(store: &dyn EventStore) {
 }
 
 pub async fn exports_stream_every_row_in_order(store: &dyn EventStore) {
-    let rows: Vec<EventRow> = (0..2500).map(|i| row(APP, &format!("s-{i}"), EventType::Session, "meta", T0 + i)).collect();
+    let rows: Vec<EventRow> = (0..2500)
+        .map(|i| row(APP, &format!("s-{i}"), EventType::Session, "meta", T0 + i))
+        .collect();
     store.apply(Batch { rows, last_offset: 1, ..Batch::default() }).await.unwrap();
     store.apply(sample(2)).await.unwrap();
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = seen.clone();
     let sent = store
         .export(
-            ExportQuery { app_id: APP.to_owned(), kinds: vec![EventType::Session], from_day: "2026-11-20".to_owned(), to_day: "2026-11-20".to_owned() },
+            ExportQuery {
+                app_id: APP.to_owned(),
+                kinds: vec![EventType::Session],
+                from_day: "2026-11-20".to_owned(),
+                to_day: "2026-11-20".to_owned(),
+            },
             Box::new(move |row| {
                 sink.lock().unwrap().push(row);
                 true
@@ -133,7 +169,7 @@ pub async fn exports_stream_every_row_in_order(store: &dyn EventStore) {
         .await
         .unwrap();
     assert_eq!(sent, 2501);
-    let seen = seen.lock().unwrap();
+    let seen = seen.lock().unwrap().clone();
     assert!(seen.windows(2).all(|w| w[0].timestamp_ms <= w[1].timestamp_ms));
     let first = seen.iter().find(|r| r.id == "s-0").unwrap();
     assert_eq!(first.subs, vec![Some("s1".to_owned()), None]);
@@ -141,7 +177,12 @@ pub async fn exports_stream_every_row_in_order(store: &dyn EventStore) {
     // The sink may stop early.
     let stopped = store
         .export(
-            ExportQuery { app_id: APP.to_owned(), kinds: vec![EventType::Session], from_day: "2026-11-20".to_owned(), to_day: "2026-11-20".to_owned() },
+            ExportQuery {
+                app_id: APP.to_owned(),
+                kinds: vec![EventType::Session],
+                from_day: "2026-11-20".to_owned(),
+                to_day: "2026-11-20".to_owned(),
+            },
             Box::new(|_| false),
         )
         .await
@@ -150,36 +191,72 @@ pub async fn exports_stream_every_row_in_order(store: &dyn EventStore) {
 }
 
 pub async fn grouping_and_filters(store: &dyn EventStore) {
-    let mut rows = vec![row(APP, "a", EventType::Click, "meta", T0), row(APP, "b", EventType::Click, "meta", T0 + 86_400_000)];
+    let mut rows = vec![
+        row(APP, "a", EventType::Click, "meta", T0),
+        row(APP, "b", EventType::Click, "meta", T0 + 86_400_000),
+    ];
     let mut us = row(APP, "c", EventType::Click, "unity", T0);
     us.dims.country = "US".to_owned();
     rows.push(us);
     store.apply(Batch { rows, last_offset: 3, ..Batch::default() }).await.unwrap();
     let by_day = store.summary(&query(vec![Dimension::Day, Dimension::Network])).await.unwrap();
-    let keys: Vec<(String, String, u64)> = by_day.iter().map(|r| (r.day.clone().unwrap(), r.network.clone().unwrap(), r.counts.clicks)).collect();
-    assert_eq!(keys, vec![
-        ("2026-11-20".to_owned(), "meta".to_owned(), 1),
-        ("2026-11-20".to_owned(), "unity".to_owned(), 1),
-        ("2026-11-21".to_owned(), "meta".to_owned(), 1),
-    ]);
-    let us_only = store.summary(&SummaryQuery { country: Some("US".to_owned()), ..query(vec![Dimension::Country]) }).await.unwrap();
+    let keys: Vec<(String, String, u64)> = by_day
+        .iter()
+        .map(|r| (r.day.clone().unwrap(), r.network.clone().unwrap(), r.counts.clicks))
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            ("2026-11-20".to_owned(), "meta".to_owned(), 1),
+            ("2026-11-20".to_owned(), "unity".to_owned(), 1),
+            ("2026-11-21".to_owned(), "meta".to_owned(), 1),
+        ]
+    );
+    let us_only = store
+        .summary(&SummaryQuery {
+            country: Some("US".to_owned()),
+            ..query(vec![Dimension::Country])
+        })
+        .await
+        .unwrap();
     assert_eq!(us_only.len(), 1);
     assert_eq!(us_only[0].counts.clicks, 1);
-    let one_day = store.summary(&SummaryQuery { from_day: "2026-11-21".to_owned(), to_day: "2026-11-21".to_owned(), ..query(vec![]) }).await.unwrap();
+    let one_day = store
+        .summary(&SummaryQuery {
+            from_day: "2026-11-21".to_owned(),
+            to_day: "2026-11-21".to_owned(),
+            ..query(vec![])
+        })
+        .await
+        .unwrap();
     assert_eq!(one_day[0].counts.clicks, 1);
-    let none = store.summary(&SummaryQuery { network: Some("nobody".to_owned()), ..query(vec![Dimension::Network]) }).await.unwrap();
+    let none = store
+        .summary(&SummaryQuery {
+            network: Some("nobody".to_owned()),
+            ..query(vec![Dimension::Network])
+        })
+        .await
+        .unwrap();
     assert!(none.is_empty());
 }
 
 pub async fn old_days_are_dropped(store: &dyn EventStore) {
-    let rows = vec![row(APP, "old", EventType::Session, "meta", T0 - 10 * 86_400_000), row(APP, "new", EventType::Session, "meta", T0)];
+    let rows = vec![
+        row(APP, "old", EventType::Session, "meta", T0 - 10 * 86_400_000),
+        row(APP, "new", EventType::Session, "meta", T0),
+    ];
     store.apply(Batch { rows, last_offset: 2, ..Batch::default() }).await.unwrap();
     assert_eq!(store.drop_days_before("2026-11-15").await.unwrap(), 1);
     let seen = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let counter = seen.clone();
     store
         .export(
-            ExportQuery { app_id: APP.to_owned(), kinds: vec![EventType::Session], from_day: "2026-11-01".to_owned(), to_day: "2026-11-30".to_owned() },
+            ExportQuery {
+                app_id: APP.to_owned(),
+                kinds: vec![EventType::Session],
+                from_day: "2026-11-01".to_owned(),
+                to_day: "2026-11-30".to_owned(),
+            },
             Box::new(move |_| {
                 counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 true

@@ -229,6 +229,7 @@ pub async fn update_app(
         )
         .await?;
     state.ingest.forget_app(&updated).await;
+    state.pipeline.forget_app_settings();
     Audit::new("app.settings_changed", &client)
         .by(&auth)
         .target(format!("app:{app_id}"))

@@ -286,3 +286,58 @@ pub async fn invitations(
     let invitations = auth.tenant(&state.store, Action::ManageMembers)?.invitations().await?;
     Ok(Json(invitations.iter().map(InvitationView::from).collect()))
 }
+
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BlockedIps {
+    /// IP ranges in CIDR notation (a bare address is one host); installs from them are
+    /// rejected as `blocked_ip`.
+    pub ranges: Vec<String>,
+}
+
+/// The organization's blocked IP ranges.
+#[utoipa::path(get, path = "/api/v1/org/blocked-ips", tag = "organizations", security(("bearer" = [])),
+    responses((status = 200, description = "Blocked ranges", body = BlockedIps)))]
+pub async fn blocked_ips(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<BlockedIps>> {
+    let ranges = auth.tenant(&state.store, Action::Read)?.blocked_ranges().await?;
+    Ok(Json(BlockedIps { ranges }))
+}
+
+/// Replaces the organization's blocked IP ranges (admins and owners). Applies to installs
+/// processed from about a minute later.
+#[utoipa::path(put, path = "/api/v1/org/blocked-ips", tag = "organizations", security(("bearer" = [])),
+    request_body = BlockedIps,
+    responses((status = 200, description = "Saved", body = BlockedIps),
+              (status = 400, description = "A range is not CIDR", body = crate::error::ProblemDocument, content_type = "application/problem+json")))]
+pub async fn set_blocked_ips(
+    State(state): State<AppState>,
+    auth: Auth,
+    client: ClientInfo,
+    ApiJson(request): ApiJson<BlockedIps>,
+) -> ApiResult<Json<BlockedIps>> {
+    let tenant = auth.tenant(&state.store, Action::ManageApps)?;
+    if request.ranges.len() > 10_000 {
+        return Err(ApiError::invalid_field("ranges", "at most 10 000 ranges"));
+    }
+    let mut errors = unmogrowp_domain::validate::FieldErrors::new();
+    let mut ranges = Vec::new();
+    for (index, raw) in request.ranges.iter().enumerate() {
+        match crate::net::IpNet::parse(raw) {
+            Ok(_) => ranges.push(raw.trim().to_owned()),
+            Err(message) => errors.push(format!("ranges[{index}]"), message),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors.into_vec()));
+    }
+    ranges.sort();
+    ranges.dedup();
+    tenant.set_blocked_ranges(&ranges).await?;
+    state.pipeline.forget_app_settings();
+    Audit::new("org.blocked_ips_changed", &client)
+        .by(&auth)
+        .details(&serde_json::json!({ "ranges": ranges }))
+        .record(&state.store, &auth)
+        .await;
+    Ok(Json(BlockedIps { ranges }))
+}

@@ -27,7 +27,8 @@ pub struct SummaryParams {
     pub campaign: Option<String>,
     /// Only this country (ISO 3166 alpha-2).
     pub country: Option<String>,
-    /// Attribution model for install credit: `last_touch` (default).
+    /// Attribution model for install credit: `last_touch` (default), `linear`, `time_decay`
+    /// (7-day half-life) or `position_based` (40/20/40); installs become fractional.
     pub model: Option<String>,
 }
 
@@ -58,6 +59,7 @@ fn counts_json(counts: &Counts) -> serde_json::Map<String, serde_json::Value> {
         ("rejected_installs", counts.rejected_installs),
         ("reattributions", counts.reattributions),
         ("reengagements", counts.reengagements),
+        ("reinstalls", counts.reinstalls),
         ("sessions", counts.sessions),
         ("events", counts.events),
     ] {
@@ -87,6 +89,12 @@ fn row_json(
         );
     }
     map.extend(counts_json(&row.counts));
+    if let Some(credited) = row.credited_installs {
+        map.insert(
+            "installs".to_owned(),
+            serde_json::json!((credited * 10_000.0).round() / 10_000.0),
+        );
+    }
     map
 }
 
@@ -140,16 +148,19 @@ pub async fn summary(
             group_by.push(dimension);
         }
     }
-    match params.model.as_deref() {
-        None | Some("last_touch") => {}
-        Some(other) => {
-            return Err(ApiError::invalid_field(
+    let model = match params.model.as_deref() {
+        None | Some("") => None,
+        Some(raw) => Some(unmogrowp_attribution::Model::parse(raw).ok_or_else(|| {
+            ApiError::invalid_field(
                 "model",
-                format!("unknown model `{other}`: use last_touch"),
-            ));
-        }
-    }
+                format!(
+                    "unknown model `{raw}`: use last_touch, linear, time_decay or position_based"
+                ),
+            )
+        })?),
+    };
     let query = SummaryQuery {
+        model: model.map(|m| m.as_str().to_owned()),
         app_id: app.id.to_string(),
         from_day: from.to_string(),
         to_day: to.to_string(),
@@ -163,12 +174,23 @@ pub async fn summary(
             .with_extra("reason", serde_json::json!(error.to_string()))
     })?;
     let mut totals = Counts::default();
+    let mut credited_total: Option<f64> = None;
     for row in &rows {
         totals.add(&row.counts);
+        if let Some(credited) = row.credited_installs {
+            *credited_total.get_or_insert(0.0) += credited;
+        }
+    }
+    let mut totals_json = counts_json(&totals);
+    if let Some(credited) = credited_total {
+        totals_json.insert(
+            "installs".to_owned(),
+            serde_json::json!((credited * 10_000.0).round() / 10_000.0),
+        );
     }
     Ok(Json(SummaryResponse {
         rows: rows.iter().map(|row| row_json(row, &group_by)).collect(),
-        totals: counts_json(&totals),
+        totals: totals_json,
         currency: app.currency,
         from: from.to_string(),
         to: to.to_string(),
@@ -239,4 +261,208 @@ pub async fn rejected_events(
             })
             .collect(),
     ))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TouchView {
+    /// `click` or `impression`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+    pub link_id: Option<String>,
+    pub network: String,
+    pub campaign: String,
+    pub adgroup: String,
+    pub creative: String,
+    pub at: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct InstallView {
+    /// `pending`, `attributed`, `organic` or `rejected`.
+    pub status: String,
+    /// `click_id`, `device_id`, `probabilistic`, `view_through` or null.
+    pub match_type: Option<String>,
+    pub touch: Option<TouchView>,
+    pub rejection_reason: Option<String>,
+    pub attributed_at: Option<String>,
+    /// A device that installed before, past the re-attribution window, attributed afresh.
+    pub reattribution: bool,
+    /// A re-install inside the re-attribution window (keeps its original source).
+    pub reinstall: bool,
+}
+
+fn install_view(row: unmogrowp_eventstore::AttributionRow) -> InstallView {
+    let touch = row.touch_id.clone().map(|id| TouchView {
+        kind: row.touch_kind.clone().unwrap_or_default(),
+        id,
+        link_id: row.link_id.clone(),
+        network: row.dims.network.clone(),
+        campaign: row.dims.campaign.clone(),
+        adgroup: row.dims.adgroup.clone(),
+        creative: row.dims.creative.clone(),
+        at: row.touch_at_ms.map(rfc3339),
+    });
+    InstallView {
+        status: row.status,
+        match_type: row.match_type,
+        touch,
+        rejection_reason: row.rejection_reason,
+        attributed_at: Some(rfc3339(row.decided_at_ms)),
+        reattribution: row.reattribution,
+        reinstall: row.reinstall,
+    }
+}
+
+fn store_unavailable(error: &unmogrowp_eventstore::StoreError) -> ApiError {
+    ApiError::unavailable(2, "the event store is unavailable")
+        .with_extra("reason", serde_json::json!(error.to_string()))
+}
+
+/// The attribution of an install event: `pending` while the workers have not reached it.
+#[utoipa::path(get, path = "/api/v1/apps/{app_id}/installs/{event_id}", tag = "reports", security(("bearer" = [])),
+    params(("app_id" = String, Path, description = "The app's id"), ("event_id" = String, Path, description = "The install event's id")),
+    responses((status = 200, description = "The decision", body = InstallView),
+              (status = 404, description = "No such install", body = crate::error::ProblemDocument, content_type = "application/problem+json")))]
+pub async fn install(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((app_id, event_id)): Path<(String, String)>,
+) -> ApiResult<Json<InstallView>> {
+    let tenant = auth.tenant(&state.store, Action::Read)?;
+    let app =
+        tenant.app(&parse_app_id(&app_id)?).await?.ok_or_else(|| ApiError::not_found("app"))?;
+    match state
+        .events
+        .attribution(app.id.as_str(), &event_id)
+        .await
+        .map_err(|e| store_unavailable(&e))?
+    {
+        Some(row) => Ok(Json(install_view(row))),
+        None if state.pipeline.lag() > 0 => Ok(Json(InstallView {
+            status: "pending".to_owned(),
+            match_type: None,
+            touch: None,
+            rejection_reason: None,
+            attributed_at: None,
+            reattribution: false,
+            reinstall: false,
+        })),
+        None => Err(ApiError::not_found("install")),
+    }
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceParams {
+    /// The device's gaid, idfa or idfv.
+    pub device_id: String,
+}
+
+/// For SDKs: the attribution of this device's install (`X-App-Token`).
+#[utoipa::path(get, path = "/v1/attribution", tag = "collection",
+    params(DeviceParams, ("X-App-Token" = String, Header, description = "The app's token")),
+    responses((status = 200, description = "The decision", body = InstallView),
+              (status = 401, description = "Unknown app token", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+              (status = 404, description = "No install decided for this device", body = crate::error::ProblemDocument, content_type = "application/problem+json")))]
+pub async fn sdk_attribution(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    ApiQuery(params): ApiQuery<DeviceParams>,
+) -> ApiResult<Json<InstallView>> {
+    let token = headers
+        .get("x-app-token")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ApiError::unauthorized("send the app's token in X-App-Token"))?;
+    let app = state.ingest.app_by_token(token).await?.ok_or_else(|| {
+        ApiError::new(axum::http::StatusCode::UNAUTHORIZED, "invalid_app_token")
+            .with_detail("unknown app token")
+    })?;
+    let value = params.device_id.trim().to_ascii_lowercase();
+    if unmogrowp_domain::event::is_placeholder_id(&value) {
+        return Err(ApiError::invalid_field("device_id", "must be a real gaid, idfa or idfv"));
+    }
+    let candidates: Vec<String> =
+        ["gaid", "idfa", "idfv"].iter().map(|kind| format!("{kind}:{value}")).collect();
+    let row = state
+        .events
+        .device_attribution(app.id.as_str(), &candidates)
+        .await
+        .map_err(|e| store_unavailable(&e))?;
+    row.map(|row| Json(install_view(row)))
+        .ok_or_else(|| ApiError::not_found("install for this device"))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct FraudParams {
+    /// First report day (`YYYY-MM-DD`); default 29 days before `to`.
+    pub from: Option<String>,
+    /// Last report day, inclusive; default today.
+    pub to: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct FraudRowView {
+    /// `install` (rejected) or `click` (flagged).
+    pub kind: String,
+    /// `click_injection`, `blocked_ip` or `click_flood`.
+    pub reason: String,
+    pub network: String,
+    pub count: u64,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct FraudResponse {
+    /// One row per kind (`install` rejected, `click` flagged), reason and network.
+    pub rows: Vec<FraudRowView>,
+    pub rejected_installs: u64,
+    pub flagged_clicks: u64,
+    pub from: String,
+    pub to: String,
+}
+
+/// Rejected installs and flagged clicks by reason and network.
+#[utoipa::path(get, path = "/api/v1/apps/{app_id}/reports/fraud", tag = "reports", security(("bearer" = [])),
+    params(("app_id" = String, Path, description = "The app's id"), FraudParams),
+    responses((status = 200, description = "The fraud report", body = FraudResponse)))]
+pub async fn fraud(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(app_id): Path<String>,
+    ApiQuery(params): ApiQuery<FraudParams>,
+) -> ApiResult<Json<FraudResponse>> {
+    let tenant = auth.tenant(&state.store, Action::Read)?;
+    let app =
+        tenant.app(&parse_app_id(&app_id)?).await?.ok_or_else(|| ApiError::not_found("app"))?;
+    let zone = jiff::tz::TimeZone::get(&app.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let to = match &params.to {
+        Some(raw) => parse_day("to", raw)?,
+        None => jiff::Timestamp::now().to_zoned(zone).date(),
+    };
+    let from = match &params.from {
+        Some(raw) => parse_day("from", raw)?,
+        None => to.checked_sub(jiff::Span::new().days(29)).unwrap_or(to),
+    };
+    let rows = state
+        .events
+        .fraud(app.id.as_str(), &from.to_string(), &to.to_string())
+        .await
+        .map_err(|e| store_unavailable(&e))?;
+    let total = |kind: &str| rows.iter().filter(|r| r.kind == kind).map(|r| r.count).sum();
+    Ok(Json(FraudResponse {
+        rejected_installs: total("install"),
+        flagged_clicks: total("click"),
+        rows: rows
+            .into_iter()
+            .map(|r| FraudRowView {
+                kind: r.kind,
+                reason: r.reason,
+                network: r.network,
+                count: r.count,
+            })
+            .collect(),
+        from: from.to_string(),
+        to: to.to_string(),
+    }))
 }

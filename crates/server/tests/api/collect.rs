@@ -121,7 +121,7 @@ async fn clicks_redirect_to_the_store_with_the_referrer(backend: TestBackend) {
         summary.body["rows"],
         json!([{
             "network": "meta", "campaign": "launch", "clicks": 1, "impressions": 1, "installs": 0, "organic_installs": 0,
-            "rejected_installs": 0, "reattributions": 0, "reengagements": 0, "sessions": 0, "events": 0, "revenue": 0.0
+            "rejected_installs": 0, "reattributions": 0, "reengagements": 0, "reinstalls": 0, "sessions": 0, "events": 0, "revenue": 0.0
         }])
     );
 
@@ -446,7 +446,7 @@ async fn the_summary_counts_a_known_day_exactly(backend: TestBackend) {
     assert_eq!(
         by_country.body["rows"],
         json!([{ "country": "US", "clicks": 0, "impressions": 0, "installs": 0,
-        "organic_installs": 0, "rejected_installs": 0, "reattributions": 0, "reengagements": 0, "sessions": 0, "events": 1, "revenue": 9.2 }])
+        "organic_installs": 0, "rejected_installs": 0, "reattributions": 0, "reengagements": 0, "reinstalls": 0, "sessions": 0, "events": 1, "revenue": 9.2 }])
     );
     let empty = app
         .call(

@@ -26,6 +26,7 @@ macro_rules! on_both_backends {
 
 mod accounts;
 mod apps;
+mod attribution;
 mod collect;
 mod email;
 mod errors;

@@ -348,6 +348,45 @@ macro_rules! implement_apps {
                 Ok(row.map(Into::into))
             }
 
+            async fn blocked_ranges(&self, org_id: &unmogrowp_domain::OrgId) -> $crate::Result<Vec<String>> {
+                use $crate::backend::{Mode, Scope};
+                let mut tx = self.begin(Scope::Tenant(org_id), Mode::ReadFresh).await?;
+                let rows: Vec<(String,)> = sqlx::query_as("SELECT cidr FROM blocked_ip_ranges WHERE org_id = $1 ORDER BY cidr")
+                    .bind(org_id.as_str())
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(rows.into_iter().map(|(cidr,)| cidr).collect())
+            }
+
+            async fn set_blocked_ranges(&self, org_id: &unmogrowp_domain::OrgId, ranges: &[String]) -> $crate::Result<()> {
+                use $crate::backend::{Mode, Scope};
+                let mut tx = self.begin(Scope::Tenant(org_id), Mode::Write).await?;
+                sqlx::query("DELETE FROM blocked_ip_ranges WHERE org_id = $1").bind(org_id.as_str()).execute(&mut *tx).await?;
+                let now = unmogrowp_domain::time::now_millis();
+                for range in ranges {
+                    sqlx::query("INSERT INTO blocked_ip_ranges (org_id, cidr, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                        .bind(org_id.as_str())
+                        .bind(range)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn blocked_ranges_unscoped(&self, org_id: &unmogrowp_domain::OrgId) -> $crate::Result<Vec<String>> {
+                use $crate::backend::{Mode, Scope};
+                let mut tx = self.begin(Scope::System, Mode::Read).await?;
+                let rows: Vec<(String,)> = sqlx::query_as("SELECT cidr FROM blocked_ip_ranges WHERE org_id = $1 ORDER BY cidr")
+                    .bind(org_id.as_str())
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(rows.into_iter().map(|(cidr,)| cidr).collect())
+            }
+
             async fn all_apps(&self) -> $crate::Result<Vec<$crate::model::App>> {
                 use $crate::backend::{Mode, Scope};
                 let mut tx = self.begin(Scope::System, Mode::Read).await?;

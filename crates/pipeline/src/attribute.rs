@@ -1,0 +1,334 @@
+//! Attribution inside the pipeline: touchpoints go into the engine, installs are decided,
+//! later events are credited to the device's source. The engine's state (and the table of
+//! sources it refers to) is snapshotted to disk so a restart replays only the log since
+//! the snapshot.
+
+use crate::enrich::AppInfo;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use unmogrowp_attribution::{
+    Decision, Engine, InstallInput, Model, Status, TouchInput, TouchKind, device_keys, fingerprint,
+    id_hash, weights,
+};
+use unmogrowp_domain::event::{EventType, LoggedEvent};
+use unmogrowp_eventstore::{AttributionRow, CreditRow, Dims, EventRow, InstallOutcome};
+
+/// Where touchpoints come from: their link's dimensions, interned.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct Sources {
+    dims: Vec<(String, String, String, String, String)>,
+    ids: Vec<String>,
+    #[serde(skip)]
+    index: HashMap<String, u32>,
+}
+
+impl Sources {
+    fn intern(&mut self, link_id: &str, dims: &Dims) -> u32 {
+        if let Some(found) = self.index.get(link_id) {
+            return *found;
+        }
+        let id = u32::try_from(self.ids.len()).unwrap_or(u32::MAX);
+        self.ids.push(link_id.to_owned());
+        self.dims.push((
+            dims.network.clone(),
+            dims.campaign.clone(),
+            dims.adgroup.clone(),
+            dims.creative.clone(),
+            String::new(),
+        ));
+        self.index.insert(link_id.to_owned(), id);
+        id
+    }
+
+    fn dims(&self, source: u32, country: &str) -> Option<(Dims, String)> {
+        let index = usize::try_from(source).ok()?;
+        let (network, campaign, adgroup, creative, _) = self.dims.get(index)?;
+        Some((
+            Dims {
+                network: network.clone(),
+                campaign: campaign.clone(),
+                adgroup: adgroup.clone(),
+                creative: creative.clone(),
+                country: country.to_owned(),
+            },
+            self.ids.get(index).cloned().unwrap_or_default(),
+        ))
+    }
+
+    fn reindex(&mut self) {
+        self.index = self
+            .ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.clone(), u32::try_from(i).unwrap_or(u32::MAX)))
+            .collect();
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    offset: u64,
+    engine: Engine,
+    sources: Sources,
+}
+
+pub struct Attributor {
+    engine: Engine,
+    sources: Sources,
+    snapshot_path: Option<PathBuf>,
+}
+
+/// What attribution added to a batch.
+#[derive(Default)]
+pub struct Outputs {
+    pub attributions: Vec<AttributionRow>,
+    pub credits: Vec<CreditRow>,
+}
+
+fn devices(event: &LoggedEvent) -> Vec<u64> {
+    device_keys(&[
+        ("gaid", event.device.gaid.as_deref()),
+        ("idfa", event.device.idfa.as_deref()),
+        ("idfv", event.device.idfv.as_deref()),
+    ])
+}
+
+fn blocked(ip: Option<&str>, ranges: &[unmogrowp_domain::net::IpNet]) -> bool {
+    let Some(ip) = ip.and_then(|ip| ip.parse::<std::net::IpAddr>().ok()) else { return false };
+    ranges.iter().any(|range| range.contains(ip))
+}
+
+impl Attributor {
+    pub fn new(snapshot_path: Option<PathBuf>) -> Self {
+        Self { engine: Engine::new(), sources: Sources::default(), snapshot_path }
+    }
+
+    /// Loads the snapshot if there is one no newer than `limit`; returns its offset (0: none).
+    pub fn load(&mut self, limit: u64) -> u64 {
+        let Some(path) = &self.snapshot_path else { return 0 };
+        let Ok(bytes) = std::fs::read(path) else { return 0 };
+        match postcard::from_bytes::<Snapshot>(&bytes) {
+            Ok(snapshot) if snapshot.offset <= limit => {
+                self.engine = snapshot.engine;
+                self.sources = snapshot.sources;
+                self.sources.reindex();
+                snapshot.offset
+            }
+            Ok(snapshot) => {
+                tracing::warn!(
+                    snapshot = snapshot.offset,
+                    store = limit,
+                    "the attribution snapshot is ahead of the event store; rebuilding from the log"
+                );
+                0
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the attribution snapshot is unreadable; rebuilding from the log");
+                0
+            }
+        }
+    }
+
+    /// Writes the engine's state as of `offset` (atomically: temp file, sync, rename).
+    pub fn save(&self, offset: u64) -> std::io::Result<()> {
+        let Some(path) = &self.snapshot_path else { return Ok(()) };
+        let snapshot =
+            Snapshot { offset, engine: self.engine.clone(), sources: self.sources.clone() };
+        let bytes =
+            postcard::to_allocvec(&snapshot).map_err(|e| std::io::Error::other(e.to_string()))?;
+        write_atomically(path, &bytes)
+    }
+
+    pub fn touch_count(&self) -> usize {
+        self.engine.touch_count()
+    }
+
+    /// Applies attribution to one record's row (in log order).
+    pub fn process(
+        &mut self,
+        event: &LoggedEvent,
+        app: &AppInfo,
+        row: &mut EventRow,
+        outputs: &mut Outputs,
+    ) {
+        let app_key = id_hash(event.app_id.as_str());
+        let device_ids = devices(event);
+        let settings = &app.settings;
+        let country = row.dims.country.clone();
+        match event.kind {
+            EventType::Click | EventType::Impression => {
+                let Some(link) = &event.link else { return };
+                let source = self.sources.intern(&link.link_id, &row.dims);
+                let outcome = self.engine.add_touch(
+                    settings,
+                    &TouchInput {
+                        app: app_key,
+                        id: &event.id,
+                        kind: if event.kind == EventType::Click {
+                            TouchKind::Click
+                        } else {
+                            TouchKind::Impression
+                        },
+                        at: event.timestamp_ms,
+                        source,
+                        device_ids: &device_ids,
+                        fingerprint: fingerprint(
+                            event.device.ip.as_deref(),
+                            event.device.user_agent.as_deref(),
+                        ),
+                        ip: event.device.ip.as_deref().map(id_hash),
+                    },
+                );
+                if outcome.flagged {
+                    row.fraud_reason = Some("click_flood".to_owned());
+                }
+            }
+            EventType::Install => {
+                let decision = self.engine.decide(
+                    settings,
+                    &InstallInput {
+                        app: app_key,
+                        at: event.timestamp_ms,
+                        click_id: event.click_id.as_deref().map(id_hash),
+                        device_ids: &device_ids,
+                        fingerprint: fingerprint(
+                            event.device.ip.as_deref(),
+                            event.device.user_agent.as_deref(),
+                        ),
+                        blocked_ip: blocked(event.device.ip.as_deref(), &app.blocked),
+                    },
+                );
+                self.apply_decision(event, row, &decision, &country, outputs);
+            }
+            EventType::Open if event.link.as_ref().is_some_and(|l| l.retargeting) => {
+                if let Some(link) = &event.link {
+                    let source = self.sources.intern(
+                        &link.link_id,
+                        &Dims {
+                            network: link.network.clone(),
+                            campaign: link.campaign.clone(),
+                            adgroup: link.adgroup.clone(),
+                            creative: link.creative.clone(),
+                            country: country.clone(),
+                        },
+                    );
+                    row.reengagement = self.engine.reengage(
+                        settings,
+                        app_key,
+                        &device_ids,
+                        event.timestamp_ms,
+                        source,
+                    );
+                    if let Some((dims, _)) = self.sources.dims(source, &country) {
+                        row.dims = dims;
+                    }
+                }
+            }
+            EventType::Open | EventType::Session | EventType::Event => {
+                let credit = self.engine.credit(app_key, &device_ids, event.timestamp_ms);
+                if let Some((dims, _)) =
+                    credit.source.and_then(|source| self.sources.dims(source, &country))
+                {
+                    row.dims = dims;
+                }
+            }
+        }
+    }
+
+    fn apply_decision(
+        &self,
+        event: &LoggedEvent,
+        row: &mut EventRow,
+        decision: &Decision,
+        country: &str,
+        outputs: &mut Outputs,
+    ) {
+        row.install = Some(match decision.status {
+            Status::Attributed => InstallOutcome::Attributed,
+            Status::Organic => InstallOutcome::Organic,
+            Status::Rejected => InstallOutcome::Rejected,
+        });
+        row.reattribution = decision.reattribution;
+        row.reinstall = decision.reinstall;
+        row.fraud_reason = decision.rejection.map(|r| r.as_str().to_owned());
+        let touch_dims = decision.touch.as_ref().and_then(|t| self.sources.dims(t.source, country));
+        if let Some((dims, _)) = &touch_dims
+            && decision.status != Status::Organic
+        {
+            row.dims = dims.clone();
+        }
+        outputs.attributions.push(AttributionRow {
+            app_id: row.app_id.clone(),
+            event_id: event.id.clone(),
+            device_id: row.device_id.clone(),
+            status: match decision.status {
+                Status::Attributed => "attributed",
+                Status::Organic => "organic",
+                Status::Rejected => "rejected",
+            }
+            .to_owned(),
+            match_type: decision.match_type.map(|m| m.as_str().to_owned()),
+            touch_id: decision.touch.as_ref().map(|t| t.id.clone()),
+            touch_kind: decision.touch.as_ref().map(|t| match t.kind {
+                TouchKind::Click => "click".to_owned(),
+                TouchKind::Impression => "impression".to_owned(),
+            }),
+            touch_at_ms: decision.touch.as_ref().map(|t| t.at),
+            link_id: touch_dims.as_ref().map(|(_, link)| link.clone()),
+            dims: row.dims.clone(),
+            rejection_reason: decision.rejection.map(|r| r.as_str().to_owned()),
+            reattribution: decision.reattribution,
+            reinstall: decision.reinstall,
+            install_at_ms: event.timestamp_ms,
+            decided_at_ms: event.received_ms,
+        });
+        // Multi-touch credit: new installs only (re-installs and rejections are not installs).
+        if decision.reinstall || decision.status == Status::Rejected || decision.reattribution {
+            return;
+        }
+        for model in Model::ALL {
+            if decision.status == Status::Organic || decision.contributors.is_empty() {
+                outputs.credits.push(CreditRow {
+                    app_id: row.app_id.clone(),
+                    event_id: event.id.clone(),
+                    day: row.day.clone(),
+                    dims: row.dims.clone(),
+                    model: model.as_str().to_owned(),
+                    installs: 1.0,
+                });
+                continue;
+            }
+            let times: Vec<i64> = decision.contributors.iter().map(|t| t.at).collect();
+            for (touch, weight) in
+                decision.contributors.iter().zip(weights(model, &times, event.timestamp_ms))
+            {
+                if weight <= 0.0 {
+                    continue;
+                }
+                let Some((dims, _)) = self.sources.dims(touch.source, country) else { continue };
+                outputs.credits.push(CreditRow {
+                    app_id: row.app_id.clone(),
+                    event_id: event.id.clone(),
+                    day: row.day.clone(),
+                    dims,
+                    model: model.as_str().to_owned(),
+                    installs: weight,
+                });
+            }
+        }
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let partial = path.with_extension("partial");
+    let mut file = std::fs::File::create(&partial)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&partial, path)?;
+    if let Some(parent) = path.parent() {
+        std::fs::File::open(parent)?.sync_all()?;
+    }
+    Ok(())
+}

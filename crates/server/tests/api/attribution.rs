@@ -1,0 +1,212 @@
+//! Attribution end to end: touchpoints through tracking links and S2S, installs from the
+//! SDK, decisions readable by API and SDK, credit in reports, fraud, restart.
+
+use crate::apps::android_app;
+use crate::collect::{Fixture, fixture, link, now_rfc3339, send, settle};
+use reqwest::Method;
+use serde_json::{Value, json};
+use unmogrowp_testkit::{TestApp, TestBackend};
+
+fn install(id: &str, gaid: &str, seconds_ago: i64) -> Value {
+    json!({ "id": id, "type": "install", "timestamp": now_rfc3339(-seconds_ago), "device": { "gaid": gaid, "country": "DE", "ip": "203.0.113.50" } })
+}
+
+async fn click_path(app: &TestApp, link: &Value, gaid: &str) -> String {
+    let path =
+        format!("{}?gaid={gaid}", link["click_url"].as_str().unwrap().trim_start_matches(&app.url));
+    let reply = app.call(Method::GET, &path, None, None).await;
+    assert_eq!(reply.status, 302);
+    reply.header("location").unwrap().rsplit("%3D").next().unwrap().to_owned()
+}
+
+async fn get(app: &TestApp, fixture: &Fixture, path: &str) -> unmogrowp_testkit::app::Reply {
+    app.call(Method::GET, path, Some(&fixture.owner.access_token), None).await
+}
+
+async fn installs_are_attributed_and_events_inherit_the_source(backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    let fixture = fixture(&app, "attr.example", android_app("Attr")).await;
+    let meta = link(&app, &fixture, "meta", "autumn").await;
+    let click_id = click_path(&app, &meta, "GAID-A").await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+
+    // The click happened just now; installs must come at least 10 s later (CTIT), so they
+    // are sent with timestamps in the (allowed) near future.
+    let install_a = json!({ "id": "inst-a", "type": "install", "timestamp": now_rfc3339(60), "device": { "gaid": "gaid-a", "country": "DE" } });
+    let install_b = json!({ "id": "inst-b", "type": "install", "timestamp": now_rfc3339(60), "click_id": click_id, "device": { "gaid": "other", "country": "DE" } });
+    let organic = install("inst-c", "never-clicked", 0);
+    let mut purchase = json!({ "id": "buy-a", "type": "event", "name": "purchase", "timestamp": now_rfc3339(120), "device": { "gaid": "gaid-a", "country": "DE" },
+                               "revenue": { "amount": 4.0, "currency": "USD" } });
+    purchase["device"]["gaid"] = json!("GAID-A");
+    let reply = send(&app, &fixture.app_token, &[install_a, install_b, organic, purchase]).await;
+    assert_eq!(reply.body["accepted"], 4, "{}", reply.text);
+    settle(&app).await;
+
+    let a = get(&app, &fixture, &format!("/api/v1/apps/{}/installs/inst-a", fixture.app_id)).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.body["status"], "attributed");
+    assert_eq!(a.body["match_type"], "device_id");
+    assert_eq!(a.body["touch"]["type"], "click");
+    assert_eq!(a.body["touch"]["network"], "meta");
+    assert_eq!(a.body["touch"]["campaign"], "autumn");
+    assert_eq!(a.body["touch"]["id"], click_id.as_str());
+    assert_eq!(a.body["touch"]["link_id"], meta["id"]);
+    assert_eq!(a.body["reattribution"], false);
+    let b = get(&app, &fixture, &format!("/api/v1/apps/{}/installs/inst-b", fixture.app_id)).await;
+    assert_eq!(b.body["match_type"], "click_id");
+    let c = get(&app, &fixture, &format!("/api/v1/apps/{}/installs/inst-c", fixture.app_id)).await;
+    assert_eq!(c.body["status"], "organic");
+    assert!(c.body["touch"].is_null());
+    assert_eq!(
+        get(&app, &fixture, &format!("/api/v1/apps/{}/installs/nope", fixture.app_id)).await.status,
+        404
+    );
+
+    let sdk = app
+        .call_with(
+            Method::GET,
+            "/v1/attribution?device_id=gaid-a",
+            None,
+            None,
+            &[("x-app-token", &fixture.app_token)],
+        )
+        .await;
+    assert_eq!(sdk.status, 200, "{}", sdk.text);
+    assert_eq!(sdk.body["status"], "attributed");
+    assert_eq!(sdk.body["touch"]["network"], "meta");
+    let unknown = app
+        .call_with(
+            Method::GET,
+            "/v1/attribution?device_id=stranger",
+            None,
+            None,
+            &[("x-app-token", &fixture.app_token)],
+        )
+        .await;
+    assert_eq!(unknown.status, 404);
+
+    let summary = get(
+        &app,
+        &fixture,
+        &format!("/api/v1/apps/{}/reports/summary?group_by=network", fixture.app_id),
+    )
+    .await;
+    let rows = summary.body["rows"].as_array().unwrap();
+    let meta_row = rows.iter().find(|r| r["network"] == "meta").unwrap();
+    assert_eq!(meta_row["installs"], 2, "{rows:?}");
+    assert_eq!(meta_row["clicks"], 1);
+    assert_eq!(meta_row["events"], 1, "the purchase is credited to the install's source");
+    assert_eq!(meta_row["revenue"], 4.0);
+    let organic_row = rows.iter().find(|r| r["network"] == "organic").unwrap();
+    assert_eq!(organic_row["installs"], 1);
+    assert_eq!(organic_row["organic_installs"], 1);
+
+    let linear = get(
+        &app,
+        &fixture,
+        &format!("/api/v1/apps/{}/reports/summary?group_by=network&model=linear", fixture.app_id),
+    )
+    .await;
+    assert_eq!(linear.status, 200, "{}", linear.text);
+    assert_eq!(linear.body["totals"]["installs"], 3.0);
+    let bad = get(
+        &app,
+        &fixture,
+        &format!("/api/v1/apps/{}/reports/summary?model=first_touch", fixture.app_id),
+    )
+    .await;
+    assert_eq!(bad.body["errors"][0]["field"], "model");
+    app.stop().await;
+}
+
+async fn fraud_rules_reject_and_the_fraud_report_counts(backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    let fixture = fixture(&app, "fraud.example", android_app("Fraud")).await;
+    let reply = app
+        .call(
+            Method::PUT,
+            "/api/v1/org/blocked-ips",
+            Some(&fixture.owner.access_token),
+            Some(&json!({ "ranges": ["198.51.100.0/24", "not-an-ip"] })),
+        )
+        .await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.body["errors"][0]["field"], "ranges[1]");
+    let reply = app
+        .call(
+            Method::PUT,
+            "/api/v1/org/blocked-ips",
+            Some(&fixture.owner.access_token),
+            Some(&json!({ "ranges": ["198.51.100.0/24"] })),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let shady = link(&app, &fixture, "shadynet", "bait").await;
+    click_path(&app, &shady, "victim").await;
+    let injected = install("injected", "victim", 0);
+    let blocked = json!({ "id": "blocked", "type": "install", "timestamp": now_rfc3339(0), "device": { "gaid": "bot", "ip": "198.51.100.7" } });
+    let reply = send(&app, &fixture.app_token, &[injected, blocked]).await;
+    assert_eq!(reply.body["accepted"], 2);
+    settle(&app).await;
+    let decision =
+        get(&app, &fixture, &format!("/api/v1/apps/{}/installs/injected", fixture.app_id)).await;
+    assert_eq!(decision.body["status"], "rejected");
+    assert_eq!(decision.body["rejection_reason"], "click_injection");
+    let decision =
+        get(&app, &fixture, &format!("/api/v1/apps/{}/installs/blocked", fixture.app_id)).await;
+    assert_eq!(decision.body["rejection_reason"], "blocked_ip");
+
+    let report =
+        get(&app, &fixture, &format!("/api/v1/apps/{}/reports/fraud", fixture.app_id)).await;
+    assert_eq!(report.status, 200, "{}", report.text);
+    assert_eq!(report.body["rejected_installs"], 2);
+    let reasons: Vec<(String, String)> = report.body["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (r["reason"].as_str().unwrap().to_owned(), r["network"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    assert!(
+        reasons.contains(&("click_injection".to_owned(), "shadynet".to_owned())),
+        "{reasons:?}"
+    );
+    assert!(reasons.contains(&("blocked_ip".to_owned(), "organic".to_owned())), "{reasons:?}");
+    let summary =
+        get(&app, &fixture, &format!("/api/v1/apps/{}/reports/summary", fixture.app_id)).await;
+    assert_eq!(summary.body["totals"]["installs"], 0, "rejected installs are not installs");
+    assert_eq!(summary.body["totals"]["rejected_installs"], 2);
+    app.stop().await;
+}
+
+async fn decisions_survive_a_restart_and_the_index_is_rebuilt(backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    let fixture = fixture(&app, "restart.example", android_app("Restart")).await;
+    let unity = link(&app, &fixture, "unity", "keep").await;
+    click_path(&app, &unity, "gaid-before").await;
+    click_path(&app, &unity, "gaid-after").await;
+    let reply = send(&app, &fixture.app_token, &[json!({ "id": "before", "type": "install", "timestamp": now_rfc3339(30), "device": { "gaid": "gaid-before" } })]).await;
+    assert_eq!(reply.body["accepted"], 1);
+    settle(&app).await;
+
+    let app = app.restart().await;
+    let decision =
+        get(&app, &fixture, &format!("/api/v1/apps/{}/installs/before", fixture.app_id)).await;
+    assert_eq!(decision.body["status"], "attributed", "the decision was kept");
+    // The click before the restart still wins an install after it.
+    let reply = send(&app, &fixture.app_token, &[json!({ "id": "after", "type": "install", "timestamp": now_rfc3339(30), "device": { "gaid": "gaid-after" } })]).await;
+    assert_eq!(reply.body["accepted"], 1);
+    settle(&app).await;
+    let decision =
+        get(&app, &fixture, &format!("/api/v1/apps/{}/installs/after", fixture.app_id)).await;
+    assert_eq!(decision.body["status"], "attributed", "{}", decision.text);
+    assert_eq!(decision.body["touch"]["network"], "unity");
+    app.stop().await;
+}
+
+on_both_backends!(
+    installs_are_attributed_and_events_inherit_the_source,
+    fraud_rules_reject_and_the_fraud_report_counts,
+    decisions_survive_a_restart_and_the_index_is_rebuilt,
+);
