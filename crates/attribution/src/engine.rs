@@ -62,6 +62,8 @@ pub struct TouchInput<'a> {
     pub fingerprint: Option<u64>,
     /// Hash of the IP, for click-flood counting.
     pub ip: Option<u64>,
+    /// The network's own click id, echoed in postbacks.
+    pub network_click_id: Option<&'a str>,
 }
 
 /// What indexing a touchpoint found.
@@ -134,6 +136,7 @@ pub struct TouchRef {
     pub kind: TouchKind,
     pub at: Millis,
     pub source: u32,
+    pub network_click_id: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -153,11 +156,13 @@ pub struct Decision {
 }
 
 /// Where a later event of a device is credited.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Credit {
     /// The source of the install (or of an active re-engagement); `None` is organic.
     pub source: Option<u32>,
     pub reengagement: bool,
+    /// When the device's credited install happened (`None`: no install seen).
+    pub installed_at: Option<Millis>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -167,6 +172,7 @@ struct Touch {
     kind: TouchKind,
     flagged: bool,
     id: Box<str>,
+    network_click_id: Option<Box<str>>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -239,6 +245,7 @@ impl AppIndex {
             kind: t.kind,
             at: t.at,
             source: t.source,
+            network_click_id: t.network_click_id.as_deref().map(str::to_owned),
         })
     }
 
@@ -310,6 +317,7 @@ impl Engine {
             kind: touch.kind,
             flagged,
             id: touch.id.into(),
+            network_click_id: touch.network_click_id.map(Into::into),
         });
         match touch.kind {
             TouchKind::Click => {
@@ -449,18 +457,25 @@ impl Engine {
 
     /// Where an event of the device at `at` is credited.
     pub fn credit(&self, app: u64, device_ids: &[u64], at: Millis) -> Credit {
-        let Some(index) = self.apps.get(&app) else {
-            return Credit { source: None, reengagement: false };
-        };
+        let none = Credit { source: None, reengagement: false, installed_at: None };
+        let Some(index) = self.apps.get(&app) else { return none };
         let Some(state) = device_ids.iter().find_map(|id| index.devices.get(id)) else {
-            return Credit { source: None, reengagement: false };
+            return none;
         };
         if let Some((source, until)) = state.reengaged
             && at <= until
         {
-            return Credit { source: Some(source), reengagement: true };
+            return Credit {
+                source: Some(source),
+                reengagement: true,
+                installed_at: Some(state.attributed_at),
+            };
         }
-        Credit { source: state.source, reengagement: false }
+        Credit {
+            source: state.source,
+            reengagement: false,
+            installed_at: Some(state.attributed_at),
+        }
     }
 
     /// An open through a retargeting link: the device's events within the re-engagement

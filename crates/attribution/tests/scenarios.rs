@@ -59,6 +59,7 @@ fn run(settings: Settings, touches: &[T], install: &Install) -> Decision {
                 device_ids: &devices,
                 fingerprint: touch.fingerprint,
                 ip: None,
+                network_click_id: None,
             },
         );
     }
@@ -305,6 +306,7 @@ fn flooded_clicks_are_flagged_and_never_win() {
                 device_ids: &devices,
                 fingerprint: None,
                 ip: None,
+                network_click_id: None,
             },
         );
         flagged.push(outcome.flagged);
@@ -342,6 +344,7 @@ fn reinstalls_keep_their_source_until_the_window_passes() {
             device_ids: &devices,
             fingerprint: None,
             ip: None,
+            network_click_id: None,
         },
     );
     let first = engine.decide(
@@ -370,6 +373,7 @@ fn reinstalls_keep_their_source_until_the_window_passes() {
             device_ids: &devices,
             fingerprint: None,
             ip: None,
+            network_click_id: None,
         },
     );
     let again = engine.decide(
@@ -399,6 +403,7 @@ fn reinstalls_keep_their_source_until_the_window_passes() {
             device_ids: &devices,
             fingerprint: None,
             ip: None,
+            network_click_id: None,
         },
     );
     let fresh = engine.decide(
@@ -435,12 +440,12 @@ fn retargeting_opens_reengage_for_the_window() {
     );
     assert_eq!(
         engine.credit(APP, &devices, INSTALL_AT + 1),
-        Credit { source: None, reengagement: false }
+        Credit { source: None, reengagement: false, installed_at: Some(INSTALL_AT) }
     );
     assert!(engine.reengage(&settings, APP, &devices, INSTALL_AT + HOUR, 9));
     assert_eq!(
         engine.credit(APP, &devices, INSTALL_AT + 2 * HOUR),
-        Credit { source: Some(9), reengagement: true }
+        Credit { source: Some(9), reengagement: true, installed_at: Some(INSTALL_AT) }
     );
     assert!(!engine.credit(APP, &devices, INSTALL_AT + HOUR + 31 * 24 * HOUR).reengagement);
     assert!(!engine.reengage(
@@ -518,6 +523,7 @@ fn replay(steps: &[Step], settings: &Settings) -> Vec<(Decision, Millis)> {
                         device_ids: &devices,
                         fingerprint: Some(u64::from(*fingerprint)),
                         ip: None,
+                        network_click_id: None,
                     },
                 );
             }

@@ -8,6 +8,7 @@ pub mod money;
 pub mod net;
 pub mod password;
 pub mod policy;
+pub mod postback;
 pub mod time;
 pub mod validate;
 

@@ -84,6 +84,34 @@ pub struct Attributor {
 pub struct Outputs {
     pub attributions: Vec<AttributionRow>,
     pub credits: Vec<CreditRow>,
+    pub triggers: Vec<Trigger>,
+}
+
+/// Something a network may want a postback for: an attributed install, or an in-app event
+/// of a device credited to the network.
+#[derive(Clone, Debug)]
+pub struct Trigger {
+    pub app_id: String,
+    pub network: String,
+    pub campaign: String,
+    /// `install` or the event's name.
+    pub event_name: String,
+    pub event_id: String,
+    pub click_id: Option<String>,
+    pub network_click_id: Option<String>,
+    pub revenue: Option<f64>,
+    pub currency: Option<String>,
+    pub device_id: Option<String>,
+    pub install_time: Option<i64>,
+}
+
+/// The device's first real identifier as sent (for the `{device_id}` macro).
+fn raw_device_id(event: &LoggedEvent) -> Option<String> {
+    [&event.device.gaid, &event.device.idfa, &event.device.idfv]
+        .into_iter()
+        .flatten()
+        .find(|value| !unmogrowp_domain::event::is_placeholder_id(value))
+        .cloned()
 }
 
 fn devices(event: &LoggedEvent) -> Vec<u64> {
@@ -178,6 +206,7 @@ impl Attributor {
                             event.device.user_agent.as_deref(),
                         ),
                         ip: event.device.ip.as_deref().map(id_hash),
+                        network_click_id: event.network_click_id.as_deref(),
                     },
                 );
                 if outcome.flagged {
@@ -231,6 +260,21 @@ impl Attributor {
                     credit.source.and_then(|source| self.sources.dims(source, &country))
                 {
                     row.dims = dims;
+                    if event.kind == EventType::Event {
+                        outputs.triggers.push(Trigger {
+                            app_id: row.app_id.clone(),
+                            network: row.dims.network.clone(),
+                            campaign: row.dims.campaign.clone(),
+                            event_name: event.name.clone().unwrap_or_default(),
+                            event_id: event.id.clone(),
+                            click_id: None,
+                            network_click_id: None,
+                            revenue: event.revenue.as_ref().map(|m| m.amount),
+                            currency: event.revenue.as_ref().map(|m| m.currency.clone()),
+                            device_id: raw_device_id(event),
+                            install_time: credit.installed_at,
+                        });
+                    }
                 }
             }
         }
@@ -283,6 +327,22 @@ impl Attributor {
             install_at_ms: event.timestamp_ms,
             decided_at_ms: event.received_ms,
         });
+        if decision.status == Status::Attributed && !decision.reinstall {
+            let touch = decision.touch.as_ref();
+            outputs.triggers.push(Trigger {
+                app_id: row.app_id.clone(),
+                network: row.dims.network.clone(),
+                campaign: row.dims.campaign.clone(),
+                event_name: "install".to_owned(),
+                event_id: event.id.clone(),
+                click_id: touch.filter(|t| t.kind == TouchKind::Click).map(|t| t.id.clone()),
+                network_click_id: touch.and_then(|t| t.network_click_id.clone()),
+                revenue: None,
+                currency: None,
+                device_id: raw_device_id(event),
+                install_time: Some(event.timestamp_ms),
+            });
+        }
         // Multi-touch credit: new installs only (re-installs and rejections are not installs).
         if decision.reinstall || decision.status == Status::Rejected || decision.reattribution {
             return;

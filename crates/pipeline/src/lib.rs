@@ -55,7 +55,11 @@ pub struct PipelineHandle {
     live: broadcast::Sender<Arc<LiveMessage>>,
     log: Arc<dyn EventLog>,
     apps: enrich::AppCache,
+    postbacks: PostbackCache,
 }
+
+type PostbackCache =
+    moka::future::Cache<unmogrowp_domain::AppId, Arc<Vec<unmogrowp_storage::Postback>>>;
 
 impl PipelineHandle {
     /// The last log offset the event store holds.
@@ -81,6 +85,7 @@ impl PipelineHandle {
     /// after a change, so the next records use the new ones.
     pub fn forget_app_settings(&self) {
         self.apps.invalidate_all();
+        self.postbacks.invalidate_all();
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveMessage>> {
@@ -101,6 +106,7 @@ impl PipelineHandle {
 }
 
 pub struct Pipeline {
+    store: Store,
     attributor: attribute::Attributor,
     log: Arc<dyn EventLog>,
     events: Arc<dyn EventStore>,
@@ -126,9 +132,14 @@ impl Pipeline {
             live,
             log: log.clone(),
             apps: apps.clone(),
+            postbacks: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
         });
         let attributor = attribute::Attributor::new(options.snapshot_path.clone());
         Ok(Self {
+            store: store.clone(),
             attributor,
             log,
             events,
@@ -238,7 +249,19 @@ impl Pipeline {
                     continue;
                 }
                 let last = records.last().map_or(0, |(offset, _)| *offset);
-                let (batch, live) = self.prepare(records).await;
+                let (batch, live, triggers) = self.prepare(records).await;
+                // Postbacks are enqueued before the batch is stored: a crash in between
+                // replays the batch, and the deliveries' keys keep them single.
+                while let Err(error) = self.enqueue_postbacks(&triggers).await {
+                    tracing::error!(
+                        error = format!("{error:#}"),
+                        "enqueueing postbacks failed; retrying"
+                    );
+                    if sleep_or_stop(&mut shutdown, backoff).await {
+                        break 'outer;
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
                 // Applying must succeed before moving on: retry the same batch.
                 loop {
                     match self.events.apply(batch.clone()).await {
@@ -282,7 +305,10 @@ impl Pipeline {
         }
     }
 
-    async fn prepare(&mut self, records: Vec<(Offset, Vec<u8>)>) -> (Batch, Vec<LiveMessage>) {
+    async fn prepare(
+        &mut self,
+        records: Vec<(Offset, Vec<u8>)>,
+    ) -> (Batch, Vec<LiveMessage>, Vec<attribute::Trigger>) {
         let mut batch =
             Batch { last_offset: records.last().map_or(0, |(o, _)| *o), ..Batch::default() };
         let mut live = Vec::new();
@@ -328,7 +354,56 @@ impl Pipeline {
         }
         batch.attributions = outputs.attributions;
         batch.credits = outputs.credits;
-        (batch, live)
+        (batch, live, outputs.triggers)
+    }
+
+    /// Enqueues a delivery for every postback a trigger matches (idempotent: a replayed
+    /// trigger finds its delivery already there).
+    async fn enqueue_postbacks(&self, triggers: &[attribute::Trigger]) -> anyhow::Result<()> {
+        let mut deliveries = Vec::new();
+        for trigger in triggers {
+            let app_id = unmogrowp_domain::AppId::from_stored(trigger.app_id.clone());
+            let postbacks = match self.handle.postbacks.get(&app_id).await {
+                Some(cached) => cached,
+                None => {
+                    let loaded = Arc::new(self.store.credentials().postbacks(&app_id).await?);
+                    self.handle.postbacks.insert(app_id.clone(), loaded.clone()).await;
+                    loaded
+                }
+            };
+            for postback in postbacks.iter() {
+                if postback.network != trigger.network
+                    || !postback.events.iter().any(|e| *e == trigger.event_name)
+                {
+                    continue;
+                }
+                let url = unmogrowp_domain::postback::fill(
+                    &postback.url_template,
+                    &[
+                        ("click_id", trigger.click_id.clone()),
+                        ("network_click_id", trigger.network_click_id.clone()),
+                        ("event_name", Some(trigger.event_name.clone())),
+                        ("revenue", trigger.revenue.map(|r| format!("{r}"))),
+                        ("currency", trigger.currency.clone()),
+                        ("device_id", trigger.device_id.clone()),
+                        ("install_time", trigger.install_time.map(unmogrowp_domain::time::rfc3339)),
+                        ("campaign", Some(trigger.campaign.clone())),
+                    ],
+                );
+                deliveries.push(unmogrowp_storage::NewDelivery {
+                    org_id: postback.org_id.clone(),
+                    app_id: app_id.clone(),
+                    postback_id: postback.id.clone(),
+                    dedup_key: format!("{}:{}", postback.id, trigger.event_id),
+                    url,
+                });
+            }
+        }
+        if !deliveries.is_empty() {
+            let added = self.store.credentials().enqueue_deliveries(&deliveries).await?;
+            metrics::counter!("postbacks_enqueued_total").increment(added);
+        }
+        Ok(())
     }
 
     async fn retention(&self) {

@@ -5,7 +5,7 @@ use crate::error::{ApiError, problem_for_status};
 use crate::health::{DatabaseCheck, Readiness};
 use crate::middleware::{ObserveSettings, observe};
 use crate::openapi::ApiDoc;
-use crate::routes::{apps, audit, auth, collect, links, ops, org, reports};
+use crate::routes::{apps, audit, auth, collect, links, ops, org, postbacks, reports};
 use crate::state::{AppState, AppStateInner};
 use crate::{docs, telemetry};
 use anyhow::Context;
@@ -155,6 +155,8 @@ impl Application {
             .routes(routes!(reports::fraud))
             .routes(routes!(reports::sdk_attribution))
             .routes(routes!(org::blocked_ips, org::set_blocked_ips))
+            .routes(routes!(postbacks::create_postback, postbacks::list_postbacks))
+            .routes(routes!(postbacks::deliveries))
             .routes(routes!(collect::sdk_events))
             .routes(routes!(collect::s2s_events))
             .routes(routes!(collect::click))
@@ -220,6 +222,16 @@ impl Application {
             tracing::info!("shutting down: no new connections, finishing in-flight requests");
         });
         let (pipeline_stop, pipeline_stopped) = tokio::sync::watch::channel(false);
+        let sender_task = match &self.pipeline {
+            Some(_) => {
+                let sender = Arc::new(crate::postbacks::PostbackSender::new(
+                    self.state.store.clone(),
+                    self.state.config.postbacks.clone(),
+                )?);
+                Some(tokio::spawn(sender.run(pipeline_stopped.clone())))
+            }
+            None => None,
+        };
         let pipeline_task =
             self.pipeline.map(|pipeline| tokio::spawn(pipeline.run(pipeline_stopped)));
         let mut deadline = stop;
@@ -235,6 +247,9 @@ impl Application {
         // Flush: the pipeline finishes its batch, the log writer drains, the stores close.
         pipeline_stop.send_replace(true);
         if let Some(task) = pipeline_task {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+        if let Some(task) = sender_task {
             let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
         }
         self.state.log.close().await;

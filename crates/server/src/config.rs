@@ -90,6 +90,37 @@ pub struct Config {
     pub auth: AuthConfig,
     pub ingest: IngestConfig,
     pub events: EventsConfig,
+    pub postbacks: PostbacksConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PostbacksConfig {
+    /// Attempts before a delivery is marked failed.
+    pub max_attempts: u32,
+    /// Time allowed for one request to a network.
+    pub timeout_ms: u64,
+    /// Wait before the first retry; it doubles per attempt (up to an hour).
+    pub base_backoff_ms: u64,
+    /// Consecutive failures of one destination host that open its circuit breaker.
+    pub breaker_failures: u32,
+    /// How long an open breaker holds deliveries to that host back.
+    pub breaker_open_ms: u64,
+    /// Deliveries sent at once.
+    pub concurrency: usize,
+}
+
+impl Default for PostbacksConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 8,
+            timeout_ms: 5_000,
+            base_backoff_ms: 1_000,
+            breaker_failures: 5,
+            breaker_open_ms: 30_000,
+            concurrency: 16,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -245,6 +276,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             ingest: IngestConfig::default(),
             events: EventsConfig::default(),
+            postbacks: PostbacksConfig::default(),
         }
     }
 }

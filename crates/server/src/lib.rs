@@ -13,6 +13,7 @@ pub mod mail;
 pub mod middleware;
 pub mod net;
 pub mod openapi;
+pub mod postbacks;
 pub mod request_id;
 pub mod routes;
 pub mod secrets;

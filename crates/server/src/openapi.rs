@@ -17,6 +17,7 @@ use utoipa::OpenApi;
         (name = "organizations", description = "The signed-in user, members, roles, audit log"),
         (name = "apps", description = "Apps, attribution settings, server-to-server keys"),
         (name = "links", description = "Tracking links for ad networks"),
+        (name = "postbacks", description = "Notifying ad networks of attributed installs and events"),
         (name = "collection", description = "What SDKs, servers and ad networks call: events, clicks, impressions"),
         (name = "reports", description = "Reports from the event store"),
     ),

@@ -138,6 +138,26 @@ pub(crate) trait AppsBackend: Send + Sync {
     async fn app_by_id_unscoped(&self, app_id: &AppId) -> Result<Option<App>>;
     async fn key_by_id(&self, key_id: &KeyId) -> Result<Option<AppKey>>;
     async fn all_apps(&self) -> Result<Vec<App>>;
+
+    async fn create_postback(
+        &self,
+        org_id: &OrgId,
+        app_id: &AppId,
+        postback: NewPostback,
+        created_by: &UserId,
+    ) -> Result<Postback>;
+    async fn postbacks(&self, org_id: &OrgId, app_id: &AppId) -> Result<Vec<Postback>>;
+    async fn deliveries(&self, org_id: &OrgId, app_id: &AppId, limit: u32)
+    -> Result<Vec<Delivery>>;
+    async fn postbacks_unscoped(&self, app_id: &AppId) -> Result<Vec<Postback>>;
+    async fn enqueue_deliveries(&self, deliveries: &[NewDelivery]) -> Result<u64>;
+    async fn claim_deliveries(
+        &self,
+        now: UnixMillis,
+        lease_until: UnixMillis,
+        limit: u32,
+    ) -> Result<Vec<Delivery>>;
+    async fn finish_delivery(&self, id: &str, outcome: &AttemptOutcome) -> Result<()>;
     async fn blocked_ranges_unscoped(&self, org_id: &OrgId) -> Result<Vec<String>>;
 }
 

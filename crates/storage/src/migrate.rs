@@ -29,12 +29,14 @@ const SQLITE: &[Migration] = migrations!("sqlite":
     (2, "0002", "sessions_apps_audit"),
     (3, "0003", "links"),
     (4, "0004", "blocked_ips"),
+    (5, "0005", "postbacks"),
 );
 const POSTGRES: &[Migration] = migrations!("postgres":
     (1, "0001", "accounts"),
     (2, "0002", "sessions_apps_audit"),
     (3, "0003", "links"),
     (4, "0004", "blocked_ips"),
+    (5, "0005", "postbacks"),
 );
 
 pub fn migrations_for(backend: Backend) -> &'static [Migration] {

@@ -280,3 +280,66 @@ pub struct NewLink {
     pub creative: String,
     pub retargeting: bool,
 }
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Postback {
+    pub id: String,
+    pub org_id: OrgId,
+    pub app_id: unmogrowp_domain::AppId,
+    pub network: String,
+    pub url_template: String,
+    /// `install` and/or in-app event names.
+    pub events: Vec<String>,
+    pub created_at: UnixMillis,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewPostback {
+    pub network: String,
+    pub url_template: String,
+    pub events: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: String,
+    pub org_id: OrgId,
+    pub app_id: unmogrowp_domain::AppId,
+    pub postback_id: String,
+    pub url: String,
+    /// `pending`, `delivered` or `failed`.
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub next_attempt_at: UnixMillis,
+    pub created_at: UnixMillis,
+    pub updated_at: UnixMillis,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewDelivery {
+    pub org_id: OrgId,
+    pub app_id: unmogrowp_domain::AppId,
+    pub postback_id: String,
+    pub dedup_key: String,
+    pub url: String,
+}
+
+/// How one delivery attempt ended.
+#[derive(Clone, Debug)]
+pub enum AttemptOutcome {
+    Delivered,
+    /// Try again at the given time.
+    Retry {
+        error: String,
+        next_attempt_at: UnixMillis,
+    },
+    /// No more attempts.
+    Failed {
+        error: String,
+    },
+    /// Not attempted (circuit open): try again later without counting an attempt.
+    Postponed {
+        next_attempt_at: UnixMillis,
+    },
+}

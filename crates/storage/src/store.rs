@@ -345,6 +345,19 @@ impl Tenant<'_> {
         self.backend.links(self.org(), app_id).await
     }
 
+    pub async fn create_postback(&self, app_id: &AppId, postback: NewPostback) -> Result<Postback> {
+        self.backend.create_postback(self.org(), app_id, postback, &self.membership.user_id).await
+    }
+
+    pub async fn postbacks(&self, app_id: &AppId) -> Result<Vec<Postback>> {
+        self.backend.postbacks(self.org(), app_id).await
+    }
+
+    /// The app's postback deliveries, newest first.
+    pub async fn deliveries(&self, app_id: &AppId, limit: u32) -> Result<Vec<Delivery>> {
+        self.backend.deliveries(self.org(), app_id, limit).await
+    }
+
     /// The organization's blocked IP ranges (CIDR text).
     pub async fn blocked_ranges(&self) -> Result<Vec<String>> {
         self.backend.blocked_ranges(self.org()).await
@@ -383,6 +396,30 @@ impl Credentials<'_> {
 
     pub async fn all_apps(&self) -> Result<Vec<App>> {
         self.backend.all_apps().await
+    }
+
+    /// An app's postbacks, for the worker that enqueues deliveries.
+    pub async fn postbacks(&self, app_id: &AppId) -> Result<Vec<Postback>> {
+        self.backend.postbacks_unscoped(app_id).await
+    }
+
+    /// Adds deliveries; one already enqueued under the same key is left alone.
+    pub async fn enqueue_deliveries(&self, deliveries: &[NewDelivery]) -> Result<u64> {
+        self.backend.enqueue_deliveries(deliveries).await
+    }
+
+    /// Takes up to `limit` due deliveries, leasing them until `lease_until`.
+    pub async fn claim_deliveries(
+        &self,
+        now: UnixMillis,
+        lease_until: UnixMillis,
+        limit: u32,
+    ) -> Result<Vec<Delivery>> {
+        self.backend.claim_deliveries(now, lease_until, limit).await
+    }
+
+    pub async fn finish_delivery(&self, id: &str, outcome: &AttemptOutcome) -> Result<()> {
+        self.backend.finish_delivery(id, outcome).await
     }
 
     /// An organization's blocked IP ranges, for the attribution worker.

@@ -5,5 +5,6 @@ pub mod collect;
 pub mod links;
 pub mod ops;
 pub mod org;
+pub mod postbacks;
 pub mod reports;
 pub mod views;

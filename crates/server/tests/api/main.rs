@@ -34,5 +34,6 @@ mod isolation;
 mod middleware;
 mod ops;
 mod org;
+mod postbacks;
 mod postgres;
 mod roles;

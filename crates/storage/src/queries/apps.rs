@@ -348,6 +348,193 @@ macro_rules! implement_apps {
                 Ok(row.map(Into::into))
             }
 
+            async fn create_postback(
+                &self,
+                org_id: &unmogrowp_domain::OrgId,
+                app_id: &unmogrowp_domain::AppId,
+                postback: $crate::model::NewPostback,
+                created_by: &unmogrowp_domain::UserId,
+            ) -> $crate::Result<$crate::model::Postback> {
+                use $crate::backend::{Mode, Scope};
+                use $crate::error::StorageError;
+                let record = $crate::model::Postback {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    org_id: org_id.clone(),
+                    app_id: app_id.clone(),
+                    network: postback.network,
+                    url_template: postback.url_template,
+                    events: postback.events,
+                    created_at: unmogrowp_domain::time::now_millis(),
+                };
+                let events = serde_json::to_string(&record.events).map_err(|e| StorageError::Unexpected(e.into()))?;
+                let mut tx = self.begin(Scope::Tenant(org_id), Mode::Write).await?;
+                let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM apps WHERE org_id = $1 AND id = $2")
+                    .bind(org_id.as_str())
+                    .bind(app_id.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if exists.is_none() {
+                    return Err(StorageError::NotFound);
+                }
+                sqlx::query(
+                    "INSERT INTO postbacks (id, org_id, app_id, network, url_template, events, created_at, created_by)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&record.id)
+                .bind(org_id.as_str())
+                .bind(app_id.as_str())
+                .bind(&record.network)
+                .bind(&record.url_template)
+                .bind(&events)
+                .bind(record.created_at)
+                .bind(created_by.as_str())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(record)
+            }
+
+            async fn postbacks(
+                &self,
+                org_id: &unmogrowp_domain::OrgId,
+                app_id: &unmogrowp_domain::AppId,
+            ) -> $crate::Result<Vec<$crate::model::Postback>> {
+                use $crate::backend::{Mode, Scope};
+                let mut tx = self.begin(Scope::Tenant(org_id), Mode::Read).await?;
+                let rows: Vec<$crate::queries::PostbackRow> = sqlx::query_as(
+                    "SELECT id, org_id, app_id, network, url_template, events, created_at FROM postbacks
+                     WHERE org_id = $1 AND app_id = $2 ORDER BY created_at, id",
+                )
+                .bind(org_id.as_str())
+                .bind(app_id.as_str())
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn deliveries(
+                &self,
+                org_id: &unmogrowp_domain::OrgId,
+                app_id: &unmogrowp_domain::AppId,
+                limit: u32,
+            ) -> $crate::Result<Vec<$crate::model::Delivery>> {
+                use $crate::backend::{Mode, Scope};
+                let mut tx = self.begin(Scope::Tenant(org_id), Mode::Read).await?;
+                let sql = format!(
+                    "SELECT {} FROM postback_deliveries WHERE org_id = $1 AND app_id = $2 ORDER BY created_at DESC, id DESC LIMIT $3",
+                    $crate::queries::DELIVERY_COLUMNS
+                );
+                let rows: Vec<$crate::queries::DeliveryRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(org_id.as_str())
+                    .bind(app_id.as_str())
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn postbacks_unscoped(&self, app_id: &unmogrowp_domain::AppId) -> $crate::Result<Vec<$crate::model::Postback>> {
+                use $crate::backend::{Mode, Scope};
+                let mut tx = self.begin(Scope::System, Mode::ReadFresh).await?;
+                let rows: Vec<$crate::queries::PostbackRow> = sqlx::query_as(
+                    "SELECT id, org_id, app_id, network, url_template, events, created_at FROM postbacks WHERE app_id = $1 ORDER BY created_at, id",
+                )
+                .bind(app_id.as_str())
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn enqueue_deliveries(&self, deliveries: &[$crate::model::NewDelivery]) -> $crate::Result<u64> {
+                use $crate::backend::{Mode, Scope};
+                if deliveries.is_empty() {
+                    return Ok(0);
+                }
+                let now = unmogrowp_domain::time::now_millis();
+                let mut tx = self.begin(Scope::System, Mode::Write).await?;
+                let mut added = 0;
+                for delivery in deliveries {
+                    let done = sqlx::query(
+                        "INSERT INTO postback_deliveries (id, org_id, app_id, postback_id, dedup_key, url, status, attempts,
+                            next_attempt_at, created_at, updated_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7, $7)
+                         ON CONFLICT (dedup_key) DO NOTHING",
+                    )
+                    .bind(uuid::Uuid::now_v7().to_string())
+                    .bind(delivery.org_id.as_str())
+                    .bind(delivery.app_id.as_str())
+                    .bind(&delivery.postback_id)
+                    .bind(&delivery.dedup_key)
+                    .bind(&delivery.url)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    added += done.rows_affected();
+                }
+                tx.commit().await?;
+                Ok(added)
+            }
+
+            async fn claim_deliveries(
+                &self,
+                now: unmogrowp_domain::time::UnixMillis,
+                lease_until: unmogrowp_domain::time::UnixMillis,
+                limit: u32,
+            ) -> $crate::Result<Vec<$crate::model::Delivery>> {
+                use $crate::backend::{Mode, Scope};
+                let mut tx = self.begin(Scope::System, Mode::Write).await?;
+                // Claiming pushes the next attempt time forward (a lease): another sender
+                // does not see the rows until the lease ends. The outer condition is checked
+                // again under concurrent updates, so two senders never claim the same row.
+                let sql = format!(
+                    "UPDATE postback_deliveries SET next_attempt_at = $1
+                     WHERE id IN (SELECT id FROM postback_deliveries WHERE status = 'pending' AND next_attempt_at <= $2
+                                  ORDER BY next_attempt_at LIMIT $3)
+                       AND status = 'pending' AND next_attempt_at <= $2
+                     RETURNING {}",
+                    $crate::queries::DELIVERY_COLUMNS
+                );
+                let rows: Vec<$crate::queries::DeliveryRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn finish_delivery(&self, id: &str, outcome: &$crate::model::AttemptOutcome) -> $crate::Result<()> {
+                use $crate::backend::{Mode, Scope};
+                use $crate::model::AttemptOutcome;
+                let now = unmogrowp_domain::time::now_millis();
+                let (status, counted, error, next): (&str, i64, Option<&str>, i64) = match outcome {
+                    AttemptOutcome::Delivered => ("delivered", 1, None, now),
+                    AttemptOutcome::Retry { error, next_attempt_at } => ("pending", 1, Some(error.as_str()), *next_attempt_at),
+                    AttemptOutcome::Failed { error } => ("failed", 1, Some(error.as_str()), now),
+                    AttemptOutcome::Postponed { next_attempt_at } => ("pending", 0, None, *next_attempt_at),
+                };
+                let mut tx = self.begin(Scope::System, Mode::Write).await?;
+                sqlx::query(
+                    "UPDATE postback_deliveries SET status = $1, attempts = attempts + $2,
+                        last_error = COALESCE($3, last_error), next_attempt_at = $4, updated_at = $5
+                     WHERE id = $6",
+                )
+                .bind(status)
+                .bind(counted)
+                .bind(error)
+                .bind(next)
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn blocked_ranges(&self, org_id: &unmogrowp_domain::OrgId) -> $crate::Result<Vec<String>> {
                 use $crate::backend::{Mode, Scope};
                 let mut tx = self.begin(Scope::Tenant(org_id), Mode::ReadFresh).await?;

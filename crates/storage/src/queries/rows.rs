@@ -308,3 +308,63 @@ impl From<LinkRow> for Link {
         }
     }
 }
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct PostbackRow {
+    pub id: String,
+    pub org_id: String,
+    pub app_id: String,
+    pub network: String,
+    pub url_template: String,
+    pub events: String,
+    pub created_at: i64,
+}
+
+impl From<PostbackRow> for Postback {
+    fn from(row: PostbackRow) -> Self {
+        Postback {
+            id: row.id,
+            org_id: OrgId::from_stored(row.org_id),
+            app_id: AppId::from_stored(row.app_id),
+            network: row.network,
+            url_template: row.url_template,
+            events: serde_json::from_str(&row.events).unwrap_or_default(),
+            created_at: row.created_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct DeliveryRow {
+    pub id: String,
+    pub org_id: String,
+    pub app_id: String,
+    pub postback_id: String,
+    pub url: String,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub next_attempt_at: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<DeliveryRow> for Delivery {
+    fn from(row: DeliveryRow) -> Self {
+        Delivery {
+            id: row.id,
+            org_id: OrgId::from_stored(row.org_id),
+            app_id: AppId::from_stored(row.app_id),
+            postback_id: row.postback_id,
+            url: row.url,
+            status: row.status,
+            attempts: row.attempts,
+            last_error: row.last_error,
+            next_attempt_at: row.next_attempt_at,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+pub(crate) const DELIVERY_COLUMNS: &str = "id, org_id, app_id, postback_id, url, status, attempts, last_error, next_attempt_at, created_at, updated_at";

@@ -1,0 +1,151 @@
+//! Delivering postbacks: a background sender claims due deliveries (a lease, so several
+//! nodes can share the work), calls the filled URL, and records the outcome. Failures retry
+//! with exponential backoff up to a bounded number of attempts; each destination host has
+//! a circuit breaker, so a network that is down costs no more than a probe now and then.
+//! Nothing here is on the ingestion or attribution path: a dead destination slows neither.
+
+use crate::config::PostbacksConfig;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use unmogrowp_storage::{AttemptOutcome, Delivery, Store};
+
+#[derive(Default)]
+struct Breaker {
+    failures: u32,
+    open_until: Option<Instant>,
+}
+
+pub struct PostbackSender {
+    store: Store,
+    client: reqwest::Client,
+    config: PostbacksConfig,
+    breakers: Mutex<HashMap<String, Breaker>>,
+}
+
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+impl PostbackSender {
+    pub fn new(store: Store, config: PostbacksConfig) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_millis(config.timeout_ms))
+            .redirect(reqwest::redirect::Policy::limited(3))
+            .user_agent(concat!("unmogrowp-postbacks/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { store, client, config, breakers: Mutex::new(HashMap::new()) })
+    }
+
+    fn host_of(url: &str) -> String {
+        url::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default()
+    }
+
+    /// `Some(wait)` while the host's breaker is open.
+    fn breaker_open(&self, host: &str) -> Option<Duration> {
+        let breakers = self.breakers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let until = breakers.get(host)?.open_until?;
+        until.checked_duration_since(Instant::now())
+    }
+
+    fn record(&self, host: &str, success: bool) {
+        let mut breakers = self.breakers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let breaker = breakers.entry(host.to_owned()).or_default();
+        if success {
+            *breaker = Breaker::default();
+            return;
+        }
+        breaker.failures += 1;
+        if breaker.failures >= self.config.breaker_failures {
+            breaker.open_until =
+                Some(Instant::now() + Duration::from_millis(self.config.breaker_open_ms));
+            metrics::counter!("postback_breaker_opened_total").increment(1);
+            tracing::warn!(host, "postback destination failing; circuit breaker open");
+        }
+    }
+
+    async fn attempt(&self, delivery: &Delivery) -> AttemptOutcome {
+        let host = Self::host_of(&delivery.url);
+        if let Some(wait) = self.breaker_open(&host) {
+            return AttemptOutcome::Postponed {
+                next_attempt_at: now_ms() + i64::try_from(wait.as_millis()).unwrap_or(30_000) + 10,
+            };
+        }
+        let result = self.client.get(&delivery.url).send().await;
+        let error = match result {
+            Ok(response) if response.status().is_success() => {
+                self.record(&host, true);
+                metrics::counter!("postbacks_delivered_total").increment(1);
+                return AttemptOutcome::Delivered;
+            }
+            Ok(response) => format!("HTTP {}", response.status().as_u16()),
+            Err(error) if error.is_timeout() => "timed out".to_owned(),
+            Err(error) => format!("request failed: {}", error.without_url()),
+        };
+        self.record(&host, false);
+        let attempts = u32::try_from(delivery.attempts).unwrap_or(u32::MAX).saturating_add(1);
+        if attempts >= self.config.max_attempts {
+            metrics::counter!("postbacks_failed_total").increment(1);
+            return AttemptOutcome::Failed { error };
+        }
+        let backoff = self
+            .config
+            .base_backoff_ms
+            .saturating_mul(1u64 << (attempts - 1).min(20))
+            .min(3_600_000);
+        AttemptOutcome::Retry {
+            error,
+            next_attempt_at: now_ms() + i64::try_from(backoff).unwrap_or(3_600_000),
+        }
+    }
+
+    /// Runs until `shutdown` turns true.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let lease = i64::try_from(self.config.timeout_ms * 3).unwrap_or(60_000).max(10_000);
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let now = now_ms();
+            let claimed =
+                match self.store.credentials().claim_deliveries(now, now + lease, 64).await {
+                    Ok(claimed) => claimed,
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot read due postback deliveries");
+                        Vec::new()
+                    }
+                };
+            if claimed.is_empty() {
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+            let sender = self.clone();
+            let outcomes = futures::future::join_all(
+                claimed.chunks(claimed.len().div_ceil(self.config.concurrency.max(1))).map(
+                    |chunk| {
+                        let sender = sender.clone();
+                        let chunk = chunk.to_vec();
+                        async move {
+                            let mut done = Vec::with_capacity(chunk.len());
+                            for delivery in chunk {
+                                let outcome = sender.attempt(&delivery).await;
+                                done.push((delivery.id, outcome));
+                            }
+                            done
+                        }
+                    },
+                ),
+            )
+            .await;
+            for (id, outcome) in outcomes.into_iter().flatten() {
+                if let Err(error) = self.store.credentials().finish_delivery(&id, &outcome).await {
+                    tracing::warn!(%error, delivery = id, "cannot record a postback outcome");
+                }
+            }
+        }
+    }
+}

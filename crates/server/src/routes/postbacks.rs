@@ -1,0 +1,183 @@
+//! Postbacks: URL templates per network, and their delivery log.
+
+use crate::audit::Audit;
+use crate::auth::{Auth, ClientInfo};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiQuery};
+use crate::routes::apps::parse_app_id;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use unmogrowp_domain::Action;
+use unmogrowp_domain::time::rfc3339;
+use unmogrowp_domain::validate::FieldErrors;
+use unmogrowp_storage::{NewPostback, Postback};
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePostbackRequest {
+    /// The network whose attributed installs and events trigger it.
+    pub network: String,
+    /// An http(s) URL; macros `{click_id} {network_click_id} {event_name} {revenue} {currency}
+    /// {device_id} {install_time} {campaign}` are replaced by URL-encoded values.
+    pub url_template: String,
+    /// `install` and/or in-app event names.
+    pub events: Vec<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PostbackView {
+    pub id: String,
+    pub app_id: String,
+    pub network: String,
+    pub url_template: String,
+    pub events: Vec<String>,
+    pub created_at: String,
+}
+
+fn view(postback: &Postback) -> PostbackView {
+    PostbackView {
+        id: postback.id.clone(),
+        app_id: postback.app_id.to_string(),
+        network: postback.network.clone(),
+        url_template: postback.url_template.clone(),
+        events: postback.events.clone(),
+        created_at: rfc3339(postback.created_at),
+    }
+}
+
+/// Sets up a postback to a network.
+#[utoipa::path(post, path = "/api/v1/apps/{app_id}/postbacks", tag = "postbacks", security(("bearer" = [])),
+    params(("app_id" = String, Path, description = "The app's id")), request_body = CreatePostbackRequest,
+    responses(
+        (status = 201, description = "Created", body = PostbackView),
+        (status = 400, description = "Invalid fields", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "Viewers cannot manage postbacks", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such app", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+    ))]
+pub async fn create_postback(
+    State(state): State<AppState>,
+    auth: Auth,
+    client: ClientInfo,
+    Path(app_id): Path<String>,
+    ApiJson(request): ApiJson<CreatePostbackRequest>,
+) -> ApiResult<(StatusCode, Json<PostbackView>)> {
+    let tenant = auth.tenant(&state.store, Action::ManagePostbacks)?;
+    let app_id = parse_app_id(&app_id)?;
+    let mut errors = FieldErrors::new();
+    let network = request.network.trim().to_owned();
+    if network.is_empty() || network.chars().count() > 100 {
+        errors.push("network", "must be 1 to 100 characters");
+    }
+    if let Err(message) = unmogrowp_domain::postback::validate_template(request.url_template.trim())
+    {
+        errors.push("url_template", message);
+    }
+    let mut events: Vec<String> =
+        request.events.iter().map(|e| e.trim().to_owned()).filter(|e| !e.is_empty()).collect();
+    events.sort();
+    events.dedup();
+    if events.is_empty() {
+        errors.push("events", "name at least one: install and/or event names");
+    } else if events.iter().any(|e| e.chars().count() > 128) {
+        errors.push("events", "event names are at most 128 characters");
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors.into_vec()));
+    }
+    let postback = tenant
+        .create_postback(
+            &app_id,
+            NewPostback { network, url_template: request.url_template.trim().to_owned(), events },
+        )
+        .await
+        .map_err(|error| match error {
+            unmogrowp_storage::StorageError::NotFound => ApiError::not_found("app"),
+            other => other.into(),
+        })?;
+    state.pipeline.forget_app_settings();
+    Audit::new("postback.created", &client)
+        .by(&auth)
+        .target(format!("postback:{}", postback.id))
+        .details(&serde_json::json!({ "app_id": app_id.to_string(), "network": postback.network, "events": postback.events }))
+        .record(&state.store, &auth)
+        .await;
+    Ok((StatusCode::CREATED, Json(view(&postback))))
+}
+
+/// The app's postbacks.
+#[utoipa::path(get, path = "/api/v1/apps/{app_id}/postbacks", tag = "postbacks", security(("bearer" = [])),
+    params(("app_id" = String, Path, description = "The app's id")),
+    responses((status = 200, description = "Postbacks", body = [PostbackView])))]
+pub async fn list_postbacks(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(app_id): Path<String>,
+) -> ApiResult<Json<Vec<PostbackView>>> {
+    let tenant = auth.tenant(&state.store, Action::Read)?;
+    let app_id = parse_app_id(&app_id)?;
+    tenant.app(&app_id).await?.ok_or_else(|| ApiError::not_found("app"))?;
+    Ok(Json(tenant.postbacks(&app_id).await?.iter().map(view).collect()))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveriesParams {
+    /// Entries, 1 to 500 (default 100), newest first.
+    pub limit: Option<u32>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DeliveryView {
+    pub id: String,
+    pub postback_id: String,
+    /// The filled URL.
+    pub url: String,
+    /// `pending`, `delivered` or `failed`.
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    /// When it was last updated.
+    pub at: String,
+    pub created_at: String,
+    /// When the next attempt is due (pending only).
+    pub next_attempt_at: Option<String>,
+}
+
+/// The delivery log of the app's postbacks.
+#[utoipa::path(get, path = "/api/v1/apps/{app_id}/postbacks/deliveries", tag = "postbacks", security(("bearer" = [])),
+    params(("app_id" = String, Path, description = "The app's id"), DeliveriesParams),
+    responses((status = 200, description = "Deliveries", body = [DeliveryView])))]
+pub async fn deliveries(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(app_id): Path<String>,
+    ApiQuery(params): ApiQuery<DeliveriesParams>,
+) -> ApiResult<Json<Vec<DeliveryView>>> {
+    let tenant = auth.tenant(&state.store, Action::Read)?;
+    let app_id = parse_app_id(&app_id)?;
+    tenant.app(&app_id).await?.ok_or_else(|| ApiError::not_found("app"))?;
+    let limit = params.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::invalid_field("limit", "must be between 1 and 500"));
+    }
+    let deliveries = tenant.deliveries(&app_id, limit).await?;
+    Ok(Json(
+        deliveries
+            .into_iter()
+            .map(|d| DeliveryView {
+                next_attempt_at: (d.status == "pending").then(|| rfc3339(d.next_attempt_at)),
+                id: d.id,
+                postback_id: d.postback_id,
+                url: d.url,
+                status: d.status,
+                attempts: d.attempts,
+                last_error: d.last_error,
+                at: rfc3339(d.updated_at),
+                created_at: rfc3339(d.created_at),
+            })
+            .collect(),
+    ))
+}

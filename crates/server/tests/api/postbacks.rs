@@ -1,0 +1,181 @@
+//! Postbacks against a local HTTP server: the filled URL, retries after failures, the
+//! delivery log, and a dead destination that slows nothing down.
+
+use crate::apps::android_app;
+use crate::collect::{fixture, link, now_rfc3339, send, settle};
+use axum::Router;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use reqwest::Method;
+use serde_json::json;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use unmogrowp_testkit::{TestApp, TestBackend};
+
+#[derive(Clone, Default)]
+struct Network {
+    received: Arc<Mutex<Vec<String>>>,
+    failures_left: Arc<Mutex<u32>>,
+}
+
+async fn postback(State(network): State<Network>, RawQuery(query): RawQuery) -> StatusCode {
+    let mut failures = network.failures_left.lock().unwrap();
+    if *failures > 0 {
+        *failures -= 1;
+        return StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    network.received.lock().unwrap().push(query.unwrap_or_default());
+    StatusCode::OK
+}
+
+async fn start_network(failures: u32) -> (String, Network) {
+    let network = Network { failures_left: Arc::new(Mutex::new(failures)), ..Network::default() };
+    let router = Router::new().route("/pb", get(postback)).with_state(network.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (format!("http://{addr}"), network)
+}
+
+async fn postbacks_deliver_filled_urls_with_retries(backend: TestBackend) {
+    let app = TestApp::spawn_with(backend, |config| {
+        config.postbacks.base_backoff_ms = 50;
+        config.postbacks.breaker_failures = 100;
+    })
+    .await;
+    let (base, network) = start_network(2).await;
+    let fixture = fixture(&app, "postback.example", android_app("Posty")).await;
+    let meta = link(&app, &fixture, "meta", "winter").await;
+    let template = format!(
+        "{base}/pb?click={{click_id}}&ncid={{network_click_id}}&event={{event_name}}&rev={{revenue}}&cur={{currency}}&dev={{device_id}}&camp={{campaign}}"
+    );
+    let created = app.call(Method::POST, &format!("/api/v1/apps/{}/postbacks", fixture.app_id), Some(&fixture.owner.access_token),
+        Some(&json!({ "network": "meta", "url_template": template, "events": ["install", "purchase"] }))).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let bad = app.call(Method::POST, &format!("/api/v1/apps/{}/postbacks", fixture.app_id), Some(&fixture.owner.access_token),
+        Some(&json!({ "network": "meta", "url_template": format!("{base}/pb?x={{secret}}"), "events": ["install"] }))).await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.body["errors"][0]["field"], "url_template");
+
+    let path = format!(
+        "{}?gaid=Dev%201&network_click_id=NC-9",
+        meta["click_url"].as_str().unwrap().trim_start_matches(&app.url)
+    );
+    let reply = app.call(Method::GET, &path, None, None).await;
+    let click_id = reply.header("location").unwrap().rsplit("%3D").next().unwrap().to_owned();
+    let events = vec![
+        json!({ "id": "pb-install", "type": "install", "timestamp": now_rfc3339(60), "device": { "gaid": "Dev 1" } }),
+        json!({ "id": "pb-buy", "type": "event", "name": "purchase", "timestamp": now_rfc3339(90), "device": { "gaid": "Dev 1" },
+                "revenue": { "amount": 9.99, "currency": "EUR" } }),
+        json!({ "id": "pb-other", "type": "event", "name": "level_up", "timestamp": now_rfc3339(95), "device": { "gaid": "Dev 1" } }),
+    ];
+    assert_eq!(send(&app, &fixture.app_token, &events).await.body["accepted"], 3);
+    settle(&app).await;
+
+    let mut delivered = Vec::new();
+    for _ in 0..200 {
+        let log = app
+            .call(
+                Method::GET,
+                &format!("/api/v1/apps/{}/postbacks/deliveries", fixture.app_id),
+                Some(&fixture.owner.access_token),
+                None,
+            )
+            .await;
+        delivered = log.body.as_array().unwrap().clone();
+        if delivered.len() == 2 && delivered.iter().all(|d| d["status"] == "delivered") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        delivered.len(),
+        2,
+        "install and purchase (level_up is not subscribed): {delivered:?}"
+    );
+    assert!(delivered.iter().all(|d| d["status"] == "delivered"), "{delivered:?}");
+    let attempts: i64 = delivered.iter().map(|d| d["attempts"].as_i64().unwrap()).sum();
+    assert_eq!(attempts, 4, "two failures were retried: {delivered:?}");
+    assert!(delivered.iter().any(|d| d["last_error"] == "HTTP 500"), "{delivered:?}");
+
+    let received = network.received.lock().unwrap().clone();
+    assert_eq!(received.len(), 2);
+    let install = received.iter().find(|q| q.contains("event=install")).unwrap();
+    assert_eq!(
+        install,
+        &format!("click={click_id}&ncid=NC-9&event=install&rev=&cur=&dev=Dev%201&camp=winter")
+    );
+    let purchase = received.iter().find(|q| q.contains("event=purchase")).unwrap();
+    assert!(purchase.contains("rev=9.99&cur=EUR"), "{purchase}");
+    app.stop().await;
+}
+
+async fn a_dead_destination_does_not_slow_ingestion(backend: TestBackend) {
+    let app = TestApp::spawn_with(backend, |config| {
+        config.postbacks.base_backoff_ms = 20;
+        config.postbacks.max_attempts = 3;
+        config.postbacks.breaker_failures = 2;
+        config.postbacks.breaker_open_ms = 60_000;
+    })
+    .await;
+    let fixture = fixture(&app, "dead.example", android_app("Dead")).await;
+    let unity = link(&app, &fixture, "unity", "dead").await;
+    // Nothing listens on this port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let created = app.call(Method::POST, &format!("/api/v1/apps/{}/postbacks", fixture.app_id), Some(&fixture.owner.access_token),
+        Some(&json!({ "network": "unity", "url_template": format!("http://127.0.0.1:{port}/pb?c={{click_id}}"), "events": ["install"] }))).await;
+    assert_eq!(created.status, 201);
+    for i in 0..5 {
+        let gaid = format!("dead-{i}");
+        let path = format!(
+            "{}?gaid={gaid}",
+            unity["click_url"].as_str().unwrap().trim_start_matches(&app.url)
+        );
+        app.call(Method::GET, &path, None, None).await;
+        let started = std::time::Instant::now();
+        let reply = send(&app, &fixture.app_token, &[json!({ "id": format!("dead-install-{i}"), "type": "install", "timestamp": now_rfc3339(30), "device": { "gaid": gaid } })]).await;
+        assert_eq!(reply.status, 200);
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+    settle(&app).await;
+    for i in 0..5 {
+        let decision = app
+            .call(
+                Method::GET,
+                &format!("/api/v1/apps/{}/installs/dead-install-{i}", fixture.app_id),
+                Some(&fixture.owner.access_token),
+                None,
+            )
+            .await;
+        assert_eq!(decision.body["status"], "attributed");
+    }
+    // Without a breaker, 20 ms backoffs would use up all three attempts of each delivery
+    // within this wait; with it (open after two failures, for a minute) each is tried once,
+    // then held back.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let reply = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/apps/{}/postbacks/deliveries", fixture.app_id),
+            Some(&fixture.owner.access_token),
+            None,
+        )
+        .await;
+    let log = reply.body.as_array().unwrap().clone();
+    assert_eq!(log.len(), 5);
+    assert!(log.iter().all(|d| d["status"] == "pending"), "{log:?}");
+    let attempted: i64 = log.iter().map(|d| d["attempts"].as_i64().unwrap()).sum();
+    assert!(attempted <= 5, "the open breaker held deliveries back: {log:?}");
+    assert!(
+        log.iter()
+            .all(|d| d["last_error"].as_str().is_some_and(|e| e.starts_with("request failed"))
+                || d["attempts"] == 0)
+    );
+    app.stop().await;
+}
+
+on_both_backends!(
+    postbacks_deliver_filled_urls_with_retries,
+    a_dead_destination_does_not_slow_ingestion
+);
