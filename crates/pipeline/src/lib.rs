@@ -373,7 +373,7 @@ impl Pipeline {
             };
             for postback in postbacks.iter() {
                 if postback.network != trigger.network
-                    || !postback.events.iter().any(|e| *e == trigger.event_name)
+                    || !postback.events.contains(&trigger.event_name)
                 {
                     continue;
                 }
