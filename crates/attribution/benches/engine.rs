@@ -8,7 +8,9 @@
 use criterion::{Criterion, criterion_group};
 use std::hint::black_box;
 use std::time::Instant;
-use unmogrowp_attribution::{Engine, InstallInput, Settings, TouchInput, TouchKind, device_keys, id_hash};
+use unmogrowp_attribution::{
+    Engine, InstallInput, Settings, TouchInput, TouchKind, device_keys, id_hash,
+};
 
 const START: i64 = 1_800_000_000_000;
 const APPS: u64 = 10;
@@ -27,7 +29,8 @@ fn build(touches: u64) -> (Engine, Vec<Vec<u64>>) {
     let mut engine = Engine::new();
     let devices = touches / 3;
     let span = 7 * 24 * 3_600_000i64;
-    let mut device_keys_cache = Vec::with_capacity(usize::try_from(devices.min(1_000_000)).unwrap_or(0));
+    let mut device_keys_cache =
+        Vec::with_capacity(usize::try_from(devices.min(1_000_000)).unwrap_or(0));
     for i in 0..devices.min(1_000_000) {
         device_keys_cache.push(device_keys(&[("gaid", Some(&format!("device-{i}")))]));
     }
@@ -43,17 +46,20 @@ fn build(touches: u64) -> (Engine, Vec<Vec<u64>>) {
         use std::fmt::Write;
         let _ = write!(id, "{i:032x}");
         let at = START + (i as i64 * span) / touches as i64;
-        engine.add_touch(&settings, &TouchInput {
-            app: i % APPS,
-            id: &id,
-            kind: if i % 5 == 0 { TouchKind::Impression } else { TouchKind::Click },
-            at,
-            source: u32::try_from(i % 1000).unwrap_or(0),
-            device_ids: &keys,
-            fingerprint: Some(id_hash(&format!("fp-{}", device % 100_000))),
-            ip: None,
-            network_click_id: None,
-        });
+        engine.add_touch(
+            &settings,
+            &TouchInput {
+                app: i % APPS,
+                id: &id,
+                kind: if i % 5 == 0 { TouchKind::Impression } else { TouchKind::Click },
+                at,
+                source: u32::try_from(i % 1000).unwrap_or(0),
+                device_ids: &keys,
+                fingerprint: Some(id_hash(&format!("fp-{}", device % 100_000))),
+                ip: None,
+                network_click_id: None,
+            },
+        );
     }
     (engine, device_keys_cache)
 }
@@ -61,22 +67,36 @@ fn build(touches: u64) -> (Engine, Vec<Vec<u64>>) {
 fn install_for(i: u64, keys: &[Vec<u64>]) -> (u64, i64, Option<u64>, Vec<u64>, Option<u64>) {
     let device = usize::try_from(i % keys.len() as u64).unwrap_or(0);
     let at = START + 7 * 24 * 3_600_000 + (i as i64 % 3_600_000);
-    let click_id = (i % 4 == 0).then(|| id_hash(&format!("{:032x}", i * 7)));
-    (i % APPS, at, click_id, keys[device].clone(), Some(id_hash(&format!("fp-{}", device % 100_000))))
+    let click_id = i.is_multiple_of(4).then(|| id_hash(&format!("{:032x}", i * 7)));
+    (
+        i % APPS,
+        at,
+        click_id,
+        keys[device].clone(),
+        Some(id_hash(&format!("fp-{}", device % 100_000))),
+    )
 }
 
-fn decide(engine: &mut Engine, settings: &Settings, install: &(u64, i64, Option<u64>, Vec<u64>, Option<u64>)) -> bool {
-    let decision = engine.decide(settings, &InstallInput {
-        app: install.0,
-        at: install.1,
-        click_id: install.2,
-        device_ids: &install.3,
-        fingerprint: install.4,
-        blocked_ip: false,
-    });
+fn decide(
+    engine: &mut Engine,
+    settings: &Settings,
+    install: &(u64, i64, Option<u64>, Vec<u64>, Option<u64>),
+) -> bool {
+    let decision = engine.decide(
+        settings,
+        &InstallInput {
+            app: install.0,
+            at: install.1,
+            click_id: install.2,
+            device_ids: &install.3,
+            fingerprint: install.4,
+            blocked_ip: false,
+        },
+    );
     decision.touch.is_some()
 }
 
+#[allow(clippy::print_stdout)] // a benchmark's report is its output
 fn report(touches: u64, decisions: u64) {
     let before = resident_bytes();
     let started = Instant::now();
@@ -98,7 +118,8 @@ fn report(touches: u64, decisions: u64) {
     }
     let elapsed = started.elapsed();
     latencies.sort_unstable();
-    let percentile = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize] as f64 / 1000.0;
+    let percentile =
+        |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize] as f64 / 1000.0;
     println!(
         "index {touches} touchpoints: built in {:.1} s, {per_touch:.0} bytes/touchpoint (RSS growth); \
          {decisions} installs in {:.2} s = {:.0} installs/s on one core ({matched} attributed); \

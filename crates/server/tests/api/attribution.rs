@@ -210,3 +210,44 @@ on_both_backends!(
     fraud_rules_reject_and_the_fraud_report_counts,
     decisions_survive_a_restart_and_the_index_is_rebuilt,
 );
+
+/// The click's IP comes from `X-Forwarded-For` only when the peer is a trusted proxy; a
+/// probabilistic match (IP + user agent) shows which IP was recorded.
+#[tokio::test]
+async fn forwarded_for_is_believed_only_from_trusted_proxies() {
+    for (trusted, expected) in [(true, "attributed"), (false, "organic")] {
+        let app = TestApp::spawn_with(TestBackend::Sqlite, |config| {
+            if trusted {
+                config.http.trusted_proxies = vec!["127.0.0.1".to_owned()];
+            }
+        })
+        .await;
+        let fixture = fixture(&app, "proxy.example", android_app("Proxy")).await;
+        let tiktok = link(&app, &fixture, "tiktok", "web").await;
+        let path = tiktok["click_url"].as_str().unwrap().trim_start_matches(&app.url).to_owned();
+        let reply = app
+            .call_with(Method::GET, &path, None, None, &[
+                ("x-forwarded-for", "203.0.113.77"),
+                ("user-agent", "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/120.0 Mobile Safari/537.36"),
+            ])
+            .await;
+        assert_eq!(reply.status, 302);
+        let install = json!({ "id": "web-install", "type": "install", "timestamp": now_rfc3339(60),
+            "device": { "gaid": "never-clicked-with-id", "ip": "203.0.113.77",
+                        "user_agent": "Dalvik/2.1.0 (Linux; U; Android 14; Pixel 8 Build/UD1A.230803.041)" } });
+        assert_eq!(send(&app, &fixture.app_token, &[install]).await.body["accepted"], 1);
+        settle(&app).await;
+        let decision =
+            get(&app, &fixture, &format!("/api/v1/apps/{}/installs/web-install", fixture.app_id))
+                .await;
+        assert_eq!(
+            decision.body["status"], expected,
+            "trusted proxy: {trusted}: {}",
+            decision.text
+        );
+        if trusted {
+            assert_eq!(decision.body["match_type"], "probabilistic");
+        }
+        app.stop().await;
+    }
+}

@@ -14,6 +14,8 @@ struct Org {
     app_token: String,
     key_id: String,
     invitation_id: String,
+    link_id: String,
+    postback_id: String,
     email_domain: &'static str,
 }
 
@@ -27,6 +29,29 @@ async fn populate(app: &TestApp, name: &'static str, domain: &'static str) -> Or
     let key = app
         .call(Method::POST, &format!("/api/v1/apps/{app_id}/keys"), Some(&owner.access_token), None)
         .await;
+    let link = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/apps/{app_id}/links"),
+            Some(&owner.access_token),
+            Some(&json!({ "network": format!("net-{domain}"), "campaign": "c" })),
+        )
+        .await;
+    let link_id = link.body["id"].as_str().unwrap().to_owned();
+    let postback = app
+        .call(Method::POST, &format!("/api/v1/apps/{app_id}/postbacks"), Some(&owner.access_token),
+            Some(&json!({ "network": format!("net-{domain}"), "url_template": format!("https://{domain}/pb?c={{click_id}}"), "events": ["install"] })))
+        .await;
+    let postback_id = postback.body["id"].as_str().unwrap().to_owned();
+    let blocked = app
+        .call(
+            Method::PUT,
+            "/api/v1/org/blocked-ips",
+            Some(&owner.access_token),
+            Some(&json!({ "ranges": ["192.0.2.0/24"] })),
+        )
+        .await;
+    assert_eq!(blocked.status, 200);
     let invitation = app
         .call(
             Method::POST,
@@ -40,6 +65,8 @@ async fn populate(app: &TestApp, name: &'static str, domain: &'static str) -> Or
         app_id,
         key_id: key.body["id"].as_str().unwrap().to_owned(),
         invitation_id: invitation.body["id"].as_str().unwrap().to_owned(),
+        link_id,
+        postback_id,
         owner,
         viewer,
         email_domain: domain,
@@ -56,6 +83,8 @@ fn secrets_of(org: &Org) -> Vec<String> {
         org.app_token.clone(),
         org.key_id.clone(),
         org.invitation_id.clone(),
+        org.link_id.clone(),
+        org.postback_id.clone(),
         org.email_domain.to_owned(),
     ]
 }
@@ -71,6 +100,8 @@ async fn another_organizations_objects_are_not_found(backend: TestBackend) {
     let b_key_via_a = format!("/api/v1/apps/{}/keys/{}", a.app_id, b.key_id);
     let b_key_via_b = format!("/api/v1/apps/{}/keys/{}", b.app_id, b.key_id);
     let b_member = format!("/api/v1/org/members/{}", b.viewer.user_id);
+    let b_links = format!("/api/v1/apps/{}/links", b.app_id);
+    let b_postbacks = format!("/api/v1/apps/{}/postbacks", b.app_id);
     let b_owner = format!("/api/v1/org/members/{}", b.owner.user_id);
     let calls: Vec<(Method, String, Option<Value>)> = vec![
         (Method::GET, b_app.clone(), None),
@@ -84,6 +115,21 @@ async fn another_organizations_objects_are_not_found(backend: TestBackend) {
         (Method::DELETE, b_member.clone(), None),
         (Method::PATCH, b_owner.clone(), Some(json!({ "role": "viewer" }))),
         (Method::DELETE, b_owner, None),
+        (Method::GET, b_links.clone(), None),
+        (Method::POST, b_links, Some(json!({ "network": "meta", "campaign": "stolen" }))),
+        (Method::GET, b_postbacks.clone(), None),
+        (
+            Method::POST,
+            b_postbacks,
+            Some(
+                json!({ "network": "meta", "url_template": "https://x.example/pb", "events": ["install"] }),
+            ),
+        ),
+        (Method::GET, format!("/api/v1/apps/{}/postbacks/deliveries", b.app_id), None),
+        (Method::GET, format!("/api/v1/apps/{}/reports/summary", b.app_id), None),
+        (Method::GET, format!("/api/v1/apps/{}/reports/fraud", b.app_id), None),
+        (Method::GET, format!("/api/v1/apps/{}/rejected-events", b.app_id), None),
+        (Method::GET, format!("/api/v1/apps/{}/installs/some-install", b.app_id), None),
     ];
     for (method, path, body) in &calls {
         let reply = app.call(method.clone(), path, token, body.as_ref()).await;
@@ -104,6 +150,7 @@ async fn another_organizations_objects_are_not_found(backend: TestBackend) {
         "/api/v1/org/members",
         "/api/v1/audit-log",
         "/api/v1/org/invitations",
+        "/api/v1/org/blocked-ips",
     ] {
         let reply =
             app.call_with(Method::GET, path, token, None, &[("x-org-id", &b.owner.org_id)]).await;
@@ -118,6 +165,9 @@ async fn another_organizations_objects_are_not_found(backend: TestBackend) {
         "/api/v1/org/members",
         "/api/v1/audit-log?limit=200",
         "/api/v1/org/invitations",
+        "/api/v1/org/blocked-ips",
+        &format!("/api/v1/apps/{}/links", a.app_id),
+        &format!("/api/v1/apps/{}/postbacks", a.app_id),
         &format!("/api/v1/apps/{}", a.app_id),
         &format!("/api/v1/apps/{}/keys", a.app_id),
     ] {
@@ -153,7 +203,17 @@ async fn postgres_rows_are_invisible_without_an_organization() {
     let mut superuser = database.superuser_connection().await;
     let mut as_app = sqlx::PgConnection::connect(&database.url).await.unwrap();
     sqlx::raw_sql("SET ROLE unmogrowp_app").execute(&mut as_app).await.unwrap();
-    for table in ["organizations", "memberships", "apps", "app_keys", "invitations", "audit_log"] {
+    for table in [
+        "organizations",
+        "memberships",
+        "apps",
+        "app_keys",
+        "invitations",
+        "audit_log",
+        "links",
+        "postbacks",
+        "blocked_ip_ranges",
+    ] {
         let query = format!("SELECT count(*) FROM {table}");
         let (present,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(query.clone()))
             .fetch_one(&mut superuser)
