@@ -5,7 +5,9 @@ use crate::error::{ApiError, problem_for_status};
 use crate::health::{DatabaseCheck, Readiness};
 use crate::middleware::{ObserveSettings, observe};
 use crate::openapi::ApiDoc;
-use crate::routes::{apps, audit, auth, collect, links, ops, org, postbacks, reports};
+use crate::routes::{
+    apps, audit, auth, collect, exports, links, live, ops, org, postbacks, reports,
+};
 use crate::state::{AppState, AppStateInner};
 use crate::{docs, telemetry};
 use anyhow::Context;
@@ -157,6 +159,8 @@ impl Application {
             .routes(routes!(org::blocked_ips, org::set_blocked_ips))
             .routes(routes!(postbacks::create_postback, postbacks::list_postbacks))
             .routes(routes!(postbacks::deliveries))
+            .routes(routes!(exports::export))
+            .routes(routes!(live::live))
             .routes(routes!(collect::sdk_events))
             .routes(routes!(collect::s2s_events))
             .routes(routes!(collect::click))

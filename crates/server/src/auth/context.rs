@@ -63,37 +63,47 @@ impl FromRequestParts<AppState> for Auth {
             .ok_or_else(|| {
                 ApiError::unauthorized("send an access token: Authorization: Bearer <token>")
             })?;
-        let now = jiff::Timestamp::now();
-        let claims = super::tokens::decode(&state.auth.keys.token_signing, token, now.as_second())
-            .map_err(|error| ApiError::unauthorized(error.to_string()))?;
-        let (Some(user_id), Some(session_id), Some(token_org)) =
-            (UserId::parse(&claims.sub), SessionId::parse(&claims.sid), OrgId::parse(&claims.org))
-        else {
-            return Err(ApiError::unauthorized("the access token is malformed"));
-        };
-        let session = state.auth.session(&state.store, &session_id).await?;
-        let live =
-            session.is_some_and(|s| s.user_id == user_id && s.is_active(now.as_millisecond()));
-        if !live {
-            return Err(ApiError::unauthorized("the session has ended; sign in again"));
-        }
-        let requested = match parts.headers.get(ORG_HEADER) {
-            None => None,
-            Some(value) => {
-                let text = value.to_str().unwrap_or_default();
-                Some(OrgId::parse(text).ok_or_else(|| ApiError::not_found("organization"))?)
-            }
-        };
-        let org_id = requested.clone().unwrap_or(token_org);
-        let membership = state.auth.membership(&state.store, &user_id, &org_id).await?;
-        let Some(membership) = membership else {
-            return Err(match requested {
-                Some(_) => ApiError::not_found("organization"),
-                None => ApiError::forbidden("you are no longer a member of this organization"),
-            });
-        };
-        Ok(Auth { user_id, email: claims.email, session_id, membership })
+        let requested = parts
+            .headers
+            .get(ORG_HEADER)
+            .map(|value| value.to_str().unwrap_or_default().to_owned());
+        authenticate(state, token, requested.as_deref()).await
     }
+}
+
+/// Checks an access token (and the organization it should act in) as every management
+/// request does: signature, expiry, live session, membership.
+pub async fn authenticate(
+    state: &AppState,
+    token: &str,
+    requested_org: Option<&str>,
+) -> Result<Auth, ApiError> {
+    let now = jiff::Timestamp::now();
+    let claims = super::tokens::decode(&state.auth.keys.token_signing, token, now.as_second())
+        .map_err(|error| ApiError::unauthorized(error.to_string()))?;
+    let (Some(user_id), Some(session_id), Some(token_org)) =
+        (UserId::parse(&claims.sub), SessionId::parse(&claims.sid), OrgId::parse(&claims.org))
+    else {
+        return Err(ApiError::unauthorized("the access token is malformed"));
+    };
+    let session = state.auth.session(&state.store, &session_id).await?;
+    let live = session.is_some_and(|s| s.user_id == user_id && s.is_active(now.as_millisecond()));
+    if !live {
+        return Err(ApiError::unauthorized("the session has ended; sign in again"));
+    }
+    let requested = match requested_org {
+        None => None,
+        Some(text) => Some(OrgId::parse(text).ok_or_else(|| ApiError::not_found("organization"))?),
+    };
+    let org_id = requested.clone().unwrap_or(token_org);
+    let membership = state.auth.membership(&state.store, &user_id, &org_id).await?;
+    let Some(membership) = membership else {
+        return Err(match requested {
+            Some(_) => ApiError::not_found("organization"),
+            None => ApiError::forbidden("you are no longer a member of this organization"),
+        });
+    };
+    Ok(Auth { user_id, email: claims.email, session_id, membership })
 }
 
 /// Where a request came from: the client's IP (believing `X-Forwarded-For` only from trusted

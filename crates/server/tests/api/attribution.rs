@@ -251,3 +251,44 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
         app.stop().await;
     }
 }
+
+async fn exports_stream_csv_of_each_kind(backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    let fixture = fixture(&app, "export.example", android_app("Export")).await;
+    let google = link(&app, &fixture, "google", "csv, \"quoted\"").await;
+    click_path(&app, &google, "export-device").await;
+    let events = vec![
+        json!({ "id": "ex-install", "type": "install", "timestamp": now_rfc3339(30), "device": { "gaid": "export-device", "country": "FR" } }),
+        json!({ "id": "ex-session", "type": "session", "timestamp": now_rfc3339(40), "device": { "gaid": "export-device", "country": "FR" } }),
+        json!({ "id": "ex-buy", "type": "event", "name": "purchase", "timestamp": now_rfc3339(50), "device": { "gaid": "export-device", "country": "FR" },
+                "revenue": { "amount": 2.5, "currency": "USD" } }),
+    ];
+    assert_eq!(send(&app, &fixture.app_token, &events).await.body["accepted"], 3);
+    settle(&app).await;
+    let export = |kind: &str| format!("/api/v1/apps/{}/export/{kind}", fixture.app_id);
+    let installs = get(&app, &fixture, &export("installs.csv")).await;
+    assert_eq!(installs.status, 200);
+    assert_eq!(installs.header("content-type"), Some("text/csv; charset=utf-8"));
+    let lines: Vec<&str> = installs.text.lines().collect();
+    assert!(lines[0].starts_with("id,type,name,timestamp"), "{}", installs.text);
+    assert_eq!(lines.len(), 2, "{}", installs.text);
+    assert!(lines[1].starts_with("ex-install,install,"), "{}", lines[1]);
+    assert!(lines[1].contains(",google,\"csv, \"\"quoted\"\"\","), "{}", lines[1]);
+    assert!(lines[1].contains(",attributed,"), "{}", lines[1]);
+    let events_csv = get(&app, &fixture, &export("events.csv")).await;
+    assert_eq!(events_csv.text.lines().count(), 3, "{}", events_csv.text);
+    assert!(events_csv.text.contains("ex-buy,event,purchase,"));
+    let clicks = get(&app, &fixture, &export("clicks.csv")).await;
+    assert_eq!(clicks.text.lines().count(), 2);
+    assert_eq!(get(&app, &fixture, &export("everything.csv")).await.status, 404);
+    let viewer = app.add_member(&fixture.owner, "viewer@export.example", "viewer").await;
+    let denied =
+        app.call(Method::GET, &export("installs.csv"), Some(&viewer.access_token), None).await;
+    assert_eq!(denied.status, 403);
+    app.stop().await;
+}
+
+mod exports {
+    on_both_backends!(exports_stream_csv_of_each_kind);
+    use super::exports_stream_csv_of_each_kind;
+}

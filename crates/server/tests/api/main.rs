@@ -31,6 +31,7 @@ mod collect;
 mod email;
 mod errors;
 mod isolation;
+mod live;
 mod middleware;
 mod ops;
 mod org;

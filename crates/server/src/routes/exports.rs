@@ -1,0 +1,182 @@
+//! Raw exports as CSV, streamed: rows flow from the event store through a small bounded
+//! channel into the response body, so memory stays flat whatever the export's size, and a
+//! client that goes away stops the query.
+
+use crate::auth::Auth;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiQuery;
+use crate::routes::apps::parse_app_id;
+use crate::state::AppState;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use unmogrowp_domain::Action;
+use unmogrowp_domain::event::EventType;
+use unmogrowp_domain::time::rfc3339;
+use unmogrowp_eventstore::{EventRow, ExportQuery, InstallOutcome};
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ExportParams {
+    /// First report day (`YYYY-MM-DD`, app time zone); default 6 days before `to`.
+    pub from: Option<String>,
+    /// Last report day, inclusive; default today.
+    pub to: Option<String>,
+}
+
+const HEADER: &str = "id,type,name,timestamp,received_at,day,device_id,gaid,idfa,idfv,ip,country,network,campaign,\
+adgroup,creative,link_id,click_id,network_click_id,revenue_amount,revenue_currency,revenue,install_status,reattribution,\
+reinstall,reengagement,fraud_reason\n";
+
+fn field(out: &mut String, value: &str) {
+    if value.contains([',', '"', '\n', '\r']) {
+        out.push('"');
+        out.push_str(&value.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(value);
+    }
+    out.push(',');
+}
+
+fn csv_line(row: &EventRow, out: &mut String) {
+    let text = |value: &Option<String>| value.clone().unwrap_or_default();
+    field(out, &row.id);
+    field(out, row.kind.as_str());
+    field(out, &text(&row.name));
+    field(out, &rfc3339(row.timestamp_ms));
+    field(out, &rfc3339(row.received_ms));
+    field(out, &row.day);
+    field(out, &text(&row.device_id));
+    field(out, &text(&row.gaid));
+    field(out, &text(&row.idfa));
+    field(out, &text(&row.idfv));
+    field(out, &text(&row.ip));
+    field(out, &row.dims.country);
+    field(out, &row.dims.network);
+    field(out, &row.dims.campaign);
+    field(out, &row.dims.adgroup);
+    field(out, &row.dims.creative);
+    field(out, &text(&row.link_id));
+    field(out, &text(&row.click_id));
+    field(out, &text(&row.network_click_id));
+    field(out, &row.revenue_amount.map(|a| a.to_string()).unwrap_or_default());
+    field(out, &text(&row.revenue_currency));
+    field(out, &format!("{:.2}", row.revenue));
+    let status = match row.install {
+        Some(InstallOutcome::Attributed) => "attributed",
+        Some(InstallOutcome::Organic) => "organic",
+        Some(InstallOutcome::Rejected) => "rejected",
+        None => "",
+    };
+    field(out, status);
+    field(out, if row.reattribution { "true" } else { "false" });
+    field(out, if row.reinstall { "true" } else { "false" });
+    field(out, if row.reengagement { "true" } else { "false" });
+    field(out, &text(&row.fraud_reason));
+    out.pop();
+    out.push('\n');
+}
+
+/// Raw rows as CSV: `installs`, `events` (opens, sessions, in-app events) or `clicks`
+/// (clicks and impressions), for a range of report days, oldest first, streamed.
+#[utoipa::path(get, path = "/api/v1/apps/{app_id}/export/{kind}", tag = "reports", security(("bearer" = [])),
+    params(("app_id" = String, Path, description = "The app's id"),
+           ("kind" = String, Path, description = "`installs.csv`, `events.csv` or `clicks.csv`"), ExportParams),
+    responses((status = 200, description = "CSV, streamed", content_type = "text/csv"),
+              (status = 403, description = "Viewers cannot export", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+              (status = 404, description = "No such app or export", body = crate::error::ProblemDocument, content_type = "application/problem+json")))]
+pub async fn export(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((app_id, kind)): Path<(String, String)>,
+    ApiQuery(params): ApiQuery<ExportParams>,
+) -> ApiResult<Response> {
+    let tenant = auth.tenant(&state.store, Action::RunExports)?;
+    let app =
+        tenant.app(&parse_app_id(&app_id)?).await?.ok_or_else(|| ApiError::not_found("app"))?;
+    let kinds = match kind.as_str() {
+        "installs.csv" => vec![EventType::Install],
+        "events.csv" => vec![EventType::Open, EventType::Session, EventType::Event],
+        "clicks.csv" => vec![EventType::Click, EventType::Impression],
+        _ => {
+            return Err(ApiError::not_found("export (use installs.csv, events.csv or clicks.csv)"));
+        }
+    };
+    let zone = jiff::tz::TimeZone::get(&app.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let parse = |field: &str, raw: &str| -> Result<jiff::civil::Date, ApiError> {
+        raw.parse().map_err(|_| ApiError::invalid_field(field, "must be a day as YYYY-MM-DD"))
+    };
+    let to = match &params.to {
+        Some(raw) => parse("to", raw)?,
+        None => jiff::Timestamp::now().to_zoned(zone).date(),
+    };
+    let from = match &params.from {
+        Some(raw) => parse("from", raw)?,
+        None => to.checked_sub(jiff::Span::new().days(6)).unwrap_or(to),
+    };
+    if from > to {
+        return Err(ApiError::invalid_field("from", "must not be after `to`"));
+    }
+    let query = ExportQuery {
+        app_id: app.id.to_string(),
+        kinds,
+        from_day: from.to_string(),
+        to_day: to.to_string(),
+    };
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(16);
+    let events = state.events.clone();
+    tokio::spawn(async move {
+        let first = sender.clone();
+        if first.send(Ok(bytes::Bytes::from_static(HEADER.as_bytes()))).await.is_err() {
+            return;
+        }
+        let chunk_sender = sender.clone();
+        let buffer = std::sync::Arc::new(std::sync::Mutex::new(String::with_capacity(64 * 1024)));
+        let sink_buffer = buffer.clone();
+        let sink = Box::new(move |row: EventRow| {
+            let mut buffer = sink_buffer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            csv_line(&row, &mut buffer);
+            if buffer.len() >= 60 * 1024 {
+                let chunk = bytes::Bytes::from(std::mem::replace(
+                    &mut *buffer,
+                    String::with_capacity(64 * 1024),
+                ));
+                // Blocks this (blocking) thread while the client is slow: back-pressure.
+                return chunk_sender.blocking_send(Ok(chunk)).is_ok();
+            }
+            true
+        });
+        match events.export(query, sink).await {
+            Ok(rows) => {
+                let rest = std::mem::take(
+                    &mut *buffer.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
+                );
+                if !rest.is_empty() {
+                    let _ = sender.send(Ok(bytes::Bytes::from(rest))).await;
+                }
+                metrics::counter!("export_rows_total").increment(rows);
+            }
+            Err(error) => {
+                tracing::error!(%error, "export failed");
+                let _ = sender.send(Err(std::io::Error::other("the export failed"))).await;
+            }
+        }
+    });
+    let stream = futures::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|item| (item, receiver))
+    });
+    let mut response = Body::from_stream(stream).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+    if let Ok(value) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"{}-{}-{}-{kind}\"",
+        app.id, from, to
+    )) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
