@@ -1,5 +1,5 @@
 # The two commands the README opens with:
-#   make run    build and start UnMoGrowP on embedded defaults (prints the URL)
+#   make run    build and start UnMoGrowP on embedded defaults with a seeded demo (prints URL and login)
 #   make test   the whole test suite, with private PostgreSQL (installed when missing, as root)
 #
 # The build cache lives outside the checkout so fresh clones build incrementally.
@@ -11,7 +11,7 @@ DATA_DIR ?= ./data
 .PHONY: run test build release check lint fmt clean-data
 
 run: release
-	$(CARGO_TARGET_DIR)/release/unmogrowp serve --addr $(ADDR) --data-dir $(DATA_DIR)
+	$(CARGO_TARGET_DIR)/release/unmogrowp demo --addr $(ADDR) --data-dir $(DATA_DIR)
 
 test:
 	scripts/test.sh

@@ -27,6 +27,8 @@ struct Cli {
 enum Command {
     /// Run the server (every role in one process unless --role says otherwise).
     Serve(ServeArgs),
+    /// Serve with a seeded demo organization (30 days of traffic); prints the URL and login.
+    Demo(DemoArgs),
     /// Apply pending database migrations and exit.
     Migrate(MigrateArgs),
     /// Send realistic events to a running server and report throughput and latency.
@@ -75,6 +77,25 @@ struct ServeArgs {
     /// Which parts of the server to run [default: all].
     #[arg(long, value_enum)]
     role: Option<RoleArg>,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// TOML configuration file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "HOST:PORT")]
+    addr: Option<SocketAddr>,
+    /// Directory for embedded data [default: ./data].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Days of traffic to seed.
+    #[arg(long, default_value_t = 30)]
+    days: u32,
+    /// Traffic volume (1.0: a few thousand installs a month per app).
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
 }
 
 #[derive(Args)]
@@ -127,6 +148,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::Demo(args) => demo(args).await,
         Command::Migrate(args) => migrate(args).await,
         Command::Loadgen(args) => {
             let report = loadgen::run(loadgen::Options {
@@ -160,6 +182,30 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(url = %application.url(), role = application.state().config.role.as_str(),
         backend = application.state().store.backend().as_str(), "listening");
     announce(&format!("url: {}/", application.url()));
+    application.run_until_stopped(shutdown_signal()).await
+}
+
+async fn demo(args: DemoArgs) -> anyhow::Result<()> {
+    anyhow::ensure!((1..=90).contains(&args.days), "--days must be between 1 and 90");
+    anyhow::ensure!(
+        args.scale > 0.0 && args.scale <= 100.0,
+        "--scale must be above 0 and at most 100"
+    );
+    let overrides = Overrides { addr: args.addr, data_dir: args.data_dir, role: None };
+    let config = Config::load(args.config.as_deref(), &overrides)?;
+    telemetry::init_logging(&config);
+    let application = Application::build(config).await?;
+    let login = unmogrowp_server::demo::seed(application.state(), args.days, args.scale).await?;
+    if login.records > 0 {
+        announce(&format!(
+            "demo: seeded {} records of traffic (the dashboard fills in as they are processed)",
+            login.records
+        ));
+    } else {
+        announce("demo: the demo organization already exists in this data dir");
+    }
+    announce(&format!("url: {}/", application.url()));
+    announce(&format!("login: {} {}", login.email, login.password));
     application.run_until_stopped(shutdown_signal()).await
 }
 

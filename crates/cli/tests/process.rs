@@ -208,3 +208,42 @@ mod http {
         answer
     }
 }
+
+#[test]
+fn demo_prints_the_url_and_a_login_that_works() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut command = command();
+    command
+        .args(["demo", "--addr", "127.0.0.1:0", "--days", "2", "--scale", "0.2", "--data-dir"])
+        .arg(data_dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let mut child = command.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut url = None;
+    let mut login = None;
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        if let Some(found) = line.strip_prefix("url: ") {
+            url = Some(found.trim_end_matches('/').to_owned());
+        }
+        if let Some(found) = line.strip_prefix("login: ") {
+            login = Some(found.to_owned());
+        }
+        if url.is_some() && login.is_some() {
+            break;
+        }
+    }
+    let url = url.expect("a url line");
+    let login = login.expect("a login line");
+    let (email, password) = login.split_once(' ').unwrap();
+    let body = format!(r#"{{"email":"{email}","password":"{password}"}}"#);
+    let host = url.trim_start_matches("http://").to_owned();
+    let mut stream = TcpStream::connect(&host).unwrap();
+    write!(stream, "POST /api/v1/auth/login HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("Demo Studio"), "{answer}");
+    signal(&child, "TERM");
+    assert!(wait_for_exit(&mut child, Duration::from_secs(10)).success());
+}

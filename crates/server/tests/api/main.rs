@@ -28,6 +28,7 @@ mod accounts;
 mod apps;
 mod attribution;
 mod collect;
+mod demo;
 mod email;
 mod errors;
 mod isolation;
