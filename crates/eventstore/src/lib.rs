@@ -50,6 +50,10 @@ pub trait EventStore: Send + Sync {
         device_ids: &[String],
     ) -> Result<Option<AttributionRow>>;
 
+    /// Install cohorts: installs per install day (and group), users active N days later, and
+    /// revenue up to day N.
+    async fn cohorts(&self, query: &CohortQuery) -> Result<Vec<CohortRow>>;
+
     /// Rejected installs and flagged clicks by kind, reason and network.
     async fn fraud(&self, app_id: &str, from_day: &str, to_day: &str) -> Result<Vec<FraudRow>>;
 

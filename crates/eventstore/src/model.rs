@@ -77,6 +77,8 @@ pub struct EventRow {
 pub struct AttributionRow {
     pub app_id: String,
     pub event_id: String,
+    /// The install's report day (app time zone).
+    pub day: String,
     pub device_id: Option<String>,
     /// `attributed`, `organic` or `rejected`.
     pub status: String,
@@ -275,4 +277,27 @@ pub struct ExportQuery {
     /// Inclusive UTC days (`YYYY-MM-DD`).
     pub from_day: String,
     pub to_day: String,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct CohortQuery {
+    pub app_id: String,
+    /// Install days, inclusive.
+    pub from_day: String,
+    pub to_day: String,
+    /// `network`, `campaign` or `country` (or none).
+    pub group_by: Option<Dimension>,
+    /// Days since install to report (0 is the install day).
+    pub days: Vec<u32>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CohortRow {
+    pub install_day: String,
+    pub group: Option<String>,
+    pub installs: u64,
+    /// Per requested day N: users active N days after installing.
+    pub retained: Vec<u64>,
+    /// Per requested day N: revenue from the cohort up to and including day N.
+    pub revenue: Vec<f64>,
 }

@@ -4,9 +4,9 @@
 //! single transactions; readers use their own connections.
 
 use crate::{
-    ApplyOutcome, AttributionRow, Batch, Counts, Dimension, Dims, EventRow, EventStore,
-    ExportQuery, FraudRow, InstallOutcome, Offset, RejectedRow, Result, StoreError, SummaryQuery,
-    SummaryRow,
+    ApplyOutcome, AttributionRow, Batch, CohortQuery, CohortRow, Counts, Dimension, Dims, EventRow,
+    EventStore, ExportQuery, FraudRow, InstallOutcome, Offset, RejectedRow, Result, StoreError,
+    SummaryQuery, SummaryRow,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::collections::{HashMap, HashSet};
@@ -44,9 +44,15 @@ CREATE TABLE IF NOT EXISTS attributions (
     touch_id TEXT, touch_kind TEXT, touch_at INTEGER, link_id TEXT, network TEXT NOT NULL, campaign TEXT NOT NULL,
     adgroup TEXT NOT NULL, creative TEXT NOT NULL, country TEXT NOT NULL, rejection_reason TEXT,
     reattribution INTEGER NOT NULL, reinstall INTEGER NOT NULL, install_at INTEGER NOT NULL, decided_at INTEGER NOT NULL,
+    day TEXT NOT NULL,
     PRIMARY KEY (app_id, event_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS attributions_by_device ON attributions (app_id, device_id, install_at);
+CREATE INDEX IF NOT EXISTS attributions_by_day ON attributions (app_id, day);
+CREATE TABLE IF NOT EXISTS device_days (
+    app_id TEXT NOT NULL, device_id TEXT NOT NULL, day TEXT NOT NULL, revenue REAL NOT NULL DEFAULT 0,
+    PRIMARY KEY (app_id, device_id, day)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS credit_rollups (
     app_id TEXT NOT NULL, day TEXT NOT NULL, network TEXT NOT NULL, campaign TEXT NOT NULL,
     adgroup TEXT NOT NULL, creative TEXT NOT NULL, country TEXT NOT NULL, model TEXT NOT NULL,
@@ -277,6 +283,15 @@ fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<(ApplyOutcome, Vec<
         if row.kind == EventType::Install {
             new_installs.insert((row.app_id.as_str(), row.id.as_str()));
         }
+        if matches!(row.kind, EventType::Open | EventType::Session | EventType::Event)
+            && let Some(device) = &row.device_id
+        {
+            let mut statement = tx.prepare_cached(
+                "INSERT INTO device_days (app_id, device_id, day, revenue) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (app_id, device_id, day) DO UPDATE SET revenue = revenue + excluded.revenue",
+            )?;
+            statement.execute(params![row.app_id, device, row.day, row.revenue])?;
+        }
         if let Some(reason) = &row.fraud_reason {
             let kind = if row.kind == EventType::Install { "install" } else { "click" };
             *fraud
@@ -352,8 +367,8 @@ fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<(ApplyOutcome, Vec<
         let mut statement = tx.prepare_cached(
             "INSERT OR IGNORE INTO attributions (app_id, event_id, device_id, status, match_type, touch_id, touch_kind,
                 touch_at, link_id, network, campaign, adgroup, creative, country, rejection_reason, reattribution,
-                reinstall, install_at, decided_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+                reinstall, install_at, decided_at, day)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
         )?;
         for decision in &batch.attributions {
             statement.execute(params![
@@ -376,6 +391,7 @@ fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<(ApplyOutcome, Vec<
                 decision.reinstall,
                 decision.install_at_ms,
                 decision.decided_at_ms,
+                decision.day,
             ])?;
         }
     }
@@ -639,11 +655,12 @@ fn attribution_from_sql(row: &rusqlite::Row<'_>) -> rusqlite::Result<Attribution
         reinstall: row.get(16)?,
         install_at_ms: row.get(17)?,
         decided_at_ms: row.get(18)?,
+        day: row.get(19)?,
     })
 }
 
 const ATTRIBUTION_COLUMNS: &str = "app_id, event_id, device_id, status, match_type, touch_id, touch_kind, touch_at, \
-    link_id, network, campaign, adgroup, creative, country, rejection_reason, reattribution, reinstall, install_at, decided_at";
+    link_id, network, campaign, adgroup, creative, country, rejection_reason, reattribution, reinstall, install_at, decided_at, day";
 
 /// The UTC days that have a raw partition, oldest first.
 fn partition_days(connection: &Connection) -> Result<Vec<String>> {
@@ -796,6 +813,59 @@ impl EventStore for SqliteEventStore {
                 }
             }
             Ok(best)
+        })
+        .await
+    }
+
+    async fn cohorts(&self, query: &CohortQuery) -> Result<Vec<CohortRow>> {
+        let query = query.clone();
+        self.read(move |connection| {
+            let group = match query.group_by {
+                Some(Dimension::Network) => "a.network",
+                Some(Dimension::Campaign) => "a.campaign",
+                Some(Dimension::Country) => "a.country",
+                _ => "NULL",
+            };
+            let mut columns = String::new();
+            for n in &query.days {
+                columns.push_str(&format!(
+                    ", COUNT(DISTINCT CASE WHEN CAST(julianday(d.day) - julianday(a.day) AS INTEGER) = {n} THEN a.device_id END)"
+                ));
+            }
+            for n in &query.days {
+                columns.push_str(&format!(
+                    ", COALESCE(SUM(CASE WHEN CAST(julianday(d.day) - julianday(a.day) AS INTEGER) BETWEEN 0 AND {n} THEN d.revenue END), 0)"
+                ));
+            }
+            let sql = format!(
+                "SELECT a.day, {group}, COUNT(DISTINCT a.event_id){columns}
+                 FROM attributions a
+                 LEFT JOIN device_days d ON d.app_id = a.app_id AND d.device_id = a.device_id
+                 WHERE a.app_id = ?1 AND a.day >= ?2 AND a.day <= ?3 AND a.status != 'rejected' AND a.reinstall = 0
+                   AND a.device_id IS NOT NULL
+                 GROUP BY a.day, {group}
+                 ORDER BY a.day, {group}"
+            );
+            let mut statement = connection.prepare(&sql)?;
+            let count = query.days.len();
+            let rows = statement.query_map(params![query.app_id, query.from_day, query.to_day], |row| {
+                let mut retained = Vec::with_capacity(count);
+                let mut revenue = Vec::with_capacity(count);
+                for i in 0..count {
+                    retained.push(u64::try_from(row.get::<_, i64>(3 + i)?).unwrap_or(0));
+                }
+                for i in 0..count {
+                    revenue.push(row.get::<_, f64>(3 + count + i)?);
+                }
+                Ok(CohortRow {
+                    install_day: row.get(0)?,
+                    group: row.get(1)?,
+                    installs: u64::try_from(row.get::<_, i64>(2)?).unwrap_or(0),
+                    retained,
+                    revenue,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await
     }

@@ -305,6 +305,7 @@ impl Attributor {
         outputs.attributions.push(AttributionRow {
             app_id: row.app_id.clone(),
             event_id: event.id.clone(),
+            day: row.day.clone(),
             device_id: row.device_id.clone(),
             status: match decision.status {
                 Status::Attributed => "attributed",

@@ -155,6 +155,7 @@ impl Application {
             .routes(routes!(reports::rejected_events))
             .routes(routes!(reports::install))
             .routes(routes!(reports::fraud))
+            .routes(routes!(reports::cohorts))
             .routes(routes!(reports::sdk_attribution))
             .routes(routes!(org::blocked_ips, org::set_blocked_ips))
             .routes(routes!(postbacks::create_postback, postbacks::list_postbacks))

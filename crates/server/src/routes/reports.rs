@@ -466,3 +466,158 @@ pub async fn fraud(
         to: to.to_string(),
     }))
 }
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CohortParams {
+    /// First install day (`YYYY-MM-DD`, app time zone); default 29 days before `to`.
+    pub from: Option<String>,
+    /// Last install day, inclusive; default today.
+    pub to: Option<String>,
+    /// `network`, `campaign` or `country`; default no grouping.
+    pub group_by: Option<String>,
+    /// Comma-separated days since install, e.g. `0,1,7,30` (the default), each 0 to 365.
+    pub days: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CohortView {
+    pub install_day: String,
+    /// The group's value (network, campaign or country) when grouped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    pub installs: u64,
+    /// Per requested day N (as a string key): users active on day N.
+    #[schema(value_type = Object)]
+    pub retained: serde_json::Map<String, serde_json::Value>,
+    /// Per day N: retained / installs.
+    #[schema(value_type = Object)]
+    pub retention: serde_json::Map<String, serde_json::Value>,
+    /// Per day N: the cohort's revenue from install day through day N (app currency).
+    #[schema(value_type = Object)]
+    pub revenue: serde_json::Map<String, serde_json::Value>,
+    /// Per day N: revenue through day N per install.
+    #[schema(value_type = Object)]
+    pub revenue_per_install: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CohortResponse {
+    pub cohorts: Vec<CohortView>,
+    pub days: Vec<u32>,
+    pub currency: String,
+    pub from: String,
+    pub to: String,
+}
+
+/// Install cohorts: by install day (and source), users active N days after installing, and
+/// revenue (total and per install) up to day N.
+#[utoipa::path(get, path = "/api/v1/apps/{app_id}/reports/cohorts", tag = "reports", security(("bearer" = [])),
+    params(("app_id" = String, Path, description = "The app's id"), CohortParams),
+    responses((status = 200, description = "The cohorts", body = CohortResponse),
+              (status = 400, description = "Invalid parameters", body = crate::error::ProblemDocument, content_type = "application/problem+json")))]
+pub async fn cohorts(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(app_id): Path<String>,
+    ApiQuery(params): ApiQuery<CohortParams>,
+) -> ApiResult<Json<CohortResponse>> {
+    let tenant = auth.tenant(&state.store, Action::Read)?;
+    let app =
+        tenant.app(&parse_app_id(&app_id)?).await?.ok_or_else(|| ApiError::not_found("app"))?;
+    let zone = jiff::tz::TimeZone::get(&app.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let to = match &params.to {
+        Some(raw) => parse_day("to", raw)?,
+        None => jiff::Timestamp::now().to_zoned(zone).date(),
+    };
+    let from = match &params.from {
+        Some(raw) => parse_day("from", raw)?,
+        None => to.checked_sub(jiff::Span::new().days(29)).unwrap_or(to),
+    };
+    if from > to {
+        return Err(ApiError::invalid_field("from", "must not be after `to`"));
+    }
+    let group_by = match params.group_by.as_deref().map(str::trim).filter(|g| !g.is_empty()) {
+        None => None,
+        Some(raw) => match Dimension::parse(raw) {
+            Some(dimension @ (Dimension::Network | Dimension::Campaign | Dimension::Country)) => {
+                Some(dimension)
+            }
+            _ => {
+                return Err(ApiError::invalid_field(
+                    "group_by",
+                    "must be network, campaign or country",
+                ));
+            }
+        },
+    };
+    let mut days = Vec::new();
+    for part in params
+        .days
+        .as_deref()
+        .unwrap_or("0,1,7,30")
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        let day: u32 = part.parse().ok().filter(|d| *d <= 365).ok_or_else(|| {
+            ApiError::invalid_field(
+                "days",
+                format!("`{part}` is not a number of days from 0 to 365"),
+            )
+        })?;
+        if !days.contains(&day) {
+            days.push(day);
+        }
+    }
+    if days.is_empty() || days.len() > 30 {
+        return Err(ApiError::invalid_field("days", "name 1 to 30 days"));
+    }
+    let query = unmogrowp_eventstore::CohortQuery {
+        app_id: app.id.to_string(),
+        from_day: from.to_string(),
+        to_day: to.to_string(),
+        group_by,
+        days: days.clone(),
+    };
+    let rows = state.events.cohorts(&query).await.map_err(|e| store_unavailable(&e))?;
+    let round = |value: f64, digits: i32| {
+        let factor = 10f64.powi(digits);
+        (value * factor).round() / factor
+    };
+    let cohorts = rows
+        .into_iter()
+        .map(|row| {
+            let mut retained = serde_json::Map::new();
+            let mut retention = serde_json::Map::new();
+            let mut revenue = serde_json::Map::new();
+            let mut per_install = serde_json::Map::new();
+            for (index, day) in days.iter().enumerate() {
+                let key = day.to_string();
+                let users = row.retained.get(index).copied().unwrap_or(0);
+                let money = row.revenue.get(index).copied().unwrap_or(0.0);
+                let installs = row.installs.max(1) as f64;
+                retained.insert(key.clone(), serde_json::json!(users));
+                retention.insert(key.clone(), serde_json::json!(round(users as f64 / installs, 4)));
+                revenue.insert(key.clone(), serde_json::json!(round(money, 2)));
+                per_install.insert(key, serde_json::json!(round(money / installs, 4)));
+            }
+            CohortView {
+                install_day: row.install_day,
+                group: group_by.map(|_| row.group.unwrap_or_default()),
+                installs: row.installs,
+                retained,
+                retention,
+                revenue,
+                revenue_per_install: per_install,
+            }
+        })
+        .collect();
+    Ok(Json(CohortResponse {
+        cohorts,
+        days,
+        currency: app.currency,
+        from: from.to_string(),
+        to: to.to_string(),
+    }))
+}

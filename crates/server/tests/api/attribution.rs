@@ -292,3 +292,63 @@ mod exports {
     on_both_backends!(exports_stream_csv_of_each_kind);
     use super::exports_stream_csv_of_each_kind;
 }
+
+async fn cohorts_count_retention_and_revenue_for_a_known_cohort(backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    let fixture = fixture(&app, "cohort.example", android_app("Cohort")).await;
+    let day_seconds = 86_400;
+    let base = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(10 * day_seconds);
+    let install_day = base.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let at = |days: i64| {
+        (install_day.to_zoned(jiff::tz::TimeZone::UTC).unwrap().timestamp()
+            + jiff::SignedDuration::from_secs(days * day_seconds + 3600))
+        .to_string()
+    };
+    let events = vec![
+        json!({ "id": "c-install-1", "type": "install", "timestamp": at(0), "device": { "gaid": "cohort-1" } }),
+        json!({ "id": "c-install-2", "type": "install", "timestamp": at(0), "device": { "gaid": "cohort-2" } }),
+        json!({ "id": "c-install-3", "type": "install", "timestamp": at(0), "device": { "gaid": "cohort-3" } }),
+        json!({ "id": "c-install-4", "type": "install", "timestamp": at(0), "device": { "gaid": "cohort-4" } }),
+        json!({ "id": "c-s1-d0", "type": "session", "timestamp": at(0), "device": { "gaid": "cohort-1" } }),
+        json!({ "id": "c-s1-d1", "type": "session", "timestamp": at(1), "device": { "gaid": "cohort-1" } }),
+        json!({ "id": "c-s2-d1", "type": "session", "timestamp": at(1), "device": { "gaid": "cohort-2" } }),
+        json!({ "id": "c-s2-d1b", "type": "open", "timestamp": at(1), "device": { "gaid": "cohort-2" } }),
+        json!({ "id": "c-s1-d7", "type": "session", "timestamp": at(7), "device": { "gaid": "cohort-1" } }),
+        json!({ "id": "c-buy-1", "type": "event", "name": "purchase", "timestamp": at(1), "device": { "gaid": "cohort-1" }, "revenue": { "amount": 4.0, "currency": "USD" } }),
+        json!({ "id": "c-buy-2", "type": "event", "name": "purchase", "timestamp": at(7), "device": { "gaid": "cohort-2" }, "revenue": { "amount": 6.0, "currency": "USD" } }),
+    ];
+    let reply = send(&app, &fixture.app_token, &events).await;
+    assert_eq!(reply.body["accepted"], 11, "{}", reply.text);
+    settle(&app).await;
+    let day = install_day.to_string();
+    let report = get(
+        &app,
+        &fixture,
+        &format!(
+            "/api/v1/apps/{}/reports/cohorts?from={day}&to={day}&days=0,1,7,30&group_by=network",
+            fixture.app_id
+        ),
+    )
+    .await;
+    assert_eq!(report.status, 200, "{}", report.text);
+    let cohorts = report.body["cohorts"].as_array().unwrap();
+    assert_eq!(cohorts.len(), 1, "{}", report.text);
+    let cohort = &cohorts[0];
+    assert_eq!(cohort["install_day"], day.as_str());
+    assert_eq!(cohort["group"], "organic");
+    assert_eq!(cohort["installs"], 4);
+    assert_eq!(cohort["retained"], json!({ "0": 1, "1": 2, "7": 2, "30": 0 }));
+    assert_eq!(cohort["retention"], json!({ "0": 0.25, "1": 0.5, "7": 0.5, "30": 0.0 }));
+    assert_eq!(cohort["revenue"], json!({ "0": 0.0, "1": 4.0, "7": 10.0, "30": 10.0 }));
+    assert_eq!(cohort["revenue_per_install"], json!({ "0": 0.0, "1": 1.0, "7": 2.5, "30": 2.5 }));
+    let bad =
+        get(&app, &fixture, &format!("/api/v1/apps/{}/reports/cohorts?days=1,x", fixture.app_id))
+            .await;
+    assert_eq!(bad.body["errors"][0]["field"], "days");
+    app.stop().await;
+}
+
+mod cohorts {
+    on_both_backends!(cohorts_count_retention_and_revenue_for_a_known_cohort);
+    use super::cohorts_count_retention_and_revenue_for_a_known_cohort;
+}
