@@ -184,6 +184,7 @@ impl Application {
             openapi_json,
         });
         let router = api_routes
+            .route("/", get(crate::landing::index))
             .route("/api/docs", get(docs::index))
             .route("/api/docs/", get(docs::index))
             .route("/api/docs/{*file}", get(docs::asset))

@@ -85,3 +85,13 @@ async fn api_docs_work_offline() {
     assert!(initializer.contains("/api/openapi.json"), "{initializer}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_root_page_says_what_this_is() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    let response = app.get("/").await;
+    assert_eq!(response.status(), 200);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("UnMoGrowP") && html.contains("/api/docs"), "{html}");
+    app.stop().await;
+}
