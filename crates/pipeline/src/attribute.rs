@@ -66,11 +66,19 @@ impl Sources {
     }
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct Snapshot {
     offset: u64,
     engine: Engine,
     sources: Sources,
+}
+
+/// The same layout as [`Snapshot`], borrowed, so saving does not copy the engine.
+#[derive(Serialize)]
+struct SnapshotRef<'a> {
+    offset: u64,
+    engine: &'a Engine,
+    sources: &'a Sources,
 }
 
 pub struct Attributor {
@@ -161,8 +169,7 @@ impl Attributor {
     /// Writes the engine's state as of `offset` (atomically: temp file, sync, rename).
     pub fn save(&self, offset: u64) -> std::io::Result<()> {
         let Some(path) = &self.snapshot_path else { return Ok(()) };
-        let snapshot =
-            Snapshot { offset, engine: self.engine.clone(), sources: self.sources.clone() };
+        let snapshot = SnapshotRef { offset, engine: &self.engine, sources: &self.sources };
         let bytes =
             postcard::to_allocvec(&snapshot).map_err(|e| std::io::Error::other(e.to_string()))?;
         write_atomically(path, &bytes)
