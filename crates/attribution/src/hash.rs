@@ -1,17 +1,8 @@
 //! Stable 64-bit hashes for index keys (the index stores hashes, not strings, to stay small).
 
-/// FNV-1a with a final avalanche (MurmurHash3's fmix64).
+/// The index's key hash (see [`unmogrowp_domain::hash::stable_hash`]).
 pub fn id_hash(text: &str) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in text.as_bytes() {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    hash ^= hash >> 33;
-    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    hash ^= hash >> 33;
-    hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    hash ^ (hash >> 33)
+    unmogrowp_domain::hash::stable_hash(text)
 }
 
 /// Index keys for a device's identifiers (`("gaid", value)`, …): same kind matches same kind,

@@ -85,17 +85,7 @@ pub trait LogReader: Send {
     ) -> Result<Vec<(Offset, Vec<u8>)>, LogError>;
 }
 
-/// The 64-bit hash of a dedup key: FNV-1a with a final avalanche step (MurmurHash3's fmix64),
-/// stable across releases and platforms.
+/// The 64-bit hash of a dedup key, stable across releases and platforms.
 pub fn key_hash(key: &str) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in key.as_bytes() {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    hash ^= hash >> 33;
-    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    hash ^= hash >> 33;
-    hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    hash ^ (hash >> 33)
+    unmogrowp_domain::hash::stable_hash(key)
 }

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod event;
+pub mod hash;
 pub mod ids;
 pub mod money;
 pub mod net;

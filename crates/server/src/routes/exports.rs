@@ -105,21 +105,12 @@ pub async fn export(
             return Err(ApiError::not_found("export (use installs.csv, events.csv or clicks.csv)"));
         }
     };
-    let zone = jiff::tz::TimeZone::get(&app.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
-    let parse = |field: &str, raw: &str| -> Result<jiff::civil::Date, ApiError> {
-        raw.parse().map_err(|_| ApiError::invalid_field(field, "must be a day as YYYY-MM-DD"))
-    };
-    let to = match &params.to {
-        Some(raw) => parse("to", raw)?,
-        None => jiff::Timestamp::now().to_zoned(zone).date(),
-    };
-    let from = match &params.from {
-        Some(raw) => parse("from", raw)?,
-        None => to.checked_sub(jiff::Span::new().days(6)).unwrap_or(to),
-    };
-    if from > to {
-        return Err(ApiError::invalid_field("from", "must not be after `to`"));
-    }
+    let (from, to) = crate::routes::reports::day_range(
+        &app.time_zone,
+        params.from.as_deref(),
+        params.to.as_deref(),
+        7,
+    )?;
     let query = ExportQuery {
         app_id: app.id.to_string(),
         kinds,

@@ -49,6 +49,29 @@ fn parse_day(field: &str, raw: &str) -> Result<jiff::civil::Date, ApiError> {
     raw.parse().map_err(|_| ApiError::invalid_field(field, "must be a day as YYYY-MM-DD"))
 }
 
+/// The report's day range in the app's time zone: `to` defaults to today, `from` to
+/// `default_days - 1` days before `to`; `from` may not be after `to`.
+pub(crate) fn day_range(
+    time_zone: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+    default_days: i64,
+) -> Result<(jiff::civil::Date, jiff::civil::Date), ApiError> {
+    let zone = jiff::tz::TimeZone::get(time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let to = match to {
+        Some(raw) => parse_day("to", raw)?,
+        None => jiff::Timestamp::now().to_zoned(zone).date(),
+    };
+    let from = match from {
+        Some(raw) => parse_day("from", raw)?,
+        None => to.checked_sub(jiff::Span::new().days(default_days - 1)).unwrap_or(to),
+    };
+    if from > to {
+        return Err(ApiError::invalid_field("from", "must not be after `to`"));
+    }
+    Ok((from, to))
+}
+
 fn counts_json(counts: &Counts) -> serde_json::Map<String, serde_json::Value> {
     let mut map = serde_json::Map::new();
     for (key, value) in [
@@ -116,19 +139,7 @@ pub async fn summary(
     let tenant = auth.tenant(&state.store, Action::Read)?;
     let app =
         tenant.app(&parse_app_id(&app_id)?).await?.ok_or_else(|| ApiError::not_found("app"))?;
-    let zone = jiff::tz::TimeZone::get(&app.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
-    let today = jiff::Timestamp::now().to_zoned(zone).date();
-    let to = match &params.to {
-        Some(raw) => parse_day("to", raw)?,
-        None => today,
-    };
-    let from = match &params.from {
-        Some(raw) => parse_day("from", raw)?,
-        None => to.checked_sub(jiff::Span::new().days(6)).unwrap_or(to),
-    };
-    if from > to {
-        return Err(ApiError::invalid_field("from", "must not be after `to`"));
-    }
+    let (from, to) = day_range(&app.time_zone, params.from.as_deref(), params.to.as_deref(), 7)?;
     if to.since(from).map(|span| span.get_days()).unwrap_or(0) > 731 {
         return Err(ApiError::invalid_field("from", "a report covers at most two years"));
     }
@@ -435,15 +446,7 @@ pub async fn fraud(
     let tenant = auth.tenant(&state.store, Action::Read)?;
     let app =
         tenant.app(&parse_app_id(&app_id)?).await?.ok_or_else(|| ApiError::not_found("app"))?;
-    let zone = jiff::tz::TimeZone::get(&app.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
-    let to = match &params.to {
-        Some(raw) => parse_day("to", raw)?,
-        None => jiff::Timestamp::now().to_zoned(zone).date(),
-    };
-    let from = match &params.from {
-        Some(raw) => parse_day("from", raw)?,
-        None => to.checked_sub(jiff::Span::new().days(29)).unwrap_or(to),
-    };
+    let (from, to) = day_range(&app.time_zone, params.from.as_deref(), params.to.as_deref(), 30)?;
     let rows = state
         .events
         .fraud(app.id.as_str(), &from.to_string(), &to.to_string())
@@ -525,18 +528,7 @@ pub async fn cohorts(
     let tenant = auth.tenant(&state.store, Action::Read)?;
     let app =
         tenant.app(&parse_app_id(&app_id)?).await?.ok_or_else(|| ApiError::not_found("app"))?;
-    let zone = jiff::tz::TimeZone::get(&app.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
-    let to = match &params.to {
-        Some(raw) => parse_day("to", raw)?,
-        None => jiff::Timestamp::now().to_zoned(zone).date(),
-    };
-    let from = match &params.from {
-        Some(raw) => parse_day("from", raw)?,
-        None => to.checked_sub(jiff::Span::new().days(29)).unwrap_or(to),
-    };
-    if from > to {
-        return Err(ApiError::invalid_field("from", "must not be after `to`"));
-    }
+    let (from, to) = day_range(&app.time_zone, params.from.as_deref(), params.to.as_deref(), 30)?;
     let group_by = match params.group_by.as_deref().map(str::trim).filter(|g| !g.is_empty()) {
         None => None,
         Some(raw) => match Dimension::parse(raw) {
