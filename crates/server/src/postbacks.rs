@@ -24,12 +24,19 @@ pub struct PostbackSender {
     breakers: Mutex<HashMap<String, Breaker>>,
 }
 
+/// HTTPS destinations need a TLS crypto provider: ring, installed once per process (a
+/// second call finds it installed and does nothing).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
 impl PostbackSender {
     pub fn new(store: Store, config: PostbacksConfig) -> anyhow::Result<Self> {
+        install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_millis(config.timeout_ms))
             .redirect(reqwest::redirect::Policy::limited(3))
