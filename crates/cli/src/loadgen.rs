@@ -126,6 +126,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         "--concurrency must be between 1 and 4096"
     );
     let url = options.url.trim_end_matches('/').to_owned();
+    unmogrowp_server::postbacks::install_crypto_provider();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(options.concurrency)
         .timeout(Duration::from_secs(30))

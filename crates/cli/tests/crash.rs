@@ -65,6 +65,7 @@ async fn kill_nine_loses_nothing_acknowledged() {
     let data_dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
+    unmogrowp_server::postbacks::install_crypto_provider();
     let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
     let mut server = start(data_dir.path(), port);
     wait_healthy(&http, &base).await;

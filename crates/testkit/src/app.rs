@@ -67,8 +67,10 @@ impl TestApp {
         let task = tokio::spawn(application.run_until_stopped(async move {
             let _ = stopped.await;
         }));
-        let client =
-            reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let client = {
+            unmogrowp_server::postbacks::install_crypto_provider();
+            reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+        };
         Self { config, url, client, data_dir, database, state, stop: Some(stop), task: Some(task) }
     }
 

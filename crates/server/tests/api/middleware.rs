@@ -112,6 +112,7 @@ async fn serve_with_middleware(
     let data_dir = tempfile::tempdir().unwrap();
     let mut config = test_config(data_dir.path());
     customize(&mut config);
+    unmogrowp_server::postbacks::install_crypto_provider();
     let app = with_middleware(router, &config).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
