@@ -24,7 +24,8 @@ fn row(i: u64, start: i64, span_days: i64) -> EventRow {
         15..=18 => EventType::Session,
         _ => EventType::Event,
     };
-    let ts = start + (i as i64 * span_days * DAY_MS) / 10_000_000i64.max(1) % (span_days * DAY_MS);
+    // Spread 10 M rows evenly over the span (more wrap around).
+    let ts = start + (i as i64 * span_days * DAY_MS / 10_000_000) % (span_days * DAY_MS);
     let day = jiff::Timestamp::from_millisecond(ts)
         .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date().to_string())
         .unwrap_or_default();
