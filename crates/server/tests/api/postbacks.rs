@@ -150,27 +150,36 @@ async fn a_dead_destination_does_not_slow_ingestion(backend: TestBackend) {
             .await;
         assert_eq!(decision.body["status"], "attributed");
     }
-    // Without a breaker, 20 ms backoffs would use up all three attempts of each delivery
-    // within this wait; with it (open after two failures, for a minute) each is tried once,
-    // then held back.
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    let reply = app
-        .call(
-            Method::GET,
-            &format!("/api/v1/apps/{}/postbacks/deliveries", fixture.app_id),
-            Some(&fixture.owner.access_token),
-            None,
-        )
-        .await;
-    let log = reply.body.as_array().unwrap().clone();
+    // Wait until every delivery has been tried once: by then at least two attempts failed,
+    // so the breaker (two failures, open for a minute) is open.
+    let deliveries_path = format!("/api/v1/apps/{}/postbacks/deliveries", fixture.app_id);
+    let mut log = Vec::new();
+    for _ in 0..100 {
+        let reply =
+            app.call(Method::GET, &deliveries_path, Some(&fixture.owner.access_token), None).await;
+        log = reply.body.as_array().unwrap().clone();
+        if log.len() == 5 && log.iter().all(|d| d["attempts"].as_i64().unwrap() >= 1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(log.len(), 5);
-    assert!(log.iter().all(|d| d["status"] == "pending"), "{log:?}");
-    let attempted: i64 = log.iter().map(|d| d["attempts"].as_i64().unwrap()).sum();
-    assert!(attempted <= 5, "the open breaker held deliveries back: {log:?}");
+    let attempts = |log: &[serde_json::Value]| {
+        log.iter().map(|d| d["attempts"].as_i64().unwrap()).sum::<i64>()
+    };
+    let first = attempts(&log);
+    // Without the breaker, 20 ms backoffs would use up all three attempts of every delivery
+    // (and mark them failed) well within this wait; with it open, nothing more is tried.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let reply =
+        app.call(Method::GET, &deliveries_path, Some(&fixture.owner.access_token), None).await;
+    let later = reply.body.as_array().unwrap().clone();
+    assert_eq!(attempts(&later), first, "the open breaker held deliveries back: {later:?}");
+    assert!(later.iter().all(|d| d["status"] == "pending"), "{later:?}");
     assert!(
-        log.iter()
-            .all(|d| d["last_error"].as_str().is_some_and(|e| e.starts_with("request failed"))
-                || d["attempts"] == 0)
+        later
+            .iter()
+            .all(|d| d["last_error"].as_str().is_some_and(|e| e.starts_with("request failed")))
     );
     app.stop().await;
 }
