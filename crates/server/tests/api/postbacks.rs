@@ -117,6 +117,7 @@ async fn a_dead_destination_does_not_slow_ingestion(backend: TestBackend) {
         config.postbacks.max_attempts = 3;
         config.postbacks.breaker_failures = 2;
         config.postbacks.breaker_open_ms = 60_000;
+        config.postbacks.timeout_ms = 1_000;
     })
     .await;
     let fixture = fixture(&app, "dead.example", android_app("Dead")).await;
@@ -150,24 +151,28 @@ async fn a_dead_destination_does_not_slow_ingestion(backend: TestBackend) {
             .await;
         assert_eq!(decision.body["status"], "attributed");
     }
-    // Wait until every delivery has been tried once: by then at least two attempts failed,
-    // so the breaker (two failures, open for a minute) is open.
+    // Wait until two attempts have failed: the breaker (two failures, open for a minute) is
+    // then open. Deliveries not yet tried are held back without counting an attempt.
     let deliveries_path = format!("/api/v1/apps/{}/postbacks/deliveries", fixture.app_id);
+    let attempts = |log: &[serde_json::Value]| {
+        log.iter().map(|d| d["attempts"].as_i64().unwrap()).sum::<i64>()
+    };
     let mut log = Vec::new();
-    for _ in 0..100 {
+    for _ in 0..300 {
         let reply =
             app.call(Method::GET, &deliveries_path, Some(&fixture.owner.access_token), None).await;
         log = reply.body.as_array().unwrap().clone();
-        if log.len() == 5 && log.iter().all(|d| d["attempts"].as_i64().unwrap() >= 1) {
+        if log.len() == 5 && attempts(&log) >= 2 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(log.len(), 5);
-    let attempts = |log: &[serde_json::Value]| {
-        log.iter().map(|d| d["attempts"].as_i64().unwrap()).sum::<i64>()
-    };
-    let first = attempts(&log);
+    // Let attempts that were already under way finish, then nothing more may happen.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let reply =
+        app.call(Method::GET, &deliveries_path, Some(&fixture.owner.access_token), None).await;
+    let first = attempts(reply.body.as_array().unwrap());
     // Without the breaker, 20 ms backoffs would use up all three attempts of every delivery
     // (and mark them failed) well within this wait; with it open, nothing more is tried.
     tokio::time::sleep(Duration::from_millis(800)).await;
@@ -175,12 +180,8 @@ async fn a_dead_destination_does_not_slow_ingestion(backend: TestBackend) {
         app.call(Method::GET, &deliveries_path, Some(&fixture.owner.access_token), None).await;
     let later = reply.body.as_array().unwrap().clone();
     assert_eq!(attempts(&later), first, "the open breaker held deliveries back: {later:?}");
+    assert!(first < 15, "not every attempt was spent: {later:?}");
     assert!(later.iter().all(|d| d["status"] == "pending"), "{later:?}");
-    assert!(
-        later
-            .iter()
-            .all(|d| d["last_error"].as_str().is_some_and(|e| e.starts_with("request failed")))
-    );
     app.stop().await;
 }
 
