@@ -532,7 +532,7 @@ async fn backpressure_refuses_then_recovers_without_loss() {
 #[tokio::test]
 async fn an_organization_over_its_quota_is_told_to_slow_down() {
     let app = TestApp::spawn_with(TestBackend::Sqlite, |config| {
-        config.ingest.org_events_per_second = 10;
+        config.ingest.org_events_per_second = 1;
         config.ingest.org_events_burst = 10;
     })
     .await;
