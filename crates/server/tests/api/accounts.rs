@@ -200,7 +200,7 @@ async fn remember_me_keeps_the_session_for_thirty_days(backend: TestBackend) {
         let store = app.state.store.clone();
         async move {
             let session = store.accounts().session(&sid).await.unwrap().unwrap();
-            (session.expires_at - session.created_at) / 3_600_000
+            (session.expires_at - session.created_at + 1_800_000) / 3_600_000
         }
     };
     assert_eq!(lifetime(&short).await, 24);
