@@ -2,6 +2,25 @@
 
 macro_rules! implement_apps {
     ($store:ty) => {
+        impl $store {
+            /// `NotFound` unless the organization has the app (checked inside the caller's
+            /// transaction, before rows that refer to the app are written).
+            async fn ensure_app<'c>(
+                &self,
+                tx: &mut sqlx::Transaction<'c, <$store as $crate::queries::HasDb>::Db>,
+                org_id: &unmogrowp_domain::OrgId,
+                app_id: &unmogrowp_domain::AppId,
+            ) -> $crate::Result<()> {
+                let exists: Option<(String,)> =
+                    sqlx::query_as("SELECT id FROM apps WHERE org_id = $1 AND id = $2")
+                        .bind(org_id.as_str())
+                        .bind(app_id.as_str())
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                exists.map(|_| ()).ok_or($crate::error::StorageError::NotFound)
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::backend::AppsBackend for $store {
             async fn create_app(
@@ -151,7 +170,6 @@ macro_rules! implement_apps {
                 created_by: &unmogrowp_domain::UserId,
             ) -> $crate::Result<$crate::model::AppKey> {
                 use $crate::backend::{Mode, Scope};
-                use $crate::error::StorageError;
                 let record = $crate::model::AppKey {
                     id: unmogrowp_domain::KeyId::generate(),
                     org_id: org_id.clone(),
@@ -162,14 +180,7 @@ macro_rules! implement_apps {
                     revoked_at: None,
                 };
                 let mut tx = self.begin(Scope::Tenant(org_id), Mode::Write).await?;
-                let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM apps WHERE org_id = $1 AND id = $2")
-                    .bind(org_id.as_str())
-                    .bind(app_id.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                if exists.is_none() {
-                    return Err(StorageError::NotFound);
-                }
+                self.ensure_app(&mut tx, org_id, app_id).await?;
                 sqlx::query(
                     "INSERT INTO app_keys (id, org_id, app_id, nonce, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6)",
                 )
@@ -274,7 +285,6 @@ macro_rules! implement_apps {
                 created_by: &unmogrowp_domain::UserId,
             ) -> $crate::Result<$crate::model::Link> {
                 use $crate::backend::{Mode, Scope};
-                use $crate::error::StorageError;
                 let record = $crate::model::Link {
                     id: unmogrowp_domain::LinkId::generate(),
                     org_id: org_id.clone(),
@@ -287,14 +297,7 @@ macro_rules! implement_apps {
                     created_at: unmogrowp_domain::time::now_millis(),
                 };
                 let mut tx = self.begin(Scope::Tenant(org_id), Mode::Write).await?;
-                let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM apps WHERE org_id = $1 AND id = $2")
-                    .bind(org_id.as_str())
-                    .bind(app_id.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                if exists.is_none() {
-                    return Err(StorageError::NotFound);
-                }
+                self.ensure_app(&mut tx, org_id, app_id).await?;
                 sqlx::query(
                     "INSERT INTO links (id, org_id, app_id, network, campaign, adgroup, creative, retargeting, created_at, created_by)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -368,14 +371,7 @@ macro_rules! implement_apps {
                 };
                 let events = serde_json::to_string(&record.events).map_err(|e| StorageError::Unexpected(e.into()))?;
                 let mut tx = self.begin(Scope::Tenant(org_id), Mode::Write).await?;
-                let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM apps WHERE org_id = $1 AND id = $2")
-                    .bind(org_id.as_str())
-                    .bind(app_id.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                if exists.is_none() {
-                    return Err(StorageError::NotFound);
-                }
+                self.ensure_app(&mut tx, org_id, app_id).await?;
                 sqlx::query(
                     "INSERT INTO postbacks (id, org_id, app_id, network, url_template, events, created_at, created_by)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

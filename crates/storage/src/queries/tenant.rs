@@ -4,12 +4,14 @@ macro_rules! implement_tenant {
     ($store:ty) => {
         impl $store {
             /// Serialises member changes within one organization (PostgreSQL locks the
-            /// organization row; SQLite's single writer already serialises) and counts owners.
-            async fn lock_and_count_owners<'c>(
+            /// organization row; SQLite's single writer already serialises), then reads the
+            /// member's role and how many owners there are.
+            async fn lock_and_read_member<'c>(
                 &self,
                 tx: &mut sqlx::Transaction<'c, <$store as $crate::queries::HasDb>::Db>,
                 org_id: &unmogrowp_domain::OrgId,
-            ) -> $crate::Result<i64> {
+                user_id: &unmogrowp_domain::UserId,
+            ) -> $crate::Result<(i64, String)> {
                 let lock = format!("SELECT id FROM organizations WHERE id = $1{}", self.lock_clause());
                 sqlx::query(sqlx::AssertSqlSafe(lock)).bind(org_id.as_str()).execute(&mut **tx).await?;
                 let (owners,): (i64,) =
@@ -17,7 +19,14 @@ macro_rules! implement_tenant {
                         .bind(org_id.as_str())
                         .fetch_one(&mut **tx)
                         .await?;
-                Ok(owners)
+                let current: Option<(String,)> =
+                    sqlx::query_as("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
+                        .bind(org_id.as_str())
+                        .bind(user_id.as_str())
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                let (current,) = current.ok_or($crate::error::StorageError::NotFound)?;
+                Ok((owners, current))
             }
         }
 
@@ -80,14 +89,7 @@ macro_rules! implement_tenant {
                 use $crate::backend::{Mode, Scope};
                 use $crate::error::StorageError;
                 let mut tx = self.begin(Scope::Tenant(org_id), Mode::Write).await?;
-                let owners = self.lock_and_count_owners(&mut tx, org_id).await?;
-                let current: Option<(String,)> =
-                    sqlx::query_as("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
-                        .bind(org_id.as_str())
-                        .bind(user_id.as_str())
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                let Some((current,)) = current else { return Err(StorageError::NotFound) };
+                let (owners, current) = self.lock_and_read_member(&mut tx, org_id, user_id).await?;
                 if current == "owner" && role != unmogrowp_domain::Role::Owner && owners <= 1 {
                     return Err(StorageError::Refused("an organization must keep at least one owner"));
                 }
@@ -109,14 +111,7 @@ macro_rules! implement_tenant {
                 use $crate::backend::{Mode, Scope};
                 use $crate::error::StorageError;
                 let mut tx = self.begin(Scope::Tenant(org_id), Mode::Write).await?;
-                let owners = self.lock_and_count_owners(&mut tx, org_id).await?;
-                let current: Option<(String,)> =
-                    sqlx::query_as("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
-                        .bind(org_id.as_str())
-                        .bind(user_id.as_str())
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                let Some((current,)) = current else { return Err(StorageError::NotFound) };
+                let (owners, current) = self.lock_and_read_member(&mut tx, org_id, user_id).await?;
                 if current == "owner" && owners <= 1 {
                     return Err(StorageError::Refused("an organization must keep at least one owner"));
                 }
