@@ -1,7 +1,7 @@
 //! Building the application from a [`Config`] and running it until asked to stop.
 
 use crate::config::Config;
-use crate::error::{ApiError, problem_for_status};
+use crate::error::ApiError;
 use crate::health::{DatabaseCheck, Readiness};
 use crate::middleware::{ObserveSettings, observe};
 use crate::openapi::ApiDoc;
@@ -184,11 +184,11 @@ impl Application {
             openapi_json,
         });
         let router = api_routes
-            .route("/", get(crate::landing::index))
+            .route("/", get(crate::dashboard::index))
             .route("/api/docs", get(docs::index))
             .route("/api/docs/", get(docs::index))
             .route("/api/docs/{*file}", get(docs::asset))
-            .fallback(not_found)
+            .fallback(crate::dashboard::fallback)
             .with_state(state.clone());
         let router = with_middleware(router, &state.config)?;
         Ok(Self { listener, router, state, pipeline: runs_pipeline.then_some(pipeline) })
@@ -263,10 +263,6 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
-}
-
-async fn not_found() -> ApiError {
-    problem_for_status(StatusCode::NOT_FOUND)
 }
 
 fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {

@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod ingest;
+pub mod dashboard;
 pub mod landing;
 pub mod mail;
 pub mod middleware;

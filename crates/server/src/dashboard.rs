@@ -1,0 +1,79 @@
+//! The web dashboard: the static SvelteKit build in `web/build`, embedded in release binaries
+//! (read from disk in debug builds), served at `/`. Client-side routes (`/apps`, `/login`…)
+//! get the single-page shell; unknown API-looking paths keep answering problem+json 404s.
+//! When the dashboard was not built (`npm run build` in `web/`), `/` serves a short page that
+//! points at the API documentation instead.
+
+use crate::error::{ApiError, problem_for_status};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+
+#[derive(rust_embed::Embed)]
+#[folder = "$CARGO_MANIFEST_DIR/../../web/build/"]
+#[allow_missing = true]
+struct Assets;
+
+/// The single-page shell every client-side route loads.
+const SHELL: &str = "index.html";
+
+/// Paths that belong to the API and collection endpoints: never answered with the dashboard.
+const RESERVED_PREFIXES: &[&str] = &["/api/", "/v1/", "/c/", "/i/"];
+
+/// Whether this binary carries (or, in a debug build, can read) a built dashboard.
+pub fn is_built() -> bool {
+    Assets::get(SHELL).is_some()
+}
+
+/// `GET /`.
+pub async fn index() -> Response {
+    match asset_response(SHELL) {
+        Some(response) => response,
+        None => crate::landing::index().await.into_response(),
+    }
+}
+
+/// Everything no route matched: dashboard assets and client-side routes for `GET`/`HEAD`,
+/// a problem+json 404 otherwise.
+pub async fn fallback(method: Method, uri: Uri) -> Response {
+    let path = uri.path();
+    let is_read = method == Method::GET || method == Method::HEAD;
+    if !is_read || RESERVED_PREFIXES.iter().any(|prefix| path.starts_with(prefix)) || path == "/api"
+    {
+        return problem_for_status(StatusCode::NOT_FOUND).into_response();
+    }
+    let file = path.trim_start_matches('/');
+    if file.split('/').any(|segment| segment == "..") {
+        return problem_for_status(StatusCode::NOT_FOUND).into_response();
+    }
+    if let Some(response) = asset_response(file) {
+        return response;
+    }
+    // A missing file with an extension is a real 404 (a stale asset link); anything else is a
+    // client-side route and gets the shell.
+    let last = file.rsplit('/').next().unwrap_or_default();
+    if last.contains('.') {
+        return ApiError::not_found("dashboard asset").into_response();
+    }
+    match asset_response(SHELL) {
+        Some(response) => response,
+        None => problem_for_status(StatusCode::NOT_FOUND).into_response(),
+    }
+}
+
+fn asset_response(file: &str) -> Option<Response> {
+    let asset = Assets::get(file)?;
+    let mut response = asset.data.into_owned().into_response();
+    let headers = response.headers_mut();
+    if let Ok(content_type) = HeaderValue::from_str(asset.metadata.mimetype()) {
+        headers.insert(header::CONTENT_TYPE, content_type);
+    }
+    // Hashed build outputs never change; everything else is revalidated so a new release is
+    // picked up on the next load.
+    let cache = if file.starts_with("_app/immutable/") {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    Some(response)
+}
