@@ -3,9 +3,11 @@
 //! events. The pipeline applies batches read from the event log together with the log
 //! offset they end at, atomically, so a batch replayed after a crash is applied once.
 
+mod clickhouse;
 mod model;
 mod sqlite;
 
+pub use clickhouse::ClickHouseEventStore;
 pub use model::*;
 pub use sqlite::SqliteEventStore;
 

@@ -301,3 +301,57 @@ pub struct CohortRow {
     /// Per requested day N: revenue from the cohort up to and including day N.
     pub revenue: Vec<f64>,
 }
+
+/// Replaces each summary group's `installs` by the fractional credit a multi-touch model
+/// gives it (`credited`: the group's key, in `group_by` order, and its credited installs).
+/// Groups with credit but no rollup row are added.
+pub(crate) fn merge_credits(
+    group_by: &[Dimension],
+    rows: &mut Vec<SummaryRow>,
+    credited: Vec<(Vec<Option<String>>, f64)>,
+) {
+    let key_of = |row: &SummaryRow| -> Vec<Option<String>> {
+        group_by.iter().map(|d| row.dimension(*d).cloned()).collect()
+    };
+    for row in rows.iter_mut() {
+        row.counts.installs = 0;
+        row.credited_installs = Some(0.0);
+    }
+    for (key, installs) in credited {
+        match rows.iter_mut().find(|row| key_of(row) == key) {
+            Some(row) => row.credited_installs = Some(installs),
+            None => {
+                let mut row = SummaryRow::default();
+                for (dimension, value) in group_by.iter().zip(key) {
+                    row.set_dimension(*dimension, value);
+                }
+                row.credited_installs = Some(installs);
+                rows.push(row);
+            }
+        }
+    }
+}
+
+impl SummaryRow {
+    pub fn dimension(&self, dimension: Dimension) -> Option<&String> {
+        match dimension {
+            Dimension::Network => self.network.as_ref(),
+            Dimension::Campaign => self.campaign.as_ref(),
+            Dimension::Adgroup => self.adgroup.as_ref(),
+            Dimension::Creative => self.creative.as_ref(),
+            Dimension::Country => self.country.as_ref(),
+            Dimension::Day => self.day.as_ref(),
+        }
+    }
+
+    pub fn set_dimension(&mut self, dimension: Dimension, value: Option<String>) {
+        match dimension {
+            Dimension::Network => self.network = value,
+            Dimension::Campaign => self.campaign = value,
+            Dimension::Adgroup => self.adgroup = value,
+            Dimension::Creative => self.creative = value,
+            Dimension::Country => self.country = value,
+            Dimension::Day => self.day = value,
+        }
+    }
+}

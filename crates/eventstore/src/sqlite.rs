@@ -590,45 +590,8 @@ fn credit_installs(
             Ok((key, row.get::<_, Option<f64>>(query.group_by.len())?.unwrap_or(0.0)))
         },
     )?;
-    let key_of = |row: &SummaryRow| -> Vec<Option<String>> {
-        query
-            .group_by
-            .iter()
-            .map(|d| match d {
-                Dimension::Network => row.network.clone(),
-                Dimension::Campaign => row.campaign.clone(),
-                Dimension::Adgroup => row.adgroup.clone(),
-                Dimension::Creative => row.creative.clone(),
-                Dimension::Country => row.country.clone(),
-                Dimension::Day => row.day.clone(),
-            })
-            .collect()
-    };
-    for row in rows.iter_mut() {
-        row.counts.installs = 0;
-        row.credited_installs = Some(0.0);
-    }
-    for item in credited {
-        let (key, installs) = item?;
-        match rows.iter_mut().find(|row| key_of(row) == key) {
-            Some(row) => row.credited_installs = Some(installs),
-            None => {
-                let mut row = SummaryRow::default();
-                for (dimension, value) in query.group_by.iter().zip(key) {
-                    match dimension {
-                        Dimension::Network => row.network = value,
-                        Dimension::Campaign => row.campaign = value,
-                        Dimension::Adgroup => row.adgroup = value,
-                        Dimension::Creative => row.creative = value,
-                        Dimension::Country => row.country = value,
-                        Dimension::Day => row.day = value,
-                    }
-                }
-                row.credited_installs = Some(installs);
-                rows.push(row);
-            }
-        }
-    }
+    let credited = credited.collect::<rusqlite::Result<Vec<_>>>()?;
+    crate::model::merge_credits(&query.group_by, rows, credited);
     Ok(())
 }
 

@@ -16,6 +16,7 @@ macro_rules! event_store_suite {
                 exports_stream_every_row_in_order,
                 grouping_and_filters,
                 old_days_are_dropped,
+                decisions_cohorts_fraud_and_credits,
             );
         }
     };
@@ -37,3 +38,95 @@ async fn sqlite() -> (Box<dyn unmogrowp_eventstore::EventStore>, tempfile::TempD
 }
 
 event_store_suite!(sqlite, crate::sqlite());
+
+/// A fresh database on the test ClickHouse (`TEST_CLICKHOUSE_URL`, started by `make test`),
+/// dropped when the guard goes.
+async fn clickhouse() -> (Box<dyn unmogrowp_eventstore::EventStore>, ClickHouseDatabase) {
+    let Ok(base) = std::env::var("TEST_CLICKHOUSE_URL") else {
+        panic!(
+            "TEST_CLICKHOUSE_URL is not set: run the suite with `make test` (scripts/with-services.sh)"
+        );
+    };
+    let database = format!("suite_{}", uuid_like());
+    let url = format!("{}/{database}", base.trim_end_matches('/'));
+    let store = unmogrowp_eventstore::ClickHouseEventStore::connect(&url).await.unwrap();
+    (Box::new(store), ClickHouseDatabase { base, database })
+}
+
+fn uuid_like() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        nanos,
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}
+
+pub struct ClickHouseDatabase {
+    base: String,
+    database: String,
+}
+
+impl ClickHouseDatabase {
+    fn url(&self) -> String {
+        format!("{}/{}", self.base.trim_end_matches('/'), self.database)
+    }
+
+    /// Runs one statement over plain HTTP (no client library needed for a test's cleanup).
+    fn run(&self, sql: &str) -> String {
+        use std::io::{Read, Write};
+        let address = self.base.trim_start_matches("http://").trim_end_matches('/').to_owned();
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        let request = format!(
+            "POST /?database={} HTTP/1.0\r\nHost: {address}\r\nContent-Length: {}\r\n\r\n{sql}",
+            self.database,
+            sql.len()
+        );
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        response
+    }
+}
+
+impl Drop for ClickHouseDatabase {
+    fn drop(&mut self) {
+        let _ = self.run(&format!("DROP DATABASE IF EXISTS {}", self.database));
+    }
+}
+
+/// Rows stored past the recorded position (a crash between the two) are found when the
+/// store reopens and not stored again when their batch is replayed.
+#[tokio::test]
+async fn clickhouse_reopened_store_skips_rows_stored_past_its_position() {
+    let (store, database) = clickhouse().await;
+    let url = database.url();
+    let database = std::sync::Arc::new(database);
+    let dropper = database.clone();
+    cases::reopened_store_skips_rows_stored_past_its_position(
+        store.as_ref(),
+        &move || {
+            let url = url.clone();
+            Box::pin(async move {
+                Box::new(unmogrowp_eventstore::ClickHouseEventStore::connect(&url).await.unwrap())
+                    as Box<dyn unmogrowp_eventstore::EventStore>
+            })
+        },
+        &move || {
+            let dropper = dropper.clone();
+            Box::pin(async move {
+                let answer = dropper.run("DROP TABLE offsets");
+                assert!(
+                    answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"),
+                    "{answer}"
+                );
+            })
+        },
+    )
+    .await;
+}
+
+event_store_suite!(clickhouse, crate::clickhouse());
