@@ -1,0 +1,163 @@
+// The organization's live feed over the /api/v1/live WebSocket: counts of new installs, events
+// and clicks per app since the dashboard opened, and the latest records. Reconnects with
+// exponential backoff; every connection authenticates with a fresh access token.
+import { freshAccessToken, refreshSession } from '$lib/api/client';
+
+export interface LiveRecord {
+	app_id: string;
+	type: 'install' | 'open' | 'session' | 'event' | 'click' | 'impression';
+	id: string;
+	name: string | null;
+	at: string;
+	network: string;
+	campaign: string;
+	country: string;
+	revenue: number;
+}
+
+export type LiveStatus = 'idle' | 'connecting' | 'live' | 'reconnecting' | 'offline';
+
+interface Counts {
+	installs: number;
+	events: number;
+	clicks: number;
+	revenue: number;
+}
+
+const CLOSE_POLICY = 1008;
+const SILENCE_LIMIT_MS = 50_000; // the server sends a heartbeat every 20 s
+const MAX_BACKOFF_MS = 30_000;
+const RECENT = 8;
+
+function emptyCounts(): Counts {
+	return { installs: 0, events: 0, clicks: 0, revenue: 0 };
+}
+
+class LiveFeed {
+	status = $state<LiveStatus>('idle');
+	counts = $state<Record<string, Counts>>({});
+	recent = $state<LiveRecord[]>([]);
+	/** Bumped on every install or event, so pages can refresh their numbers. */
+	tick = $state(0);
+	lastError = $state<string | null>(null);
+
+	private socket: WebSocket | null = null;
+	private wanted = false;
+	private attempt = 0;
+	private retryTimer: ReturnType<typeof setTimeout> | undefined;
+	private silenceTimer: ReturnType<typeof setTimeout> | undefined;
+
+	countsFor(appId: string | null | undefined): Counts {
+		return (appId && this.counts[appId]) || emptyCounts();
+	}
+
+	start() {
+		if (this.wanted) return;
+		this.wanted = true;
+		this.attempt = 0;
+		void this.connect();
+	}
+
+	stop() {
+		this.wanted = false;
+		clearTimeout(this.retryTimer);
+		clearTimeout(this.silenceTimer);
+		const socket = this.socket;
+		this.socket = null;
+		socket?.close(1000, 'signed out');
+		this.status = 'idle';
+		this.counts = {};
+		this.recent = [];
+	}
+
+	private async connect(forceRefresh = false) {
+		if (!this.wanted) return;
+		this.status = this.attempt === 0 ? 'connecting' : 'reconnecting';
+		if (forceRefresh) await refreshSession();
+		const token = await freshAccessToken();
+		if (!this.wanted) return;
+		if (!token) {
+			this.status = 'offline';
+			return;
+		}
+		const url = new URL('/api/v1/live', window.location.href);
+		url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+		let socket: WebSocket;
+		try {
+			socket = new WebSocket(url);
+		} catch (error) {
+			this.lastError = String(error);
+			this.scheduleReconnect(false);
+			return;
+		}
+		this.socket = socket;
+		socket.onopen = () => {
+			socket.send(JSON.stringify({ token }));
+			this.watchSilence();
+		};
+		socket.onmessage = (event) => {
+			if (this.socket !== socket) return;
+			this.watchSilence();
+			this.handle(event.data);
+		};
+		socket.onclose = (event) => {
+			if (this.socket !== socket) return;
+			this.socket = null;
+			clearTimeout(this.silenceTimer);
+			if (!this.wanted) return;
+			this.lastError = event.reason || null;
+			// 1008: the token was refused or the session ended; try once more with a new token.
+			this.scheduleReconnect(event.code === CLOSE_POLICY);
+		};
+	}
+
+	private handle(raw: unknown) {
+		if (typeof raw !== 'string') return;
+		let message: Omit<Partial<LiveRecord>, 'type'> & { type?: string };
+		try {
+			message = JSON.parse(raw);
+		} catch {
+			return;
+		}
+		if (message.type === 'ready') {
+			this.status = 'live';
+			this.attempt = 0;
+			this.lastError = null;
+			return;
+		}
+		if (message.type === 'heartbeat' || !message.app_id || !message.id) return;
+		const record = message as LiveRecord;
+		const counts = this.counts[record.app_id] ?? emptyCounts();
+		if (record.type === 'install') counts.installs += 1;
+		else if (record.type === 'click' || record.type === 'impression') counts.clicks += 1;
+		else counts.events += 1;
+		counts.revenue += Number(record.revenue) || 0;
+		this.counts[record.app_id] = counts;
+		if (record.type !== 'click' && record.type !== 'impression') {
+			this.recent = [record, ...this.recent].slice(0, RECENT);
+			this.tick += 1;
+		}
+	}
+
+	private watchSilence() {
+		clearTimeout(this.silenceTimer);
+		this.silenceTimer = setTimeout(() => {
+			// no heartbeat: the connection died without a close frame
+			const socket = this.socket;
+			this.socket = null;
+			socket?.close();
+			if (this.wanted) this.scheduleReconnect(false);
+		}, SILENCE_LIMIT_MS);
+	}
+
+	private scheduleReconnect(refresh: boolean) {
+		clearTimeout(this.retryTimer);
+		this.status = 'reconnecting';
+		const base = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** this.attempt);
+		const delay = base / 2 + Math.random() * (base / 2);
+		this.attempt += 1;
+		this.retryTimer = setTimeout(() => void this.connect(refresh), delay);
+	}
+}
+
+export const live = new LiveFeed();
