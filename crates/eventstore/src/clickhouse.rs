@@ -35,12 +35,14 @@ use std::time::Duration;
 use unmogrowp_domain::event::EventType;
 
 type Row = Map<String, Value>;
+/// A user name and an optional password.
+type Credentials = (String, Option<String>);
 
 pub struct ClickHouseEventStore {
     client: reqwest::Client,
     endpoint: url::Url,
     database: String,
-    user: Option<(String, Option<String>)>,
+    user: Option<Credentials>,
     write: tokio::sync::Mutex<WriteState>,
 }
 
@@ -445,7 +447,7 @@ fn json_lines<T: Serialize>(items: impl IntoIterator<Item = T>) -> Result<String
 
 /// Where to connect, from `clickhouse://[USER[:PASSWORD]@]HOST:HTTP_PORT/DATABASE` or
 /// `http(s)://…/DATABASE` (or `?database=NAME`); the database defaults to `unmogrowp`.
-fn parse_url(raw: &str) -> Result<(url::Url, String, Option<(String, Option<String>)>)> {
+fn parse_url(raw: &str) -> Result<(url::Url, String, Option<Credentials>)> {
     let invalid = |why: &str| StoreError::Unavailable(format!("events_url: {why}"));
     let parsed = url::Url::parse(raw).map_err(|error| invalid(&error.to_string()))?;
     let scheme = match parsed.scheme() {

@@ -23,7 +23,12 @@ pub const CONSUMER: &str = "pipeline";
 
 #[derive(Clone, Debug)]
 pub struct PipelineOptions {
+    /// The most records applied to the event store at once.
     pub batch_size: usize,
+    /// Records to gather before applying, waiting at most `batch_linger` for them (a
+    /// column store wants few large inserts; the embedded store applies whatever is there).
+    pub min_batch: usize,
+    pub batch_linger: Duration,
     pub log_retention: Duration,
     pub events_retention_days: u32,
     pub rates: Rates,
@@ -231,6 +236,21 @@ impl Pipeline {
                     _ = shutdown.changed() => continue,
                 };
                 let records = match batch {
+                    Ok(records)
+                        if !records.is_empty() && records.len() < self.options.min_batch =>
+                    {
+                        match self.gather(&mut reader, records, &mut shutdown).await {
+                            Ok(records) => records,
+                            Err(error) => {
+                                tracing::error!(%error, "reading the event log failed");
+                                if sleep_or_stop(&mut shutdown, backoff).await {
+                                    break 'outer;
+                                }
+                                backoff = (backoff * 2).min(Duration::from_secs(5));
+                                continue 'outer;
+                            }
+                        }
+                    }
                     Ok(records) => records,
                     Err(error) => {
                         tracing::error!(%error, "reading the event log failed");
@@ -297,6 +317,30 @@ impl Pipeline {
         }
         self.snapshot(self.handle.position());
         tracing::info!(position = self.handle.position(), "pipeline stopped");
+    }
+
+    /// Adds to `records` until there are `min_batch` of them, `batch_size` at most, or
+    /// `batch_linger` has passed, or shutdown was asked for.
+    async fn gather(
+        &self,
+        reader: &mut Box<dyn unmogrowp_bus::LogReader>,
+        mut records: Vec<(Offset, Vec<u8>)>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<Vec<(Offset, Vec<u8>)>, unmogrowp_bus::LogError> {
+        let deadline = tokio::time::Instant::now() + self.options.batch_linger;
+        while records.len() < self.options.min_batch && !*shutdown.borrow() {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let room = self.options.batch_size.saturating_sub(records.len()).max(1);
+            let more = tokio::select! {
+                more = reader.next_batch(room, left) => more?,
+                _ = shutdown.changed() => break,
+            };
+            records.extend(more);
+        }
+        Ok(records)
     }
 
     fn snapshot(&self, offset: Offset) {

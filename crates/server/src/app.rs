@@ -87,11 +87,24 @@ impl Application {
         };
         let log: Arc<dyn unmogrowp_bus::EventLog> =
             Arc::new(unmogrowp_bus::FileLog::open(log_options).context("opening the event log")?);
-        let events: Arc<dyn unmogrowp_eventstore::EventStore> = Arc::new(
-            unmogrowp_eventstore::SqliteEventStore::open(&config.data_dir)
-                .await
-                .context("opening the event store")?,
-        );
+        let events: Arc<dyn unmogrowp_eventstore::EventStore> = match &config.events_url {
+            Some(url) => Arc::new(
+                unmogrowp_eventstore::ClickHouseEventStore::connect(url.expose_secret())
+                    .await
+                    .context("connecting to the event store (events_url)")?,
+            ),
+            None => Arc::new(
+                unmogrowp_eventstore::SqliteEventStore::open(&config.data_dir)
+                    .await
+                    .context("opening the event store")?,
+            ),
+        };
+        let (batch_size, min_batch, batch_linger) = if events.kind() == "clickhouse" {
+            let rows = config.events.clickhouse_batch_rows.clamp(1, 100_000);
+            (rows, rows, Duration::from_millis(config.events.clickhouse_flush_ms))
+        } else {
+            (config.events.batch_size.max(1), 1, Duration::ZERO)
+        };
         readiness.register(Arc::new(crate::health::EventLogCheck(log.clone())));
         readiness.register(Arc::new(crate::health::EventStoreCheck(events.clone())));
         let pipeline = unmogrowp_pipeline::Pipeline::new(
@@ -99,7 +112,9 @@ impl Application {
             events.clone(),
             store.clone(),
             unmogrowp_pipeline::PipelineOptions {
-                batch_size: config.events.batch_size.max(1),
+                batch_size,
+                min_batch,
+                batch_linger,
                 log_retention: Duration::from_secs(
                     u64::from(config.events.log_retention_hours) * 3600,
                 ),

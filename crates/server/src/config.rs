@@ -166,6 +166,10 @@ pub struct EventsConfig {
     pub log_retention_hours: u32,
     /// Records a worker takes from the log at once.
     pub batch_size: usize,
+    /// With ClickHouse (`events_url`): rows per insert, gathered for up to
+    /// `clickhouse_flush_ms`, whichever comes first.
+    pub clickhouse_batch_rows: usize,
+    pub clickhouse_flush_ms: u64,
     /// Units of each currency per US dollar, overriding the built-in reference rates.
     pub currency_rates: std::collections::HashMap<String, f64>,
 }
@@ -176,6 +180,8 @@ impl Default for EventsConfig {
             retention_days: 400,
             log_retention_hours: 192,
             batch_size: 5_000,
+            clickhouse_batch_rows: 50_000,
+            clickhouse_flush_ms: 1_000,
             currency_rates: Default::default(),
         }
     }

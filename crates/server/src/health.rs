@@ -75,7 +75,10 @@ pub struct EventStoreCheck(pub std::sync::Arc<dyn unmogrowp_eventstore::EventSto
 #[async_trait::async_trait]
 impl ReadinessCheck for EventStoreCheck {
     fn name(&self) -> &'static str {
-        "event_store"
+        match self.0.kind() {
+            "clickhouse" => "event_store (clickhouse)",
+            _ => "event_store",
+        }
     }
     async fn check(&self) -> Result<(), String> {
         self.0.ping().await.map_err(|error| error.to_string())

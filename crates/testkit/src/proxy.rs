@@ -14,7 +14,13 @@ pub struct TcpProxy {
 
 impl TcpProxy {
     pub async fn start(target: SocketAddr) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on("127.0.0.1:0".parse().unwrap(), target).await
+    }
+
+    /// A proxy listening on `listen` (e.g. the address of one that was cut, to bring the
+    /// backend back where the app expects it).
+    pub async fn start_on(listen: SocketAddr, target: SocketAddr) -> Self {
+        let listener = TcpListener::bind(listen).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let cut = Arc::new(Notify::new());
         let cut_signal = cut.clone();

@@ -27,6 +27,7 @@ macro_rules! on_both_backends {
 mod accounts;
 mod apps;
 mod attribution;
+mod clickhouse;
 mod collect;
 mod demo;
 mod email;
