@@ -6,8 +6,10 @@
 //! order in which they were acknowledged.
 
 mod file;
+mod nats;
 
 pub use file::{FileLog, FileLogOptions};
+pub use nats::{NatsLog, NatsLogOptions};
 
 use std::time::Duration;
 

@@ -1,0 +1,372 @@
+//! The event log on NATS JetStream, shared by every node of a cluster.
+//!
+//! One stream, `<PREFIX>_EVENTS`, takes every record on the subject
+//! `<prefix>.events.<app>`: the stream's sequence is the offset, so the log stays totally
+//! ordered and each app's records keep their order. Appends publish with the record's key as
+//! `Nats-Msg-Id`, so the broker drops a retried duplicate inside its duplicate window, and an
+//! append returns only once JetStream has acknowledged every record (acks are awaited in
+//! windows, never left to pile up). Readers are ordered consumers starting at any sequence,
+//! which is how a worker resumes and how the attribution index and the event store are rebuilt
+//! by replay. Consumers record what they have processed in a second stream,
+//! `<PREFIX>_OFFSETS` (one subject per consumer, newest message only), which retention reads
+//! before purging.
+
+use crate::{Entry, EventLog, LogError, LogReader, Offset};
+use async_nats::jetstream;
+use futures::{FutureExt, StreamExt};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Publishes in flight before their acks are awaited.
+const ACK_WINDOW: usize = 512;
+
+#[derive(Clone, Debug)]
+pub struct NatsLogOptions {
+    /// `nats://HOST:PORT`.
+    pub url: String,
+    /// Names the stream, bucket and subjects, so deployments can share one NATS.
+    pub prefix: String,
+    /// How long the broker remembers message ids for de-duplication.
+    pub duplicate_window: Duration,
+    /// Replicas of the stream and bucket (1 for a single NATS server).
+    pub replicas: usize,
+}
+
+impl NatsLogOptions {
+    pub fn new(url: impl Into<String>, prefix: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            prefix: prefix.into(),
+            duplicate_window: Duration::from_secs(600),
+            replicas: 1,
+        }
+    }
+}
+
+pub struct NatsLog {
+    client: async_nats::Client,
+    context: jetstream::Context,
+    stream: jetstream::stream::Stream,
+    offsets: jetstream::stream::Stream,
+    subject_prefix: String,
+    head: Arc<AtomicU64>,
+    closed: AtomicBool,
+    refresher: tokio::task::JoinHandle<()>,
+}
+
+fn failed(what: &str, error: impl std::fmt::Display) -> LogError {
+    LogError::Failed(format!("NATS {what}: {error}"))
+}
+
+/// The name-safe form of a prefix: letters, digits, `_` and `-`.
+fn token(raw: &str) -> String {
+    let cleaned: String = raw
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .collect();
+    if cleaned.is_empty() { "_".to_owned() } else { cleaned }
+}
+
+/// The subject a record goes to: one per app (the key's part before the first `:`).
+fn subject_for(prefix: &str, key: &str) -> String {
+    let app = key.split(':').next().unwrap_or_default();
+    format!("{prefix}.events.{}", token(app))
+}
+
+impl NatsLog {
+    pub async fn connect(options: NatsLogOptions) -> Result<Self, LogError> {
+        let client = async_nats::ConnectOptions::new()
+            .connection_timeout(Duration::from_secs(5))
+            .retry_on_initial_connect()
+            .name("unmogrowp")
+            .connect(&options.url)
+            .await
+            .map_err(|error| failed(&format!("connecting to {}", options.url), error))?;
+        let context = jetstream::new(client.clone());
+        let prefix = token(&options.prefix);
+        let subject_prefix = prefix.clone();
+        let stream = context
+            .get_or_create_stream(jetstream::stream::Config {
+                name: format!("{}_EVENTS", prefix.to_uppercase()),
+                subjects: vec![format!("{subject_prefix}.events.>")],
+                storage: jetstream::stream::StorageType::File,
+                duplicate_window: options.duplicate_window,
+                num_replicas: options.replicas,
+                ..Default::default()
+            })
+            .await
+            .map_err(|error| failed("creating the stream", error))?;
+        // Consumer offsets: one subject per consumer, only the newest message kept.
+        let offsets = context
+            .get_or_create_stream(jetstream::stream::Config {
+                name: format!("{}_OFFSETS", prefix.to_uppercase()),
+                subjects: vec![format!("{subject_prefix}.offsets.>")],
+                storage: jetstream::stream::StorageType::File,
+                max_messages_per_subject: 1,
+                num_replicas: options.replicas,
+                ..Default::default()
+            })
+            .await
+            .map_err(|error| failed("creating the offsets stream", error))?;
+        let head = Arc::new(AtomicU64::new(0));
+        let mut info_stream = stream.clone();
+        if let Ok(info) = info_stream.info().await {
+            head.store(info.state.last_sequence, Ordering::Release);
+        }
+        // Other nodes append too: keep `head` current for lag and backpressure.
+        let refreshed = head.clone();
+        let refresher = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                if let Ok(info) = info_stream.info().await {
+                    refreshed.fetch_max(info.state.last_sequence, Ordering::AcqRel);
+                }
+            }
+        });
+        Ok(Self {
+            client,
+            context,
+            stream,
+            offsets,
+            subject_prefix,
+            head,
+            closed: AtomicBool::new(false),
+            refresher,
+        })
+    }
+
+    fn offset_subject(&self, consumer: &str) -> String {
+        format!("{}.offsets.{}", self.subject_prefix, token(consumer))
+    }
+}
+
+impl Drop for NatsLog {
+    fn drop(&mut self) {
+        self.refresher.abort();
+    }
+}
+
+#[async_trait::async_trait]
+impl EventLog for NatsLog {
+    fn kind(&self) -> &'static str {
+        "nats"
+    }
+
+    async fn append(&self, entries: Vec<Entry>) -> Result<Offset, LogError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(LogError::Closed);
+        }
+        let mut last = 0;
+        let mut pending = Vec::with_capacity(ACK_WINDOW.min(entries.len()));
+        for entry in entries {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Msg-Id", entry.key.as_str());
+            let ack = self
+                .context
+                .publish_with_headers(
+                    subject_for(&self.subject_prefix, &entry.key),
+                    headers,
+                    entry.payload.into(),
+                )
+                .await
+                .map_err(|error| failed("publishing", error))?;
+            pending.push(ack);
+            if pending.len() >= ACK_WINDOW {
+                for ack in pending.drain(..) {
+                    let ack = ack.await.map_err(|error| failed("acknowledging", error))?;
+                    last = last.max(ack.sequence);
+                }
+            }
+        }
+        for ack in pending {
+            let ack = ack.await.map_err(|error| failed("acknowledging", error))?;
+            last = last.max(ack.sequence);
+        }
+        self.head.fetch_max(last, Ordering::AcqRel);
+        metrics::counter!("log_appends_total").increment(1);
+        Ok(last)
+    }
+
+    fn head(&self) -> Offset {
+        self.head.load(Ordering::Acquire)
+    }
+
+    async fn reader(&self, from: Offset) -> Result<Box<dyn LogReader>, LogError> {
+        let consumer = self
+            .stream
+            .create_consumer(jetstream::consumer::pull::OrderedConfig {
+                deliver_policy: jetstream::consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: from.max(1),
+                },
+                ..Default::default()
+            })
+            .await
+            .map_err(|error| failed("creating a reader", error))?;
+        let messages =
+            consumer.messages().await.map_err(|error| failed("opening a reader", error))?;
+        Ok(Box::new(NatsReader { messages }))
+    }
+
+    async fn commit(&self, consumer: &str, offset: Offset) -> Result<(), LogError> {
+        self.context
+            .publish(self.offset_subject(consumer), offset.to_string().into())
+            .await
+            .map_err(|error| failed("recording an offset", error))?
+            .await
+            .map_err(|error| failed("recording an offset", error))?;
+        Ok(())
+    }
+
+    async fn committed(&self, consumer: &str) -> Result<Offset, LogError> {
+        match self.offsets.get_last_raw_message_by_subject(&self.offset_subject(consumer)).await {
+            Ok(message) => Ok(std::str::from_utf8(&message.payload)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0)),
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    jetstream::stream::LastRawMessageErrorKind::NoMessageFound
+                ) =>
+            {
+                Ok(0)
+            }
+            Err(error) => Err(failed("reading an offset", error)),
+        }
+    }
+
+    async fn recent_keys(&self, window: Duration) -> Result<Vec<u64>, LogError> {
+        // The broker de-duplicates inside its own window; this warms the node's longer one
+        // from the newest records (bounded in count and time).
+        const MOST: u64 = 2_000_000;
+        let head = self.head();
+        if head == 0 {
+            return Ok(Vec::new());
+        }
+        let since = jiff::Timestamp::now().as_second()
+            - i64::try_from(window.as_secs()).unwrap_or(i64::MAX / 2);
+        let consumer = self
+            .stream
+            .create_consumer(jetstream::consumer::pull::OrderedConfig {
+                deliver_policy: jetstream::consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: head.saturating_sub(MOST).max(1),
+                },
+                ..Default::default()
+            })
+            .await
+            .map_err(|error| failed("creating a reader", error))?;
+        let mut messages =
+            consumer.messages().await.map_err(|error| failed("opening a reader", error))?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let mut keys = Vec::new();
+        while tokio::time::Instant::now() < deadline {
+            let next = tokio::time::timeout(Duration::from_millis(500), messages.next()).await;
+            let Ok(Some(Ok(message))) = next else { break };
+            let Ok(info) = message.info() else { continue };
+            let sequence = info.stream_sequence;
+            if info.published.unix_timestamp() >= since
+                && let Some(key) = message.headers.as_ref().and_then(|h| h.get("Nats-Msg-Id"))
+            {
+                keys.push(crate::key_hash(key.as_str()));
+            }
+            if sequence >= head {
+                break;
+            }
+        }
+        Ok(keys)
+    }
+
+    async fn enforce_retention(&self, keep: Duration) -> Result<usize, LogError> {
+        // Purge below the oldest committed offset, once that record is itself older than
+        // `keep`; a consumer that never committed holds everything.
+        let mut oldest: Option<Offset> = None;
+        let offsets = self.offsets.clone();
+        let info = offsets
+            .info_with_subjects(format!("{}.offsets.>", self.subject_prefix))
+            .await
+            .map_err(|error| failed("listing offsets", error))?;
+        let mut subjects = info;
+        while let Some(subject) = subjects.next().await {
+            let (subject, _) = subject.map_err(|error| failed("listing offsets", error))?;
+            let consumer = subject.rsplit('.').next().unwrap_or_default().to_owned();
+            let offset = self.committed(&consumer).await?;
+            oldest = Some(oldest.map_or(offset, |o| o.min(offset)));
+        }
+        let Some(oldest) = oldest.filter(|o| *o > 0) else { return Ok(0) };
+        let Ok(message) = self.stream.get_raw_message(oldest).await else { return Ok(0) };
+        let age = jiff::Timestamp::now().as_second() - message.time.unix_timestamp();
+        if age < i64::try_from(keep.as_secs()).unwrap_or(i64::MAX) {
+            return Ok(0);
+        }
+        let purged = self
+            .stream
+            .purge()
+            .sequence(oldest + 1)
+            .await
+            .map_err(|error| failed("purging", error))?;
+        Ok(usize::try_from(purged.purged).unwrap_or(usize::MAX))
+    }
+
+    async fn ping(&self) -> Result<(), LogError> {
+        let mut stream = self.stream.clone();
+        tokio::time::timeout(Duration::from_secs(2), stream.info())
+            .await
+            .map_err(|_| LogError::Failed("NATS did not answer within 2 s".to_owned()))?
+            .map_err(|error| failed("stream info", error))?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        let _ = self.client.flush().await;
+    }
+}
+
+struct NatsReader {
+    messages: jetstream::consumer::pull::Ordered,
+}
+
+#[async_trait::async_trait]
+impl LogReader for NatsReader {
+    async fn next_batch(
+        &mut self,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<(Offset, Vec<u8>)>, LogError> {
+        let mut batch = Vec::new();
+        let first = match tokio::time::timeout(wait, self.messages.next()).await {
+            Err(_) | Ok(None) => return Ok(batch),
+            Ok(Some(first)) => first.map_err(|error| failed("reading", error))?,
+        };
+        push(&mut batch, &first)?;
+        while batch.len() < max {
+            match self.messages.next().now_or_never() {
+                Some(Some(message)) => {
+                    push(&mut batch, &message.map_err(|error| failed("reading", error))?)?;
+                }
+                _ => break,
+            }
+        }
+        Ok(batch)
+    }
+}
+
+fn push(batch: &mut Vec<(Offset, Vec<u8>)>, message: &jetstream::Message) -> Result<(), LogError> {
+    let info = message.info().map_err(|error| failed("reading a record's position", error))?;
+    batch.push((info.stream_sequence, message.payload.to_vec()));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_are_per_app_and_safe() {
+        assert_eq!(subject_for("um", "0193a:evt-1"), "um.events.0193a");
+        assert_eq!(subject_for("um", "a.b*c>:x"), "um.events.a_b_c_");
+        assert_eq!(subject_for("um", ""), "um.events._");
+        assert_eq!(token("team one"), "team_one");
+    }
+}

@@ -1,0 +1,85 @@
+//! The event log suite, written once and run against the embedded segment-file log and the
+//! cluster tier's NATS JetStream log (`TEST_NATS_URL`, started by `make test`).
+
+#![allow(clippy::unwrap_used)]
+
+mod cases;
+
+use std::sync::Arc;
+use unmogrowp_bus::{EventLog, FileLog, FileLogOptions, NatsLog, NatsLogOptions};
+
+macro_rules! event_log_suite {
+    ($backend:ident, $open:expr) => {
+        mod $backend {
+            event_log_suite!(@cases $open;
+                appends_are_read_back_in_order_from_any_offset,
+                concurrent_appends_all_land,
+                readers_wait_for_new_records,
+                offsets_recent_keys_and_retention,
+            );
+        }
+    };
+    (@cases $open:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let (log, _guard) = $open.await;
+                crate::cases::$case(log).await;
+            }
+        )*
+    };
+}
+
+async fn file() -> (Arc<dyn EventLog>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = FileLog::open(FileLogOptions::new(dir.path())).unwrap();
+    (Arc::new(log), dir)
+}
+
+pub fn nats_url() -> String {
+    std::env::var("TEST_NATS_URL").unwrap_or_else(|_| {
+        panic!(
+            "TEST_NATS_URL is not set: run the suite with `make test` (scripts/with-services.sh)"
+        )
+    })
+}
+
+/// A prefix no other test uses, so each test has its own stream and bucket.
+pub fn unique_prefix() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!(
+        "t{}_{}_{}",
+        std::process::id(),
+        nanos % 1_000_000_000,
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}
+
+async fn nats() -> (Arc<dyn EventLog>, ()) {
+    let log = NatsLog::connect(NatsLogOptions::new(nats_url(), unique_prefix())).await.unwrap();
+    (Arc::new(log), ())
+}
+
+event_log_suite!(file, crate::file());
+event_log_suite!(nats, crate::nats());
+
+/// The broker drops a record whose key it has seen inside its duplicate window, answering
+/// with the first one's offset; a new connection sees the same log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_duplicates_are_dropped_and_a_reconnect_sees_the_log() {
+    let prefix = unique_prefix();
+    let log = NatsLog::connect(NatsLogOptions::new(nats_url(), &prefix)).await.unwrap();
+    let first = log.append(vec![cases::entry("app1", 1), cases::entry("app2", 2)]).await.unwrap();
+    let again = log.append(vec![cases::entry("app1", 1)]).await.unwrap();
+    assert_eq!(again, first - 1, "the duplicate answers with the original's offset");
+    let third = log.append(vec![cases::entry("app1", 3)]).await.unwrap();
+    assert_eq!(third, first + 1);
+    log.close().await;
+    let reopened = NatsLog::connect(NatsLogOptions::new(nats_url(), &prefix)).await.unwrap();
+    assert_eq!(reopened.head(), third);
+    let all = cases::read_all(&reopened, 1).await;
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[2].1, b"app1 record 3");
+}
