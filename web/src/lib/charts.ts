@@ -1,48 +1,16 @@
 // ECharts, with only the charts and components the dashboard draws (keeps the bundle small).
 import * as echarts from 'echarts/core';
-import { BarChart, LineChart, PieChart, HeatmapChart } from 'echarts/charts';
-import {
-	GridComponent,
-	TooltipComponent,
-	LegendComponent,
-	VisualMapComponent
-} from 'echarts/components';
+import { BarChart, LineChart, PieChart } from 'echarts/charts';
+import { GridComponent, TooltipComponent, LegendComponent } from 'echarts/components';
 import { CanvasRenderer } from 'echarts/renderers';
 import type { ComposeOption } from 'echarts/core';
-import type {
-	BarSeriesOption,
-	LineSeriesOption,
-	PieSeriesOption,
-	HeatmapSeriesOption
-} from 'echarts/charts';
-import type {
-	GridComponentOption,
-	TooltipComponentOption,
-	LegendComponentOption,
-	VisualMapComponentOption
-} from 'echarts/components';
+import type { BarSeriesOption, LineSeriesOption, PieSeriesOption } from 'echarts/charts';
+import type { GridComponentOption, TooltipComponentOption, LegendComponentOption } from 'echarts/components';
 
-echarts.use([
-	BarChart,
-	LineChart,
-	PieChart,
-	HeatmapChart,
-	GridComponent,
-	TooltipComponent,
-	LegendComponent,
-	VisualMapComponent,
-	CanvasRenderer
-]);
+echarts.use([BarChart, LineChart, PieChart, GridComponent, TooltipComponent, LegendComponent, CanvasRenderer]);
 
 export type ChartOption = ComposeOption<
-	| BarSeriesOption
-	| LineSeriesOption
-	| PieSeriesOption
-	| HeatmapSeriesOption
-	| GridComponentOption
-	| TooltipComponentOption
-	| LegendComponentOption
-	| VisualMapComponentOption
+	BarSeriesOption | LineSeriesOption | PieSeriesOption | GridComponentOption | TooltipComponentOption | LegendComponentOption
 >;
 
 export { echarts };
