@@ -72,6 +72,12 @@ impl PipelineHandle {
         self.position.load(Ordering::Acquire)
     }
 
+    /// On a node that does not run the pipeline: what the worker has stored, as it
+    /// committed it to the shared log.
+    pub fn follow(&self, committed: Offset) {
+        self.position.fetch_max(committed, Ordering::AcqRel);
+    }
+
     /// Records appended but not yet stored.
     pub fn lag(&self) -> u64 {
         self.log.head().saturating_sub(self.position())

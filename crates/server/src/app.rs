@@ -64,6 +64,22 @@ impl Application {
         // With port 0 the OS picks one; keep the real address so links point at it.
         config.addr = listener.local_addr().context("reading the bound address")?;
 
+        if config.role != crate::config::ServerRole::All {
+            let missing: Vec<&str> = [
+                ("database_url", config.database_url.is_none()),
+                ("events_url", config.events_url.is_none()),
+                ("nats_url", config.nats_url.is_none()),
+            ]
+            .into_iter()
+            .filter_map(|(name, missing)| missing.then_some(name))
+            .collect();
+            anyhow::ensure!(
+                missing.is_empty(),
+                "--role {:?} shares its data with other nodes: set {} (only --role all runs on the embedded tier)",
+                config.role,
+                missing.join(", ")
+            );
+        }
         let store = Store::open(&store_options(&config)).await.context("opening the database")?;
         let keys = crate::secrets::Keyring::load(config.auth.secret_key.as_ref(), &config.data_dir)
             .context("loading the master key")?;
@@ -85,8 +101,19 @@ impl Application {
             queue_capacity: config.ingest.queue_capacity,
             ..unmogrowp_bus::FileLogOptions::new(config.data_dir.join("log"))
         };
-        let log: Arc<dyn unmogrowp_bus::EventLog> =
-            Arc::new(unmogrowp_bus::FileLog::open(log_options).context("opening the event log")?);
+        let log: Arc<dyn unmogrowp_bus::EventLog> = match &config.nats_url {
+            Some(url) => Arc::new(
+                unmogrowp_bus::NatsLog::connect(unmogrowp_bus::NatsLogOptions::new(
+                    url.expose_secret(),
+                    &config.nats_prefix,
+                ))
+                .await
+                .context("connecting to the event log (nats_url)")?,
+            ),
+            None => Arc::new(
+                unmogrowp_bus::FileLog::open(log_options).context("opening the event log")?,
+            ),
+        };
         let events: Arc<dyn unmogrowp_eventstore::EventStore> = match &config.events_url {
             Some(url) => Arc::new(
                 unmogrowp_eventstore::ClickHouseEventStore::connect(url.expose_secret())
@@ -205,6 +232,10 @@ impl Application {
             .route("/api/docs/{*file}", get(docs::asset))
             .fallback(crate::dashboard::fallback)
             .with_state(state.clone());
+        let router = match config_role(&state.config) {
+            crate::config::ServerRole::All => router,
+            role => router.layer(axum::middleware::from_fn_with_state(role, serve_role_paths)),
+        };
         let router = with_middleware(router, &state.config)?;
         Ok(Self { listener, router, state, pipeline: runs_pipeline.then_some(pipeline) })
     }
@@ -253,6 +284,20 @@ impl Application {
             }
             None => None,
         };
+        // Nodes without the pipeline follow the worker's progress through the shared log, for
+        // lag, backpressure and read-your-writes waits.
+        let follower = self.pipeline.is_none().then(|| {
+            let log = self.state.log.clone();
+            let handle = self.state.pipeline.clone();
+            tokio::spawn(async move {
+                loop {
+                    if let Ok(committed) = log.committed(unmogrowp_pipeline::CONSUMER).await {
+                        handle.follow(committed);
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+            })
+        });
         let pipeline_task =
             self.pipeline.map(|pipeline| tokio::spawn(pipeline.run(pipeline_stopped)));
         let mut deadline = stop;
@@ -269,6 +314,9 @@ impl Application {
         pipeline_stop.send_replace(true);
         if let Some(task) = pipeline_task {
             let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+        if let Some(task) = follower {
+            task.abort();
         }
         if let Some(task) = sender_task {
             let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
@@ -314,6 +362,45 @@ fn cors_layer(origins: &[String]) -> anyhow::Result<Option<CorsLayer>> {
             .expose_headers([header::HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
             .max_age(Duration::from_secs(3600)),
     ))
+}
+
+fn config_role(config: &Config) -> crate::config::ServerRole {
+    config.role
+}
+
+/// Whether a role answers a path. `api`: the management API, reports, live feed, docs and
+/// dashboard; `ingest`: collection (SDK, S2S, clicks, impressions, SDK attribution lookups);
+/// `worker`: the log's consumers, with no public routes. Every role answers `/healthz`,
+/// `/readyz` and `/metrics`.
+pub fn role_serves(role: crate::config::ServerRole, path: &str) -> bool {
+    use crate::config::ServerRole;
+    const OPERATIONS: &[&str] = &["/healthz", "/readyz", "/metrics"];
+    if OPERATIONS.contains(&path) {
+        return true;
+    }
+    let collection = path == "/v1/events"
+        || path.starts_with("/v1/")
+        || path.starts_with("/c/")
+        || path.starts_with("/i/");
+    match role {
+        ServerRole::All => true,
+        ServerRole::Api => !collection,
+        ServerRole::Ingest => collection,
+        ServerRole::Worker => false,
+    }
+}
+
+async fn serve_role_paths(
+    axum::extract::State(role): axum::extract::State<crate::config::ServerRole>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if role_serves(role, request.uri().path()) {
+        next.run(request).await
+    } else {
+        crate::error::ApiError::not_found("route on this node (its --role does not serve it)")
+            .into_response()
+    }
 }
 
 pub fn with_middleware(router: Router, config: &Config) -> anyhow::Result<Router> {

@@ -62,7 +62,10 @@ pub struct EventLogCheck(pub std::sync::Arc<dyn unmogrowp_bus::EventLog>);
 #[async_trait::async_trait]
 impl ReadinessCheck for EventLogCheck {
     fn name(&self) -> &'static str {
-        "event_log"
+        match self.0.kind() {
+            "nats" => "event_log (nats)",
+            _ => "event_log",
+        }
     }
     async fn check(&self) -> Result<(), String> {
         self.0.ping().await.map_err(|error| error.to_string())

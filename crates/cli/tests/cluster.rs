@@ -1,0 +1,261 @@
+//! The cluster tier end to end: PostgreSQL, ClickHouse and NATS JetStream shared by two
+//! ingest nodes, two API nodes and one worker, each its own `unmogrowp serve --role …`
+//! process. Clients send events to both ingest nodes while one of them is killed with
+//! SIGKILL and restarted; every acknowledged event is counted once, and both API nodes answer
+//! the same report. Bounded in count and time.
+
+#![allow(clippy::unwrap_used)]
+
+use serde_json::{Value, json};
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_unmogrowp");
+const BATCH: usize = 20;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn required(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests with `make test` (scripts/with-services.sh)")
+    })
+}
+
+struct Cluster {
+    env: Vec<(String, String)>,
+    dirs: tempfile::TempDir,
+}
+
+impl Cluster {
+    fn start(&self, role: &str, name: &str, port: u16) -> Child {
+        let mut command = Command::new(BINARY);
+        for (key, _) in std::env::vars() {
+            if key.starts_with("UNMOGROWP_") {
+                command.env_remove(key);
+            }
+        }
+        command
+            .args(["serve", "--role", role, "--addr", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg(self.dirs.path().join(name))
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("UNMOGROWP_LOG_LEVEL", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap()
+    }
+}
+
+async fn wait_ready(client: &reqwest::Client, base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success())
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{base} did not become ready");
+}
+
+fn batch(client: usize, sequence: usize) -> (Vec<String>, Value) {
+    let now = jiff::Timestamp::now().to_string();
+    let ids: Vec<String> = (0..BATCH).map(|i| format!("n{client}-b{sequence}-e{i}")).collect();
+    let events: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({ "id": id, "type": "session", "timestamp": now, "device": { "gaid": format!("g-{id}") } }))
+        .collect();
+    (ids, json!({ "events": events }))
+}
+
+fn stop(mut child: Child) {
+    let _ = Command::new("kill").args(["-s", "TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[allow(clippy::zombie_processes)]
+async fn two_ingest_two_api_one_worker_lose_nothing_under_kill_nine() {
+    unmogrowp_server::postbacks::install_crypto_provider();
+    let database = unmogrowp_testkit::TempDatabase::create().await;
+    let clickhouse = url::Url::parse(&required("TEST_CLICKHOUSE_URL")).unwrap();
+    let unique =
+        format!("cluster_{}_{}", std::process::id(), jiff::Timestamp::now().as_millisecond());
+    let events_url = format!(
+        "clickhouse://{}:{}/{unique}",
+        clickhouse.host_str().unwrap(),
+        clickhouse.port().unwrap()
+    );
+    let cluster = Cluster {
+        env: vec![
+            ("UNMOGROWP_DATABASE_URL".to_owned(), database.url.clone()),
+            ("UNMOGROWP_EVENTS_URL".to_owned(), events_url),
+            ("UNMOGROWP_NATS_URL".to_owned(), required("TEST_NATS_URL")),
+            ("UNMOGROWP_NATS_PREFIX".to_owned(), unique.clone()),
+            ("UNMOGROWP_AUTH__SECRET_KEY".to_owned(), "ab".repeat(32)),
+            ("UNMOGROWP_EVENTS__CLICKHOUSE_FLUSH_MS".to_owned(), "200".to_owned()),
+        ],
+        dirs: tempfile::tempdir().unwrap(),
+    };
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    // The worker first: it applies the migrations before the others start.
+    let worker_port = free_port();
+    let worker = cluster.start("worker", "worker", worker_port);
+    wait_ready(&http, &format!("http://127.0.0.1:{worker_port}")).await;
+    let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
+    let roles = ["api", "api", "ingest", "ingest"];
+    let mut nodes: Vec<Child> = roles
+        .iter()
+        .zip(&ports)
+        .enumerate()
+        .map(|(i, (role, port))| cluster.start(role, &format!("{role}{i}"), *port))
+        .collect();
+    let bases: Vec<String> = ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect();
+    for base in &bases {
+        wait_ready(&http, base).await;
+    }
+    let (api_a, api_b, ingest) = (&bases[0], &bases[1], [bases[2].clone(), bases[3].clone()]);
+
+    // Roles split the routes: the API node does not collect, the ingest node has no API.
+    let collect_on_api =
+        http.post(format!("{api_a}/v1/events")).json(&json!({})).send().await.unwrap();
+    assert_eq!(collect_on_api.status(), 404);
+    let api_on_ingest = http.get(format!("{}/api/v1/me", ingest[0])).send().await.unwrap();
+    assert_eq!(api_on_ingest.status(), 404);
+
+    let register = json!({ "email": "cluster@example.com", "password": "a long enough passphrase 42", "name": "C", "organization": "Cluster" });
+    let login: Value = http
+        .post(format!("{api_a}/api/v1/auth/register"))
+        .json(&register)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap().to_owned();
+    let app = json!({ "name": "Cluster", "platform": "android", "bundle_id": "com.example.cluster",
+                      "store_url": "https://play.google.com/store/apps/details?id=com.example.cluster" });
+    let app: Value = http
+        .post(format!("{api_b}/api/v1/apps"))
+        .bearer_auth(&token)
+        .json(&app)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let app_id = app["id"].as_str().unwrap().to_owned();
+    let app_token = app["app_token"].as_str().unwrap().to_owned();
+
+    let acknowledged = Arc::new(Mutex::new(HashSet::<String>::new()));
+    let stop_sending = Arc::new(AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for client_index in 0..4 {
+        let (http, app_token) = (http.clone(), app_token.clone());
+        let (acknowledged, stop_sending) = (acknowledged.clone(), stop_sending.clone());
+        let targets = ingest.clone();
+        clients.push(tokio::spawn(async move {
+            let mut sequence = 0;
+            let mut pending: Option<(Vec<String>, Value)> = None;
+            let mut attempt = client_index;
+            let deadline = Instant::now() + Duration::from_secs(90);
+            while Instant::now() < deadline
+                && !(stop_sending.load(Ordering::Acquire) && pending.is_none())
+            {
+                let (ids, body) = match pending.take() {
+                    Some(retry) => retry,
+                    None if stop_sending.load(Ordering::Acquire) || sequence >= 300 => break,
+                    None => {
+                        sequence += 1;
+                        batch(client_index, sequence)
+                    }
+                };
+                // Both ingest nodes take traffic; a retry may go to the other one.
+                attempt += 1;
+                let target = &targets[attempt % 2];
+                let reply = http
+                    .post(format!("{target}/v1/events"))
+                    .header("x-app-token", &app_token)
+                    .json(&body)
+                    .send()
+                    .await;
+                match reply {
+                    Ok(response) if response.status() == 200 => {
+                        acknowledged.lock().unwrap().extend(ids);
+                    }
+                    _ => {
+                        pending = Some((ids, body));
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+            assert!(pending.is_none(), "client {client_index} ran out of time");
+        }));
+    }
+
+    // Kill one ingest node (no chance to flush) twice and bring it back.
+    for round in 0..2 {
+        tokio::time::sleep(Duration::from_millis(700 + 300 * round)).await;
+        let node = &mut nodes[2];
+        node.kill().unwrap();
+        node.wait().unwrap();
+        nodes[2] = cluster.start("ingest", "ingest2", ports[2]);
+        wait_ready(&http, &ingest[0]).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop_sending.store(true, Ordering::Release);
+    for client in clients {
+        client.await.unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().len() as u64;
+    assert!(acknowledged >= (BATCH * 20) as u64, "too little traffic: {acknowledged}");
+
+    // Every acknowledged event is counted once, and both API nodes say the same.
+    let summary = |base: String| {
+        let (http, token, app_id) = (http.clone(), token.clone(), app_id.clone());
+        async move {
+            let reply: Value = http
+                .get(format!("{base}/api/v1/apps/{app_id}/reports/summary?group_by=day"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            reply
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut sessions = 0;
+    while Instant::now() < deadline {
+        sessions = summary(api_a.clone()).await["totals"]["sessions"].as_u64().unwrap_or(0);
+        if sessions >= acknowledged {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(sessions, acknowledged, "each acknowledged event stored exactly once");
+    let from_a = summary(api_a.clone()).await;
+    let from_b = summary(api_b.clone()).await;
+    assert_eq!(from_a["totals"], from_b["totals"]);
+    assert_eq!(from_a["rows"], from_b["rows"]);
+
+    for node in nodes {
+        stop(node);
+    }
+    stop(worker);
+    let _ = http
+        .post(format!("{}/", required("TEST_CLICKHOUSE_URL").trim_end_matches('/')))
+        .body(format!("DROP DATABASE IF EXISTS {unique}"))
+        .send()
+        .await;
+    database.drop_database().await;
+}
