@@ -10,7 +10,24 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install --locked cargo-nextest
 fi
 
-# Build first, outside the services' lifetime, so they are not kept waiting on a compile.
+# Browser tests drive Debian's Chromium (installed when missing and we are root).
+if [ ! -x /usr/bin/chromium ] && [ -z "${CHROMIUM_PATH:-}" ]; then
+    if [ "$(id -u)" = 0 ]; then
+        echo "[test] installing chromium" >&2
+        apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    else
+        echo "[test] /usr/bin/chromium is missing: apt-get install chromium (or set CHROMIUM_PATH)" >&2
+        exit 1
+    fi
+fi
+
+# The dashboard first (the server embeds or serves web/build), then every Rust test binary,
+# outside the services' lifetime so they are not kept waiting on a compile.
+scripts/browser-test.sh build
+cargo build --locked -p unmogrowp
 cargo nextest run --workspace --locked --no-run
 
-exec scripts/with-services.sh cargo nextest run --workspace --locked --profile "${NEXTEST_PROFILE:-default}" "$@"
+# Rust tests against the private services, then the browser tests against a demo server.
+scripts/with-services.sh cargo nextest run --workspace --locked --profile "${NEXTEST_PROFILE:-default}" "$@"
+scripts/browser-test.sh run "$CARGO_TARGET_DIR/debug/unmogrowp"

@@ -14,6 +14,7 @@ use unmogrowp_domain::{Action, AuditId};
 use unmogrowp_storage::{AuditEntry, AuditFilter, Outcome};
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Only this action (e.g. `auth.login`).

@@ -18,6 +18,7 @@ use unmogrowp_domain::time::rfc3339;
 use unmogrowp_eventstore::{EventRow, ExportQuery, InstallOutcome};
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ExportParams {
     /// First report day (`YYYY-MM-DD`, app time zone); default 6 days before `to`.

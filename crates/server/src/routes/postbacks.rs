@@ -123,6 +123,7 @@ pub async fn list_postbacks(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveriesParams {
     /// Entries, 1 to 500 (default 100), newest first.

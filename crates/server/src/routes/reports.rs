@@ -13,6 +13,7 @@ use unmogrowp_domain::time::rfc3339;
 use unmogrowp_eventstore::{Counts, Dimension, SummaryQuery, SummaryRow};
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SummaryParams {
     /// First report day (`YYYY-MM-DD`, in the app's time zone); default 6 days before `to`.
@@ -209,6 +210,7 @@ pub async fn summary(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RejectedParams {
     /// Entries per page, 1 to 500 (default 100).
@@ -364,6 +366,7 @@ pub async fn install(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceParams {
     /// The device's gaid, idfa or idfv.
@@ -405,6 +408,7 @@ pub async fn sdk_attribution(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct FraudParams {
     /// First report day (`YYYY-MM-DD`); default 29 days before `to`.
@@ -471,6 +475,7 @@ pub async fn fraud(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CohortParams {
     /// First install day (`YYYY-MM-DD`, app time zone); default 29 days before `to`.

@@ -95,3 +95,34 @@ async fn the_root_page_says_what_this_is() {
     assert!(html.contains("UnMoGrowP") && html.contains("/api/docs"), "{html}");
     app.stop().await;
 }
+
+/// The dashboard's typed client is generated from `web/openapi.json`: it must be exactly the
+/// document the server serves (refresh it with
+/// `curl -s http://127.0.0.1:8080/api/openapi.json > web/openapi.json`).
+#[tokio::test]
+async fn the_dashboard_snapshot_of_the_openapi_document_is_current() {
+    let app = unmogrowp_testkit::TestApp::spawn(unmogrowp_testkit::TestBackend::Sqlite).await;
+    let served = app.get("/api/openapi.json").await.text().await.unwrap();
+    let snapshot =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/openapi.json"))
+            .unwrap();
+    assert!(
+        served == snapshot,
+        "web/openapi.json differs from the served document: refresh the snapshot"
+    );
+    // Query parameters are declared as such (not as path parameters).
+    let document: serde_json::Value = serde_json::from_str(&served).unwrap();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for operation in item.as_object().unwrap().values() {
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                let name = parameter["name"].as_str().unwrap();
+                if parameter["in"] == "path" {
+                    assert!(
+                        path.contains(&format!("{{{name}}}")),
+                        "{path}: {name} is not in the path"
+                    );
+                }
+            }
+        }
+    }
+}
