@@ -34,7 +34,10 @@ install_deps() {
 	need_node
 	if [[ ! -f "$WEB/node_modules/.package-lock.json" || "$WEB/package-lock.json" -nt "$WEB/node_modules/.package-lock.json" ]]; then
 		say "installing the dashboard's packages (npm ci)"
-		(cd "$WEB" && npm ci --no-audit --no-fund)
+		# `npm ci` refuses this lock file when the registry leaves out optional platform
+		# packages (e.g. tailwind's prebuilt binaries for other systems); `npm install --no-save`
+		# then installs the same pinned versions without rewriting the lock file.
+		(cd "$WEB" && { npm ci --no-audit --no-fund || npm install --no-save --no-audit --no-fund; })
 	fi
 }
 
