@@ -121,6 +121,11 @@ test('dashboard flow against the demo server', { timeout: 300_000 }, async (t) =
 			await page.getByRole('link', { name: 'Tracking links' }).click();
 			await page.waitForURL(`${BASE_URL}/links`);
 			await page.getByTestId('new-link').click();
+			// Sent empty, the API's problem names the missing fields next to them.
+			await page.getByTestId('create-link').click();
+			await page.getByTestId('problem').waitFor();
+			assert.match(await page.getByTestId('field-error-link-network').textContent(), /required/);
+			assert.match(await page.getByTestId('field-error-link-campaign').textContent(), /required/);
 			const campaign = `e2e_${Date.now()}`;
 			await page.fill('#link-network', 'e2e_network');
 			await page.fill('#link-campaign', campaign);

@@ -71,6 +71,13 @@ export function problemFrom(response: Response, body: unknown): ApiError {
 /** Anything thrown while talking to the API, as an ApiError. */
 export function toApiError(error: unknown): ApiError {
 	if (error instanceof ApiError) return error;
+	if (error instanceof DOMException && (error.name === 'TimeoutError' || error.name === 'AbortError')) {
+		return new ApiError({
+			status: 0,
+			title: 'Timed out',
+			detail: 'The server did not finish answering in time. Try again, or a shorter date range.'
+		});
+	}
 	if (error instanceof TypeError) {
 		return new ApiError({
 			status: 0,
