@@ -25,6 +25,9 @@ interface Counts {
 }
 
 const CLOSE_POLICY = 1008;
+const CLOSE_TRY_AGAIN = 1013; // the server dropped us while it was busy: come back soon
+const TRY_AGAIN_MAX_BACKOFF_MS = 5_000;
+const STEADY_MS = 10_000; // a connection that lasted this long resets the backoff
 const SILENCE_LIMIT_MS = 50_000; // the server sends a heartbeat every 20 s
 const MAX_BACKOFF_MS = 30_000;
 const RECENT = 8;
@@ -40,6 +43,8 @@ class LiveFeed {
 	/** Bumped on every install or event, so pages can refresh their numbers. */
 	tick = $state(0);
 	lastError = $state<string | null>(null);
+	/** When the current connection became ready (epoch ms), or null while not connected. */
+	connectedAt = $state<number | null>(null);
 
 	private socket: WebSocket | null = null;
 	private wanted = false;
@@ -66,6 +71,7 @@ class LiveFeed {
 		this.socket = null;
 		socket?.close(1000, 'signed out');
 		this.status = 'idle';
+		this.connectedAt = null;
 		this.counts = {};
 		this.recent = [];
 	}
@@ -87,7 +93,7 @@ class LiveFeed {
 			socket = new WebSocket(url);
 		} catch (error) {
 			this.lastError = String(error);
-			this.scheduleReconnect(false);
+			this.scheduleReconnect(false, MAX_BACKOFF_MS);
 			return;
 		}
 		this.socket = socket;
@@ -104,10 +110,12 @@ class LiveFeed {
 			if (this.socket !== socket) return;
 			this.socket = null;
 			clearTimeout(this.silenceTimer);
+			if (this.connectedAt !== null && Date.now() - this.connectedAt > STEADY_MS) this.attempt = 0;
+			this.connectedAt = null;
 			if (!this.wanted) return;
 			this.lastError = event.reason || null;
 			// 1008: the token was refused or the session ended; try once more with a new token.
-			this.scheduleReconnect(event.code === CLOSE_POLICY);
+			this.scheduleReconnect(event.code === CLOSE_POLICY, event.code === CLOSE_TRY_AGAIN ? TRY_AGAIN_MAX_BACKOFF_MS : MAX_BACKOFF_MS);
 		};
 	}
 
@@ -121,7 +129,7 @@ class LiveFeed {
 		}
 		if (message.type === 'ready') {
 			this.status = 'live';
-			this.attempt = 0;
+			this.connectedAt = Date.now();
 			this.lastError = null;
 			return;
 		}
@@ -146,14 +154,15 @@ class LiveFeed {
 			const socket = this.socket;
 			this.socket = null;
 			socket?.close();
-			if (this.wanted) this.scheduleReconnect(false);
+			this.connectedAt = null;
+			if (this.wanted) this.scheduleReconnect(false, MAX_BACKOFF_MS);
 		}, SILENCE_LIMIT_MS);
 	}
 
-	private scheduleReconnect(refresh: boolean) {
+	private scheduleReconnect(refresh: boolean, maxBackoffMs: number) {
 		clearTimeout(this.retryTimer);
 		this.status = 'reconnecting';
-		const base = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** this.attempt);
+		const base = Math.min(maxBackoffMs, 1000 * 2 ** this.attempt);
 		const delay = base / 2 + Math.random() * (base / 2);
 		this.attempt += 1;
 		this.retryTimer = setTimeout(() => void this.connect(refresh), delay);
