@@ -240,6 +240,10 @@ test('dashboard flow against the demo server', { timeout: 300_000 }, async (t) =
 			assert.ok(overflow <= 1, `the phone layout does not scroll sideways (${overflow}px too wide)`);
 			await page.getByTestId('menu-button').click();
 			await page.getByTestId('sidebar').getByRole('link', { name: 'Cohorts' }).waitFor();
+			await poll('the drawer to slide in', async () => (await page.getByTestId('sidebar').boundingBox())?.x === 0, {
+				timeoutMs: 5_000,
+				intervalMs: 100
+			});
 			await shoot('navigation-phone', { fullPage: false });
 			await page.keyboard.press('Escape');
 			await page.setViewportSize(DESKTOP);

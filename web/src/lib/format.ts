@@ -48,6 +48,14 @@ export function fmtDateTime(value: string | null | undefined): string {
 	return Number.isNaN(date.getTime()) ? value : dateTime.format(date);
 }
 
+const dateOnly = new Intl.DateTimeFormat(locale, { dateStyle: 'medium' });
+
+export function fmtDate(value: string | null | undefined): string {
+	if (!value) return '–';
+	const date = new Date(value);
+	return Number.isNaN(date.getTime()) ? value : dateOnly.format(date);
+}
+
 export function fmtTime(value: string): string {
 	const date = new Date(value);
 	return Number.isNaN(date.getTime()) ? value : timeOnly.format(date);
