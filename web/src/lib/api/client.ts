@@ -2,6 +2,7 @@
 // server's OpenAPI document (src/lib/api/schema.d.ts). The authenticated client adds the bearer
 // token and X-Org-Id, refreshes an access token that is about to expire, and on a 401 refreshes
 // once and replays the request; if the refresh is refused the session is over.
+import { untrack } from 'svelte';
 import createClient from 'openapi-fetch';
 import type { components, paths } from './schema';
 import { tokens } from './tokens.svelte';
@@ -13,6 +14,12 @@ export type Schemas = components['schemas'];
 export const publicApi = createClient<paths>({ baseUrl: '' });
 
 const REFRESH_MARGIN_MS = 30_000;
+
+/** The session, read without making the calling effect depend on it (pages load data in
+ * effects; a token refresh must not make them load again). */
+function current() {
+	return untrack(() => tokens.current);
+}
 let refreshing: Promise<boolean> | null = null;
 
 /** Exchanges the refresh token for a new pair; concurrent callers share one exchange. */
@@ -24,7 +31,7 @@ export function refreshSession(): Promise<boolean> {
 }
 
 async function exchange(): Promise<boolean> {
-	const mine = tokens.current;
+	const mine = current();
 	if (!mine) return false;
 	// Another tab may have refreshed already: its pair is the valid one now.
 	const stored = tokens.reread();
@@ -49,16 +56,16 @@ async function exchange(): Promise<boolean> {
 
 /** An access token valid for at least the next half minute (refreshing if needed). */
 export async function freshAccessToken(): Promise<string | null> {
-	const session = tokens.current;
+	const session = current();
 	if (!session) return null;
 	if (session.expiresAt - Date.now() < REFRESH_MARGIN_MS) await refreshSession();
-	return tokens.current?.accessToken ?? null;
+	return current()?.accessToken ?? null;
 }
 
 function authorize(request: Request, token: string | null): Request {
 	const authorized = new Request(request);
 	if (token) authorized.headers.set('Authorization', `Bearer ${token}`);
-	const orgId = tokens.current?.orgId;
+	const orgId = current()?.orgId;
 	if (orgId) authorized.headers.set('X-Org-Id', orgId);
 	return authorized;
 }
@@ -68,11 +75,11 @@ async function authFetch(request: Request): Promise<Response> {
 	const replay = request.clone();
 	const response = await fetch(authorize(request, token));
 	if (response.status !== 401 || !token) return response;
-	if (!(await refreshSession()) || !tokens.current) {
-		tokens.signOut(true);
-		return response;
-	}
-	return fetch(authorize(replay, tokens.current.accessToken));
+	// A refused refresh ends the session (exchange() signs out); an unreachable server leaves
+	// it, and the caller shows the 401.
+	const renewed = (await refreshSession()) ? current() : null;
+	if (!renewed) return response;
+	return fetch(authorize(replay, renewed.accessToken));
 }
 
 /** The client for everything behind sign-in. */

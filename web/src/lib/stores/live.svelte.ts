@@ -2,6 +2,7 @@
 // and clicks per app since the dashboard opened, and the latest records. Reconnects with
 // exponential backoff; every connection authenticates with a fresh access token.
 import { freshAccessToken, refreshSession } from '$lib/api/client';
+import { tokens } from '$lib/api/tokens.svelte';
 
 export interface LiveRecord {
 	app_id: string;
@@ -98,7 +99,8 @@ class LiveFeed {
 		}
 		this.socket = socket;
 		socket.onopen = () => {
-			socket.send(JSON.stringify({ token }));
+			const orgId = tokens.current?.orgId;
+			socket.send(JSON.stringify(orgId ? { token, org_id: orgId } : { token }));
 			this.watchSilence();
 		};
 		socket.onmessage = (event) => {
