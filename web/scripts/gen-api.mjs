@@ -1,10 +1,10 @@
 // Generates src/lib/api/schema.d.ts (TypeScript types of every API path) from the snapshot
 // of the server's OpenAPI document in openapi.json, which is kept byte-for-byte as the server
 // serves it. The snapshot is not edited; a copy is corrected in memory before generation:
-// the server's document declares query-string parameters (`from`, `to`, `group_by`, `cursor`,
-// `limit`, …) as required *path* parameters. Any "path" parameter whose `{name}` does not occur
-// in its path template is turned into an optional query parameter, which is what the server
-// reads.
+// earlier server documents declared query-string parameters (`from`, `to`, `group_by`,
+// `cursor`, `limit`, …) as required *path* parameters, so any "path" parameter whose `{name}`
+// does not occur in its path template is read as an optional query parameter, which is what
+// the server reads. With a correct document this changes nothing.
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
