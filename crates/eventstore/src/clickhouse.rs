@@ -22,10 +22,11 @@
 //! the sort key after the app); other rows rely on ingestion's de-duplication (the log's
 //! message ids and the per-node window), not on a unique key as in the embedded store.
 
+use crate::model::{install_name, parse_install, shift_day, utc_day};
 use crate::{
     ApplyOutcome, AttributionRow, Batch, CohortQuery, CohortRow, Counts, Dimension, Dims, EventRow,
-    EventStore, ExportQuery, FraudRow, InstallOutcome, Offset, RejectedRow, Result, StoreError,
-    SummaryQuery, SummaryRow,
+    EventStore, ExportQuery, FraudRow, Offset, RejectedRow, Result, StoreError, SummaryQuery,
+    SummaryRow,
 };
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -162,17 +163,6 @@ fn day_literal(day: &str) -> Result<String> {
         .map_err(|_| StoreError::Query(format!("not a day: {day:?}")))
 }
 
-fn utc_day(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|ts| ts.to_zoned(jiff::tz::TimeZone::UTC).date().to_string())
-        .unwrap_or_else(|_| "1970-01-01".to_owned())
-}
-
-fn shift_day(day: &str, days: i64) -> Option<String> {
-    let date: jiff::civil::Date = day.parse().ok()?;
-    date.checked_add(jiff::Span::new().days(days)).ok().map(|d| d.to_string())
-}
-
 fn text(row: &Row, key: &str) -> Option<String> {
     match row.get(key)? {
         Value::String(s) => Some(s.clone()),
@@ -203,23 +193,6 @@ fn float(row: &Row, key: &str) -> Option<f64> {
 
 fn flag(row: &Row, key: &str) -> bool {
     int(row, key).unwrap_or(0) != 0
-}
-
-fn install_name(outcome: Option<InstallOutcome>) -> Option<&'static str> {
-    outcome.map(|o| match o {
-        InstallOutcome::Attributed => "attributed",
-        InstallOutcome::Organic => "organic",
-        InstallOutcome::Rejected => "rejected",
-    })
-}
-
-fn parse_install(raw: Option<&str>) -> Option<InstallOutcome> {
-    match raw {
-        Some("attributed") => Some(InstallOutcome::Attributed),
-        Some("organic") => Some(InstallOutcome::Organic),
-        Some("rejected") => Some(InstallOutcome::Rejected),
-        _ => None,
-    }
 }
 
 #[derive(Serialize)]

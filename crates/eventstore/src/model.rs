@@ -355,3 +355,33 @@ impl SummaryRow {
         }
     }
 }
+
+/// The UTC day (`YYYY-MM-DD`) of a millisecond timestamp: the raw partition it belongs to.
+pub(crate) fn utc_day(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|ts| ts.to_zoned(jiff::tz::TimeZone::UTC).date().to_string())
+        .unwrap_or_else(|_| "1970-01-01".to_owned())
+}
+
+/// `day` moved by `days` (either direction).
+pub(crate) fn shift_day(day: &str, days: i64) -> Option<String> {
+    let date: jiff::civil::Date = day.parse().ok()?;
+    date.checked_add(jiff::Span::new().days(days)).ok().map(|d| d.to_string())
+}
+
+pub(crate) fn install_name(outcome: Option<InstallOutcome>) -> Option<&'static str> {
+    outcome.map(|o| match o {
+        InstallOutcome::Attributed => "attributed",
+        InstallOutcome::Organic => "organic",
+        InstallOutcome::Rejected => "rejected",
+    })
+}
+
+pub(crate) fn parse_install(raw: Option<&str>) -> Option<InstallOutcome> {
+    match raw {
+        Some("attributed") => Some(InstallOutcome::Attributed),
+        Some("organic") => Some(InstallOutcome::Organic),
+        Some("rejected") => Some(InstallOutcome::Rejected),
+        _ => None,
+    }
+}

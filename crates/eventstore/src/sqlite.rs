@@ -3,10 +3,11 @@
 //! quarantine and the log offset applied so far. One writer connection applies batches in
 //! single transactions; readers use their own connections.
 
+use crate::model::{install_name, parse_install, shift_day, utc_day};
 use crate::{
     ApplyOutcome, AttributionRow, Batch, CohortQuery, CohortRow, Counts, Dimension, Dims, EventRow,
-    EventStore, ExportQuery, FraudRow, InstallOutcome, Offset, RejectedRow, Result, StoreError,
-    SummaryQuery, SummaryRow,
+    EventStore, ExportQuery, FraudRow, Offset, RejectedRow, Result, StoreError, SummaryQuery,
+    SummaryRow,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::collections::{HashMap, HashSet};
@@ -80,12 +81,6 @@ fn partition_table(utc_day: &str) -> String {
     format!("events_{}", utc_day.replace('-', ""))
 }
 
-fn utc_day(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|ts| ts.to_zoned(jiff::tz::TimeZone::UTC).date().to_string())
-        .unwrap_or_else(|_| "1970-01-01".to_owned())
-}
-
 fn open(path: &Path, read_only: bool) -> Result<Connection> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -110,23 +105,6 @@ fn open(path: &Path, read_only: bool) -> Result<Connection> {
 
 fn kind_name(kind: EventType) -> &'static str {
     kind.as_str()
-}
-
-fn install_name(outcome: Option<InstallOutcome>) -> Option<&'static str> {
-    outcome.map(|o| match o {
-        InstallOutcome::Attributed => "attributed",
-        InstallOutcome::Organic => "organic",
-        InstallOutcome::Rejected => "rejected",
-    })
-}
-
-fn parse_install(raw: Option<&str>) -> Option<InstallOutcome> {
-    match raw {
-        Some("attributed") => Some(InstallOutcome::Attributed),
-        Some("organic") => Some(InstallOutcome::Organic),
-        Some("rejected") => Some(InstallOutcome::Rejected),
-        _ => None,
-    }
 }
 
 impl SqliteEventStore {
@@ -632,11 +610,6 @@ fn partition_days(connection: &Connection) -> Result<Vec<String>> {
         .query_map([], |row| row.get::<_, String>(0))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(days)
-}
-
-fn shift_day(day: &str, days: i64) -> Option<String> {
-    let date: jiff::civil::Date = day.parse().ok()?;
-    date.checked_add(jiff::Span::new().days(days)).ok().map(|d| d.to_string())
 }
 
 #[async_trait::async_trait]
