@@ -69,7 +69,6 @@ wait_ready() {
 }
 
 SERVER_PID=""
-FRONT_PID=""
 WORK_DIR=""
 
 stop_pid() {
@@ -87,9 +86,7 @@ stop_pid() {
 }
 
 cleanup() {
-	stop_pid "$FRONT_PID"
 	stop_pid "$SERVER_PID"
-	FRONT_PID=""
 	SERVER_PID=""
 	if [[ -n "$WORK_DIR" ]]; then
 		rm -rf "$WORK_DIR"
@@ -121,35 +118,20 @@ run() {
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
 
-	local port log base served_by="the server itself"
+	local port log base
 	port="$(free_port)"
 	log="$WORK_DIR/server.log"
 	say "starting $BIN demo on 127.0.0.1:$port"
 	start_server "$port" "$log"
 	base="http://127.0.0.1:$port"
 
-	# The server must hand out the current web/build at client routes. A debug binary compiled
-	# before web/build existed cannot (its asset lookup compares against a folder path that was
-	# not canonical at compile time); then a stand-in front serves web/build and passes the API
-	# through, so the dashboard is still tested against this server, and a warning says so.
+	# The server itself must hand out the current web/build at client routes.
 	if ! node -e "
 		const fs = require('fs');
 		const want = fs.readFileSync(process.argv[2], 'utf8');
 		fetch(process.argv[1]).then(r => r.text()).then(t => process.exit(t === want ? 0 : 1), () => process.exit(1));
 	" "$base/login" "$WEB/build/index.html"; then
-		say "WARNING: $BIN does not serve web/build at / (a debug build compiled before web/build"
-		say "WARNING: existed cannot read it); rebuild the binary. Testing through a stand-in front"
-		say "WARNING: that serves web/build and proxies the API to this server instead."
-		stop_pid "$SERVER_PID"
-		SERVER_PID=""
-		local front_port
-		front_port="$(free_port)"
-		base="http://127.0.0.1:$front_port"
-		start_server "$port" "$log" "$base"
-		node "$WEB/e2e/support/front.mjs" "$front_port" "http://127.0.0.1:$port" >"$WORK_DIR/front.log" 2>&1 &
-		FRONT_PID=$!
-		wait_ready "$base/readyz" "$FRONT_PID" "$WORK_DIR/front.log"
-		served_by="a stand-in front (see the warning above)"
+		die "$BIN does not serve web/build/index.html at /login: rebuild it after the dashboard (a release binary embeds the web/build it was compiled with)"
 	fi
 
 	# The demo prints `login: EMAIL PASSWORD`.
@@ -161,7 +143,7 @@ run() {
 
 	mkdir -p "$SCREENSHOT_DIR"
 	rm -f "$SCREENSHOT_DIR"/*.png
-	say "running the browser tests against $base (dashboard served by $served_by)"
+	say "running the browser tests against $base"
 	local output="$WORK_DIR/e2e.out" status=0
 	(cd "$WEB" && BASE_URL="$base" DEMO_EMAIL="$email" DEMO_PASSWORD="$password" SCREENSHOT_DIR="$SCREENSHOT_DIR" \
 		npm run --silent test:e2e) 2>&1 | tee "$output" || status=$?
@@ -174,7 +156,6 @@ run() {
 		tail -n 30 "$log" || true
 	fi
 	echo
-	say "dashboard served by $served_by"
 	say "screenshots: $SCREENSHOT_DIR ($(find "$SCREENSHOT_DIR" -maxdepth 1 -name '*.png' | wc -l) files)"
 	printf 'browser-test: %s passed, %s failed\n' "${passed:-0}" "${failed:-0}"
 	return "$status"

@@ -1,5 +1,5 @@
 //! The web dashboard: the static SvelteKit build in `web/build`, embedded in release binaries
-//! (read from disk in debug builds), served at `/`. Client-side routes (`/apps`, `/login`…)
+//! (read from the source tree's `web/build` in debug builds), served at `/`. Client-side routes (`/apps`, `/login`…)
 //! get the single-page shell; unknown API-looking paths keep answering problem+json 404s.
 //! When the dashboard was not built (`npm run build` in `web/`), `/` serves a short page that
 //! points at the API documentation instead.
@@ -8,10 +8,41 @@ use crate::error::{ApiError, problem_for_status};
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
+/// Release builds carry the dashboard inside the binary. The folder is relative to this
+/// crate's manifest; when it is missing at compile time the set is empty and `/` serves the
+/// landing page instead.
+#[cfg(not(debug_assertions))]
 #[derive(rust_embed::Embed)]
-#[folder = "$CARGO_MANIFEST_DIR/../../web/build/"]
+#[folder = "../../web/build/"]
 #[allow_missing = true]
 struct Assets;
+
+/// A dashboard file: its bytes and content type.
+struct Asset {
+    data: std::borrow::Cow<'static, [u8]>,
+    mime: String,
+}
+
+#[cfg(not(debug_assertions))]
+fn load(file: &str) -> Option<Asset> {
+    let asset = <Assets as rust_embed::RustEmbed>::get(file)?;
+    Some(Asset { mime: asset.metadata.mimetype().to_owned(), data: asset.data })
+}
+
+/// Debug builds read `web/build` from the source tree at run time (resolved when the file is
+/// requested, so a dashboard built after the binary is picked up), never outside that folder.
+#[cfg(debug_assertions)]
+fn load(file: &str) -> Option<Asset> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web/build");
+    let root = root.canonicalize().ok()?;
+    let path = root.join(file).canonicalize().ok()?;
+    if !path.starts_with(&root) || !path.is_file() {
+        return None;
+    }
+    let data = std::fs::read(&path).ok()?;
+    let mime = mime_guess::from_path(&path).first_or_octet_stream().to_string();
+    Some(Asset { data: data.into(), mime })
+}
 
 /// The single-page shell every client-side route loads.
 const SHELL: &str = "index.html";
@@ -21,7 +52,7 @@ const RESERVED_PREFIXES: &[&str] = &["/api/", "/v1/", "/c/", "/i/"];
 
 /// Whether this binary carries (or, in a debug build, can read) a built dashboard.
 pub fn is_built() -> bool {
-    Assets::get(SHELL).is_some()
+    load(SHELL).is_some()
 }
 
 /// `GET /`.
@@ -61,10 +92,10 @@ pub async fn fallback(method: Method, uri: Uri) -> Response {
 }
 
 fn asset_response(file: &str) -> Option<Response> {
-    let asset = Assets::get(file)?;
+    let asset = load(file)?;
     let mut response = asset.data.into_owned().into_response();
     let headers = response.headers_mut();
-    if let Ok(content_type) = HeaderValue::from_str(asset.metadata.mimetype()) {
+    if let Ok(content_type) = HeaderValue::from_str(&asset.mime) {
         headers.insert(header::CONTENT_TYPE, content_type);
     }
     // Hashed build outputs never change; everything else is revalidated so a new release is

@@ -157,9 +157,12 @@ pub async fn export(
             }
         }
     });
-    let stream = futures::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|item| (item, receiver))
-    });
+    // Fused: the compression layer polls the body again after its end, which a bare
+    // `unfold` answers with a panic (cutting the compressed export short).
+    let stream =
+        futures::StreamExt::fuse(futures::stream::unfold(receiver, |mut receiver| async move {
+            receiver.recv().await.map(|item| (item, receiver))
+        }));
     let mut response = Body::from_stream(stream).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));

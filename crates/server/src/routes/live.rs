@@ -3,8 +3,14 @@
 //! The first message must be `{"token": "<access token>"}` (optionally `"org_id"`), sent
 //! within 10 seconds; then the server sends `{"type": "ready", …}`, one JSON message per
 //! stored install, open, session, event, click or impression of the organization, and a
-//! `{"type": "heartbeat"}` every 20 seconds (when it also re-checks the session). A client
-//! that cannot keep up is disconnected with close code 1013 instead of being buffered for.
+//! `{"type": "heartbeat"}` every 20 seconds (when it also re-checks the session).
+//!
+//! Each connection has a relay task that takes the pipeline's feed, keeps the organization's
+//! messages and queues them (at most [`QUEUE`]) for the socket. A client whose queue fills up
+//! cannot keep up and is disconnected with close code 1013 instead of being buffered for. A
+//! burst the relay itself could not follow (the pipeline publishing a large batch at once) is
+//! not the client's fault: it gets `{"type": "gap", "missed": N}` (N messages of every
+//! organization were skipped; re-read the reports) and stays connected.
 
 use crate::auth::context::authenticate;
 use crate::state::AppState;
@@ -22,6 +28,13 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 const CLOSE_POLICY: u16 = 1008;
 /// Try again later (the client was too slow).
 const CLOSE_TRY_AGAIN: u16 = 1013;
+/// Messages waiting for one client's socket before it counts as too slow.
+const QUEUE: usize = 8192;
+
+enum Outgoing {
+    Message(std::sync::Arc<unmogrowp_pipeline::LiveMessage>),
+    Gap(u64),
+}
 
 #[derive(Deserialize)]
 struct Hello {
@@ -38,10 +51,11 @@ pub async fn live(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> R
     upgrade.on_upgrade(move |socket| serve(socket, state))
 }
 
+/// Sends a close frame, giving up after [`SEND_TIMEOUT`] (a client that reads nothing must not
+/// keep the connection's task alive).
 async fn close(mut socket: WebSocket, code: u16, reason: &'static str) {
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) })))
-        .await;
+    let frame = Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }));
+    let _ = tokio::time::timeout(SEND_TIMEOUT, socket.send(frame)).await;
 }
 
 async fn send_json(socket: &mut WebSocket, value: &serde_json::Value) -> bool {
@@ -66,6 +80,32 @@ async fn serve(mut socket: WebSocket, state: AppState) {
     };
     let org_id = auth.org_id().to_string();
     let mut feed = state.pipeline.subscribe();
+    let (queue_sender, mut queue) = tokio::sync::mpsc::channel::<Outgoing>(QUEUE);
+    let slow = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let relay_slow = slow.clone();
+    let relay_org = org_id.clone();
+    let relay = tokio::spawn(async move {
+        loop {
+            let item = match feed.recv().await {
+                Ok(message) if message.org_id == relay_org => Outgoing::Message(message),
+                Ok(_) => continue,
+                Err(RecvError::Lagged(missed)) => {
+                    metrics::counter!("live_gaps_total").increment(1);
+                    Outgoing::Gap(missed)
+                }
+                Err(RecvError::Closed) => return,
+            };
+            match queue_sender.try_send(item) {
+                Ok(()) => {}
+                Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
+                    relay_slow.store(true, std::sync::atomic::Ordering::Relaxed);
+                    return;
+                }
+                Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => return,
+            }
+        }
+    });
+    let _relay = AbortOnDrop(relay);
     metrics::gauge!("live_connections").increment(1.0);
     let ready = serde_json::json!({ "type": "ready", "organization_id": org_id });
     if !send_json(&mut socket, &ready).await {
@@ -76,23 +116,24 @@ async fn serve(mut socket: WebSocket, state: AppState) {
     heartbeat.tick().await;
     loop {
         tokio::select! {
-            message = feed.recv() => match message {
-                Ok(message) => {
-                    if message.org_id != org_id {
-                        continue;
+            item = queue.recv() => {
+                let value = match item {
+                    Some(Outgoing::Message(message)) => {
+                        serde_json::to_value(message.as_ref()).unwrap_or_default()
                     }
-                    let value = serde_json::to_value(message.as_ref()).unwrap_or_default();
-                    if !send_json(&mut socket, &value).await {
+                    Some(Outgoing::Gap(missed)) => serde_json::json!({ "type": "gap", "missed": missed }),
+                    None if slow.load(std::sync::atomic::Ordering::Relaxed) => {
+                        metrics::counter!("live_slow_clients_total").increment(1);
                         close(socket, CLOSE_TRY_AGAIN, "too slow; reconnect").await;
                         break;
                     }
-                }
-                Err(RecvError::Lagged(_)) => {
+                    None => break,
+                };
+                if !send_json(&mut socket, &value).await {
                     metrics::counter!("live_slow_clients_total").increment(1);
                     close(socket, CLOSE_TRY_AGAIN, "too slow; reconnect").await;
                     break;
                 }
-                Err(RecvError::Closed) => break,
             },
             _ = heartbeat.tick() => {
                 let now = jiff::Timestamp::now().as_millisecond();
@@ -112,4 +153,13 @@ async fn serve(mut socket: WebSocket, state: AppState) {
         }
     }
     metrics::gauge!("live_connections").decrement(1.0);
+}
+
+/// Stops the relay task when the connection ends, whichever way.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

@@ -293,6 +293,44 @@ mod exports {
     use super::exports_stream_csv_of_each_kind;
 }
 
+/// A browser always asks for gzip: the compressed export holds every row (it used to end early
+/// when the encoder polled the finished body stream again).
+#[tokio::test]
+async fn a_gzip_export_holds_every_row() {
+    use std::io::Read;
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    let fixture = fixture(&app, "gzip-export.example", android_app("Gzip export")).await;
+    for batch in 0..3 {
+        let events: Vec<Value> = (0..1000)
+            .map(|i| json!({ "id": format!("gz-{batch}-{i}"), "type": "session", "timestamp": now_rfc3339(-60),
+                             "device": { "gaid": format!("gz-device-{i}"), "country": "DE" } }))
+            .collect();
+        assert_eq!(send(&app, &fixture.app_token, &events).await.body["accepted"], 1000);
+    }
+    settle(&app).await;
+    let path = format!("/api/v1/apps/{}/export/events.csv", fixture.app_id);
+    let plain = get(&app, &fixture, &path).await;
+    assert_eq!(plain.status, 200);
+    assert_eq!(plain.text.lines().count(), 3001);
+    for _ in 0..3 {
+        let response = app
+            .client
+            .get(app.at(&path))
+            .bearer_auth(&fixture.owner.access_token)
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-encoding"], "gzip");
+        let compressed = response.bytes().await.expect("the whole compressed body");
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&compressed[..]).read_to_string(&mut text).unwrap();
+        assert_eq!(text, plain.text, "the compressed export differs from the plain one");
+    }
+    app.stop().await;
+}
+
 async fn cohorts_count_retention_and_revenue_for_a_known_cohort(backend: TestBackend) {
     let app = TestApp::spawn(backend).await;
     let fixture = fixture(&app, "cohort.example", android_app("Cohort")).await;

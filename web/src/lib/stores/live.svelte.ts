@@ -135,6 +135,11 @@ class LiveFeed {
 			this.lastError = null;
 			return;
 		}
+		if (message.type === 'gap') {
+			// the server skipped a burst it could not relay: let pages re-read their numbers
+			this.tick += 1;
+			return;
+		}
 		if (message.type === 'heartbeat' || !message.app_id || !message.id) return;
 		const record = message as LiveRecord;
 		const counts = this.counts[record.app_id] ?? emptyCounts();
