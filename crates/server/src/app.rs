@@ -83,7 +83,12 @@ impl Application {
         let store = Store::open(&store_options(&config)).await.context("opening the database")?;
         let keys = crate::secrets::Keyring::load(config.auth.secret_key.as_ref(), &config.data_dir)
             .context("loading the master key")?;
-        let auth_service = Arc::new(crate::auth::AuthService::new(&config.auth, keys));
+        let shared = match &config.redis_url {
+            Some(url) => crate::shared::Shared::redis(url.expose_secret(), &config.redis_prefix)
+                .context("configuring Redis (redis_url)")?,
+            None => crate::shared::Shared::local(),
+        };
+        let auth_service = Arc::new(crate::auth::AuthService::new(&config.auth, keys, &shared));
         let mailer = crate::mail::from_config(&config).context("configuring email")?;
         let trusted_proxies = config
             .http
@@ -96,6 +101,9 @@ impl Application {
             .collect::<anyhow::Result<Vec<_>>>()?;
         let mut readiness = Readiness::default();
         readiness.register(Arc::new(DatabaseCheck(store.clone())));
+        if shared.is_configured() {
+            readiness.register(Arc::new(crate::health::RedisCheck(shared.clone())));
+        }
 
         let log_options = unmogrowp_bus::FileLogOptions {
             queue_capacity: config.ingest.queue_capacity,
@@ -161,6 +169,7 @@ impl Application {
                 pipeline_handle.clone(),
                 store.clone(),
                 config.ingest.clone(),
+                shared.clone(),
             )
             .await
             .context("starting ingestion")?,
@@ -222,9 +231,24 @@ impl Application {
             mailer,
             trusted_proxies,
             readiness,
+            shared: shared.clone(),
+            report_cache: moka::future::Cache::builder()
+                .max_capacity(64 * 1024 * 1024)
+                .weigher(|key: &String, value: &bytes::Bytes| {
+                    u32::try_from(key.len() + value.len()).unwrap_or(u32::MAX)
+                })
+                .time_to_live(Duration::from_secs(60))
+                .build(),
             prometheus: telemetry::prometheus(),
             openapi_json,
         });
+        if shared.is_configured() {
+            let listener_state = state.clone();
+            tokio::spawn(shared.listen(move |invalidation| {
+                let state = listener_state.clone();
+                async move { state.apply_invalidation(invalidation).await }
+            }));
+        }
         let router = api_routes
             .route("/", get(crate::dashboard::index))
             .route("/api/docs", get(docs::index))

@@ -9,6 +9,10 @@ pub trait ReadinessCheck: Send + Sync {
     /// A short name such as `database`, `event_store`, `redis`.
     fn name(&self) -> &'static str;
     async fn check(&self) -> Result<(), String>;
+    /// Whether a failure makes the node unready (false: the node degrades, e.g. Redis).
+    fn required(&self) -> bool {
+        true
+    }
 }
 
 #[derive(Clone, Default)]
@@ -22,6 +26,8 @@ pub struct CheckOutcome {
     pub ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// False for a backend whose failure only degrades the node (it stays ready).
+    pub required: bool,
 }
 
 const CHECK_DEADLINE: Duration = Duration::from_secs(3);
@@ -37,7 +43,12 @@ impl Readiness {
                 Ok(result) => result,
                 Err(_) => Err(format!("no answer within {}s", CHECK_DEADLINE.as_secs())),
             };
-            CheckOutcome { name: check.name(), ok: result.is_ok(), error: result.err() }
+            CheckOutcome {
+                name: check.name(),
+                ok: result.is_ok(),
+                error: result.err(),
+                required: check.required(),
+            }
         });
         futures::future::join_all(runs).await
     }
@@ -85,5 +96,22 @@ impl ReadinessCheck for EventStoreCheck {
     }
     async fn check(&self) -> Result<(), String> {
         self.0.ping().await.map_err(|error| error.to_string())
+    }
+}
+
+/// Redis (`redis_url`): listed, but never makes the node unready; without it rate limits,
+/// login throttling and caches work per node.
+pub struct RedisCheck(pub crate::shared::Shared);
+
+#[async_trait::async_trait]
+impl ReadinessCheck for RedisCheck {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+    async fn check(&self) -> Result<(), String> {
+        self.0.ping().await
+    }
+    fn required(&self) -> bool {
+        false
     }
 }

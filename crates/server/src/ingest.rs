@@ -139,6 +139,7 @@ pub struct Ingest {
     store: Store,
     dedup: Deduper,
     limiter: OrgLimiter,
+    shared: crate::shared::Shared,
     config: IngestConfig,
     apps_by_token: moka::future::Cache<String, Option<Arc<App>>>,
     apps_by_id: moka::future::Cache<AppId, Option<Arc<App>>>,
@@ -176,6 +177,7 @@ impl Ingest {
         pipeline: Arc<PipelineHandle>,
         store: Store,
         config: IngestConfig,
+        shared: crate::shared::Shared,
     ) -> anyhow::Result<Self> {
         let dedup = Deduper::new(config.dedup_window_days);
         let window = Duration::from_secs(u64::from(config.dedup_window_days) * 86_400);
@@ -201,6 +203,7 @@ impl Ingest {
             store,
             dedup,
             limiter,
+            shared,
             config,
             apps_by_token: cache(30),
             apps_by_id: cache(30),
@@ -250,9 +253,17 @@ impl Ingest {
     }
 
     /// Forgets cached credentials after a change on this node (revocation applies at once).
-    pub async fn forget_app(&self, app: &App) {
-        self.apps_by_token.invalidate(&app.app_token).await;
-        self.apps_by_id.invalidate(&app.id).await;
+    pub async fn forget_app(&self, app_id: &AppId, app_token: &str) {
+        self.apps_by_token.invalidate(app_token).await;
+        self.apps_by_id.invalidate(app_id).await;
+    }
+
+    /// Empties every credentials cache.
+    pub fn forget_all(&self) {
+        self.apps_by_token.invalidate_all();
+        self.apps_by_id.invalidate_all();
+        self.links.invalidate_all();
+        self.keys.invalidate_all();
     }
 
     pub async fn forget_key(&self, key_id: &KeyId) {
@@ -274,8 +285,26 @@ impl Ingest {
         Ok(())
     }
 
-    fn admit(&self, org: &OrgId, events: usize) -> Result<(), ApiError> {
-        self.limiter.admit(org, events).map_err(|wait| {
+    /// The organization's event quota: shared by every node through Redis when configured,
+    /// per node otherwise (or while Redis cannot answer).
+    async fn admit(&self, org: &OrgId, events: usize) -> Result<(), ApiError> {
+        let shared = if self.limiter.per_second > 0.0 {
+            self.shared
+                .rate_limit(
+                    &format!("ingest:{org}"),
+                    self.limiter.per_second,
+                    self.limiter.burst,
+                    events as u64,
+                )
+                .await
+        } else {
+            None
+        };
+        let admitted = match shared {
+            Some(result) => result,
+            None => self.limiter.admit(org, events),
+        };
+        admitted.map_err(|wait| {
             metrics::counter!("ingest_quota_exceeded_total").increment(1);
             ApiError::too_many_requests(
                 wait.as_secs() + 1,
@@ -308,7 +337,7 @@ impl Ingest {
             .with_extra("max_events", serde_json::json!(MAX_EVENTS_PER_REQUEST)));
         }
         self.check_backlog()?;
-        self.admit(&app.org_id, envelope.events.len())?;
+        self.admit(&app.org_id, envelope.events.len()).await?;
         let now = jiff::Timestamp::now().as_millisecond();
         let context = CheckContext {
             now_ms: now,
@@ -461,7 +490,7 @@ impl Ingest {
     /// Appends one click or impression recorded by a tracking link.
     pub async fn record_touch(&self, event: LoggedEvent) -> Result<(), ApiError> {
         self.check_backlog()?;
-        self.admit(&event.org_id, 1)?;
+        self.admit(&event.org_id, 1).await?;
         let key = event.dedup_key();
         self.dedup.insert(key_hash(&key));
         self.log

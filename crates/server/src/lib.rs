@@ -20,6 +20,7 @@ pub mod postbacks;
 pub mod request_id;
 pub mod routes;
 pub mod secrets;
+pub mod shared;
 pub mod state;
 pub mod telemetry;
 

@@ -22,6 +22,10 @@ pub struct AppStateInner {
     /// Parsed `http.trusted_proxies`.
     pub trusted_proxies: Vec<crate::net::IpNet>,
     pub readiness: Readiness,
+    /// Redis-shared limits, caches and invalidations (per node without `redis_url`).
+    pub shared: crate::shared::Shared,
+    /// L1 of the report cache: response bodies by tenant-prefixed key.
+    pub report_cache: moka::future::Cache<String, bytes::Bytes>,
     pub prometheus: PrometheusHandle,
     /// The OpenAPI document, rendered once at start.
     pub openapi_json: Arc<String>,
@@ -30,6 +34,47 @@ pub struct AppStateInner {
 impl AppState {
     pub fn new(inner: AppStateInner) -> Self {
         Self(Arc::new(inner))
+    }
+}
+
+impl AppState {
+    /// Drops an entry from this node's caches and tells the other nodes to do the same.
+    pub async fn invalidate(&self, invalidation: crate::shared::Invalidation) {
+        self.apply_invalidation(invalidation.clone()).await;
+        self.shared.publish(&invalidation).await;
+    }
+
+    /// Drops an entry from this node's caches only (another node's message).
+    pub async fn apply_invalidation(&self, invalidation: crate::shared::Invalidation) {
+        use crate::shared::Invalidation;
+        match invalidation {
+            Invalidation::Session { id } => {
+                let id = unmogrowp_domain::SessionId::from_stored(id);
+                self.auth.forget_session(&id).await;
+            }
+            Invalidation::Membership { user_id, org_id } => {
+                let user_id = unmogrowp_domain::UserId::from_stored(user_id);
+                let org_id = unmogrowp_domain::OrgId::from_stored(org_id);
+                self.auth.forget_membership(&user_id, &org_id).await;
+                self.report_cache.invalidate_all();
+            }
+            Invalidation::App { id, token } => {
+                let id = unmogrowp_domain::AppId::from_stored(id);
+                self.ingest.forget_app(&id, &token).await;
+                self.pipeline.forget_app_settings();
+            }
+            Invalidation::Key { id } => {
+                let id = unmogrowp_domain::KeyId::from_stored(id);
+                self.ingest.forget_key(&id).await;
+            }
+            Invalidation::AppSettings => self.pipeline.forget_app_settings(),
+            Invalidation::All => {
+                self.auth.forget_all();
+                self.ingest.forget_all();
+                self.pipeline.forget_app_settings();
+                self.report_cache.invalidate_all();
+            }
+        }
     }
 }
 

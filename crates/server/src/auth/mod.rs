@@ -35,7 +35,7 @@ pub struct IssuedTokens {
 }
 
 impl AuthService {
-    pub fn new(config: &AuthConfig, keys: Keyring) -> Self {
+    pub fn new(config: &AuthConfig, keys: Keyring, shared: &crate::shared::Shared) -> Self {
         let policy = ThrottlePolicy {
             account_threshold: config.lockout_account_threshold,
             ip_threshold: config.lockout_ip_threshold,
@@ -47,7 +47,11 @@ impl AuthService {
         Self {
             keys,
             passwords: PasswordService::new(config.hash_concurrency, config.hash_queue),
-            throttle: Arc::new(InMemoryThrottle::new(policy)),
+            throttle: if shared.is_configured() {
+                Arc::new(throttle::SharedThrottle::new(policy, shared.clone()))
+            } else {
+                Arc::new(InMemoryThrottle::new(policy))
+            },
             config: config.clone(),
             sessions: moka::future::Cache::builder()
                 .max_capacity(100_000)
@@ -143,5 +147,11 @@ impl AuthService {
 
     pub async fn forget_membership(&self, user_id: &UserId, org_id: &OrgId) {
         self.memberships.invalidate(&(user_id.clone(), org_id.clone())).await;
+    }
+
+    /// Empties the session and membership caches.
+    pub fn forget_all(&self) {
+        self.sessions.invalidate_all();
+        self.memberships.invalidate_all();
     }
 }

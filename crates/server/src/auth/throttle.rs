@@ -118,6 +118,59 @@ impl LoginThrottle for InMemoryThrottle {
     }
 }
 
+/// Failure counts in Redis, shared by every node; per node (through [`InMemoryThrottle`])
+/// while Redis cannot answer. Keys hold a hash of the account or address, never the value.
+pub struct SharedThrottle {
+    policy: ThrottlePolicy,
+    shared: crate::shared::Shared,
+    local: InMemoryThrottle,
+}
+
+impl SharedThrottle {
+    pub fn new(policy: ThrottlePolicy, shared: crate::shared::Shared) -> Self {
+        Self { policy, shared, local: InMemoryThrottle::new(policy) }
+    }
+
+    fn key(kind: ThrottleKind, key: &str) -> String {
+        let kind = match kind {
+            ThrottleKind::Account => "account",
+            ThrottleKind::Ip => "ip",
+        };
+        format!("{kind}:{}", crate::secrets::token_hash(key))
+    }
+}
+
+#[async_trait::async_trait]
+impl LoginThrottle for SharedThrottle {
+    async fn retry_after(&self, kind: ThrottleKind, key: &str) -> Option<Duration> {
+        match self.shared.login_blocked_for(&Self::key(kind, key)).await {
+            Some(wait) => wait,
+            None => self.local.retry_after(kind, key).await,
+        }
+    }
+
+    async fn record_failure(&self, kind: ThrottleKind, key: &str) {
+        let recorded = self
+            .shared
+            .record_login_failure(
+                &Self::key(kind, key),
+                self.policy.threshold(kind),
+                self.policy.base_delay,
+                self.policy.max_delay,
+                self.policy.window,
+            )
+            .await;
+        if !recorded {
+            self.local.record_failure(kind, key).await;
+        }
+    }
+
+    async fn clear(&self, kind: ThrottleKind, key: &str) {
+        self.shared.clear_login(&Self::key(kind, key)).await;
+        self.local.clear(kind, key).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::routes::views::AppView;
 use crate::secrets::{base64url, hmac_sha256, random_token};
+use crate::shared::Invalidation;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -228,8 +229,12 @@ pub async fn update_app(
             },
         )
         .await?;
-    state.ingest.forget_app(&updated).await;
-    state.pipeline.forget_app_settings();
+    state
+        .invalidate(Invalidation::App {
+            id: updated.id.to_string(),
+            token: updated.app_token.clone(),
+        })
+        .await;
     Audit::new("app.settings_changed", &client)
         .by(&auth)
         .target(format!("app:{app_id}"))
@@ -259,7 +264,9 @@ pub async fn delete_app(
     let app_id = parse_app_id(&app_id)?;
     let app = tenant.app(&app_id).await?.ok_or_else(|| ApiError::not_found("app"))?;
     tenant.delete_app(&app_id).await?;
-    state.ingest.forget_app(&app).await;
+    state
+        .invalidate(Invalidation::App { id: app.id.to_string(), token: app.app_token.clone() })
+        .await;
     Audit::new("app.deleted", &client)
         .by(&auth)
         .target(format!("app:{app_id}"))
@@ -362,7 +369,7 @@ pub async fn revoke_key(
     let app_id = parse_app_id(&app_id)?;
     let key_id = KeyId::parse(&key_id).ok_or_else(|| ApiError::not_found("key"))?;
     tenant.revoke_key(&app_id, &key_id).await?;
-    state.ingest.forget_key(&key_id).await;
+    state.invalidate(Invalidation::Key { id: key_id.to_string() }).await;
     Audit::new("key.revoked", &client)
         .by(&auth)
         .target(format!("key:{key_id}"))

@@ -8,6 +8,7 @@ use crate::extract::ApiJson;
 use crate::mail::{send_in_background, templates};
 use crate::routes::views::{AuthResponse, OrganizationView, UserView};
 use crate::secrets::{random_token, token_hash};
+use crate::shared::Invalidation;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -287,7 +288,7 @@ pub async fn refresh(
     let (session_id, org_id) = match outcome {
         RefreshOutcome::Rotated { session_id, org_id } => (session_id, org_id),
         RefreshOutcome::Reused { session_id } => {
-            state.auth.forget_session(&session_id).await;
+            state.invalidate(Invalidation::Session { id: session_id.to_string() }).await;
             if let Ok(Some(session)) = state.store.accounts().session(&session_id).await {
                 let email = match state.store.accounts().user(&session.user_id).await {
                     Ok(Some(user)) => user.email,
@@ -344,7 +345,7 @@ pub async fn logout(
     client: ClientInfo,
 ) -> ApiResult<StatusCode> {
     state.store.accounts().revoke_session(&auth.session_id, "logout").await?;
-    state.auth.forget_session(&auth.session_id).await;
+    state.invalidate(Invalidation::Session { id: auth.session_id.to_string() }).await;
     Audit::new("auth.logout", &client).by(&auth).record(&state.store, &auth).await;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -479,7 +480,7 @@ pub async fn reset_password(
     state.store.accounts().set_password(&user_id, &password_hash).await?;
     let ended = state.store.accounts().revoke_user_sessions(&user_id, "password_reset").await?;
     for session_id in &ended {
-        state.auth.forget_session(session_id).await;
+        state.invalidate(Invalidation::Session { id: session_id.to_string() }).await;
     }
     if let Some(user) = state.store.accounts().user(&user_id).await? {
         send_in_background(
@@ -569,7 +570,12 @@ pub async fn accept_invitation(
             Err(StorageError::Refused(_)) => return Err(invalid()),
             Err(other) => return Err(other.into()),
         };
-    state.auth.forget_membership(&user.id, membership.org_id()).await;
+    state
+        .invalidate(Invalidation::Membership {
+            user_id: user.id.to_string(),
+            org_id: membership.org_id().to_string(),
+        })
+        .await;
     let organization = state.store.tenant(&membership).organization().await?;
     let response = open_session(&state, &client, &user, &organization, &membership, false).await?;
     Audit::new("member.joined", &client)

@@ -30,15 +30,17 @@ pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Ready {
-    /// `ready`.
+    /// `ready`, or `degraded` when an optional backend (Redis) does not answer: the node
+    /// serves, with per-node rate limits and caches.
     status: &'static str,
     checks: Vec<CheckOutcome>,
 }
 
-/// Readiness: 200 when every configured backend answers, else 503 naming the failing ones.
+/// Readiness: 200 when every required backend answers, else 503 naming the failing ones. Redis
+/// is optional: when it fails the answer stays 200 with `status: "degraded"`.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
-        (status = 200, description = "Every backend answers", body = Ready),
+        (status = 200, description = "Every required backend answers", body = Ready),
         (status = 503, description = "A backend does not answer; `detail` and `checks` name it",
             body = crate::error::ProblemDocument, content_type = "application/problem+json"),
     ))]
@@ -46,11 +48,12 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     let checks = state.readiness.run().await;
     let failing: Vec<String> = checks
         .iter()
-        .filter(|check| !check.ok)
+        .filter(|check| !check.ok && check.required)
         .map(|check| format!("{}: {}", check.name, check.error.as_deref().unwrap_or("failed")))
         .collect();
     if failing.is_empty() {
-        return Json(Ready { status: "ready", checks }).into_response();
+        let status = if checks.iter().all(|check| check.ok) { "ready" } else { "degraded" };
+        return Json(Ready { status, checks }).into_response();
     }
     tracing::warn!(failing = ?failing, "not ready");
     let checks = serde_json::to_value(&checks).unwrap_or_default();

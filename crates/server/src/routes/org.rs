@@ -7,6 +7,7 @@ use crate::extract::ApiJson;
 use crate::mail::{send_in_background, templates};
 use crate::routes::views::{OrganizationView, UserView};
 use crate::secrets::{random_token, token_hash};
+use crate::shared::Invalidation;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -140,7 +141,12 @@ pub async fn update_member(
         return Err(ApiError::forbidden("only owners can change owners or make someone an owner"));
     }
     tenant.set_member_role(&user_id, role).await?;
-    state.auth.forget_membership(&user_id, auth.org_id()).await;
+    state
+        .invalidate(Invalidation::Membership {
+            user_id: user_id.to_string(),
+            org_id: auth.org_id().to_string(),
+        })
+        .await;
     Audit::new("member.role_changed", &client)
         .by(&auth)
         .target(format!("user:{user_id}"))
@@ -176,7 +182,12 @@ pub async fn remove_member(
         return Err(ApiError::forbidden("only owners can remove owners"));
     }
     tenant.remove_member(&user_id).await?;
-    state.auth.forget_membership(&user_id, auth.org_id()).await;
+    state
+        .invalidate(Invalidation::Membership {
+            user_id: user_id.to_string(),
+            org_id: auth.org_id().to_string(),
+        })
+        .await;
     Audit::new("member.removed", &client)
         .by(&auth)
         .target(format!("user:{user_id}"))
@@ -333,7 +344,7 @@ pub async fn set_blocked_ips(
     ranges.sort();
     ranges.dedup();
     tenant.set_blocked_ranges(&ranges).await?;
-    state.pipeline.forget_app_settings();
+    state.invalidate(Invalidation::AppSettings).await;
     Audit::new("org.blocked_ips_changed", &client)
         .by(&auth)
         .details(&serde_json::json!({ "ranges": ranges }))

@@ -97,7 +97,7 @@ pub async fn create_postback(
             unmogrowp_storage::StorageError::NotFound => ApiError::not_found("app"),
             other => other.into(),
         })?;
-    state.pipeline.forget_app_settings();
+    state.invalidate(crate::shared::Invalidation::AppSettings).await;
     Audit::new("postback.created", &client)
         .by(&auth)
         .target(format!("postback:{}", postback.id))

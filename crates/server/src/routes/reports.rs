@@ -7,6 +7,7 @@ use crate::routes::apps::parse_app_id;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use unmogrowp_domain::Action;
 use unmogrowp_domain::time::rfc3339;
@@ -136,7 +137,7 @@ pub async fn summary(
     auth: Auth,
     Path(app_id): Path<String>,
     ApiQuery(params): ApiQuery<SummaryParams>,
-) -> ApiResult<Json<SummaryResponse>> {
+) -> ApiResult<Response> {
     let tenant = auth.tenant(&state.store, Action::Read)?;
     let app =
         tenant.app(&parse_app_id(&app_id)?).await?.ok_or_else(|| ApiError::not_found("app"))?;
@@ -181,32 +182,36 @@ pub async fn summary(
         campaign: params.campaign.clone().filter(|v| !v.is_empty()),
         country: params.country.clone().filter(|v| !v.is_empty()).map(|c| c.to_ascii_uppercase()),
     };
-    let rows = state.events.summary(&query).await.map_err(|error| {
-        ApiError::unavailable(2, "the event store is unavailable; try again shortly")
-            .with_extra("reason", serde_json::json!(error.to_string()))
-    })?;
-    let mut totals = Counts::default();
-    let mut credited_total: Option<f64> = None;
-    for row in &rows {
-        totals.add(&row.counts);
-        if let Some(credited) = row.credited_installs {
-            *credited_total.get_or_insert(0.0) += credited;
+    let key = format!("summary|{query:?}|{}", app.currency);
+    cached_report(&state, auth.org_id(), key, async {
+        let rows = state.events.summary(&query).await.map_err(|error| {
+            ApiError::unavailable(2, "the event store is unavailable; try again shortly")
+                .with_extra("reason", serde_json::json!(error.to_string()))
+        })?;
+        let mut totals = Counts::default();
+        let mut credited_total: Option<f64> = None;
+        for row in &rows {
+            totals.add(&row.counts);
+            if let Some(credited) = row.credited_installs {
+                *credited_total.get_or_insert(0.0) += credited;
+            }
         }
-    }
-    let mut totals_json = counts_json(&totals);
-    if let Some(credited) = credited_total {
-        totals_json.insert(
-            "installs".to_owned(),
-            serde_json::json!((credited * 10_000.0).round() / 10_000.0),
-        );
-    }
-    Ok(Json(SummaryResponse {
-        rows: rows.iter().map(|row| row_json(row, &group_by)).collect(),
-        totals: totals_json,
-        currency: app.currency,
-        from: from.to_string(),
-        to: to.to_string(),
-    }))
+        let mut totals_json = counts_json(&totals);
+        if let Some(credited) = credited_total {
+            totals_json.insert(
+                "installs".to_owned(),
+                serde_json::json!((credited * 10_000.0).round() / 10_000.0),
+            );
+        }
+        Ok(SummaryResponse {
+            rows: rows.iter().map(|row| row_json(row, &group_by)).collect(),
+            totals: totals_json,
+            currency: app.currency,
+            from: from.to_string(),
+            to: to.to_string(),
+        })
+    })
+    .await
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -529,7 +534,7 @@ pub async fn cohorts(
     auth: Auth,
     Path(app_id): Path<String>,
     ApiQuery(params): ApiQuery<CohortParams>,
-) -> ApiResult<Json<CohortResponse>> {
+) -> ApiResult<Response> {
     let tenant = auth.tenant(&state.store, Action::Read)?;
     let app =
         tenant.app(&parse_app_id(&app_id)?).await?.ok_or_else(|| ApiError::not_found("app"))?;
@@ -577,44 +582,100 @@ pub async fn cohorts(
         group_by,
         days: days.clone(),
     };
-    let rows = state.events.cohorts(&query).await.map_err(|e| store_unavailable(&e))?;
-    let round = |value: f64, digits: i32| {
-        let factor = 10f64.powi(digits);
-        (value * factor).round() / factor
-    };
-    let cohorts = rows
-        .into_iter()
-        .map(|row| {
-            let mut retained = serde_json::Map::new();
-            let mut retention = serde_json::Map::new();
-            let mut revenue = serde_json::Map::new();
-            let mut per_install = serde_json::Map::new();
-            for (index, day) in days.iter().enumerate() {
-                let key = day.to_string();
-                let users = row.retained.get(index).copied().unwrap_or(0);
-                let money = row.revenue.get(index).copied().unwrap_or(0.0);
-                let installs = row.installs.max(1) as f64;
-                retained.insert(key.clone(), serde_json::json!(users));
-                retention.insert(key.clone(), serde_json::json!(round(users as f64 / installs, 4)));
-                revenue.insert(key.clone(), serde_json::json!(round(money, 2)));
-                per_install.insert(key, serde_json::json!(round(money / installs, 4)));
-            }
-            CohortView {
-                install_day: row.install_day,
-                group: group_by.map(|_| row.group.unwrap_or_default()),
-                installs: row.installs,
-                retained,
-                retention,
-                revenue,
-                revenue_per_install: per_install,
-            }
+    let key = format!("cohorts|{query:?}|{}", app.currency);
+    cached_report(&state, auth.org_id(), key, async {
+        let rows = state.events.cohorts(&query).await.map_err(|e| store_unavailable(&e))?;
+        let round = |value: f64, digits: i32| {
+            let factor = 10f64.powi(digits);
+            (value * factor).round() / factor
+        };
+        let cohorts = rows
+            .into_iter()
+            .map(|row| {
+                let mut retained = serde_json::Map::new();
+                let mut retention = serde_json::Map::new();
+                let mut revenue = serde_json::Map::new();
+                let mut per_install = serde_json::Map::new();
+                for (index, day) in days.iter().enumerate() {
+                    let key = day.to_string();
+                    let users = row.retained.get(index).copied().unwrap_or(0);
+                    let money = row.revenue.get(index).copied().unwrap_or(0.0);
+                    let installs = row.installs.max(1) as f64;
+                    retained.insert(key.clone(), serde_json::json!(users));
+                    retention
+                        .insert(key.clone(), serde_json::json!(round(users as f64 / installs, 4)));
+                    revenue.insert(key.clone(), serde_json::json!(round(money, 2)));
+                    per_install.insert(key, serde_json::json!(round(money / installs, 4)));
+                }
+                CohortView {
+                    install_day: row.install_day,
+                    group: group_by.map(|_| row.group.unwrap_or_default()),
+                    installs: row.installs,
+                    retained,
+                    retention,
+                    revenue,
+                    revenue_per_install: per_install,
+                }
+            })
+            .collect();
+        Ok(CohortResponse {
+            cohorts,
+            days,
+            currency: app.currency,
+            from: from.to_string(),
+            to: to.to_string(),
         })
-        .collect();
-    Ok(Json(CohortResponse {
-        cohorts,
-        days,
-        currency: app.currency,
-        from: from.to_string(),
-        to: to.to_string(),
-    }))
+    })
+    .await
+}
+
+/// How long a report stays in the caches. Entries are keyed by the event store's position, so
+/// a cached report is never older than the data it was read from; the time to live only
+/// bounds memory.
+const REPORT_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Serves a report through this node's cache (L1), then Redis (L2, shared by the nodes that
+/// serve the API), else computes it and stores it in both. Keys are prefixed by the
+/// organization and include the query and the store's position: new data makes a new key.
+async fn cached_report<T, F>(
+    state: &AppState,
+    org: &unmogrowp_domain::OrgId,
+    query: String,
+    compute: F,
+) -> ApiResult<Response>
+where
+    T: Serialize,
+    F: std::future::Future<Output = ApiResult<T>>,
+{
+    let position = state.pipeline.position();
+    let key = format!("report:{}", crate::secrets::token_hash(&format!("{query}|{position:?}")));
+    let local_key = format!("{org}:{key}");
+    if let Some(body) = state.report_cache.get(&local_key).await {
+        metrics::counter!("report_cache_hits_total", "level" => "l1").increment(1);
+        return Ok(json_body(body));
+    }
+    if let Some(body) = state.shared.cache_get(org.as_str(), &key).await {
+        metrics::counter!("report_cache_hits_total", "level" => "l2").increment(1);
+        state.report_cache.insert(local_key, body.clone()).await;
+        return Ok(json_body(body));
+    }
+    metrics::counter!("report_cache_misses_total").increment(1);
+    let report = compute.await?;
+    let body = bytes::Bytes::from(
+        serde_json::to_vec(&report).map_err(|error| ApiError::internal(error.into()))?,
+    );
+    state.report_cache.insert(local_key, body.clone()).await;
+    state.shared.cache_put(org.as_str(), &key, &body, REPORT_TTL).await;
+    Ok(json_body(body))
+}
+
+fn json_body(body: bytes::Bytes) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }

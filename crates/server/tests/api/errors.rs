@@ -20,7 +20,8 @@ async fn problem(response: Response, status: u16) -> Value {
 #[tokio::test]
 async fn unknown_routes_are_404_problems() {
     let app = TestApp::spawn(TestBackend::Sqlite).await;
-    let body = problem(app.get("/nope").await, 404).await;
+    // Paths under /api/ (and the collection prefixes) never fall back to the dashboard.
+    let body = problem(app.get("/api/nope").await, 404).await;
     assert_eq!(body["code"], "not_found");
     app.stop().await;
 }

@@ -39,4 +39,5 @@ mod ops;
 mod org;
 mod postbacks;
 mod postgres;
+mod redis;
 mod roles;

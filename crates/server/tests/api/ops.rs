@@ -26,7 +26,7 @@ async fn readyz_lists_the_database_check() {
 async fn metrics_count_requests_by_route_template_and_status_with_latency() {
     let app = TestApp::spawn(TestBackend::Sqlite).await;
     app.get("/healthz").await;
-    app.get("/no/such/thing").await;
+    app.get("/api/no/such/thing").await;
     let response = app.get("/metrics").await;
     assert_eq!(response.status(), 200);
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
@@ -92,7 +92,15 @@ async fn the_root_page_says_what_this_is() {
     let response = app.get("/").await;
     assert_eq!(response.status(), 200);
     let html = response.text().await.unwrap();
-    assert!(html.contains("UnMoGrowP") && html.contains("/api/docs"), "{html}");
+    // The dashboard's shell when `web/build` exists (debug builds read it from the source
+    // tree), else the landing page pointing at the API documentation.
+    match std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../web/build/index.html"
+    )) {
+        Ok(shell) => assert_eq!(html, shell),
+        Err(_) => assert!(html.contains("UnMoGrowP") && html.contains("/api/docs"), "{html}"),
+    }
     app.stop().await;
 }
 
