@@ -58,6 +58,15 @@ pub trait EventLog: Send + Sync {
     /// A reader positioned at `from` (inclusive; 0 or 1 for the beginning).
     async fn reader(&self, from: Offset) -> Result<Box<dyn LogReader>, LogError>;
 
+    /// The reader of a processing consumer (the pipeline's worker), positioned at `from`:
+    /// records it has processed are acknowledged with [`LogReader::ack`]. On NATS this is a
+    /// durable consumer with explicit acks (visible to the broker's tooling); the file log has
+    /// no broker, so it is the plain reader and acks do nothing.
+    async fn consumer(&self, name: &str, from: Offset) -> Result<Box<dyn LogReader>, LogError> {
+        let _ = name;
+        self.reader(from).await
+    }
+
     /// Records that `consumer` has processed everything up to `offset` (retention keeps what
     /// any consumer still needs).
     async fn commit(&self, consumer: &str, offset: Offset) -> Result<(), LogError>;
@@ -85,6 +94,12 @@ pub trait LogReader: Send {
         max: usize,
         wait: Duration,
     ) -> Result<Vec<(Offset, Vec<u8>)>, LogError>;
+
+    /// Acknowledges every record returned so far up to `offset` (processed and stored).
+    async fn ack(&mut self, offset: Offset) -> Result<(), LogError> {
+        let _ = offset;
+        Ok(())
+    }
 }
 
 /// The 64-bit hash of a dedup key, stable across releases and platforms.

@@ -6,8 +6,10 @@
 //! `Nats-Msg-Id`, so the broker drops a retried duplicate inside its duplicate window, and an
 //! append returns only once JetStream has acknowledged every record (acks are awaited in
 //! windows, never left to pile up). Readers are ordered consumers starting at any sequence,
-//! which is how a worker resumes and how the attribution index and the event store are rebuilt
-//! by replay. Consumers record what they have processed in a second stream,
+//! which is how the attribution index and the event store are rebuilt by replay. The worker
+//! reads through a durable consumer (ack-all), acknowledging each batch once the event store
+//! holds it; it is re-created at the event store's offset when the worker starts, since that
+//! offset is written with the data and so exact after a crash. Consumers also record what they have processed in a second stream,
 //! `<PREFIX>_OFFSETS` (one subject per consumer, newest message only), which retention reads
 //! before purging.
 
@@ -208,6 +210,43 @@ impl EventLog for NatsLog {
         Ok(Box::new(NatsReader { messages }))
     }
 
+    async fn consumer(&self, name: &str, from: Offset) -> Result<Box<dyn LogReader>, LogError> {
+        // The caller's position (the event store's offset, written with its data) is the one
+        // that is exact after a crash: the durable consumer is re-created there, whatever ack
+        // floor the broker kept.
+        let durable = token(name);
+        if let Err(error) = self.stream.delete_consumer(&durable).await {
+            // Usually "not found" (the first start); otherwise creating it below fails loudly.
+            tracing::debug!(%error, "deleting the previous durable consumer");
+        }
+        let consumer = self
+            .stream
+            .create_consumer(jetstream::consumer::pull::Config {
+                durable_name: Some(durable.clone()),
+                description: Some("unmogrowp pipeline: acked once stored".to_owned()),
+                deliver_policy: jetstream::consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: from.max(1),
+                },
+                ack_policy: jetstream::consumer::AckPolicy::All,
+                // Long enough for a store outage without mass redeliveries; redelivered
+                // records are skipped by sequence anyway.
+                ack_wait: Duration::from_secs(600),
+                max_ack_pending: -1,
+                ..Default::default()
+            })
+            .await
+            .map_err(|error| failed("creating the durable consumer", error))?;
+        let messages = consumer
+            .messages()
+            .await
+            .map_err(|error| failed("opening the durable consumer", error))?;
+        Ok(Box::new(DurableReader {
+            messages,
+            last: from.saturating_sub(1),
+            unacked: std::collections::VecDeque::new(),
+        }))
+    }
+
     async fn commit(&self, consumer: &str, offset: Offset) -> Result<(), LogError> {
         self.context
             .publish(self.offset_subject(consumer), offset.to_string().into())
@@ -349,6 +388,81 @@ impl LogReader for NatsReader {
             }
         }
         Ok(batch)
+    }
+}
+
+/// A durable consumer's reader: records in sequence order (redeliveries of records already
+/// returned are skipped), the newest record of each batch kept until it is acknowledged (with
+/// ack-all, acknowledging it covers the records before it).
+struct DurableReader {
+    messages: jetstream::consumer::pull::Stream,
+    last: Offset,
+    unacked: std::collections::VecDeque<(Offset, jetstream::Message)>,
+}
+
+impl DurableReader {
+    /// Adds the message unless it was returned before; keeps the newest for the ack.
+    fn take(
+        &mut self,
+        batch: &mut Vec<(Offset, Vec<u8>)>,
+        newest: &mut Option<jetstream::Message>,
+        message: jetstream::Message,
+    ) -> Result<(), LogError> {
+        let info = message.info().map_err(|error| failed("reading a record's position", error))?;
+        let sequence = info.stream_sequence;
+        if sequence <= self.last {
+            return Ok(());
+        }
+        self.last = sequence;
+        batch.push((sequence, message.payload.to_vec()));
+        *newest = Some(message);
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl LogReader for DurableReader {
+    async fn next_batch(
+        &mut self,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<(Offset, Vec<u8>)>, LogError> {
+        let mut batch = Vec::new();
+        let mut newest = None;
+        let deadline = tokio::time::Instant::now() + wait;
+        // Wait for a first new record (redeliveries do not count).
+        while batch.is_empty() {
+            let next = match tokio::time::timeout_at(deadline, self.messages.next()).await {
+                Err(_) | Ok(None) => return Ok(batch),
+                Ok(Some(next)) => next.map_err(|error| failed("reading", error))?,
+            };
+            self.take(&mut batch, &mut newest, next)?;
+        }
+        while batch.len() < max {
+            match self.messages.next().now_or_never() {
+                Some(Some(message)) => {
+                    let message = message.map_err(|error| failed("reading", error))?;
+                    self.take(&mut batch, &mut newest, message)?;
+                }
+                _ => break,
+            }
+        }
+        if let Some(message) = newest {
+            self.unacked.push_back((self.last, message));
+        }
+        Ok(batch)
+    }
+
+    async fn ack(&mut self, offset: Offset) -> Result<(), LogError> {
+        let mut covering = None;
+        while self.unacked.front().is_some_and(|(sequence, _)| *sequence <= offset) {
+            covering = self.unacked.pop_front();
+        }
+        if let Some((_, message)) = covering {
+            // Confirmed by the server, so the broker's ack floor is current when this returns.
+            message.double_ack().await.map_err(|error| failed("acknowledging a record", error))?;
+        }
+        Ok(())
     }
 }
 

@@ -214,7 +214,7 @@ impl Pipeline {
         let mut last_retention = tokio::time::Instant::now();
         'outer: loop {
             let start = self.handle.position() + 1;
-            let mut reader = match self.log.reader(start).await {
+            let mut reader = match self.log.consumer(CONSUMER, start).await {
                 Ok(reader) => reader,
                 Err(error) => {
                     tracing::error!(%error, "the pipeline cannot read the event log");
@@ -311,6 +311,9 @@ impl Pipeline {
                 metrics::gauge!("pipeline_lag_records").set(self.handle.lag() as f64);
                 if let Err(error) = self.log.commit(CONSUMER, last).await {
                     tracing::warn!(%error, "cannot record the pipeline's log offset");
+                }
+                if let Err(error) = reader.ack(last).await {
+                    tracing::warn!(%error, "cannot acknowledge the stored records to the log");
                 }
                 for message in live {
                     let _ = self.handle.live.send(Arc::new(message));

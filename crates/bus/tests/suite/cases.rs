@@ -98,3 +98,21 @@ pub async fn offsets_recent_keys_and_retention(log: Arc<dyn EventLog>) {
     assert_eq!(remaining[0].0, 26);
     log.close().await;
 }
+
+/// A processing consumer reads like a reader from its position and takes acks.
+pub async fn consumers_read_from_their_position_and_take_acks(log: Arc<dyn EventLog>) {
+    let entries: Vec<Entry> = (1..=5).map(|i| entry("app1", i)).collect();
+    assert_eq!(log.append(entries).await.unwrap(), 5);
+    let mut consumer = log.consumer("worker", 2).await.unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 4 {
+        let batch = consumer.next_batch(10, Duration::from_secs(5)).await.unwrap();
+        assert!(!batch.is_empty(), "records 2..=5 arrive; got {seen:?}");
+        seen.extend(batch.into_iter().map(|(offset, _)| offset));
+    }
+    assert_eq!(seen, vec![2, 3, 4, 5]);
+    consumer.ack(3).await.unwrap();
+    consumer.ack(5).await.unwrap();
+    assert!(consumer.next_batch(10, Duration::from_millis(300)).await.unwrap().is_empty());
+    log.close().await;
+}
