@@ -241,6 +241,7 @@ impl EventLog for NatsLog {
             .await
             .map_err(|error| failed("opening the durable consumer", error))?;
         Ok(Box::new(DurableReader {
+            stream: self.stream.clone(),
             messages,
             last: from.saturating_sub(1),
             unacked: std::collections::VecDeque::new(),
@@ -395,14 +396,18 @@ impl LogReader for NatsReader {
 /// returned are skipped), the newest record of each batch kept until it is acknowledged (with
 /// ack-all, acknowledging it covers the records before it).
 struct DurableReader {
+    stream: jetstream::stream::Stream,
     messages: jetstream::consumer::pull::Stream,
     last: Offset,
     unacked: std::collections::VecDeque<(Offset, jetstream::Message)>,
 }
 
 impl DurableReader {
-    /// Adds the message unless it was returned before; keeps the newest for the ack.
-    fn take(
+    /// Adds the message unless it was returned before; keeps the newest for the ack. A record
+    /// that skips over others still in the stream (one lost on the way, e.g. across a
+    /// reconnection) is an error: acknowledging past the hole would lose the records in it, so
+    /// the caller re-creates the consumer at its own position instead.
+    async fn take(
         &mut self,
         batch: &mut Vec<(Offset, Vec<u8>)>,
         newest: &mut Option<jetstream::Message>,
@@ -412,6 +417,22 @@ impl DurableReader {
         let sequence = info.stream_sequence;
         if sequence <= self.last {
             return Ok(());
+        }
+        if sequence > self.last + 1 {
+            let mut stream = self.stream.clone();
+            let first = stream
+                .info()
+                .await
+                .map_err(|error| failed("reading the stream's first record", error))?
+                .state
+                .first_sequence;
+            // Records below the stream's first one were purged by retention: not a hole.
+            if sequence > first.max(self.last + 1) {
+                return Err(LogError::Failed(format!(
+                    "NATS delivered record {sequence} after {}: the records in between did not arrive; re-reading from the last stored record",
+                    self.last
+                )));
+            }
         }
         self.last = sequence;
         batch.push((sequence, message.payload.to_vec()));
@@ -436,13 +457,13 @@ impl LogReader for DurableReader {
                 Err(_) | Ok(None) => return Ok(batch),
                 Ok(Some(next)) => next.map_err(|error| failed("reading", error))?,
             };
-            self.take(&mut batch, &mut newest, next)?;
+            self.take(&mut batch, &mut newest, next).await?;
         }
         while batch.len() < max {
             match self.messages.next().now_or_never() {
                 Some(Some(message)) => {
                     let message = message.map_err(|error| failed("reading", error))?;
-                    self.take(&mut batch, &mut newest, message)?;
+                    self.take(&mut batch, &mut newest, message).await?;
                 }
                 _ => break,
             }

@@ -237,7 +237,7 @@ impl Application {
                 .weigher(|key: &String, value: &bytes::Bytes| {
                     u32::try_from(key.len() + value.len()).unwrap_or(u32::MAX)
                 })
-                .time_to_live(Duration::from_secs(60))
+                .time_to_live(Duration::from_secs(20))
                 .build(),
             prometheus: telemetry::prometheus(),
             openapi_json,

@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 const OP_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long a failed Redis stays skipped before the next attempt.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// How often the listener checks that its subscription still hears this node's messages.
+const ECHO_EVERY: Duration = Duration::from_secs(10);
 
 /// GCRA over microseconds of Redis's clock. KEYS[1]: the limit's key; ARGV: emission
 /// interval (µs per unit), tolerance (µs: the burst), cost (units). Returns {1, 0} when
@@ -86,6 +88,8 @@ pub enum Invalidation {
     AppSettings,
     /// Everything (after a reconnection, when messages may have been missed).
     All,
+    /// Nothing to drop: the listener's check that its subscription is alive.
+    Heartbeat,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -98,7 +102,12 @@ struct Envelope {
 /// The Redis side of a node; `None` inside [`Shared`] when `redis_url` is not set.
 struct Link {
     client: redis::Client,
-    connection: tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
+    connection: Mutex<Option<redis::aio::MultiplexedConnection>>,
+    /// Set while one request (re)connects; the others fall back instead of queueing.
+    connecting: AtomicBool,
+    /// Woken when Redis is back after a failure: invalidations may have been lost meanwhile,
+    /// so every node is told to empty its caches.
+    resync: tokio::sync::Notify,
     prefix: String,
     /// Set while Redis is failing: skip it until then.
     skip_until: Mutex<Option<Instant>>,
@@ -128,7 +137,9 @@ impl Shared {
             .map_err(|error| anyhow::anyhow!("redis_url is not a Redis URL: {error}"))?;
         let link = Link {
             client,
-            connection: tokio::sync::Mutex::new(None),
+            connection: Mutex::new(None),
+            connecting: AtomicBool::new(false),
+            resync: tokio::sync::Notify::new(),
             prefix: prefix.to_owned(),
             skip_until: Mutex::new(None),
             up: AtomicBool::new(true),
@@ -155,77 +166,84 @@ impl Shared {
     }
 
     /// Runs one Redis operation; `None` when Redis is not configured, skipped after a recent
-    /// failure, failing or slow (the caller then does the per-node thing).
+    /// failure, being connected to by another request, failing or slow (the caller then does
+    /// the per-node thing). Connecting and the command share one deadline.
     async fn run<T, F, Fut>(&self, what: &'static str, operation: F) -> Option<T>
     where
         F: FnOnce(redis::aio::MultiplexedConnection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         let link = self.link.as_ref()?;
-        if let Some(until) =
-            *link.skip_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        if let Some(until) = *lock(&link.skip_until)
             && Instant::now() < until
         {
             return None;
         }
-        let connection = {
-            let mut slot = link.connection.lock().await;
-            match slot.as_ref() {
-                Some(connection) => connection.clone(),
-                None => {
-                    let config = redis::AsyncConnectionConfig::new()
-                        .set_connection_timeout(Some(OP_TIMEOUT))
-                        .set_response_timeout(Some(OP_TIMEOUT));
-                    let connected = tokio::time::timeout(
-                        OP_TIMEOUT,
-                        link.client.get_multiplexed_async_connection_with_config(&config),
-                    )
-                    .await;
-                    match connected {
-                        Ok(Ok(connection)) => {
-                            *slot = Some(connection.clone());
-                            connection
-                        }
-                        Ok(Err(error)) => {
-                            drop(slot);
-                            self.failed(what, &error.to_string()).await;
-                            return None;
-                        }
-                        Err(_) => {
-                            drop(slot);
-                            self.failed(what, "no connection within 500 ms").await;
-                            return None;
-                        }
-                    }
-                }
-            }
+        let work = async {
+            let connection = self.connection(link).await.ok_or(None)?;
+            operation(connection).await.map_err(|error| Some(error.to_string()))
         };
-        match tokio::time::timeout(OP_TIMEOUT, operation(connection)).await {
+        match tokio::time::timeout(OP_TIMEOUT, work).await {
             Ok(Ok(value)) => {
                 if !link.up.swap(true, Ordering::Relaxed) {
                     metrics::gauge!("redis_up").set(1.0);
                     tracing::info!(
                         "redis is back: rate limits, login throttling, caches and invalidations are shared again"
                     );
+                    link.resync.notify_one();
                 }
                 Some(value)
             }
-            Ok(Err(error)) => {
-                self.failed(what, &error.to_string()).await;
+            Ok(Err(Some(error))) => {
+                self.failed(what, &error);
                 None
             }
+            Ok(Err(None)) => None,
             Err(_) => {
-                self.failed(what, "no answer within 500 ms").await;
+                self.failed(what, "no answer within 500 ms");
                 None
             }
         }
     }
 
-    async fn failed(&self, what: &'static str, error: &str) {
+    /// The shared connection, connecting when there is none. Only one request connects at a
+    /// time; the others wait for it (within their own deadline, side by side, never in a
+    /// queue) and fall back if it fails.
+    async fn connection(&self, link: &Link) -> Option<redis::aio::MultiplexedConnection> {
+        loop {
+            if let Some(connection) = lock(&link.connection).clone() {
+                return Some(connection);
+            }
+            if let Some(until) = *lock(&link.skip_until)
+                && Instant::now() < until
+            {
+                return None;
+            }
+            if !link.connecting.swap(true, Ordering::AcqRel) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let _connecting = ClearOnDrop(&link.connecting);
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(OP_TIMEOUT))
+            .set_response_timeout(Some(OP_TIMEOUT));
+        match link.client.get_multiplexed_async_connection_with_config(&config).await {
+            Ok(connection) => {
+                *lock(&link.connection) = Some(connection.clone());
+                Some(connection)
+            }
+            Err(error) => {
+                self.failed("connect", &error.to_string());
+                None
+            }
+        }
+    }
+
+    fn failed(&self, what: &'static str, error: &str) {
         let Some(link) = self.link.as_ref() else { return };
-        *link.connection.lock().await = None;
-        *link.skip_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Some(Instant::now() + RETRY_AFTER);
+        *lock(&link.skip_until) = Some(Instant::now() + RETRY_AFTER);
+        *lock(&link.connection) = None;
         metrics::counter!("redis_errors_total").increment(1);
         if link.up.swap(false, Ordering::Relaxed) {
             metrics::gauge!("redis_up").set(0.0);
@@ -353,7 +371,8 @@ impl Shared {
 
     /// Listens for other nodes' invalidations until the process ends, calling `apply` for each
     /// (and with [`Invalidation::All`] after every (re)subscription). Reconnects every second
-    /// while Redis is away.
+    /// while Redis is away; resubscribes when its own heartbeats stop coming back (a half-open
+    /// connection). After Redis was away from this node, tells every node to empty its caches.
     pub async fn listen<F, Fut>(self, apply: F)
     where
         F: Fn(Invalidation) -> Fut,
@@ -363,6 +382,14 @@ impl Shared {
         let (Some(link), Some(channel)) = (self.link.clone(), self.key("invalidate")) else {
             return;
         };
+        let resync = self.clone();
+        let resync_link = link.clone();
+        tokio::spawn(async move {
+            loop {
+                resync_link.resync.notified().await;
+                resync.publish(&Invalidation::All).await;
+            }
+        });
         let mut first = true;
         loop {
             let subscribed = tokio::time::timeout(OP_TIMEOUT, async {
@@ -381,21 +408,40 @@ impl Shared {
                     first = false;
                     apply(Invalidation::All).await;
                     let mut messages = pubsub.on_message();
-                    while let Some(message) = messages.next().await {
-                        let Ok(payload) = message.get_payload::<String>() else { continue };
-                        match serde_json::from_str::<Envelope>(&payload) {
-                            Ok(envelope) if *envelope.node != *self.node => {
-                                metrics::counter!("cache_invalidations_received_total")
-                                    .increment(1);
-                                apply(envelope.invalidation).await;
+                    let mut echo = tokio::time::interval(ECHO_EVERY);
+                    let mut heard_self = Instant::now();
+                    loop {
+                        tokio::select! {
+                            message = messages.next() => {
+                                let Some(message) = message else {
+                                    tracing::warn!("the invalidation channel closed; resubscribing");
+                                    break;
+                                };
+                                let Ok(payload) = message.get_payload::<String>() else { continue };
+                                match serde_json::from_str::<Envelope>(&payload) {
+                                    Ok(envelope) if *envelope.node == *self.node => {
+                                        heard_self = Instant::now();
+                                    }
+                                    Ok(Envelope { invalidation: Invalidation::Heartbeat, .. }) => {}
+                                    Ok(envelope) => {
+                                        metrics::counter!("cache_invalidations_received_total")
+                                            .increment(1);
+                                        apply(envelope.invalidation).await;
+                                    }
+                                    Err(error) => {
+                                        tracing::warn!(%error, "ignoring a malformed invalidation message");
+                                    }
+                                }
                             }
-                            Ok(_) => {}
-                            Err(error) => {
-                                tracing::warn!(%error, "ignoring a malformed invalidation message");
+                            _ = echo.tick() => {
+                                if self.is_up() && heard_self.elapsed() > ECHO_EVERY * 3 {
+                                    tracing::warn!("the invalidation channel went silent; resubscribing");
+                                    break;
+                                }
+                                self.publish(&Invalidation::Heartbeat).await;
                             }
                         }
                     }
-                    tracing::warn!("the invalidation channel closed; resubscribing");
                 }
                 Ok(Err(error)) => {
                     tracing::debug!(%error, "cannot subscribe to the invalidation channel yet");
@@ -429,4 +475,17 @@ impl Shared {
 fn node_id() -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "node".to_owned());
     format!("{host}-{}-{}", std::process::id(), crate::secrets::random_token(16))
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Clears the flag when the connecting request ends, however it ends.
+struct ClearOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for ClearOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }

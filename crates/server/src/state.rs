@@ -68,6 +68,7 @@ impl AppState {
                 self.ingest.forget_key(&id).await;
             }
             Invalidation::AppSettings => self.pipeline.forget_app_settings(),
+            Invalidation::Heartbeat => {}
             Invalidation::All => {
                 self.auth.forget_all();
                 self.ingest.forget_all();

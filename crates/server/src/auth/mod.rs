@@ -44,11 +44,13 @@ impl AuthService {
             window: Duration::from_secs(config.lockout_window_seconds),
         };
         let ttl = Duration::from_secs(config.cache_ttl_seconds.max(1));
+        let throttle_secret =
+            crate::secrets::hmac_sha256(&keys.token_signing, b"unmogrowp login throttle");
         Self {
             keys,
             passwords: PasswordService::new(config.hash_concurrency, config.hash_queue),
             throttle: if shared.is_configured() {
-                Arc::new(throttle::SharedThrottle::new(policy, shared.clone()))
+                Arc::new(throttle::SharedThrottle::new(policy, shared.clone(), throttle_secret))
             } else {
                 Arc::new(InMemoryThrottle::new(policy))
             },

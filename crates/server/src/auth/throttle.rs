@@ -119,31 +119,33 @@ impl LoginThrottle for InMemoryThrottle {
 }
 
 /// Failure counts in Redis, shared by every node; per node (through [`InMemoryThrottle`])
-/// while Redis cannot answer. Keys hold a hash of the account or address, never the value.
+/// while Redis cannot answer. Keys hold an HMAC of the account or address (keyed by a secret
+/// derived from the master key), never the value, and cannot be reversed by guessing.
 pub struct SharedThrottle {
     policy: ThrottlePolicy,
+    secret: [u8; 32],
     shared: crate::shared::Shared,
     local: InMemoryThrottle,
 }
 
 impl SharedThrottle {
-    pub fn new(policy: ThrottlePolicy, shared: crate::shared::Shared) -> Self {
-        Self { policy, shared, local: InMemoryThrottle::new(policy) }
+    pub fn new(policy: ThrottlePolicy, shared: crate::shared::Shared, secret: [u8; 32]) -> Self {
+        Self { policy, secret, shared, local: InMemoryThrottle::new(policy) }
     }
 
-    fn key(kind: ThrottleKind, key: &str) -> String {
+    fn key(&self, kind: ThrottleKind, key: &str) -> String {
         let kind = match kind {
             ThrottleKind::Account => "account",
             ThrottleKind::Ip => "ip",
         };
-        format!("{kind}:{}", crate::secrets::token_hash(key))
+        format!("{kind}:{}", hex::encode(crate::secrets::hmac_sha256(&self.secret, key.as_bytes())))
     }
 }
 
 #[async_trait::async_trait]
 impl LoginThrottle for SharedThrottle {
     async fn retry_after(&self, kind: ThrottleKind, key: &str) -> Option<Duration> {
-        match self.shared.login_blocked_for(&Self::key(kind, key)).await {
+        match self.shared.login_blocked_for(&self.key(kind, key)).await {
             Some(wait) => wait,
             None => self.local.retry_after(kind, key).await,
         }
@@ -153,7 +155,7 @@ impl LoginThrottle for SharedThrottle {
         let recorded = self
             .shared
             .record_login_failure(
-                &Self::key(kind, key),
+                &self.key(kind, key),
                 self.policy.threshold(kind),
                 self.policy.base_delay,
                 self.policy.max_delay,
@@ -166,7 +168,7 @@ impl LoginThrottle for SharedThrottle {
     }
 
     async fn clear(&self, kind: ThrottleKind, key: &str) {
-        self.shared.clear_login(&Self::key(kind, key)).await;
+        self.shared.clear_login(&self.key(kind, key)).await;
         self.local.clear(kind, key).await;
     }
 }

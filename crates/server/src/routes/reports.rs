@@ -629,10 +629,11 @@ pub async fn cohorts(
     .await
 }
 
-/// How long a report stays in the caches. Entries are keyed by the event store's position, so
-/// a cached report is never older than the data it was read from; the time to live only
-/// bounds memory.
-const REPORT_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long a report stays in L2. Keys hold the event store's position and a 10-second time
+/// bucket, so a cached report is never older than the data the node knows of, nor than about
+/// ten seconds (should the position stall); the time to live only bounds memory.
+const REPORT_TTL: std::time::Duration = std::time::Duration::from_secs(20);
+const REPORT_BUCKET_SECONDS: i64 = 10;
 
 /// Serves a report through this node's cache (L1), then Redis (L2, shared by the nodes that
 /// serve the API), else computes it and stores it in both. Keys are prefixed by the
@@ -648,7 +649,9 @@ where
     F: std::future::Future<Output = ApiResult<T>>,
 {
     let position = state.pipeline.position();
-    let key = format!("report:{}", crate::secrets::token_hash(&format!("{query}|{position:?}")));
+    let bucket = jiff::Timestamp::now().as_second() / REPORT_BUCKET_SECONDS;
+    let key =
+        format!("report:{}", crate::secrets::token_hash(&format!("{query}|{position:?}|{bucket}")));
     let local_key = format!("{org}:{key}");
     if let Some(body) = state.report_cache.get(&local_key).await {
         metrics::counter!("report_cache_hits_total", "level" => "l1").increment(1);

@@ -169,6 +169,12 @@ async fn two_nodes_share_limits_throttling_and_revocations_and_ride_out_redis_go
     }
     let relogin = b.login("owner@shared.example", PASSWORD).await;
     assert_eq!(relogin.status, 200, "{}", relogin.text);
+    // A logout on A cannot reach B now: B keeps its cached session (per-node behaviour)...
+    let stranded = relogin.body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(b.call(Method::GET, apps, Some(&stranded), None).await.status, 200);
+    let logout = a.call(Method::POST, "/api/v1/auth/logout", Some(&stranded), None).await;
+    assert_eq!(logout.status, 204, "{}", logout.text);
+    assert_eq!(b.call(Method::GET, apps, Some(&stranded), None).await.status, 200);
     // B never spent its own per-node burst: it admits ten more, then refuses.
     let local = send(&b, &app_token, &batch("b-local", 10)).await;
     assert_eq!(local.status, 200, "per-node limit while Redis is away: {}", local.text);
@@ -184,6 +190,11 @@ async fn two_nodes_share_limits_throttling_and_revocations_and_ride_out_redis_go
         .await;
     }
     assert_eq!(b.login(&victim.email, PASSWORD).await.status, 429, "still blocked in Redis");
+    // ...and once Redis is back, A tells every node to empty its caches: B sees the logout.
+    eventually("B refusing the session ended while Redis was away", async || {
+        b.call(Method::GET, apps, Some(&stranded), None).await.status == 401
+    })
+    .await;
     back.cut().await;
     b.stop().await;
     a.stop().await;
