@@ -6,19 +6,17 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::{batch, free_port, stop};
 use serde_json::{Value, json};
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_unmogrowp");
 const BATCH: usize = 20;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 fn required(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -33,49 +31,12 @@ struct Cluster {
 
 impl Cluster {
     fn start(&self, role: &str, name: &str, port: u16) -> Child {
-        let mut command = Command::new(BINARY);
-        for (key, _) in std::env::vars() {
-            if key.starts_with("UNMOGROWP_") {
-                command.env_remove(key);
-            }
-        }
-        command
-            .args(["serve", "--role", role, "--addr", &format!("127.0.0.1:{port}"), "--data-dir"])
-            .arg(self.dirs.path().join(name))
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env("UNMOGROWP_LOG_LEVEL", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap()
+        common::serve(port, &self.dirs.path().join(name), &["--role", role], &self.env)
     }
 }
 
 async fn wait_ready(client: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success())
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{base} did not become ready");
-}
-
-fn batch(client: usize, sequence: usize) -> (Vec<String>, Value) {
-    let now = jiff::Timestamp::now().to_string();
-    let ids: Vec<String> = (0..BATCH).map(|i| format!("n{client}-b{sequence}-e{i}")).collect();
-    let events: Vec<Value> = ids
-        .iter()
-        .map(|id| json!({ "id": id, "type": "session", "timestamp": now, "device": { "gaid": format!("g-{id}") } }))
-        .collect();
-    (ids, json!({ "events": events }))
-}
-
-fn stop(mut child: Child) {
-    let _ = Command::new("kill").args(["-s", "TERM", &child.id().to_string()]).status();
-    let _ = child.wait();
+    common::wait_for(client, base, "/readyz", Duration::from_secs(60)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -174,7 +135,7 @@ async fn two_ingest_two_api_one_worker_lose_nothing_under_kill_nine() {
                     None if stop_sending.load(Ordering::Acquire) || sequence >= 300 => break,
                     None => {
                         sequence += 1;
-                        batch(client_index, sequence)
+                        batch("n", client_index, sequence, BATCH)
                     }
                 };
                 // Both ingest nodes take traffic; a retry may go to the other one.

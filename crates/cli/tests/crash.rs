@@ -4,59 +4,26 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::{batch, free_port};
 use serde_json::{Value, json};
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_unmogrowp");
 const CLIENTS: usize = 4;
 const BATCH: usize = 20;
 const KILLS: usize = 4;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 fn start(data_dir: &std::path::Path, port: u16) -> Child {
-    let mut command = Command::new(BINARY);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("UNMOGROWP_") {
-            command.env_remove(key);
-        }
-    }
-    command
-        .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(data_dir)
-        .env("UNMOGROWP_LOG_LEVEL", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap()
+    common::serve(port, data_dir, &[], &[])
 }
 
 async fn wait_healthy(client: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if client.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success())
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the server did not come up");
-}
-
-fn batch(client: usize, sequence: usize) -> (Vec<String>, Value) {
-    let now = jiff::Timestamp::now().to_string();
-    let ids: Vec<String> = (0..BATCH).map(|i| format!("c{client}-b{sequence}-e{i}")).collect();
-    let events: Vec<Value> = ids
-        .iter()
-        .map(|id| json!({ "id": id, "type": "session", "timestamp": now, "device": { "gaid": format!("g-{id}") } }))
-        .collect();
-    (ids, json!({ "events": events }))
+    common::wait_for(client, base, "/healthz", Duration::from_secs(30)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -115,7 +82,7 @@ async fn kill_nine_loses_nothing_acknowledged() {
                     None if stop.load(Ordering::Acquire) || sequence >= 400 => break,
                     None => {
                         sequence += 1;
-                        batch(client_index, sequence)
+                        batch("c", client_index, sequence, BATCH)
                     }
                 };
                 sent.lock().unwrap().extend(ids.iter().cloned());
