@@ -8,12 +8,11 @@
 
 mod common;
 
-use common::{batch, free_port, stop};
+use common::{Ledger, Senders, free_port, stop};
 use serde_json::{Value, json};
-use std::collections::HashSet;
 use std::process::Child;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 const BATCH: usize = 20;
@@ -89,77 +88,20 @@ async fn two_ingest_two_api_one_worker_lose_nothing_under_kill_nine() {
     let api_on_ingest = http.get(format!("{}/api/v1/me", ingest[0])).send().await.unwrap();
     assert_eq!(api_on_ingest.status(), 404);
 
-    let register = json!({ "email": "cluster@example.com", "password": "a long enough passphrase 42", "name": "C", "organization": "Cluster" });
-    let login: Value = http
-        .post(format!("{api_a}/api/v1/auth/register"))
-        .json(&register)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["access_token"].as_str().unwrap().to_owned();
-    let app = json!({ "name": "Cluster", "platform": "android", "bundle_id": "com.example.cluster",
-                      "store_url": "https://play.google.com/store/apps/details?id=com.example.cluster" });
-    let app: Value = http
-        .post(format!("{api_b}/api/v1/apps"))
-        .bearer_auth(&token)
-        .json(&app)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let app_id = app["id"].as_str().unwrap().to_owned();
-    let app_token = app["app_token"].as_str().unwrap().to_owned();
+    let (token, app_id, app_token) = common::account_with_app(&http, api_a, api_b, "Cluster").await;
 
-    let acknowledged = Arc::new(Mutex::new(HashSet::<String>::new()));
-    let stop_sending = Arc::new(AtomicBool::new(false));
-    let mut clients = Vec::new();
-    for client_index in 0..4 {
-        let (http, app_token) = (http.clone(), app_token.clone());
-        let (acknowledged, stop_sending) = (acknowledged.clone(), stop_sending.clone());
-        let targets = ingest.clone();
-        clients.push(tokio::spawn(async move {
-            let mut sequence = 0;
-            let mut pending: Option<(Vec<String>, Value)> = None;
-            let mut attempt = client_index;
-            let deadline = Instant::now() + Duration::from_secs(90);
-            while Instant::now() < deadline
-                && !(stop_sending.load(Ordering::Acquire) && pending.is_none())
-            {
-                let (ids, body) = match pending.take() {
-                    Some(retry) => retry,
-                    None if stop_sending.load(Ordering::Acquire) || sequence >= 300 => break,
-                    None => {
-                        sequence += 1;
-                        batch("n", client_index, sequence, BATCH)
-                    }
-                };
-                // Both ingest nodes take traffic; a retry may go to the other one.
-                attempt += 1;
-                let target = &targets[attempt % 2];
-                let reply = http
-                    .post(format!("{target}/v1/events"))
-                    .header("x-app-token", &app_token)
-                    .json(&body)
-                    .send()
-                    .await;
-                match reply {
-                    Ok(response) if response.status() == 200 => {
-                        acknowledged.lock().unwrap().extend(ids);
-                    }
-                    _ => {
-                        pending = Some((ids, body));
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                }
-            }
-            assert!(pending.is_none(), "client {client_index} ran out of time");
-        }));
-    }
+    let ledger = Arc::new(Ledger::default());
+    // Both ingest nodes take traffic; a retry may go to the other one.
+    let senders = Senders {
+        http: http.clone(),
+        targets: ingest.to_vec(),
+        app_token,
+        tag: "n",
+        batch_size: BATCH,
+        max_batches: 300,
+        ledger: ledger.clone(),
+    };
+    let clients: Vec<_> = (0..4).map(|index| senders.spawn(index)).collect();
 
     // Kill one ingest node (no chance to flush) twice and bring it back.
     for round in 0..2 {
@@ -171,11 +113,11 @@ async fn two_ingest_two_api_one_worker_lose_nothing_under_kill_nine() {
         wait_ready(&http, &ingest[0]).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    stop_sending.store(true, Ordering::Release);
+    ledger.stop.store(true, Ordering::Release);
     for client in clients {
         client.await.unwrap();
     }
-    let acknowledged = acknowledged.lock().unwrap().len() as u64;
+    let acknowledged = ledger.acknowledged.lock().unwrap().len() as u64;
     assert!(acknowledged >= (BATCH * 20) as u64, "too little traffic: {acknowledged}");
 
     // Every acknowledged event is counted once, and both API nodes say the same.

@@ -6,12 +6,12 @@
 
 mod common;
 
-use common::{batch, free_port};
-use serde_json::{Value, json};
+use common::{Ledger, Senders, free_port};
+use serde_json::Value;
 use std::collections::HashSet;
 use std::process::{Child, Command};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 const CLIENTS: usize = 4;
@@ -37,82 +37,19 @@ async fn kill_nine_loses_nothing_acknowledged() {
     let mut server = start(data_dir.path(), port);
     wait_healthy(&http, &base).await;
 
-    let register = json!({ "email": "crash@example.com", "password": "a long enough passphrase 42", "name": "C", "organization": "Crash" });
-    let login: Value = http
-        .post(format!("{base}/api/v1/auth/register"))
-        .json(&register)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["access_token"].as_str().unwrap().to_owned();
-    let app = json!({ "name": "Crash", "platform": "android", "bundle_id": "com.example.crash",
-                      "store_url": "https://play.google.com/store/apps/details?id=com.example.crash" });
-    let app: Value = http
-        .post(format!("{base}/api/v1/apps"))
-        .bearer_auth(&token)
-        .json(&app)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let app_id = app["id"].as_str().unwrap().to_owned();
-    let app_token = app["app_token"].as_str().unwrap().to_owned();
+    let (token, app_id, app_token) = common::account_with_app(&http, &base, &base, "Crash").await;
 
-    let acknowledged = Arc::new(Mutex::new(HashSet::<String>::new()));
-    let sent = Arc::new(Mutex::new(HashSet::<String>::new()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut clients = Vec::new();
-    for client_index in 0..CLIENTS {
-        let (http, base, app_token) = (http.clone(), base.clone(), app_token.clone());
-        let (acknowledged, sent, stop) = (acknowledged.clone(), sent.clone(), stop.clone());
-        clients.push(tokio::spawn(async move {
-            let mut sequence = 0;
-            let mut pending: Option<(Vec<String>, Value)> = None;
-            let deadline = Instant::now() + Duration::from_secs(90);
-            // Keep going until told to stop and nothing is left unacknowledged.
-            while Instant::now() < deadline && !(stop.load(Ordering::Acquire) && pending.is_none())
-            {
-                let (ids, body) = match pending.take() {
-                    Some(retry) => retry,
-                    None if stop.load(Ordering::Acquire) || sequence >= 400 => break,
-                    None => {
-                        sequence += 1;
-                        batch("c", client_index, sequence, BATCH)
-                    }
-                };
-                sent.lock().unwrap().extend(ids.iter().cloned());
-                let reply = http
-                    .post(format!("{base}/v1/events"))
-                    .header("x-app-token", &app_token)
-                    .json(&body)
-                    .send()
-                    .await;
-                match reply {
-                    Ok(response) if response.status() == 200 => {
-                        let answer: Value = response.json().await.unwrap_or(Value::Null);
-                        let counted = answer["accepted"].as_u64().unwrap_or(0)
-                            + answer["duplicates"].as_u64().unwrap_or(0);
-                        assert_eq!(counted, BATCH as u64, "{answer}");
-                        acknowledged.lock().unwrap().extend(ids);
-                    }
-                    _ => {
-                        // No answer (killed mid-request) or 503: send the same ids again later.
-                        pending = Some((ids, body));
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                }
-            }
-            assert!(
-                pending.is_none(),
-                "client {client_index} ran out of time with unacknowledged events"
-            );
-        }));
-    }
+    let ledger = Arc::new(Ledger::default());
+    let senders = Senders {
+        http: http.clone(),
+        targets: vec![base.clone()],
+        app_token,
+        tag: "c",
+        batch_size: BATCH,
+        max_batches: 400,
+        ledger: ledger.clone(),
+    };
+    let clients: Vec<_> = (0..CLIENTS).map(|index| senders.spawn(index)).collect();
 
     for round in 0..KILLS {
         tokio::time::sleep(Duration::from_millis(300 + 150 * round as u64)).await;
@@ -122,13 +59,13 @@ async fn kill_nine_loses_nothing_acknowledged() {
         wait_healthy(&http, &base).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    stop.store(true, Ordering::Release);
+    ledger.stop.store(true, Ordering::Release);
     for client in clients {
         client.await.unwrap();
     }
 
-    let acknowledged = acknowledged.lock().unwrap().clone();
-    let sent = sent.lock().unwrap().clone();
+    let acknowledged = ledger.acknowledged.lock().unwrap().clone();
+    let sent = ledger.sent.lock().unwrap().clone();
     assert!(
         acknowledged.len() >= CLIENTS * BATCH * 3,
         "too little traffic: {}",

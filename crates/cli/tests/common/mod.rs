@@ -4,7 +4,10 @@
 #![allow(dead_code)]
 
 use serde_json::{Value, json};
+use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub const BINARY: &str = env!("CARGO_BIN_EXE_unmogrowp");
@@ -70,4 +73,112 @@ pub fn batch(tag: &str, client: usize, sequence: usize, size: usize) -> (Vec<Str
 pub fn stop(mut child: Child) {
     let _ = Command::new("kill").args(["-s", "TERM", &child.id().to_string()]).status();
     let _ = child.wait();
+}
+
+/// Registers an account on `api` and creates an Android app on `app_api` (another node of
+/// the same deployment, or the same one): `(access token, app id, app token)`.
+pub async fn account_with_app(
+    http: &reqwest::Client,
+    api: &str,
+    app_api: &str,
+    name: &str,
+) -> (String, String, String) {
+    let slug = name.to_lowercase();
+    let register = json!({ "email": format!("{slug}@example.com"), "password": "a long enough passphrase 42",
+                           "name": "C", "organization": name });
+    let login: Value = http
+        .post(format!("{api}/api/v1/auth/register"))
+        .json(&register)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap().to_owned();
+    let app = json!({ "name": name, "platform": "android", "bundle_id": format!("com.example.{slug}"),
+                      "store_url": format!("https://play.google.com/store/apps/details?id=com.example.{slug}") });
+    let app: Value = http
+        .post(format!("{app_api}/api/v1/apps"))
+        .bearer_auth(&token)
+        .json(&app)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (token, app["id"].as_str().unwrap().to_owned(), app["app_token"].as_str().unwrap().to_owned())
+}
+
+/// What the sending clients did: ids sent, ids acknowledged, and the signal to finish.
+#[derive(Default)]
+pub struct Ledger {
+    pub sent: Mutex<HashSet<String>>,
+    pub acknowledged: Mutex<HashSet<String>>,
+    pub stop: AtomicBool,
+}
+
+/// Clients sending batches of `batch_size` sessions to `targets` (taking turns; a retry may
+/// go to another target) until told to stop or after `max_batches` batches each. A batch
+/// without a 200 answer (node killed mid-request, 503) is sent again with the same ids. Every
+/// 200 must count each event as accepted or duplicate. Each client is bounded by 90 s.
+#[derive(Clone)]
+pub struct Senders {
+    pub http: reqwest::Client,
+    pub targets: Vec<String>,
+    pub app_token: String,
+    pub tag: &'static str,
+    pub batch_size: usize,
+    pub max_batches: usize,
+    pub ledger: Arc<Ledger>,
+}
+
+impl Senders {
+    pub fn spawn(&self, index: usize) -> tokio::task::JoinHandle<()> {
+        let Senders { http, targets, app_token, tag, batch_size, max_batches, ledger } =
+            self.clone();
+        tokio::spawn(async move {
+            let mut sequence = 0;
+            let mut pending: Option<(Vec<String>, Value)> = None;
+            let mut attempt = index;
+            let deadline = Instant::now() + Duration::from_secs(90);
+            // Keep going until told to stop and nothing is left unacknowledged.
+            while Instant::now() < deadline
+                && !(ledger.stop.load(Ordering::Acquire) && pending.is_none())
+            {
+                let (ids, body) = match pending.take() {
+                    Some(retry) => retry,
+                    None if ledger.stop.load(Ordering::Acquire) || sequence >= max_batches => break,
+                    None => {
+                        sequence += 1;
+                        batch(tag, index, sequence, batch_size)
+                    }
+                };
+                ledger.sent.lock().unwrap().extend(ids.iter().cloned());
+                attempt += 1;
+                let target = &targets[attempt % targets.len()];
+                let reply = http
+                    .post(format!("{target}/v1/events"))
+                    .header("x-app-token", &app_token)
+                    .json(&body)
+                    .send()
+                    .await;
+                match reply {
+                    Ok(response) if response.status() == 200 => {
+                        let answer: Value = response.json().await.unwrap_or(Value::Null);
+                        let counted = answer["accepted"].as_u64().unwrap_or(0)
+                            + answer["duplicates"].as_u64().unwrap_or(0);
+                        assert_eq!(counted, batch_size as u64, "{answer}");
+                        ledger.acknowledged.lock().unwrap().extend(ids);
+                    }
+                    _ => {
+                        pending = Some((ids, body));
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+            assert!(pending.is_none(), "client {index} ran out of time with unacknowledged events");
+        })
+    }
 }
