@@ -56,7 +56,6 @@ impl AppState {
                 let user_id = unmogrowp_domain::UserId::from_stored(user_id);
                 let org_id = unmogrowp_domain::OrgId::from_stored(org_id);
                 self.auth.forget_membership(&user_id, &org_id).await;
-                self.report_cache.invalidate_all();
             }
             Invalidation::App { id, token } => {
                 let id = unmogrowp_domain::AppId::from_stored(id);
