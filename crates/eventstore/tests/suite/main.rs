@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod cases;
+mod upgrade;
 
 macro_rules! event_store_suite {
     ($backend:ident, $open:expr) => {

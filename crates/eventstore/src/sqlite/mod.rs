@@ -1,0 +1,503 @@
+//! The embedded event store: one SQLite file (`<data_dir>/events.db`, WAL) holding the raw
+//! rows of each UTC day (`raw_YYYYMMDD` blocks and `seen_YYYYMMDD` keys, dropped whole by
+//! retention), the daily rollups, the install decisions, the quarantine and the log offset
+//! applied so far. One writer connection applies batches in single transactions
+//! (`write.rs`); readers use their own connections. `schema.rs` versions the file.
+
+mod raw;
+mod schema;
+mod write;
+
+use write::Writer;
+
+use crate::model::shift_day;
+use crate::{
+    ApplyOutcome, AttributionRow, Batch, CohortQuery, CohortRow, Counts, Dimension, Dims, EventRow,
+    EventStore, ExportQuery, FraudRow, Offset, RejectedRow, Result, StoreError, SummaryQuery,
+    SummaryRow,
+};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+pub struct SqliteEventStore {
+    path: PathBuf,
+    writer: Arc<Mutex<Writer>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+}
+
+fn open(path: &Path, read_only: bool) -> Result<Connection> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let connection = Connection::open_with_flags(path, flags)
+        .map_err(|error| StoreError::Unavailable(format!("{}: {error}", path.display())))?;
+    connection.busy_timeout(std::time::Duration::from_secs(10))?;
+    if !read_only {
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        // The store is rebuilt from the log if its tail is lost; the offset travels in the
+        // same transaction, so NORMAL keeps it consistent.
+        connection.pragma_update(None, "synchronous", "NORMAL")?;
+    }
+    connection.pragma_update(None, "cache_size", -65536)?;
+    connection.set_prepared_statement_cache_capacity(64);
+    Ok(connection)
+}
+
+impl SqliteEventStore {
+    pub async fn open(data_dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|error| StoreError::Unavailable(error.to_string()))?;
+        let path = data_dir.join("events.db");
+        let opened_path = path.clone();
+        let writer = tokio::task::spawn_blocking(move || -> Result<Writer> {
+            let mut connection = open(&opened_path, false)?;
+            schema::migrate(&mut connection, &opened_path)?;
+            let partitions = partition_days(&connection)?.into_iter().collect();
+            Ok(Writer { connection, partitions })
+        })
+        .await
+        .map_err(|error| StoreError::Unavailable(error.to_string()))??;
+        Ok(Self {
+            path,
+            writer: Arc::new(Mutex::new(writer)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
+    /// Runs `work` on a reader connection on a blocking thread.
+    async fn read<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let readers = self.readers.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = readers.lock().ok().and_then(|mut pool| pool.pop());
+            let connection = match pooled {
+                Some(connection) => connection,
+                None => open(&path, true)?,
+            };
+            let result = work(&connection);
+            if let Ok(mut pool) = readers.lock()
+                && pool.len() < 8
+            {
+                pool.push(connection);
+            }
+            result
+        })
+        .await
+        .map_err(|error| StoreError::Unavailable(error.to_string()))?
+    }
+
+    async fn write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Writer) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard =
+                writer.lock().map_err(|_| StoreError::Unavailable("writer poisoned".into()))?;
+            work(&mut guard)
+        })
+        .await
+        .map_err(|error| StoreError::Unavailable(error.to_string()))?
+    }
+}
+
+/// Replaces each group's `installs` by the model's fractional credit.
+fn credit_installs(
+    connection: &Connection,
+    query: &SummaryQuery,
+    model: &str,
+    rows: &mut Vec<SummaryRow>,
+) -> Result<()> {
+    let columns: Vec<&str> = query.group_by.iter().map(|d| d.column()).collect();
+    let select_dims =
+        if columns.is_empty() { String::new() } else { format!("{}, ", columns.join(", ")) };
+    let group =
+        if columns.is_empty() { String::new() } else { format!("GROUP BY {}", columns.join(", ")) };
+    let sql = format!(
+        "SELECT {select_dims} SUM(installs) FROM credit_rollups
+         WHERE app_id = ?1 AND model = ?2 AND day >= ?3 AND day <= ?4
+           AND (?5 IS NULL OR network = ?5) AND (?6 IS NULL OR campaign = ?6) AND (?7 IS NULL OR country = ?7)
+         {group}"
+    );
+    let mut statement = connection.prepare_cached(&sql)?;
+    let credited = statement.query_map(
+        params![
+            query.app_id,
+            model,
+            query.from_day,
+            query.to_day,
+            query.network,
+            query.campaign,
+            query.country
+        ],
+        |row| {
+            let mut key = Vec::new();
+            for index in 0..query.group_by.len() {
+                key.push(row.get::<_, Option<String>>(index)?);
+            }
+            Ok((key, row.get::<_, Option<f64>>(query.group_by.len())?.unwrap_or(0.0)))
+        },
+    )?;
+    let credited = credited.collect::<rusqlite::Result<Vec<_>>>()?;
+    crate::model::merge_credits(&query.group_by, rows, credited);
+    Ok(())
+}
+
+fn attribution_from_sql(row: &rusqlite::Row<'_>) -> rusqlite::Result<AttributionRow> {
+    Ok(AttributionRow {
+        app_id: row.get(0)?,
+        event_id: row.get(1)?,
+        device_id: row.get(2)?,
+        status: row.get(3)?,
+        match_type: row.get(4)?,
+        touch_id: row.get(5)?,
+        touch_kind: row.get(6)?,
+        touch_at_ms: row.get(7)?,
+        link_id: row.get(8)?,
+        dims: Dims {
+            network: row.get(9)?,
+            campaign: row.get(10)?,
+            adgroup: row.get(11)?,
+            creative: row.get(12)?,
+            country: row.get(13)?,
+        },
+        rejection_reason: row.get(14)?,
+        reattribution: row.get(15)?,
+        reinstall: row.get(16)?,
+        install_at_ms: row.get(17)?,
+        decided_at_ms: row.get(18)?,
+        day: row.get(19)?,
+    })
+}
+
+const ATTRIBUTION_COLUMNS: &str = "app_id, event_id, device_id, status, match_type, touch_id, touch_kind, touch_at, \
+    link_id, network, campaign, adgroup, creative, country, rejection_reason, reattribution, reinstall, install_at, decided_at, day";
+
+/// The UTC days that have a raw partition, oldest first.
+fn partition_days(connection: &Connection) -> Result<Vec<String>> {
+    let mut statement = connection.prepare("SELECT day FROM partitions ORDER BY day")?;
+    let days = statement
+        .query_map([], |row| row.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(days)
+}
+
+#[async_trait::async_trait]
+impl EventStore for SqliteEventStore {
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn position(&self) -> Result<Offset> {
+        self.write(|writer| {
+            let value: Option<String> = writer
+                .connection
+                .query_row("SELECT value FROM meta WHERE key = 'log_offset'", [], |row| row.get(0))
+                .optional()?;
+            Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
+        })
+        .await
+    }
+
+    async fn apply(&self, batch: Batch) -> Result<ApplyOutcome> {
+        self.write(move |writer| {
+            match write::apply_batch(writer, &batch) {
+                Ok(outcome) => Ok(outcome),
+                Err(error) => {
+                    // The transaction rolled back: forget partitions it claimed to create.
+                    writer.partitions = partition_days(&writer.connection)?.into_iter().collect();
+                    Err(error)
+                }
+            }
+        })
+        .await
+    }
+
+    async fn summary(&self, query: &SummaryQuery) -> Result<Vec<SummaryRow>> {
+        let query = query.clone();
+        self.read(move |connection| {
+            let columns: Vec<&str> = query.group_by.iter().map(|d| d.column()).collect();
+            let select_dims = if columns.is_empty() { String::new() } else { format!("{}, ", columns.join(", ")) };
+            let group = if columns.is_empty() {
+                String::new()
+            } else {
+                format!("GROUP BY {cols} ORDER BY {cols}", cols = columns.join(", "))
+            };
+            let sql = format!(
+                "SELECT {select_dims} SUM(clicks), SUM(impressions), SUM(installs), SUM(organic_installs),
+                    SUM(rejected_installs), SUM(reattributions), SUM(reengagements), SUM(sessions), SUM(events),
+                    SUM(revenue), COUNT(*), SUM(reinstalls)
+                 FROM rollups
+                 WHERE app_id = ?1 AND day >= ?2 AND day <= ?3
+                   AND (?4 IS NULL OR network = ?4) AND (?5 IS NULL OR campaign = ?5) AND (?6 IS NULL OR country = ?6)
+                 {group}"
+            );
+            let mut statement = connection.prepare_cached(&sql)?;
+            let rows = statement.query_map(
+                params![query.app_id, query.from_day, query.to_day, query.network, query.campaign, query.country],
+                |row| {
+                    let mut out = SummaryRow::default();
+                    for (index, dimension) in query.group_by.iter().enumerate() {
+                        let value: Option<String> = row.get(index)?;
+                        match dimension {
+                            Dimension::Network => out.network = value,
+                            Dimension::Campaign => out.campaign = value,
+                            Dimension::Adgroup => out.adgroup = value,
+                            Dimension::Creative => out.creative = value,
+                            Dimension::Country => out.country = value,
+                            Dimension::Day => out.day = value,
+                        }
+                    }
+                    let base = query.group_by.len();
+                    let count = |i: usize| -> rusqlite::Result<u64> {
+                        Ok(u64::try_from(row.get::<_, Option<i64>>(base + i)?.unwrap_or(0)).unwrap_or(0))
+                    };
+                    out.counts = Counts {
+                        reinstalls: 0,
+                        clicks: count(0)?,
+                        impressions: count(1)?,
+                        installs: count(2)?,
+                        organic_installs: count(3)?,
+                        rejected_installs: count(4)?,
+                        reattributions: count(5)?,
+                        reengagements: count(6)?,
+                        sessions: count(7)?,
+                        events: count(8)?,
+                        revenue: row.get::<_, Option<f64>>(base + 9)?.unwrap_or(0.0),
+                    };
+                    out.counts.reinstalls = count(11)?;
+                    let matched: i64 = row.get(base + 10)?;
+                    Ok((out, matched))
+                },
+            )?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (row, matched) = row?;
+                if matched > 0 {
+                    out.push(row);
+                }
+            }
+            if let Some(model) = query.model.as_deref().filter(|m| *m != "last_touch") {
+                credit_installs(connection, &query, model, &mut out)?;
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn attribution(&self, app_id: &str, event_id: &str) -> Result<Option<AttributionRow>> {
+        let (app_id, event_id) = (app_id.to_owned(), event_id.to_owned());
+        self.read(move |connection| {
+            let sql = format!(
+                "SELECT {ATTRIBUTION_COLUMNS} FROM attributions WHERE app_id = ?1 AND event_id = ?2"
+            );
+            Ok(connection
+                .query_row(&sql, params![app_id, event_id], attribution_from_sql)
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn device_attribution(
+        &self,
+        app_id: &str,
+        device_ids: &[String],
+    ) -> Result<Option<AttributionRow>> {
+        let app_id = app_id.to_owned();
+        let device_ids = device_ids.to_vec();
+        self.read(move |connection| {
+            let sql = format!(
+                "SELECT {ATTRIBUTION_COLUMNS} FROM attributions WHERE app_id = ?1 AND device_id = ?2 ORDER BY install_at DESC LIMIT 1"
+            );
+            let mut best: Option<AttributionRow> = None;
+            for device in &device_ids {
+                let found = connection.query_row(&sql, params![app_id, device], attribution_from_sql).optional()?;
+                if let Some(found) = found
+                    && best.as_ref().is_none_or(|b| found.install_at_ms > b.install_at_ms)
+                {
+                    best = Some(found);
+                }
+            }
+            Ok(best)
+        })
+        .await
+    }
+
+    async fn cohorts(&self, query: &CohortQuery) -> Result<Vec<CohortRow>> {
+        let query = query.clone();
+        self.read(move |connection| {
+            let group = match query.group_by {
+                Some(Dimension::Network) => "a.network",
+                Some(Dimension::Campaign) => "a.campaign",
+                Some(Dimension::Country) => "a.country",
+                _ => "NULL",
+            };
+            let mut columns = String::new();
+            for n in &query.days {
+                columns.push_str(&format!(
+                    ", COUNT(DISTINCT CASE WHEN CAST(julianday(d.day) - julianday(a.day) AS INTEGER) = {n} THEN a.device_id END)"
+                ));
+            }
+            for n in &query.days {
+                columns.push_str(&format!(
+                    ", COALESCE(SUM(CASE WHEN CAST(julianday(d.day) - julianday(a.day) AS INTEGER) BETWEEN 0 AND {n} THEN d.revenue END), 0)"
+                ));
+            }
+            let sql = format!(
+                "SELECT a.day, {group}, COUNT(DISTINCT a.event_id){columns}
+                 FROM attributions a
+                 LEFT JOIN device_days d ON d.app_id = a.app_id AND d.device_id = a.device_id
+                 WHERE a.app_id = ?1 AND a.day >= ?2 AND a.day <= ?3 AND a.status != 'rejected' AND a.reinstall = 0
+                   AND a.device_id IS NOT NULL
+                 GROUP BY a.day, {group}
+                 ORDER BY a.day, {group}"
+            );
+            let mut statement = connection.prepare(&sql)?;
+            let count = query.days.len();
+            let rows = statement.query_map(params![query.app_id, query.from_day, query.to_day], |row| {
+                let mut retained = Vec::with_capacity(count);
+                let mut revenue = Vec::with_capacity(count);
+                for i in 0..count {
+                    retained.push(u64::try_from(row.get::<_, i64>(3 + i)?).unwrap_or(0));
+                }
+                for i in 0..count {
+                    revenue.push(row.get::<_, f64>(3 + count + i)?);
+                }
+                Ok(CohortRow {
+                    install_day: row.get(0)?,
+                    group: row.get(1)?,
+                    installs: u64::try_from(row.get::<_, i64>(2)?).unwrap_or(0),
+                    retained,
+                    revenue,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn fraud(&self, app_id: &str, from_day: &str, to_day: &str) -> Result<Vec<FraudRow>> {
+        let (app_id, from_day, to_day) =
+            (app_id.to_owned(), from_day.to_owned(), to_day.to_owned());
+        self.read(move |connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT kind, reason, network, SUM(count) FROM fraud_rollups
+                 WHERE app_id = ?1 AND day >= ?2 AND day <= ?3
+                 GROUP BY kind, reason, network ORDER BY kind, reason, network",
+            )?;
+            let rows = statement.query_map(params![app_id, from_day, to_day], |row| {
+                Ok(FraudRow {
+                    kind: row.get(0)?,
+                    reason: row.get(1)?,
+                    network: row.get(2)?,
+                    count: u64::try_from(row.get::<_, i64>(3)?).unwrap_or(0),
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn rejected(
+        &self,
+        app_id: &str,
+        limit: u32,
+        before_ms: Option<i64>,
+    ) -> Result<Vec<RejectedRow>> {
+        let app_id = app_id.to_owned();
+        self.read(move |connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT app_id, received_ms, idx, event_id, code, message, raw FROM quarantine
+                 WHERE app_id = ?1 AND (?2 IS NULL OR received_ms < ?2)
+                 ORDER BY received_ms DESC, rowid DESC LIMIT ?3",
+            )?;
+            let rows =
+                statement.query_map(params![app_id, before_ms, i64::from(limit)], |row| {
+                    Ok(RejectedRow {
+                        app_id: row.get(0)?,
+                        received_ms: row.get(1)?,
+                        index: row.get(2)?,
+                        event_id: row.get(3)?,
+                        code: row.get(4)?,
+                        message: row.get(5)?,
+                        raw: row.get(6)?,
+                    })
+                })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn export(
+        &self,
+        query: ExportQuery,
+        mut sink: Box<dyn FnMut(EventRow) -> bool + Send>,
+    ) -> Result<u64> {
+        self.read(move |connection| {
+            let partitions = partition_days(connection)?;
+            // Report days follow the app's time zone; UTC partitions a day either side hold them.
+            let low = shift_day(&query.from_day, -1).unwrap_or_else(|| query.from_day.clone());
+            let high = shift_day(&query.to_day, 1).unwrap_or_else(|| query.to_day.clone());
+            let mut sent = 0u64;
+            for day in partitions.iter().filter(|d| **d >= low && **d <= high) {
+                let (count, stopped) = raw::export_partition(
+                    connection,
+                    day,
+                    &query.app_id,
+                    &query.kinds,
+                    &query.from_day,
+                    &query.to_day,
+                    &mut *sink,
+                )?;
+                sent += count;
+                if stopped {
+                    return Ok(sent);
+                }
+            }
+            Ok(sent)
+        })
+        .await
+    }
+
+    async fn drop_days_before(&self, day: &str) -> Result<usize> {
+        let day = day.to_owned();
+        self.write(move |writer| {
+            let old: Vec<String> =
+                writer.partitions.iter().filter(|d| **d < day).cloned().collect();
+            let tx = writer.connection.unchecked_transaction()?;
+            for partition in &old {
+                raw::drop_partition(&tx, partition)?;
+            }
+            tx.commit()?;
+            for partition in &old {
+                writer.partitions.remove(partition);
+            }
+            Ok(old.len())
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.read(|connection| Ok(connection.query_row("SELECT 1", [], |_| Ok(()))?)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::{shift_day, utc_day};
+
+    #[test]
+    fn days() {
+        assert_eq!(utc_day(0), "1970-01-01");
+        assert_eq!(shift_day("2026-03-01", -1).as_deref(), Some("2026-02-28"));
+        assert_eq!(super::raw::raw_table("2026-11-20"), "raw_20261120");
+    }
+}

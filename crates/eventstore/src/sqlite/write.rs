@@ -1,0 +1,266 @@
+//! Applying a batch to the embedded store in one transaction: duplicates are recognised by
+//! their seen keys, new rows go into time-sorted blocks per UTC day, app and kind, and every
+//! aggregate (rollups, device days, fraud counts, multi-touch credit) is summed in memory
+//! first so each key is written once per batch, whatever the batch's size.
+
+use super::raw;
+use crate::model::utc_day;
+use crate::{ApplyOutcome, Batch, Counts, Dims, EventRow, Result};
+use rusqlite::params;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use unmogrowp_domain::event::EventType;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// The writer's connection and the UTC days whose tables exist.
+pub(crate) struct Writer {
+    pub(crate) connection: rusqlite::Connection,
+    pub(crate) partitions: HashSet<String>,
+}
+
+/// Inserts rows of one app, organization and kind (in any order) as blocks of `utc_day`.
+pub(crate) fn insert_blocks(
+    tx: &rusqlite::Transaction<'_>,
+    utc_day: &str,
+    rows: &[&EventRow],
+) -> Result<()> {
+    let Some(first) = rows.first() else { return Ok(()) };
+    let mut sorted = rows.to_vec();
+    sorted.sort_by_key(|row| row.timestamp_ms);
+    let mut statement = tx.prepare_cached(&format!(
+        "INSERT INTO {} (app_id, org_id, kind, min_ts, max_ts, rows, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        raw::raw_table(utc_day)
+    ))?;
+    for block in raw::blocks(&sorted) {
+        let data = raw::encode_block(block)?;
+        let min_ts = block.first().map_or(0, |row| row.timestamp_ms);
+        let max_ts = block.last().map_or(0, |row| row.timestamp_ms);
+        statement.execute(params![
+            first.app_id,
+            first.org_id,
+            first.kind.as_str(),
+            min_ts,
+            max_ts,
+            block.len() as i64,
+            data
+        ])?;
+    }
+    Ok(())
+}
+
+type FraudKey<'a> = (&'a str, &'a str, &'static str, &'a str, &'a str);
+
+pub(crate) fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<ApplyOutcome> {
+    let mut outcome = ApplyOutcome::default();
+    let mut rollups: HashMap<(&str, &str, &Dims), Counts> = HashMap::new();
+    let mut device_days: HashMap<(&str, &str, &str), f64> = HashMap::new();
+    let mut new_installs: HashSet<(&str, &str)> = HashSet::new();
+    let mut fraud: HashMap<FraudKey<'_>, i64> = HashMap::new();
+    let Writer { connection, partitions } = writer;
+    let tx = connection.unchecked_transaction()?;
+
+    // Rows by UTC day (their partition), keeping the batch's order within a day.
+    let mut by_day: BTreeMap<i64, Vec<&EventRow>> = BTreeMap::new();
+    for row in &batch.rows {
+        by_day.entry(row.timestamp_ms.div_euclid(DAY_MS)).or_default().push(row);
+    }
+    for (day_index, rows) in by_day {
+        let day = utc_day(day_index * DAY_MS);
+        if !partitions.contains(&day) {
+            raw::create_partition(&tx, &day)?;
+            partitions.insert(day.clone());
+        }
+        let mut seen = tx.prepare_cached(&format!(
+            "INSERT OR IGNORE INTO {} (key) VALUES (?1)",
+            raw::seen_table(&day)
+        ))?;
+        let mut fresh: HashMap<(&str, &str, EventType), Vec<&EventRow>> = HashMap::new();
+        for row in rows {
+            if seen.execute(params![raw::seen_key(&row.app_id, &row.id)])? == 0 {
+                outcome.duplicates += 1;
+                continue;
+            }
+            outcome.stored += 1;
+            fresh
+                .entry((row.app_id.as_str(), row.org_id.as_str(), row.kind))
+                .or_default()
+                .push(row);
+            if row.kind == EventType::Install {
+                new_installs.insert((row.app_id.as_str(), row.id.as_str()));
+            }
+            if matches!(row.kind, EventType::Open | EventType::Session | EventType::Event)
+                && let Some(device) = &row.device_id
+            {
+                *device_days
+                    .entry((row.app_id.as_str(), device.as_str(), row.day.as_str()))
+                    .or_insert(0.0) += row.revenue;
+            }
+            if let Some(reason) = &row.fraud_reason {
+                let kind = if row.kind == EventType::Install { "install" } else { "click" };
+                *fraud
+                    .entry((
+                        row.app_id.as_str(),
+                        row.day.as_str(),
+                        kind,
+                        reason.as_str(),
+                        row.dims.network.as_str(),
+                    ))
+                    .or_insert(0) += 1;
+            }
+            rollups
+                .entry((row.app_id.as_str(), row.day.as_str(), &row.dims))
+                .or_default()
+                .add(&Counts::of(row));
+        }
+        drop(seen);
+        for group in fresh.values() {
+            insert_blocks(&tx, &day, group)?;
+        }
+    }
+    {
+        let mut statement = tx.prepare_cached(
+            "INSERT INTO device_days (app_id, device_id, day, revenue) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (app_id, device_id, day) DO UPDATE SET revenue = revenue + excluded.revenue",
+        )?;
+        for ((app_id, device, day), revenue) in &device_days {
+            statement.execute(params![app_id, device, day, revenue])?;
+        }
+    }
+    {
+        let mut statement = tx.prepare_cached(
+            "INSERT INTO rollups (app_id, day, network, campaign, adgroup, creative, country, clicks, impressions,
+                installs, organic_installs, rejected_installs, reattributions, reengagements, sessions, events, revenue,
+                reinstalls)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+             ON CONFLICT (app_id, day, network, campaign, adgroup, creative, country) DO UPDATE SET
+                clicks = clicks + excluded.clicks, impressions = impressions + excluded.impressions,
+                installs = installs + excluded.installs, organic_installs = organic_installs + excluded.organic_installs,
+                rejected_installs = rejected_installs + excluded.rejected_installs,
+                reattributions = reattributions + excluded.reattributions,
+                reengagements = reengagements + excluded.reengagements, sessions = sessions + excluded.sessions,
+                events = events + excluded.events, revenue = revenue + excluded.revenue,
+                reinstalls = reinstalls + excluded.reinstalls",
+        )?;
+        for ((app_id, day, dims), counts) in &rollups {
+            statement.execute(params![
+                app_id,
+                day,
+                dims.network,
+                dims.campaign,
+                dims.adgroup,
+                dims.creative,
+                dims.country,
+                counts.clicks as i64,
+                counts.impressions as i64,
+                counts.installs as i64,
+                counts.organic_installs as i64,
+                counts.rejected_installs as i64,
+                counts.reattributions as i64,
+                counts.reengagements as i64,
+                counts.sessions as i64,
+                counts.events as i64,
+                counts.revenue,
+                counts.reinstalls as i64,
+            ])?;
+        }
+    }
+    {
+        let mut statement = tx.prepare_cached(
+            "INSERT INTO quarantine (app_id, received_ms, idx, event_id, code, message, raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        for rejected in &batch.rejected {
+            statement.execute(params![
+                rejected.app_id,
+                rejected.received_ms,
+                rejected.index,
+                rejected.event_id,
+                rejected.code,
+                rejected.message,
+                rejected.raw
+            ])?;
+        }
+    }
+    {
+        let mut statement = tx.prepare_cached(
+            "INSERT OR IGNORE INTO attributions (app_id, event_id, device_id, status, match_type, touch_id, touch_kind,
+                touch_at, link_id, network, campaign, adgroup, creative, country, rejection_reason, reattribution,
+                reinstall, install_at, decided_at, day)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+        )?;
+        for decision in &batch.attributions {
+            statement.execute(params![
+                decision.app_id,
+                decision.event_id,
+                decision.device_id,
+                decision.status,
+                decision.match_type,
+                decision.touch_id,
+                decision.touch_kind,
+                decision.touch_at_ms,
+                decision.link_id,
+                decision.dims.network,
+                decision.dims.campaign,
+                decision.dims.adgroup,
+                decision.dims.creative,
+                decision.dims.country,
+                decision.rejection_reason,
+                decision.reattribution,
+                decision.reinstall,
+                decision.install_at_ms,
+                decision.decided_at_ms,
+                decision.day,
+            ])?;
+        }
+    }
+    {
+        let mut credits: HashMap<(&str, &str, &str, &Dims), f64> = HashMap::new();
+        for credit in batch
+            .credits
+            .iter()
+            .filter(|c| new_installs.contains(&(c.app_id.as_str(), c.event_id.as_str())))
+        {
+            *credits
+                .entry((
+                    credit.app_id.as_str(),
+                    credit.model.as_str(),
+                    credit.day.as_str(),
+                    &credit.dims,
+                ))
+                .or_insert(0.0) += credit.installs;
+        }
+        let mut statement = tx.prepare_cached(
+            "INSERT INTO credit_rollups (app_id, model, day, network, campaign, adgroup, creative, country, installs)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (app_id, model, day, network, campaign, adgroup, creative, country)
+             DO UPDATE SET installs = installs + excluded.installs",
+        )?;
+        for ((app_id, model, day, dims), installs) in &credits {
+            statement.execute(params![
+                app_id,
+                model,
+                day,
+                dims.network,
+                dims.campaign,
+                dims.adgroup,
+                dims.creative,
+                dims.country,
+                installs,
+            ])?;
+        }
+    }
+    {
+        let mut statement = tx.prepare_cached(
+            "INSERT INTO fraud_rollups (app_id, day, kind, reason, network, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (app_id, day, kind, reason, network) DO UPDATE SET count = count + excluded.count",
+        )?;
+        for ((app_id, day, kind, reason, network), count) in &fraud {
+            statement.execute(params![app_id, day, kind, reason, network, count])?;
+        }
+    }
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('log_offset', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![batch.last_offset.to_string()],
+    )?;
+    tx.commit()?;
+    Ok(outcome)
+}
