@@ -650,7 +650,8 @@ impl EventStore for ClickHouseEventStore {
         Ok(self.write.lock().await.position)
     }
 
-    async fn apply(&self, batch: Batch) -> Result<ApplyOutcome> {
+    async fn apply_shared(&self, batch: std::sync::Arc<Batch>) -> Result<ApplyOutcome> {
+        let batch = &*batch;
         let mut state = self.write.lock().await;
         if state.position > 0 && batch.last_offset <= state.position {
             // Already applied (a replay after a restart).

@@ -38,7 +38,13 @@ pub trait EventStore: Send + Sync {
 
     /// Stores the batch's rows, updates the rollups and records `batch.last_offset`, all or
     /// nothing. Rows already stored (same app and id) are skipped and not counted again.
-    async fn apply(&self, batch: Batch) -> Result<ApplyOutcome>;
+    /// Shared, so a caller that retries after an error keeps the batch without copying it.
+    async fn apply_shared(&self, batch: std::sync::Arc<Batch>) -> Result<ApplyOutcome>;
+
+    /// [`EventStore::apply_shared`] for a batch the caller does not keep.
+    async fn apply(&self, batch: Batch) -> Result<ApplyOutcome> {
+        self.apply_shared(std::sync::Arc::new(batch)).await
+    }
 
     async fn summary(&self, query: &SummaryQuery) -> Result<Vec<SummaryRow>>;
 

@@ -166,13 +166,10 @@ impl Attributor {
         }
     }
 
-    /// Writes the engine's state as of `offset` (atomically: temp file, sync, rename).
-    pub fn save(&self, offset: u64) -> std::io::Result<()> {
-        let Some(path) = &self.snapshot_path else { return Ok(()) };
+    /// The engine's state as of `offset`, encoded for [`write_atomically`].
+    pub fn encode(&self, offset: u64) -> std::io::Result<Vec<u8>> {
         let snapshot = SnapshotRef { offset, engine: &self.engine, sources: &self.sources };
-        let bytes =
-            postcard::to_allocvec(&snapshot).map_err(|e| std::io::Error::other(e.to_string()))?;
-        write_atomically(path, &bytes)
+        postcard::to_allocvec(&snapshot).map_err(|e| std::io::Error::other(e.to_string()))
     }
 
     pub fn touch_count(&self) -> usize {
@@ -388,7 +385,8 @@ impl Attributor {
     }
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes the file whole or not at all: temp file, sync, rename, directory sync.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let partial = path.with_extension("partial");
     let mut file = std::fs::File::create(&partial)?;

@@ -1,6 +1,7 @@
 //! Turning a log record into a stored row: report day in the app's time zone, revenue in the
 //! app's currency, the source it is credited to.
 
+use std::sync::Arc;
 use std::time::Duration;
 use unmogrowp_domain::AppId;
 use unmogrowp_domain::event::LoggedEvent;
@@ -47,7 +48,7 @@ pub fn engine_settings(
 
 /// The cache of app settings, shared with the pipeline's handle so that changes made on
 /// this node apply at once.
-pub type AppCache = moka::future::Cache<AppId, AppInfo>;
+pub type AppCache = moka::future::Cache<AppId, Arc<AppInfo>>;
 
 pub fn app_cache() -> AppCache {
     moka::future::Cache::builder()
@@ -60,7 +61,7 @@ pub fn app_cache() -> AppCache {
 /// applies to records processed after the cache entry expires).
 pub(crate) struct AppDirectory {
     store: Store,
-    cache: moka::future::Cache<AppId, AppInfo>,
+    cache: AppCache,
 }
 
 impl AppDirectory {
@@ -68,18 +69,22 @@ impl AppDirectory {
         Self { store, cache }
     }
 
-    pub(crate) async fn get(&self, app_id: &AppId) -> AppInfo {
+    /// The app's settings. A failed read is an error, never defaults: deciding with default
+    /// windows or without the blocked ranges would store a different outcome for good
+    /// (the caller retries).
+    pub(crate) async fn get(
+        &self,
+        app_id: &AppId,
+    ) -> Result<Arc<AppInfo>, unmogrowp_storage::StorageError> {
         if let Some(info) = self.cache.get(app_id).await {
-            return info;
+            return Ok(info);
         }
-        let info = match self.store.credentials().app(app_id).await {
-            Ok(Some(app)) => {
-                let blocked = self
-                    .store
-                    .credentials()
+        let credentials = self.store.credentials();
+        let info = match credentials.app(app_id).await? {
+            Some(app) => {
+                let blocked = credentials
                     .blocked_ranges(&app.org_id)
-                    .await
-                    .unwrap_or_default()
+                    .await?
                     .iter()
                     .filter_map(|raw| unmogrowp_domain::net::IpNet::parse(raw).ok())
                     .collect();
@@ -91,14 +96,12 @@ impl AppDirectory {
                     blocked,
                 }
             }
-            Ok(None) => AppInfo::default(),
-            Err(error) => {
-                tracing::warn!(%error, app_id = %app_id, "cannot read app settings; using UTC and USD");
-                return AppInfo::default();
-            }
+            // A deleted app: its records are still stored, with the defaults.
+            None => AppInfo::default(),
         };
+        let info = Arc::new(info);
         self.cache.insert(app_id.clone(), info.clone()).await;
-        info
+        Ok(info)
     }
 }
 

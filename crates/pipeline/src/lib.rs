@@ -12,7 +12,7 @@ pub use enrich::{AppInfo, engine_settings, to_row};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use unmogrowp_bus::{EventLog, Offset};
 use unmogrowp_domain::event::{EventType, LogRecord};
 use unmogrowp_domain::money::Rates;
@@ -117,13 +117,21 @@ impl PipelineHandle {
 }
 
 pub struct Pipeline {
-    store: Store,
     attributor: attribute::Attributor,
     log: Arc<dyn EventLog>,
     events: Arc<dyn EventStore>,
     apps: enrich::AppDirectory,
     options: PipelineOptions,
     handle: Arc<PipelineHandle>,
+    writer: Option<StoreStage>,
+}
+
+/// A batch decided by the first stage, on its way to the store.
+struct Prepared {
+    batch: Arc<Batch>,
+    live: Vec<LiveMessage>,
+    triggers: Vec<attribute::Trigger>,
+    last: Offset,
 }
 
 impl Pipeline {
@@ -149,14 +157,20 @@ impl Pipeline {
                 .build(),
         });
         let attributor = attribute::Attributor::new(options.snapshot_path.clone());
-        Ok(Self {
+        let writer = StoreStage {
             store: store.clone(),
+            log: log.clone(),
+            events: events.clone(),
+            handle: handle.clone(),
+        };
+        Ok(Self {
             attributor,
             log,
             events,
             apps: enrich::AppDirectory::new(store, apps),
             options,
             handle,
+            writer: Some(writer),
         })
     }
 
@@ -167,7 +181,7 @@ impl Pipeline {
     /// Rebuilds the attribution engine: the snapshot, then the log from there up to what
     /// the event store already holds (decisions for those records are stored; only the
     /// engine's memory is rebuilt).
-    async fn warm_up(&mut self) -> anyhow::Result<()> {
+    async fn warm_up(&mut self, shutdown: &mut watch::Receiver<bool>) -> anyhow::Result<()> {
         let position = self.handle.position();
         let from = self.attributor.load(position);
         if from >= position {
@@ -189,7 +203,9 @@ impl Pipeline {
                 anyhow::bail!("the event log ends at {} but the store is at {position}", next - 1);
             }
             next = records.last().map_or(next, |(offset, _)| offset + 1);
-            let _ = self.prepare(records).await;
+            if self.prepare(records, shutdown).await.is_none() {
+                anyhow::bail!("stopped while rebuilding");
+            }
         }
         tracing::info!(
             from,
@@ -201,24 +217,56 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Runs until `shutdown` turns true; then finishes the batch in hand and returns.
+    /// Runs until `shutdown` turns true; then stores what was decided and returns.
+    ///
+    /// Two stages run side by side: this task reads the log, decodes and attributes
+    /// (the engine's state lives here), and hands each batch to the store stage, which
+    /// enqueues its postbacks, applies it to the event store, advances the position and
+    /// announces it to live subscribers. So reading and deciding the next batch overlaps
+    /// with writing the last one; at most [`IN_FLIGHT`] batches wait between the two.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
-        if let Err(error) = self.warm_up().await {
+        if let Err(error) = self.warm_up(&mut shutdown).await {
             tracing::error!(
                 error = format!("{error:#}"),
                 "rebuilding the attribution index failed; decisions may lack history"
             );
         }
+        let Some(writer) = self.writer.take() else { return };
+        let (sender, receiver) = mpsc::channel::<Prepared>(IN_FLIGHT);
+        let (stored_sender, stored) = watch::channel(self.handle.position());
+        let store_stage = tokio::spawn(writer.run(receiver, stored_sender, shutdown.clone()));
+        let prepared = self.read_and_decide(sender, stored.clone(), &mut shutdown).await;
+        let _ = store_stage.await;
+        let position = self.handle.position();
+        match prepared {
+            Some(last) if last == position => self.snapshot(position).await,
+            _ => tracing::warn!(
+                position,
+                "decisions made after the stored position were not stored; the last snapshot stays"
+            ),
+        }
+        tracing::info!(position, "pipeline stopped");
+    }
+
+    /// The first stage. Returns the offset of the last batch handed on, or `None` when a
+    /// batch was only half decided (the engine then holds more than the store will).
+    async fn read_and_decide(
+        &mut self,
+        sender: mpsc::Sender<Prepared>,
+        mut stored: watch::Receiver<Offset>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Option<Offset> {
         let mut last_snapshot = tokio::time::Instant::now();
         let mut backoff = Duration::from_millis(100);
         let mut last_retention = tokio::time::Instant::now();
+        let mut prepared_to = self.handle.position();
+        let mut acked = prepared_to;
         'outer: loop {
-            let start = self.handle.position() + 1;
-            let mut reader = match self.log.consumer(CONSUMER, start).await {
+            let mut reader = match self.log.consumer(CONSUMER, prepared_to + 1).await {
                 Ok(reader) => reader,
                 Err(error) => {
                     tracing::error!(%error, "the pipeline cannot read the event log");
-                    if sleep_or_stop(&mut shutdown, backoff).await {
+                    if sleep_or_stop(shutdown, backoff).await {
                         break;
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -237,6 +285,13 @@ impl Pipeline {
                     }
                     continue;
                 }
+                let stored_now = *stored.borrow();
+                if stored_now > acked {
+                    if let Err(error) = reader.ack(stored_now).await {
+                        tracing::warn!(%error, "cannot acknowledge the stored records to the log");
+                    }
+                    acked = stored_now;
+                }
                 let batch = tokio::select! {
                     batch = reader.next_batch(self.options.batch_size, Duration::from_millis(200)) => batch,
                     _ = shutdown.changed() => continue,
@@ -245,28 +300,22 @@ impl Pipeline {
                     Ok(records)
                         if !records.is_empty() && records.len() < self.options.min_batch =>
                     {
-                        match self.gather(&mut reader, records, &mut shutdown).await {
-                            Ok(records) => records,
-                            Err(error) => {
-                                tracing::error!(%error, "reading the event log failed");
-                                if sleep_or_stop(&mut shutdown, backoff).await {
-                                    break 'outer;
-                                }
-                                backoff = (backoff * 2).min(Duration::from_secs(5));
-                                continue 'outer;
-                            }
-                        }
+                        self.gather(&mut reader, records, shutdown).await
                     }
+                    other => other,
+                };
+                let records = match records {
                     Ok(records) => records,
                     Err(error) => {
                         tracing::error!(%error, "reading the event log failed");
-                        if sleep_or_stop(&mut shutdown, backoff).await {
+                        if sleep_or_stop(shutdown, backoff).await {
                             break 'outer;
                         }
                         backoff = (backoff * 2).min(Duration::from_secs(5));
                         continue 'outer;
                     }
                 };
+                backoff = Duration::from_millis(100);
                 if records.is_empty() {
                     if last_retention.elapsed() > Duration::from_secs(600) {
                         self.retention().await;
@@ -275,57 +324,30 @@ impl Pipeline {
                     continue;
                 }
                 let last = records.last().map_or(0, |(offset, _)| *offset);
-                let (batch, live, triggers) = self.prepare(records).await;
-                // Postbacks are enqueued before the batch is stored: a crash in between
-                // replays the batch, and the deliveries' keys keep them single.
-                while let Err(error) = self.enqueue_postbacks(&triggers).await {
-                    tracing::error!(
-                        error = format!("{error:#}"),
-                        "enqueueing postbacks failed; retrying"
-                    );
-                    if sleep_or_stop(&mut shutdown, backoff).await {
-                        break 'outer;
+                let Some((batch, live, triggers)) = self.prepare(records, shutdown).await else {
+                    return None;
+                };
+                let prepared = Prepared { batch: Arc::new(batch), live, triggers, last };
+                if sender.send(prepared).await.is_err() {
+                    // The store stage gave up (shutdown while retrying): what it did not
+                    // store is decided but not stored.
+                    return None;
+                }
+                prepared_to = last;
+                if last_snapshot.elapsed() > SNAPSHOT_EVERY {
+                    // A snapshot must not be ahead of the store: wait for it to catch up.
+                    let caught_up = tokio::select! {
+                        result = stored.wait_for(|offset| *offset >= last) => result.is_ok(),
+                        _ = shutdown.changed() => false,
+                    };
+                    if caught_up {
+                        self.snapshot(last).await;
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-                // Applying must succeed before moving on: retry the same batch.
-                loop {
-                    match self.events.apply(batch.clone()).await {
-                        Ok(outcome) => {
-                            metrics::counter!("pipeline_records_stored_total")
-                                .increment(outcome.stored);
-                            break;
-                        }
-                        Err(error) => {
-                            tracing::error!(%error, "applying a batch to the event store failed; retrying");
-                            if sleep_or_stop(&mut shutdown, backoff).await {
-                                break 'outer;
-                            }
-                            backoff = (backoff * 2).min(Duration::from_secs(5));
-                        }
-                    }
-                }
-                backoff = Duration::from_millis(100);
-                self.handle.position.store(last, Ordering::Release);
-                metrics::gauge!("pipeline_position").set(last as f64);
-                metrics::gauge!("pipeline_lag_records").set(self.handle.lag() as f64);
-                if let Err(error) = self.log.commit(CONSUMER, last).await {
-                    tracing::warn!(%error, "cannot record the pipeline's log offset");
-                }
-                if let Err(error) = reader.ack(last).await {
-                    tracing::warn!(%error, "cannot acknowledge the stored records to the log");
-                }
-                for message in live {
-                    let _ = self.handle.live.send(Arc::new(message));
-                }
-                if last_snapshot.elapsed() > Duration::from_secs(60) {
-                    self.snapshot(last);
                     last_snapshot = tokio::time::Instant::now();
                 }
             }
         }
-        self.snapshot(self.handle.position());
-        tracing::info!(position = self.handle.position(), "pipeline stopped");
+        Some(prepared_to)
     }
 
     /// Adds to `records` until there are `min_batch` of them, `batch_size` at most, or
@@ -352,20 +374,51 @@ impl Pipeline {
         Ok(records)
     }
 
-    fn snapshot(&self, offset: Offset) {
-        if let Err(error) = self.attributor.save(offset) {
-            tracing::warn!(%error, "cannot write the attribution snapshot");
+    /// Writes the engine's state as of `offset`. Encoding runs on a blocking thread while
+    /// this stage waits (the engine must not change meanwhile); the file is written and
+    /// synced on another blocking thread while the pipeline goes on.
+    async fn snapshot(&mut self, offset: Offset) {
+        let attributor = std::mem::replace(&mut self.attributor, attribute::Attributor::new(None));
+        let encoded = tokio::task::spawn_blocking(move || {
+            let bytes = attributor.encode(offset);
+            (attributor, bytes)
+        })
+        .await;
+        let (attributor, bytes) = match encoded {
+            Ok(result) => result,
+            Err(error) => {
+                tracing::error!(%error, "encoding the attribution snapshot panicked");
+                return;
+            }
+        };
+        self.attributor = attributor;
+        let (Some(path), Ok(bytes)) = (self.options.snapshot_path.clone(), bytes) else {
+            return;
+        };
+        let written =
+            tokio::task::spawn_blocking(move || attribute::write_atomically(&path, &bytes)).await;
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "cannot write the attribution snapshot"),
+            Err(error) => tracing::warn!(%error, "writing the attribution snapshot panicked"),
         }
     }
 
+    /// Decodes and decides a run of records. `None` when shutdown came while the settings
+    /// of an app could not be read (the run is then only partly decided).
     async fn prepare(
         &mut self,
         records: Vec<(Offset, Vec<u8>)>,
-    ) -> (Batch, Vec<LiveMessage>, Vec<attribute::Trigger>) {
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Option<(Batch, Vec<LiveMessage>, Vec<attribute::Trigger>)> {
         let mut batch =
             Batch { last_offset: records.last().map_or(0, |(o, _)| *o), ..Batch::default() };
+        batch.rows.reserve(records.len());
+        let announce = self.handle.live.receiver_count() > 0;
         let mut live = Vec::new();
         let mut outputs = attribute::Outputs::default();
+        let mut apps: std::collections::HashMap<unmogrowp_domain::AppId, Arc<AppInfo>> =
+            std::collections::HashMap::new();
         for (offset, bytes) in records {
             let record = match LogRecord::decode(&bytes) {
                 Ok(record) => record,
@@ -377,21 +430,30 @@ impl Pipeline {
             };
             match record {
                 LogRecord::Event(event) => {
-                    let app = self.apps.get(&event.app_id).await;
+                    let app = match apps.get(&event.app_id) {
+                        Some(app) => app.clone(),
+                        None => {
+                            let app = self.app_settings(&event.app_id, shutdown).await?;
+                            apps.insert(event.app_id.clone(), app.clone());
+                            app
+                        }
+                    };
                     let mut row = to_row(&event, &app, &self.options.rates);
                     self.attributor.process(&event, &app, &mut row, &mut outputs);
-                    live.push(LiveMessage {
-                        org_id: row.org_id.clone(),
-                        app_id: row.app_id.clone(),
-                        kind: row.kind,
-                        id: row.id.clone(),
-                        name: row.name.clone(),
-                        at: unmogrowp_domain::time::rfc3339(row.timestamp_ms),
-                        network: row.dims.network.clone(),
-                        campaign: row.dims.campaign.clone(),
-                        country: row.dims.country.clone(),
-                        revenue: row.revenue,
-                    });
+                    if announce {
+                        live.push(LiveMessage {
+                            org_id: row.org_id.clone(),
+                            app_id: row.app_id.clone(),
+                            kind: row.kind,
+                            id: row.id.clone(),
+                            name: row.name.clone(),
+                            at: unmogrowp_domain::time::rfc3339(row.timestamp_ms),
+                            network: row.dims.network.clone(),
+                            campaign: row.dims.campaign.clone(),
+                            country: row.dims.country.clone(),
+                            revenue: row.revenue,
+                        });
+                    }
                     batch.rows.push(row);
                 }
                 LogRecord::Rejected(rejected) => batch.rejected.push(RejectedRow {
@@ -407,7 +469,125 @@ impl Pipeline {
         }
         batch.attributions = outputs.attributions;
         batch.credits = outputs.credits;
-        (batch, live, outputs.triggers)
+        Some((batch, live, outputs.triggers))
+    }
+
+    /// The app's settings, retried until the OLTP store answers (`None` on shutdown).
+    async fn app_settings(
+        &self,
+        app_id: &unmogrowp_domain::AppId,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Option<Arc<AppInfo>> {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.apps.get(app_id).await {
+                Ok(app) => return Some(app),
+                Err(error) => {
+                    metrics::counter!("pipeline_dependency_errors_total").increment(1);
+                    tracing::error!(%error, app_id = %app_id, "cannot read app settings; retrying");
+                    if sleep_or_stop(shutdown, backoff).await {
+                        return None;
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    async fn retention(&self) {
+        match self.log.enforce_retention(self.options.log_retention).await {
+            Ok(removed) if removed > 0 => {
+                tracing::info!(removed, "event log segments past retention removed")
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "event log retention failed"),
+        }
+        let cutoff = jiff::Timestamp::now()
+            .checked_sub(jiff::SignedDuration::from_hours(
+                24 * i64::from(self.options.events_retention_days),
+            ))
+            .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date().to_string());
+        if let Ok(cutoff) = cutoff {
+            match self.events.drop_days_before(&cutoff).await {
+                Ok(dropped) if dropped > 0 => {
+                    tracing::info!(dropped, "raw event partitions past retention dropped")
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "event store retention failed"),
+            }
+        }
+    }
+}
+
+/// Batches decided but not yet stored, at most.
+const IN_FLIGHT: usize = 2;
+
+const SNAPSHOT_EVERY: Duration = Duration::from_secs(60);
+
+/// The second stage: postbacks, event store, position, live feed.
+struct StoreStage {
+    store: Store,
+    log: Arc<dyn EventLog>,
+    events: Arc<dyn EventStore>,
+    handle: Arc<PipelineHandle>,
+}
+
+impl StoreStage {
+    /// Stores every batch it is handed, in order, until the first stage stops sending.
+    /// On shutdown it still stores what is queued, giving up only on a batch whose store
+    /// keeps failing.
+    async fn run(
+        self,
+        mut receiver: mpsc::Receiver<Prepared>,
+        stored: watch::Sender<Offset>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        while let Some(prepared) = receiver.recv().await {
+            if !self.store_one(&prepared, &mut shutdown).await {
+                return;
+            }
+            let last = prepared.last;
+            self.handle.position.store(last, Ordering::Release);
+            stored.send_replace(last);
+            metrics::gauge!("pipeline_position").set(last as f64);
+            metrics::gauge!("pipeline_lag_records").set(self.handle.lag() as f64);
+            if let Err(error) = self.log.commit(CONSUMER, last).await {
+                tracing::warn!(%error, "cannot record the pipeline's log offset");
+            }
+            for message in prepared.live {
+                let _ = self.handle.live.send(Arc::new(message));
+            }
+        }
+    }
+
+    /// Enqueues the batch's postbacks, then applies it; retried with backoff. `false` when
+    /// shutdown came while retrying.
+    async fn store_one(&self, prepared: &Prepared, shutdown: &mut watch::Receiver<bool>) -> bool {
+        let mut backoff = Duration::from_millis(100);
+        // Postbacks are enqueued before the batch is stored: a crash in between replays the
+        // batch, and the deliveries' keys keep them single.
+        while let Err(error) = self.enqueue_postbacks(&prepared.triggers).await {
+            tracing::error!(error = format!("{error:#}"), "enqueueing postbacks failed; retrying");
+            if sleep_or_stop(shutdown, backoff).await {
+                return false;
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+        loop {
+            match self.events.apply_shared(prepared.batch.clone()).await {
+                Ok(outcome) => {
+                    metrics::counter!("pipeline_records_stored_total").increment(outcome.stored);
+                    return true;
+                }
+                Err(error) => {
+                    tracing::error!(%error, "applying a batch to the event store failed; retrying");
+                    if sleep_or_stop(shutdown, backoff).await {
+                        return false;
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
     }
 
     /// Enqueues a delivery for every postback a trigger matches (idempotent: a replayed
@@ -457,30 +637,6 @@ impl Pipeline {
             metrics::counter!("postbacks_enqueued_total").increment(added);
         }
         Ok(())
-    }
-
-    async fn retention(&self) {
-        match self.log.enforce_retention(self.options.log_retention).await {
-            Ok(removed) if removed > 0 => {
-                tracing::info!(removed, "event log segments past retention removed")
-            }
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "event log retention failed"),
-        }
-        let cutoff = jiff::Timestamp::now()
-            .checked_sub(jiff::SignedDuration::from_hours(
-                24 * i64::from(self.options.events_retention_days),
-            ))
-            .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date().to_string());
-        if let Ok(cutoff) = cutoff {
-            match self.events.drop_days_before(&cutoff).await {
-                Ok(dropped) if dropped > 0 => {
-                    tracing::info!(dropped, "raw event partitions past retention dropped")
-                }
-                Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "event store retention failed"),
-            }
-        }
     }
 }
 

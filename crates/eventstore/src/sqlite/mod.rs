@@ -24,6 +24,51 @@ pub struct SqliteEventStore {
     path: PathBuf,
     writer: Arc<Mutex<Writer>>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    /// Dropping it stops the checkpointer (which then checkpoints once more).
+    _checkpointer: std::sync::mpsc::Sender<()>,
+}
+
+/// How often the checkpointer copies the write-ahead log into the database file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+/// Past this many pages in the write-ahead log (256 MiB), the checkpointer waits for the
+/// writer between two batches so the log cannot grow without bound.
+const WAL_PAGES_LIMIT: i64 = 65_536;
+
+/// Copies the write-ahead log into the database file from its own thread and connection,
+/// so the writer never waits for a checkpoint's copying and fsyncs (with SQLite's automatic
+/// checkpoints, a large batch's commit also paid for the checkpoint).
+fn spawn_checkpointer(path: PathBuf) -> Result<std::sync::mpsc::Sender<()>> {
+    let connection = open(&path, false)?;
+    let (sender, receiver) = std::sync::mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name("event-store-checkpoint".to_owned())
+        .spawn(move || {
+            loop {
+                let stopping = matches!(
+                    receiver.recv_timeout(CHECKPOINT_EVERY),
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
+                );
+                let result: rusqlite::Result<(i64, i64, i64)> = connection.query_row(
+                    "PRAGMA wal_checkpoint(PASSIVE)",
+                    [],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                );
+                match result {
+                    Ok((_, log, done)) if log > WAL_PAGES_LIMIT && done < log => {
+                        if let Err(error) = connection.execute_batch("PRAGMA wal_checkpoint(RESTART)") {
+                            tracing::warn!(%error, "event store checkpoint (restart) failed");
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "event store checkpoint failed"),
+                }
+                if stopping {
+                    break;
+                }
+            }
+        })
+        .map_err(|error| StoreError::Unavailable(format!("cannot start the checkpointer: {error}")))?;
+    Ok(sender)
 }
 
 fn open(path: &Path, read_only: bool) -> Result<Connection> {
@@ -57,15 +102,20 @@ impl SqliteEventStore {
         let writer = tokio::task::spawn_blocking(move || -> Result<Writer> {
             let mut connection = open(&opened_path, false)?;
             schema::migrate(&mut connection, &opened_path)?;
+            // Checkpoints are the checkpointer's; the log file shrinks back after a reset.
+            connection.pragma_update(None, "wal_autocheckpoint", 0)?;
+            connection.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
             let partitions = partition_days(&connection)?.into_iter().collect();
             Ok(Writer { connection, partitions })
         })
         .await
         .map_err(|error| StoreError::Unavailable(error.to_string()))??;
+        let checkpointer = spawn_checkpointer(path.clone())?;
         Ok(Self {
             path,
             writer: Arc::new(Mutex::new(writer)),
             readers: Arc::new(Mutex::new(Vec::new())),
+            _checkpointer: checkpointer,
         })
     }
 
@@ -207,7 +257,7 @@ impl EventStore for SqliteEventStore {
         .await
     }
 
-    async fn apply(&self, batch: Batch) -> Result<ApplyOutcome> {
+    async fn apply_shared(&self, batch: Arc<Batch>) -> Result<ApplyOutcome> {
         self.write(move |writer| {
             match write::apply_batch(writer, &batch) {
                 Ok(outcome) => Ok(outcome),
@@ -343,18 +393,18 @@ impl EventStore for SqliteEventStore {
             let mut columns = String::new();
             for n in &query.days {
                 columns.push_str(&format!(
-                    ", COUNT(DISTINCT CASE WHEN CAST(julianday(d.day) - julianday(a.day) AS INTEGER) = {n} THEN a.device_id END)"
+                    ", COUNT(DISTINCT CASE WHEN d.day - CAST(julianday(a.day) - 2440587.5 AS INTEGER) = {n} THEN a.device_id END)"
                 ));
             }
             for n in &query.days {
                 columns.push_str(&format!(
-                    ", COALESCE(SUM(CASE WHEN CAST(julianday(d.day) - julianday(a.day) AS INTEGER) BETWEEN 0 AND {n} THEN d.revenue END), 0)"
+                    ", COALESCE(SUM(CASE WHEN d.day - CAST(julianday(a.day) - 2440587.5 AS INTEGER) BETWEEN 0 AND {n} THEN d.revenue END), 0)"
                 ));
             }
             let sql = format!(
                 "SELECT a.day, {group}, COUNT(DISTINCT a.event_id){columns}
                  FROM attributions a
-                 LEFT JOIN device_days d ON d.app_id = a.app_id AND d.device_id = a.device_id
+                 LEFT JOIN device_days d ON d.app_key = ?4 AND d.device_key = a.device_key
                  WHERE a.app_id = ?1 AND a.day >= ?2 AND a.day <= ?3 AND a.status != 'rejected' AND a.reinstall = 0
                    AND a.device_id IS NOT NULL
                  GROUP BY a.day, {group}
@@ -362,7 +412,8 @@ impl EventStore for SqliteEventStore {
             );
             let mut statement = connection.prepare(&sql)?;
             let count = query.days.len();
-            let rows = statement.query_map(params![query.app_id, query.from_day, query.to_day], |row| {
+            let app_key = raw::text_key(&query.app_id);
+            let rows = statement.query_map(params![query.app_id, query.from_day, query.to_day, app_key], |row| {
                 let mut retained = Vec::with_capacity(count);
                 let mut revenue = Vec::with_capacity(count);
                 for i in 0..count {

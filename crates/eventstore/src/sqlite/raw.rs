@@ -1,9 +1,11 @@
 //! Raw rows of the embedded store. Per UTC day there are two tables: `raw_YYYYMMDD` holds
 //! *blocks* — the rows of one app and kind from one batch, sorted by time, encoded together
-//! as one blob (postcard) — and `seen_YYYYMMDD` holds the 64-bit hash of every stored
-//! `app_id:id`, which makes a re-applied row a duplicate. One SQLite row per block instead of
-//! one per event is what lets a single writer keep up with ingestion (ARCHITECTURE.md has the
-//! measurements); exports decode blocks and merge them back into time order.
+//! as one blob (postcard) — and `seen_YYYYMMDD` holds `(event time, 64-bit hash of
+//! app_id:id)` for every stored row, which makes a re-applied row a duplicate. One SQLite row
+//! per block instead of one per event, and seen keys that lead with the event time (so new
+//! keys land on the last pages of the tree instead of dirtying pages all over it), are what
+//! let a single writer keep up with ingestion (ARCHITECTURE.md has the measurements);
+//! exports decode blocks and merge them back into time order.
 
 use crate::model::{install_name, parse_install};
 use crate::{Dims, EventRow, Result, StoreError};
@@ -39,7 +41,7 @@ pub(crate) fn create_partition(connection: &Connection, utc_day: &str) -> Result
             min_ts INTEGER NOT NULL, max_ts INTEGER NOT NULL, rows INTEGER NOT NULL, data BLOB NOT NULL
          );
          CREATE INDEX IF NOT EXISTS {raw}_by_app ON {raw} (app_id, kind, min_ts);
-         CREATE TABLE IF NOT EXISTS {seen} (key INTEGER PRIMARY KEY);"
+         CREATE TABLE IF NOT EXISTS {seen} (ts INTEGER NOT NULL, key INTEGER NOT NULL, PRIMARY KEY (ts, key)) WITHOUT ROWID;"
     ))?;
     connection.execute("INSERT OR IGNORE INTO partitions (day) VALUES (?1)", params![utc_day])?;
     Ok(())
@@ -55,14 +57,28 @@ pub(crate) fn drop_partition(connection: &Connection, utc_day: &str) -> Result<(
     Ok(())
 }
 
-/// The key that makes a row a duplicate: the stable 64-bit hash of `app_id:id`, as SQLite's
-/// signed integer.
+/// With the event time, the key that makes a row a duplicate: the stable 64-bit hash of
+/// `app_id:id`, as SQLite's signed integer. (A re-sent event carries its id and its time.)
 pub(crate) fn seen_key(app_id: &str, id: &str) -> i64 {
     let mut key = String::with_capacity(app_id.len() + id.len() + 1);
     key.push_str(app_id);
     key.push(':');
     key.push_str(id);
     i64::from_ne_bytes(unmogrowp_domain::hash::stable_hash(&key).to_ne_bytes())
+}
+
+/// The key of an app or device in `device_days` and `attributions.device_key`: its stable
+/// 64-bit hash as SQLite's signed integer (integer keys compare and pack far better than
+/// text in a tree that every batch updates).
+pub(crate) fn text_key(text: &str) -> i64 {
+    i64::from_ne_bytes(unmogrowp_domain::hash::stable_hash(text).to_ne_bytes())
+}
+
+/// A report day (`YYYY-MM-DD`) as days since 1970-01-01, as `device_days` stores it.
+pub(crate) fn day_number(day: &str) -> Option<i64> {
+    let date: jiff::civil::Date = day.parse().ok()?;
+    let epoch = jiff::civil::date(1970, 1, 1);
+    Some(i64::from(epoch.until(date).ok()?.get_days()))
 }
 
 /// A row inside a block: what [`EventRow`] holds besides the block's app, organization and
@@ -388,6 +404,14 @@ mod tests {
             reinstall: false,
             fraud_reason: None,
         }
+    }
+
+    #[test]
+    fn day_numbers() {
+        assert_eq!(day_number("1970-01-01"), Some(0));
+        assert_eq!(day_number("2026-11-20"), Some(20_777));
+        assert_eq!(day_number("1969-12-31"), Some(-1));
+        assert_eq!(day_number("2026-13-01"), None);
     }
 
     #[test]

@@ -61,8 +61,11 @@ CREATE INDEX IF NOT EXISTS quarantine_by_app ON quarantine (app_id, received_ms)
 ";
 
 /// The steps from each version to the next: `(version reached, what it does)`.
-const MIGRATIONS: &[(u32, &str)] =
-    &[(1, "raw rows in time-sorted blocks per app and kind; seen keys per day")];
+const MIGRATIONS: &[(u32, &str)] = &[(
+    1,
+    "raw rows in time-sorted blocks per app and kind; seen keys per day; device days and \
+     install decisions keyed by integer app and device keys",
+)];
 
 /// Brings the file to [`VERSION`]; refuses a newer one.
 pub(crate) fn migrate(connection: &mut Connection, path: &std::path::Path) -> Result<()> {
@@ -79,7 +82,10 @@ pub(crate) fn migrate(connection: &mut Connection, path: &std::path::Path) -> Re
         let started = std::time::Instant::now();
         let tx = connection.transaction()?;
         match target {
-            1 => to_blocks(&tx)?,
+            1 => {
+                to_blocks(&tx)?;
+                to_keyed_device_days(&tx)?;
+            }
             _ => return Err(StoreError::Query(format!("no migration to version {target}"))),
         }
         tx.execute(
@@ -110,6 +116,52 @@ pub(crate) fn current_version(connection: &Connection) -> Result<u32> {
     }
 }
 
+/// Version 0 → 1: `device_days` keyed by `(app_key, device_key, day number)` instead of
+/// text, and install decisions carry the device's key for the cohort join.
+fn to_keyed_device_days(tx: &rusqlite::Transaction<'_>) -> Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE device_days_keyed (
+            app_key INTEGER NOT NULL, device_key INTEGER NOT NULL, day INTEGER NOT NULL,
+            revenue REAL NOT NULL DEFAULT 0,
+            PRIMARY KEY (app_key, device_key, day)
+         ) WITHOUT ROWID;
+         ALTER TABLE attributions ADD COLUMN device_key INTEGER;",
+    )?;
+    let old: Vec<(String, String, String, f64)> = {
+        let mut statement = tx.prepare("SELECT app_id, device_id, day, revenue FROM device_days")?;
+        statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))?
+            .collect::<rusqlite::Result<_>>()?
+    };
+    {
+        let mut insert = tx.prepare(
+            "INSERT INTO device_days_keyed (app_key, device_key, day, revenue) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (app_key, device_key, day) DO UPDATE SET revenue = revenue + excluded.revenue",
+        )?;
+        for (app_id, device_id, day, revenue) in &old {
+            let Some(day) = raw::day_number(day) else { continue };
+            insert.execute(params![raw::text_key(app_id), raw::text_key(device_id), day, revenue])?;
+        }
+    }
+    let devices: Vec<String> = {
+        let mut statement =
+            tx.prepare("SELECT DISTINCT device_id FROM attributions WHERE device_id IS NOT NULL")?;
+        statement.query_map([], |row| row.get(0))?.collect::<rusqlite::Result<_>>()?
+    };
+    {
+        let mut update =
+            tx.prepare("UPDATE attributions SET device_key = ?1 WHERE device_id = ?2")?;
+        for device in &devices {
+            update.execute(params![raw::text_key(device), device])?;
+        }
+    }
+    tx.execute_batch(
+        "DROP TABLE device_days;
+         ALTER TABLE device_days_keyed RENAME TO device_days;",
+    )?;
+    Ok(())
+}
+
 /// Version 0 → 1: every `events_YYYYMMDD` table becomes blocks in `raw_YYYYMMDD` and keys
 /// in `seen_YYYYMMDD`; the old table is dropped.
 fn to_blocks(tx: &rusqlite::Transaction<'_>) -> Result<()> {
@@ -137,11 +189,11 @@ fn to_blocks(tx: &rusqlite::Transaction<'_>) -> Result<()> {
             statement.query_map([], v0_row)?.collect::<rusqlite::Result<_>>()?
         };
         let mut seen = tx.prepare(&format!(
-            "INSERT OR IGNORE INTO {} (key) VALUES (?1)",
+            "INSERT OR IGNORE INTO {} (ts, key) VALUES (?1, ?2)",
             raw::seen_table(&day)
         ))?;
         for row in &rows {
-            seen.execute(params![raw::seen_key(&row.app_id, &row.id)])?;
+            seen.execute(params![row.timestamp_ms, raw::seen_key(&row.app_id, &row.id)])?;
         }
         let mut start = 0;
         while start < rows.len() {

@@ -7,7 +7,11 @@ use super::raw;
 use crate::model::utc_day;
 use crate::{ApplyOutcome, Batch, Counts, Dims, EventRow, Result};
 use rusqlite::params;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
+
+/// Maps keyed by borrowed strings, filled per row: a fast non-cryptographic hasher (the keys
+/// are the batch's own data, and the maps live for one batch).
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 use unmogrowp_domain::event::EventType;
 
 const DAY_MS: i64 = 86_400_000;
@@ -52,10 +56,10 @@ type FraudKey<'a> = (&'a str, &'a str, &'static str, &'a str, &'a str);
 
 pub(crate) fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<ApplyOutcome> {
     let mut outcome = ApplyOutcome::default();
-    let mut rollups: HashMap<(&str, &str, &Dims), Counts> = HashMap::new();
-    let mut device_days: HashMap<(&str, &str, &str), f64> = HashMap::new();
+    let mut rollups: HashMap<(&str, &str, &Dims), Counts> = HashMap::default();
+    let mut device_days: HashMap<(&str, &str, &str), f64> = HashMap::default();
     let mut new_installs: HashSet<(&str, &str)> = HashSet::new();
-    let mut fraud: HashMap<FraudKey<'_>, i64> = HashMap::new();
+    let mut fraud: HashMap<FraudKey<'_>, i64> = HashMap::default();
     let Writer { connection, partitions } = writer;
     let tx = connection.unchecked_transaction()?;
 
@@ -71,12 +75,12 @@ pub(crate) fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<ApplyOut
             partitions.insert(day.clone());
         }
         let mut seen = tx.prepare_cached(&format!(
-            "INSERT OR IGNORE INTO {} (key) VALUES (?1)",
+            "INSERT OR IGNORE INTO {} (ts, key) VALUES (?1, ?2)",
             raw::seen_table(&day)
         ))?;
-        let mut fresh: HashMap<(&str, &str, EventType), Vec<&EventRow>> = HashMap::new();
+        let mut fresh: HashMap<(&str, &str, EventType), Vec<&EventRow>> = HashMap::default();
         for row in rows {
-            if seen.execute(params![raw::seen_key(&row.app_id, &row.id)])? == 0 {
+            if seen.execute(params![row.timestamp_ms, raw::seen_key(&row.app_id, &row.id)])? == 0 {
                 outcome.duplicates += 1;
                 continue;
             }
@@ -119,11 +123,19 @@ pub(crate) fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<ApplyOut
     }
     {
         let mut statement = tx.prepare_cached(
-            "INSERT INTO device_days (app_id, device_id, day, revenue) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (app_id, device_id, day) DO UPDATE SET revenue = revenue + excluded.revenue",
+            "INSERT INTO device_days (app_key, device_key, day, revenue) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (app_key, device_key, day) DO UPDATE SET revenue = revenue + excluded.revenue",
         )?;
-        for ((app_id, device, day), revenue) in &device_days {
-            statement.execute(params![app_id, device, day, revenue])?;
+        // In key order, so the tree is walked once from left to right.
+        let mut keyed: Vec<(i64, i64, i64, f64)> = device_days
+            .iter()
+            .filter_map(|((app_id, device, day), revenue)| {
+                Some((raw::text_key(app_id), raw::text_key(device), raw::day_number(day)?, *revenue))
+            })
+            .collect();
+        keyed.sort_unstable_by_key(|(app, device, day, _)| (*app, *device, *day));
+        for (app, device, day, revenue) in keyed {
+            statement.execute(params![app, device, day, revenue])?;
         }
     }
     {
@@ -184,8 +196,8 @@ pub(crate) fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<ApplyOut
         let mut statement = tx.prepare_cached(
             "INSERT OR IGNORE INTO attributions (app_id, event_id, device_id, status, match_type, touch_id, touch_kind,
                 touch_at, link_id, network, campaign, adgroup, creative, country, rejection_reason, reattribution,
-                reinstall, install_at, decided_at, day)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+                reinstall, install_at, decided_at, day, device_key)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
         )?;
         for decision in &batch.attributions {
             statement.execute(params![
@@ -209,11 +221,12 @@ pub(crate) fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<ApplyOut
                 decision.install_at_ms,
                 decision.decided_at_ms,
                 decision.day,
+                decision.device_id.as_deref().map(raw::text_key),
             ])?;
         }
     }
     {
-        let mut credits: HashMap<(&str, &str, &str, &Dims), f64> = HashMap::new();
+        let mut credits: HashMap<(&str, &str, &str, &Dims), f64> = HashMap::default();
         for credit in batch
             .credits
             .iter()
