@@ -292,6 +292,7 @@ impl Pipeline {
                     }
                     acked = stored_now;
                 }
+                let reading = std::time::Instant::now();
                 let batch = tokio::select! {
                     batch = reader.next_batch(self.options.batch_size, Duration::from_millis(200)) => batch,
                     _ = shutdown.changed() => continue,
@@ -324,11 +325,17 @@ impl Pipeline {
                     continue;
                 }
                 let last = records.last().map_or(0, |(offset, _)| *offset);
+                let deciding = std::time::Instant::now();
+                stage_time("read", reading, deciding);
                 let Some((batch, live, triggers)) = self.prepare(records, shutdown).await else {
                     return None;
                 };
                 let prepared = Prepared { batch: Arc::new(batch), live, triggers, last };
-                if sender.send(prepared).await.is_err() {
+                let handing = std::time::Instant::now();
+                stage_time("decide", deciding, handing);
+                let sent = sender.send(prepared).await;
+                stage_time("hand_over", handing, std::time::Instant::now());
+                if sent.is_err() {
                     // The store stage gave up (shutdown while retrying): what it did not
                     // store is decided but not stored.
                     return None;
@@ -543,9 +550,11 @@ impl StoreStage {
         mut shutdown: watch::Receiver<bool>,
     ) {
         while let Some(prepared) = receiver.recv().await {
+            let storing = std::time::Instant::now();
             if !self.store_one(&prepared, &mut shutdown).await {
                 return;
             }
+            stage_time("store", storing, std::time::Instant::now());
             let last = prepared.last;
             self.handle.position.store(last, Ordering::Release);
             stored.send_replace(last);
@@ -638,6 +647,14 @@ impl StoreStage {
         }
         Ok(())
     }
+}
+
+/// Time a batch spent in a stage: `read` (waiting for and reading log records), `decide`
+/// (decoding, enrichment, attribution), `hand_over` (waiting for the store stage to take the
+/// batch: the store is the slower stage), `store` (postbacks and the event store).
+fn stage_time(stage: &'static str, from: std::time::Instant, to: std::time::Instant) {
+    metrics::histogram!("pipeline_stage_seconds", "stage" => stage)
+        .record(to.duration_since(from).as_secs_f64());
 }
 
 /// Sleeps unless told to stop first; returns whether to stop.
