@@ -48,14 +48,15 @@ fn spawn_checkpointer(path: PathBuf) -> Result<std::sync::mpsc::Sender<()>> {
                     receiver.recv_timeout(CHECKPOINT_EVERY),
                     Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
                 );
-                let result: rusqlite::Result<(i64, i64, i64)> = connection.query_row(
-                    "PRAGMA wal_checkpoint(PASSIVE)",
-                    [],
-                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-                );
+                let result: rusqlite::Result<(i64, i64, i64)> =
+                    connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+                        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                    });
                 match result {
                     Ok((_, log, done)) if log > WAL_PAGES_LIMIT && done < log => {
-                        if let Err(error) = connection.execute_batch("PRAGMA wal_checkpoint(RESTART)") {
+                        if let Err(error) =
+                            connection.execute_batch("PRAGMA wal_checkpoint(RESTART)")
+                        {
                             tracing::warn!(%error, "event store checkpoint (restart) failed");
                         }
                     }
@@ -67,7 +68,9 @@ fn spawn_checkpointer(path: PathBuf) -> Result<std::sync::mpsc::Sender<()>> {
                 }
             }
         })
-        .map_err(|error| StoreError::Unavailable(format!("cannot start the checkpointer: {error}")))?;
+        .map_err(|error| {
+            StoreError::Unavailable(format!("cannot start the checkpointer: {error}"))
+        })?;
     Ok(sender)
 }
 

@@ -128,7 +128,8 @@ fn to_keyed_device_days(tx: &rusqlite::Transaction<'_>) -> Result<()> {
          ALTER TABLE attributions ADD COLUMN device_key INTEGER;",
     )?;
     let old: Vec<(String, String, String, f64)> = {
-        let mut statement = tx.prepare("SELECT app_id, device_id, day, revenue FROM device_days")?;
+        let mut statement =
+            tx.prepare("SELECT app_id, device_id, day, revenue FROM device_days")?;
         statement
             .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))?
             .collect::<rusqlite::Result<_>>()?
@@ -140,7 +141,12 @@ fn to_keyed_device_days(tx: &rusqlite::Transaction<'_>) -> Result<()> {
         )?;
         for (app_id, device_id, day, revenue) in &old {
             let Some(day) = raw::day_number(day) else { continue };
-            insert.execute(params![raw::text_key(app_id), raw::text_key(device_id), day, revenue])?;
+            insert.execute(params![
+                raw::text_key(app_id),
+                raw::text_key(device_id),
+                day,
+                revenue
+            ])?;
         }
     }
     let devices: Vec<String> = {
