@@ -327,9 +327,7 @@ impl Pipeline {
                 let last = records.last().map_or(0, |(offset, _)| *offset);
                 let deciding = std::time::Instant::now();
                 stage_time("read", reading, deciding);
-                let Some((batch, live, triggers)) = self.prepare(records, shutdown).await else {
-                    return None;
-                };
+                let (batch, live, triggers) = self.prepare(records, shutdown).await?;
                 let prepared = Prepared { batch: Arc::new(batch), live, triggers, last };
                 let handing = std::time::Instant::now();
                 stage_time("decide", deciding, handing);

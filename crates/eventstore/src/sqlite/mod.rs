@@ -37,8 +37,8 @@ const WAL_PAGES_LIMIT: i64 = 65_536;
 /// Copies the write-ahead log into the database file from its own thread and connection,
 /// so the writer never waits for a checkpoint's copying and fsyncs (with SQLite's automatic
 /// checkpoints, a large batch's commit also paid for the checkpoint).
-fn spawn_checkpointer(path: PathBuf) -> Result<std::sync::mpsc::Sender<()>> {
-    let connection = open(&path, false)?;
+fn spawn_checkpointer(path: &Path) -> Result<std::sync::mpsc::Sender<()>> {
+    let connection = open(path, false)?;
     let (sender, receiver) = std::sync::mpsc::channel::<()>();
     std::thread::Builder::new()
         .name("event-store-checkpoint".to_owned())
@@ -113,7 +113,7 @@ impl SqliteEventStore {
         })
         .await
         .map_err(|error| StoreError::Unavailable(error.to_string()))??;
-        let checkpointer = spawn_checkpointer(path.clone())?;
+        let checkpointer = spawn_checkpointer(&path)?;
         Ok(Self {
             path,
             writer: Arc::new(Mutex::new(writer)),

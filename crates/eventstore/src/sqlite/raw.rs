@@ -366,6 +366,7 @@ pub(crate) fn export_partition(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -49,8 +49,7 @@ async fn export(
         )
         .await
         .unwrap();
-    let rows = rows.lock().unwrap().clone();
-    rows
+    std::mem::take(&mut *rows.lock().unwrap())
 }
 
 /// The columns of the old release's CSV export that every stored row must still have.
