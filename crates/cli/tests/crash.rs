@@ -93,23 +93,40 @@ async fn kill_nine_loses_nothing_acknowledged() {
     assert!(status.success());
     assert!(server.wait().unwrap().success());
 
-    // Every acknowledged id is in the store exactly once.
+    // Every acknowledged id is in the store exactly once (read back through the store's
+    // export, which decodes every raw block of the app).
     let db = rusqlite::Connection::open(data_dir.path().join("events.db")).unwrap();
     let days: Vec<String> = db
-        .prepare("SELECT day FROM partitions")
+        .prepare("SELECT day FROM partitions ORDER BY day")
         .unwrap()
         .query_map([], |row| row.get(0))
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    let mut stored = Vec::new();
-    for day in days {
-        let table = format!("events_{}", day.replace('-', ""));
-        let mut statement =
-            db.prepare(&format!("SELECT id FROM {table} WHERE app_id = ?1")).unwrap();
-        let ids = statement.query_map([&app_id], |row| row.get::<_, String>(0)).unwrap();
-        stored.extend(ids.map(Result::unwrap));
-    }
+    drop(db);
+    let store = unmogrowp_eventstore::SqliteEventStore::open(data_dir.path()).await.unwrap();
+    let collected = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = collected.clone();
+    use unmogrowp_eventstore::EventStore as _;
+    store
+        .export(
+            unmogrowp_eventstore::ExportQuery {
+                app_id: app_id.clone(),
+                kinds: {
+                    use unmogrowp_domain::event::EventType::*;
+                    vec![Install, Open, Session, Event, Click, Impression]
+                },
+                from_day: days.first().cloned().unwrap_or_default(),
+                to_day: days.last().cloned().unwrap_or_default(),
+            },
+            Box::new(move |row| {
+                sink.lock().unwrap().push(row.id);
+                true
+            }),
+        )
+        .await
+        .unwrap();
+    let stored = std::mem::take(&mut *collected.lock().unwrap());
     let unique: HashSet<String> = stored.iter().cloned().collect();
     assert_eq!(unique.len(), stored.len(), "no event stored twice");
     assert_eq!(unique, acknowledged);
