@@ -83,6 +83,28 @@ pub trait EventLog: Send + Sync {
 
     /// Stops accepting appends and waits for those in flight.
     async fn close(&self);
+
+    /// Whether live-feed messages published with [`EventLog::publish_live`] reach other
+    /// nodes (the file log serves one process, which broadcasts in memory).
+    fn relays_live(&self) -> bool {
+        false
+    }
+
+    /// Publishes one payload of live-feed messages to every node that subscribed with
+    /// [`EventLog::subscribe_live`]. Best effort (not stored): the live feed is a view of
+    /// what is stored, never a source of it.
+    async fn publish_live(&self, payload: Vec<u8>) -> Result<(), LogError> {
+        let _ = payload;
+        Ok(())
+    }
+
+    /// Payloads published by any node's [`EventLog::publish_live`]; `None` when the log does
+    /// not relay.
+    async fn subscribe_live(
+        &self,
+    ) -> Result<Option<tokio::sync::mpsc::Receiver<Vec<u8>>>, LogError> {
+        Ok(None)
+    }
 }
 
 #[async_trait::async_trait]

@@ -155,6 +155,38 @@ impl EventLog for NatsLog {
         "nats"
     }
 
+    fn relays_live(&self) -> bool {
+        true
+    }
+
+    /// Core NATS (not JetStream): `<prefix>.live`, delivered to the nodes subscribed now.
+    async fn publish_live(&self, payload: Vec<u8>) -> Result<(), LogError> {
+        self.client
+            .publish(format!("{}.live", self.subject_prefix), payload.into())
+            .await
+            .map_err(|error| failed("live publish", error))
+    }
+
+    async fn subscribe_live(
+        &self,
+    ) -> Result<Option<tokio::sync::mpsc::Receiver<Vec<u8>>>, LogError> {
+        use futures::StreamExt as _;
+        let mut subscription = self
+            .client
+            .subscribe(format!("{}.live", self.subject_prefix))
+            .await
+            .map_err(|error| failed("live subscribe", error))?;
+        let (sender, receiver) = tokio::sync::mpsc::channel(1024);
+        tokio::spawn(async move {
+            while let Some(message) = subscription.next().await {
+                if sender.send(message.payload.to_vec()).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Some(receiver))
+    }
+
     async fn append(&self, entries: Vec<Entry>) -> Result<Offset, LogError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(LogError::Closed);

@@ -2,18 +2,21 @@
 //! ingest nodes, two API nodes and one worker, each its own `unmogrowp serve --role …`
 //! process. Clients send events to both ingest nodes while one of them is killed with
 //! SIGKILL and restarted; every acknowledged event is counted once, and both API nodes answer
-//! the same report. Bounded in count and time.
+//! the same report; an API node's live feed hears an install sent to an ingest node. Bounded
+//! in count and time.
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use common::{Ledger, Senders, free_port, stop};
+use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::process::Child;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
 
 const BATCH: usize = 20;
 
@@ -31,6 +34,22 @@ struct Cluster {
 impl Cluster {
     fn start(&self, role: &str, name: &str, port: u16) -> Child {
         common::serve(port, &self.dirs.path().join(name), &["--role", role], &self.env)
+    }
+}
+
+/// The next text message of a live-feed socket, as JSON (10 s at most).
+async fn next_json(
+    socket: &mut (impl StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin),
+) -> Value {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a live message in time")
+            .expect("the socket is open")
+            .expect("a readable message");
+        if let Message::Text(text) = message {
+            return serde_json::from_str(&text).unwrap();
+        }
     }
 }
 
@@ -95,7 +114,7 @@ async fn two_ingest_two_api_one_worker_lose_nothing_under_kill_nine() {
     let senders = Senders {
         http: http.clone(),
         targets: ingest.to_vec(),
-        app_token,
+        app_token: app_token.clone(),
         tag: "n",
         batch_size: BATCH,
         max_batches: 300,
@@ -150,6 +169,41 @@ async fn two_ingest_two_api_one_worker_lose_nothing_under_kill_nine() {
     let from_b = summary(api_b.clone()).await;
     assert_eq!(from_a["totals"], from_b["totals"]);
     assert_eq!(from_a["rows"], from_b["rows"]);
+
+    // The live feed of an API node (no pipeline of its own) hears an install that an ingest
+    // node took, through the worker's relay.
+    let url = format!("{}/api/v1/live", api_b.replace("http://", "ws://"));
+    let (mut socket, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    socket.send(Message::Text(json!({ "token": token }).to_string().into())).await.unwrap();
+    let ready = next_json(&mut socket).await;
+    assert_eq!(ready["type"], "ready", "{ready}");
+    let install_id = format!("live-{unique}");
+    let sent = http
+        .post(format!("{}/v1/events", ingest[1]))
+        .header("x-app-token", &app_token)
+        .json(&json!({ "events": [{
+            "id": install_id,
+            "type": "install",
+            "timestamp": jiff::Timestamp::now().to_string(),
+            "device": { "gaid": "9f1c2d3e-0000-4000-8000-0000000000aa" },
+        }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+    let heard = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let message = next_json(&mut socket).await;
+            if message["id"] == install_id.as_str() {
+                return message;
+            }
+        }
+    })
+    .await
+    .expect("the API node's live feed relays the install within 30 s");
+    assert_eq!(heard["type"], "install");
+    assert_eq!(heard["app_id"], app_id.as_str());
+    drop(socket);
 
     for node in nodes {
         stop(node);

@@ -37,7 +37,7 @@ pub struct PipelineOptions {
 }
 
 /// What live subscribers hear about each stored record.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct LiveMessage {
     #[serde(skip)]
     pub org_id: String,
@@ -101,6 +101,37 @@ impl PipelineHandle {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveMessage>> {
         self.live.subscribe()
+    }
+
+    /// On a node that does not run the pipeline: relays the live messages the worker
+    /// publishes through the shared log into this node's live feed, so WebSocket clients of
+    /// any API node hear every stored record (still filtered per organization by each
+    /// connection). Resubscribes after an error; ends with the task that runs it.
+    pub async fn relay_live(self: Arc<Self>) {
+        if !self.log.relays_live() {
+            return;
+        }
+        loop {
+            match self.log.subscribe_live().await {
+                Ok(Some(mut payloads)) => {
+                    while let Some(payload) = payloads.recv().await {
+                        let Ok(batch) =
+                            serde_json::from_slice::<Vec<(String, LiveMessage)>>(&payload)
+                        else {
+                            tracing::warn!("skipping an unreadable live-feed payload");
+                            continue;
+                        };
+                        for (org_id, mut message) in batch {
+                            message.org_id = org_id;
+                            let _ = self.live.send(Arc::new(message));
+                        }
+                    }
+                }
+                Ok(None) => return,
+                Err(error) => tracing::warn!(%error, "cannot subscribe to the live feed relay"),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
     }
 
     /// Waits until the store holds everything up to `offset` (or the timeout passes).
@@ -419,7 +450,7 @@ impl Pipeline {
         let mut batch =
             Batch { last_offset: records.last().map_or(0, |(o, _)| *o), ..Batch::default() };
         batch.rows.reserve(records.len());
-        let announce = self.handle.live.receiver_count() > 0;
+        let announce = self.handle.live.receiver_count() > 0 || self.log.relays_live();
         let mut live = Vec::new();
         let mut outputs = attribute::Outputs::default();
         let mut apps: std::collections::HashMap<unmogrowp_domain::AppId, Arc<AppInfo>> =
@@ -561,9 +592,27 @@ impl StoreStage {
             if let Err(error) = self.log.commit(CONSUMER, last).await {
                 tracing::warn!(%error, "cannot record the pipeline's log offset");
             }
+            if self.log.relays_live() && !prepared.live.is_empty() {
+                self.relay(&prepared.live).await;
+            }
             for message in prepared.live {
                 let _ = self.handle.live.send(Arc::new(message));
             }
+        }
+    }
+
+    /// Publishes the batch's live messages to the other nodes (API nodes relay them to
+    /// their WebSocket clients). Best effort: a failure is logged and the feed skips them.
+    async fn relay(&self, messages: &[LiveMessage]) {
+        let wire: Vec<(&str, &LiveMessage)> =
+            messages.iter().map(|m| (m.org_id.as_str(), m)).collect();
+        let payload = match serde_json::to_vec(&wire) {
+            Ok(payload) => payload,
+            Err(error) => return tracing::warn!(%error, "cannot encode live messages"),
+        };
+        if let Err(error) = self.log.publish_live(payload).await {
+            metrics::counter!("pipeline_live_relay_errors_total").increment(1);
+            tracing::warn!(%error, "cannot relay live messages to other nodes");
         }
     }
 

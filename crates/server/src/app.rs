@@ -322,6 +322,9 @@ impl Application {
                 }
             })
         });
+        // Their WebSocket clients hear what the worker stores through the log's relay.
+        let live_relay =
+            self.pipeline.is_none().then(|| tokio::spawn(self.state.pipeline.clone().relay_live()));
         let pipeline_task =
             self.pipeline.map(|pipeline| tokio::spawn(pipeline.run(pipeline_stopped)));
         let mut deadline = stop;
@@ -340,6 +343,9 @@ impl Application {
             let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
         }
         if let Some(task) = follower {
+            task.abort();
+        }
+        if let Some(task) = live_relay {
             task.abort();
         }
         if let Some(task) = sender_task {
