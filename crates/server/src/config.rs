@@ -164,7 +164,10 @@ pub struct EventsConfig {
     /// The event log keeps what every worker has processed for this long (at least the
     /// dedup window).
     pub log_retention_hours: u32,
-    /// Records a worker takes from the log at once.
+    /// Records a worker takes from the log at once (the most it stores per transaction on
+    /// the embedded store). Under a burst, large batches amortize each transaction's fixed
+    /// work: 20 000 stored ~1.6× as many events per second as 5 000 (BENCHMARKS.md); a
+    /// batch is whatever arrived, so small loads still go through at once.
     pub batch_size: usize,
     /// With ClickHouse (`events_url`): rows per insert, gathered for up to
     /// `clickhouse_flush_ms`, whichever comes first.
@@ -179,7 +182,7 @@ impl Default for EventsConfig {
         Self {
             retention_days: 400,
             log_retention_hours: 192,
-            batch_size: 5_000,
+            batch_size: 20_000,
             clickhouse_batch_rows: 50_000,
             clickhouse_flush_ms: 1_000,
             currency_rates: Default::default(),
