@@ -24,7 +24,9 @@ cleanup() {
 trap cleanup EXIT
 
 TIER=embedded
-[ -n "${UNMOGROWP_EVENTS_URL:-}" ] && TIER="cluster (events: ${UNMOGROWP_EVENTS_URL%%:*}, log: ${UNMOGROWP_NATS_URL:+nats}${UNMOGROWP_NATS_URL:-file})"
+LOG=file
+[ -n "${UNMOGROWP_NATS_URL:-}" ] && LOG=nats
+[ -n "${UNMOGROWP_EVENTS_URL:-}" ] && TIER="cluster (events: ${UNMOGROWP_EVENTS_URL%%:*}, log: $LOG)"
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(lscpu | sed -n 's/Model name: *//p'), kernel $(uname -r); tier: $TIER"
 
 UNMOGROWP_LOG_FORMAT=json "$BIN" serve --addr "127.0.0.1:$PORT" --data-dir "$WORK/data" >"$WORK/server.log" 2>&1 &
