@@ -322,9 +322,11 @@ impl Application {
                 }
             })
         });
-        // Their WebSocket clients hear what the worker stores through the log's relay.
-        let live_relay =
-            self.pipeline.is_none().then(|| tokio::spawn(self.state.pipeline.clone().relay_live()));
+        // API nodes' WebSocket clients hear what the worker stores through the log's relay
+        // (ingest nodes serve no live feed and skip it).
+        let relays =
+            self.pipeline.is_none() && role_serves(config_role(&self.state.config), "/api/v1/live");
+        let live_relay = relays.then(|| tokio::spawn(self.state.pipeline.clone().relay_live()));
         let pipeline_task =
             self.pipeline.map(|pipeline| tokio::spawn(pipeline.run(pipeline_stopped)));
         let mut deadline = stop;
