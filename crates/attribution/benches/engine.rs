@@ -9,7 +9,7 @@ use criterion::{Criterion, criterion_group};
 use std::hint::black_box;
 use std::time::Instant;
 use unmogrowp_attribution::{
-    Engine, InstallInput, Settings, TouchInput, TouchKind, device_keys, id_hash,
+    Engine, InstallInput, MatchType, Settings, TouchInput, TouchKind, device_keys, id_hash,
 };
 
 const START: i64 = 1_800_000_000_000;
@@ -64,10 +64,21 @@ fn build(touches: u64) -> (Engine, Vec<Vec<u64>>) {
     (engine, device_keys_cache)
 }
 
-fn install_for(i: u64, keys: &[Vec<u64>]) -> (u64, i64, Option<u64>, Vec<u64>, Option<u64>) {
+type Install = (u64, i64, Option<u64>, Vec<u64>, Option<u64>);
+
+/// The `i`-th install: one hour after the index's last day, from a device of the index. A
+/// fifth of them carry the click id of a click that qualifies: same app (touch `j` belongs to
+/// app `j % APPS`), a click (every fifth touch is an impression, so apps 0 and 5 have only
+/// impressions and get no click id), and within the click window (from the newer half of
+/// the index).
+fn install_for(i: u64, keys: &[Vec<u64>], touches: u64) -> Install {
     let device = usize::try_from(i % keys.len() as u64).unwrap_or(0);
     let at = START + 7 * 24 * 3_600_000 + (i as i64 % 3_600_000);
-    let click_id = i.is_multiple_of(4).then(|| id_hash(&format!("{:032x}", i * 7)));
+    let click_id = (i % 4 == 1 && !i.is_multiple_of(5)).then(|| {
+        let newer = touches - 1 - (i.wrapping_mul(7_919) % (touches / 2));
+        let touch = newer - (newer + APPS - i % APPS) % APPS;
+        id_hash(&format!("{touch:032x}"))
+    });
     (
         i % APPS,
         at,
@@ -77,11 +88,7 @@ fn install_for(i: u64, keys: &[Vec<u64>]) -> (u64, i64, Option<u64>, Vec<u64>, O
     )
 }
 
-fn decide(
-    engine: &mut Engine,
-    settings: &Settings,
-    install: &(u64, i64, Option<u64>, Vec<u64>, Option<u64>),
-) -> bool {
+fn decide(engine: &mut Engine, settings: &Settings, install: &Install) -> Option<MatchType> {
     let decision = engine.decide(
         settings,
         &InstallInput {
@@ -93,7 +100,7 @@ fn decide(
             blocked_ip: false,
         },
     );
-    decision.touch.is_some()
+    decision.match_type
 }
 
 #[allow(clippy::print_stdout)] // a benchmark's report is its output
@@ -105,16 +112,17 @@ fn report(touches: u64, decisions: u64) {
     let per_touch = (resident_bytes().saturating_sub(before)) as f64 / touches as f64;
     // Reattribution would turn repeated devices into re-installs; decide each device once.
     let settings = Settings { reattribution_window_ms: 0, ..Settings::default() };
-    let installs: Vec<_> = (0..decisions).map(|i| install_for(i, &keys)).collect();
+    let installs: Vec<_> = (0..decisions).map(|i| install_for(i, &keys, touches)).collect();
     let mut latencies = Vec::with_capacity(installs.len());
     let mut matched = 0u64;
+    let mut by_click_id = 0u64;
     let started = Instant::now();
     for install in &installs {
         let one = Instant::now();
-        if decide(&mut engine, &settings, install) {
-            matched += 1;
-        }
+        let match_type = decide(&mut engine, &settings, install);
         latencies.push(one.elapsed().as_nanos() as u64);
+        matched += u64::from(match_type.is_some());
+        by_click_id += u64::from(match_type == Some(MatchType::ClickId));
     }
     let elapsed = started.elapsed();
     latencies.sort_unstable();
@@ -122,7 +130,8 @@ fn report(touches: u64, decisions: u64) {
         |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize] as f64 / 1000.0;
     println!(
         "index {touches} touchpoints: built in {:.1} s, {per_touch:.0} bytes/touchpoint (RSS growth); \
-         {decisions} installs in {:.2} s = {:.0} installs/s on one core ({matched} attributed); \
+         {decisions} installs in {:.2} s = {:.0} installs/s on one core ({matched} attributed, \
+         {by_click_id} by click id); \
          p50 {:.2} µs, p99 {:.2} µs per decision",
         built.as_secs_f64(),
         elapsed.as_secs_f64(),
@@ -140,7 +149,7 @@ fn criterion_benches(c: &mut Criterion) {
     c.bench_function("decide install, index of 1M touchpoints", |b| {
         b.iter(|| {
             i += 1;
-            black_box(decide(&mut engine, &settings, &install_for(i, &keys)))
+            black_box(decide(&mut engine, &settings, &install_for(i, &keys, 1_000_000)))
         });
     });
 }

@@ -37,7 +37,10 @@ pub trait EventStore: Send + Sync {
     async fn position(&self) -> Result<Offset>;
 
     /// Stores the batch's rows, updates the rollups and records `batch.last_offset`, all or
-    /// nothing. Rows already stored (same app and id) are skipped and not counted again.
+    /// nothing. Rows already stored are skipped and not counted again: same app, id and
+    /// event time on the embedded store (a re-sent event carries its time; one re-sent with
+    /// another time is caught by ingestion's dedup window, not here), same app and id on
+    /// ClickHouse.
     /// Shared, so a caller that retries after an error keeps the batch without copying it.
     async fn apply_shared(&self, batch: std::sync::Arc<Batch>) -> Result<ApplyOutcome>;
 

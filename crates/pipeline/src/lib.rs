@@ -155,6 +155,9 @@ pub struct Pipeline {
     options: PipelineOptions,
     handle: Arc<PipelineHandle>,
     writer: Option<StoreStage>,
+    /// False when the engine may lack history (its rebuild did not finish): no snapshot is
+    /// written then, so a restart rebuilds again instead of keeping the gap for good.
+    snapshots_allowed: bool,
 }
 
 /// A batch decided by the first stage, on its way to the store.
@@ -202,6 +205,7 @@ impl Pipeline {
             options,
             handle,
             writer: Some(writer),
+            snapshots_allowed: true,
         })
     }
 
@@ -257,9 +261,11 @@ impl Pipeline {
     /// with writing the last one; at most [`IN_FLIGHT`] batches wait between the two.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         if let Err(error) = self.warm_up(&mut shutdown).await {
+            self.snapshots_allowed = false;
             tracing::error!(
                 error = format!("{error:#}"),
-                "rebuilding the attribution index failed; decisions may lack history"
+                "rebuilding the attribution index failed; decisions may lack history \
+                 (no snapshot is written until a restart rebuilds it)"
             );
         }
         let Some(writer) = self.writer.take() else { return };
@@ -411,23 +417,39 @@ impl Pipeline {
     }
 
     /// Writes the engine's state as of `offset`. Encoding runs on a blocking thread while
-    /// this stage waits (the engine must not change meanwhile); the file is written and
-    /// synced on another blocking thread while the pipeline goes on.
+    /// this stage waits (the engine must not change meanwhile; a panic while encoding is
+    /// caught so the engine always comes back); then the file is written and synced on
+    /// another blocking thread (the async runtime's threads never do either).
     async fn snapshot(&mut self, offset: Offset) {
+        if !self.snapshots_allowed {
+            return;
+        }
         let attributor = std::mem::replace(&mut self.attributor, attribute::Attributor::new(None));
         let encoded = tokio::task::spawn_blocking(move || {
-            let bytes = attributor.encode(offset);
+            let bytes = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                attributor.encode(offset)
+            }));
             (attributor, bytes)
         })
         .await;
         let (attributor, bytes) = match encoded {
             Ok(result) => result,
             Err(error) => {
-                tracing::error!(%error, "encoding the attribution snapshot panicked");
+                // Unreachable in practice (the closure catches panics); without the engine
+                // every later decision would be wrong, so stop writing snapshots and say so.
+                self.snapshots_allowed = false;
+                tracing::error!(%error, "the attribution snapshot task failed; the engine is lost");
                 return;
             }
         };
         self.attributor = attributor;
+        let bytes = match bytes {
+            Ok(bytes) => bytes,
+            Err(_) => {
+                tracing::error!("encoding the attribution snapshot panicked; no snapshot written");
+                return;
+            }
+        };
         let (Some(path), Ok(bytes)) = (self.options.snapshot_path.clone(), bytes) else {
             return;
         };
@@ -560,6 +582,9 @@ const IN_FLIGHT: usize = 2;
 
 const SNAPSHOT_EVERY: Duration = Duration::from_secs(60);
 
+/// Live messages per relay payload (~250 bytes each: ~250 KiB a payload).
+const LIVE_MESSAGES_PER_PAYLOAD: usize = 1_000;
+
 /// The second stage: postbacks, event store, position, live feed.
 struct StoreStage {
     store: Store,
@@ -603,16 +628,19 @@ impl StoreStage {
 
     /// Publishes the batch's live messages to the other nodes (API nodes relay them to
     /// their WebSocket clients). Best effort: a failure is logged and the feed skips them.
+    /// Payloads stay far below NATS's default 1 MiB limit (a message is ~250 bytes).
     async fn relay(&self, messages: &[LiveMessage]) {
-        let wire: Vec<(&str, &LiveMessage)> =
-            messages.iter().map(|m| (m.org_id.as_str(), m)).collect();
-        let payload = match serde_json::to_vec(&wire) {
-            Ok(payload) => payload,
-            Err(error) => return tracing::warn!(%error, "cannot encode live messages"),
-        };
-        if let Err(error) = self.log.publish_live(payload).await {
-            metrics::counter!("pipeline_live_relay_errors_total").increment(1);
-            tracing::warn!(%error, "cannot relay live messages to other nodes");
+        for chunk in messages.chunks(LIVE_MESSAGES_PER_PAYLOAD) {
+            let wire: Vec<(&str, &LiveMessage)> =
+                chunk.iter().map(|m| (m.org_id.as_str(), m)).collect();
+            let payload = match serde_json::to_vec(&wire) {
+                Ok(payload) => payload,
+                Err(error) => return tracing::warn!(%error, "cannot encode live messages"),
+            };
+            if let Err(error) = self.log.publish_live(payload).await {
+                metrics::counter!("pipeline_live_relay_errors_total").increment(1);
+                tracing::warn!(%error, "cannot relay live messages to other nodes");
+            }
         }
     }
 

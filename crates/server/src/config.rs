@@ -166,7 +166,7 @@ pub struct EventsConfig {
     pub log_retention_hours: u32,
     /// Records a worker takes from the log at once (the most it stores per transaction on
     /// the embedded store). Under a burst, large batches amortize each transaction's fixed
-    /// work: 20 000 stored ~1.6× as many events per second as 5 000 (BENCHMARKS.md); a
+    /// work: 20 000 stored ~1.4× as many events per second as 5 000 (BENCHMARKS.md); a
     /// batch is whatever arrived, so small loads still go through at once.
     pub batch_size: usize,
     /// With ClickHouse (`events_url`): rows per insert, gathered for up to

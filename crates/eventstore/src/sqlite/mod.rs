@@ -30,15 +30,17 @@ pub struct SqliteEventStore {
 
 /// How often the checkpointer copies the write-ahead log into the database file.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
-/// Past this many pages in the write-ahead log (256 MiB), the checkpointer waits for the
-/// writer between two batches so the log cannot grow without bound.
-const WAL_PAGES_LIMIT: i64 = 65_536;
 
 /// Copies the write-ahead log into the database file from its own thread and connection,
 /// so the writer never waits for a checkpoint's copying and fsyncs (with SQLite's automatic
-/// checkpoints, a large batch's commit also paid for the checkpoint).
+/// checkpoints, a large batch's commit also paid for the checkpoint). Only PASSIVE
+/// checkpoints: they never take the writer's lock or wait for readers (a RESTART would stall
+/// the writer behind a long export). The writer starts the log over once a checkpoint has
+/// copied all of it; a reader holding an old snapshot for long (a slow export) delays that,
+/// and the log grows meanwhile.
 fn spawn_checkpointer(path: &Path) -> Result<std::sync::mpsc::Sender<()>> {
     let connection = open(path, false)?;
+    connection.busy_timeout(std::time::Duration::from_millis(100))?;
     let (sender, receiver) = std::sync::mpsc::channel::<()>();
     std::thread::Builder::new()
         .name("event-store-checkpoint".to_owned())
@@ -48,20 +50,8 @@ fn spawn_checkpointer(path: &Path) -> Result<std::sync::mpsc::Sender<()>> {
                     receiver.recv_timeout(CHECKPOINT_EVERY),
                     Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
                 );
-                let result: rusqlite::Result<(i64, i64, i64)> =
-                    connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
-                        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-                    });
-                match result {
-                    Ok((_, log, done)) if log > WAL_PAGES_LIMIT && done < log => {
-                        if let Err(error) =
-                            connection.execute_batch("PRAGMA wal_checkpoint(RESTART)")
-                        {
-                            tracing::warn!(%error, "event store checkpoint (restart) failed");
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(error) => tracing::warn!(%error, "event store checkpoint failed"),
+                if let Err(error) = connection.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+                    tracing::warn!(%error, "event store checkpoint failed");
                 }
                 if stopping {
                     break;

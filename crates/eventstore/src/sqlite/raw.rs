@@ -40,7 +40,7 @@ pub(crate) fn create_partition(connection: &Connection, utc_day: &str) -> Result
             app_id TEXT NOT NULL, org_id TEXT NOT NULL, kind TEXT NOT NULL,
             min_ts INTEGER NOT NULL, max_ts INTEGER NOT NULL, rows INTEGER NOT NULL, data BLOB NOT NULL
          );
-         CREATE INDEX IF NOT EXISTS {raw}_by_app ON {raw} (app_id, kind, min_ts);
+         CREATE INDEX IF NOT EXISTS {raw}_by_app ON {raw} (app_id, min_ts);
          CREATE TABLE IF NOT EXISTS {seen} (ts INTEGER NOT NULL, key INTEGER NOT NULL, PRIMARY KEY (ts, key)) WITHOUT ROWID;"
     ))?;
     connection.execute("INSERT OR IGNORE INTO partitions (day) VALUES (?1)", params![utc_day])?;
@@ -287,9 +287,10 @@ pub(crate) fn blocks<'a>(rows: &'a [&'a EventRow]) -> impl Iterator<Item = &'a [
 }
 
 /// Streams the rows of one app and some kinds in a UTC day's partition to `sink`, in time
-/// order (ties in the order they were stored), keeping only rows whose report day is within
-/// `[from_day, to_day]`. Blocks are read in order of their first time and merged; a block is
-/// decoded only when the merge reaches its first time. Returns `(rows sent, stopped)`.
+/// order (ties by their blocks' first time, then storage order), keeping only rows whose
+/// report day is within `[from_day, to_day]`. Blocks are read in order of their first time
+/// straight from the `(app_id, min_ts)` index (no sort, whatever the kinds) and merged; a
+/// block is decoded only when the merge reaches its first time. Returns `(rows sent, stopped)`.
 pub(crate) fn export_partition(
     connection: &Connection,
     utc_day: &str,

