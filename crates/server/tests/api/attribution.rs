@@ -319,9 +319,11 @@ async fn exported_formulas_are_neutralised(backend: TestBackend) {
         "{}",
         csv.text
     );
-    for neutral in [",'+1+2,", ",'-2+3,", ",'@SUM(A1),", ",'\t=1,", ",\"'\r=1\","] {
+    // Names are trimmed on the way in, so the tab and carriage-return ones arrive as `=1`.
+    for neutral in [",'+1+2,", ",'-2+3,", ",'@SUM(A1),"] {
         assert!(csv.text.contains(neutral), "{neutral:?} in {}", csv.text);
     }
+    assert_eq!(csv.text.matches(",'=1,").count(), 2, "{}", csv.text);
     // No cell of any line starts with a formula character.
     for line in csv.text.split('\n').skip(1).filter(|l| !l.is_empty()) {
         assert!(!line.contains(",=") && !line.contains(",@") && !line.contains(",\"="), "{line}");
