@@ -329,7 +329,7 @@ pub fn check_event(
             ),
         ));
     }
-    let device = event.device;
+    let mut device = event.device;
     for (field, value) in [
         ("device.gaid", &device.gaid),
         ("device.idfa", &device.idfa),
@@ -342,10 +342,17 @@ pub fn check_event(
         check_text(field, value, MAX_ID_CHARS)?;
     }
     check_text("device.user_agent", &device.user_agent, MAX_TEXT_CHARS)?;
-    if let Some(ip) = &device.ip
-        && ip.parse::<std::net::IpAddr>().is_err()
-    {
-        return Err(Rejection::new("invalid_field", "device.ip: must be an IPv4 or IPv6 address"));
+    if let Some(ip) = &device.ip {
+        // One text per address (see `net::canonical_ip`), before anything hashes it.
+        match crate::net::canonical_ip(ip) {
+            Some(canonical) => device.ip = Some(canonical),
+            None => {
+                return Err(Rejection::new(
+                    "invalid_field",
+                    "device.ip: must be an IPv4 or IPv6 address",
+                ));
+            }
+        }
     }
     if let Some(country) = &device.country
         && (country.len() != 2 || !country.chars().all(|c| c.is_ascii_alphabetic()))

@@ -50,6 +50,13 @@ impl IpNet {
 
 /// The client's address: the peer, unless the peer is a trusted proxy, in which case the
 /// right-most address in `X-Forwarded-For` that is not itself a trusted proxy.
+/// The one text form of an IP address, so every spelling of an address is the same address
+/// wherever it is hashed, compared or exported: IPv6 compressed and in lower case (RFC 5952),
+/// an IPv4-mapped IPv6 address as its IPv4 address. `None` when `text` is no address.
+pub fn canonical_ip(text: &str) -> Option<String> {
+    text.trim().parse::<IpAddr>().ok().map(|ip| ip.to_canonical().to_string())
+}
+
 pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpNet]) -> IpAddr {
     let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(peer) {
@@ -74,6 +81,23 @@ pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpNet]) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_spelling_of_an_address_is_one_text() {
+        for (spelling, canonical) in [
+            ("2001:db8:11:0:0:0:0:b", "2001:db8:11::b"),
+            ("2001:DB8:11::B", "2001:db8:11::b"),
+            ("2001:0db8:0011:0000:0000:0000:0000:000b", "2001:db8:11::b"),
+            ("::ffff:203.0.113.9", "203.0.113.9"),
+            ("::ffff:cb00:7109", "203.0.113.9"),
+            (" 203.0.113.9 ", "203.0.113.9"),
+            ("fe80:0:0:0:0:0:0:1", "fe80::1"),
+        ] {
+            assert_eq!(canonical_ip(spelling).as_deref(), Some(canonical), "{spelling}");
+        }
+        assert_eq!(canonical_ip("999.1.1.1"), None);
+        assert_eq!(canonical_ip("example.invalid"), None);
+    }
 
     fn ip(raw: &str) -> IpAddr {
         raw.parse().expect("test address")

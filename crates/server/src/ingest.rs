@@ -466,7 +466,7 @@ impl Ingest {
         let mut event = check_event(incoming, &app.org_id, &app.id, source, context)
             .map_err(|r| (id.clone(), r))?;
         if event.device.ip.is_none() && !request_ip.is_empty() {
-            event.device.ip = Some(request_ip.to_owned());
+            event.device.ip = unmogrowp_domain::net::canonical_ip(request_ip);
         }
         if event.device.user_agent.is_none() && !request_user_agent.is_empty() {
             event.device.user_agent = Some(request_user_agent.to_owned());

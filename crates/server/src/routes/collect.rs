@@ -155,7 +155,7 @@ async fn touch(
             gaid: bounded(query.get("gaid")),
             idfa: bounded(query.get("idfa")),
             idfv: bounded(query.get("idfv")),
-            ip: Some(client.ip.to_string()),
+            ip: Some(client.ip.to_canonical().to_string()),
             user_agent: Some(client.user_agent.clone()).filter(|ua| !ua.is_empty()),
             ..Device::default()
         },

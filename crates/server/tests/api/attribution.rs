@@ -252,6 +252,51 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
     }
 }
 
+/// Every spelling of an IP address is one address: a click from `2001:db8:11::b` and an
+/// install three hours later reporting `2001:db8:11:0:0:0:0:b` (and the IPv4-mapped spelling
+/// of an IPv4 click) match probabilistically; the stored IP is the canonical text.
+#[tokio::test]
+async fn ip_spellings_match_as_one_address() {
+    let app = TestApp::spawn_with(TestBackend::Sqlite, |config| {
+        config.http.trusted_proxies = vec!["127.0.0.1".to_owned()];
+    })
+    .await;
+    let fixture = fixture(&app, "ipv6.example", android_app("Spellings")).await;
+    let network = link(&app, &fixture, "applovin", "v6").await;
+    let path = network["click_url"].as_str().unwrap().trim_start_matches(&app.url).to_owned();
+    for (i, (clicked_from, install_reports)) in
+        [("2001:db8:11::b", "2001:db8:11:0:0:0:0:b"), ("198.51.100.23", "::ffff:198.51.100.23")]
+            .iter()
+            .enumerate()
+    {
+        let reply = app
+            .call_with(Method::GET, &path, None, None, &[
+                ("x-forwarded-for", clicked_from),
+                ("user-agent", "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/120.0 Mobile Safari/537.36"),
+            ])
+            .await;
+        assert_eq!(reply.status, 302);
+        let install = json!({ "id": format!("spelling-{i}"), "type": "install", "timestamp": now_rfc3339(60),
+            "device": { "gaid": format!("new-device-{i}"), "ip": install_reports,
+                        "user_agent": "Dalvik/2.1.0 (Linux; U; Android 14; Pixel 8 Build/UD1A.230803.041)" } });
+        assert_eq!(send(&app, &fixture.app_token, &[install]).await.body["accepted"], 1);
+    }
+    settle(&app).await;
+    for i in 0..2 {
+        let decision =
+            get(&app, &fixture, &format!("/api/v1/apps/{}/installs/spelling-{i}", fixture.app_id))
+                .await;
+        assert_eq!(decision.body["status"], "attributed", "{}", decision.text);
+        assert_eq!(decision.body["match_type"], "probabilistic", "{}", decision.text);
+    }
+    let installs =
+        get(&app, &fixture, &format!("/api/v1/apps/{}/export/installs.csv", fixture.app_id)).await;
+    assert!(installs.text.contains(",2001:db8:11::b,"), "{}", installs.text);
+    assert!(installs.text.contains(",198.51.100.23,"), "{}", installs.text);
+    assert!(!installs.text.contains("::ffff:"), "{}", installs.text);
+    app.stop().await;
+}
+
 async fn exports_stream_csv_of_each_kind(backend: TestBackend) {
     let app = TestApp::spawn(backend).await;
     let fixture = fixture(&app, "export.example", android_app("Export")).await;
