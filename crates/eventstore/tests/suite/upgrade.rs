@@ -11,16 +11,23 @@ use unmogrowp_eventstore::{
     SummaryQuery,
 };
 
-const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v0");
+/// The fixture's folder. The crate's folder is read at run time (cargo and nextest set it):
+/// a test binary shared through the build cache by another checkout of the same sources
+/// would otherwise look in that checkout's folder.
+fn fixture() -> std::path::PathBuf {
+    let crate_dir = std::env::var("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned());
+    Path::new(&crate_dir).join("tests/fixtures/v0")
+}
 
 fn expected() -> Value {
-    let text = std::fs::read_to_string(Path::new(FIXTURE).join("expected.json")).unwrap();
+    let text = std::fs::read_to_string(fixture().join("expected.json")).unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
 async fn upgraded() -> (SqliteEventStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(Path::new(FIXTURE).join("events.db"), dir.path().join("events.db")).unwrap();
+    std::fs::copy(fixture().join("events.db"), dir.path().join("events.db")).unwrap();
     let store = SqliteEventStore::open(dir.path()).await.unwrap();
     (store, dir)
 }
