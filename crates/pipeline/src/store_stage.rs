@@ -1,0 +1,157 @@
+//! The pipeline's second stage: for each decided batch, in order, the postbacks it
+//! triggers are enqueued, the batch is applied to the event store, the position advances
+//! and is committed to the log, and the live feed hears it (and, in the cluster tier, every
+//! other node through the log's relay).
+
+use crate::{
+    CONSUMER, LiveMessage, PipelineHandle, Prepared, attribute, sleep_or_stop, stage_time,
+};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use unmogrowp_bus::{EventLog, Offset};
+use unmogrowp_eventstore::EventStore;
+use unmogrowp_storage::Store;
+
+/// Live messages per relay payload (~250 bytes each: ~250 KiB a payload).
+const LIVE_MESSAGES_PER_PAYLOAD: usize = 1_000;
+
+/// The second stage: postbacks, event store, position, live feed.
+pub(crate) struct StoreStage {
+    pub(crate) store: Store,
+    pub(crate) log: Arc<dyn EventLog>,
+    pub(crate) events: Arc<dyn EventStore>,
+    pub(crate) handle: Arc<PipelineHandle>,
+}
+
+impl StoreStage {
+    /// Stores every batch it is handed, in order, until the first stage stops sending.
+    /// On shutdown it still stores what is queued, giving up only on a batch whose store
+    /// keeps failing.
+    pub(crate) async fn run(
+        self,
+        mut receiver: mpsc::Receiver<Prepared>,
+        stored: watch::Sender<Offset>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        while let Some(prepared) = receiver.recv().await {
+            let storing = std::time::Instant::now();
+            if !self.store_one(&prepared, &mut shutdown).await {
+                return;
+            }
+            stage_time("store", storing, std::time::Instant::now());
+            let last = prepared.last;
+            self.handle.position.store(last, Ordering::Release);
+            stored.send_replace(last);
+            metrics::gauge!("pipeline_position").set(last as f64);
+            metrics::gauge!("pipeline_lag_records").set(self.handle.lag() as f64);
+            if let Err(error) = self.log.commit(CONSUMER, last).await {
+                tracing::warn!(%error, "cannot record the pipeline's log offset");
+            }
+            if self.log.relays_live() && !prepared.live.is_empty() {
+                self.relay(&prepared.live).await;
+            }
+            for message in prepared.live {
+                let _ = self.handle.live.send(Arc::new(message));
+            }
+        }
+    }
+
+    /// Publishes the batch's live messages to the other nodes (API nodes relay them to
+    /// their WebSocket clients). Best effort: a failure is logged and the feed skips them.
+    /// Payloads stay far below NATS's default 1 MiB limit (a message is ~250 bytes).
+    async fn relay(&self, messages: &[LiveMessage]) {
+        for chunk in messages.chunks(LIVE_MESSAGES_PER_PAYLOAD) {
+            let wire: Vec<(&str, &LiveMessage)> =
+                chunk.iter().map(|m| (m.org_id.as_str(), m)).collect();
+            let payload = match serde_json::to_vec(&wire) {
+                Ok(payload) => payload,
+                Err(error) => return tracing::warn!(%error, "cannot encode live messages"),
+            };
+            if let Err(error) = self.log.publish_live(payload).await {
+                metrics::counter!("pipeline_live_relay_errors_total").increment(1);
+                tracing::warn!(%error, "cannot relay live messages to other nodes");
+            }
+        }
+    }
+
+    /// Enqueues the batch's postbacks, then applies it; retried with backoff. `false` when
+    /// shutdown came while retrying.
+    async fn store_one(&self, prepared: &Prepared, shutdown: &mut watch::Receiver<bool>) -> bool {
+        let mut backoff = Duration::from_millis(100);
+        // Postbacks are enqueued before the batch is stored: a crash in between replays the
+        // batch, and the deliveries' keys keep them single.
+        while let Err(error) = self.enqueue_postbacks(&prepared.triggers).await {
+            tracing::error!(error = format!("{error:#}"), "enqueueing postbacks failed; retrying");
+            if sleep_or_stop(shutdown, backoff).await {
+                return false;
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+        loop {
+            match self.events.apply_shared(prepared.batch.clone()).await {
+                Ok(outcome) => {
+                    metrics::counter!("pipeline_records_stored_total").increment(outcome.stored);
+                    return true;
+                }
+                Err(error) => {
+                    tracing::error!(%error, "applying a batch to the event store failed; retrying");
+                    if sleep_or_stop(shutdown, backoff).await {
+                        return false;
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// Enqueues a delivery for every postback a trigger matches (idempotent: a replayed
+    /// trigger finds its delivery already there).
+    async fn enqueue_postbacks(&self, triggers: &[attribute::Trigger]) -> anyhow::Result<()> {
+        let mut deliveries = Vec::new();
+        for trigger in triggers {
+            let app_id = unmogrowp_domain::AppId::from_stored(trigger.app_id.clone());
+            let postbacks = match self.handle.postbacks.get(&app_id).await {
+                Some(cached) => cached,
+                None => {
+                    let loaded = Arc::new(self.store.credentials().postbacks(&app_id).await?);
+                    self.handle.postbacks.insert(app_id.clone(), loaded.clone()).await;
+                    loaded
+                }
+            };
+            for postback in postbacks.iter() {
+                if postback.network != trigger.network
+                    || !postback.events.contains(&trigger.event_name)
+                {
+                    continue;
+                }
+                let url = unmogrowp_domain::postback::fill(
+                    &postback.url_template,
+                    &[
+                        ("click_id", trigger.click_id.clone()),
+                        ("network_click_id", trigger.network_click_id.clone()),
+                        ("event_name", Some(trigger.event_name.clone())),
+                        ("revenue", trigger.revenue.map(|r| format!("{r}"))),
+                        ("currency", trigger.currency.clone()),
+                        ("device_id", trigger.device_id.clone()),
+                        ("install_time", trigger.install_time.map(unmogrowp_domain::time::rfc3339)),
+                        ("campaign", Some(trigger.campaign.clone())),
+                    ],
+                );
+                deliveries.push(unmogrowp_storage::NewDelivery {
+                    org_id: postback.org_id.clone(),
+                    app_id: app_id.clone(),
+                    postback_id: postback.id.clone(),
+                    dedup_key: format!("{}:{}", postback.id, trigger.event_id),
+                    url,
+                });
+            }
+        }
+        if !deliveries.is_empty() {
+            let added = self.store.credentials().enqueue_deliveries(&deliveries).await?;
+            metrics::counter!("postbacks_enqueued_total").increment(added);
+        }
+        Ok(())
+    }
+}
