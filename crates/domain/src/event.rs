@@ -72,6 +72,10 @@ pub struct Device {
     pub locale: Option<String>,
     #[serde(default)]
     pub country: Option<String>,
+    /// An id the SDK generates at first launch and keeps while the app is installed
+    /// (app-scoped). It identifies the device when no advertising id is available.
+    #[serde(default)]
+    pub install_id: Option<String>,
 }
 
 /// A placeholder identifier (empty, all zeros, `unknown`, …) identifies nobody and never
@@ -89,16 +93,28 @@ pub fn is_placeholder_id(value: &str) -> bool {
 }
 
 impl Device {
-    /// The first real device identifier, as `kind:value` (`gaid:…`, `idfa:…`, `idfv:…`),
-    /// normalised to lower case.
+    /// The first real device identifier, as `kind:value` (`gaid:…`, `idfa:…`, `idfv:…`,
+    /// `install_id:…`), normalised to lower case. `None` when the device sent none: the
+    /// event is still counted, it just cannot be tied to a device.
     pub fn primary_id(&self) -> Option<String> {
         self.identifiers().into_iter().next()
     }
 
-    /// Every real identifier as `kind:value`, strongest first.
+    /// The identifier fields, strongest first: advertising ids, the vendor id, then the
+    /// SDK's installation id.
+    pub fn identifier_fields(&self) -> [(&'static str, Option<&str>); 4] {
+        [
+            ("gaid", self.gaid.as_deref()),
+            ("idfa", self.idfa.as_deref()),
+            ("idfv", self.idfv.as_deref()),
+            ("install_id", self.install_id.as_deref()),
+        ]
+    }
+
+    /// Every real identifier as `kind:value`, strongest first (placeholders left out).
     pub fn identifiers(&self) -> Vec<String> {
         let mut ids = Vec::new();
-        for (kind, value) in [("gaid", &self.gaid), ("idfa", &self.idfa), ("idfv", &self.idfv)] {
+        for (kind, value) in self.identifier_fields() {
             if let Some(value) = value
                 && !is_placeholder_id(value)
             {
@@ -193,13 +209,118 @@ pub enum LogRecord {
     Rejected(RejectedEvent),
 }
 
-impl LogRecord {
-    pub fn encode(&self) -> Vec<u8> {
-        postcard::to_allocvec(self).unwrap_or_default()
+/// The log's wire format: a postcard enum whose variant index says the record's layout.
+/// Variants are only ever added, so a log written by an older release stays readable:
+/// 0 is an event from before `device.install_id` (release 1.0), 1 a rejected event, 2 the
+/// current event layout.
+#[derive(Deserialize)]
+enum Wire {
+    EventV0(legacy::LoggedEventV0),
+    Rejected(RejectedEvent),
+    Event(LoggedEvent),
+}
+
+/// [`Wire`] borrowed, for encoding without a copy (same variants, same order).
+#[derive(Serialize)]
+enum WireRef<'a> {
+    #[allow(dead_code)]
+    EventV0(()),
+    Rejected(&'a RejectedEvent),
+    Event(&'a LoggedEvent),
+}
+
+mod legacy {
+    //! Record layouts of earlier releases, read only.
+    use super::{LinkRef, LoggedEvent, Money, Source};
+    use crate::event::{Device, EventType};
+    use crate::ids::{AppId, OrgId};
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    pub(super) struct DeviceV0 {
+        gaid: Option<String>,
+        idfa: Option<String>,
+        idfv: Option<String>,
+        ip: Option<String>,
+        user_agent: Option<String>,
+        os: Option<String>,
+        os_version: Option<String>,
+        model: Option<String>,
+        locale: Option<String>,
+        country: Option<String>,
     }
 
+    #[derive(Deserialize)]
+    pub(super) struct LoggedEventV0 {
+        id: String,
+        org_id: OrgId,
+        app_id: AppId,
+        kind: EventType,
+        name: Option<String>,
+        timestamp_ms: i64,
+        received_ms: i64,
+        source: Source,
+        device: DeviceV0,
+        click_id: Option<String>,
+        link: Option<LinkRef>,
+        network_click_id: Option<String>,
+        subs: Vec<Option<String>>,
+        revenue: Option<Money>,
+        properties: Option<String>,
+    }
+
+    impl From<LoggedEventV0> for LoggedEvent {
+        fn from(old: LoggedEventV0) -> Self {
+            let d = old.device;
+            LoggedEvent {
+                id: old.id,
+                org_id: old.org_id,
+                app_id: old.app_id,
+                kind: old.kind,
+                name: old.name,
+                timestamp_ms: old.timestamp_ms,
+                received_ms: old.received_ms,
+                source: old.source,
+                device: Device {
+                    gaid: d.gaid,
+                    idfa: d.idfa,
+                    idfv: d.idfv,
+                    ip: d.ip,
+                    user_agent: d.user_agent,
+                    os: d.os,
+                    os_version: d.os_version,
+                    model: d.model,
+                    locale: d.locale,
+                    country: d.country,
+                    install_id: None,
+                },
+                click_id: old.click_id,
+                link: old.link,
+                network_click_id: old.network_click_id,
+                subs: old.subs,
+                revenue: old.revenue,
+                properties: old.properties,
+            }
+        }
+    }
+}
+
+impl LogRecord {
+    pub fn encode(&self) -> Vec<u8> {
+        let wire = match self {
+            LogRecord::Event(event) => WireRef::Event(event),
+            LogRecord::Rejected(rejected) => WireRef::Rejected(rejected),
+        };
+        postcard::to_allocvec(&wire).unwrap_or_default()
+    }
+
+    /// Reads a record of this release or of an earlier one.
     pub fn decode(bytes: &[u8]) -> Result<Self, postcard::Error> {
-        postcard::from_bytes(bytes)
+        Ok(match postcard::from_bytes(bytes)? {
+            Wire::EventV0(old) => LogRecord::Event(old.into()),
+            Wire::Rejected(rejected) => LogRecord::Rejected(rejected),
+            Wire::Event(event) => LogRecord::Event(event),
+        })
     }
 
     pub fn app_id(&self) -> &AppId {
@@ -263,7 +384,44 @@ pub struct CheckContext {
 
 pub const MAX_ID_CHARS: usize = 128;
 pub const MAX_NAME_CHARS: usize = 128;
-pub const MAX_TEXT_CHARS: usize = 1024;
+/// Descriptive text — `device.user_agent`, `device.os`, `device.os_version`, `device.model`,
+/// `device.locale` and every string value inside `properties` — longer than this many
+/// characters is cut to it and the field is named in the response's `truncated` list. Such
+/// text never costs the event (in-app WebViews send user agents of 1 500+ characters).
+pub const MAX_DESCRIPTIVE_CHARS: usize = 1024;
+
+/// Cuts `value` to [`MAX_DESCRIPTIVE_CHARS`] characters; `true` when it was longer.
+pub fn truncate_descriptive(value: &mut String) -> bool {
+    match value.char_indices().nth(MAX_DESCRIPTIVE_CHARS) {
+        Some((cut, _)) => {
+            value.truncate(cut);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Cuts every string inside a JSON value (object keys included); `true` if any was cut.
+fn truncate_json(value: &mut serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(text) => truncate_descriptive(text),
+        serde_json::Value::Array(items) => {
+            items.iter_mut().fold(false, |cut, item| truncate_json(item) | cut)
+        }
+        serde_json::Value::Object(map) => {
+            let long_key = map.keys().any(|k| k.chars().count() > MAX_DESCRIPTIVE_CHARS);
+            if long_key {
+                let entries = std::mem::take(map);
+                for (mut key, item) in entries {
+                    truncate_descriptive(&mut key);
+                    map.insert(key, item);
+                }
+            }
+            map.values_mut().fold(long_key, |cut, item| truncate_json(item) | cut)
+        }
+        _ => false,
+    }
+}
 
 fn check_text(field: &str, value: &Option<String>, max: usize) -> Result<(), Rejection> {
     if let Some(value) = value
@@ -277,15 +435,27 @@ fn check_text(field: &str, value: &Option<String>, max: usize) -> Result<(), Rej
     Ok(())
 }
 
+/// A checked event, and the descriptive fields that were cut to
+/// [`MAX_DESCRIPTIVE_CHARS`] (e.g. `device.user_agent`, `properties`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Checked {
+    pub event: LoggedEvent,
+    pub truncated: Vec<&'static str>,
+}
+
 /// Checks an incoming event and turns it into a log record (without the link, which the
-/// caller resolves). Every refusal names the field.
+/// caller resolves). Only identity and type errors refuse an event, and every refusal names
+/// the field; descriptive text that is too long is cut and reported in
+/// [`Checked::truncated`]. An event without any usable device identifier (privacy-limited
+/// devices send all-zero advertising ids) is accepted: it is counted, and simply cannot be
+/// tied to a device.
 pub fn check_event(
     event: IncomingEvent,
     org_id: &OrgId,
     app_id: &AppId,
     source: Source,
     context: &CheckContext,
-) -> Result<LoggedEvent, Rejection> {
+) -> Result<Checked, Rejection> {
     let id = event.id.trim();
     if id.is_empty() || id.chars().count() > MAX_ID_CHARS || id.chars().any(char::is_control) {
         return Err(Rejection::new("invalid_id", "id: must be 1 to 128 printable characters"));
@@ -334,14 +504,24 @@ pub fn check_event(
         ("device.gaid", &device.gaid),
         ("device.idfa", &device.idfa),
         ("device.idfv", &device.idfv),
-        ("device.os", &device.os),
-        ("device.os_version", &device.os_version),
-        ("device.model", &device.model),
-        ("device.locale", &device.locale),
+        ("device.install_id", &device.install_id),
     ] {
         check_text(field, value, MAX_ID_CHARS)?;
     }
-    check_text("device.user_agent", &device.user_agent, MAX_TEXT_CHARS)?;
+    let mut truncated = Vec::new();
+    for (field, value) in [
+        ("device.user_agent", &mut device.user_agent),
+        ("device.os", &mut device.os),
+        ("device.os_version", &mut device.os_version),
+        ("device.model", &mut device.model),
+        ("device.locale", &mut device.locale),
+    ] {
+        if let Some(value) = value
+            && truncate_descriptive(value)
+        {
+            truncated.push(field);
+        }
+    }
     if let Some(ip) = &device.ip {
         // One text per address (see `net::canonical_ip`), before anything hashes it.
         match crate::net::canonical_ip(ip) {
@@ -360,12 +540,6 @@ pub fn check_event(
         return Err(Rejection::new(
             "invalid_field",
             "device.country: must be a two-letter ISO 3166 code",
-        ));
-    }
-    if !kind.is_touch() && device.identifiers().is_empty() {
-        return Err(Rejection::new(
-            "missing_device_id",
-            "device: needs a gaid, idfa or idfv that is not a placeholder",
         ));
     }
     check_text("click_id", &event.click_id, MAX_ID_CHARS)?;
@@ -395,9 +569,15 @@ pub fn check_event(
             Some(Money { amount: money.amount, currency })
         }
     };
-    let properties = event.properties.map(|map| serde_json::Value::Object(map).to_string());
+    let properties = event.properties.map(|map| {
+        let mut value = serde_json::Value::Object(map);
+        if truncate_json(&mut value) {
+            truncated.push("properties");
+        }
+        value.to_string()
+    });
     let country = device.country.as_ref().map(|c| c.to_ascii_uppercase());
-    Ok(LoggedEvent {
+    let event = LoggedEvent {
         id: id.to_owned(),
         org_id: org_id.clone(),
         app_id: app_id.clone(),
@@ -413,7 +593,8 @@ pub fn check_event(
         subs: Vec::new(),
         revenue,
         properties,
-    })
+    };
+    Ok(Checked { event, truncated })
 }
 
 #[cfg(test)]
@@ -437,10 +618,14 @@ mod tests {
         jiff::Timestamp::from_millisecond(ms).map(|t| t.to_string()).unwrap_or_default()
     }
 
-    fn check(json: serde_json::Value) -> Result<LoggedEvent, Rejection> {
+    fn check_all(json: serde_json::Value) -> Result<Checked, Rejection> {
         let org = OrgId::generate();
         let app = AppId::generate();
         check_event(incoming(json), &org, &app, Source::Sdk, &context())
+    }
+
+    fn check(json: serde_json::Value) -> Result<LoggedEvent, Rejection> {
+        check_all(json).map(|checked| checked.event)
     }
 
     #[test]
@@ -500,8 +685,8 @@ mod tests {
                 "invalid_timestamp",
             ),
             (
-                serde_json::json!({"id": "a", "type": "install", "timestamp": now, "device": {"gaid": "00000000-0000-0000-0000-000000000000"}}),
-                "missing_device_id",
+                serde_json::json!({"id": "a", "type": "install", "timestamp": now, "device": {"install_id": "i".repeat(129)}}),
+                "invalid_field",
             ),
             (
                 serde_json::json!({"id": "a", "type": "install", "timestamp": now, "device": {"idfv": "v", "ip": "999.1.1.1"}}),
@@ -515,6 +700,148 @@ mod tests {
         for (json, code) in cases {
             assert_eq!(check(json.clone()).err().map(|r| r.code), Some(code), "{json}");
         }
+    }
+
+    #[test]
+    fn privacy_limited_devices_are_accepted_and_identified_by_their_install_id() {
+        let now = at(context().now_ms);
+        let zeros = "00000000-0000-0000-0000-000000000000";
+        // All-zero advertising ids (Android with personalisation off, iOS without ATT): the
+        // install is accepted; the zeros identify nobody.
+        let event = check(serde_json::json!({"id": "a", "type": "install", "timestamp": now,
+            "device": {"gaid": zeros, "idfa": zeros}}))
+        .unwrap_or_else(|r| unreachable!("{r:?}"));
+        assert_eq!(event.device.primary_id(), None);
+        assert!(event.device.identifiers().is_empty());
+        // No identifier at all: accepted too.
+        let bare = check(serde_json::json!({"id": "b", "type": "session", "timestamp": now}))
+            .unwrap_or_else(|r| unreachable!("{r:?}"));
+        assert_eq!(bare.device.primary_id(), None);
+        // The SDK's installation id identifies the device when nothing stronger exists…
+        let with_install_id =
+            check(serde_json::json!({"id": "c", "type": "install", "timestamp": now,
+            "device": {"gaid": zeros, "install_id": "Inst-42"}}))
+            .unwrap_or_else(|r| unreachable!("{r:?}"));
+        assert_eq!(with_install_id.device.primary_id().as_deref(), Some("install_id:inst-42"));
+        // …and comes after every advertising or vendor id.
+        let both = check(serde_json::json!({"id": "d", "type": "install", "timestamp": now,
+            "device": {"idfv": "V-1", "install_id": "inst-42"}}))
+        .unwrap_or_else(|r| unreachable!("{r:?}"));
+        assert_eq!(both.device.identifiers(), vec!["idfv:v-1", "install_id:inst-42"]);
+    }
+
+    #[test]
+    fn long_descriptive_text_is_cut_and_reported_never_refused() {
+        let now = at(context().now_ms);
+        let long_ua = format!("Mozilla/5.0 (Linux; Android 14) {}", "x\u{e9}".repeat(800));
+        let checked = check_all(serde_json::json!({"id": "a", "type": "install", "timestamp": now,
+            "device": {"gaid": "g", "user_agent": long_ua, "model": "m".repeat(2000), "os": "android",
+                       "locale": "de_DE"},
+            "properties": {"note": "n".repeat(1500), "list": ["short", "l".repeat(1025)], "k": 1}}))
+        .unwrap_or_else(|r| unreachable!("{r:?}"));
+        let device = &checked.event.device;
+        let ua = device.user_agent.clone().unwrap_or_default();
+        assert_eq!(ua.chars().count(), MAX_DESCRIPTIVE_CHARS);
+        assert!(ua.starts_with("Mozilla/5.0 (Linux; Android 14) x\u{e9}x\u{e9}"), "{ua}");
+        assert_eq!(device.model.as_ref().map(String::len), Some(MAX_DESCRIPTIVE_CHARS));
+        assert_eq!(device.os.as_deref(), Some("android"));
+        assert_eq!(checked.truncated, vec!["device.user_agent", "device.model", "properties"]);
+        let properties: serde_json::Value =
+            serde_json::from_str(checked.event.properties.as_deref().unwrap_or("{}"))
+                .unwrap_or_default();
+        assert_eq!(properties["note"].as_str().map(str::len), Some(MAX_DESCRIPTIVE_CHARS));
+        assert_eq!(properties["list"][0], "short");
+        assert_eq!(properties["list"][1].as_str().map(str::len), Some(MAX_DESCRIPTIVE_CHARS));
+        assert_eq!(properties["k"], 1);
+        // Exactly at the limit: kept whole, nothing reported.
+        let at_limit =
+            check_all(serde_json::json!({"id": "b", "type": "install", "timestamp": now,
+            "device": {"user_agent": "u".repeat(MAX_DESCRIPTIVE_CHARS)}}))
+            .unwrap_or_else(|r| unreachable!("{r:?}"));
+        assert!(at_limit.truncated.is_empty());
+        assert_eq!(at_limit.event.device.user_agent.map(|u| u.len()), Some(MAX_DESCRIPTIVE_CHARS));
+    }
+
+    #[test]
+    fn records_of_the_previous_release_are_still_read() {
+        // The 1.0 layout: no `device.install_id`, variant 0 for events.
+        #[derive(Serialize)]
+        struct DeviceV0<'a> {
+            gaid: Option<&'a str>,
+            idfa: Option<&'a str>,
+            idfv: Option<&'a str>,
+            ip: Option<&'a str>,
+            user_agent: Option<&'a str>,
+            os: Option<&'a str>,
+            os_version: Option<&'a str>,
+            model: Option<&'a str>,
+            locale: Option<&'a str>,
+            country: Option<&'a str>,
+        }
+        #[derive(Serialize)]
+        struct EventV0<'a> {
+            id: &'a str,
+            org_id: &'a OrgId,
+            app_id: &'a AppId,
+            kind: EventType,
+            name: Option<&'a str>,
+            timestamp_ms: i64,
+            received_ms: i64,
+            source: Source,
+            device: DeviceV0<'a>,
+            click_id: Option<&'a str>,
+            link: Option<LinkRef>,
+            network_click_id: Option<&'a str>,
+            subs: Vec<Option<&'a str>>,
+            revenue: Option<Money>,
+            properties: Option<&'a str>,
+        }
+        #[derive(Serialize)]
+        enum RecordV0<'a> {
+            Event(EventV0<'a>),
+        }
+        let (org, app) = (OrgId::generate(), AppId::generate());
+        let old = RecordV0::Event(EventV0 {
+            id: "e-1",
+            org_id: &org,
+            app_id: &app,
+            kind: EventType::Event,
+            name: Some("purchase"),
+            timestamp_ms: 1_800_000_000_000,
+            received_ms: 1_800_000_000_500,
+            source: Source::Sdk,
+            device: DeviceV0 {
+                gaid: Some("g-1"),
+                idfa: None,
+                idfv: None,
+                ip: Some("203.0.113.9"),
+                user_agent: Some("ua"),
+                os: Some("android"),
+                os_version: None,
+                model: None,
+                locale: None,
+                country: Some("DE"),
+            },
+            click_id: Some("c-1"),
+            link: None,
+            network_click_id: None,
+            subs: vec![Some("s1"), None],
+            revenue: Some(Money { amount: 2.5, currency: "EUR".to_owned() }),
+            properties: Some(r#"{"a":1}"#),
+        });
+        let bytes = postcard::to_allocvec(&old).unwrap_or_default();
+        let Ok(LogRecord::Event(event)) = LogRecord::decode(&bytes) else {
+            unreachable!("a 1.0 record decodes")
+        };
+        assert_eq!(event.id, "e-1");
+        assert_eq!(event.org_id, org);
+        assert_eq!(event.device.gaid.as_deref(), Some("g-1"));
+        assert_eq!(event.device.country.as_deref(), Some("DE"));
+        assert_eq!(event.device.install_id, None);
+        assert_eq!(event.click_id.as_deref(), Some("c-1"));
+        assert_eq!(event.subs, vec![Some("s1".to_owned()), None]);
+        assert_eq!(event.revenue.map(|m| m.amount), Some(2.5));
+        assert_eq!(event.properties.as_deref(), Some(r#"{"a":1}"#));
     }
 
     #[test]
@@ -533,5 +860,20 @@ mod tests {
             .unwrap_or_else(|r| unreachable!("{r:?}"));
         let record = LogRecord::Event(event);
         assert_eq!(LogRecord::decode(&record.encode()).ok(), Some(record));
+        let with_install_id = check(serde_json::json!({"id": "b", "type": "install", "timestamp": at(context().now_ms), "device": {"install_id": "i-1"}}))
+            .unwrap_or_else(|r| unreachable!("{r:?}"));
+        let record = LogRecord::Event(with_install_id);
+        assert_eq!(LogRecord::decode(&record.encode()).ok(), Some(record));
+        let rejected = LogRecord::Rejected(RejectedEvent {
+            org_id: OrgId::generate(),
+            app_id: AppId::generate(),
+            received_ms: 1,
+            index: 3,
+            event_id: Some("x".to_owned()),
+            code: "invalid_id".to_owned(),
+            message: "id: bad".to_owned(),
+            raw: "{}".to_owned(),
+        });
+        assert_eq!(LogRecord::decode(&rejected.encode()).ok(), Some(rejected));
     }
 }

@@ -122,12 +122,10 @@ fn raw_device_id(event: &LoggedEvent) -> Option<String> {
         .cloned()
 }
 
+/// The device's identifiers as index keys (advertising ids, vendor id, the SDK's
+/// installation id); placeholders give none.
 fn devices(event: &LoggedEvent) -> Vec<u64> {
-    device_keys(&[
-        ("gaid", event.device.gaid.as_deref()),
-        ("idfa", event.device.idfa.as_deref()),
-        ("idfv", event.device.idfv.as_deref()),
-    ])
+    device_keys(&event.device.identifier_fields())
 }
 
 fn blocked(ip: Option<&str>, ranges: &[unmogrowp_domain::net::IpNet]) -> bool {

@@ -99,6 +99,11 @@ impl ApiError {
         &self.0.code
     }
 
+    /// The human-readable detail, if any.
+    pub fn detail_text(&self) -> String {
+        self.0.detail.clone().unwrap_or_default()
+    }
+
     /// 400 for a request whose fields are wrong; names every bad field.
     pub fn validation(errors: Vec<FieldError>) -> Self {
         let detail = match errors.as_slice() {

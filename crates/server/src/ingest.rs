@@ -2,6 +2,7 @@
 //! refusing work (503/429 with `Retry-After`) when the workers fall behind or an
 //! organization sends more than its quota.
 
+use crate::auth::ClientInfo;
 use crate::config::IngestConfig;
 use crate::error::ApiError;
 use serde::Serialize;
@@ -10,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use unmogrowp_bus::{Entry, EventLog, LogError, key_hash};
 use unmogrowp_domain::event::{
-    CheckContext, IncomingEvent, LinkRef, LogRecord, LoggedEvent, RejectedEvent, Rejection, Source,
-    check_event,
+    CheckContext, Checked, IncomingEvent, LinkRef, LogRecord, LoggedEvent, RejectedEvent,
+    Rejection, Source, check_event,
 };
 use unmogrowp_domain::{AppId, KeyId, LinkId, OrgId};
 use unmogrowp_pipeline::PipelineHandle;
@@ -69,11 +70,10 @@ impl Deduper {
         true
     }
 
-    /// Forgets keys whose append failed, so a retry is not mistaken for a duplicate.
-    pub fn remove(&self, key: u64) {
-        for (_, keys) in self.shard(key).iter_mut() {
-            keys.remove(&key);
-        }
+    /// Whether the key was recorded inside the window.
+    pub fn contains(&self, key: u64) -> bool {
+        let oldest = day_index() - self.window_days;
+        self.shard(key).iter().any(|(day, keys)| *day >= oldest && keys.contains(&key))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -124,13 +124,27 @@ pub struct RejectedItem {
     pub message: String,
 }
 
+/// An accepted event whose descriptive text was cut to
+/// [`unmogrowp_domain::event::MAX_DESCRIPTIVE_CHARS`] characters.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TruncatedItem {
+    /// Position in `events`.
+    pub index: usize,
+    pub id: String,
+    /// The fields that were cut, e.g. `device.user_agent`, `properties`.
+    pub fields: Vec<&'static str>,
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct IngestResponse {
     /// Events stored durably by this request.
     pub accepted: usize,
-    /// Events whose id was seen before (counted once).
+    /// Events whose id was seen before and whose first copy is durable (counted once).
     pub duplicates: usize,
     pub rejected: Vec<RejectedItem>,
+    /// Accepted events with descriptive text cut to the documented limit (absent when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub truncated: Vec<TruncatedItem>,
 }
 
 pub struct Ingest {
@@ -320,8 +334,7 @@ impl Ingest {
         app: &App,
         body: &[u8],
         source: Source,
-        request_ip: &str,
-        request_user_agent: &str,
+        client: &ClientInfo,
     ) -> Result<IngestResponse, ApiError> {
         #[derive(serde::Deserialize)]
         struct Envelope<'a> {
@@ -346,24 +359,33 @@ impl Ingest {
             allow_touches: source == Source::S2s,
         };
         let mut entries = Vec::with_capacity(envelope.events.len());
-        let mut claimed = Vec::new();
+        let mut appended = Vec::new();
+        let mut in_request = HashSet::new();
         let mut rejected = Vec::new();
+        let mut truncated = Vec::new();
         let mut duplicates = 0usize;
         let mut accepted = 0usize;
         for (index, raw) in envelope.events.iter().enumerate() {
             let text = raw.get();
-            let outcome =
-                self.check_one(app, text, source, &context, request_ip, request_user_agent).await;
+            let outcome = self.check_one(app, text, source, &context, client).await?;
             match outcome {
-                Ok(event) => {
+                Ok(Checked { event, truncated: fields }) => {
                     let key = event.dedup_key();
                     let hash = key_hash(&key);
-                    if !self.dedup.insert(hash) {
+                    // A duplicate is only an id whose first copy is durable (appended
+                    // before), or one repeated inside this request. A copy whose first
+                    // append is still in flight is appended again: the event store keeps
+                    // one (it is idempotent by app, id and event time).
+                    if self.dedup.contains(hash) || !in_request.insert(hash) {
                         duplicates += 1;
                         continue;
                     }
-                    claimed.push(hash);
+                    appended.push(hash);
                     accepted += 1;
+                    if !fields.is_empty() {
+                        metrics::counter!("ingest_events_truncated_total").increment(1);
+                        truncated.push(TruncatedItem { index, id: event.id.clone(), fields });
+                    }
                     entries.push(Entry { key, payload: LogRecord::Event(event).encode() });
                 }
                 Err((id, rejection)) => {
@@ -398,33 +420,64 @@ impl Ingest {
                 }
             }
         }
-        if let Err(error) = self.log.append(entries).await {
-            for hash in claimed {
-                self.dedup.remove(hash);
-            }
-            return Err(log_error(error));
+        self.log.append(entries).await.map_err(log_error)?;
+        // Durable now: from here on a re-sent copy is a duplicate.
+        for hash in appended {
+            self.dedup.insert(hash);
         }
         metrics::counter!("ingest_events_accepted_total").increment(accepted as u64);
         metrics::counter!("ingest_events_duplicate_total").increment(duplicates as u64);
         metrics::counter!("ingest_events_rejected_total").increment(rejected.len() as u64);
-        Ok(IngestResponse { accepted, duplicates, rejected })
+        Ok(IngestResponse { accepted, duplicates, rejected, truncated })
     }
 
+    /// Checks one event. The outer error is a dependency failure (the request is answered
+    /// 503 and retried whole); the inner one the event's own fault.
     async fn check_one(
         &self,
         app: &App,
         text: &str,
         source: Source,
         context: &CheckContext,
-        request_ip: &str,
-        request_user_agent: &str,
-    ) -> Result<LoggedEvent, (Option<String>, Rejection)> {
+        client: &ClientInfo,
+    ) -> Result<Result<Checked, (Option<String>, Rejection)>, ApiError> {
+        Ok(match self.check_one_event(app, text, source, context).await? {
+            Err(refusal) => Err(refusal),
+            Ok((mut checked, link)) => {
+                let device = &mut checked.event.device;
+                // SDK requests cannot choose their own IP or user agent (a spoofed IP could
+                // win a probabilistic match or dodge a blocked range): those are the
+                // connection's. Servers calling S2S may report the device's.
+                if source != Source::S2s || device.ip.is_none() {
+                    device.ip = Some(client.ip.to_canonical().to_string());
+                }
+                if source != Source::S2s || device.user_agent.is_none() {
+                    device.user_agent = Some(client.user_agent.clone()).filter(|ua| !ua.is_empty());
+                    if client.user_agent_truncated {
+                        checked.truncated.push("device.user_agent");
+                    }
+                }
+                checked.event.link = link;
+                Ok(checked)
+            }
+        })
+    }
+
+    #[allow(clippy::type_complexity)]
+    async fn check_one_event(
+        &self,
+        app: &App,
+        text: &str,
+        source: Source,
+        context: &CheckContext,
+    ) -> Result<Result<(Checked, Option<LinkRef>), (Option<String>, Rejection)>, ApiError> {
         if text.len() > MAX_EVENT_BYTES {
-            return Err((
+            return Ok(Err((
                 None,
                 Rejection::new("event_too_large", "the event is larger than 32 KiB"),
-            ));
+            )));
         }
+
         // Parse straight into the event; only a failure pays for a second, untyped parse to
         // find the event's id for the report.
         let mut deserializer = serde_json::Deserializer::from_str(text);
@@ -438,10 +491,10 @@ impl Ingest {
                     .and_then(|v| v.as_str())
                     .map(str::to_owned);
                 if !value.as_ref().is_some_and(serde_json::Value::is_object) {
-                    return Err((
+                    return Ok(Err((
                         None,
                         Rejection::new("invalid_event", "each event must be a JSON object"),
-                    ));
+                    )));
                 }
                 let path = error.path().to_string();
                 let message = error.inner().to_string();
@@ -458,33 +511,41 @@ impl Ingest {
                     }
                     None => format!("{path}: {message}"),
                 };
-                return Err((id, Rejection::new("invalid_field", message)));
+                return Ok(Err((id, Rejection::new("invalid_field", message))));
             }
         };
+        let mut incoming = incoming;
+        if source != Source::S2s {
+            // Only servers may report the device's IP and user agent (see `check_one`).
+            incoming.device.ip = None;
+            incoming.device.user_agent = None;
+        }
         let id = Some(incoming.id.clone());
         let link_id = incoming.link_id.clone();
-        let mut event = check_event(incoming, &app.org_id, &app.id, source, context)
-            .map_err(|r| (id.clone(), r))?;
-        if event.device.ip.is_none() && !request_ip.is_empty() {
-            event.device.ip = unmogrowp_domain::net::canonical_ip(request_ip);
-        }
-        if event.device.user_agent.is_none() && !request_user_agent.is_empty() {
-            event.device.user_agent = Some(request_user_agent.to_owned());
-        }
+        let checked = match check_event(incoming, &app.org_id, &app.id, source, context) {
+            Ok(checked) => checked,
+            Err(rejection) => return Ok(Err((id, rejection))),
+        };
+        let mut link = None;
         if let Some(link_id) = link_id.filter(|l| !l.is_empty()) {
-            let link = match LinkId::parse(&link_id) {
-                Some(parsed) => self.link(&parsed).await.ok().flatten(),
+            let found = match LinkId::parse(&link_id) {
+                // A failed lookup is not an unknown link: the request is answered 503 and
+                // retried, never turned into a different outcome inside a 200.
+                Some(parsed) => self.link(&parsed).await.map_err(|error| {
+                    tracing::warn!(error = ?error, "looking up a tracking link failed");
+                    ApiError::unavailable(2, "tracking links cannot be looked up; retry shortly")
+                })?,
                 None => None,
             };
-            let Some(link) = link.filter(|l| l.app_id == app.id) else {
-                return Err((
+            let Some(found) = found.filter(|l| l.app_id == app.id) else {
+                return Ok(Err((
                     id,
                     Rejection::new("unknown_link", "link_id: no such tracking link for this app"),
-                ));
+                )));
             };
-            event.link = Some(link_ref(&link));
+            link = Some(link_ref(&found));
         }
-        Ok(event)
+        Ok(Ok((checked, link)))
     }
 
     /// Appends one click or impression recorded by a tracking link.
@@ -492,11 +553,12 @@ impl Ingest {
         self.check_backlog()?;
         self.admit(&event.org_id, 1).await?;
         let key = event.dedup_key();
-        self.dedup.insert(key_hash(&key));
+        let hash = key_hash(&key);
         self.log
             .append(vec![Entry { key, payload: LogRecord::Event(event).encode() }])
             .await
             .map_err(log_error)?;
+        self.dedup.insert(hash);
         metrics::counter!("ingest_touches_total").increment(1);
         Ok(())
     }
@@ -518,12 +580,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_deduper_recognises_and_forgets() {
+    fn the_deduper_recognises_what_it_recorded() {
         let dedup = Deduper::new(7);
+        assert!(!dedup.contains(42));
         assert!(dedup.insert(42));
+        assert!(dedup.contains(42));
         assert!(!dedup.insert(42));
-        dedup.remove(42);
-        assert!(dedup.insert(42));
+        assert!(!dedup.contains(43));
         assert_eq!(dedup.len(), 1);
     }
 

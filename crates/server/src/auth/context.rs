@@ -111,10 +111,11 @@ pub async fn authenticate(
 #[derive(Clone, Debug)]
 pub struct ClientInfo {
     pub ip: IpAddr,
+    /// At most [`unmogrowp_domain::event::MAX_DESCRIPTIVE_CHARS`] characters.
     pub user_agent: String,
+    /// The header was longer and has been cut.
+    pub user_agent_truncated: bool,
 }
-
-const MAX_USER_AGENT: usize = 512;
 
 impl FromRequestParts<AppState> for ClientInfo {
     type Rejection = std::convert::Infallible;
@@ -139,12 +140,7 @@ pub fn client_info(parts: &Parts, trusted: &[crate::net::IpNet]) -> ClientInfo {
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    if user_agent.len() > MAX_USER_AGENT {
-        let mut cut = MAX_USER_AGENT;
-        while !user_agent.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        user_agent.truncate(cut);
-    }
-    ClientInfo { ip: client_ip(peer, forwarded, trusted), user_agent }
+    // The one documented limit for descriptive text (tracking-link clicks keep it too).
+    let user_agent_truncated = unmogrowp_domain::event::truncate_descriptive(&mut user_agent);
+    ClientInfo { ip: client_ip(peer, forwarded, trusted), user_agent, user_agent_truncated }
 }

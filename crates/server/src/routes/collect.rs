@@ -24,7 +24,10 @@ async fn json_body(request: Request, state: &AppState) -> ApiResult<bytes::Bytes
         return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             .with_detail("send the body as application/json"));
     }
-    read_body(request, state).await
+    let limit = state.config.http.max_body_bytes;
+    let encoding = request.headers().get(header::CONTENT_ENCODING).cloned();
+    let body = read_body(request, state).await?;
+    crate::extract::decode_content(encoding.as_ref(), body, limit)
 }
 
 /// Events from an SDK, authenticated by the app's token.
@@ -51,10 +54,7 @@ pub async fn sdk_events(
             .with_detail("unknown app token")
     })?;
     let body = json_body(request, &state).await?;
-    let response = state
-        .ingest
-        .ingest(&app, &body, Source::Sdk, &client.ip.to_string(), &client.user_agent)
-        .await?;
+    let response = state.ingest.ingest(&app, &body, Source::Sdk, &client).await?;
     Ok(Json(response))
 }
 
@@ -112,10 +112,7 @@ pub async fn s2s_events(
         .app_by_id(&key.app_id)
         .await?
         .ok_or_else(|| refused("invalid_key", "the key's app no longer exists"))?;
-    let response = state
-        .ingest
-        .ingest(&app, &body, Source::S2s, &client.ip.to_string(), &client.user_agent)
-        .await?;
+    let response = state.ingest.ingest(&app, &body, Source::S2s, &client).await?;
     Ok(Json(response))
 }
 

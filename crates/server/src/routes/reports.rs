@@ -374,7 +374,7 @@ pub async fn install(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceParams {
-    /// The device's gaid, idfa or idfv.
+    /// The device's gaid, idfa, idfv or (for devices without one) the SDK's install id.
     pub device_id: String,
 }
 
@@ -399,10 +399,15 @@ pub async fn sdk_attribution(
     })?;
     let value = params.device_id.trim().to_ascii_lowercase();
     if unmogrowp_domain::event::is_placeholder_id(&value) {
-        return Err(ApiError::invalid_field("device_id", "must be a real gaid, idfa or idfv"));
+        return Err(ApiError::invalid_field(
+            "device_id",
+            "must be a real gaid, idfa, idfv or install_id",
+        ));
     }
-    let candidates: Vec<String> =
-        ["gaid", "idfa", "idfv"].iter().map(|kind| format!("{kind}:{value}")).collect();
+    let candidates: Vec<String> = ["gaid", "idfa", "idfv", "install_id"]
+        .iter()
+        .map(|kind| format!("{kind}:{value}"))
+        .collect();
     let row = state
         .events
         .device_attribution(app.id.as_str(), &candidates)
