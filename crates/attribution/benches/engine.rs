@@ -53,6 +53,8 @@ fn build(touches: u64) -> (Engine, Vec<Vec<u64>>) {
                 id: &id,
                 kind: if i % 5 == 0 { TouchKind::Impression } else { TouchKind::Click },
                 at,
+                received: at,
+                retargeting: false,
                 source: u32::try_from(i % 1000).unwrap_or(0),
                 device_ids: &keys,
                 fingerprint: Some(id_hash(&format!("fp-{}", device % 100_000))),
@@ -94,6 +96,7 @@ fn decide(engine: &mut Engine, settings: &Settings, install: &Install) -> Option
         &InstallInput {
             app: install.0,
             at: install.1,
+            received: install.1,
             click_id: install.2,
             device_ids: &install.3,
             fingerprint: install.4,

@@ -18,6 +18,15 @@ pub struct Settings {
     pub reengagement_window_ms: i64,
     pub min_ctit_ms: i64,
     pub flood_threshold_per_hour: u32,
+    /// How long after its own time an event may still arrive (ingestion's maximum event age,
+    /// default 30 days). A touchpoint is kept until no install that could still be accepted
+    /// could use it: `received_now > touch_time + window + max_lateness`.
+    #[serde(default = "default_max_lateness_ms")]
+    pub max_lateness_ms: i64,
+}
+
+fn default_max_lateness_ms() -> i64 {
+    30 * 24 * HOUR_MS
 }
 
 impl Default for Settings {
@@ -30,14 +39,18 @@ impl Default for Settings {
             reengagement_window_ms: 30 * 24 * HOUR_MS,
             min_ctit_ms: 10_000,
             flood_threshold_per_hour: 100,
+            max_lateness_ms: default_max_lateness_ms(),
         }
     }
 }
 
 impl Settings {
-    /// How long a touchpoint can matter to any rule.
-    fn horizon_ms(&self) -> i64 {
-        self.click_window_ms.max(self.view_window_ms).max(self.probabilistic_window_ms)
+    /// How long after its own time a touchpoint of this kind can matter to any rule.
+    fn window_ms(&self, kind: TouchKind) -> i64 {
+        match kind {
+            TouchKind::Click => self.click_window_ms.max(self.probabilistic_window_ms),
+            TouchKind::Impression => self.view_window_ms,
+        }
     }
 }
 
@@ -55,6 +68,12 @@ pub struct TouchInput<'a> {
     pub id: &'a str,
     pub kind: TouchKind,
     pub at: Millis,
+    /// When the server accepted it (the clock eviction measures against, so that a
+    /// client-stamped time can never push other touchpoints out).
+    pub received: Millis,
+    /// Through a retargeting link (re-engagement), so a click from a device that has
+    /// installed already is expected, not suspicious.
+    pub retargeting: bool,
     /// The caller's handle for where the touch came from (its tracking link).
     pub source: u32,
     /// Hashes of `kind:value` device identifiers (see [`crate::id_hash`]).
@@ -69,8 +88,25 @@ pub struct TouchInput<'a> {
 /// What indexing a touchpoint found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TouchOutcome {
-    /// Part of a click flood (over the per-hour threshold for its device or IP): it never wins.
-    pub flagged: bool,
+    /// Why the touchpoint will never win, if it will not: `click_flood` (over the per-hour
+    /// threshold for its device or IP) or `install_before_click` (a click stamped after the
+    /// device's install, inside the re-attribution window).
+    pub flagged: Option<FlagReason>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlagReason {
+    ClickFlood,
+    InstallBeforeClick,
+}
+
+impl FlagReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlagReason::ClickFlood => "click_flood",
+            FlagReason::InstallBeforeClick => "install_before_click",
+        }
+    }
 }
 
 /// An install to decide.
@@ -78,6 +114,8 @@ pub struct TouchOutcome {
 pub struct InstallInput<'a> {
     pub app: u64,
     pub at: Millis,
+    /// When the server accepted it.
+    pub received: Millis,
     /// Hash of the click id carried by the install (install referrer, deep link).
     pub click_id: Option<u64>,
     pub device_ids: &'a [u64],
@@ -163,6 +201,21 @@ pub struct Credit {
     pub reengagement: bool,
     /// When the device's credited install happened (`None`: no install seen).
     pub installed_at: Option<Millis>,
+    /// The touchpoint the credit comes from (the install's winning touch), so an in-app
+    /// event's postback carries the same click ids as the install's. `None` for organic
+    /// devices and re-engagements.
+    pub touch: Option<TouchRef>,
+}
+
+/// Whether a touchpoint can win. (Encoded like the `bool` it replaced: snapshots of the
+/// previous release read `false` as `Usable` and `true` as `Flagged`.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum TouchState {
+    Usable,
+    /// A flood or install-before-click: never wins, never shares credit.
+    Flagged,
+    /// The click of a click-injection rejection: an install it would win is rejected too.
+    Injected,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -170,7 +223,7 @@ struct Touch {
     at: Millis,
     source: u32,
     kind: TouchKind,
-    flagged: bool,
+    state: TouchState,
     id: Box<str>,
     network_click_id: Option<Box<str>>,
 }
@@ -199,7 +252,7 @@ struct AppIndex {
     /// Clicks per (device or IP) in the current hour.
     flood: HashMap<u64, (i64, u32)>,
     devices: HashMap<u64, DeviceState>,
-    /// The latest event time seen: what eviction measures against.
+    /// The latest acceptance time seen (server clock): what eviction measures against.
     latest: Millis,
     evicted_since_compaction: u64,
 }
@@ -210,9 +263,15 @@ impl AppIndex {
         self.touches.get(usize::try_from(index).ok()?)
     }
 
-    fn evict(&mut self, horizon_ms: i64) {
-        let cutoff = self.latest.saturating_sub(horizon_ms);
-        while self.touches.front().is_some_and(|t| t.at < cutoff) {
+    /// Drops touchpoints that no acceptable install can use any more. Touches are in arrival
+    /// order, so this stops at the first one still usable (keeping a few extra is safe).
+    fn evict(&mut self, settings: &Settings) {
+        let latest = self.latest;
+        let useless = |t: &Touch| {
+            t.at.saturating_add(settings.window_ms(t.kind)).saturating_add(settings.max_lateness_ms)
+                < latest
+        };
+        while self.touches.front().is_some_and(useless) {
             self.touches.pop_front();
             self.first += 1;
             self.evicted_since_compaction += 1;
@@ -233,7 +292,7 @@ impl AppIndex {
                     !seqs.is_empty()
                 });
             }
-            let hour = self.latest / HOUR_MS;
+            let hour = self.latest.div_euclid(HOUR_MS);
             self.flood.retain(|_, (bucket, _)| *bucket >= hour - 1);
             self.evicted_since_compaction = 0;
         }
@@ -249,7 +308,8 @@ impl AppIndex {
         })
     }
 
-    /// The latest qualifying touch among `seqs` (unflagged, `0 ≤ at_install − at ≤ window`).
+    /// The latest qualifying touch among `seqs` (not flagged, `0 ≤ at_install − at ≤
+    /// window`); ties on time go to the later arrival.
     fn latest_qualifying(
         &self,
         seqs: impl IntoIterator<Item = u64>,
@@ -260,7 +320,7 @@ impl AppIndex {
         for seq in seqs {
             let Some(touch) = self.get(seq) else { continue };
             let age = install_at - touch.at;
-            if touch.flagged || age < 0 || age > window {
+            if touch.state == TouchState::Flagged || age < 0 || age > window {
                 continue;
             }
             if best.is_none_or(|(at, best_seq)| (touch.at, seq) > (at, best_seq)) {
@@ -290,8 +350,8 @@ impl Engine {
     /// Indexes a click or impression.
     pub fn add_touch(&mut self, settings: &Settings, touch: &TouchInput<'_>) -> TouchOutcome {
         let index = self.apps.entry(touch.app).or_default();
-        index.latest = index.latest.max(touch.at);
-        let mut flagged = false;
+        index.latest = index.latest.max(touch.received);
+        let mut flagged = None;
         if touch.kind == TouchKind::Click {
             let hour = touch.at.div_euclid(HOUR_MS);
             for key in touch
@@ -306,8 +366,19 @@ impl Engine {
                 }
                 entry.1 += 1;
                 if entry.1 > settings.flood_threshold_per_hour {
-                    flagged = true;
+                    flagged = Some(FlagReason::ClickFlood);
                 }
+            }
+            // A click stamped after the device installed (inside the re-attribution window,
+            // where a re-install keeps its source) can never be what brought the install.
+            if flagged.is_none()
+                && !touch.retargeting
+                && touch.device_ids.iter().filter_map(|id| index.devices.get(id)).any(|state| {
+                    let since = touch.at - state.attributed_at;
+                    since > 0 && since < settings.reattribution_window_ms
+                })
+            {
+                flagged = Some(FlagReason::InstallBeforeClick);
             }
         }
         let seq = index.first + index.touches.len() as u64;
@@ -315,7 +386,7 @@ impl Engine {
             at: touch.at,
             source: touch.source,
             kind: touch.kind,
-            flagged,
+            state: if flagged.is_some() { TouchState::Flagged } else { TouchState::Usable },
             id: touch.id.into(),
             network_click_id: touch.network_click_id.map(Into::into),
         });
@@ -335,15 +406,15 @@ impl Engine {
                 }
             }
         }
-        index.evict(settings.horizon_ms());
+        index.evict(settings);
         TouchOutcome { flagged }
     }
 
     /// Decides an install by the rules and records the device's credit.
     pub fn decide(&mut self, settings: &Settings, install: &InstallInput<'_>) -> Decision {
         let index = self.apps.entry(install.app).or_default();
-        index.latest = index.latest.max(install.at);
-        index.evict(settings.horizon_ms());
+        index.latest = index.latest.max(install.received);
+        index.evict(settings);
         let mut decision = Decision {
             status: Status::Organic,
             match_type: None,
@@ -419,12 +490,21 @@ impl Engine {
         decision.reattribution = prior.is_some();
         if let Some((seq, match_type)) = winner {
             let touch = index.touch_ref(seq);
-            let injected = touch.as_ref().is_some_and(|t| {
-                t.kind == TouchKind::Click && install.at - t.at < settings.min_ctit_ms
-            });
+            // Too close before the install, or the click of an earlier click-injection
+            // rejection (the device's next install must not reward it).
+            let injected = index.get(seq).is_some_and(|t| t.state == TouchState::Injected)
+                || touch.as_ref().is_some_and(|t| {
+                    t.kind == TouchKind::Click && install.at - t.at < settings.min_ctit_ms
+                });
             decision.match_type = Some(match_type);
             decision.touch = touch;
             if injected {
+                if let Some(offset) = seq.checked_sub(index.first)
+                    && let Some(t) =
+                        usize::try_from(offset).ok().and_then(|i| index.touches.get_mut(i))
+                {
+                    t.state = TouchState::Injected;
+                }
                 decision.status = Status::Rejected;
                 decision.rejection = Some(RejectionReason::ClickInjection);
                 return decision;
@@ -457,7 +537,7 @@ impl Engine {
 
     /// Where an event of the device at `at` is credited.
     pub fn credit(&self, app: u64, device_ids: &[u64], at: Millis) -> Credit {
-        let none = Credit { source: None, reengagement: false, installed_at: None };
+        let none = Credit { source: None, reengagement: false, installed_at: None, touch: None };
         let Some(index) = self.apps.get(&app) else { return none };
         let Some(state) = device_ids.iter().find_map(|id| index.devices.get(id)) else {
             return none;
@@ -469,12 +549,14 @@ impl Engine {
                 source: Some(source),
                 reengagement: true,
                 installed_at: Some(state.attributed_at),
+                touch: None,
             };
         }
         Credit {
             source: state.source,
             reengagement: false,
             installed_at: Some(state.attributed_at),
+            touch: state.touch.clone().filter(|_| state.source.is_some()),
         }
     }
 
@@ -524,7 +606,8 @@ fn contributors(
     let mut consider = |seq: u64, window: i64, found: &mut Vec<u64>| {
         if let Some(touch) = index.get(seq) {
             let age = install.at - touch.at;
-            if !touch.flagged && (0..=window).contains(&age) && seen.insert(seq) {
+            if touch.state == TouchState::Usable && (0..=window).contains(&age) && seen.insert(seq)
+            {
                 found.push(seq);
             }
         }

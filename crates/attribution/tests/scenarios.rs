@@ -55,6 +55,8 @@ fn run(settings: Settings, touches: &[T], install: &Install) -> Decision {
                 id: touch.id,
                 kind: touch.kind,
                 at: INSTALL_AT - touch.before * SECOND,
+                received: INSTALL_AT - touch.before * SECOND,
+                retargeting: false,
                 source: 7,
                 device_ids: &devices,
                 fingerprint: touch.fingerprint,
@@ -69,6 +71,7 @@ fn run(settings: Settings, touches: &[T], install: &Install) -> Decision {
         &InstallInput {
             app: APP,
             at: INSTALL_AT,
+            received: INSTALL_AT,
             click_id: install.click_id.map(id_hash),
             device_ids: &devices,
             fingerprint: install.fingerprint,
@@ -302,6 +305,8 @@ fn flooded_clicks_are_flagged_and_never_win() {
                 id: &id,
                 kind: TouchKind::Click,
                 at: INSTALL_AT - 600_000 + i,
+                received: INSTALL_AT - 600_000 + i,
+                retargeting: false,
                 source: 1,
                 device_ids: &devices,
                 fingerprint: None,
@@ -311,12 +316,14 @@ fn flooded_clicks_are_flagged_and_never_win() {
         );
         flagged.push(outcome.flagged);
     }
-    assert_eq!(flagged, vec![false, false, false, true, true]);
+    let flood = Some(FlagReason::ClickFlood);
+    assert_eq!(flagged, vec![None, None, None, flood, flood]);
     let decision = engine.decide(
         &settings,
         &InstallInput {
             app: APP,
             at: INSTALL_AT,
+            received: INSTALL_AT,
             click_id: Some(id_hash("c4")),
             device_ids: &devices,
             fingerprint: None,
@@ -340,6 +347,8 @@ fn reinstalls_keep_their_source_until_the_window_passes() {
             id: "first",
             kind: TouchKind::Click,
             at: INSTALL_AT - HOUR,
+            received: INSTALL_AT - HOUR,
+            retargeting: false,
             source: 1,
             device_ids: &devices,
             fingerprint: None,
@@ -352,6 +361,7 @@ fn reinstalls_keep_their_source_until_the_window_passes() {
         &InstallInput {
             app: APP,
             at: INSTALL_AT,
+            received: INSTALL_AT,
             click_id: None,
             device_ids: &devices,
             fingerprint: None,
@@ -369,6 +379,8 @@ fn reinstalls_keep_their_source_until_the_window_passes() {
             id: "second",
             kind: TouchKind::Click,
             at: ten_days - HOUR,
+            received: ten_days - HOUR,
+            retargeting: false,
             source: 2,
             device_ids: &devices,
             fingerprint: None,
@@ -381,6 +393,7 @@ fn reinstalls_keep_their_source_until_the_window_passes() {
         &InstallInput {
             app: APP,
             at: ten_days,
+            received: ten_days,
             click_id: None,
             device_ids: &devices,
             fingerprint: None,
@@ -399,6 +412,8 @@ fn reinstalls_keep_their_source_until_the_window_passes() {
             id: "third",
             kind: TouchKind::Click,
             at: later - HOUR,
+            received: later - HOUR,
+            retargeting: false,
             source: 3,
             device_ids: &devices,
             fingerprint: None,
@@ -411,6 +426,7 @@ fn reinstalls_keep_their_source_until_the_window_passes() {
         &InstallInput {
             app: APP,
             at: later,
+            received: later,
             click_id: None,
             device_ids: &devices,
             fingerprint: None,
@@ -432,6 +448,7 @@ fn retargeting_opens_reengage_for_the_window() {
         &InstallInput {
             app: APP,
             at: INSTALL_AT,
+            received: INSTALL_AT,
             click_id: None,
             device_ids: &devices,
             fingerprint: None,
@@ -440,12 +457,12 @@ fn retargeting_opens_reengage_for_the_window() {
     );
     assert_eq!(
         engine.credit(APP, &devices, INSTALL_AT + 1),
-        Credit { source: None, reengagement: false, installed_at: Some(INSTALL_AT) }
+        Credit { source: None, reengagement: false, installed_at: Some(INSTALL_AT), touch: None }
     );
     assert!(engine.reengage(&settings, APP, &devices, INSTALL_AT + HOUR, 9));
     assert_eq!(
         engine.credit(APP, &devices, INSTALL_AT + 2 * HOUR),
-        Credit { source: Some(9), reengagement: true, installed_at: Some(INSTALL_AT) }
+        Credit { source: Some(9), reengagement: true, installed_at: Some(INSTALL_AT), touch: None }
     );
     assert!(!engine.credit(APP, &devices, INSTALL_AT + HOUR + 31 * 24 * HOUR).reengagement);
     assert!(!engine.reengage(
@@ -519,6 +536,8 @@ fn replay(steps: &[Step], settings: &Settings) -> Vec<(Decision, Millis)> {
                         id: &id,
                         kind: *kind,
                         at: INSTALL_AT + offset_s * SECOND,
+                        received: INSTALL_AT + offset_s * SECOND,
+                        retargeting: false,
                         source: u32::try_from(*app).unwrap(),
                         device_ids: &devices,
                         fingerprint: Some(u64::from(*fingerprint)),
@@ -536,6 +555,7 @@ fn replay(steps: &[Step], settings: &Settings) -> Vec<(Decision, Millis)> {
                     &InstallInput {
                         app: APP,
                         at,
+                        received: at,
                         click_id,
                         device_ids: &devices,
                         fingerprint: Some(u64::from(*fingerprint)),
@@ -582,4 +602,304 @@ proptest! {
         prop_assert_eq!(replay(&steps, &settings), replay(&steps, &settings));
     }
 
+}
+
+/// One touchpoint for the arrival-order tests: `at` and `received` in ms.
+#[allow(clippy::too_many_arguments)]
+fn touch_input<'a>(
+    id: &'a str,
+    kind: TouchKind,
+    at: Millis,
+    received: Millis,
+    devices: &'a [u64],
+    fingerprint: Option<u64>,
+    network_click_id: Option<&'a str>,
+    retargeting: bool,
+) -> TouchInput<'a> {
+    TouchInput {
+        app: APP,
+        id,
+        kind,
+        at,
+        received,
+        retargeting,
+        source: 1,
+        device_ids: devices,
+        fingerprint,
+        ip: None,
+        network_click_id,
+    }
+}
+
+fn install_input(at: Millis, received: Millis, devices: &[u64]) -> InstallInput<'_> {
+    InstallInput {
+        app: APP,
+        at,
+        received,
+        click_id: None,
+        device_ids: devices,
+        fingerprint: None,
+        blocked_ip: false,
+    }
+}
+
+/// Issue 13, item 6: a later-stamped install of another device must not push out a touch
+/// that an install arriving late (but inside the 30-day acceptance) still qualifies for.
+#[test]
+fn a_late_install_still_finds_its_touch_whatever_was_stamped_later() {
+    let settings = Settings::default();
+    let day = 24 * HOUR;
+    let t = INSTALL_AT;
+    let now = t + 8 * day + HOUR;
+    let x = device_keys(&[("gaid", Some("x"))]);
+    let other = device_keys(&[("gaid", Some("other"))]);
+    let mut engine = Engine::new();
+    engine.add_touch(&settings, &touch_input("c-x", TouchKind::Click, t, t, &x, None, None, false));
+    let first = engine.decide(&settings, &install_input(t + 8 * day, now, &other));
+    assert_eq!(first.status, Status::Organic);
+    let late = engine.decide(&settings, &install_input(t + 6 * day, now, &x));
+    assert_eq!(late.status, Status::Attributed);
+    assert_eq!(late.match_type, Some(MatchType::DeviceId));
+    assert_eq!(late.touch.map(|t| t.id), Some("c-x".to_owned()));
+}
+
+/// Touches are dropped once no install that could still be accepted can use them: the
+/// window plus the maximum lateness, measured on the server's clock.
+#[test]
+fn touches_leave_the_index_once_no_acceptable_install_can_use_them() {
+    let settings = Settings::default();
+    let day = 24 * HOUR;
+    let lateness = settings.max_lateness_ms;
+    let mut engine = Engine::new();
+    let devices = device_keys(&[("gaid", Some("d"))]);
+    engine.add_touch(
+        &settings,
+        &touch_input("old", TouchKind::Click, INSTALL_AT, INSTALL_AT, &devices, None, None, false),
+    );
+    let keep_until = INSTALL_AT + 7 * day + lateness;
+    // Still needed at the last moment an install 7 days after it could be accepted…
+    engine.decide(&settings, &install_input(keep_until - 1, keep_until, &[]));
+    assert_eq!(engine.touch_count(), 1);
+    // …and gone after.
+    engine.decide(&settings, &install_input(keep_until, keep_until + 1, &[]));
+    assert_eq!(engine.touch_count(), 0);
+}
+
+/// Issue 13, item 9: a click stamped after the device's install is flagged (and reported as
+/// `install_before_click`); a retargeting click is not; neither is one past the
+/// re-attribution window.
+#[test]
+fn clicks_after_the_install_are_flagged_install_before_click() {
+    let settings = Settings::default();
+    let devices = device_keys(&[("gaid", Some("installed"))]);
+    let mut engine = Engine::new();
+    let decided = engine.decide(&settings, &install_input(INSTALL_AT, INSTALL_AT, &devices));
+    assert_eq!(decided.status, Status::Organic);
+    let after = INSTALL_AT + 30 * 60 * SECOND;
+    let outcome = engine.add_touch(
+        &settings,
+        &touch_input("late", TouchKind::Click, after, after, &devices, None, None, false),
+    );
+    assert_eq!(outcome.flagged, Some(FlagReason::InstallBeforeClick));
+    let retargeting = engine.add_touch(
+        &settings,
+        &touch_input("rt", TouchKind::Click, after, after, &devices, None, None, true),
+    );
+    assert_eq!(retargeting.flagged, None);
+    let much_later = INSTALL_AT + settings.reattribution_window_ms + HOUR;
+    let outcome = engine.add_touch(
+        &settings,
+        &touch_input("new", TouchKind::Click, much_later, much_later, &devices, None, None, false),
+    );
+    assert_eq!(outcome.flagged, None);
+    let stranger = device_keys(&[("gaid", Some("stranger"))]);
+    let outcome = engine.add_touch(
+        &settings,
+        &touch_input("s", TouchKind::Click, after, after, &stranger, None, None, false),
+    );
+    assert_eq!(outcome.flagged, None);
+}
+
+/// Issue 13, item 9: once a click caused a click-injection rejection, the device's next
+/// install is not credited to it (it is rejected for the same click), while another click
+/// of a different device still wins normally.
+#[test]
+fn an_injected_click_never_wins_a_later_install() {
+    let settings = Settings::default();
+    let devices = device_keys(&[("gaid", Some("victim"))]);
+    let mut engine = Engine::new();
+    let click_at = INSTALL_AT - 5 * SECOND;
+    engine.add_touch(
+        &settings,
+        &touch_input("inj", TouchKind::Click, click_at, click_at, &devices, None, None, false),
+    );
+    let first = engine.decide(&settings, &install_input(INSTALL_AT, INSTALL_AT, &devices));
+    assert_eq!(first.status, Status::Rejected);
+    assert_eq!(first.rejection, Some(RejectionReason::ClickInjection));
+    let again = INSTALL_AT + 10 * SECOND;
+    let second = engine.decide(&settings, &install_input(again, again, &devices));
+    assert_eq!(second.status, Status::Rejected, "{second:?}");
+    assert_eq!(second.rejection, Some(RejectionReason::ClickInjection));
+    assert_eq!(second.touch.map(|t| t.id), Some("inj".to_owned()));
+    assert!(second.contributors.is_empty());
+}
+
+/// Issue 13, item 8: a device's later events are credited with the install's touch, click
+/// ids included.
+#[test]
+fn credit_carries_the_install_touch_and_its_click_ids() {
+    let settings = Settings::default();
+    let devices = device_keys(&[("gaid", Some("buyer"))]);
+    let mut engine = Engine::new();
+    let at = INSTALL_AT - HOUR;
+    engine.add_touch(
+        &settings,
+        &touch_input("c-1", TouchKind::Click, at, at, &devices, None, Some("abc"), false),
+    );
+    engine.decide(&settings, &install_input(INSTALL_AT, INSTALL_AT, &devices));
+    let credit = engine.credit(APP, &devices, INSTALL_AT + HOUR);
+    assert_eq!(credit.source, Some(1));
+    let touch = credit.touch.expect("the install's touch");
+    assert_eq!(touch.id, "c-1");
+    assert_eq!(touch.network_click_id.as_deref(), Some("abc"));
+    let organic = device_keys(&[("gaid", Some("organic"))]);
+    engine.decide(&settings, &install_input(INSTALL_AT, INSTALL_AT, &organic));
+    assert_eq!(engine.credit(APP, &organic, INSTALL_AT + HOUR).touch, None);
+}
+
+/// A touchpoint for the shuffled-arrival property: offsets in seconds before the install.
+#[derive(Clone, Debug)]
+struct Candidate {
+    kind: TouchKind,
+    before_s: i64,
+    device: Option<u8>,
+    fingerprint: Option<u8>,
+}
+
+fn candidate() -> impl Strategy<Value = Candidate> {
+    (
+        prop::bool::ANY,
+        prop_oneof![-7_200i64..0, 0i64..90_000, 500_000i64..700_000],
+        prop::option::of(0u8..3),
+        prop::option::of(0u8..3),
+    )
+        .prop_map(|(is_click, before_s, device, fingerprint)| Candidate {
+            kind: if is_click { TouchKind::Click } else { TouchKind::Impression },
+            before_s,
+            device,
+            fingerprint,
+        })
+}
+
+/// The rules of DESIGN §5 by brute force: the latest qualifying touch of the highest rule
+/// (ties on time to the later arrival). `arrival[i]` is candidate `i`'s position.
+fn expected_winner(
+    settings: &Settings,
+    candidates: &[Candidate],
+    arrival: &[usize],
+    click_id: Option<usize>,
+    device: u8,
+    fingerprint: u8,
+) -> Option<(usize, MatchType)> {
+    let qualifies = |c: &Candidate, window_ms: i64| {
+        let age = c.before_s * SECOND;
+        (0..=window_ms).contains(&age)
+    };
+    let best = |matching: &dyn Fn(&Candidate) -> bool, window_ms: i64| {
+        (0..candidates.len())
+            .filter(|&i| matching(&candidates[i]) && qualifies(&candidates[i], window_ms))
+            .max_by_key(|&i| (-candidates[i].before_s, arrival[i]))
+    };
+    if let Some(i) = click_id
+        && candidates[i].kind == TouchKind::Click
+        && qualifies(&candidates[i], settings.click_window_ms)
+    {
+        return Some((i, MatchType::ClickId));
+    }
+    let click = |c: &Candidate| c.kind == TouchKind::Click;
+    if let Some(i) = best(&|c| click(c) && c.device == Some(device), settings.click_window_ms) {
+        return Some((i, MatchType::DeviceId));
+    }
+    if let Some(i) =
+        best(&|c| click(c) && c.fingerprint == Some(fingerprint), settings.probabilistic_window_ms)
+    {
+        return Some((i, MatchType::Probabilistic));
+    }
+    best(&|c| !click(c) && c.device == Some(device), settings.view_window_ms)
+        .map(|i| (i, MatchType::ViewThrough))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Touches arrive in any order, interleaved with later-stamped installs of other
+    /// devices; the install decided last is credited to the latest qualifying touch of the
+    /// highest rule, exactly as the brute-force reading of the rules says.
+    #[test]
+    fn the_latest_qualifying_touch_of_the_highest_rule_wins_whatever_the_arrival_order(
+        candidates in prop::collection::vec(candidate(), 0..24),
+        order_seed in prop::collection::vec(any::<u32>(), 24),
+        others in prop::collection::vec((0usize..24, 0i64..(9 * 24 * 3_600)), 0..6),
+        click_pick in prop::option::of(0usize..24),
+        device in 0u8..3,
+        fingerprint in 0u8..3,
+    ) {
+        let settings = Settings { flood_threshold_per_hour: 10_000, min_ctit_ms: 0, ..Settings::default() };
+        let n = candidates.len();
+        // A shuffled arrival order.
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by_key(|&i| order_seed[i]);
+        let mut arrival = vec![0usize; n];
+        for (position, &i) in order.iter().enumerate() {
+            arrival[i] = position;
+        }
+        let now = INSTALL_AT + 10 * 24 * HOUR;
+        let ids: Vec<String> = (0..n).map(|i| format!("t{i}")).collect();
+        let devices: Vec<Vec<u64>> = candidates
+            .iter()
+            .map(|c| device_keys(&[("gaid", c.device.map(|d| format!("d{d}")).as_deref())]))
+            .collect();
+        let mut engine = Engine::new();
+        for (position, &i) in order.iter().enumerate() {
+            let c = &candidates[i];
+            engine.add_touch(&settings, &TouchInput {
+                app: APP,
+                id: &ids[i],
+                kind: c.kind,
+                at: INSTALL_AT - c.before_s * SECOND,
+                received: now,
+                retargeting: false,
+                source: u32::try_from(i).unwrap(),
+                device_ids: &devices[i],
+                fingerprint: c.fingerprint.map(u64::from),
+                ip: None,
+                network_click_id: None,
+            });
+            // Installs of devices no touch has, stamped up to 9 days after the subject.
+            for (k, (after, later_s)) in others.iter().enumerate() {
+                if *after == position {
+                    let stranger = device_keys(&[("gaid", Some(format!("stranger{k}").as_str()))]);
+                    engine.decide(&settings, &install_input(INSTALL_AT + later_s * SECOND, now, &stranger));
+                }
+            }
+        }
+        let click_id = click_pick.filter(|&i| i < n);
+        let subject = device_keys(&[("gaid", Some(format!("d{device}").as_str()))]);
+        let decision = engine.decide(&settings, &InstallInput {
+            app: APP,
+            at: INSTALL_AT,
+            received: now,
+            click_id: click_id.map(|i| id_hash(&ids[i])),
+            device_ids: &subject,
+            fingerprint: Some(u64::from(fingerprint)),
+            blocked_ip: false,
+        });
+        let want = expected_winner(&settings, &candidates, &arrival, click_id, device, fingerprint);
+        let got = decision.touch.as_ref().map(|t| (t.source as usize, decision.match_type));
+        prop_assert_eq!(got, want.map(|(i, m)| (i, Some(m))), "decision {:?}", decision);
+        prop_assert_eq!(
+            decision.status,
+            if want.is_some() { Status::Attributed } else { Status::Organic }
+        );
+    }
 }

@@ -85,6 +85,8 @@ pub struct Attributor {
     engine: Engine,
     sources: Sources,
     snapshot_path: Option<PathBuf>,
+    /// How late an event may arrive (ingestion's maximum event age), in ms.
+    max_lateness_ms: i64,
 }
 
 /// What attribution added to a batch.
@@ -134,8 +136,8 @@ fn blocked(ip: Option<&str>, ranges: &[unmogrowp_domain::net::IpNet]) -> bool {
 }
 
 impl Attributor {
-    pub fn new(snapshot_path: Option<PathBuf>) -> Self {
-        Self { engine: Engine::new(), sources: Sources::default(), snapshot_path }
+    pub fn new(snapshot_path: Option<PathBuf>, max_lateness_ms: i64) -> Self {
+        Self { engine: Engine::new(), sources: Sources::default(), snapshot_path, max_lateness_ms }
     }
 
     /// Loads the snapshot if there is one no newer than `limit`; returns its offset (0: none).
@@ -184,7 +186,10 @@ impl Attributor {
     ) {
         let app_key = id_hash(event.app_id.as_str());
         let device_ids = devices(event);
-        let settings = &app.settings;
+        let settings = &unmogrowp_attribution::Settings {
+            max_lateness_ms: self.max_lateness_ms,
+            ..app.settings
+        };
         let country = row.dims.country.clone();
         match event.kind {
             EventType::Click | EventType::Impression => {
@@ -201,6 +206,8 @@ impl Attributor {
                             TouchKind::Impression
                         },
                         at: event.timestamp_ms,
+                        received: event.received_ms,
+                        retargeting: link.retargeting,
                         source,
                         device_ids: &device_ids,
                         fingerprint: fingerprint(
@@ -211,8 +218,8 @@ impl Attributor {
                         network_click_id: event.network_click_id.as_deref(),
                     },
                 );
-                if outcome.flagged {
-                    row.fraud_reason = Some("click_flood".to_owned());
+                if let Some(reason) = outcome.flagged {
+                    row.fraud_reason = Some(reason.as_str().to_owned());
                 }
             }
             EventType::Install => {
@@ -221,6 +228,7 @@ impl Attributor {
                     &InstallInput {
                         app: app_key,
                         at: event.timestamp_ms,
+                        received: event.received_ms,
                         click_id: event.click_id.as_deref().map(id_hash),
                         device_ids: &device_ids,
                         fingerprint: fingerprint(
@@ -269,8 +277,15 @@ impl Attributor {
                             campaign: row.dims.campaign.clone(),
                             event_name: event.name.clone().unwrap_or_default(),
                             event_id: event.id.clone(),
-                            click_id: None,
-                            network_click_id: None,
+                            click_id: credit
+                                .touch
+                                .as_ref()
+                                .filter(|t| t.kind == TouchKind::Click)
+                                .map(|t| t.id.clone()),
+                            network_click_id: credit
+                                .touch
+                                .as_ref()
+                                .and_then(|t| t.network_click_id.clone()),
                             revenue: event.revenue.as_ref().map(|m| m.amount),
                             currency: event.revenue.as_ref().map(|m| m.currency.clone()),
                             device_id: raw_device_id(event),

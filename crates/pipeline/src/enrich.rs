@@ -43,6 +43,8 @@ pub fn engine_settings(
         reengagement_window_ms: i64::from(settings.reengagement_window_days) * 24 * HOUR,
         min_ctit_ms: i64::from(settings.min_ctit_seconds) * 1000,
         flood_threshold_per_hour: settings.click_flood_threshold_per_hour,
+        // Set by the attributor from ingestion's maximum event age.
+        max_lateness_ms: unmogrowp_attribution::Settings::default().max_lateness_ms,
     }
 }
 

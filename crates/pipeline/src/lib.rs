@@ -37,6 +37,9 @@ pub struct PipelineOptions {
     pub rates: Rates,
     /// Where the attribution engine's snapshot is kept (`None`: rebuild from the log).
     pub snapshot_path: Option<std::path::PathBuf>,
+    /// How old an event may be when accepted (ingestion's `max_event_age_days`): touchpoints
+    /// stay in the attribution index until no install that could still arrive can use them.
+    pub max_event_age: Duration,
 }
 
 /// What live subscribers hear about each stored record.
@@ -193,7 +196,10 @@ impl Pipeline {
                 .time_to_live(Duration::from_secs(60))
                 .build(),
         });
-        let attributor = attribute::Attributor::new(options.snapshot_path.clone());
+        let attributor = attribute::Attributor::new(
+            options.snapshot_path.clone(),
+            i64::try_from(options.max_event_age.as_millis()).unwrap_or(i64::MAX),
+        );
         let writer = StoreStage {
             store: store.clone(),
             log: log.clone(),
@@ -427,7 +433,8 @@ impl Pipeline {
         if !self.snapshots_allowed {
             return;
         }
-        let attributor = std::mem::replace(&mut self.attributor, attribute::Attributor::new(None));
+        let attributor =
+            std::mem::replace(&mut self.attributor, attribute::Attributor::new(None, 0));
         let encoded = tokio::task::spawn_blocking(move || {
             let bytes = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 attributor.encode(offset)

@@ -158,6 +158,9 @@ impl Application {
                     &config.events.currency_rates,
                 ),
                 snapshot_path: Some(config.data_dir.join("attribution.snapshot")),
+                max_event_age: Duration::from_secs(
+                    u64::from(config.ingest.max_event_age_days) * 86_400,
+                ),
             },
         )
         .await
