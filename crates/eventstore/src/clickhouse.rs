@@ -18,9 +18,11 @@
 //! the offset applied so far is recorded last, in `offsets`. After a crash, rows above the
 //! recorded offset may already be stored, so until the store has passed the highest offset
 //! found in `events` at start, each batch's ids are checked against the stored ones first.
-//! Installs are always checked against every stored install (a cheap range read: `kind` leads
-//! the sort key after the app); other rows rely on ingestion's de-duplication (the log's
-//! message ids and the per-node window), not on a unique key as in the embedded store.
+//! Every batch is also checked against what is stored: installs by app and id at any time (a
+//! cheap range read: `kind` leads the sort key after the app), other rows by app, id and event
+//! time (a point read on the sort key). So a re-sent id counts once however it reached the
+//! log — through two ingest nodes, or again after the broker's duplicate window — as in the
+//! embedded store, whose `seen` tables are unique keys.
 
 use crate::model::{install_name, parse_install, shift_day, utc_day};
 use crate::{
@@ -139,6 +141,25 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS offsets (key UInt8, log_offset UInt64)
      ENGINE = ReplacingMergeTree(log_offset) ORDER BY key",
 ];
+
+/// What makes a stored row the same as another: app, id and — except for installs, which
+/// are one per id whatever their time — the event time.
+type StoredKey = (String, String, i64);
+
+fn stored_key(app_id: &str, id: &str, kind: EventType, ts: i64) -> StoredKey {
+    let ts = if kind == EventType::Install { i64::MIN } else { ts };
+    (app_id.to_owned(), id.to_owned(), ts)
+}
+
+fn key_of(row: &Row) -> StoredKey {
+    let kind = text(row, "kind").as_deref().and_then(EventType::parse).unwrap_or(EventType::Event);
+    stored_key(
+        &text(row, "app_id").unwrap_or_default(),
+        &text(row, "id").unwrap_or_default(),
+        kind,
+        int(row, "ts").unwrap_or_default(),
+    )
+}
 
 /// A ClickHouse string literal.
 fn quote(value: &str) -> String {
@@ -525,6 +546,10 @@ impl ClickHouseEventStore {
             }
             if body.is_some() {
                 query.append_pair("query", sql);
+            } else {
+                // De-duplication reads name a batch's ids: allow queries beyond the
+                // default 256 KiB.
+                query.append_pair("max_query_size", "33554432");
             }
         }
         let mut request = self.client.post(url).body(body.unwrap_or_else(|| sql.to_owned()));
@@ -578,42 +603,50 @@ impl ClickHouseEventStore {
             .map_or(0, |row| count(row, "position")))
     }
 
-    /// Ids of rows stored after `position` (only ever a few batches' worth).
-    async fn stored_after(&self, position: Offset) -> Result<HashSet<(String, String)>> {
+    /// Keys (see [`stored_key`]) of rows stored after `position` (only ever a few batches'
+    /// worth).
+    async fn stored_after(&self, position: Offset) -> Result<HashSet<StoredKey>> {
         let rows = self
-            .query(&format!("SELECT app_id, id FROM events WHERE log_offset > {position}"))
+            .query(&format!(
+                "SELECT app_id, id, kind, ts FROM events WHERE log_offset > {position}"
+            ))
             .await?;
-        Ok(rows
-            .iter()
-            .map(|row| {
-                (text(row, "app_id").unwrap_or_default(), text(row, "id").unwrap_or_default())
-            })
-            .collect())
+        Ok(rows.iter().map(key_of).collect())
     }
 
-    /// Which of the batch's installs are already stored (the `kind` prefix of the sort key
-    /// keeps this a small range read).
-    async fn stored_installs(&self, rows: &[EventRow]) -> Result<HashSet<(String, String)>> {
-        let installs: Vec<&EventRow> =
-            rows.iter().filter(|row| row.kind == EventType::Install).collect();
-        if installs.is_empty() {
-            return Ok(HashSet::new());
+    /// Which of the batch's rows are stored already, as [`stored_key`]s: installs by app and
+    /// id whatever their time (an install counted twice would skew every report and credit),
+    /// other rows by app, id and event time — a re-sent event carries its time, so the
+    /// lookup is a point read on the sort key `(app_id, kind, ts)`. This is what makes a
+    /// re-sent id count once however it reached the log (two ingest nodes, a retry after
+    /// the broker's duplicate window), as the embedded store's `seen` tables do.
+    async fn stored_rows(&self, rows: &[EventRow]) -> Result<HashSet<StoredKey>> {
+        let mut found = HashSet::new();
+        let (installs, others): (Vec<&EventRow>, Vec<&EventRow>) =
+            rows.iter().partition(|row| row.kind == EventType::Install);
+        let set = |values: &mut dyn Iterator<Item = String>| -> String {
+            let unique: std::collections::BTreeSet<String> = values.collect();
+            unique.into_iter().collect::<Vec<_>>().join(", ")
+        };
+        if !installs.is_empty() {
+            let sql = format!(
+                "SELECT app_id, id, kind, ts FROM events WHERE app_id IN ({}) AND kind = 'install' AND id IN ({})",
+                set(&mut installs.iter().map(|row| quote(&row.app_id))),
+                set(&mut installs.iter().map(|row| quote(&row.id))),
+            );
+            found.extend(self.query(&sql).await?.iter().map(key_of));
         }
-        let apps: HashSet<String> = installs.iter().map(|row| quote(&row.app_id)).collect();
-        let ids: HashSet<String> = installs.iter().map(|row| quote(&row.id)).collect();
-        let sql = format!(
-            "SELECT app_id, id FROM events WHERE app_id IN ({}) AND kind = 'install' AND id IN ({})",
-            apps.into_iter().collect::<Vec<_>>().join(", "),
-            ids.into_iter().collect::<Vec<_>>().join(", ")
-        );
-        Ok(self
-            .query(&sql)
-            .await?
-            .iter()
-            .map(|row| {
-                (text(row, "app_id").unwrap_or_default(), text(row, "id").unwrap_or_default())
-            })
-            .collect())
+        if !others.is_empty() {
+            let sql = format!(
+                "SELECT app_id, id, kind, ts FROM events WHERE app_id IN ({}) AND kind IN ({}) AND ts IN ({}) AND id IN ({})",
+                set(&mut others.iter().map(|row| quote(&row.app_id))),
+                set(&mut others.iter().map(|row| quote(row.kind.as_str()))),
+                set(&mut others.iter().map(|row| row.timestamp_ms.to_string())),
+                set(&mut others.iter().map(|row| quote(&row.id))),
+            );
+            found.extend(self.query(&sql).await?.iter().map(key_of));
+        }
+        Ok(found)
     }
 
     fn filters(query: &SummaryQuery) -> Result<String> {
@@ -657,20 +690,18 @@ impl EventStore for ClickHouseEventStore {
             // Already applied (a replay after a restart).
             return Ok(ApplyOutcome { stored: 0, duplicates: batch.rows.len() as u64 });
         }
-        let mut stored_before: HashSet<(String, String)> = if state.recheck_until > state.position {
+        let mut stored_before: HashSet<StoredKey> = if state.recheck_until > state.position {
             self.stored_after(state.position).await?
         } else {
             HashSet::new()
         };
-        // Installs are checked against every stored install, whatever their offset: an
-        // install counted twice would skew every report and credit.
-        stored_before.extend(self.stored_installs(&batch.rows).await?);
+        stored_before.extend(self.stored_rows(&batch.rows).await?);
         let mut outcome = ApplyOutcome::default();
-        let mut seen: HashSet<(&str, &str)> = HashSet::new();
+        let mut seen: HashSet<StoredKey> = HashSet::new();
         let mut fresh: Vec<&EventRow> = Vec::with_capacity(batch.rows.len());
         for row in &batch.rows {
-            let key = (row.app_id.as_str(), row.id.as_str());
-            if !seen.insert(key) || stored_before.contains(&(row.app_id.clone(), row.id.clone())) {
+            let key = stored_key(&row.app_id, &row.id, row.kind, row.timestamp_ms);
+            if stored_before.contains(&key) || !seen.insert(key) {
                 outcome.duplicates += 1;
                 continue;
             }

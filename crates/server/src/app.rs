@@ -111,10 +111,12 @@ impl Application {
         };
         let log: Arc<dyn unmogrowp_bus::EventLog> = match &config.nats_url {
             Some(url) => Arc::new(
-                unmogrowp_bus::NatsLog::connect(unmogrowp_bus::NatsLogOptions::new(
-                    url.expose_secret(),
-                    &config.nats_prefix,
-                ))
+                unmogrowp_bus::NatsLog::connect(unmogrowp_bus::NatsLogOptions {
+                    duplicate_window: Duration::from_secs(
+                        config.nats_duplicate_window_seconds.max(1),
+                    ),
+                    ..unmogrowp_bus::NatsLogOptions::new(url.expose_secret(), &config.nats_prefix)
+                })
                 .await
                 .context("connecting to the event log (nats_url)")?,
             ),

@@ -74,6 +74,9 @@ pub struct Config {
     #[serde(deserialize_with = "optional_secret")]
     pub nats_url: Option<SecretString>,
     pub nats_prefix: String,
+    /// How long JetStream remembers message ids to drop a re-sent event at once (seconds,
+    /// default 600). Past it, a re-sent id still counts once: the event store drops it.
+    pub nats_duplicate_window_seconds: u64,
     #[serde(deserialize_with = "optional_secret")]
     pub redis_url: Option<SecretString>,
     pub redis_prefix: String,
@@ -275,6 +278,7 @@ impl Default for Config {
             events_url: None,
             nats_url: None,
             nats_prefix: "unmogrowp".to_owned(),
+            nats_duplicate_window_seconds: 600,
             redis_url: None,
             redis_prefix: "unmogrowp".to_owned(),
             smtp_url: None,

@@ -19,15 +19,18 @@ fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|value| value.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
 }
 
-async fn json_body(request: Request, state: &AppState) -> ApiResult<bytes::Bytes> {
+/// The JSON body as sent and decoded (`Content-Encoding: gzip` or `deflate` undone, the
+/// size limit applied to the decoded body).
+async fn json_body(request: Request, state: &AppState) -> ApiResult<(bytes::Bytes, bytes::Bytes)> {
     if !is_json_content_type(request.headers().get(header::CONTENT_TYPE)) {
         return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             .with_detail("send the body as application/json"));
     }
     let limit = state.config.http.max_body_bytes;
     let encoding = request.headers().get(header::CONTENT_ENCODING).cloned();
-    let body = read_body(request, state).await?;
-    crate::extract::decode_content(encoding.as_ref(), body, limit)
+    let raw = read_body(request, state).await?;
+    let decoded = crate::extract::decode_content(encoding.as_ref(), raw.clone(), limit)?;
+    Ok((raw, decoded))
 }
 
 /// Events from an SDK, authenticated by the app's token.
@@ -53,7 +56,7 @@ pub async fn sdk_events(
         ApiError::new(StatusCode::UNAUTHORIZED, "invalid_app_token")
             .with_detail("unknown app token")
     })?;
-    let body = json_body(request, &state).await?;
+    let (_, body) = json_body(request, &state).await?;
     let response = state.ingest.ingest(&app, &body, Source::Sdk, &client).await?;
     Ok(Json(response))
 }
@@ -101,9 +104,14 @@ pub async fn s2s_events(
     let Some(key) = key.filter(|k| k.revoked_at.is_none()) else {
         return Err(refused("invalid_key", "unknown or revoked S2S key"));
     };
-    let body = json_body(request, &state).await?;
+    let (raw, body) = json_body(request, &state).await?;
     let secret = crate::routes::apps::s2s_secret(&state.auth.keys.s2s, &key);
-    if !crate::secrets::verify_hmac_sha256(secret.as_bytes(), &body, &signature) {
+    // The signature covers the body as sent; for a compressed body the decoded JSON is
+    // accepted too (clients sign before or after compressing).
+    let signed = crate::secrets::verify_hmac_sha256(secret.as_bytes(), &raw, &signature)
+        || (raw != body
+            && crate::secrets::verify_hmac_sha256(secret.as_bytes(), &body, &signature));
+    if !signed {
         tracing::warn!(key_id = %key.id, ip = %client.ip, "S2S request with a bad signature refused");
         return Err(refused("invalid_signature", "the signature does not match the body"));
     }

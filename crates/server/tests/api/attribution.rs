@@ -2,7 +2,7 @@
 //! SDK, decisions readable by API and SDK, credit in reports, fraud, restart.
 
 use crate::apps::android_app;
-use crate::collect::{Fixture, fixture, link, now_rfc3339, send, settle};
+use crate::collect::{Fixture, fixture, link, now_rfc3339, send, send_s2s, settle};
 use reqwest::Method;
 use serde_json::{Value, json};
 use unmogrowp_testkit::{TestApp, TestBackend};
@@ -144,9 +144,10 @@ async fn fraud_rules_reject_and_the_fraud_report_counts(backend: TestBackend) {
     let shady = link(&app, &fixture, "shadynet", "bait").await;
     click_path(&app, &shady, "victim").await;
     let injected = install("injected", "victim", 0);
+    // Reported by a server (an SDK request's IP is its connection's).
     let blocked = json!({ "id": "blocked", "type": "install", "timestamp": now_rfc3339(0), "device": { "gaid": "bot", "ip": "198.51.100.7" } });
-    let reply = send(&app, &fixture.app_token, &[injected, blocked]).await;
-    assert_eq!(reply.body["accepted"], 2);
+    assert_eq!(send(&app, &fixture.app_token, &[injected]).await.body["accepted"], 1);
+    assert_eq!(send_s2s(&app, &fixture, &[blocked]).await.body["accepted"], 1);
     settle(&app).await;
     let decision =
         get(&app, &fixture, &format!("/api/v1/apps/{}/installs/injected", fixture.app_id)).await;
@@ -235,7 +236,7 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
         let install = json!({ "id": "web-install", "type": "install", "timestamp": now_rfc3339(60),
             "device": { "gaid": "never-clicked-with-id", "ip": "203.0.113.77",
                         "user_agent": "Dalvik/2.1.0 (Linux; U; Android 14; Pixel 8 Build/UD1A.230803.041)" } });
-        assert_eq!(send(&app, &fixture.app_token, &[install]).await.body["accepted"], 1);
+        assert_eq!(send_s2s(&app, &fixture, &[install]).await.body["accepted"], 1);
         settle(&app).await;
         let decision =
             get(&app, &fixture, &format!("/api/v1/apps/{}/installs/web-install", fixture.app_id))
@@ -279,7 +280,7 @@ async fn ip_spellings_match_as_one_address() {
         let install = json!({ "id": format!("spelling-{i}"), "type": "install", "timestamp": now_rfc3339(60),
             "device": { "gaid": format!("new-device-{i}"), "ip": install_reports,
                         "user_agent": "Dalvik/2.1.0 (Linux; U; Android 14; Pixel 8 Build/UD1A.230803.041)" } });
-        assert_eq!(send(&app, &fixture.app_token, &[install]).await.body["accepted"], 1);
+        assert_eq!(send_s2s(&app, &fixture, &[install]).await.body["accepted"], 1);
     }
     settle(&app).await;
     for i in 0..2 {

@@ -58,6 +58,40 @@ pub async fn send(app: &TestApp, token: &str, events: &[Value]) -> unmogrowp_tes
     .await
 }
 
+/// Sends events server to server (a new S2S key of the app signs the body), so that they
+/// may carry the device's own `ip` and `user_agent`.
+pub async fn send_s2s(
+    app: &TestApp,
+    fixture: &Fixture,
+    events: &[Value],
+) -> unmogrowp_testkit::app::Reply {
+    let key = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/apps/{}/keys", fixture.app_id),
+            Some(&fixture.owner.access_token),
+            None,
+        )
+        .await;
+    assert_eq!(key.status, 201, "{}", key.text);
+    let body = serde_json::to_vec(&json!({ "events": events })).unwrap();
+    let response = app
+        .client
+        .post(app.at("/v1/s2s/events"))
+        .header("content-type", "application/json")
+        .header("x-key-id", key.body["id"].as_str().unwrap())
+        .header("x-signature", sign(key.body["secret"].as_str().unwrap(), &body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    unmogrowp_testkit::app::Reply { status, headers, body, text }
+}
+
 /// Waits until the pipeline has stored everything appended so far.
 pub async fn settle(app: &TestApp) {
     let head = app.state.log.head();
@@ -272,7 +306,7 @@ async fn collection_refuses_bad_credentials_and_oversize_requests(backend: TestB
     app.stop().await;
 }
 
-fn sign(secret: &str, body: &[u8]) -> String {
+pub fn sign(secret: &str, body: &[u8]) -> String {
     use hmac::Mac;
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(body);

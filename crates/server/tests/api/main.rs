@@ -29,6 +29,7 @@ mod apps;
 mod attribution;
 mod clickhouse;
 mod collect;
+mod correctness;
 mod demo;
 mod email;
 mod errors;

@@ -106,8 +106,14 @@ async fn postbacks_deliver_filled_urls_with_retries(backend: TestBackend) {
         install,
         &format!("click={click_id}&ncid=NC-9&event=install&rev=&cur=&dev=Dev%201&camp=winter")
     );
+    // The purchase is credited to the install's click: its postback carries the same ids.
     let purchase = received.iter().find(|q| q.contains("event=purchase")).unwrap();
-    assert!(purchase.contains("rev=9.99&cur=EUR"), "{purchase}");
+    assert_eq!(
+        purchase,
+        &format!(
+            "click={click_id}&ncid=NC-9&event=purchase&rev=9.99&cur=EUR&dev=Dev%201&camp=winter"
+        )
+    );
     app.stop().await;
 }
 
