@@ -2,8 +2,9 @@
 //! ingest nodes, two API nodes and one worker, each its own `unmogrowp serve --role …`
 //! process. Clients send events to both ingest nodes while one of them is killed with
 //! SIGKILL and restarted; every acknowledged event is counted once, and both API nodes answer
-//! the same report; an API node's live feed hears an install sent to an ingest node. Bounded
-//! in count and time.
+//! the same report; an API node's live feed hears an install sent to an ingest node; an id
+//! sent to both ingest nodes, and again after the broker's duplicate window, counts once.
+//! Bounded in count and time.
 
 #![allow(clippy::unwrap_used)]
 
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
 const BATCH: usize = 20;
+const DUPLICATE_WINDOW_SECONDS: u64 = 2;
 
 fn required(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -78,6 +80,11 @@ async fn two_ingest_two_api_one_worker_lose_nothing_under_kill_nine() {
             ("UNMOGROWP_NATS_PREFIX".to_owned(), unique.clone()),
             ("UNMOGROWP_AUTH__SECRET_KEY".to_owned(), "ab".repeat(32)),
             ("UNMOGROWP_EVENTS__CLICKHOUSE_FLUSH_MS".to_owned(), "200".to_owned()),
+            // A short broker window, so that a copy can arrive after it within the test.
+            (
+                "UNMOGROWP_NATS_DUPLICATE_WINDOW_SECONDS".to_owned(),
+                DUPLICATE_WINDOW_SECONDS.to_string(),
+            ),
         ],
         dirs: tempfile::tempdir().unwrap(),
     };
@@ -204,6 +211,77 @@ async fn two_ingest_two_api_one_worker_lose_nothing_under_kill_nine() {
     assert_eq!(heard["type"], "install");
     assert_eq!(heard["app_id"], app_id.as_str());
     drop(socket);
+
+    // A re-sent id counts once on every path, for sessions, events and revenue as for
+    // installs: set A goes to one ingest node, then to the other after the broker's duplicate
+    // window (the event store must drop the copy); set B goes to both nodes at once (inside
+    // the window, the broker drops it). A marker sent last shows when the worker is through.
+    // Counted from once the live install above shows in the report.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut before = summary(api_a.clone()).await["totals"].clone();
+    while before["installs"].as_u64() < Some(1) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        before = summary(api_a.clone()).await["totals"].clone();
+    }
+    assert_eq!(before["installs"], 1, "{before}");
+    let now = jiff::Timestamp::now().to_string();
+    let set = |tag: &str| {
+        json!({ "events": [
+            { "id": format!("{tag}-install-{unique}"), "type": "install", "timestamp": now,
+              "device": { "gaid": format!("{tag}-device-{unique}") } },
+            { "id": format!("{tag}-session-{unique}"), "type": "session", "timestamp": now,
+              "device": { "gaid": format!("{tag}-device-{unique}") } },
+            { "id": format!("{tag}-buy-{unique}"), "type": "event", "name": "purchase", "timestamp": now,
+              "device": { "gaid": format!("{tag}-device-{unique}") }, "revenue": { "amount": 7.5, "currency": "USD" } },
+        ]})
+    };
+    let post = |target: String, body: Value| {
+        let (http, app_token) = (http.clone(), app_token.clone());
+        async move {
+            let reply = http
+                .post(format!("{target}/v1/events"))
+                .header("x-app-token", &app_token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(reply.status(), 200);
+            reply.json::<Value>().await.unwrap()
+        }
+    };
+    let first_sent = Instant::now();
+    assert_eq!(post(ingest[0].clone(), set("a")).await["accepted"], 3);
+    let (one, other) =
+        tokio::join!(post(ingest[0].clone(), set("b")), post(ingest[1].clone(), set("b")));
+    let counted = |answer: &Value| {
+        answer["accepted"].as_u64().unwrap() + answer["duplicates"].as_u64().unwrap()
+    };
+    assert_eq!((counted(&one), counted(&other)), (3, 3));
+    // The broker forgets the ids after its window; this node never saw set A.
+    let window = Duration::from_millis(DUPLICATE_WINDOW_SECONDS * 1000 + 500);
+    tokio::time::sleep(window.saturating_sub(first_sent.elapsed())).await;
+    let resent = post(ingest[1].clone(), set("a")).await;
+    assert_eq!(resent["accepted"], 3, "a node that never saw the ids appends them: {resent}");
+    let marker = json!({ "events": [{ "id": format!("marker-{unique}"), "type": "session", "timestamp": now,
+                                      "device": { "gaid": format!("marker-{unique}") } }] });
+    assert_eq!(post(ingest[1].clone(), marker).await["accepted"], 1);
+    let number = |totals: &Value, key: &str| totals[key].as_f64().unwrap_or(0.0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut after = Value::Null;
+    while Instant::now() < deadline {
+        after = summary(api_a.clone()).await["totals"].clone();
+        if number(&after, "sessions") >= number(&before, "sessions") + 3.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for (key, added) in [("installs", 2.0), ("sessions", 3.0), ("events", 2.0), ("revenue", 15.0)] {
+        assert_eq!(
+            number(&after, key) - number(&before, key),
+            added,
+            "{key}: before {before}, after {after}"
+        );
+    }
 
     for node in nodes {
         stop(node);

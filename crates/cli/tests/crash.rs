@@ -1,6 +1,7 @@
 //! kill -9 at any moment loses nothing that was acknowledged: clients send events while the
-//! server is killed and restarted several times; afterwards every acknowledged event is
-//! stored, once. Bounded in count and time.
+//! server is killed and restarted several times (some batches twice at once, some again
+//! after their 200); afterwards every acknowledged event is stored, once, and every id that
+//! was answered `duplicates` is among them. Bounded in count and time.
 
 #![allow(clippy::unwrap_used)]
 
@@ -130,4 +131,8 @@ async fn kill_nine_loses_nothing_acknowledged() {
     let unique: HashSet<String> = stored.iter().cloned().collect();
     assert_eq!(unique.len(), stored.len(), "no event stored twice");
     assert_eq!(unique, acknowledged);
+    // "Duplicate" is only ever said of an id whose first copy is durable.
+    let duplicated = ledger.duplicated.lock().unwrap().clone();
+    assert!(!duplicated.is_empty(), "some acknowledged batches were sent again");
+    assert!(duplicated.is_subset(&unique), "an id answered `duplicates` is missing");
 }

@@ -116,13 +116,18 @@ pub async fn account_with_app(
 pub struct Ledger {
     pub sent: Mutex<HashSet<String>>,
     pub acknowledged: Mutex<HashSet<String>>,
+    /// Ids of batches re-sent after their 200 and answered as duplicates: their first copy
+    /// must be stored.
+    pub duplicated: Mutex<HashSet<String>>,
     pub stop: AtomicBool,
 }
 
 /// Clients sending batches of `batch_size` sessions to `targets` (taking turns; a retry may
 /// go to another target) until told to stop or after `max_batches` batches each. A batch
 /// without a 200 answer (node killed mid-request, 503) is sent again with the same ids. Every
-/// 200 must count each event as accepted or duplicate. Each client is bounded by 90 s.
+/// 200 must count each event as accepted or duplicate. Every 7th batch is first sent twice
+/// at once (a retry racing its original); every 5th is sent again to the same node after its
+/// 200, which must then call every event a duplicate. Each client is bounded by 90 s.
 #[derive(Clone)]
 pub struct Senders {
     pub http: reqwest::Client,
@@ -158,21 +163,45 @@ impl Senders {
                 ledger.sent.lock().unwrap().extend(ids.iter().cloned());
                 attempt += 1;
                 let target = &targets[attempt % targets.len()];
-                let reply = http
-                    .post(format!("{target}/v1/events"))
-                    .header("x-app-token", &app_token)
-                    .json(&body)
-                    .send()
-                    .await;
-                match reply {
-                    Ok(response) if response.status() == 200 => {
-                        let answer: Value = response.json().await.unwrap_or(Value::Null);
-                        let counted = answer["accepted"].as_u64().unwrap_or(0)
-                            + answer["duplicates"].as_u64().unwrap_or(0);
-                        assert_eq!(counted, batch_size as u64, "{answer}");
+                let post = || async {
+                    let reply = http
+                        .post(format!("{target}/v1/events"))
+                        .header("x-app-token", &app_token)
+                        .json(&body)
+                        .send()
+                        .await;
+                    match reply {
+                        Ok(response) if response.status() == 200 => {
+                            let answer: Value = response.json().await.unwrap_or(Value::Null);
+                            let counted = answer["accepted"].as_u64().unwrap_or(0)
+                                + answer["duplicates"].as_u64().unwrap_or(0);
+                            assert_eq!(counted, batch_size as u64, "{answer}");
+                            Some(answer)
+                        }
+                        _ => None,
+                    }
+                };
+                let answered = if sequence % 7 == 0 {
+                    let (first, second) = tokio::join!(post(), post());
+                    first.or(second)
+                } else {
+                    post().await
+                };
+                match answered {
+                    Some(_) => {
+                        if sequence % 5 == 0
+                            && let Some(again) = post().await
+                        {
+                            assert_eq!(
+                                again["duplicates"].as_u64(),
+                                Some(batch_size as u64),
+                                "an acknowledged batch sent again: {again}"
+                            );
+                            ledger.duplicated.lock().unwrap().extend(ids.iter().cloned());
+                        }
                         ledger.acknowledged.lock().unwrap().extend(ids);
                     }
-                    _ => {
+                    None => {
                         pending = Some((ids, body));
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
