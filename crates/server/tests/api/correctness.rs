@@ -439,3 +439,65 @@ async fn a_failed_link_lookup_is_retried_not_turned_into_unknown_link() {
     assert_eq!(accepted, json!({ "accepted": 1, "duplicates": 0, "rejected": [] }));
     app.stop().await;
 }
+
+/// Item 11 (pipeline half): with the database unreachable while the worker needs an app's
+/// settings, the worker waits and retries; it never decides with defaults. Here the
+/// organization blocks an IP range: the install from it is rejected `blocked_ip` once the
+/// database is back, not attributed by default settings that block nothing.
+#[tokio::test]
+async fn the_worker_waits_for_app_settings_instead_of_deciding_with_defaults() {
+    use std::net::ToSocketAddrs;
+    use unmogrowp_testkit::proxy::TcpProxy;
+    let database = unmogrowp_testkit::TempDatabase::create().await;
+    let mut url = url::Url::parse(&database.url).unwrap();
+    let target =
+        (url.host_str().unwrap(), url.port().unwrap()).to_socket_addrs().unwrap().next().unwrap();
+    let proxy = TcpProxy::start(target).await;
+    let proxy_addr = proxy.addr;
+    url.set_port(Some(proxy_addr.port())).unwrap();
+    let proxied = url.to_string();
+    let app = TestApp::spawn_with(TestBackend::Sqlite, move |config| {
+        config.database_url = Some(secrecy::SecretString::from(proxied));
+        config.http.trusted_proxies = vec!["127.0.0.1".to_owned()];
+    })
+    .await;
+    let fixture = fixture(&app, "settings-cut.example", android_app("Settings cut")).await;
+    let blocked = app
+        .call(
+            Method::PUT,
+            "/api/v1/org/blocked-ips",
+            Some(&fixture.owner.access_token),
+            Some(&json!({ "ranges": ["198.51.100.0/24"] })),
+        )
+        .await;
+    assert_eq!(blocked.status, 200, "{}", blocked.text);
+    let warm = json!({ "id": "warm", "type": "session", "timestamp": now_rfc3339(0), "device": { "gaid": "g" } });
+    assert_eq!(send(&app, &fixture.app_token, &[warm]).await.body["accepted"], 1);
+    settle(&app).await;
+    // The worker must read the settings again for the next record, and cannot.
+    app.state.pipeline.forget_app_settings();
+    proxy.cut().await;
+    let install = json!({ "id": "from-blocked", "type": "install", "timestamp": now_rfc3339(0), "device": { "gaid": "bot" } });
+    let reply = app
+        .call_with(
+            Method::POST,
+            "/v1/events",
+            None,
+            Some(&json!({ "events": [install] })),
+            &[("x-app-token", &fixture.app_token), ("x-forwarded-for", "198.51.100.7")],
+        )
+        .await;
+    assert_eq!(reply.body["accepted"], 1, "{}", reply.text);
+    // Nothing is decided while the settings cannot be read.
+    let head = app.state.log.head();
+    assert!(
+        !app.state.pipeline.wait_for(head, std::time::Duration::from_millis(1500)).await,
+        "the worker went on without the app's settings"
+    );
+    let _proxy = TcpProxy::start_on(proxy_addr, target).await;
+    settle(&app).await;
+    let decided = decision(&app, &fixture, "from-blocked").await;
+    assert_eq!(decided["status"], "rejected", "{decided}");
+    assert_eq!(decided["rejection_reason"], "blocked_ip", "{decided}");
+    app.stop().await;
+}
