@@ -191,6 +191,11 @@ pub struct Decision {
     pub reinstall: bool,
     /// Every qualifying touchpoint, oldest first, for multi-touch credit.
     pub contributors: Vec<TouchRef>,
+    /// The install carried the id of a click stamped *after* it (install before click): that
+    /// click, now flagged. It is reported against its network; the install is decided by the
+    /// other rules.
+    #[serde(default)]
+    pub install_before_click: Option<TouchRef>,
 }
 
 /// Where a later event of a device is credited.
@@ -423,6 +428,7 @@ impl Engine {
             reattribution: false,
             reinstall: false,
             contributors: Vec::new(),
+            install_before_click: None,
         };
         if install.blocked_ip {
             decision.status = Status::Rejected;
@@ -442,7 +448,25 @@ impl Engine {
             }
         }
 
+        // A click id from a click stamped after the install: reported, and that click never
+        // wins anything.
+        if let Some(click_id) = install.click_id
+            && let Some(seq) = index.click_ids.get(&click_id).copied()
+            && let Some(touch) = index.get(seq)
+            && touch.kind == TouchKind::Click
+            && touch.at > install.at
+        {
+            if touch.state == TouchState::Usable {
+                decision.install_before_click = index.touch_ref(seq);
+            }
+            if let Some(t) =
+                usize::try_from(seq - index.first).ok().and_then(|i| index.touches.get_mut(i))
+            {
+                t.state = TouchState::Flagged;
+            }
+        }
         let mut winner: Option<(u64, MatchType)> = None;
+
         if let Some(click_id) = install.click_id
             && let Some(seq) = index.click_ids.get(&click_id).copied()
             && index.get(seq).is_some_and(|t| t.kind == TouchKind::Click)

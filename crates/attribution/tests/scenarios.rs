@@ -903,3 +903,43 @@ proptest! {
         );
     }
 }
+
+/// DESIGN §5: an install carrying the id of a click stamped after it is reported (the click
+/// is named in the decision and flagged), and decided by the other rules.
+#[test]
+fn an_install_carrying_a_later_click_id_reports_that_click() {
+    let settings = Settings::default();
+    let devices = device_keys(&[("gaid", Some("carrier"))]);
+    let mut engine = Engine::new();
+    let before = INSTALL_AT - HOUR;
+    engine.add_touch(
+        &settings,
+        &touch_input("earlier", TouchKind::Click, before, before, &devices, None, None, false),
+    );
+    let after = INSTALL_AT + 10 * 60 * SECOND;
+    engine.add_touch(
+        &settings,
+        &touch_input("later", TouchKind::Click, after, after, &[], None, None, false),
+    );
+    let decision = engine.decide(
+        &settings,
+        &InstallInput {
+            click_id: Some(id_hash("later")),
+            ..install_input(INSTALL_AT, after, &devices)
+        },
+    );
+    assert_eq!(decision.install_before_click.map(|t| t.id), Some("later".to_owned()));
+    assert_eq!(decision.status, Status::Attributed);
+    assert_eq!(decision.match_type, Some(MatchType::DeviceId));
+    assert_eq!(decision.touch.map(|t| t.id), Some("earlier".to_owned()));
+    // Flagged: it wins nothing later, even for an install after it.
+    let next = engine.decide(
+        &settings,
+        &InstallInput {
+            click_id: Some(id_hash("later")),
+            ..install_input(after + HOUR, after + HOUR, &device_keys(&[("gaid", Some("other"))]))
+        },
+    );
+    assert_eq!(next.status, Status::Organic);
+    assert_eq!(next.install_before_click, None);
+}

@@ -417,6 +417,16 @@ struct CreditInsert<'a> {
 }
 
 #[derive(Serialize)]
+struct FraudInsert<'a> {
+    app_id: &'a str,
+    day: &'a str,
+    fraud_kind: &'a str,
+    reason: &'a str,
+    network: &'a str,
+    hits: u64,
+}
+
+#[derive(Serialize)]
 struct QuarantineInsert<'a> {
     app_id: &'a str,
     received_ms: i64,
@@ -780,6 +790,28 @@ impl EventStore for ClickHouseEventStore {
         self.insert(
             "events",
             json_lines(fresh.iter().map(|row| EventInsert::of(row, batch.last_offset)))?,
+        )
+        .await?;
+        // Fraud signals of installs stored anew (after the events: a crash in between loses
+        // a signal rather than counting it twice).
+        self.insert(
+            "fraud_rollups",
+            json_lines(
+                batch
+                    .fraud
+                    .iter()
+                    .filter(|hit| {
+                        new_installs.contains(&(hit.app_id.as_str(), hit.event_id.as_str()))
+                    })
+                    .map(|hit| FraudInsert {
+                        app_id: &hit.app_id,
+                        day: &hit.day,
+                        fraud_kind: &hit.kind,
+                        reason: &hit.reason,
+                        network: &hit.network,
+                        hits: 1,
+                    }),
+            )?,
         )
         .await?;
         self.insert(

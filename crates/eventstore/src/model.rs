@@ -129,6 +129,22 @@ pub struct RejectedRow {
     pub raw: String,
 }
 
+/// A fraud signal that is not a row's own: a click reported `install_before_click` when an
+/// install carrying its id (and stamped before it) is decided. Counted in the fraud report
+/// only when that install is stored anew (so a replay counts it once).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FraudHit {
+    pub app_id: String,
+    /// The install whose decision raised it.
+    pub event_id: String,
+    /// The install's report day.
+    pub day: String,
+    /// `click` (flagged) or `install` (rejected).
+    pub kind: String,
+    pub reason: String,
+    pub network: String,
+}
+
 /// What the pipeline hands the store at once.
 #[derive(Clone, Debug, Default)]
 pub struct Batch {
@@ -136,6 +152,7 @@ pub struct Batch {
     pub rejected: Vec<RejectedRow>,
     pub attributions: Vec<AttributionRow>,
     pub credits: Vec<CreditRow>,
+    pub fraud: Vec<FraudHit>,
     pub last_offset: u64,
 }
 

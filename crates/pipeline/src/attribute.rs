@@ -12,7 +12,7 @@ use unmogrowp_attribution::{
     id_hash, weights,
 };
 use unmogrowp_domain::event::{EventType, LoggedEvent};
-use unmogrowp_eventstore::{AttributionRow, CreditRow, Dims, EventRow, InstallOutcome};
+use unmogrowp_eventstore::{AttributionRow, CreditRow, Dims, EventRow, FraudHit, InstallOutcome};
 
 /// Where touchpoints come from: their link's dimensions, interned.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -94,6 +94,7 @@ pub struct Attributor {
 pub struct Outputs {
     pub attributions: Vec<AttributionRow>,
     pub credits: Vec<CreditRow>,
+    pub fraud: Vec<FraudHit>,
     pub triggers: Vec<Trigger>,
 }
 
@@ -313,6 +314,20 @@ impl Attributor {
         row.reattribution = decision.reattribution;
         row.reinstall = decision.reinstall;
         row.fraud_reason = decision.rejection.map(|r| r.as_str().to_owned());
+        if let Some(click) = &decision.install_before_click {
+            outputs.fraud.push(FraudHit {
+                app_id: row.app_id.clone(),
+                event_id: event.id.clone(),
+                day: row.day.clone(),
+                kind: "click".to_owned(),
+                reason: unmogrowp_attribution::FlagReason::InstallBeforeClick.as_str().to_owned(),
+                network: self
+                    .sources
+                    .dims(click.source, country)
+                    .map(|(dims, _)| dims.network)
+                    .unwrap_or_default(),
+            });
+        }
         let touch_dims = decision.touch.as_ref().and_then(|t| self.sources.dims(t.source, country));
         if let Some((dims, _)) = &touch_dims
             && decision.status != Status::Organic

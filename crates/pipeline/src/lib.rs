@@ -537,6 +537,7 @@ impl Pipeline {
         }
         batch.attributions = outputs.attributions;
         batch.credits = outputs.credits;
+        batch.fraud = outputs.fraud;
         Some((batch, live, outputs.triggers))
     }
 

@@ -172,6 +172,22 @@ pub(crate) fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<ApplyOut
             insert_blocks(&tx, &day, group)?;
         }
     }
+    for hit in batch
+        .fraud
+        .iter()
+        .filter(|hit| new_installs.contains(&(hit.app_id.as_str(), hit.event_id.as_str())))
+    {
+        let kind = if hit.kind == "install" { "install" } else { "click" };
+        *fraud
+            .entry((
+                hit.app_id.as_str(),
+                hit.day.as_str(),
+                kind,
+                hit.reason.as_str(),
+                hit.network.as_str(),
+            ))
+            .or_insert(0) += 1;
+    }
     {
         // In key order, so the tree is walked once from left to right.
         let mut keyed: Vec<(i64, i64, i64, f64)> = device_days

@@ -1,7 +1,7 @@
 use unmogrowp_domain::event::EventType;
 use unmogrowp_eventstore::{
     AttributionRow, Batch, CohortQuery, CreditRow, Dimension, Dims, EventRow, EventStore,
-    ExportQuery, InstallOutcome, RejectedRow, SummaryQuery,
+    ExportQuery, FraudHit, InstallOutcome, RejectedRow, SummaryQuery,
 };
 
 pub const APP: &str = "0193a000-0000-7000-8000-000000000001";
@@ -487,4 +487,51 @@ pub async fn reopened_store_skips_rows_stored_past_its_position(
     let total = reopened.summary(&query(vec![])).await.unwrap();
     assert_eq!(total[0].counts.clicks, 3);
     assert_eq!(reopened.position().await.unwrap(), 8);
+}
+
+/// A copy of already stored rows arriving later in the log (another ingest node, a retry past
+/// the broker's duplicate window) is dropped: installs by id, other rows by id and event
+/// time — sessions, events and revenue count once, as installs do; a fraud signal of the
+/// copied install is not counted again. The same id at another time is another event.
+pub async fn a_resent_row_later_in_the_log_counts_once(store: &dyn EventStore) {
+    let rows = || {
+        vec![
+            row(APP, "install-1", EventType::Install, "meta", T0 + 3),
+            row(APP, "session-1", EventType::Session, "meta", T0 + 4),
+            row(APP, "buy-1", EventType::Event, "meta", T0 + 5),
+        ]
+    };
+    let hit = || FraudHit {
+        app_id: APP.to_owned(),
+        event_id: "install-1".to_owned(),
+        day: "2026-11-20".to_owned(),
+        kind: "click".to_owned(),
+        reason: "install_before_click".to_owned(),
+        network: "latenet".to_owned(),
+    };
+    let first = store
+        .apply(Batch { rows: rows(), fraud: vec![hit()], last_offset: 1, ..Batch::default() })
+        .await
+        .unwrap();
+    assert_eq!(first.stored, 3);
+    let copy = store
+        .apply(Batch { rows: rows(), fraud: vec![hit()], last_offset: 2, ..Batch::default() })
+        .await
+        .unwrap();
+    assert_eq!((copy.stored, copy.duplicates), (0, 3));
+    let later = row(APP, "session-1", EventType::Session, "meta", T0 + 60_000);
+    let other_time =
+        store.apply(Batch { rows: vec![later], last_offset: 3, ..Batch::default() }).await.unwrap();
+    assert_eq!(other_time.stored, 1);
+    let total = store.summary(&query(vec![])).await.unwrap();
+    let counts = &total[0].counts;
+    assert_eq!((counts.installs, counts.sessions, counts.events), (1, 2, 1), "{counts:?}");
+    assert!((counts.revenue - 2.5).abs() < 1e-9, "{counts:?}");
+    let fraud = store.fraud(APP, "2026-11-01", "2026-11-30").await.unwrap();
+    let fraud: Vec<(String, String, String, u64)> =
+        fraud.into_iter().map(|f| (f.kind, f.reason, f.network, f.count)).collect();
+    assert_eq!(
+        fraud,
+        vec![("click".to_owned(), "install_before_click".to_owned(), "latenet".to_owned(), 1)]
+    );
 }

@@ -18,6 +18,7 @@ macro_rules! event_store_suite {
                 grouping_and_filters,
                 old_days_are_dropped,
                 decisions_cohorts_fraud_and_credits,
+                a_resent_row_later_in_the_log_counts_once,
             );
         }
     };

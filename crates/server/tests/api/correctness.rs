@@ -335,9 +335,10 @@ async fn sdk_requests_cannot_choose_their_ip() {
     app.stop().await;
 }
 
-/// Item 9: a click 30 minutes after the device's install is reported as
-/// `install_before_click` against its network; after a click-injection rejection, the
-/// device's second install 10 s later is not credited to the injected click.
+/// Item 9: a click 30 minutes after the device's install, and a click whose id an install
+/// stamped before it carries, are reported as `install_before_click` against their network;
+/// after a click-injection rejection, the device's second install 10 s later is not credited
+/// to the injected click.
 async fn install_before_click_and_repeated_injection_are_reported(backend: TestBackend) {
     let app = TestApp::spawn(backend).await;
     let fixture = fixture(&app, "order.example", android_app("Order")).await;
@@ -347,6 +348,11 @@ async fn install_before_click_and_repeated_injection_are_reported(backend: TestB
     assert_eq!(send(&app, &fixture.app_token, &[early]).await.body["accepted"], 1);
     settle(&app).await;
     click(&app, &late_net, "?gaid=early-bird", &[]).await;
+    // An install carrying the id of a click stamped 10 minutes after it.
+    let later_click = click(&app, &late_net, "", &[]).await;
+    let carried = json!({ "id": "carried", "type": "install", "timestamp": now_rfc3339(-600), "click_id": later_click,
+                          "device": { "gaid": "carrier" } });
+    assert_eq!(send(&app, &fixture.app_token, &[carried]).await.body["accepted"], 1);
 
     click(&app, &shady, "?gaid=victim", &[]).await;
     let first = json!({ "id": "inject-1", "type": "install", "timestamp": now_rfc3339(2), "device": { "gaid": "victim" } });
@@ -376,7 +382,7 @@ async fn install_before_click_and_repeated_injection_are_reported(backend: TestB
         })
         .collect();
     assert!(
-        rows.contains(&("click".into(), "install_before_click".into(), "latenet".into(), 1)),
+        rows.contains(&("click".into(), "install_before_click".into(), "latenet".into(), 2)),
         "{rows:?}"
     );
     assert!(
@@ -384,9 +390,10 @@ async fn install_before_click_and_repeated_injection_are_reported(backend: TestB
         "{rows:?}"
     );
     assert_eq!(report.body["rejected_installs"], 2);
-    assert_eq!(report.body["flagged_clicks"], 1);
+    assert_eq!(report.body["flagged_clicks"], 2);
+    assert_eq!(decision(&app, &fixture, "carried").await["status"], "organic");
     let totals = totals(&app, &fixture).await;
-    assert_eq!(totals["installs"], 1, "only the early organic install: {totals}");
+    assert_eq!(totals["installs"], 2, "the early and the carried installs, organic: {totals}");
     app.stop().await;
 }
 
