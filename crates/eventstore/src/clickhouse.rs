@@ -68,6 +68,15 @@ const ATTRIBUTION_COLUMNS: &str = "app_id, event_id, device_id, status, match_ty
     decided_at, day";
 
 /// The schema, in order. Views come after the tables they read and write.
+/// The layout this binary writes; see [`MIGRATIONS`].
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Step `i` (from 0) brings a database from version `i` to `i + 1`. Version 1 is the first
+/// layout (the tables of [`SCHEMA`]). A later change appends a step (e.g. `ALTER TABLE …
+/// ADD COLUMN IF NOT EXISTS`) and updates `SCHEMA` to match what the steps produce.
+const MIGRATIONS: &[&[&str]] = &[SCHEMA];
+
+/// Every table and view of the current layout, each created only when missing.
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS events (
         app_id String, org_id String, id String, kind String, name Nullable(String),
@@ -510,9 +519,7 @@ impl ClickHouseEventStore {
         store
             .post(&format!("CREATE DATABASE IF NOT EXISTS {}", store.database), None, false)
             .await?;
-        for statement in SCHEMA {
-            store.execute(statement).await?;
-        }
+        store.migrate().await?;
         let position = store.read_position().await?;
         let stored = store
             .query("SELECT max(log_offset) AS stored FROM events")
@@ -532,6 +539,75 @@ impl ClickHouseEventStore {
 
     pub fn database(&self) -> &str {
         &self.database
+    }
+
+    /// The schema version recorded in `schema_version` (0: none recorded).
+    pub async fn schema_version(&self) -> Result<u32> {
+        Ok(self
+            .query("SELECT max(version) AS version FROM schema_version")
+            .await?
+            .first()
+            .and_then(|row| u32::try_from(count(row, "version")).ok())
+            .unwrap_or(0))
+    }
+
+    /// Brings the database to [`SCHEMA_VERSION`] and refuses a newer one. A database written
+    /// before versions were recorded (its `events` table exists, no version) is version 1,
+    /// the layout it already has. Each step's statements are idempotent (`IF NOT EXISTS`),
+    /// since ClickHouse has no transactions: a step cut short is run again, and the version
+    /// is recorded after it. The current layout's tables are ensured on every start (a table
+    /// dropped by hand comes back empty).
+    async fn migrate(&self) -> Result<()> {
+        self.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (version UInt32, applied_at DateTime DEFAULT now())
+             ENGINE = MergeTree() ORDER BY version",
+        )
+        .await?;
+        let mut version = self.schema_version().await?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::Unavailable(format!(
+                "the ClickHouse event store {} has schema version {version}, newer than this binary's \
+                 {SCHEMA_VERSION}; run a release that knows version {version} or newer",
+                self.database
+            )));
+        }
+        if version == 0 {
+            let existing = self
+                .query(&format!(
+                    "SELECT count() AS tables FROM system.tables WHERE database = {} AND name = 'events'",
+                    quote(&self.database)
+                ))
+                .await?
+                .first()
+                .map_or(0, |row| count(row, "tables"));
+            if existing > 0 {
+                version = 1;
+                self.record_version(1).await?;
+                tracing::info!(database = %self.database, "recorded schema version 1 for an event store written before versions were kept");
+            }
+        }
+        for (step, statements) in MIGRATIONS.iter().enumerate() {
+            let step = u32::try_from(step + 1).unwrap_or(u32::MAX);
+            if step <= version {
+                continue;
+            }
+            for statement in *statements {
+                self.execute(statement).await?;
+            }
+            self.record_version(step).await?;
+            if version > 0 {
+                tracing::info!(database = %self.database, from = version, to = step, "event store migrated");
+            }
+            version = step;
+        }
+        for statement in SCHEMA {
+            self.execute(statement).await?;
+        }
+        Ok(())
+    }
+
+    async fn record_version(&self, version: u32) -> Result<()> {
+        self.insert("schema_version", format!("{{\"version\":{version}}}\n")).await
     }
 
     /// Sends one statement (`body`: rows for an `INSERT … FORMAT`, with the statement then

@@ -7,7 +7,7 @@ mod clickhouse;
 mod model;
 mod sqlite;
 
-pub use clickhouse::ClickHouseEventStore;
+pub use clickhouse::{ClickHouseEventStore, SCHEMA_VERSION as CLICKHOUSE_SCHEMA_VERSION};
 pub use model::*;
 pub use sqlite::SqliteEventStore;
 

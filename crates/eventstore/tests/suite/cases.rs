@@ -535,3 +535,17 @@ pub async fn a_resent_row_later_in_the_log_counts_once(store: &dyn EventStore) {
         vec![("click".to_owned(), "install_before_click".to_owned(), "latenet".to_owned(), 1)]
     );
 }
+
+/// One session of [`APP`] at `T0`, as a batch at `offset`.
+pub fn one_session_batch(offset: u64) -> Batch {
+    Batch {
+        rows: vec![row(APP, &format!("s-{offset}"), EventType::Session, "meta", T0)],
+        last_offset: offset,
+        ..Batch::default()
+    }
+}
+
+/// Sessions of [`APP`] in November 2026.
+pub async fn sessions(store: &dyn EventStore) -> u64 {
+    store.summary(&query(vec![])).await.unwrap().first().map_or(0, |row| row.counts.sessions)
+}

@@ -132,3 +132,36 @@ async fn clickhouse_reopened_store_skips_rows_stored_past_its_position() {
 }
 
 event_store_suite!(clickhouse, crate::clickhouse());
+
+/// The ClickHouse schema is versioned: a new database records the current version; one
+/// written before versions were kept (no `schema_version`) is taken as version 1 and keeps
+/// its rows; a database newer than the binary is refused with both versions named.
+#[tokio::test]
+async fn clickhouse_schema_versions_are_recorded_and_a_newer_one_refused() {
+    use unmogrowp_eventstore::{
+        CLICKHOUSE_SCHEMA_VERSION as SCHEMA_VERSION, ClickHouseEventStore, EventStore as _,
+    };
+    let (store, database) = clickhouse().await;
+    let url = database.url();
+    let fresh = ClickHouseEventStore::connect(&url).await.unwrap();
+    assert_eq!(fresh.schema_version().await.unwrap(), SCHEMA_VERSION);
+    store.apply(cases::one_session_batch(1)).await.unwrap();
+
+    // As the previous release left it: the tables, no version.
+    let answer = database.run("DROP TABLE schema_version");
+    assert!(answer.contains(" 200 "), "{answer}");
+    let reopened = ClickHouseEventStore::connect(&url).await.unwrap();
+    assert_eq!(reopened.schema_version().await.unwrap(), 1);
+    assert_eq!(reopened.position().await.unwrap(), 1, "the recorded position is kept");
+    assert_eq!(cases::sessions(&reopened).await, 1, "rows are kept");
+
+    let answer = database.run("INSERT INTO schema_version (version) VALUES (99)");
+    assert!(answer.contains(" 200 "), "{answer}");
+    let refused = ClickHouseEventStore::connect(&url).await.err().map(|e| e.to_string());
+    let message = refused.expect("a newer schema is refused");
+    assert!(
+        message.contains("version 99") && message.contains(&format!("binary's {SCHEMA_VERSION}")),
+        "{message}"
+    );
+    drop(store);
+}
