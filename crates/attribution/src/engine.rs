@@ -1,7 +1,31 @@
 //! The index and the decision procedure.
 
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasherDefault;
+
+/// Hashes keys that are already 64-bit hashes (or sequence numbers) with one multiply: the
+/// index's maps need no SipHash (their keys are not chosen by an attacker as text).
+#[derive(Clone, Copy, Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 32)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*byte)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = (self.0 ^ value ^ (value >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type Map<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
 
 /// Milliseconds since the epoch (event time).
 pub type Millis = i64;
@@ -206,10 +230,6 @@ pub struct Credit {
     pub reengagement: bool,
     /// When the device's credited install happened (`None`: no install seen).
     pub installed_at: Option<Millis>,
-    /// The touchpoint the credit comes from (the install's winning touch), so an in-app
-    /// event's postback carries the same click ids as the install's. `None` for organic
-    /// devices and re-engagements.
-    pub touch: Option<TouchRef>,
 }
 
 /// Whether a touchpoint can win. (Encoded like the `bool` it replaced: snapshots of the
@@ -223,14 +243,119 @@ enum TouchState {
     Injected,
 }
 
+/// How a touchpoint's id is kept: 32 lower-case hex digits (the click ids of tracking links)
+/// and hyphenated lower-case UUIDs packed into the touch's 16 bytes; anything else as text
+/// in `AppIndex::text_ids`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum IdForm {
+    Hex = 0,
+    Uuid = 1,
+    Text = 2,
+}
+
+fn hex_value(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        _ => None,
+    }
+}
+
+fn pack_hex(digits: impl Iterator<Item = u8>) -> Option<[u8; 16]> {
+    let mut out = [0u8; 16];
+    let mut count = 0usize;
+    for (i, digit) in digits.enumerate() {
+        let value = hex_value(digit)?;
+        let byte = out.get_mut(i / 2)?;
+        *byte = if i % 2 == 0 { value << 4 } else { *byte | value };
+        count = i + 1;
+    }
+    (count == 32).then_some(out)
+}
+
+/// Packs an id into 16 bytes when it is hex or a UUID (see [`IdForm`]).
+fn pack_id(id: &str) -> (IdForm, [u8; 16]) {
+    let bytes = id.as_bytes();
+    if bytes.len() == 32
+        && let Some(packed) = pack_hex(bytes.iter().copied())
+    {
+        return (IdForm::Hex, packed);
+    }
+    if bytes.len() == 36
+        && [8, 13, 18, 23].iter().all(|&i| bytes[i] == b'-')
+        && let Some(packed) = pack_hex(bytes.iter().copied().filter(|b| *b != b'-'))
+    {
+        return (IdForm::Uuid, packed);
+    }
+    (IdForm::Text, [0; 16])
+}
+
+fn unpack_id(packed: &[u8; 16], hyphens: bool) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(36);
+    for (i, byte) in packed.iter().enumerate() {
+        if hyphens && matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
+    out
+}
+
+/// "No link": the end of a chain.
+const NO_LINK: u64 = u64::MAX;
+
+/// Links kept inside the touch; a touch's further links (several device ids and a
+/// fingerprint) are in `AppIndex::more_links`.
+const INLINE_LINKS: usize = 2;
+
+/// At most this many device ids of one touch are indexed (gaid, idfa, idfv, install id).
+const MAX_DEVICE_LINKS: usize = 6;
+
+/// A position in a key's chain: the touch's sequence number and which of its links.
+fn link_ref(seq: u64, slot: usize) -> u64 {
+    (seq << 8) | (slot as u64 & 0xff)
+}
+
+/// A touchpoint (40 bytes). Touches sharing a key (device id, fingerprint) are chained newest
+/// to oldest: the key's map holds the newest touch's link, each touch the distance back to
+/// the previous touch of the same key — no per-key vectors (at 10 M touchpoints their spare
+/// capacity dominated memory), and walking a chain reads one touch per step.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Touch {
     at: Millis,
+    /// The id packed (see [`IdForm`]).
+    id: [u8; 16],
+    /// For links 0 and 1: how many sequence numbers back the previous touch of that key is
+    /// (0: none).
+    back: [u32; INLINE_LINKS],
     source: u32,
     kind: TouchKind,
     state: TouchState,
-    id: Box<str>,
-    network_click_id: Option<Box<str>>,
+    /// Bits 0–1 the [`IdForm`], bit 2 a network click id in `AppIndex::network_click_ids`,
+    /// bits 3–5 the number of device links, bit 6 a fingerprint link.
+    flags: u8,
+    /// Bits 0–2 and 3–5: which link of the previous touch links 0 and 1 continue to.
+    back_slots: u8,
+}
+
+impl Touch {
+    fn id_form(&self) -> IdForm {
+        match self.flags & 0b11 {
+            0 => IdForm::Hex,
+            1 => IdForm::Uuid,
+            _ => IdForm::Text,
+        }
+    }
+
+    fn has_network_click_id(&self) -> bool {
+        self.flags & 0b100 != 0
+    }
+
+    fn links(&self) -> usize {
+        usize::from((self.flags >> 3) & 0b111) + usize::from((self.flags >> 6) & 1)
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -250,22 +375,126 @@ struct AppIndex {
     touches: VecDeque<Touch>,
     /// The sequence number of `touches[0]`.
     first: u64,
-    click_ids: HashMap<u64, u64>,
-    device_clicks: HashMap<u64, Vec<u64>>,
-    device_impressions: HashMap<u64, Vec<u64>>,
-    fingerprint_clicks: HashMap<u64, Vec<u64>>,
+    /// Links from 2 on, by `link_ref(seq, slot)`: the previous touch's link, or `NO_LINK`.
+    more_links: Map<u64, u64>,
+    /// Ids that are neither hex nor UUIDs, by sequence number.
+    text_ids: Map<u64, Box<str>>,
+    /// Click id hash → sequence number.
+    click_ids: Map<u64, u64>,
+    /// Key hash → the newest touch's link.
+    device_clicks: Map<u64, u64>,
+    device_impressions: Map<u64, u64>,
+    fingerprint_clicks: Map<u64, u64>,
+    /// Sequence number → the network's own click id (few touches have one).
+    network_click_ids: Map<u64, Box<str>>,
     /// Clicks per (device or IP) in the current hour.
-    flood: HashMap<u64, (i64, u32)>,
-    devices: HashMap<u64, DeviceState>,
+    flood: Map<u64, (i64, u32)>,
+    /// The latest hour (of click time) the flood counters were pruned at.
+    flood_hour: i64,
+    devices: Map<u64, DeviceState>,
     /// The latest acceptance time seen (server clock): what eviction measures against.
     latest: Millis,
     evicted_since_compaction: u64,
+}
+
+/// A touchpoint to add to an index, as [`AppIndex::push`] takes it.
+struct NewTouch<'a> {
+    at: Millis,
+    id: &'a str,
+    kind: TouchKind,
+    state: TouchState,
+    source: u32,
+    device_ids: &'a [u64],
+    fingerprint: Option<u64>,
+    network_click_id: Option<&'a str>,
 }
 
 impl AppIndex {
     fn get(&self, seq: u64) -> Option<&Touch> {
         let index = seq.checked_sub(self.first)?;
         self.touches.get(usize::try_from(index).ok()?)
+    }
+
+    fn get_mut(&mut self, seq: u64) -> Option<&mut Touch> {
+        let index = seq.checked_sub(self.first)?;
+        self.touches.get_mut(usize::try_from(index).ok()?)
+    }
+
+    /// Appends a touch and links it into its keys' chains; returns its sequence number.
+    fn push(&mut self, touch: &NewTouch<'_>) -> u64 {
+        let seq = self.first + self.touches.len() as u64;
+        let devices = &touch.device_ids[..touch.device_ids.len().min(MAX_DEVICE_LINKS)];
+        let fingerprint = touch.fingerprint.filter(|_| touch.kind == TouchKind::Click);
+        let (form, id) = pack_id(touch.id);
+        let mut record = Touch {
+            at: touch.at,
+            id,
+            back: [0; INLINE_LINKS],
+            source: touch.source,
+            kind: touch.kind,
+            state: touch.state,
+            flags: form as u8
+                | (u8::from(touch.network_click_id.is_some()) << 2)
+                | ((devices.len() as u8) << 3)
+                | (u8::from(fingerprint.is_some()) << 6),
+            back_slots: 0,
+        };
+        let keys = devices
+            .iter()
+            .map(|device| (*device, touch.kind != TouchKind::Click, false))
+            .chain(fingerprint.map(|fp| (fp, false, true)));
+        for (slot, (key, impression, is_fingerprint)) in keys.enumerate() {
+            let heads = if is_fingerprint {
+                &mut self.fingerprint_clicks
+            } else if impression {
+                &mut self.device_impressions
+            } else {
+                &mut self.device_clicks
+            };
+            let previous = heads.insert(key, link_ref(seq, slot)).unwrap_or(NO_LINK);
+            if slot < INLINE_LINKS {
+                if previous != NO_LINK {
+                    let back = seq - (previous >> 8);
+                    record.back[slot] = u32::try_from(back).unwrap_or(0);
+                    record.back_slots |= ((previous & 0b111) as u8) << (3 * slot);
+                }
+            } else {
+                self.more_links.insert(link_ref(seq, slot), previous);
+            }
+        }
+        if form == IdForm::Text {
+            self.text_ids.insert(seq, touch.id.into());
+        }
+        if touch.kind == TouchKind::Click {
+            self.click_ids.insert(crate::id_hash(touch.id), seq);
+        }
+        if let Some(network_click_id) = touch.network_click_id {
+            self.network_click_ids.insert(seq, network_click_id.into());
+        }
+        self.touches.push_back(record);
+        seq
+    }
+
+    /// The link that follows `link` in its chain.
+    fn next_link(&self, link: u64) -> u64 {
+        let (seq, slot) = (link >> 8, (link & 0xff) as usize);
+        if slot >= INLINE_LINKS {
+            return self.more_links.get(&link).copied().unwrap_or(NO_LINK);
+        }
+        let Some(touch) = self.get(seq) else { return NO_LINK };
+        match touch.back[slot] {
+            0 => NO_LINK,
+            back => link_ref(
+                seq - u64::from(back),
+                usize::from((touch.back_slots >> (3 * slot)) & 0b111),
+            ),
+        }
+    }
+
+    /// The touches of a key's chain, newest arrival first (stops at evicted ones: a chain
+    /// runs in arrival order, and eviction pops in arrival order).
+    fn chain(&self, head: Option<&u64>) -> Chain<'_> {
+        Chain { index: self, next: head.copied().unwrap_or(NO_LINK) }
     }
 
     /// Drops touchpoints that no acceptable install can use any more. Touches are in arrival
@@ -277,7 +506,17 @@ impl AppIndex {
                 < latest
         };
         while self.touches.front().is_some_and(useless) {
-            self.touches.pop_front();
+            let Some(touch) = self.touches.pop_front() else { break };
+            let seq = self.first;
+            for slot in INLINE_LINKS..touch.links() {
+                self.more_links.remove(&link_ref(seq, slot));
+            }
+            if touch.id_form() == IdForm::Text {
+                self.text_ids.remove(&seq);
+            }
+            if touch.has_network_click_id() {
+                self.network_click_ids.remove(&seq);
+            }
             self.first += 1;
             self.evicted_since_compaction += 1;
         }
@@ -292,10 +531,7 @@ impl AppIndex {
                 &mut self.device_impressions,
                 &mut self.fingerprint_clicks,
             ] {
-                map.retain(|_, seqs| {
-                    seqs.retain(|seq| *seq >= first);
-                    !seqs.is_empty()
-                });
+                map.retain(|_, head| *head >> 8 >= first);
             }
             let hour = self.latest.div_euclid(HOUR_MS);
             self.flood.retain(|_, (bucket, _)| *bucket >= hour - 1);
@@ -305,11 +541,21 @@ impl AppIndex {
 
     fn touch_ref(&self, seq: u64) -> Option<TouchRef> {
         self.get(seq).map(|t| TouchRef {
-            id: t.id.to_string(),
+            id: match t.id_form() {
+                IdForm::Hex => unpack_id(&t.id, false),
+                IdForm::Uuid => unpack_id(&t.id, true),
+                IdForm::Text => {
+                    self.text_ids.get(&seq).map(|id| id.to_string()).unwrap_or_default()
+                }
+            },
             kind: t.kind,
             at: t.at,
             source: t.source,
-            network_click_id: t.network_click_id.as_deref().map(str::to_owned),
+            network_click_id: if t.has_network_click_id() {
+                self.network_click_ids.get(&seq).map(|n| n.to_string())
+            } else {
+                None
+            },
         })
     }
 
@@ -336,10 +582,30 @@ impl AppIndex {
     }
 }
 
+/// Walks a key's chain (see [`AppIndex::chain`]), yielding sequence numbers.
+struct Chain<'a> {
+    index: &'a AppIndex,
+    next: u64,
+}
+
+impl Iterator for Chain<'_> {
+    type Item = u64;
+
+    fn next(&mut self) -> Option<u64> {
+        if self.next == NO_LINK {
+            return None;
+        }
+        let seq = self.next >> 8;
+        self.index.get(seq)?;
+        self.next = self.index.next_link(self.next);
+        Some(seq)
+    }
+}
+
 /// The engine: one index per app.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Engine {
-    apps: HashMap<u64, AppIndex>,
+    apps: Map<u64, AppIndex>,
 }
 
 impl Engine {
@@ -359,6 +625,11 @@ impl Engine {
         let mut flagged = None;
         if touch.kind == TouchKind::Click {
             let hour = touch.at.div_euclid(HOUR_MS);
+            // Counters of hours before the last are of no use: drop them once an hour.
+            if hour > index.flood_hour {
+                index.flood.retain(|_, (bucket, _)| *bucket >= hour - 1);
+                index.flood_hour = hour;
+            }
             for key in touch
                 .device_ids
                 .iter()
@@ -386,31 +657,16 @@ impl Engine {
                 flagged = Some(FlagReason::InstallBeforeClick);
             }
         }
-        let seq = index.first + index.touches.len() as u64;
-        index.touches.push_back(Touch {
+        index.push(&NewTouch {
             at: touch.at,
-            source: touch.source,
+            id: touch.id,
             kind: touch.kind,
             state: if flagged.is_some() { TouchState::Flagged } else { TouchState::Usable },
-            id: touch.id.into(),
-            network_click_id: touch.network_click_id.map(Into::into),
+            source: touch.source,
+            device_ids: touch.device_ids,
+            fingerprint: touch.fingerprint,
+            network_click_id: touch.network_click_id,
         });
-        match touch.kind {
-            TouchKind::Click => {
-                index.click_ids.insert(crate::id_hash(touch.id), seq);
-                for device in touch.device_ids {
-                    index.device_clicks.entry(*device).or_default().push(seq);
-                }
-                if let Some(fingerprint) = touch.fingerprint {
-                    index.fingerprint_clicks.entry(fingerprint).or_default().push(seq);
-                }
-            }
-            TouchKind::Impression => {
-                for device in touch.device_ids {
-                    index.device_impressions.entry(*device).or_default().push(seq);
-                }
-            }
-        }
         index.evict(settings);
         TouchOutcome { flagged }
     }
@@ -459,9 +715,7 @@ impl Engine {
             if touch.state == TouchState::Usable {
                 decision.install_before_click = index.touch_ref(seq);
             }
-            if let Some(t) =
-                usize::try_from(seq - index.first).ok().and_then(|i| index.touches.get_mut(i))
-            {
+            if let Some(t) = index.get_mut(seq) {
                 t.state = TouchState::Flagged;
             }
         }
@@ -476,12 +730,8 @@ impl Engine {
             winner = Some((found, MatchType::ClickId));
         }
         if winner.is_none() {
-            let seqs = install
-                .device_ids
-                .iter()
-                .filter_map(|id| index.device_clicks.get(id))
-                .flatten()
-                .copied();
+            let seqs =
+                install.device_ids.iter().flat_map(|id| index.chain(index.device_clicks.get(id)));
             if let Some(found) = index.latest_qualifying(seqs, install.at, settings.click_window_ms)
             {
                 winner = Some((found, MatchType::DeviceId));
@@ -489,9 +739,8 @@ impl Engine {
         }
         if winner.is_none()
             && let Some(fingerprint) = install.fingerprint
-            && let Some(seqs) = index.fingerprint_clicks.get(&fingerprint)
             && let Some(found) = index.latest_qualifying(
-                seqs.iter().copied(),
+                index.chain(index.fingerprint_clicks.get(&fingerprint)),
                 install.at,
                 settings.probabilistic_window_ms,
             )
@@ -502,9 +751,7 @@ impl Engine {
             let seqs = install
                 .device_ids
                 .iter()
-                .filter_map(|id| index.device_impressions.get(id))
-                .flatten()
-                .copied();
+                .flat_map(|id| index.chain(index.device_impressions.get(id)));
             if let Some(found) = index.latest_qualifying(seqs, install.at, settings.view_window_ms)
             {
                 winner = Some((found, MatchType::ViewThrough));
@@ -523,10 +770,7 @@ impl Engine {
             decision.match_type = Some(match_type);
             decision.touch = touch;
             if injected {
-                if let Some(offset) = seq.checked_sub(index.first)
-                    && let Some(t) =
-                        usize::try_from(offset).ok().and_then(|i| index.touches.get_mut(i))
-                {
+                if let Some(t) = index.get_mut(seq) {
                     t.state = TouchState::Injected;
                 }
                 decision.status = Status::Rejected;
@@ -559,9 +803,21 @@ impl Engine {
         decision
     }
 
+    /// The touchpoint an event of the device at `at` is credited through: the install's
+    /// winning touch (so an in-app event's postback carries the install's click ids); `None`
+    /// for organic devices and during a re-engagement.
+    pub fn credited_touch(&self, app: u64, device_ids: &[u64], at: Millis) -> Option<&TouchRef> {
+        let index = self.apps.get(&app)?;
+        let state = device_ids.iter().find_map(|id| index.devices.get(id))?;
+        if state.reengaged.is_some_and(|(_, until)| at <= until) || state.source.is_none() {
+            return None;
+        }
+        state.touch.as_ref()
+    }
+
     /// Where an event of the device at `at` is credited.
     pub fn credit(&self, app: u64, device_ids: &[u64], at: Millis) -> Credit {
-        let none = Credit { source: None, reengagement: false, installed_at: None, touch: None };
+        let none = Credit { source: None, reengagement: false, installed_at: None };
         let Some(index) = self.apps.get(&app) else { return none };
         let Some(state) = device_ids.iter().find_map(|id| index.devices.get(id)) else {
             return none;
@@ -573,14 +829,12 @@ impl Engine {
                 source: Some(source),
                 reengagement: true,
                 installed_at: Some(state.attributed_at),
-                touch: None,
             };
         }
         Credit {
             source: state.source,
             reengagement: false,
             installed_at: Some(state.attributed_at),
-            touch: state.touch.clone().filter(|_| state.source.is_some()),
         }
     }
 
@@ -625,12 +879,14 @@ fn contributors(
     settings: &Settings,
     install: &InstallInput<'_>,
 ) -> Vec<TouchRef> {
-    let mut seen = HashSet::new();
     let mut found: Vec<u64> = Vec::new();
-    let mut consider = |seq: u64, window: i64, found: &mut Vec<u64>| {
+    let consider = |seq: u64, window: i64, found: &mut Vec<u64>| {
         if let Some(touch) = index.get(seq) {
             let age = install.at - touch.at;
-            if touch.state == TouchState::Usable && (0..=window).contains(&age) && seen.insert(seq)
+            // Few touches qualify: a linear check beats hashing.
+            if touch.state == TouchState::Usable
+                && (0..=window).contains(&age)
+                && !found.contains(&seq)
             {
                 found.push(seq);
             }
@@ -642,22 +898,202 @@ fn contributors(
         consider(*seq, settings.click_window_ms, &mut found);
     }
     for id in install.device_ids {
-        for seq in index.device_clicks.get(id).into_iter().flatten() {
-            consider(*seq, settings.click_window_ms, &mut found);
+        for seq in index.chain(index.device_clicks.get(id)) {
+            consider(seq, settings.click_window_ms, &mut found);
         }
-        for seq in index.device_impressions.get(id).into_iter().flatten() {
-            consider(*seq, settings.view_window_ms, &mut found);
+        for seq in index.chain(index.device_impressions.get(id)) {
+            consider(seq, settings.view_window_ms, &mut found);
         }
     }
     if let Some(fingerprint) = install.fingerprint {
-        for seq in index.fingerprint_clicks.get(&fingerprint).into_iter().flatten() {
-            consider(*seq, settings.probabilistic_window_ms, &mut found);
+        for seq in index.chain(index.fingerprint_clicks.get(&fingerprint)) {
+            consider(seq, settings.probabilistic_window_ms, &mut found);
         }
     }
+
     let mut touches: Vec<TouchRef> =
         found.into_iter().filter_map(|seq| index.touch_ref(seq)).collect();
     touches.sort_by_key(|t| t.at);
     touches
+}
+
+/// The index as releases before chained touchpoints wrote it in attribution snapshots
+/// (per-key vectors of sequence numbers, ids as text): read only, and converted on load so
+/// an upgrade keeps the devices' history and the touchpoints in their windows.
+pub mod legacy {
+    use super::{AppIndex, DeviceState, Engine, Millis, NewTouch, TouchKind, TouchState};
+    use serde::{Deserialize, Serialize};
+    use std::collections::{HashMap, VecDeque};
+
+    /// The engine of a snapshot written before chained touchpoints.
+    #[derive(Debug, Default, Serialize, Deserialize)]
+    pub struct LegacyEngine {
+        apps: HashMap<u64, LegacyIndex>,
+    }
+
+    #[derive(Debug, Default, Serialize, Deserialize)]
+    struct LegacyIndex {
+        touches: VecDeque<LegacyTouch>,
+        first: u64,
+        click_ids: HashMap<u64, u64>,
+        device_clicks: HashMap<u64, Vec<u64>>,
+        device_impressions: HashMap<u64, Vec<u64>>,
+        fingerprint_clicks: HashMap<u64, Vec<u64>>,
+        flood: HashMap<u64, (i64, u32)>,
+        devices: HashMap<u64, DeviceState>,
+        latest: Millis,
+        evicted_since_compaction: u64,
+    }
+
+    #[derive(Debug, Serialize, Deserialize)]
+    struct LegacyTouch {
+        at: Millis,
+        source: u32,
+        kind: TouchKind,
+        /// A `bool` (`flagged`) in the oldest snapshots: encoded the same.
+        state: TouchState,
+        id: Box<str>,
+        network_click_id: Option<Box<str>>,
+    }
+
+    impl From<LegacyEngine> for Engine {
+        /// Re-indexes every touchpoint in its original order (so chains keep arrival order
+        /// and sequence numbers stay the same) and keeps devices, flood counters and clock.
+        fn from(old: LegacyEngine) -> Self {
+            let mut engine = Engine::new();
+            for (app, old) in old.apps {
+                // Each touch's keys, from the per-key vectors.
+                let mut keys: HashMap<u64, (Vec<u64>, Option<u64>)> = HashMap::new();
+                for (key, seqs) in old.device_clicks.iter().chain(old.device_impressions.iter()) {
+                    for seq in seqs {
+                        keys.entry(*seq).or_default().0.push(*key);
+                    }
+                }
+                for (key, seqs) in &old.fingerprint_clicks {
+                    for seq in seqs {
+                        keys.entry(*seq).or_default().1 = Some(*key);
+                    }
+                }
+                let mut index = AppIndex { first: old.first, ..AppIndex::default() };
+                for touch in &old.touches {
+                    let seq = index.first + index.touches.len() as u64;
+                    let (devices, fingerprint) = keys.remove(&seq).unwrap_or_default();
+                    index.push(&NewTouch {
+                        at: touch.at,
+                        id: &touch.id,
+                        kind: touch.kind,
+                        state: touch.state,
+                        source: touch.source,
+                        device_ids: &devices,
+                        fingerprint,
+                        network_click_id: touch.network_click_id.as_deref(),
+                    });
+                }
+                index.flood = old.flood.into_iter().collect();
+                index.devices = old.devices.into_iter().collect();
+                index.latest = old.latest;
+                engine.apps.insert(app, index);
+            }
+            engine
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::{InstallInput, MatchType, Settings, Status, TouchRef, device_keys};
+
+        #[test]
+        fn a_snapshot_of_the_previous_layout_keeps_touches_and_devices() {
+            const T: Millis = 1_800_000_000_000;
+            const HOUR: Millis = 3_600_000;
+            let clicker = device_keys(&[("gaid", Some("clicker"))]);
+            let viewer = device_keys(&[("gaid", Some("viewer"))]);
+            let known = device_keys(&[("gaid", Some("known"))]);
+            let fingerprint = 77u64;
+            let index = LegacyIndex {
+                touches: VecDeque::from(vec![
+                    LegacyTouch {
+                        at: T - HOUR,
+                        source: 3,
+                        kind: TouchKind::Click,
+                        state: TouchState::Usable,
+                        id: "0190a3b2c4d5e6f708192a3b4c5d6e7f".into(),
+                        network_click_id: Some("net-1".into()),
+                    },
+                    LegacyTouch {
+                        at: T - 2 * HOUR,
+                        source: 4,
+                        kind: TouchKind::Impression,
+                        state: TouchState::Usable,
+                        id: "imp-1".into(),
+                        network_click_id: None,
+                    },
+                ]),
+                first: 40,
+                click_ids: HashMap::from([(
+                    crate::id_hash("0190a3b2c4d5e6f708192a3b4c5d6e7f"),
+                    40,
+                )]),
+                device_clicks: HashMap::from([(clicker[0], vec![40])]),
+                device_impressions: HashMap::from([(viewer[0], vec![41])]),
+                fingerprint_clicks: HashMap::from([(fingerprint, vec![40])]),
+                flood: HashMap::new(),
+                devices: HashMap::from([(
+                    known[0],
+                    DeviceState {
+                        attributed_at: T - 10 * HOUR,
+                        status: Status::Attributed,
+                        source: Some(9),
+                        touch: Some(TouchRef {
+                            id: "old".to_owned(),
+                            kind: TouchKind::Click,
+                            at: T - 11 * HOUR,
+                            source: 9,
+                            network_click_id: None,
+                        }),
+                        match_type: Some(MatchType::DeviceId),
+                        reengaged: None,
+                    },
+                )]),
+                latest: T,
+                evicted_since_compaction: 0,
+            };
+            let bytes = postcard::to_allocvec(&LegacyEngine { apps: HashMap::from([(1, index)]) })
+                .unwrap_or_default();
+            let Ok(old) = postcard::from_bytes::<LegacyEngine>(&bytes) else {
+                unreachable!("the legacy layout decodes")
+            };
+            let mut engine = Engine::from(old);
+            assert_eq!(engine.touch_count(), 2);
+            let settings = Settings::default();
+            fn install(devices: &[u64], fingerprint: Option<u64>) -> InstallInput<'_> {
+                InstallInput {
+                    app: 1,
+                    at: T,
+                    received: T,
+                    click_id: None,
+                    device_ids: devices,
+                    fingerprint,
+                    blocked_ip: false,
+                }
+            }
+            let by_device = engine.decide(&settings, &install(&clicker, None));
+            assert_eq!(by_device.match_type, Some(MatchType::DeviceId));
+            let touch = by_device.touch.unwrap_or_else(|| unreachable!("a touch"));
+            assert_eq!(touch.id, "0190a3b2c4d5e6f708192a3b4c5d6e7f");
+            assert_eq!(touch.network_click_id.as_deref(), Some("net-1"));
+            let stranger = device_keys(&[("gaid", Some("stranger"))]);
+            let by_fingerprint = engine.decide(&settings, &install(&stranger, Some(fingerprint)));
+            assert_eq!(by_fingerprint.match_type, Some(MatchType::Probabilistic));
+            let viewed = engine.decide(&settings, &install(&viewer, None));
+            assert_eq!(viewed.match_type, Some(MatchType::ViewThrough));
+            assert_eq!(viewed.touch.map(|t| t.id), Some("imp-1".to_owned()));
+            let again = engine.decide(&settings, &install(&known, None));
+            assert!(again.reinstall, "the device's history is kept");
+            assert_eq!(again.touch.map(|t| t.id), Some("old".to_owned()));
+        }
+    }
 }
 
 /// Multi-touch models for reports.
@@ -714,5 +1150,32 @@ pub fn weights(model: Model, touch_times: &[Millis], install_at: Millis) -> Vec<
                 (0..n).map(|i| if i == 0 || i + 1 == n { 0.4 } else { middle }).collect()
             }
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{IdForm, pack_id, unpack_id};
+
+    #[test]
+    fn ids_are_kept_compact_and_given_back_as_sent() {
+        for (id, form) in [
+            ("0190a3b2c4d5e6f708192a3b4c5d6e7f", IdForm::Hex),
+            ("0190a3b2-c4d5-e6f7-0819-2a3b4c5d6e7f", IdForm::Uuid),
+            ("0190A3B2C4D5E6F708192A3B4C5D6E7F", IdForm::Text),
+            ("click-42", IdForm::Text),
+            ("0190a3b2c4d5e6f708192a3b4c5d6e7", IdForm::Text),
+            ("0190a3b2-c4d5-e6f7-0819-2a3b4c5d6e7g", IdForm::Text),
+            ("0190a3b2xc4d5-e6f7-0819-2a3b4c5d6e7f", IdForm::Text),
+            ("", IdForm::Text),
+        ] {
+            let (kept, packed) = pack_id(id);
+            assert_eq!(kept, form, "{id}");
+            match form {
+                IdForm::Hex => assert_eq!(unpack_id(&packed, false), id),
+                IdForm::Uuid => assert_eq!(unpack_id(&packed, true), id),
+                IdForm::Text => {}
+            }
+        }
     }
 }

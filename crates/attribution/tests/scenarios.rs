@@ -457,12 +457,12 @@ fn retargeting_opens_reengage_for_the_window() {
     );
     assert_eq!(
         engine.credit(APP, &devices, INSTALL_AT + 1),
-        Credit { source: None, reengagement: false, installed_at: Some(INSTALL_AT), touch: None }
+        Credit { source: None, reengagement: false, installed_at: Some(INSTALL_AT) }
     );
     assert!(engine.reengage(&settings, APP, &devices, INSTALL_AT + HOUR, 9));
     assert_eq!(
         engine.credit(APP, &devices, INSTALL_AT + 2 * HOUR),
-        Credit { source: Some(9), reengagement: true, installed_at: Some(INSTALL_AT), touch: None }
+        Credit { source: Some(9), reengagement: true, installed_at: Some(INSTALL_AT) }
     );
     assert!(!engine.credit(APP, &devices, INSTALL_AT + HOUR + 31 * 24 * HOUR).reengagement);
     assert!(!engine.reengage(
@@ -759,12 +759,13 @@ fn credit_carries_the_install_touch_and_its_click_ids() {
     engine.decide(&settings, &install_input(INSTALL_AT, INSTALL_AT, &devices));
     let credit = engine.credit(APP, &devices, INSTALL_AT + HOUR);
     assert_eq!(credit.source, Some(1));
-    let touch = credit.touch.expect("the install's touch");
+    let touch =
+        engine.credited_touch(APP, &devices, INSTALL_AT + HOUR).expect("the install's touch");
     assert_eq!(touch.id, "c-1");
     assert_eq!(touch.network_click_id.as_deref(), Some("abc"));
     let organic = device_keys(&[("gaid", Some("organic"))]);
     engine.decide(&settings, &install_input(INSTALL_AT, INSTALL_AT, &organic));
-    assert_eq!(engine.credit(APP, &organic, INSTALL_AT + HOUR).touch, None);
+    assert_eq!(engine.credited_touch(APP, &organic, INSTALL_AT + HOUR), None);
 }
 
 /// A touchpoint for the shuffled-arrival property: offsets in seconds before the install.
@@ -942,4 +943,75 @@ fn an_install_carrying_a_later_click_id_reports_that_click() {
     );
     assert_eq!(next.status, Status::Organic);
     assert_eq!(next.install_before_click, None);
+}
+
+/// Touches with several device ids and a fingerprint (links past the two kept inside a
+/// touch): each key's chain still finds its latest qualifying touch, and eviction keeps
+/// chains consistent.
+#[test]
+fn touches_with_many_keys_are_found_through_every_key() {
+    let settings = Settings::default();
+    let mut engine = Engine::new();
+    let ids = |i: u32| {
+        device_keys(&[
+            ("gaid", Some(format!("g{i}").as_str())),
+            ("idfa", Some(format!("a{}", i % 3).as_str())),
+            ("idfv", Some(format!("v{}", i % 5).as_str())),
+            ("install_id", Some(format!("n{}", i % 7).as_str())),
+        ])
+    };
+    let names: Vec<String> = (0..40).map(|i| format!("t{i}")).collect();
+    for i in 0..40u32 {
+        let devices = ids(i);
+        let at = INSTALL_AT - HOUR + i64::from(i) * SECOND;
+        engine.add_touch(
+            &settings,
+            &TouchInput {
+                fingerprint: Some(u64::from(i % 4)),
+                ..touch_input(
+                    &names[i as usize],
+                    TouchKind::Click,
+                    at,
+                    at,
+                    &devices,
+                    None,
+                    None,
+                    false,
+                )
+            },
+        );
+    }
+    let decide = |engine: &mut Engine, devices: &[u64], fingerprint: Option<u64>| {
+        let decision = engine.decide(
+            &settings,
+            &InstallInput { fingerprint, ..install_input(INSTALL_AT, INSTALL_AT, devices) },
+        );
+        (decision.match_type, decision.touch.map(|t| t.id))
+    };
+    // The latest touch of each key: idfv v2 → touches 2, 7, …, 37; install id n3 → 3, 10, …, 38.
+    let by_idfv = device_keys(&[("idfv", Some("v2"))]);
+    assert_eq!(
+        decide(&mut engine, &by_idfv, None),
+        (Some(MatchType::DeviceId), Some("t37".to_owned()))
+    );
+    let by_install_id = device_keys(&[("install_id", Some("n3"))]);
+    assert_eq!(
+        decide(&mut engine, &by_install_id, None),
+        (Some(MatchType::DeviceId), Some("t38".to_owned()))
+    );
+    let nobody = device_keys(&[("gaid", Some("nobody"))]);
+    assert_eq!(
+        decide(&mut engine, &nobody, Some(1)),
+        (Some(MatchType::Probabilistic), Some("t37".to_owned()))
+    );
+    // Far later, everything has left the index, chains included.
+    let later = INSTALL_AT + 60 * 24 * HOUR;
+    let stranger = device_keys(&[("gaid", Some("stranger"))]);
+    engine.decide(&settings, &install_input(later, later, &stranger));
+    assert_eq!(engine.touch_count(), 0);
+    let by_idfa = device_keys(&[("idfa", Some("a1"))]);
+    assert_eq!(
+        engine.decide(&settings, &install_input(later, later, &by_idfa)).status,
+        Status::Organic
+    );
 }

@@ -66,11 +66,33 @@ impl Sources {
     }
 }
 
+/// Snapshot files start with this (then postcard of [`Snapshot`]); a file without it is a
+/// snapshot of the previous layout ([`LegacySnapshot`]), converted on load.
+const SNAPSHOT_MAGIC: &[u8] = b"UMGSNAP2";
+
 #[derive(Deserialize)]
 struct Snapshot {
     offset: u64,
     engine: Engine,
     sources: Sources,
+}
+
+#[derive(Deserialize)]
+struct LegacySnapshot {
+    offset: u64,
+    engine: unmogrowp_attribution::legacy::LegacyEngine,
+    sources: Sources,
+}
+
+fn decode_snapshot(bytes: &[u8]) -> Result<Snapshot, postcard::Error> {
+    match bytes.strip_prefix(SNAPSHOT_MAGIC) {
+        Some(body) => postcard::from_bytes::<Snapshot>(body),
+        None => postcard::from_bytes::<LegacySnapshot>(bytes).map(|old| Snapshot {
+            offset: old.offset,
+            engine: old.engine.into(),
+            sources: old.sources,
+        }),
+    }
 }
 
 /// The same layout as [`Snapshot`], borrowed, so saving does not copy the engine.
@@ -145,7 +167,7 @@ impl Attributor {
     pub fn load(&mut self, limit: u64) -> u64 {
         let Some(path) = &self.snapshot_path else { return 0 };
         let Ok(bytes) = std::fs::read(path) else { return 0 };
-        match postcard::from_bytes::<Snapshot>(&bytes) {
+        match decode_snapshot(&bytes) {
             Ok(snapshot) if snapshot.offset <= limit => {
                 self.engine = snapshot.engine;
                 self.sources = snapshot.sources;
@@ -170,7 +192,9 @@ impl Attributor {
     /// The engine's state as of `offset`, encoded for [`write_atomically`].
     pub fn encode(&self, offset: u64) -> std::io::Result<Vec<u8>> {
         let snapshot = SnapshotRef { offset, engine: &self.engine, sources: &self.sources };
-        postcard::to_allocvec(&snapshot).map_err(|e| std::io::Error::other(e.to_string()))
+        let mut bytes = SNAPSHOT_MAGIC.to_vec();
+        postcard::to_io(&snapshot, &mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(bytes)
     }
 
     pub fn touch_count(&self) -> usize {
@@ -272,21 +296,18 @@ impl Attributor {
                 {
                     row.dims = dims;
                     if event.kind == EventType::Event {
+                        let touch =
+                            self.engine.credited_touch(app_key, &device_ids, event.timestamp_ms);
                         outputs.triggers.push(Trigger {
                             app_id: row.app_id.clone(),
                             network: row.dims.network.clone(),
                             campaign: row.dims.campaign.clone(),
                             event_name: event.name.clone().unwrap_or_default(),
                             event_id: event.id.clone(),
-                            click_id: credit
-                                .touch
-                                .as_ref()
+                            click_id: touch
                                 .filter(|t| t.kind == TouchKind::Click)
                                 .map(|t| t.id.clone()),
-                            network_click_id: credit
-                                .touch
-                                .as_ref()
-                                .and_then(|t| t.network_click_id.clone()),
+                            network_click_id: touch.and_then(|t| t.network_click_id.clone()),
                             revenue: event.revenue.as_ref().map(|m| m.amount),
                             currency: event.revenue.as_ref().map(|m| m.currency.clone()),
                             device_id: raw_device_id(event),
