@@ -88,17 +88,36 @@ impl NatsLog {
         let context = jetstream::new(client.clone());
         let prefix = token(&options.prefix);
         let subject_prefix = prefix.clone();
-        let stream = context
-            .get_or_create_stream(jetstream::stream::Config {
-                name: format!("{}_EVENTS", prefix.to_uppercase()),
-                subjects: vec![format!("{subject_prefix}.events.>")],
-                storage: jetstream::stream::StorageType::File,
-                duplicate_window: options.duplicate_window,
-                num_replicas: options.replicas,
-                ..Default::default()
-            })
+        let events_config = jetstream::stream::Config {
+            name: format!("{}_EVENTS", prefix.to_uppercase()),
+            subjects: vec![format!("{subject_prefix}.events.>")],
+            storage: jetstream::stream::StorageType::File,
+            duplicate_window: options.duplicate_window,
+            num_replicas: options.replicas,
+            ..Default::default()
+        };
+        let mut stream = context
+            .get_or_create_stream(events_config.clone())
             .await
             .map_err(|error| failed("creating the stream", error))?;
+        // A stream created earlier keeps its settings: bring its duplicate window to the
+        // configured one (the only setting that may change on an existing stream here).
+        if stream.cached_info().config.duplicate_window != options.duplicate_window {
+            let mut config = stream.cached_info().config.clone();
+            config.duplicate_window = options.duplicate_window;
+            context
+                .update_stream(config)
+                .await
+                .map_err(|error| failed("updating the stream's duplicate window", error))?;
+            stream = context
+                .get_stream(&events_config.name)
+                .await
+                .map_err(|error| failed("reading the stream", error))?;
+            tracing::info!(
+                window_s = options.duplicate_window.as_secs(),
+                "the event log's duplicate window was changed"
+            );
+        }
         // Consumer offsets: one subject per consumer, only the newest message kept.
         let offsets = context
             .get_or_create_stream(jetstream::stream::Config {

@@ -220,11 +220,13 @@ enum Wire {
     Event(LoggedEvent),
 }
 
-/// [`Wire`] borrowed, for encoding without a copy (same variants, same order).
+/// [`Wire`] borrowed, for encoding without a copy (same variants, same order). An event
+/// without what the newer layout added (`device.install_id`) is written in the 1.0 layout,
+/// so that workers of the previous release still read what new ingest nodes append during a
+/// rolling upgrade.
 #[derive(Serialize)]
 enum WireRef<'a> {
-    #[allow(dead_code)]
-    EventV0(()),
+    EventV0(legacy::LoggedEventV0Ref<'a>),
     Rejected(&'a RejectedEvent),
     Event(&'a LoggedEvent),
 }
@@ -234,7 +236,74 @@ mod legacy {
     use super::{LinkRef, LoggedEvent, Money, Source};
     use crate::event::{Device, EventType};
     use crate::ids::{AppId, OrgId};
-    use serde::Deserialize;
+    use serde::{Deserialize, Serialize};
+
+    /// [`LoggedEventV0`], borrowed from a current event, for writing.
+    #[derive(Serialize)]
+    pub(super) struct LoggedEventV0Ref<'a> {
+        id: &'a str,
+        org_id: &'a OrgId,
+        app_id: &'a AppId,
+        kind: EventType,
+        name: &'a Option<String>,
+        timestamp_ms: i64,
+        received_ms: i64,
+        source: Source,
+        device: DeviceV0Ref<'a>,
+        click_id: &'a Option<String>,
+        link: &'a Option<LinkRef>,
+        network_click_id: &'a Option<String>,
+        subs: &'a Vec<Option<String>>,
+        revenue: &'a Option<Money>,
+        properties: &'a Option<String>,
+    }
+
+    #[derive(Serialize)]
+    struct DeviceV0Ref<'a> {
+        gaid: &'a Option<String>,
+        idfa: &'a Option<String>,
+        idfv: &'a Option<String>,
+        ip: &'a Option<String>,
+        user_agent: &'a Option<String>,
+        os: &'a Option<String>,
+        os_version: &'a Option<String>,
+        model: &'a Option<String>,
+        locale: &'a Option<String>,
+        country: &'a Option<String>,
+    }
+
+    /// The 1.0 layout of `event`, when it has nothing that layout lacks.
+    pub(super) fn as_v0(event: &LoggedEvent) -> Option<LoggedEventV0Ref<'_>> {
+        let d = &event.device;
+        d.install_id.is_none().then_some(LoggedEventV0Ref {
+            id: &event.id,
+            org_id: &event.org_id,
+            app_id: &event.app_id,
+            kind: event.kind,
+            name: &event.name,
+            timestamp_ms: event.timestamp_ms,
+            received_ms: event.received_ms,
+            source: event.source,
+            device: DeviceV0Ref {
+                gaid: &d.gaid,
+                idfa: &d.idfa,
+                idfv: &d.idfv,
+                ip: &d.ip,
+                user_agent: &d.user_agent,
+                os: &d.os,
+                os_version: &d.os_version,
+                model: &d.model,
+                locale: &d.locale,
+                country: &d.country,
+            },
+            click_id: &event.click_id,
+            link: &event.link,
+            network_click_id: &event.network_click_id,
+            subs: &event.subs,
+            revenue: &event.revenue,
+            properties: &event.properties,
+        })
+    }
 
     #[derive(Deserialize)]
     pub(super) struct DeviceV0 {
@@ -308,7 +377,10 @@ mod legacy {
 impl LogRecord {
     pub fn encode(&self) -> Vec<u8> {
         let wire = match self {
-            LogRecord::Event(event) => WireRef::Event(event),
+            LogRecord::Event(event) => match legacy::as_v0(event) {
+                Some(v0) => WireRef::EventV0(v0),
+                None => WireRef::Event(event),
+            },
             LogRecord::Rejected(rejected) => WireRef::Rejected(rejected),
         };
         postcard::to_allocvec(&wire).unwrap_or_default()
@@ -842,6 +914,26 @@ mod tests {
         assert_eq!(event.subs, vec![Some("s1".to_owned()), None]);
         assert_eq!(event.revenue.map(|m| m.amount), Some(2.5));
         assert_eq!(event.properties.as_deref(), Some(r#"{"a":1}"#));
+    }
+
+    /// What a worker of the previous release reads: an event in the 1.0 layout.
+    #[test]
+    fn events_without_new_fields_are_written_in_the_previous_layout() {
+        #[derive(Deserialize)]
+        #[allow(dead_code)]
+        enum RecordV0 {
+            Event(legacy::LoggedEventV0),
+            Rejected(RejectedEvent),
+        }
+        let now = at(context().now_ms);
+        let plain = check(serde_json::json!({"id": "a", "type": "install", "timestamp": now, "device": {"gaid": "g"}}))
+            .unwrap_or_else(|r| unreachable!("{r:?}"));
+        let bytes = LogRecord::Event(plain).encode();
+        assert!(postcard::from_bytes::<RecordV0>(&bytes).is_ok(), "a 1.0 worker reads it");
+        let newer = check(serde_json::json!({"id": "b", "type": "install", "timestamp": now, "device": {"install_id": "i"}}))
+            .unwrap_or_else(|r| unreachable!("{r:?}"));
+        let bytes = LogRecord::Event(newer.clone()).encode();
+        assert_eq!(LogRecord::decode(&bytes).ok(), Some(LogRecord::Event(newer)));
     }
 
     #[test]

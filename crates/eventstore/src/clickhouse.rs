@@ -799,6 +799,7 @@ impl EventStore for ClickHouseEventStore {
             .filter(|row| row.kind == EventType::Install)
             .map(|row| (row.app_id.as_str(), row.id.as_str()))
             .collect();
+        let mut decided: HashSet<(&str, &str)> = HashSet::new();
         // Idempotent tables first; the events (and, through the views, the rollups) next; the
         // offset last.
         self.insert(
@@ -816,29 +817,40 @@ impl EventStore for ClickHouseEventStore {
         .await?;
         self.insert(
             "attributions",
-            json_lines(batch.attributions.iter().map(|a| AttributionInsert {
-                app_id: &a.app_id,
-                event_id: &a.event_id,
-                device_id: a.device_id.as_deref(),
-                status: &a.status,
-                match_type: a.match_type.as_deref(),
-                touch_id: a.touch_id.as_deref(),
-                touch_kind: a.touch_kind.as_deref(),
-                touch_at: a.touch_at_ms,
-                link_id: a.link_id.as_deref(),
-                network: &a.dims.network,
-                campaign: &a.dims.campaign,
-                adgroup: &a.dims.adgroup,
-                creative: &a.dims.creative,
-                country: &a.dims.country,
-                rejection_reason: a.rejection_reason.as_deref(),
-                reattribution: u8::from(a.reattribution),
-                reinstall: u8::from(a.reinstall),
-                install_at: a.install_at_ms,
-                decided_at: a.decided_at_ms,
-                day: &a.day,
-                keep: u64::MAX - u64::try_from(a.decided_at_ms).unwrap_or(0),
-            }))?,
+            // Decisions of installs stored anew only, the first per install: a copy of an
+            // install (decided again, as a re-install) must not replace the original's.
+            json_lines(
+                batch
+                    .attributions
+                    .iter()
+                    .filter(|a| {
+                        let key = (a.app_id.as_str(), a.event_id.as_str());
+                        new_installs.contains(&key) && decided.insert(key)
+                    })
+                    .map(|a| AttributionInsert {
+                        app_id: &a.app_id,
+                        event_id: &a.event_id,
+                        device_id: a.device_id.as_deref(),
+                        status: &a.status,
+                        match_type: a.match_type.as_deref(),
+                        touch_id: a.touch_id.as_deref(),
+                        touch_kind: a.touch_kind.as_deref(),
+                        touch_at: a.touch_at_ms,
+                        link_id: a.link_id.as_deref(),
+                        network: &a.dims.network,
+                        campaign: &a.dims.campaign,
+                        adgroup: &a.dims.adgroup,
+                        creative: &a.dims.creative,
+                        country: &a.dims.country,
+                        rejection_reason: a.rejection_reason.as_deref(),
+                        reattribution: u8::from(a.reattribution),
+                        reinstall: u8::from(a.reinstall),
+                        install_at: a.install_at_ms,
+                        decided_at: a.decided_at_ms,
+                        day: &a.day,
+                        keep: u64::MAX - u64::try_from(a.decided_at_ms).unwrap_or(0),
+                    }),
+            )?,
         )
         .await?;
         self.insert(

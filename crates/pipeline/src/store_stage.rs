@@ -93,6 +93,8 @@ impl StoreStage {
             match self.events.apply_shared(prepared.batch.clone()).await {
                 Ok(outcome) => {
                     metrics::counter!("pipeline_records_stored_total").increment(outcome.stored);
+                    metrics::counter!("pipeline_records_duplicate_total")
+                        .increment(outcome.duplicates);
                     return true;
                 }
                 Err(error) => {

@@ -207,10 +207,10 @@ mod tests {
 }
 
 /// Decodes a request body sent with `Content-Encoding` (`gzip`, `x-gzip`, `deflate` — zlib or
-/// raw — or `identity`; a list is undone last-applied first). `limit` applies to the decoded
-/// size: decoding stops one byte past it and answers 413, so a small body that inflates
-/// enormously is never held whole. An unknown coding answers 415 naming it; a body that is
-/// not the coding it claims, 400 `invalid_body`.
+/// raw — or `identity`; at most one coding besides `identity`). `limit` applies to the
+/// decoded size: decoding stops one byte past it and answers 413, so a small body that
+/// inflates enormously is never held whole. An unknown coding, or several stacked, answers
+/// 415 naming them; a body that is not the coding it claims, 400 `invalid_body`.
 pub(crate) fn decode_content(
     encoding: Option<&header::HeaderValue>,
     body: Bytes,
@@ -229,6 +229,17 @@ pub(crate) fn decode_content(
         .map(|c| c.trim().to_ascii_lowercase())
         .filter(|c| !c.is_empty() && c != "identity")
         .collect();
+    if codings.len() > 1 {
+        // Each layer may inflate to the limit: stacked codings would multiply the work.
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_content_encoding",
+        )
+        .with_detail(format!(
+            "Content-Encoding: {} applies several codings; send one of gzip or deflate",
+            codings.join(", ")
+        )));
+    }
     for coding in &codings {
         if !matches!(coding.as_str(), "gzip" | "x-gzip" | "deflate") {
             return Err(ApiError::new(
@@ -311,12 +322,19 @@ mod decode_tests {
         let raw = raw.finish().unwrap_or_default();
         let decoded = decode_content(Some(&value("Deflate")), Bytes::from(raw), 100);
         assert_eq!(decoded.ok().as_deref(), Some(&data[..]));
+        let with_identity =
+            decode_content(Some(&value("identity, gzip")), Bytes::from(gzip(data)), 100);
+        assert_eq!(with_identity.ok().as_deref(), Some(&data[..]));
+        // Stacked codings would multiply the inflating work: refused.
         let twice = decode_content(
             Some(&value("gzip, identity, gzip")),
             Bytes::from(gzip(&gzip(data))),
             100,
         );
-        assert_eq!(twice.ok().as_deref(), Some(&data[..]));
+        assert_eq!(
+            twice.err().map(|e| e.status()),
+            Some(axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE)
+        );
     }
 
     #[test]

@@ -124,8 +124,7 @@ pub struct RejectedItem {
     pub message: String,
 }
 
-/// An accepted event whose descriptive text was cut to
-/// [`unmogrowp_domain::event::MAX_DESCRIPTIVE_CHARS`] characters.
+/// An accepted event whose descriptive text was cut to 1 024 characters.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TruncatedItem {
     /// Position in `events`.

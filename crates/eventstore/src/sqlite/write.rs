@@ -107,6 +107,32 @@ fn mark_new(
     Ok(new)
 }
 
+/// Which of the batch's installs have a stored decision already (by app and id).
+fn stored_installs(
+    tx: &rusqlite::Transaction<'_>,
+    rows: &[EventRow],
+) -> Result<HashSet<(String, String)>> {
+    let installs: Vec<(&str, &str)> = rows
+        .iter()
+        .filter(|row| row.kind == EventType::Install)
+        .map(|row| (row.app_id.as_str(), row.id.as_str()))
+        .collect();
+    let mut found = HashSet::default();
+    for chunk in installs.chunks(ROWS_PER_STATEMENT) {
+        let mut statement = tx.prepare_cached(&format!(
+            "SELECT a.app_id, a.event_id FROM (VALUES {}) AS v
+             JOIN attributions AS a ON a.app_id = v.column1 AND a.event_id = v.column2",
+            placeholders(chunk.len(), 2)
+        ))?;
+        let values = chunk.iter().flat_map(|(app, id)| [*app, *id]);
+        let mut rows = statement.query(rusqlite::params_from_iter(values))?;
+        while let Some(row) = rows.next()? {
+            found.insert((row.get(0)?, row.get(1)?));
+        }
+    }
+    Ok(found)
+}
+
 type FraudKey<'a> = (&'a str, &'a str, &'static str, &'a str, &'a str);
 
 pub(crate) fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<ApplyOutcome> {
@@ -118,6 +144,10 @@ pub(crate) fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<ApplyOut
     let Writer { connection, partitions } = writer;
     let tx = connection.unchecked_transaction()?;
 
+    // Installs are one per id whatever their time (as on ClickHouse): a copy re-sent with
+    // another timestamp is found through the decisions already stored.
+    let stored_installs = stored_installs(&tx, &batch.rows)?;
+    let mut installs_taken: HashSet<(&str, &str)> = HashSet::default();
     // Rows by UTC day (their partition), keeping the batch's order within a day.
     let mut by_day: BTreeMap<i64, Vec<&EventRow>> = BTreeMap::new();
     for row in &batch.rows {
@@ -132,7 +162,10 @@ pub(crate) fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<ApplyOut
         let new = mark_new(&tx, &day, &rows)?;
         let mut fresh: HashMap<(&str, &str, EventType), Vec<&EventRow>> = HashMap::default();
         for (row, new) in rows.into_iter().zip(new) {
-            if !new {
+            let install_again = row.kind == EventType::Install
+                && (stored_installs.contains(&(row.app_id.clone(), row.id.clone()))
+                    || !installs_taken.insert((row.app_id.as_str(), row.id.as_str())));
+            if !new || install_again {
                 outcome.duplicates += 1;
                 continue;
             }

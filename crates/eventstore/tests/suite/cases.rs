@@ -492,7 +492,8 @@ pub async fn reopened_store_skips_rows_stored_past_its_position(
 /// A copy of already stored rows arriving later in the log (another ingest node, a retry past
 /// the broker's duplicate window) is dropped: installs by id, other rows by id and event
 /// time — sessions, events and revenue count once, as installs do; a fraud signal of the
-/// copied install is not counted again. The same id at another time is another event.
+/// copied install is not counted again. The same id at another time is another event,
+/// except for installs (one per id).
 pub async fn a_resent_row_later_in_the_log_counts_once(store: &dyn EventStore) {
     let rows = || {
         vec![
@@ -509,8 +510,15 @@ pub async fn a_resent_row_later_in_the_log_counts_once(store: &dyn EventStore) {
         reason: "install_before_click".to_owned(),
         network: "latenet".to_owned(),
     };
+    let install = row(APP, "install-1", EventType::Install, "meta", T0 + 3);
     let first = store
-        .apply(Batch { rows: rows(), fraud: vec![hit()], last_offset: 1, ..Batch::default() })
+        .apply(Batch {
+            rows: rows(),
+            fraud: vec![hit()],
+            attributions: vec![decision(&install, "attributed", "meta")],
+            last_offset: 1,
+            ..Batch::default()
+        })
         .await
         .unwrap();
     assert_eq!(first.stored, 3);
@@ -523,6 +531,23 @@ pub async fn a_resent_row_later_in_the_log_counts_once(store: &dyn EventStore) {
     let other_time =
         store.apply(Batch { rows: vec![later], last_offset: 3, ..Batch::default() }).await.unwrap();
     assert_eq!(other_time.stored, 1);
+    // An install is one per id whatever its time: re-sent restamped, it is a duplicate (and
+    // its decision, taken again as a re-install, does not replace the first).
+    let restamped = row(APP, "install-1", EventType::Install, "meta", T0 + 120_000);
+    let mut again = decision(&restamped, "organic", "organic");
+    again.reinstall = true;
+    let copy = store
+        .apply(Batch {
+            rows: vec![restamped],
+            attributions: vec![again],
+            last_offset: 4,
+            ..Batch::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!((copy.stored, copy.duplicates), (0, 1));
+    let kept = store.attribution(APP, "install-1").await.unwrap().unwrap();
+    assert_eq!((kept.status.as_str(), kept.reinstall), ("attributed", false));
     let total = store.summary(&query(vec![])).await.unwrap();
     let counts = &total[0].counts;
     assert_eq!((counts.installs, counts.sessions, counts.events), (1, 2, 1), "{counts:?}");
