@@ -54,7 +54,35 @@ impl IpNet {
 /// wherever it is hashed, compared or exported: IPv6 compressed and in lower case (RFC 5952),
 /// an IPv4-mapped IPv6 address as its IPv4 address. `None` when `text` is no address.
 pub fn canonical_ip(text: &str) -> Option<String> {
-    text.trim().parse::<IpAddr>().ok().map(|ip| ip.to_canonical().to_string())
+    parse_ip(text).map(|ip| ip.to_canonical().to_string())
+}
+
+/// Reads an IP address in any of the spellings clients and proxies send: surrounding
+/// whitespace, IPv6 in brackets (`[2001:db8::1]`), with a zone (`fe80::1%eth0`, the zone is
+/// dropped: it names an interface of the sender, not another address) or with a port
+/// (`203.0.113.9:51234`, `[2001:db8::1]:443`). IPv4 octets with leading zeros are refused (some
+/// parsers read them as octal: the address would be ambiguous).
+pub fn parse_ip(text: &str) -> Option<IpAddr> {
+    let text = text.trim();
+    if let Ok(ip) = text.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Ok(socket) = text.parse::<std::net::SocketAddr>() {
+        return Some(socket.ip());
+    }
+    let unbracketed = match text.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((inside, after)) if after.is_empty() || after.starts_with(':') => inside,
+            _ => return None,
+        },
+        None => text,
+    };
+    let without_zone = match unbracketed.split_once('%') {
+        Some((address, zone)) if !zone.is_empty() && address.contains(':') => address,
+        Some(_) => return None,
+        None => unbracketed,
+    };
+    without_zone.parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6)
 }
 
 pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpNet]) -> IpAddr {
@@ -65,14 +93,15 @@ pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpNet]) -
     let Some(header) = forwarded_for else { return peer };
     let mut client = peer;
     for hop in header.rsplit(',') {
-        match hop.trim().parse::<IpAddr>() {
-            Ok(ip) => {
+        match parse_ip(hop) {
+            Some(ip) => {
+                let ip = ip.to_canonical();
                 client = ip;
                 if !is_trusted(ip) {
                     break;
                 }
             }
-            Err(_) => break,
+            None => break,
         }
     }
     client
@@ -92,11 +121,21 @@ mod tests {
             ("::ffff:cb00:7109", "203.0.113.9"),
             (" 203.0.113.9 ", "203.0.113.9"),
             ("fe80:0:0:0:0:0:0:1", "fe80::1"),
+            ("[2001:db8:11::b]", "2001:db8:11::b"),
+            ("[2001:DB8:11:0::B]:443", "2001:db8:11::b"),
+            ("fe80::1%eth0", "fe80::1"),
+            ("[fe80::1%25en0]", "fe80::1"),
+            ("203.0.113.9:51234", "203.0.113.9"),
+            ("[::ffff:203.0.113.9]:80", "203.0.113.9"),
+            ("0:0:0:0:0:ffff:cb00:7109", "203.0.113.9"),
         ] {
             assert_eq!(canonical_ip(spelling).as_deref(), Some(canonical), "{spelling}");
         }
-        assert_eq!(canonical_ip("999.1.1.1"), None);
-        assert_eq!(canonical_ip("example.invalid"), None);
+        for nonsense in
+            ["999.1.1.1", "example.invalid", "203.000.113.009", "[2001:db8::1", "1.2.3.4%eth0", ""]
+        {
+            assert_eq!(canonical_ip(nonsense), None, "{nonsense}");
+        }
     }
 
     fn ip(raw: &str) -> IpAddr {
