@@ -15,6 +15,10 @@ impl std::hash::Hasher for KeyHasher {
     }
 
     fn write(&mut self, bytes: &[u8]) {
+        if let Ok(eight) = <[u8; 8]>::try_from(bytes) {
+            self.write_u64(u64::from_ne_bytes(eight));
+            return;
+        }
         for byte in bytes {
             self.0 = (self.0.rotate_left(8) ^ u64::from(*byte)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         }
@@ -47,6 +51,15 @@ pub struct Settings {
     /// could use it: `received_now > touch_time + window + max_lateness`.
     #[serde(default = "default_max_lateness_ms")]
     pub max_lateness_ms: i64,
+    /// How far past its acceptance an event may be stamped (ingestion's
+    /// `max_future_minutes`, default 5 minutes): bounds how early a touchpoint that is in a
+    /// window can have arrived, so chain walks stop there.
+    #[serde(default = "default_max_future_ms")]
+    pub max_future_ms: i64,
+}
+
+fn default_max_future_ms() -> i64 {
+    5 * 60_000
 }
 
 fn default_max_lateness_ms() -> i64 {
@@ -64,6 +77,7 @@ impl Default for Settings {
             min_ctit_ms: 10_000,
             flood_threshold_per_hour: 100,
             max_lateness_ms: default_max_lateness_ms(),
+            max_future_ms: default_max_future_ms(),
         }
     }
 }
@@ -303,8 +317,16 @@ fn unpack_id(packed: &[u8; 16], hyphens: bool) -> String {
     out
 }
 
+/// A 64-bit hash as two 32-bit halves (a map key of alignment 4).
+fn halves(hash: u64) -> [u32; 2] {
+    [(hash >> 32) as u32, hash as u32]
+}
+
 /// "No link": the end of a chain.
 const NO_LINK: u64 = u64::MAX;
+
+/// Touches per block of the acceptance-time bound (`AppIndex::received_blocks`).
+const BLOCK_BITS: u32 = 10;
 
 /// Links kept inside the touch; a touch's further links (several device ids and a
 /// fingerprint) are in `AppIndex::more_links`.
@@ -379,8 +401,9 @@ struct AppIndex {
     more_links: Map<u64, u64>,
     /// Ids that are neither hex nor UUIDs, by sequence number.
     text_ids: Map<u64, Box<str>>,
-    /// Click id hash → sequence number.
-    click_ids: Map<u64, u64>,
+    /// Click id hash (as two halves: 12-byte entries instead of 16) → the low 32 bits of the
+    /// click's sequence number (see [`AppIndex::click`]).
+    click_ids: Map<[u32; 2], u32>,
     /// Key hash → the newest touch's link.
     device_clicks: Map<u64, u64>,
     device_impressions: Map<u64, u64>,
@@ -391,6 +414,10 @@ struct AppIndex {
     flood: Map<u64, (i64, u32)>,
     /// The latest hour (of click time) the flood counters were pruned at.
     flood_hour: i64,
+    /// Per block of `1 << BLOCK_BITS` touches (from block `first_block`): the latest
+    /// acceptance time of that block's touches and all before them.
+    received_blocks: VecDeque<Millis>,
+    first_block: u64,
     devices: Map<u64, DeviceState>,
     /// The latest acceptance time seen (server clock): what eviction measures against.
     latest: Millis,
@@ -400,6 +427,8 @@ struct AppIndex {
 /// A touchpoint to add to an index, as [`AppIndex::push`] takes it.
 struct NewTouch<'a> {
     at: Millis,
+    /// When the server accepted it.
+    received: Millis,
     id: &'a str,
     kind: TouchKind,
     state: TouchState,
@@ -415,6 +444,14 @@ impl AppIndex {
         self.touches.get(usize::try_from(index).ok()?)
     }
 
+    /// The live click with this id hash, if any. Sequence numbers are stored as their low 32
+    /// bits and recovered from `first` (the index never holds 2^32 touches of one app).
+    fn click(&self, id_hash: u64) -> Option<u64> {
+        let low = *self.click_ids.get(&halves(id_hash))?;
+        let seq = self.first + u64::from(low.wrapping_sub(self.first as u32));
+        (seq < self.first + self.touches.len() as u64).then_some(seq)
+    }
+
     fn get_mut(&mut self, seq: u64) -> Option<&mut Touch> {
         let index = seq.checked_sub(self.first)?;
         self.touches.get_mut(usize::try_from(index).ok()?)
@@ -423,6 +460,18 @@ impl AppIndex {
     /// Appends a touch and links it into its keys' chains; returns its sequence number.
     fn push(&mut self, touch: &NewTouch<'_>) -> u64 {
         let seq = self.first + self.touches.len() as u64;
+        // The running maximum of acceptance times, per block of touches (see `arrived_by`).
+        let block = seq >> BLOCK_BITS;
+        if self.received_blocks.is_empty() {
+            self.first_block = block;
+        }
+        while self.first_block + self.received_blocks.len() as u64 <= block {
+            let carried = self.received_blocks.back().copied().unwrap_or(Millis::MIN);
+            self.received_blocks.push_back(carried);
+        }
+        if let Some(last) = self.received_blocks.back_mut() {
+            *last = (*last).max(touch.received);
+        }
         let devices = &touch.device_ids[..touch.device_ids.len().min(MAX_DEVICE_LINKS)];
         let fingerprint = touch.fingerprint.filter(|_| touch.kind == TouchKind::Click);
         let (form, id) = pack_id(touch.id);
@@ -466,7 +515,7 @@ impl AppIndex {
             self.text_ids.insert(seq, touch.id.into());
         }
         if touch.kind == TouchKind::Click {
-            self.click_ids.insert(crate::id_hash(touch.id), seq);
+            self.click_ids.insert(halves(crate::id_hash(touch.id)), seq as u32);
         }
         if let Some(network_click_id) = touch.network_click_id {
             self.network_click_ids.insert(seq, network_click_id.into());
@@ -492,9 +541,23 @@ impl AppIndex {
     }
 
     /// The touches of a key's chain, newest arrival first (stops at evicted ones: a chain
-    /// runs in arrival order, and eviction pops in arrival order).
-    fn chain(&self, head: Option<&u64>) -> Chain<'_> {
-        Chain { index: self, next: head.copied().unwrap_or(NO_LINK) }
+    /// runs in arrival order, and eviction pops in arrival order), down to the first touch
+    /// that arrived too early to be at or after `earliest` (see [`AppIndex::arrived_by`]).
+    fn chain(&self, head: Option<&u64>, earliest: Millis, max_future_ms: i64) -> Chain<'_> {
+        Chain { index: self, next: head.copied().unwrap_or(NO_LINK), earliest, max_future_ms }
+    }
+
+    /// A bound on the acceptance time of touch `seq` and of every touch before it: the
+    /// running maximum up to its block. Ingestion refuses events stamped more than
+    /// `max_future_ms` after their acceptance, so once `arrived_by(seq) + max_future_ms` is
+
+    /// before a window's start, neither that touch nor any earlier arrival is in the window.
+    fn arrived_by(&self, seq: u64) -> Millis {
+        (seq >> BLOCK_BITS)
+            .checked_sub(self.first_block)
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| self.received_blocks.get(i).copied())
+            .unwrap_or(Millis::MAX)
     }
 
     /// Drops touchpoints that no acceptable install can use any more. Touches are in arrival
@@ -520,12 +583,17 @@ impl AppIndex {
             self.first += 1;
             self.evicted_since_compaction += 1;
         }
+        while (self.first_block + 1) << BLOCK_BITS <= self.first && self.received_blocks.len() > 1 {
+            self.received_blocks.pop_front();
+            self.first_block += 1;
+        }
         // Drop stale references once a good share of the index has gone.
         if self.evicted_since_compaction > 1024
             && self.evicted_since_compaction as usize > self.touches.len()
         {
             let first = self.first;
-            self.click_ids.retain(|_, seq| *seq >= first);
+            let live = self.touches.len() as u64;
+            self.click_ids.retain(|_, low| u64::from(low.wrapping_sub(first as u32)) < live);
             for map in [
                 &mut self.device_clicks,
                 &mut self.device_impressions,
@@ -586,6 +654,9 @@ impl AppIndex {
 struct Chain<'a> {
     index: &'a AppIndex,
     next: u64,
+    /// The window's start: touches that cannot be at or after it end the walk.
+    earliest: Millis,
+    max_future_ms: i64,
 }
 
 impl Iterator for Chain<'_> {
@@ -597,6 +668,10 @@ impl Iterator for Chain<'_> {
         }
         let seq = self.next >> 8;
         self.index.get(seq)?;
+        if self.index.arrived_by(seq).saturating_add(self.max_future_ms) < self.earliest {
+            self.next = NO_LINK;
+            return None;
+        }
         self.next = self.index.next_link(self.next);
         Some(seq)
     }
@@ -659,6 +734,7 @@ impl Engine {
         }
         index.push(&NewTouch {
             at: touch.at,
+            received: touch.received,
             id: touch.id,
             kind: touch.kind,
             state: if flagged.is_some() { TouchState::Flagged } else { TouchState::Usable },
@@ -707,7 +783,7 @@ impl Engine {
         // A click id from a click stamped after the install: reported, and that click never
         // wins anything.
         if let Some(click_id) = install.click_id
-            && let Some(seq) = index.click_ids.get(&click_id).copied()
+            && let Some(seq) = index.click(click_id)
             && let Some(touch) = index.get(seq)
             && touch.kind == TouchKind::Click
             && touch.at > install.at
@@ -722,7 +798,7 @@ impl Engine {
         let mut winner: Option<(u64, MatchType)> = None;
 
         if let Some(click_id) = install.click_id
-            && let Some(seq) = index.click_ids.get(&click_id).copied()
+            && let Some(seq) = index.click(click_id)
             && index.get(seq).is_some_and(|t| t.kind == TouchKind::Click)
             && let Some(found) =
                 index.latest_qualifying([seq], install.at, settings.click_window_ms)
@@ -730,8 +806,10 @@ impl Engine {
             winner = Some((found, MatchType::ClickId));
         }
         if winner.is_none() {
-            let seqs =
-                install.device_ids.iter().flat_map(|id| index.chain(index.device_clicks.get(id)));
+            let earliest = install.at - settings.click_window_ms;
+            let seqs = install.device_ids.iter().flat_map(|id| {
+                index.chain(index.device_clicks.get(id), earliest, settings.max_future_ms)
+            });
             if let Some(found) = index.latest_qualifying(seqs, install.at, settings.click_window_ms)
             {
                 winner = Some((found, MatchType::DeviceId));
@@ -740,7 +818,11 @@ impl Engine {
         if winner.is_none()
             && let Some(fingerprint) = install.fingerprint
             && let Some(found) = index.latest_qualifying(
-                index.chain(index.fingerprint_clicks.get(&fingerprint)),
+                index.chain(
+                    index.fingerprint_clicks.get(&fingerprint),
+                    install.at - settings.probabilistic_window_ms,
+                    settings.max_future_ms,
+                ),
                 install.at,
                 settings.probabilistic_window_ms,
             )
@@ -748,10 +830,10 @@ impl Engine {
             winner = Some((found, MatchType::Probabilistic));
         }
         if winner.is_none() {
-            let seqs = install
-                .device_ids
-                .iter()
-                .flat_map(|id| index.chain(index.device_impressions.get(id)));
+            let earliest = install.at - settings.view_window_ms;
+            let seqs = install.device_ids.iter().flat_map(|id| {
+                index.chain(index.device_impressions.get(id), earliest, settings.max_future_ms)
+            });
             if let Some(found) = index.latest_qualifying(seqs, install.at, settings.view_window_ms)
             {
                 winner = Some((found, MatchType::ViewThrough));
@@ -880,6 +962,7 @@ fn contributors(
     install: &InstallInput<'_>,
 ) -> Vec<TouchRef> {
     let mut found: Vec<u64> = Vec::new();
+    let future = settings.max_future_ms;
     let consider = |seq: u64, window: i64, found: &mut Vec<u64>| {
         if let Some(touch) = index.get(seq) {
             let age = install.at - touch.at;
@@ -893,21 +976,25 @@ fn contributors(
         }
     };
     if let Some(click_id) = install.click_id
-        && let Some(seq) = index.click_ids.get(&click_id)
+        && let Some(seq) = index.click(click_id)
     {
-        consider(*seq, settings.click_window_ms, &mut found);
+        consider(seq, settings.click_window_ms, &mut found);
     }
     for id in install.device_ids {
-        for seq in index.chain(index.device_clicks.get(id)) {
-            consider(seq, settings.click_window_ms, &mut found);
+        let (clicks, views) = (settings.click_window_ms, settings.view_window_ms);
+        for seq in index.chain(index.device_clicks.get(id), install.at - clicks, future) {
+            consider(seq, clicks, &mut found);
         }
-        for seq in index.chain(index.device_impressions.get(id)) {
-            consider(seq, settings.view_window_ms, &mut found);
+        for seq in index.chain(index.device_impressions.get(id), install.at - views, future) {
+            consider(seq, views, &mut found);
         }
     }
     if let Some(fingerprint) = install.fingerprint {
-        for seq in index.chain(index.fingerprint_clicks.get(&fingerprint)) {
-            consider(seq, settings.probabilistic_window_ms, &mut found);
+        let window = settings.probabilistic_window_ms;
+        for seq in
+            index.chain(index.fingerprint_clicks.get(&fingerprint), install.at - window, future)
+        {
+            consider(seq, window, &mut found);
         }
     }
 
@@ -980,6 +1067,8 @@ pub mod legacy {
                     let (devices, fingerprint) = keys.remove(&seq).unwrap_or_default();
                     index.push(&NewTouch {
                         at: touch.at,
+                        // Unknown then: bounded by the latest acceptance the index had seen.
+                        received: old.latest,
                         id: &touch.id,
                         kind: touch.kind,
                         state: touch.state,

@@ -775,6 +775,8 @@ struct Candidate {
     before_s: i64,
     device: Option<u8>,
     fingerprint: Option<u8>,
+    /// Accepted this long after its own time (up to 5 minutes before it: stamped ahead).
+    delay_s: i64,
 }
 
 fn candidate() -> impl Strategy<Value = Candidate> {
@@ -783,12 +785,14 @@ fn candidate() -> impl Strategy<Value = Candidate> {
         prop_oneof![-7_200i64..0, 0i64..90_000, 500_000i64..700_000],
         prop::option::of(0u8..3),
         prop::option::of(0u8..3),
+        prop_oneof![-300i64..0, 0i64..60, 0i64..(10 * 24 * 3_600)],
     )
-        .prop_map(|(is_click, before_s, device, fingerprint)| Candidate {
+        .prop_map(|(is_click, before_s, device, fingerprint, delay_s)| Candidate {
             kind: if is_click { TouchKind::Click } else { TouchKind::Impression },
             before_s,
             device,
             fingerprint,
+            delay_s,
         })
 }
 
@@ -833,9 +837,10 @@ fn expected_winner(
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
-    /// Touches arrive in any order, interleaved with later-stamped installs of other
-    /// devices; the install decided last is credited to the latest qualifying touch of the
-    /// highest rule, exactly as the brute-force reading of the rules says.
+    /// Touches arrive in any order and are accepted at any time after their own (or up to
+    /// 5 minutes before), interleaved with later-stamped installs of other devices; the
+    /// install decided last is credited to the latest qualifying touch of the highest rule,
+    /// exactly as the brute-force reading of the rules says.
     #[test]
     fn the_latest_qualifying_touch_of_the_highest_rule_wins_whatever_the_arrival_order(
         candidates in prop::collection::vec(candidate(), 0..24),
@@ -854,7 +859,10 @@ proptest! {
         for (position, &i) in order.iter().enumerate() {
             arrival[i] = position;
         }
-        let now = INSTALL_AT + 10 * 24 * HOUR;
+        // Each touch is accepted some time after its own (arrival order is shuffled apart
+        // from that); the install is decided after all of them, late but acceptable.
+        let received = |c: &Candidate| INSTALL_AT - c.before_s * SECOND + c.delay_s * SECOND;
+        let now = candidates.iter().map(received).max().unwrap_or(INSTALL_AT).max(INSTALL_AT);
         let ids: Vec<String> = (0..n).map(|i| format!("t{i}")).collect();
         let devices: Vec<Vec<u64>> = candidates
             .iter()
@@ -868,7 +876,7 @@ proptest! {
                 id: &ids[i],
                 kind: c.kind,
                 at: INSTALL_AT - c.before_s * SECOND,
-                received: now,
+                received: received(c),
                 retargeting: false,
                 source: u32::try_from(i).unwrap(),
                 device_ids: &devices[i],
@@ -1013,5 +1021,66 @@ fn touches_with_many_keys_are_found_through_every_key() {
     assert_eq!(
         engine.decide(&settings, &install_input(later, later, &by_idfa)).status,
         Status::Organic
+    );
+}
+
+/// Chain walks stop at touches that arrived too early to be in the window (the index keeps
+/// the latest acceptance time per block of touches); across many blocks every qualifying
+/// touch is still found — including one accepted late whose own time is early — and none
+/// outside the window is.
+#[test]
+fn chain_walks_stop_early_without_losing_a_qualifying_touch() {
+    let settings = Settings::default();
+    let minute = 60 * SECOND;
+    let mut engine = Engine::new();
+    let device = device_keys(&[("gaid", Some("busy"))]);
+    let names: Vec<String> = (0..3000).map(|i| format!("c{i}")).collect();
+    let start = INSTALL_AT - 3000 * 10 * minute;
+    let mut stamps = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let at = start + i as i64 * 10 * minute;
+        stamps.push(at);
+        engine.add_touch(
+            &settings,
+            &TouchInput {
+                fingerprint: Some(5),
+                ..touch_input(name, TouchKind::Click, at, at, &device, None, None, false)
+            },
+        );
+    }
+    // Reported late: stamped six days before the install, accepted just before it.
+    let late_at = INSTALL_AT - 6 * 24 * HOUR - 7;
+    engine.add_touch(
+        &settings,
+        &TouchInput {
+            fingerprint: Some(5),
+            ..touch_input(
+                "late",
+                TouchKind::Click,
+                late_at,
+                INSTALL_AT - minute,
+                &device,
+                None,
+                None,
+                false,
+            )
+        },
+    );
+    stamps.push(late_at);
+    let decision = engine.decide(
+        &settings,
+        &InstallInput { fingerprint: Some(5), ..install_input(INSTALL_AT, INSTALL_AT, &device) },
+    );
+    assert_eq!(decision.touch.map(|t| t.id), Some("c2999".to_owned()));
+    // Multi-touch credit: every click of the 7-day window, the late one included.
+    let in_window = stamps
+        .iter()
+        .filter(|at| (0..=settings.click_window_ms).contains(&(INSTALL_AT - **at)))
+        .count();
+    assert_eq!(decision.contributors.len(), in_window);
+    assert!(decision.contributors.iter().any(|t| t.id == "late"));
+    assert!(
+        decision.contributors.iter().all(|t| INSTALL_AT - t.at <= settings.click_window_ms),
+        "nothing outside the window"
     );
 }

@@ -109,6 +109,8 @@ pub struct Attributor {
     snapshot_path: Option<PathBuf>,
     /// How late an event may arrive (ingestion's maximum event age), in ms.
     max_lateness_ms: i64,
+    /// How far past its acceptance an event may be stamped (ingestion's maximum), in ms.
+    max_future_ms: i64,
 }
 
 /// What attribution added to a batch.
@@ -159,8 +161,14 @@ fn blocked(ip: Option<&str>, ranges: &[unmogrowp_domain::net::IpNet]) -> bool {
 }
 
 impl Attributor {
-    pub fn new(snapshot_path: Option<PathBuf>, max_lateness_ms: i64) -> Self {
-        Self { engine: Engine::new(), sources: Sources::default(), snapshot_path, max_lateness_ms }
+    pub fn new(snapshot_path: Option<PathBuf>, max_lateness_ms: i64, max_future_ms: i64) -> Self {
+        Self {
+            engine: Engine::new(),
+            sources: Sources::default(),
+            snapshot_path,
+            max_lateness_ms,
+            max_future_ms,
+        }
     }
 
     /// Loads the snapshot if there is one no newer than `limit`; returns its offset (0: none).
@@ -213,6 +221,7 @@ impl Attributor {
         let device_ids = devices(event);
         let settings = &unmogrowp_attribution::Settings {
             max_lateness_ms: self.max_lateness_ms,
+            max_future_ms: self.max_future_ms,
             ..app.settings
         };
         let country = row.dims.country.clone();
