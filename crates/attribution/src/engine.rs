@@ -2,34 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
-use std::hash::BuildHasherDefault;
 
-/// Hashes keys that are already 64-bit hashes (or sequence numbers) with one multiply: the
-/// index's maps need no SipHash (their keys are not chosen by an attacker as text).
-#[derive(Clone, Copy, Default)]
-struct KeyHasher(u64);
-
-impl std::hash::Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0 ^ (self.0 >> 32)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        if let Ok(eight) = <[u8; 8]>::try_from(bytes) {
-            self.write_u64(u64::from_ne_bytes(eight));
-            return;
-        }
-        for byte in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(*byte)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-
-    fn write_u64(&mut self, value: u64) {
-        self.0 = (self.0 ^ value ^ (value >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
-
-type Map<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
+/// The index's maps: foldhash, seeded at random per process. Their keys are hashes of text
+/// that clients choose (device ids, click ids); the unkeyed hash of that text is public, so
+/// an unseeded hasher would let anyone compute colliding ids and slow every lookup down.
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Milliseconds since the epoch (event time).
 pub type Millis = i64;
@@ -51,15 +28,6 @@ pub struct Settings {
     /// could use it: `received_now > touch_time + window + max_lateness`.
     #[serde(default = "default_max_lateness_ms")]
     pub max_lateness_ms: i64,
-    /// How far past its acceptance an event may be stamped (ingestion's
-    /// `max_future_minutes`, default 5 minutes): bounds how early a touchpoint that is in a
-    /// window can have arrived, so chain walks stop there.
-    #[serde(default = "default_max_future_ms")]
-    pub max_future_ms: i64,
-}
-
-fn default_max_future_ms() -> i64 {
-    5 * 60_000
 }
 
 fn default_max_lateness_ms() -> i64 {
@@ -77,7 +45,6 @@ impl Default for Settings {
             min_ctit_ms: 10_000,
             flood_threshold_per_hour: 100,
             max_lateness_ms: default_max_lateness_ms(),
-            max_future_ms: default_max_future_ms(),
         }
     }
 }
@@ -325,7 +292,7 @@ fn halves(hash: u64) -> [u32; 2] {
 /// "No link": the end of a chain.
 const NO_LINK: u64 = u64::MAX;
 
-/// Touches per block of the acceptance-time bound (`AppIndex::received_blocks`).
+/// Touches per block of the time bound (`AppIndex::latest_at_blocks`).
 const BLOCK_BITS: u32 = 10;
 
 /// Links kept inside the touch; a touch's further links (several device ids and a
@@ -414,9 +381,9 @@ struct AppIndex {
     flood: Map<u64, (i64, u32)>,
     /// The latest hour (of click time) the flood counters were pruned at.
     flood_hour: i64,
-    /// Per block of `1 << BLOCK_BITS` touches (from block `first_block`): the latest
-    /// acceptance time of that block's touches and all before them.
-    received_blocks: VecDeque<Millis>,
+    /// Per block of `1 << BLOCK_BITS` touches (from block `first_block`): the latest touch
+    /// time of that block's touches and of all before them (see [`AppIndex::stamped_by`]).
+    latest_at_blocks: VecDeque<Millis>,
     first_block: u64,
     devices: Map<u64, DeviceState>,
     /// The latest acceptance time seen (server clock): what eviction measures against.
@@ -427,8 +394,6 @@ struct AppIndex {
 /// A touchpoint to add to an index, as [`AppIndex::push`] takes it.
 struct NewTouch<'a> {
     at: Millis,
-    /// When the server accepted it.
-    received: Millis,
     id: &'a str,
     kind: TouchKind,
     state: TouchState,
@@ -460,19 +425,28 @@ impl AppIndex {
     /// Appends a touch and links it into its keys' chains; returns its sequence number.
     fn push(&mut self, touch: &NewTouch<'_>) -> u64 {
         let seq = self.first + self.touches.len() as u64;
-        // The running maximum of acceptance times, per block of touches (see `arrived_by`).
+        // The running maximum of touch times, per block of touches (see `stamped_by`).
         let block = seq >> BLOCK_BITS;
-        if self.received_blocks.is_empty() {
+        if self.latest_at_blocks.is_empty() {
             self.first_block = block;
         }
-        while self.first_block + self.received_blocks.len() as u64 <= block {
-            let carried = self.received_blocks.back().copied().unwrap_or(Millis::MIN);
-            self.received_blocks.push_back(carried);
+        while self.first_block + self.latest_at_blocks.len() as u64 <= block {
+            let carried = self.latest_at_blocks.back().copied().unwrap_or(Millis::MIN);
+            self.latest_at_blocks.push_back(carried);
         }
-        if let Some(last) = self.received_blocks.back_mut() {
-            *last = (*last).max(touch.received);
+        if let Some(last) = self.latest_at_blocks.back_mut() {
+            *last = (*last).max(touch.at);
         }
-        let devices = &touch.device_ids[..touch.device_ids.len().min(MAX_DEVICE_LINKS)];
+        // Each key once (a repeated key would link a touch to itself and cut its chain).
+        let mut unique: [u64; MAX_DEVICE_LINKS] = [0; MAX_DEVICE_LINKS];
+        let mut count = 0;
+        for device in touch.device_ids {
+            if count < MAX_DEVICE_LINKS && !unique[..count].contains(device) {
+                unique[count] = *device;
+                count += 1;
+            }
+        }
+        let devices = &unique[..count];
         let fingerprint = touch.fingerprint.filter(|_| touch.kind == TouchKind::Click);
         let (form, id) = pack_id(touch.id);
         let mut record = Touch {
@@ -542,21 +516,21 @@ impl AppIndex {
 
     /// The touches of a key's chain, newest arrival first (stops at evicted ones: a chain
     /// runs in arrival order, and eviction pops in arrival order), down to the first touch
-    /// that arrived too early to be at or after `earliest` (see [`AppIndex::arrived_by`]).
-    fn chain(&self, head: Option<&u64>, earliest: Millis, max_future_ms: i64) -> Chain<'_> {
-        Chain { index: self, next: head.copied().unwrap_or(NO_LINK), earliest, max_future_ms }
+    /// that neither it nor any earlier arrival can be at or after `earliest` (see
+    /// [`AppIndex::stamped_by`]).
+    fn chain(&self, head: Option<&u64>, earliest: Millis) -> Chain<'_> {
+        Chain { index: self, next: head.copied().unwrap_or(NO_LINK), earliest }
     }
 
-    /// A bound on the acceptance time of touch `seq` and of every touch before it: the
-    /// running maximum up to its block. Ingestion refuses events stamped more than
-    /// `max_future_ms` after their acceptance, so once `arrived_by(seq) + max_future_ms` is
-
-    /// before a window's start, neither that touch nor any earlier arrival is in the window.
-    fn arrived_by(&self, seq: u64) -> Millis {
+    /// A bound on the time of touch `seq` and of every touch that arrived before it: the
+    /// running maximum of touch times up to its block. Once it is before a window's start,
+    /// neither that touch nor any earlier arrival is in the window (exact, whatever order
+    /// touches arrived in and however late they were reported).
+    fn stamped_by(&self, seq: u64) -> Millis {
         (seq >> BLOCK_BITS)
             .checked_sub(self.first_block)
             .and_then(|i| usize::try_from(i).ok())
-            .and_then(|i| self.received_blocks.get(i).copied())
+            .and_then(|i| self.latest_at_blocks.get(i).copied())
             .unwrap_or(Millis::MAX)
     }
 
@@ -583,8 +557,9 @@ impl AppIndex {
             self.first += 1;
             self.evicted_since_compaction += 1;
         }
-        while (self.first_block + 1) << BLOCK_BITS <= self.first && self.received_blocks.len() > 1 {
-            self.received_blocks.pop_front();
+        while (self.first_block + 1) << BLOCK_BITS <= self.first && self.latest_at_blocks.len() > 1
+        {
+            self.latest_at_blocks.pop_front();
             self.first_block += 1;
         }
         // Drop stale references once a good share of the index has gone.
@@ -656,7 +631,6 @@ struct Chain<'a> {
     next: u64,
     /// The window's start: touches that cannot be at or after it end the walk.
     earliest: Millis,
-    max_future_ms: i64,
 }
 
 impl Iterator for Chain<'_> {
@@ -668,7 +642,7 @@ impl Iterator for Chain<'_> {
         }
         let seq = self.next >> 8;
         self.index.get(seq)?;
-        if self.index.arrived_by(seq).saturating_add(self.max_future_ms) < self.earliest {
+        if self.index.stamped_by(seq) < self.earliest {
             self.next = NO_LINK;
             return None;
         }
@@ -734,7 +708,6 @@ impl Engine {
         }
         index.push(&NewTouch {
             at: touch.at,
-            received: touch.received,
             id: touch.id,
             kind: touch.kind,
             state: if flagged.is_some() { TouchState::Flagged } else { TouchState::Usable },
@@ -807,9 +780,10 @@ impl Engine {
         }
         if winner.is_none() {
             let earliest = install.at - settings.click_window_ms;
-            let seqs = install.device_ids.iter().flat_map(|id| {
-                index.chain(index.device_clicks.get(id), earliest, settings.max_future_ms)
-            });
+            let seqs = install
+                .device_ids
+                .iter()
+                .flat_map(|id| index.chain(index.device_clicks.get(id), earliest));
             if let Some(found) = index.latest_qualifying(seqs, install.at, settings.click_window_ms)
             {
                 winner = Some((found, MatchType::DeviceId));
@@ -821,7 +795,6 @@ impl Engine {
                 index.chain(
                     index.fingerprint_clicks.get(&fingerprint),
                     install.at - settings.probabilistic_window_ms,
-                    settings.max_future_ms,
                 ),
                 install.at,
                 settings.probabilistic_window_ms,
@@ -831,9 +804,10 @@ impl Engine {
         }
         if winner.is_none() {
             let earliest = install.at - settings.view_window_ms;
-            let seqs = install.device_ids.iter().flat_map(|id| {
-                index.chain(index.device_impressions.get(id), earliest, settings.max_future_ms)
-            });
+            let seqs = install
+                .device_ids
+                .iter()
+                .flat_map(|id| index.chain(index.device_impressions.get(id), earliest));
             if let Some(found) = index.latest_qualifying(seqs, install.at, settings.view_window_ms)
             {
                 winner = Some((found, MatchType::ViewThrough));
@@ -962,7 +936,6 @@ fn contributors(
     install: &InstallInput<'_>,
 ) -> Vec<TouchRef> {
     let mut found: Vec<u64> = Vec::new();
-    let future = settings.max_future_ms;
     let consider = |seq: u64, window: i64, found: &mut Vec<u64>| {
         if let Some(touch) = index.get(seq) {
             let age = install.at - touch.at;
@@ -982,18 +955,16 @@ fn contributors(
     }
     for id in install.device_ids {
         let (clicks, views) = (settings.click_window_ms, settings.view_window_ms);
-        for seq in index.chain(index.device_clicks.get(id), install.at - clicks, future) {
+        for seq in index.chain(index.device_clicks.get(id), install.at - clicks) {
             consider(seq, clicks, &mut found);
         }
-        for seq in index.chain(index.device_impressions.get(id), install.at - views, future) {
+        for seq in index.chain(index.device_impressions.get(id), install.at - views) {
             consider(seq, views, &mut found);
         }
     }
     if let Some(fingerprint) = install.fingerprint {
         let window = settings.probabilistic_window_ms;
-        for seq in
-            index.chain(index.fingerprint_clicks.get(&fingerprint), install.at - window, future)
-        {
+        for seq in index.chain(index.fingerprint_clicks.get(&fingerprint), install.at - window) {
             consider(seq, window, &mut found);
         }
     }
@@ -1049,26 +1020,37 @@ pub mod legacy {
         fn from(old: LegacyEngine) -> Self {
             let mut engine = Engine::new();
             for (app, old) in old.apps {
-                // Each touch's keys, from the per-key vectors.
-                let mut keys: HashMap<u64, (Vec<u64>, Option<u64>)> = HashMap::new();
-                for (key, seqs) in old.device_clicks.iter().chain(old.device_impressions.iter()) {
-                    for seq in seqs {
-                        keys.entry(*seq).or_default().0.push(*key);
+                // Each touch's keys, from the per-key vectors: (seq, key, is a fingerprint),
+                // live touches only, in sequence order.
+                let first = old.first;
+                let mut keys: Vec<(u64, u64, bool)> = Vec::new();
+                let per_key = [
+                    (old.device_clicks, false),
+                    (old.device_impressions, false),
+                    (old.fingerprint_clicks, true),
+                ];
+                for (map, fingerprint) in per_key {
+                    for (key, seqs) in map {
+                        keys.extend(
+                            seqs.into_iter().filter(|s| *s >= first).map(|s| (s, key, fingerprint)),
+                        );
                     }
                 }
-                for (key, seqs) in &old.fingerprint_clicks {
-                    for seq in seqs {
-                        keys.entry(*seq).or_default().1 = Some(*key);
-                    }
-                }
-                let mut index = AppIndex { first: old.first, ..AppIndex::default() };
+                keys.sort_unstable();
+                let mut keys = keys.into_iter().peekable();
+                let mut index = AppIndex { first, ..AppIndex::default() };
                 for touch in &old.touches {
                     let seq = index.first + index.touches.len() as u64;
-                    let (devices, fingerprint) = keys.remove(&seq).unwrap_or_default();
+                    let (mut devices, mut fingerprint) = (Vec::new(), None);
+                    while let Some((_, key, is_fingerprint)) = keys.next_if(|(s, _, _)| *s <= seq) {
+                        if is_fingerprint {
+                            fingerprint = Some(key);
+                        } else {
+                            devices.push(key);
+                        }
+                    }
                     index.push(&NewTouch {
                         at: touch.at,
-                        // Unknown then: bounded by the latest acceptance the index had seen.
-                        received: old.latest,
                         id: &touch.id,
                         kind: touch.kind,
                         state: touch.state,

@@ -1084,3 +1084,31 @@ fn chain_walks_stop_early_without_losing_a_qualifying_touch() {
         "nothing outside the window"
     );
 }
+
+/// A touch that names one key twice is indexed once under it: the key's older touches stay
+/// reachable.
+#[test]
+fn a_repeated_device_key_does_not_cut_the_chain() {
+    let settings = Settings::default();
+    let mut engine = Engine::new();
+    let key = device_keys(&[("gaid", Some("twice"))])[0];
+    let older = INSTALL_AT - 2 * HOUR;
+    engine.add_touch(
+        &settings,
+        &touch_input("older", TouchKind::Click, older, older, &[key], None, None, false),
+    );
+    let newer = INSTALL_AT - HOUR;
+    engine.add_touch(
+        &settings,
+        &touch_input("newer", TouchKind::Impression, newer, newer, &[key, key], None, None, false),
+    );
+    let again = INSTALL_AT - 90 * 60 * SECOND;
+    engine.add_touch(
+        &settings,
+        &touch_input("again", TouchKind::Click, again, again, &[key, key, key], None, None, false),
+    );
+    let decision = engine.decide(&settings, &install_input(INSTALL_AT, INSTALL_AT, &[key]));
+    assert_eq!(decision.touch.map(|t| t.id), Some("again".to_owned()));
+    let ids: Vec<String> = decision.contributors.iter().map(|t| t.id.clone()).collect();
+    assert_eq!(ids, vec!["older", "again", "newer"]);
+}

@@ -84,14 +84,35 @@ struct LegacySnapshot {
     sources: Sources,
 }
 
-fn decode_snapshot(bytes: &[u8]) -> Result<Snapshot, postcard::Error> {
+/// A snapshot as read: the current layout, or the previous one (converted only once its
+/// offset has been accepted: the conversion costs time and memory).
+enum Decoded {
+    Current(Snapshot),
+    Legacy(LegacySnapshot),
+}
+
+impl Decoded {
+    fn offset(&self) -> u64 {
+        match self {
+            Decoded::Current(snapshot) => snapshot.offset,
+            Decoded::Legacy(snapshot) => snapshot.offset,
+        }
+    }
+
+    fn into_current(self) -> Snapshot {
+        match self {
+            Decoded::Current(snapshot) => snapshot,
+            Decoded::Legacy(old) => {
+                Snapshot { offset: old.offset, engine: old.engine.into(), sources: old.sources }
+            }
+        }
+    }
+}
+
+fn decode_snapshot(bytes: &[u8]) -> Result<Decoded, postcard::Error> {
     match bytes.strip_prefix(SNAPSHOT_MAGIC) {
-        Some(body) => postcard::from_bytes::<Snapshot>(body),
-        None => postcard::from_bytes::<LegacySnapshot>(bytes).map(|old| Snapshot {
-            offset: old.offset,
-            engine: old.engine.into(),
-            sources: old.sources,
-        }),
+        Some(body) => postcard::from_bytes::<Snapshot>(body).map(Decoded::Current),
+        None => postcard::from_bytes::<LegacySnapshot>(bytes).map(Decoded::Legacy),
     }
 }
 
@@ -109,8 +130,6 @@ pub struct Attributor {
     snapshot_path: Option<PathBuf>,
     /// How late an event may arrive (ingestion's maximum event age), in ms.
     max_lateness_ms: i64,
-    /// How far past its acceptance an event may be stamped (ingestion's maximum), in ms.
-    max_future_ms: i64,
 }
 
 /// What attribution added to a batch.
@@ -161,14 +180,8 @@ fn blocked(ip: Option<&str>, ranges: &[unmogrowp_domain::net::IpNet]) -> bool {
 }
 
 impl Attributor {
-    pub fn new(snapshot_path: Option<PathBuf>, max_lateness_ms: i64, max_future_ms: i64) -> Self {
-        Self {
-            engine: Engine::new(),
-            sources: Sources::default(),
-            snapshot_path,
-            max_lateness_ms,
-            max_future_ms,
-        }
+    pub fn new(snapshot_path: Option<PathBuf>, max_lateness_ms: i64) -> Self {
+        Self { engine: Engine::new(), sources: Sources::default(), snapshot_path, max_lateness_ms }
     }
 
     /// Loads the snapshot if there is one no newer than `limit`; returns its offset (0: none).
@@ -176,15 +189,16 @@ impl Attributor {
         let Some(path) = &self.snapshot_path else { return 0 };
         let Ok(bytes) = std::fs::read(path) else { return 0 };
         match decode_snapshot(&bytes) {
-            Ok(snapshot) if snapshot.offset <= limit => {
+            Ok(decoded) if decoded.offset() <= limit => {
+                let snapshot = decoded.into_current();
                 self.engine = snapshot.engine;
                 self.sources = snapshot.sources;
                 self.sources.reindex();
                 snapshot.offset
             }
-            Ok(snapshot) => {
+            Ok(decoded) => {
                 tracing::warn!(
-                    snapshot = snapshot.offset,
+                    snapshot = decoded.offset(),
                     store = limit,
                     "the attribution snapshot is ahead of the event store; rebuilding from the log"
                 );
@@ -221,7 +235,6 @@ impl Attributor {
         let device_ids = devices(event);
         let settings = &unmogrowp_attribution::Settings {
             max_lateness_ms: self.max_lateness_ms,
-            max_future_ms: self.max_future_ms,
             ..app.settings
         };
         let country = row.dims.country.clone();

@@ -45,7 +45,6 @@ pub fn engine_settings(
         flood_threshold_per_hour: settings.click_flood_threshold_per_hour,
         // Set by the attributor from ingestion's maximum event age.
         max_lateness_ms: unmogrowp_attribution::Settings::default().max_lateness_ms,
-        max_future_ms: unmogrowp_attribution::Settings::default().max_future_ms,
     }
 }
 

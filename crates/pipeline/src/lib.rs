@@ -40,9 +40,6 @@ pub struct PipelineOptions {
     /// How old an event may be when accepted (ingestion's `max_event_age_days`): touchpoints
     /// stay in the attribution index until no install that could still arrive can use them.
     pub max_event_age: Duration,
-    /// How far past their acceptance events may be stamped (ingestion's
-    /// `max_future_minutes`): bounds the attribution index's chain walks.
-    pub max_event_future: Duration,
 }
 
 /// What live subscribers hear about each stored record.
@@ -202,7 +199,6 @@ impl Pipeline {
         let attributor = attribute::Attributor::new(
             options.snapshot_path.clone(),
             i64::try_from(options.max_event_age.as_millis()).unwrap_or(i64::MAX),
-            i64::try_from(options.max_event_future.as_millis()).unwrap_or(i64::MAX),
         );
         let writer = StoreStage {
             store: store.clone(),
@@ -438,7 +434,7 @@ impl Pipeline {
             return;
         }
         let attributor =
-            std::mem::replace(&mut self.attributor, attribute::Attributor::new(None, 0, 0));
+            std::mem::replace(&mut self.attributor, attribute::Attributor::new(None, 0));
         let encoded = tokio::task::spawn_blocking(move || {
             let bytes = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 attributor.encode(offset)

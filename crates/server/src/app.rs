@@ -163,9 +163,6 @@ impl Application {
                 max_event_age: Duration::from_secs(
                     u64::from(config.ingest.max_event_age_days) * 86_400,
                 ),
-                max_event_future: Duration::from_secs(
-                    u64::from(config.ingest.max_future_minutes) * 60,
-                ),
             },
         )
         .await
