@@ -203,6 +203,18 @@ pub struct Decision {
     pub install_before_click: Option<TouchRef>,
 }
 
+/// A stored install decision, for [`Engine::restore_device`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RestoredInstall {
+    /// The install's time.
+    pub at: Millis,
+    /// `Attributed` or `Organic` (rejected installs leave nothing to remember).
+    pub status: Status,
+    pub match_type: Option<MatchType>,
+    /// The winning touch (its `source` is the caller's handle of the tracking link).
+    pub touch: Option<TouchRef>,
+}
+
 /// Where a later event of a device is credited.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Credit {
@@ -857,6 +869,29 @@ impl Engine {
             index.devices.insert(*id, state.clone());
         }
         decision
+    }
+
+    /// Restores what the index remembers of a device's install, from a stored decision
+    /// (rebuilding without a snapshot): a later install of the device is then a re-install
+    /// or a re-attribution, and its events are credited as before. Restored oldest first, so
+    /// the latest decision stays.
+    pub fn restore_device(&mut self, app: u64, device_ids: &[u64], install: RestoredInstall) {
+        let index = self.apps.entry(app).or_default();
+        let state = DeviceState {
+            attributed_at: install.at,
+            status: install.status,
+            source: install
+                .touch
+                .as_ref()
+                .filter(|_| install.status == Status::Attributed)
+                .map(|t| t.source),
+            touch: install.touch,
+            match_type: install.match_type,
+            reengaged: None,
+        };
+        for id in device_ids {
+            index.devices.insert(*id, state.clone());
+        }
     }
 
     /// The touchpoint an event of the device at `at` is credited through: the install's

@@ -991,6 +991,45 @@ impl EventStore for ClickHouseEventStore {
         Ok(self.query(&sql).await?.first().map(attribution_from_row))
     }
 
+    async fn decisions(
+        &self,
+        mut sink: Box<dyn FnMut(AttributionRow) -> bool + Send>,
+    ) -> Result<u64> {
+        // A month of installs at a time, so no answer holds everything.
+        let bounds = self
+            .query("SELECT min(install_at) AS low, max(install_at) AS high FROM attributions")
+            .await?;
+        let Some(bounds) = bounds.first() else { return Ok(0) };
+        let (Some(low), Some(high)) = (int(bounds, "low"), int(bounds, "high")) else {
+            return Ok(0);
+        };
+        const STEP: i64 = 31 * 86_400_000;
+        let mut sent = 0;
+        let mut from = low;
+        while from <= high {
+            let sql = format!(
+                "SELECT {ATTRIBUTION_COLUMNS} FROM attributions FINAL
+                 WHERE install_at >= {from} AND install_at < {} ORDER BY install_at",
+                from.saturating_add(STEP)
+            );
+            for row in self.query(&sql).await? {
+                sent += 1;
+                if !sink(attribution_from_row(&row)) {
+                    return Ok(sent);
+                }
+            }
+            from = from.saturating_add(STEP);
+        }
+        Ok(sent)
+    }
+
+    async fn touch_apps(&self, since_ms: i64) -> Result<Vec<String>> {
+        let sql = format!(
+            "SELECT DISTINCT app_id FROM events WHERE kind IN ('click', 'impression') AND ts >= {since_ms} ORDER BY app_id"
+        );
+        Ok(self.query(&sql).await?.iter().filter_map(|row| text(row, "app_id")).collect())
+    }
+
     async fn device_attribution(
         &self,
         app_id: &str,

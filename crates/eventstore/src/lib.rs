@@ -37,10 +37,9 @@ pub trait EventStore: Send + Sync {
     async fn position(&self) -> Result<Offset>;
 
     /// Stores the batch's rows, updates the rollups and records `batch.last_offset`, all or
-    /// nothing. Rows already stored are skipped and not counted again: same app, id and
-    /// event time on the embedded store (a re-sent event carries its time; one re-sent with
-    /// another time is caught by ingestion's dedup window, not here), same app and id on
-    /// ClickHouse.
+    /// nothing. Rows already stored are skipped and not counted again: installs by app and
+    /// id, other rows by app, id and event time (a re-sent event carries its time), on every
+    /// store.
     /// Shared, so a caller that retries after an error keeps the batch without copying it.
     async fn apply_shared(&self, batch: std::sync::Arc<Batch>) -> Result<ApplyOutcome>;
 
@@ -82,6 +81,63 @@ pub trait EventStore: Send + Sync {
         query: ExportQuery,
         sink: Box<dyn FnMut(EventRow) -> bool + Send>,
     ) -> Result<u64>;
+
+    /// Every stored install decision of every app, oldest install first, to `sink` (which
+    /// returns `false` to stop). With [`EventStore::touches`], what the attribution engine is
+    /// rebuilt from when its snapshot is missing: the store holds everything, the log only
+    /// its retention.
+    async fn decisions(&self, sink: Box<dyn FnMut(AttributionRow) -> bool + Send>) -> Result<u64>;
+
+    /// Apps with a click or impression stamped at or after `since_ms`.
+    async fn touch_apps(&self, since_ms: i64) -> Result<Vec<String>>;
+
+    /// Every stored click and impression stamped at or after `since_ms`, app by app and in
+    /// time order within an app, to `sink` (which returns `false` to stop).
+    async fn touches(
+        &self,
+        since_ms: i64,
+        sink: Box<dyn FnMut(EventRow) -> bool + Send>,
+    ) -> Result<u64> {
+        let sink = std::sync::Arc::new(std::sync::Mutex::new(sink));
+        let stopped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let from_day = model::utc_day(since_ms.saturating_sub(86_400_000));
+        // Report days run at most a day from UTC days, and nothing is stamped in the future
+        // by more than minutes.
+        let now = jiff::Timestamp::now().as_millisecond().max(since_ms);
+        let to_day = model::utc_day(now.saturating_add(2 * 86_400_000));
+        let mut sent = 0;
+        for app_id in self.touch_apps(since_ms).await? {
+            let (sink, stopped_flag) = (sink.clone(), stopped.clone());
+            let query = ExportQuery {
+                app_id,
+                kinds: vec![
+                    unmogrowp_domain::event::EventType::Click,
+                    unmogrowp_domain::event::EventType::Impression,
+                ],
+                from_day: from_day.clone(),
+                to_day: to_day.clone(),
+            };
+            sent += self
+                .export(
+                    query,
+                    Box::new(move |row| {
+                        if row.timestamp_ms < since_ms {
+                            return true;
+                        }
+                        let go_on = sink.lock().map(|mut sink| sink(row)).unwrap_or(false);
+                        if !go_on {
+                            stopped_flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        go_on
+                    }),
+                )
+                .await?;
+            if stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                break;
+            }
+        }
+        Ok(sent)
+    }
 
     /// Drops raw partitions of days before `day` (`YYYY-MM-DD`, UTC).
     async fn drop_days_before(&self, day: &str) -> Result<usize>;

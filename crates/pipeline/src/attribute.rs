@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use unmogrowp_attribution::{
-    Decision, Engine, InstallInput, Model, Status, TouchInput, TouchKind, device_keys, fingerprint,
-    id_hash, weights,
+    Decision, Engine, InstallInput, MatchType, Model, RestoredInstall, Status, TouchInput,
+    TouchKind, device_keys, fingerprint, id_hash, weights,
 };
 use unmogrowp_domain::event::{EventType, LoggedEvent};
 use unmogrowp_eventstore::{AttributionRow, CreditRow, Dims, EventRow, FraudHit, InstallOutcome};
@@ -209,6 +209,81 @@ impl Attributor {
                 0
             }
         }
+    }
+
+    /// Restores a device's install from its stored decision (see [`Engine::restore_device`]).
+    /// Re-installs and rejections changed nothing the engine keeps, and are skipped.
+    pub fn restore_decision(&mut self, row: &AttributionRow) {
+        let status = match row.status.as_str() {
+            "attributed" => Status::Attributed,
+            "organic" => Status::Organic,
+            _ => return,
+        };
+        let Some(device) = row.device_id.as_deref().filter(|_| !row.reinstall) else { return };
+        let touch = match (&row.touch_id, &row.link_id) {
+            (Some(id), Some(link)) => Some(unmogrowp_attribution::TouchRef {
+                id: id.clone(),
+                kind: if row.touch_kind.as_deref() == Some("impression") {
+                    TouchKind::Impression
+                } else {
+                    TouchKind::Click
+                },
+                at: row.touch_at_ms.unwrap_or(row.install_at_ms),
+                source: self.sources.intern(link, &row.dims),
+                network_click_id: None,
+            }),
+            _ => None,
+        };
+        let match_type = row.match_type.as_deref().and_then(|m| {
+            [
+                MatchType::ClickId,
+                MatchType::DeviceId,
+                MatchType::Probabilistic,
+                MatchType::ViewThrough,
+            ]
+            .into_iter()
+            .find(|t| t.as_str() == m)
+        });
+        self.engine.restore_device(
+            id_hash(&row.app_id),
+            &[id_hash(device)],
+            RestoredInstall { at: row.install_at_ms, status, match_type, touch },
+        );
+    }
+
+    /// Puts a stored click or impression back into the index (rebuilding without a
+    /// snapshot), with its app's settings.
+    pub fn restore_touch(&mut self, row: &EventRow, settings: &unmogrowp_attribution::Settings) {
+        let Some(link) = &row.link_id else { return };
+        let kind = match row.kind {
+            EventType::Click => TouchKind::Click,
+            EventType::Impression => TouchKind::Impression,
+            _ => return,
+        };
+        let source = self.sources.intern(link, &row.dims);
+        let device_ids = device_keys(&[
+            ("gaid", row.gaid.as_deref()),
+            ("idfa", row.idfa.as_deref()),
+            ("idfv", row.idfv.as_deref()),
+        ]);
+        let settings =
+            unmogrowp_attribution::Settings { max_lateness_ms: self.max_lateness_ms, ..*settings };
+        self.engine.add_touch(
+            &settings,
+            &TouchInput {
+                app: id_hash(&row.app_id),
+                id: &row.id,
+                kind,
+                at: row.timestamp_ms,
+                received: row.received_ms,
+                retargeting: false,
+                source,
+                device_ids: &device_ids,
+                fingerprint: fingerprint(row.ip.as_deref(), row.user_agent.as_deref()),
+                ip: row.ip.as_deref().map(id_hash),
+                network_click_id: row.network_click_id.as_deref(),
+            },
+        );
     }
 
     /// The engine's state as of `offset`, encoded for [`write_atomically`].

@@ -76,7 +76,12 @@ impl TestApp {
 
     /// Stops the server gracefully and starts a new one on the same data dir and database
     /// (a new port).
-    pub async fn restart(mut self) -> Self {
+    pub async fn restart(self) -> Self {
+        self.restart_after(|_| {}).await
+    }
+
+    /// [`TestApp::restart`], running `between` on the data dir while no server runs.
+    pub async fn restart_after(mut self, between: impl FnOnce(&std::path::Path)) -> Self {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -84,6 +89,7 @@ impl TestApp {
             let _ = task.await;
         }
         let data_dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().unwrap());
+        between(data_dir.path());
         let database = self.database.take();
         let mut config = self.config.clone();
         config.addr = "127.0.0.1:0".parse().unwrap();

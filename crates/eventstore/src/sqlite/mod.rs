@@ -511,6 +511,46 @@ impl EventStore for SqliteEventStore {
         .await
     }
 
+    async fn decisions(
+        &self,
+        mut sink: Box<dyn FnMut(AttributionRow) -> bool + Send>,
+    ) -> Result<u64> {
+        self.read(move |connection| {
+            let sql = format!("SELECT {ATTRIBUTION_COLUMNS} FROM attributions ORDER BY install_at");
+            let mut statement = connection.prepare(&sql)?;
+            let mut rows = statement.query([])?;
+            let mut sent = 0;
+            while let Some(row) = rows.next()? {
+                sent += 1;
+                if !sink(attribution_from_sql(row)?) {
+                    break;
+                }
+            }
+            Ok(sent)
+        })
+        .await
+    }
+
+    async fn touch_apps(&self, since_ms: i64) -> Result<Vec<String>> {
+        self.read(move |connection| {
+            let first_day = crate::model::utc_day(since_ms);
+            let mut apps = std::collections::BTreeSet::new();
+            for day in partition_days(connection)?.iter().filter(|d| **d >= first_day) {
+                let sql = format!(
+                    "SELECT DISTINCT app_id FROM {} WHERE kind IN ('click', 'impression') AND max_ts >= ?1",
+                    raw::raw_table(day)
+                );
+                let mut statement = connection.prepare(&sql)?;
+                let found = statement.query_map(params![since_ms], |row| row.get::<_, String>(0))?;
+                for app in found {
+                    apps.insert(app?);
+                }
+            }
+            Ok(apps.into_iter().collect())
+        })
+        .await
+    }
+
     async fn drop_days_before(&self, day: &str) -> Result<usize> {
         let day = day.to_owned();
         self.write(move |writer| {

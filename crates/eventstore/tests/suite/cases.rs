@@ -574,3 +574,50 @@ pub fn one_session_batch(offset: u64) -> Batch {
 pub async fn sessions(store: &dyn EventStore) -> u64 {
     store.summary(&query(vec![])).await.unwrap().first().map_or(0, |row| row.counts.sessions)
 }
+
+/// What rebuilding the attribution engine reads: every decision, oldest install first, and
+/// the clicks and impressions stamped since a time, of every app.
+pub async fn decisions_and_touches_are_read_back_for_a_rebuild(store: &dyn EventStore) {
+    let early = row(APP, "install-early", EventType::Install, "meta", T0 - 3_600_000);
+    let late = row(OTHER_APP, "install-late", EventType::Install, "meta", T0 + 3_600_000);
+    let mut batch = sample(1);
+    batch.rows.extend([early.clone(), late.clone()]);
+    batch.attributions =
+        vec![decision(&late, "organic", "organic"), decision(&early, "attributed", "meta")];
+    store.apply(batch).await.unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let sent = store
+        .decisions(Box::new(move |row| {
+            sink.lock().unwrap().push((row.event_id, row.status));
+            true
+        }))
+        .await
+        .unwrap();
+    assert_eq!(sent, 2);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![
+            ("install-early".to_owned(), "attributed".to_owned()),
+            ("install-late".to_owned(), "organic".to_owned())
+        ]
+    );
+    let mut apps = store.touch_apps(T0 + 1).await.unwrap();
+    apps.sort();
+    assert_eq!(apps, vec![APP.to_owned()], "click-x of the other app is older");
+    let touches = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = touches.clone();
+    store
+        .touches(
+            T0,
+            Box::new(move |row| {
+                sink.lock().unwrap().push(row.id);
+                true
+            }),
+        )
+        .await
+        .unwrap();
+    let mut ids = touches.lock().unwrap().clone();
+    ids.sort();
+    assert_eq!(ids, vec!["click-1", "click-2", "click-x", "imp-1"]);
+}

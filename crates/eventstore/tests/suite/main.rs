@@ -19,6 +19,7 @@ macro_rules! event_store_suite {
                 old_days_are_dropped,
                 decisions_cohorts_fraud_and_credits,
                 a_resent_row_later_in_the_log_counts_once,
+                decisions_and_touches_are_read_back_for_a_rebuild,
             );
         }
     };

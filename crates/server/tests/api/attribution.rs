@@ -479,3 +479,67 @@ mod cohorts {
     on_both_backends!(cohorts_count_retention_and_revenue_for_a_known_cohort);
     use super::cohorts_count_retention_and_revenue_for_a_known_cohort;
 }
+
+/// Issue 12: a worker whose snapshot is gone rebuilds the index from the event store, which
+/// holds every decision and touchpoint (the log holds only its retention): a re-install of a
+/// device is still a re-install, the device's events keep its source, and a click from
+/// before the restart still wins.
+async fn without_a_snapshot_the_index_is_rebuilt_from_the_event_store(backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    let fixture = fixture(&app, "rebuild.example", android_app("Rebuild")).await;
+    let unity = link(&app, &fixture, "unity", "history").await;
+    click_path(&app, &unity, "gaid-old").await;
+    click_path(&app, &unity, "gaid-pending").await;
+    let first = json!({ "id": "first", "type": "install", "timestamp": now_rfc3339(30), "device": { "gaid": "gaid-old" } });
+    assert_eq!(send(&app, &fixture.app_token, &[first]).await.body["accepted"], 1);
+    settle(&app).await;
+
+    let app = app
+        .restart_after(|dir| {
+            std::fs::remove_file(dir.join("attribution.snapshot")).expect("a snapshot was written");
+        })
+        .await;
+    let events = [
+        json!({ "id": "again", "type": "install", "timestamp": now_rfc3339(90), "device": { "gaid": "gaid-old" } }),
+        json!({ "id": "pending", "type": "install", "timestamp": now_rfc3339(90), "device": { "gaid": "gaid-pending" } }),
+        json!({ "id": "buy", "type": "event", "name": "purchase", "timestamp": now_rfc3339(120), "device": { "gaid": "gaid-old" },
+                "revenue": { "amount": 2.0, "currency": "USD" } }),
+    ];
+    assert_eq!(send(&app, &fixture.app_token, &events).await.body["accepted"], 3);
+    settle(&app).await;
+    // (The new records are decided after the rebuild, so it has happened by now.)
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("pipeline_index_rebuilds_total{from=\"event_store\"} 1"), "{metrics}");
+    let again =
+        get(&app, &fixture, &format!("/api/v1/apps/{}/installs/again", fixture.app_id)).await;
+    assert_eq!(again.body["status"], "attributed", "{}", again.text);
+    assert_eq!(again.body["touch"]["network"], "unity", "{}", again.text);
+    let pending =
+        get(&app, &fixture, &format!("/api/v1/apps/{}/installs/pending", fixture.app_id)).await;
+    assert_eq!(pending.body["match_type"], "device_id", "{}", pending.text);
+    let summary = get(
+        &app,
+        &fixture,
+        &format!("/api/v1/apps/{}/reports/summary?group_by=network", fixture.app_id),
+    )
+    .await;
+    assert_eq!(
+        summary.body["totals"]["installs"], 2,
+        "the re-install is not an install: {}",
+        summary.text
+    );
+    let unity_row = summary.body["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["network"] == "unity")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(unity_row["events"], 1, "the purchase keeps the device's source: {}", summary.text);
+    app.stop().await;
+}
+
+mod rebuild {
+    on_both_backends!(without_a_snapshot_the_index_is_rebuilt_from_the_event_store);
+    use super::without_a_snapshot_the_index_is_rebuilt_from_the_event_store;
+}
