@@ -920,7 +920,7 @@ mod tests {
     #[test]
     fn events_without_new_fields_are_written_in_the_previous_layout() {
         #[derive(Deserialize)]
-        #[allow(dead_code)]
+        #[allow(dead_code, clippy::large_enum_variant)]
         enum RecordV0 {
             Event(legacy::LoggedEventV0),
             Rejected(RejectedEvent),
