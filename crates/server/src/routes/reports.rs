@@ -184,10 +184,7 @@ pub async fn summary(
     };
     let key = format!("summary|{query:?}|{}", app.currency);
     cached_report(&state, auth.org_id(), key, async {
-        let rows = state.events.summary(&query).await.map_err(|error| {
-            ApiError::unavailable(2, "the event store is unavailable; try again shortly")
-                .with_extra("reason", serde_json::json!(error.to_string()))
-        })?;
+        let rows = state.events.summary(&query).await.map_err(|e| store_unavailable(&e))?;
         let mut totals = Counts::default();
         let mut credited_total: Option<f64> = None;
         for row in &rows {
@@ -263,10 +260,11 @@ pub async fn rejected_events(
                 .as_millisecond(),
         ),
     };
-    let rows = state.events.rejected(app.id.as_str(), limit, before).await.map_err(|error| {
-        ApiError::unavailable(2, "the event store is unavailable")
-            .with_extra("reason", serde_json::json!(error.to_string()))
-    })?;
+    let rows = state
+        .events
+        .rejected(app.id.as_str(), limit, before)
+        .await
+        .map_err(|e| store_unavailable(&e))?;
     Ok(Json(
         rows.into_iter()
             .map(|row| RejectedView {
@@ -332,9 +330,23 @@ fn install_view(row: unmogrowp_eventstore::AttributionRow) -> InstallView {
     }
 }
 
-fn store_unavailable(error: &unmogrowp_eventstore::StoreError) -> ApiError {
-    ApiError::unavailable(2, "the event store is unavailable")
-        .with_extra("reason", serde_json::json!(error.to_string()))
+/// An event-store failure as the client sees it: an outage is 503 with `Retry-After`, a
+/// failed query 500. The store's own text (which may quote the backend's answer) is logged
+/// with the request id, never sent.
+pub(crate) fn store_unavailable(error: &unmogrowp_eventstore::StoreError) -> ApiError {
+    match error {
+        unmogrowp_eventstore::StoreError::Unavailable(_) => {
+            tracing::warn!(
+                request_id = %crate::request_id::current_request_id(),
+                error = %error,
+                "the event store is unavailable"
+            );
+            ApiError::unavailable(2, "the event store is unavailable; try again shortly")
+        }
+        unmogrowp_eventstore::StoreError::Query(_) => {
+            ApiError::internal(anyhow::anyhow!("event store query failed: {error}"))
+        }
+    }
 }
 
 /// The attribution of an install event: `pending` while the workers have not reached it.

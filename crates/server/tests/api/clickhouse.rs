@@ -95,6 +95,21 @@ async fn reports_come_from_clickhouse_and_an_outage_loses_nothing() {
         assert!(Instant::now() < deadline, "/readyz kept answering {}", ready.status);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // A report asked meanwhile is a 503 whose problem document carries no backend text.
+    let report = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/apps/{}/reports/summary?group_by=country", fixture.app_id),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(report.status, 503, "{}", report.text);
+    assert!(report.header("retry-after").is_some());
+    let lower = report.text.to_lowercase();
+    for leak in ["clickhouse", &proxy_addr.to_string(), "127.0.0.1", "connect", "reason"] {
+        assert!(!lower.contains(leak), "the problem document leaks {leak:?}: {}", report.text);
+    }
 
     // It comes back where it was: the store catches up with nothing lost or doubled.
     let proxy = TcpProxy::start_on(proxy_addr, target).await;
