@@ -29,7 +29,16 @@ async fn json_body(request: Request, state: &AppState) -> ApiResult<(bytes::Byte
     let limit = state.config.http.max_body_bytes;
     let encoding = request.headers().get(header::CONTENT_ENCODING).cloned();
     let raw = read_body(request, state).await?;
-    let decoded = crate::extract::decode_content(encoding.as_ref(), raw.clone(), limit)?;
+    let Some(encoding) = encoding else { return Ok((raw.clone(), raw)) };
+    // Inflating up to the limit takes milliseconds of CPU: not on the async runtime's threads.
+    let compressed = raw.clone();
+    let decoded = tokio::task::spawn_blocking(move || {
+        crate::extract::decode_content(Some(&encoding), compressed, limit)
+    })
+    .await
+    .map_err(|error| {
+        ApiError::internal(anyhow::anyhow!("decoding the body panicked: {error}"))
+    })??;
     Ok((raw, decoded))
 }
 
