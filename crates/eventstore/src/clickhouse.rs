@@ -160,14 +160,14 @@ fn stored_key(app_id: &str, id: &str, kind: EventType, ts: i64) -> StoredKey {
     (app_id.to_owned(), id.to_owned(), ts)
 }
 
-fn key_of(row: &Row) -> StoredKey {
-    let kind = text(row, "kind").as_deref().and_then(EventType::parse).unwrap_or(EventType::Event);
-    stored_key(
+fn key_of(row: &Row) -> Result<StoredKey> {
+    let kind = stored_kind(text(row, "kind").as_deref())?;
+    Ok(stored_key(
         &text(row, "app_id").unwrap_or_default(),
         &text(row, "id").unwrap_or_default(),
         kind,
         int(row, "ts").unwrap_or_default(),
-    )
+    ))
 }
 
 /// A ClickHouse string literal.
@@ -312,13 +312,20 @@ impl<'a> EventInsert<'a> {
     }
 }
 
-fn event_from_row(row: &Row) -> EventRow {
-    let kind = text(row, "kind").unwrap_or_default();
-    EventRow {
+/// The stored kind as an [`EventType`]; an unknown one is an error, never a guess.
+fn stored_kind(text: Option<&str>) -> Result<EventType> {
+    let text = text.unwrap_or_default();
+    EventType::parse(text)
+        .ok_or_else(|| StoreError::Query(format!("a stored row has an unknown kind {text:?}")))
+}
+
+fn event_from_row(row: &Row) -> Result<EventRow> {
+    let kind = stored_kind(text(row, "kind").as_deref())?;
+    Ok(EventRow {
         app_id: text(row, "app_id").unwrap_or_default(),
         org_id: text(row, "org_id").unwrap_or_default(),
         id: text(row, "id").unwrap_or_default(),
-        kind: EventType::parse(&kind).unwrap_or(EventType::Event),
+        kind,
         name: text(row, "name"),
         timestamp_ms: int(row, "ts").unwrap_or(0),
         received_ms: int(row, "received").unwrap_or(0),
@@ -355,7 +362,7 @@ fn event_from_row(row: &Row) -> EventRow {
         reengagement: flag(row, "reengagement"),
         reinstall: flag(row, "reinstall"),
         fraud_reason: text(row, "fraud_reason"),
-    }
+    })
 }
 
 #[derive(Serialize)]
@@ -697,7 +704,7 @@ impl ClickHouseEventStore {
                 "SELECT app_id, id, kind, ts FROM events WHERE log_offset > {position}"
             ))
             .await?;
-        Ok(rows.iter().map(key_of).collect())
+        rows.iter().map(key_of).collect::<Result<_>>()
     }
 
     /// Which of the batch's rows are stored already, as [`stored_key`]s: installs by app and
@@ -720,7 +727,9 @@ impl ClickHouseEventStore {
                 set(&mut installs.iter().map(|row| quote(&row.app_id))),
                 set(&mut installs.iter().map(|row| quote(&row.id))),
             );
-            found.extend(self.query(&sql).await?.iter().map(key_of));
+            for row in self.query(&sql).await? {
+                found.insert(key_of(&row)?);
+            }
         }
         if !others.is_empty() {
             let sql = format!(
@@ -730,7 +739,9 @@ impl ClickHouseEventStore {
                 set(&mut others.iter().map(|row| row.timestamp_ms.to_string())),
                 set(&mut others.iter().map(|row| quote(&row.id))),
             );
-            found.extend(self.query(&sql).await?.iter().map(key_of));
+            for row in self.query(&sql).await? {
+                found.insert(key_of(&row)?);
+            }
         }
         Ok(found)
     }
@@ -1205,7 +1216,7 @@ impl EventStore for ClickHouseEventStore {
                             StoreError::Query(format!("reading an export row: {error}"))
                         })?;
                         day_sent += 1;
-                        if !sink(event_from_row(&row)) {
+                        if !sink(event_from_row(&row)?) {
                             return Ok::<_, StoreError>((sink, day_sent, true));
                         }
                     }

@@ -266,11 +266,13 @@ pub async fn seed(state: &AppState, days: u32, scale: f64) -> anyhow::Result<Dem
         for chunk in records.chunks(2000) {
             let entries = chunk
                 .iter()
-                .map(|event| Entry {
-                    key: event.dedup_key(),
-                    payload: LogRecord::Event(event.clone()).encode(),
+                .map(|event| {
+                    let payload = LogRecord::Event(event.clone())
+                        .encode()
+                        .map_err(|e| anyhow::anyhow!("encoding demo traffic: {e}"))?;
+                    Ok(Entry { key: event.dedup_key(), payload })
                 })
-                .collect();
+                .collect::<anyhow::Result<Vec<_>>>()?;
             state
                 .log
                 .append(entries)

@@ -171,6 +171,13 @@ where
         .build()
 }
 
+/// A record for the log; failing to encode one is a bug (500), never an empty record.
+fn encode(record: &LogRecord) -> Result<Vec<u8>, ApiError> {
+    record
+        .encode()
+        .map_err(|error| ApiError::internal(anyhow::anyhow!("encoding a log record: {error}")))
+}
+
 fn log_error(error: LogError) -> ApiError {
     match error {
         LogError::Overloaded => {
@@ -385,7 +392,7 @@ impl Ingest {
                         metrics::counter!("ingest_events_truncated_total").increment(1);
                         truncated.push(TruncatedItem { index, id: event.id.clone(), fields });
                     }
-                    entries.push(Entry { key, payload: LogRecord::Event(event).encode() });
+                    entries.push(Entry { key, payload: encode(&LogRecord::Event(event))? });
                 }
                 Err((id, rejection)) => {
                     let mut raw_text = text.to_owned();
@@ -408,7 +415,7 @@ impl Ingest {
                     };
                     entries.push(Entry {
                         key: format!("{}:rejected:{now}:{index}", app.id),
-                        payload: LogRecord::Rejected(record).encode(),
+                        payload: encode(&LogRecord::Rejected(record))?,
                     });
                     rejected.push(RejectedItem {
                         index,
@@ -554,7 +561,7 @@ impl Ingest {
         let key = event.dedup_key();
         let hash = key_hash(&key);
         self.log
-            .append(vec![Entry { key, payload: LogRecord::Event(event).encode() }])
+            .append(vec![Entry { key, payload: encode(&LogRecord::Event(event))? }])
             .await
             .map_err(log_error)?;
         self.dedup.insert(hash);

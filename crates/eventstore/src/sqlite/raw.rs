@@ -326,7 +326,9 @@ pub(crate) fn export_partition(
                     let kind: String = block.get(1)?;
                     let min_ts: i64 = block.get(2)?;
                     let data: Vec<u8> = block.get(3)?;
-                    let kind = EventType::parse(&kind).unwrap_or(EventType::Event);
+                    let kind = EventType::parse(&kind).ok_or_else(|| {
+                        StoreError::Query(format!("a stored block has an unknown kind {kind:?}"))
+                    })?;
                     next_block = Some((min_ts, decode_block(app_id, &org_id, kind, &data)?));
                 }
                 None => exhausted = true,

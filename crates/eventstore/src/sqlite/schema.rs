@@ -310,7 +310,13 @@ fn v0_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
         app_id: row.get(0)?,
         org_id: row.get(1)?,
         id: row.get(2)?,
-        kind: EventType::parse(&kind).unwrap_or(EventType::Event),
+        kind: EventType::parse(&kind).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                3,
+                rusqlite::types::Type::Text,
+                format!("unknown event kind {kind:?}").into(),
+            )
+        })?,
         name: row.get(4)?,
         timestamp_ms: row.get(5)?,
         received_ms: row.get(6)?,
