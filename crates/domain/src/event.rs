@@ -487,7 +487,17 @@ fn truncate_json(value: &mut serde_json::Value) -> bool {
             if long_key {
                 let entries = std::mem::take(map);
                 for (mut key, item) in entries {
-                    truncate_descriptive(&mut key);
+                    if truncate_descriptive(&mut key) && map.contains_key(&key) {
+                        // Two long keys alike in their first characters: keep both, the later
+                        // one with a number in place of its last characters.
+                        let stem: String = key.chars().take(MAX_DESCRIPTIVE_CHARS - 8).collect();
+                        let mut n = 2;
+                        key = format!("{stem}~{n}");
+                        while map.contains_key(&key) {
+                            n += 1;
+                            key = format!("{stem}~{n}");
+                        }
+                    }
                     map.insert(key, item);
                 }
             }
@@ -834,6 +844,25 @@ mod tests {
             .unwrap_or_else(|r| unreachable!("{r:?}"));
         assert!(at_limit.truncated.is_empty());
         assert_eq!(at_limit.event.device.user_agent.map(|u| u.len()), Some(MAX_DESCRIPTIVE_CHARS));
+    }
+
+    #[test]
+    fn long_property_keys_alike_at_the_start_are_both_kept() {
+        let prefix = "k".repeat(MAX_DESCRIPTIVE_CHARS);
+        let checked = check_all(serde_json::json!({"id": "a", "type": "session",
+            "timestamp": at(context().now_ms), "properties": {
+                format!("{prefix}-one"): 1, format!("{prefix}-two"): 2, "short": 3 }}))
+        .unwrap_or_else(|r| unreachable!("{r:?}"));
+        assert_eq!(checked.truncated, vec!["properties"]);
+        let properties: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(checked.event.properties.as_deref().unwrap_or("{}"))
+                .unwrap_or_default();
+        assert_eq!(properties.len(), 3, "no property lost");
+        let mut values: Vec<i64> =
+            properties.values().filter_map(serde_json::Value::as_i64).collect();
+        values.sort_unstable();
+        assert_eq!(values, vec![1, 2, 3]);
+        assert!(properties.keys().all(|k| k.chars().count() <= MAX_DESCRIPTIVE_CHARS));
     }
 
     #[test]
