@@ -18,8 +18,10 @@
 //! the minimum click-to-install time is click injection (rejected, credited to nobody);
 //! clicks from a device or IP above the per-hour threshold are flagged and never win.
 
+mod credit;
 mod engine;
 mod hash;
 
+pub use credit::*;
 pub use engine::*;
 pub use hash::{device_keys, fingerprint, id_hash, normalise_user_agent};

@@ -6,7 +6,7 @@ use crate::auth::ClientInfo;
 use crate::config::IngestConfig;
 use crate::error::ApiError;
 use serde::Serialize;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use unmogrowp_bus::{Entry, EventLog, LogError, key_hash};
@@ -21,72 +21,8 @@ use unmogrowp_storage::{App, AppKey, Link, Store};
 pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
 pub const MAX_EVENT_BYTES: usize = 32 * 1024;
 
-/// Recently accepted event keys, in daily buckets, so a re-sent event is counted once for at
-/// least the dedup window. Keys are 64-bit hashes; sharded to keep locks short.
-/// Keys by the day (since the epoch) they were first seen.
-type DayBuckets = VecDeque<(i64, HashSet<u64>)>;
-
-pub struct Deduper {
-    shards: Vec<Mutex<DayBuckets>>,
-    window_days: i64,
-}
-
-const SHARDS: usize = 16;
-
-fn day_index() -> i64 {
-    jiff::Timestamp::now().as_second() / 86_400
-}
-
-impl Deduper {
-    pub fn new(window_days: u32) -> Self {
-        Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(VecDeque::new())).collect(),
-            window_days: i64::from(window_days),
-        }
-    }
-
-    fn shard(&self, key: u64) -> std::sync::MutexGuard<'_, DayBuckets> {
-        let index = usize::try_from(key % SHARDS as u64).unwrap_or(0);
-        self.shards[index].lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Records the key; `false` when it was already there (a duplicate).
-    pub fn insert(&self, key: u64) -> bool {
-        let today = day_index();
-        let oldest = today - self.window_days;
-        let mut buckets = self.shard(key);
-        while buckets.front().is_some_and(|(day, _)| *day < oldest) {
-            buckets.pop_front();
-        }
-        if buckets.iter().any(|(_, keys)| keys.contains(&key)) {
-            return false;
-        }
-        if buckets.back().is_none_or(|(day, _)| *day != today) {
-            buckets.push_back((today, HashSet::new()));
-        }
-        if let Some((_, keys)) = buckets.back_mut() {
-            keys.insert(key);
-        }
-        true
-    }
-
-    /// Whether the key was recorded inside the window.
-    pub fn contains(&self, key: u64) -> bool {
-        let oldest = day_index() - self.window_days;
-        self.shard(key).iter().any(|(day, keys)| *day >= oldest && keys.contains(&key))
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().map_or(0, |b| b.iter().map(|(_, k)| k.len()).sum()))
-            .sum()
-    }
-}
+mod dedup;
+pub use dedup::Deduper;
 
 /// Events per second per organization (GCRA: a theoretical arrival time per organization).
 struct OrgLimiter {

@@ -402,21 +402,34 @@ on_both_backends!(
     install_before_click_and_repeated_injection_are_reported,
 );
 
+/// A throw-away PostgreSQL database behind a TCP proxy that a test can cut: the database,
+/// the proxy, and the database's own address (to start the proxy again on).
+async fn proxieddatabase()
+-> (unmogrowp_testkit::TempDatabase, unmogrowp_testkit::proxy::TcpProxy, std::net::SocketAddr) {
+    use std::net::ToSocketAddrs;
+    let database = unmogrowp_testkit::TempDatabase::create().await;
+    let url = url::Url::parse(&database.url).unwrap();
+    let target =
+        (url.host_str().unwrap(), url.port().unwrap()).to_socket_addrs().unwrap().next().unwrap();
+    let proxy = unmogrowp_testkit::proxy::TcpProxy::start(target).await;
+    (database, proxy, target)
+}
+
+/// The database's URL through the proxy.
+fn proxied_url(database: &unmogrowp_testkit::TempDatabase, proxy: std::net::SocketAddr) -> String {
+    let mut url = url::Url::parse(&database.url).unwrap();
+    url.set_port(Some(proxy.port())).unwrap();
+    url.to_string()
+}
+
 /// Item 11 (collection half): with the database unreachable, an event naming a tracking link
 /// is answered 503 with `Retry-After` — not accepted as `unknown_link` — and the retry, once
 /// the database is back, resolves the link.
 #[tokio::test]
 async fn a_failed_link_lookup_is_retried_not_turned_into_unknown_link() {
-    use std::net::ToSocketAddrs;
-    use unmogrowp_testkit::proxy::TcpProxy;
-    let database = unmogrowp_testkit::TempDatabase::create().await;
-    let mut url = url::Url::parse(&database.url).unwrap();
-    let target =
-        (url.host_str().unwrap(), url.port().unwrap()).to_socket_addrs().unwrap().next().unwrap();
-    let proxy = TcpProxy::start(target).await;
+    let (database, proxy, target) = proxieddatabase().await;
     let proxy_addr = proxy.addr;
-    url.set_port(Some(proxy_addr.port())).unwrap();
-    let proxied = url.to_string();
+    let proxied = proxied_url(&database, proxy_addr);
     let app = TestApp::spawn_with(TestBackend::Sqlite, move |config| {
         config.database_url = Some(secrecy::SecretString::from(proxied));
     })
@@ -432,7 +445,7 @@ async fn a_failed_link_lookup_is_retried_not_turned_into_unknown_link() {
     let refused = send(&app, &fixture.app_token, std::slice::from_ref(&open)).await;
     assert_eq!(refused.status, 503, "{}", refused.text);
     assert!(refused.header("retry-after").is_some());
-    let _proxy = TcpProxy::start_on(proxy_addr, target).await;
+    let _proxy = unmogrowp_testkit::proxy::TcpProxy::start_on(proxy_addr, target).await;
     let mut accepted = Value::Null;
     for _ in 0..100 {
         let reply = send(&app, &fixture.app_token, std::slice::from_ref(&open)).await;
@@ -452,16 +465,9 @@ async fn a_failed_link_lookup_is_retried_not_turned_into_unknown_link() {
 /// database is back, not attributed by default settings that block nothing.
 #[tokio::test]
 async fn the_worker_waits_for_app_settings_instead_of_deciding_with_defaults() {
-    use std::net::ToSocketAddrs;
-    use unmogrowp_testkit::proxy::TcpProxy;
-    let database = unmogrowp_testkit::TempDatabase::create().await;
-    let mut url = url::Url::parse(&database.url).unwrap();
-    let target =
-        (url.host_str().unwrap(), url.port().unwrap()).to_socket_addrs().unwrap().next().unwrap();
-    let proxy = TcpProxy::start(target).await;
+    let (database, proxy, target) = proxieddatabase().await;
     let proxy_addr = proxy.addr;
-    url.set_port(Some(proxy_addr.port())).unwrap();
-    let proxied = url.to_string();
+    let proxied = proxied_url(&database, proxy_addr);
     let app = TestApp::spawn_with(TestBackend::Sqlite, move |config| {
         config.database_url = Some(secrecy::SecretString::from(proxied));
         config.http.trusted_proxies = vec!["127.0.0.1".to_owned()];
@@ -500,7 +506,7 @@ async fn the_worker_waits_for_app_settings_instead_of_deciding_with_defaults() {
         !app.state.pipeline.wait_for(head, std::time::Duration::from_millis(1500)).await,
         "the worker went on without the app's settings"
     );
-    let _proxy = TcpProxy::start_on(proxy_addr, target).await;
+    let _proxy = unmogrowp_testkit::proxy::TcpProxy::start_on(proxy_addr, target).await;
     settle(&app).await;
     let decided = decision(&app, &fixture, "from-blocked").await;
     assert_eq!(decided["status"], "rejected", "{decided}");
