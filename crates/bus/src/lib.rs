@@ -67,6 +67,40 @@ pub trait EventLog: Send + Sync {
         self.reader(from).await
     }
 
+    /// How many partitions the log is split into (at least 1). Records of one app always go
+    /// to the same partition ([`unmogrowp_domain::hash::partition_of`] of the app id, the
+    /// part of the key before the first `:`), so each partition keeps its apps' order and can
+    /// be processed by a different worker. The file log serves one process: one partition.
+    fn partitions(&self) -> u16 {
+        1
+    }
+
+    /// [`EventLog::consumer`] for one partition: only that partition's records, in order,
+    /// from `from` (offsets stay the log's own, so a partition's offsets have gaps). Named
+    /// [`partition_consumer_name`]`(name, partition)` on the broker.
+    async fn partition_consumer(
+        &self,
+        name: &str,
+        partition: u16,
+        from: Offset,
+    ) -> Result<Box<dyn LogReader>, LogError> {
+        if partition != 0 {
+            return Err(LogError::Failed(format!(
+                "the {} log has one partition; partition {partition} does not exist",
+                self.kind()
+            )));
+        }
+        self.consumer(name, from).await
+    }
+
+    /// The offset below which `consumer` has processed every record of every partition: what
+    /// was committed for the whole log, or, on a partitioned log, the lowest of what was
+    /// committed for each partition (see [`partition_consumer_name`]; a partition nobody
+    /// committed counts as 0).
+    async fn watermark(&self, consumer: &str) -> Result<Offset, LogError> {
+        self.committed(consumer).await
+    }
+
     /// Records that `consumer` has processed everything up to `offset` (retention keeps what
     /// any consumer still needs).
     async fn commit(&self, consumer: &str, offset: Offset) -> Result<(), LogError>;
@@ -122,6 +156,18 @@ pub trait LogReader: Send {
         let _ = offset;
         Ok(())
     }
+
+    /// Whether every record this reader's consumer could read has been returned and
+    /// acknowledged, as the broker sees it now (a partitioned worker then knows its partition
+    /// holds nothing unprocessed below the log's head). `false` when the log cannot tell.
+    async fn caught_up(&mut self) -> Result<bool, LogError> {
+        Ok(false)
+    }
+}
+
+/// The name a partition's consumer is known by (and commits under): `<consumer>-p<partition>`.
+pub fn partition_consumer_name(consumer: &str, partition: u16) -> String {
+    format!("{consumer}-p{partition}")
 }
 
 /// The 64-bit hash of a dedup key, stable across releases and platforms.

@@ -1,8 +1,13 @@
 //! The event log on NATS JetStream, shared by every node of a cluster.
 //!
 //! One stream, `<PREFIX>_EVENTS`, takes every record on the subject
-//! `<prefix>.events.<app>`: the stream's sequence is the offset, so the log stays totally
-//! ordered and each app's records keep their order. Appends publish with the record's key as
+//! `<prefix>.events.<partition>.<app>`, the partition being the app id's
+//! [`unmogrowp_domain::hash::partition_of`] (the count is fixed for the stream's life and kept
+//! in its description; a different count is refused at connect). The stream's sequence is the
+//! offset, so the log stays totally ordered and each app's records keep their order.
+//! Workers each read a set of partitions, one durable consumer per partition filtered on its
+//! subjects; each records its progress as `<consumer>-p<partition>`, and the lowest of those
+//! is how far the whole log is processed. Appends publish with the record's key as
 //! `Nats-Msg-Id`, so the broker drops a retried duplicate inside its duplicate window, and an
 //! append returns only once JetStream has acknowledged every record (acks are awaited in
 //! windows, never left to pile up). Readers are ordered consumers starting at any sequence,
@@ -33,6 +38,8 @@ pub struct NatsLogOptions {
     pub duplicate_window: Duration,
     /// Replicas of the stream and bucket (1 for a single NATS server).
     pub replicas: usize,
+    /// Partitions the log is split into (1 to 256); fixed once the stream exists.
+    pub partitions: u16,
 }
 
 impl NatsLogOptions {
@@ -42,6 +49,7 @@ impl NatsLogOptions {
             prefix: prefix.into(),
             duplicate_window: Duration::from_secs(600),
             replicas: 1,
+            partitions: 64,
         }
     }
 }
@@ -52,6 +60,7 @@ pub struct NatsLog {
     stream: jetstream::stream::Stream,
     offsets: jetstream::stream::Stream,
     subject_prefix: String,
+    partitions: u16,
     head: Arc<AtomicU64>,
     closed: AtomicBool,
     refresher: tokio::task::JoinHandle<()>,
@@ -70,10 +79,29 @@ fn token(raw: &str) -> String {
     if cleaned.is_empty() { "_".to_owned() } else { cleaned }
 }
 
-/// The subject a record goes to: one per app (the key's part before the first `:`).
-fn subject_for(prefix: &str, key: &str) -> String {
+/// The subject a record goes to: its app's partition, then the app (the key's part before
+/// the first `:`).
+fn subject_for(prefix: &str, partitions: u16, key: &str) -> String {
     let app = key.split(':').next().unwrap_or_default();
-    format!("{prefix}.events.{}", token(app))
+    let partition = unmogrowp_domain::hash::partition_of(app, partitions);
+    format!("{prefix}.events.{partition}.{}", token(app))
+}
+
+/// The stream's description, which records its partition count.
+fn layout_description(partitions: u16) -> String {
+    format!("unmogrowp event log; partitions={partitions}")
+}
+
+/// The partition count a stream's description records (`None`: a stream made before the log
+/// was partitioned).
+fn described_partitions(description: Option<&str>) -> Option<u16> {
+    description?
+        .split("partitions=")
+        .nth(1)?
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
 }
 
 impl NatsLog {
@@ -86,6 +114,14 @@ impl NatsLog {
             .await
             .map_err(|error| failed(&format!("connecting to {}", options.url), error))?;
         let context = jetstream::new(client.clone());
+        let partitions = options.partitions.clamp(1, unmogrowp_domain::hash::MAX_PARTITIONS);
+        if partitions != options.partitions {
+            return Err(LogError::Failed(format!(
+                "the event log's partition count must be 1 to {}, not {}",
+                unmogrowp_domain::hash::MAX_PARTITIONS,
+                options.partitions
+            )));
+        }
         let prefix = token(&options.prefix);
         let subject_prefix = prefix.clone();
         let events_config = jetstream::stream::Config {
@@ -94,17 +130,31 @@ impl NatsLog {
             storage: jetstream::stream::StorageType::File,
             duplicate_window: options.duplicate_window,
             num_replicas: options.replicas,
+            description: Some(layout_description(partitions)),
             ..Default::default()
         };
         let mut stream = context
             .get_or_create_stream(events_config.clone())
             .await
             .map_err(|error| failed("creating the stream", error))?;
+        // Apps are assigned to partitions by the count: another count would move them, and
+        // with them the positions stored per partition.
+        let described = described_partitions(stream.cached_info().config.description.as_deref());
+        if let Some(existing) = described.filter(|existing| *existing != partitions) {
+            return Err(LogError::Failed(format!(
+                "the event log {} has {existing} partitions; this node is configured with {partitions} \
+                 (pipeline.partitions must not change for an existing log)",
+                events_config.name
+            )));
+        }
         // A stream created earlier keeps its settings: bring its duplicate window to the
-        // configured one (the only setting that may change on an existing stream here).
-        if stream.cached_info().config.duplicate_window != options.duplicate_window {
+        // configured one, and record the partition count on a stream made before partitions.
+        if stream.cached_info().config.duplicate_window != options.duplicate_window
+            || described.is_none()
+        {
             let mut config = stream.cached_info().config.clone();
             config.duplicate_window = options.duplicate_window;
+            config.description = Some(layout_description(partitions));
             context
                 .update_stream(config)
                 .await
@@ -115,7 +165,8 @@ impl NatsLog {
                 .map_err(|error| failed("reading the stream", error))?;
             tracing::info!(
                 window_s = options.duplicate_window.as_secs(),
-                "the event log's duplicate window was changed"
+                partitions,
+                "the event log's settings were updated"
             );
         }
         // Consumer offsets: one subject per consumer, only the newest message kept.
@@ -151,10 +202,59 @@ impl NatsLog {
             stream,
             offsets,
             subject_prefix,
+            partitions,
             head,
             closed: AtomicBool::new(false),
             refresher,
         })
+    }
+
+    /// (Re-)creates the durable consumer `durable` at `from`, on the records matching
+    /// `filter` (all when `None`). The caller's position (the event store's offset, written
+    /// with its data) is the one that is exact after a crash: the consumer is re-created
+    /// there, whatever ack floor the broker kept.
+    async fn durable(
+        &self,
+        durable: &str,
+        filter: Option<String>,
+        from: Offset,
+    ) -> Result<Box<dyn LogReader>, LogError> {
+        let durable = durable.to_owned();
+        let filtered = filter.is_some();
+        if let Err(error) = self.stream.delete_consumer(&durable).await {
+            // Usually "not found" (the first start); otherwise creating it below fails loudly.
+            tracing::debug!(%error, "deleting the previous durable consumer");
+        }
+        let consumer = self
+            .stream
+            .create_consumer(jetstream::consumer::pull::Config {
+                durable_name: Some(durable.clone()),
+                description: Some("unmogrowp pipeline: acked once stored".to_owned()),
+                deliver_policy: jetstream::consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: from.max(1),
+                },
+                ack_policy: jetstream::consumer::AckPolicy::All,
+                // Long enough for a store outage without mass redeliveries; redelivered
+                // records are skipped by sequence anyway.
+                ack_wait: Duration::from_secs(600),
+                max_ack_pending: -1,
+                filter_subject: filter.unwrap_or_default(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|error| failed("creating the durable consumer", error))?;
+        let messages = consumer
+            .messages()
+            .await
+            .map_err(|error| failed("opening the durable consumer", error))?;
+        Ok(Box::new(DurableReader {
+            stream: self.stream.clone(),
+            consumer,
+            filtered,
+            messages,
+            last: from.saturating_sub(1),
+            unacked: std::collections::VecDeque::new(),
+        }))
     }
 
     fn offset_subject(&self, consumer: &str) -> String {
@@ -218,7 +318,7 @@ impl EventLog for NatsLog {
             let ack = self
                 .context
                 .publish_with_headers(
-                    subject_for(&self.subject_prefix, &entry.key),
+                    subject_for(&self.subject_prefix, self.partitions, &entry.key),
                     headers,
                     entry.payload.into(),
                 )
@@ -261,42 +361,39 @@ impl EventLog for NatsLog {
         Ok(Box::new(NatsReader { messages }))
     }
 
+    fn partitions(&self) -> u16 {
+        self.partitions
+    }
+
     async fn consumer(&self, name: &str, from: Offset) -> Result<Box<dyn LogReader>, LogError> {
-        // The caller's position (the event store's offset, written with its data) is the one
-        // that is exact after a crash: the durable consumer is re-created there, whatever ack
-        // floor the broker kept.
-        let durable = token(name);
-        if let Err(error) = self.stream.delete_consumer(&durable).await {
-            // Usually "not found" (the first start); otherwise creating it below fails loudly.
-            tracing::debug!(%error, "deleting the previous durable consumer");
+        self.durable(&token(name), None, from).await
+    }
+
+    async fn partition_consumer(
+        &self,
+        name: &str,
+        partition: u16,
+        from: Offset,
+    ) -> Result<Box<dyn LogReader>, LogError> {
+        if partition >= self.partitions {
+            return Err(LogError::Failed(format!(
+                "the event log has {} partitions; partition {partition} does not exist",
+                self.partitions
+            )));
         }
-        let consumer = self
-            .stream
-            .create_consumer(jetstream::consumer::pull::Config {
-                durable_name: Some(durable.clone()),
-                description: Some("unmogrowp pipeline: acked once stored".to_owned()),
-                deliver_policy: jetstream::consumer::DeliverPolicy::ByStartSequence {
-                    start_sequence: from.max(1),
-                },
-                ack_policy: jetstream::consumer::AckPolicy::All,
-                // Long enough for a store outage without mass redeliveries; redelivered
-                // records are skipped by sequence anyway.
-                ack_wait: Duration::from_secs(600),
-                max_ack_pending: -1,
-                ..Default::default()
-            })
+        let filter = format!("{}.events.{partition}.>", self.subject_prefix);
+        self.durable(&token(&crate::partition_consumer_name(name, partition)), Some(filter), from)
             .await
-            .map_err(|error| failed("creating the durable consumer", error))?;
-        let messages = consumer
-            .messages()
-            .await
-            .map_err(|error| failed("opening the durable consumer", error))?;
-        Ok(Box::new(DurableReader {
-            stream: self.stream.clone(),
-            messages,
-            last: from.saturating_sub(1),
-            unacked: std::collections::VecDeque::new(),
-        }))
+    }
+
+    async fn watermark(&self, consumer: &str) -> Result<Offset, LogError> {
+        let mut lowest = Offset::MAX;
+        for partition in 0..self.partitions {
+            let committed =
+                self.committed(&crate::partition_consumer_name(consumer, partition)).await?;
+            lowest = lowest.min(committed);
+        }
+        Ok(if lowest == Offset::MAX { 0 } else { lowest })
     }
 
     async fn commit(&self, consumer: &str, offset: Offset) -> Result<(), LogError> {
@@ -448,6 +545,9 @@ impl LogReader for NatsReader {
 /// ack-all, acknowledging it covers the records before it).
 struct DurableReader {
     stream: jetstream::stream::Stream,
+    consumer: jetstream::consumer::Consumer<jetstream::consumer::pull::Config>,
+    /// Reads one partition's subjects: its offsets have gaps by design.
+    filtered: bool,
     messages: jetstream::consumer::pull::Stream,
     last: Offset,
     unacked: std::collections::VecDeque<(Offset, jetstream::Message)>,
@@ -469,7 +569,7 @@ impl DurableReader {
         if sequence <= self.last {
             return Ok(());
         }
-        if sequence > self.last + 1 {
+        if sequence > self.last + 1 && !self.filtered {
             let mut stream = self.stream.clone();
             let first = stream
                 .info()
@@ -536,6 +636,15 @@ impl LogReader for DurableReader {
         }
         Ok(())
     }
+
+    async fn caught_up(&mut self) -> Result<bool, LogError> {
+        let info = self
+            .consumer
+            .info()
+            .await
+            .map_err(|error| failed("reading the consumer's state", error))?;
+        Ok(info.num_pending == 0 && info.num_ack_pending == 0 && self.unacked.is_empty())
+    }
 }
 
 fn push(batch: &mut Vec<(Offset, Vec<u8>)>, message: &jetstream::Message) -> Result<(), LogError> {
@@ -550,9 +659,18 @@ mod tests {
 
     #[test]
     fn subjects_are_per_app_and_safe() {
-        assert_eq!(subject_for("um", "0193a:evt-1"), "um.events.0193a");
-        assert_eq!(subject_for("um", "a.b*c>:x"), "um.events.a_b_c_");
-        assert_eq!(subject_for("um", ""), "um.events._");
+        let partition = unmogrowp_domain::hash::partition_of("0193a", 64);
+        assert_eq!(subject_for("um", 64, "0193a:evt-1"), format!("um.events.{partition}.0193a"));
+        assert_eq!(subject_for("um", 1, "a.b*c>:x"), "um.events.0.a_b_c_");
+        assert_eq!(subject_for("um", 1, ""), "um.events.0._");
         assert_eq!(token("team one"), "team_one");
+    }
+
+    #[test]
+    fn the_partition_count_is_read_back_from_the_description() {
+        assert_eq!(described_partitions(Some(&layout_description(64))), Some(64));
+        assert_eq!(described_partitions(Some(&layout_description(1))), Some(1));
+        assert_eq!(described_partitions(None), None);
+        assert_eq!(described_partitions(Some("made by hand")), None);
     }
 }

@@ -15,10 +15,9 @@
 //! parameters (values are quoted here, by one function).
 //!
 //! Exactly once: ClickHouse has no transactions. A batch's rows carry the batch's log offset;
-//! the offset applied so far is recorded last, in `offsets`. After a crash, rows above the
-//! recorded offset may already be stored, so until the store has passed the highest offset
-//! found in `events` at start, each batch's ids are checked against the stored ones first.
-//! Every batch is also checked against what is stored: installs by app and id at any time (a
+//! the offset applied so far in each log partition is recorded last, in `offsets` (one key per
+//! partition). After a crash, rows of the batch cut short may already be stored, and the batch
+//! comes again: every batch is checked against what is stored first — installs by app and id at any time (a
 //! cheap range read: `kind` leads the sort key after the app), other rows by app, id and event
 //! time (a point read on the sort key). So a re-sent id counts once however it reached the
 //! log — through two ingest nodes, or again after the broker's duplicate window — as in the
@@ -50,9 +49,8 @@ pub struct ClickHouseEventStore {
 }
 
 struct WriteState {
-    position: Offset,
-    /// Rows up to this offset may be stored beyond `position` (a batch cut short by a crash).
-    recheck_until: Offset,
+    /// What this process has recorded (or read at start), per partition.
+    positions: std::collections::BTreeMap<u16, Offset>,
 }
 
 const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -521,26 +519,14 @@ impl ClickHouseEventStore {
             endpoint,
             database,
             user,
-            write: tokio::sync::Mutex::new(WriteState { position: 0, recheck_until: 0 }),
+            write: tokio::sync::Mutex::new(WriteState { positions: Default::default() }),
         };
         store
             .post(&format!("CREATE DATABASE IF NOT EXISTS {}", store.database), None, false)
             .await?;
         store.migrate().await?;
-        let position = store.read_position().await?;
-        let stored = store
-            .query("SELECT max(log_offset) AS stored FROM events")
-            .await?
-            .first()
-            .map_or(0, |row| count(row, "stored"));
-        *store.write.lock().await = WriteState { position, recheck_until: stored };
-        if stored > position {
-            tracing::warn!(
-                position,
-                stored,
-                "the event store holds rows past its recorded position; rechecking ids until it catches up"
-            );
-        }
+        let positions = store.read_positions().await?;
+        *store.write.lock().await = WriteState { positions };
         Ok(store)
     }
 
@@ -688,23 +674,16 @@ impl ClickHouseEventStore {
         self.send(&sql, Some(body), true, Some(INSERT_TIMEOUT)).await.map(|_| ())
     }
 
-    async fn read_position(&self) -> Result<Offset> {
-        Ok(self
-            .query("SELECT max(log_offset) AS position FROM offsets")
-            .await?
-            .first()
-            .map_or(0, |row| count(row, "position")))
-    }
-
-    /// Keys (see [`stored_key`]) of rows stored after `position` (only ever a few batches'
-    /// worth).
-    async fn stored_after(&self, position: Offset) -> Result<HashSet<StoredKey>> {
-        let rows = self
-            .query(&format!(
-                "SELECT app_id, id, kind, ts FROM events WHERE log_offset > {position}"
-            ))
-            .await?;
-        rows.iter().map(key_of).collect::<Result<_>>()
+    /// The recorded position of every partition (see [`EventStore::positions`]).
+    async fn read_positions(&self) -> Result<std::collections::BTreeMap<u16, Offset>> {
+        let rows =
+            self.query("SELECT key, max(log_offset) AS position FROM offsets GROUP BY key").await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                (u16::try_from(count(row, "key")).unwrap_or(u16::MAX), count(row, "position"))
+            })
+            .collect())
     }
 
     /// Which of the batch's rows are stored already, as [`stored_key`]s: installs by app and
@@ -776,23 +755,29 @@ impl EventStore for ClickHouseEventStore {
         "clickhouse"
     }
 
-    async fn position(&self) -> Result<Offset> {
-        Ok(self.write.lock().await.position)
+    async fn positions(&self) -> Result<std::collections::BTreeMap<u16, Offset>> {
+        // Other workers record their partitions here too: read what is stored, and keep
+        // this process's own records where they are newer.
+        let mut positions = self.read_positions().await?;
+        for (partition, offset) in &self.write.lock().await.positions {
+            let entry = positions.entry(*partition).or_insert(0);
+            *entry = (*entry).max(*offset);
+        }
+        Ok(positions)
     }
 
     async fn apply_shared(&self, batch: std::sync::Arc<Batch>) -> Result<ApplyOutcome> {
         let batch = &*batch;
         let mut state = self.write.lock().await;
-        if state.position > 0 && batch.last_offset <= state.position {
+        let ends = batch.ends();
+        let applied = |(partition, offset): &(u16, Offset)| {
+            state.positions.get(partition).is_some_and(|stored| *stored > 0 && offset <= stored)
+        };
+        if ends.iter().all(applied) {
             // Already applied (a replay after a restart).
             return Ok(ApplyOutcome { stored: 0, duplicates: batch.rows.len() as u64 });
         }
-        let mut stored_before: HashSet<StoredKey> = if state.recheck_until > state.position {
-            self.stored_after(state.position).await?
-        } else {
-            HashSet::new()
-        };
-        stored_before.extend(self.stored_rows(&batch.rows).await?);
+        let stored_before: HashSet<StoredKey> = self.stored_rows(&batch.rows).await?;
         let mut outcome = ApplyOutcome::default();
         let mut seen: HashSet<StoredKey> = HashSet::new();
         let mut fresh: Vec<&EventRow> = Vec::with_capacity(batch.rows.len());
@@ -913,14 +898,15 @@ impl EventStore for ClickHouseEventStore {
             )?,
         )
         .await?;
-        self.insert(
-            "offsets",
-            format!("{{\"key\":0,\"log_offset\":{}}}\n", batch.last_offset.max(state.position)),
-        )
-        .await?;
-        state.position = batch.last_offset.max(state.position);
-        if state.position >= state.recheck_until {
-            state.recheck_until = 0;
+        let mut recorded = String::new();
+        for (partition, offset) in &ends {
+            let offset = state.positions.get(partition).map_or(*offset, |o| (*o).max(*offset));
+            let _ = writeln!(recorded, "{{\"key\":{partition},\"log_offset\":{offset}}}");
+        }
+        self.insert("offsets", recorded).await?;
+        for (partition, offset) in ends {
+            let entry = state.positions.entry(partition).or_insert(0);
+            *entry = (*entry).max(offset);
         }
         Ok(outcome)
     }
@@ -1018,10 +1004,19 @@ impl EventStore for ClickHouseEventStore {
         let mut sent = 0;
         let mut from = low;
         while from <= high {
+            // Only decisions whose install row is stored: a crash between the two inserts
+            // leaves a decision alone, and its batch comes again (the replay decides it anew;
+            // the first decision stays). Restoring it would make the replayed install look
+            // like a re-install of itself.
+            let to = from.saturating_add(STEP);
             let sql = format!(
                 "SELECT {ATTRIBUTION_COLUMNS} FROM attributions FINAL
-                 WHERE install_at >= {from} AND install_at < {} ORDER BY install_at",
-                from.saturating_add(STEP)
+                 WHERE install_at >= {from} AND install_at < {to}
+                   AND (app_id, event_id) IN (SELECT app_id, id FROM events
+                        WHERE kind = 'install' AND ts >= {} AND ts < {})
+                 ORDER BY install_at",
+                from.saturating_sub(86_400_000),
+                to.saturating_add(86_400_000)
             );
             for row in self.query(&sql).await? {
                 sent += 1;

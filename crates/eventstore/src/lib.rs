@@ -33,8 +33,15 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub trait EventStore: Send + Sync {
     fn kind(&self) -> &'static str;
 
-    /// The log offset of the last batch applied (0: none).
-    async fn position(&self) -> Result<Offset>;
+    /// The log offset of the last batch applied to each partition (a partition with none is
+    /// absent). A log of one partition has only partition 0.
+    async fn positions(&self) -> Result<std::collections::BTreeMap<u16, Offset>>;
+
+    /// The log offset of the last batch applied to partition 0 (0: none): the whole log's
+    /// position when it has one partition.
+    async fn position(&self) -> Result<Offset> {
+        Ok(self.positions().await?.get(&0).copied().unwrap_or(0))
+    }
 
     /// Stores the batch's rows, updates the rollups and records `batch.last_offset`, all or
     /// nothing. Rows already stored are skipped and not counted again: installs by app and

@@ -153,7 +153,18 @@ pub struct Batch {
     pub attributions: Vec<AttributionRow>,
     pub credits: Vec<CreditRow>,
     pub fraud: Vec<FraudHit>,
+    /// The highest log offset in the batch (rows are stamped with it).
     pub last_offset: u64,
+    /// The log partitions the batch reads from and the offset it ends at in each, recorded
+    /// with the data. Empty for a log of one partition: partition 0 at `last_offset`.
+    pub positions: Vec<(u16, u64)>,
+}
+
+impl Batch {
+    /// Where the batch ends, per partition (see [`Batch::positions`]).
+    pub fn ends(&self) -> Vec<(u16, u64)> {
+        if self.positions.is_empty() { vec![(0, self.last_offset)] } else { self.positions.clone() }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

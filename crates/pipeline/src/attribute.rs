@@ -66,12 +66,24 @@ impl Sources {
     }
 }
 
-/// Snapshot files start with this (then postcard of [`Snapshot`]); a file without it is a
-/// snapshot of the previous layout ([`LegacySnapshot`]), converted on load.
-const SNAPSHOT_MAGIC: &[u8] = b"UMGSNAP2";
+/// Snapshot files start with this (then postcard of [`Snapshot`]); a file with
+/// [`SNAPSHOT_MAGIC_V2`] holds one offset (partition 0's), and a file with neither is a
+/// snapshot of the layout before that ([`LegacySnapshot`]), converted on load.
+const SNAPSHOT_MAGIC: &[u8] = b"UMGSNAP3";
+const SNAPSHOT_MAGIC_V2: &[u8] = b"UMGSNAP2";
+
+/// Where the engine's state stands: the log offset it has seen in each partition.
+pub type Positions = std::collections::BTreeMap<u16, u64>;
 
 #[derive(Deserialize)]
 struct Snapshot {
+    positions: Vec<(u16, u64)>,
+    engine: Engine,
+    sources: Sources,
+}
+
+#[derive(Deserialize)]
+struct SnapshotV2 {
     offset: u64,
     engine: Engine,
     sources: Sources,
@@ -84,42 +96,53 @@ struct LegacySnapshot {
     sources: Sources,
 }
 
-/// A snapshot as read: the current layout, or the previous one (converted only once its
-/// offset has been accepted: the conversion costs time and memory).
+/// A snapshot as read: the current layout, or an earlier one (the oldest is converted only
+/// once its positions have been accepted: the conversion costs time and memory).
 enum Decoded {
     Current(Snapshot),
     Legacy(LegacySnapshot),
 }
 
 impl Decoded {
-    fn offset(&self) -> u64 {
+    fn positions(&self) -> Positions {
         match self {
-            Decoded::Current(snapshot) => snapshot.offset,
-            Decoded::Legacy(snapshot) => snapshot.offset,
+            Decoded::Current(snapshot) => snapshot.positions.iter().copied().collect(),
+            Decoded::Legacy(snapshot) => [(0, snapshot.offset)].into_iter().collect(),
         }
     }
 
     fn into_current(self) -> Snapshot {
         match self {
             Decoded::Current(snapshot) => snapshot,
-            Decoded::Legacy(old) => {
-                Snapshot { offset: old.offset, engine: old.engine.into(), sources: old.sources }
-            }
+            Decoded::Legacy(old) => Snapshot {
+                positions: vec![(0, old.offset)],
+                engine: old.engine.into(),
+                sources: old.sources,
+            },
         }
     }
 }
 
 fn decode_snapshot(bytes: &[u8]) -> Result<Decoded, postcard::Error> {
-    match bytes.strip_prefix(SNAPSHOT_MAGIC) {
-        Some(body) => postcard::from_bytes::<Snapshot>(body).map(Decoded::Current),
-        None => postcard::from_bytes::<LegacySnapshot>(bytes).map(Decoded::Legacy),
+    if let Some(body) = bytes.strip_prefix(SNAPSHOT_MAGIC) {
+        return postcard::from_bytes::<Snapshot>(body).map(Decoded::Current);
     }
+    if let Some(body) = bytes.strip_prefix(SNAPSHOT_MAGIC_V2) {
+        return postcard::from_bytes::<SnapshotV2>(body).map(|old| {
+            Decoded::Current(Snapshot {
+                positions: vec![(0, old.offset)],
+                engine: old.engine,
+                sources: old.sources,
+            })
+        });
+    }
+    postcard::from_bytes::<LegacySnapshot>(bytes).map(Decoded::Legacy)
 }
 
 /// The same layout as [`Snapshot`], borrowed, so saving does not copy the engine.
 #[derive(Serialize)]
 struct SnapshotRef<'a> {
-    offset: u64,
+    positions: Vec<(u16, u64)>,
     engine: &'a Engine,
     sources: &'a Sources,
 }
@@ -184,29 +207,30 @@ impl Attributor {
         Self { engine: Engine::new(), sources: Sources::default(), snapshot_path, max_lateness_ms }
     }
 
-    /// Loads the snapshot if there is one no newer than `limit`; returns its offset (0: none).
-    pub fn load(&mut self, limit: u64) -> u64 {
-        let Some(path) = &self.snapshot_path else { return 0 };
-        let Ok(bytes) = std::fs::read(path) else { return 0 };
+    /// Loads the snapshot if `usable` accepts its positions (per partition); returns them
+    /// (`None`: no snapshot, an unreadable one, or one not accepted — the engine stays empty).
+    pub fn load(&mut self, usable: impl FnOnce(&Positions) -> bool) -> Option<Positions> {
+        let path = self.snapshot_path.as_ref()?;
+        let bytes = std::fs::read(path).ok()?;
         match decode_snapshot(&bytes) {
-            Ok(decoded) if decoded.offset() <= limit => {
+            Ok(decoded) if usable(&decoded.positions()) => {
+                let positions = decoded.positions();
                 let snapshot = decoded.into_current();
                 self.engine = snapshot.engine;
                 self.sources = snapshot.sources;
                 self.sources.reindex();
-                snapshot.offset
+                Some(positions)
             }
             Ok(decoded) => {
                 tracing::warn!(
-                    snapshot = decoded.offset(),
-                    store = limit,
-                    "the attribution snapshot is ahead of the event store; rebuilding from the log"
+                    snapshot = ?decoded.positions(),
+                    "the attribution snapshot does not match the event store; rebuilding"
                 );
-                0
+                None
             }
             Err(error) => {
-                tracing::warn!(%error, "the attribution snapshot is unreadable; rebuilding from the log");
-                0
+                tracing::warn!(%error, "the attribution snapshot is unreadable; rebuilding");
+                None
             }
         }
     }
@@ -286,9 +310,13 @@ impl Attributor {
         );
     }
 
-    /// The engine's state as of `offset`, encoded for [`write_atomically`].
-    pub fn encode(&self, offset: u64) -> std::io::Result<Vec<u8>> {
-        let snapshot = SnapshotRef { offset, engine: &self.engine, sources: &self.sources };
+    /// The engine's state as of `positions`, encoded for [`write_atomically`].
+    pub fn encode(&self, positions: &Positions) -> std::io::Result<Vec<u8>> {
+        let snapshot = SnapshotRef {
+            positions: positions.iter().map(|(p, o)| (*p, *o)).collect(),
+            engine: &self.engine,
+            sources: &self.sources,
+        };
         let mut bytes = SNAPSHOT_MAGIC.to_vec();
         postcard::to_io(&snapshot, &mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
         Ok(bytes)
@@ -534,12 +562,16 @@ impl Attributor {
 /// Writes the file whole or not at all: temp file, sync, rename, directory sync.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
+    // A worker on shared stores keeps nothing else in its data dir: it may not exist yet.
+    if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
     let partial = path.with_extension("partial");
     let mut file = std::fs::File::create(&partial)?;
     file.write_all(bytes)?;
     file.sync_all()?;
     std::fs::rename(&partial, path)?;
-    if let Some(parent) = path.parent() {
+    if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
         std::fs::File::open(parent)?.sync_all()?;
     }
     Ok(())

@@ -1,11 +1,14 @@
-//! The worker: reads the event log in order, decides what each record means (its report
-//! day in the app's time zone, its revenue in the app's currency, the source it is credited
-//! to), and applies batches to the event store together with the log offset they end at —
-//! so a restart continues exactly where the store stopped, and a replay changes nothing.
-//! After each batch it announces the new records to live subscribers.
+//! The worker: reads its partitions of the event log, each in order, decides what each
+//! record means (its report day in the app's time zone, its revenue in the app's currency,
+//! the source it is credited to), and applies batches to the event store together with the
+//! log offset they end at in each partition — so a restart continues exactly where the store
+//! stopped, and a replay changes nothing. After each batch it announces the new records to
+//! live subscribers. Several workers share a partitioned log, each owning a fixed set of
+//! partitions ([`owned_partitions`]).
 
 mod attribute;
 mod enrich;
+mod feed;
 mod store_stage;
 mod warm_up;
 
@@ -25,6 +28,14 @@ use unmogrowp_storage::Store;
 
 pub const CONSUMER: &str = "pipeline";
 
+/// The partitions worker `ordinal` of `workers` owns among `partitions`: those whose number
+/// modulo `workers` is `ordinal` (a Kubernetes StatefulSet's pod `worker-i` of N replicas is
+/// ordinal `i`). Every partition has exactly one owner when each ordinal `0..workers` runs.
+pub fn owned_partitions(partitions: u16, workers: u16, ordinal: u16) -> Vec<u16> {
+    let workers = workers.max(1);
+    (0..partitions.max(1)).filter(|p| p % workers == ordinal).collect()
+}
+
 #[derive(Clone, Debug)]
 pub struct PipelineOptions {
     /// The most records applied to the event store at once.
@@ -41,6 +52,8 @@ pub struct PipelineOptions {
     /// How old an event may be when accepted (ingestion's `max_event_age_days`): touchpoints
     /// stay in the attribution index until no install that could still arrive can use them.
     pub max_event_age: Duration,
+    /// The log partitions this worker decides (see [`owned_partitions`]); `None`: all of them.
+    pub partitions: Option<Vec<u16>>,
 }
 
 /// What live subscribers hear about each stored record.
@@ -74,13 +87,14 @@ type PostbackCache =
     moka::future::Cache<unmogrowp_domain::AppId, Arc<Vec<unmogrowp_storage::Postback>>>;
 
 impl PipelineHandle {
-    /// The last log offset the event store holds.
+    /// The log offset up to which every record is stored (on a log shared by several
+    /// workers, the lowest of what each partition's worker committed).
     pub fn position(&self) -> Offset {
         self.position.load(Ordering::Acquire)
     }
 
-    /// On a node that does not run the pipeline: what the worker has stored, as it
-    /// committed it to the shared log.
+    /// On a shared log: what the workers have stored, as they committed it to the log
+    /// ([`EventLog::watermark`]).
     pub fn follow(&self, committed: Offset) {
         self.position.fetch_max(committed, Ordering::AcqRel);
     }
@@ -162,6 +176,8 @@ pub struct Pipeline {
     options: PipelineOptions,
     handle: Arc<PipelineHandle>,
     writer: Option<StoreStage>,
+    /// Where the store is, for each partition this worker decides (then how far decided).
+    positions: std::collections::BTreeMap<u16, Offset>,
     /// False when the engine may lack history (its rebuild did not finish): no snapshot is
     /// written then, so a restart rebuilds again instead of keeping the gap for good.
     snapshots_allowed: bool,
@@ -172,7 +188,9 @@ pub(crate) struct Prepared {
     batch: Arc<Batch>,
     live: Vec<LiveMessage>,
     triggers: Vec<attribute::Trigger>,
-    last: Offset,
+    /// The batch's number in this run (1 for the first), so each stage knows what the other
+    /// has done.
+    sequence: u64,
 }
 
 impl Pipeline {
@@ -182,7 +200,25 @@ impl Pipeline {
         store: Store,
         options: PipelineOptions,
     ) -> anyhow::Result<Self> {
-        let position = events.position().await?;
+        let partition_count = log.partitions();
+        let owned = match &options.partitions {
+            Some(owned) => owned.clone(),
+            None => (0..partition_count).collect(),
+        };
+        if let Some(outside) = owned.iter().find(|p| **p >= partition_count) {
+            anyhow::bail!(
+                "partition {outside} does not exist: the event log has {partition_count}"
+            );
+        }
+        let stored = events.positions().await?;
+        let positions: std::collections::BTreeMap<u16, Offset> =
+            owned.iter().map(|p| (*p, stored.get(p).copied().unwrap_or(0))).collect();
+        // On a shared log the whole log's position is what every worker committed.
+        let position = if log.relays_live() {
+            log.watermark(CONSUMER).await.unwrap_or(0)
+        } else {
+            positions.get(&0).copied().unwrap_or(0)
+        };
         let (paused, _) = watch::channel(false);
         let (live, _) = broadcast::channel(4096);
         let apps = enrich::app_cache();
@@ -215,6 +251,7 @@ impl Pipeline {
             options,
             handle,
             writer: Some(writer),
+            positions,
             snapshots_allowed: true,
         })
     }
@@ -241,136 +278,105 @@ impl Pipeline {
         }
         let Some(writer) = self.writer.take() else { return };
         let (sender, receiver) = mpsc::channel::<Prepared>(IN_FLIGHT);
-        let (stored_sender, stored) = watch::channel(self.handle.position());
-        let store_stage = tokio::spawn(writer.run(receiver, stored_sender, shutdown.clone()));
-        let prepared = self.read_and_decide(sender, stored.clone(), &mut shutdown).await;
+        let (stored_sender, stored) = watch::channel(0u64);
+        let from = self.positions.iter().map(|(p, offset)| (*p, offset + 1)).collect();
+        let (feed, acks) = feed::Feed::start(&self.log, &from, self.options.batch_size, &shutdown);
+        let store_stage = tokio::spawn(writer.run(receiver, stored_sender, acks, shutdown.clone()));
+        let prepared = self.read_and_decide(feed, sender, stored.clone(), &mut shutdown).await;
         let _ = store_stage.await;
-        let position = self.handle.position();
+        let stored_through = *stored.borrow();
         match prepared {
-            Some(last) if last == position => self.snapshot(position).await,
+            Some(sequence) if sequence == stored_through => {
+                let positions = self.positions.clone();
+                self.snapshot(positions).await;
+            }
             _ => tracing::warn!(
-                position,
                 "decisions made after the stored position were not stored; the last snapshot stays"
             ),
         }
-        tracing::info!(position, "pipeline stopped");
+        tracing::info!(positions = ?self.positions, "pipeline stopped");
     }
 
-    /// The first stage. Returns the offset of the last batch handed on, or `None` when a
+    /// The first stage. Returns the number of the last batch handed on, or `None` when a
     /// batch was only half decided (the engine then holds more than the store will).
     async fn read_and_decide(
         &mut self,
+        mut feed: feed::Feed,
         sender: mpsc::Sender<Prepared>,
-        mut stored: watch::Receiver<Offset>,
+        mut stored: watch::Receiver<u64>,
         shutdown: &mut watch::Receiver<bool>,
-    ) -> Option<Offset> {
+    ) -> Option<u64> {
         let mut last_snapshot = tokio::time::Instant::now();
-        let mut backoff = Duration::from_millis(100);
         let mut last_retention = tokio::time::Instant::now();
-        let mut prepared_to = self.handle.position();
-        let mut acked = prepared_to;
-        'outer: loop {
-            let mut reader = match self.log.consumer(CONSUMER, prepared_to + 1).await {
-                Ok(reader) => reader,
-                Err(error) => {
-                    tracing::error!(%error, "the pipeline cannot read the event log");
-                    if sleep_or_stop(shutdown, backoff).await {
-                        break;
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    continue;
+        let mut sequence = 0;
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let mut paused = self.handle.paused.subscribe();
+            if *paused.borrow() {
+                tokio::select! {
+                    _ = paused.wait_for(|p| !*p) => {}
+                    _ = shutdown.changed() => {}
                 }
+                continue;
+            }
+            let reading = std::time::Instant::now();
+            let mut records = tokio::select! {
+                records = feed.next_batch(self.options.batch_size, Duration::from_millis(200)) => records,
+                _ = shutdown.changed() => continue,
             };
-            loop {
-                if *shutdown.borrow() {
-                    break 'outer;
+            if !records.is_empty() && records.len() < self.options.min_batch {
+                self.gather(&mut feed, &mut records, shutdown).await;
+            }
+            if records.is_empty() {
+                if last_retention.elapsed() > Duration::from_secs(600) {
+                    self.retention().await;
+                    last_retention = tokio::time::Instant::now();
                 }
-                let mut paused = self.handle.paused.subscribe();
-                if *paused.borrow() {
-                    tokio::select! {
-                        _ = paused.wait_for(|p| !*p) => {}
-                        _ = shutdown.changed() => {}
-                    }
-                    continue;
-                }
-                let stored_now = *stored.borrow();
-                if stored_now > acked {
-                    if let Err(error) = reader.ack(stored_now).await {
-                        tracing::warn!(%error, "cannot acknowledge the stored records to the log");
-                    }
-                    acked = stored_now;
-                }
-                let reading = std::time::Instant::now();
-                let batch = tokio::select! {
-                    batch = reader.next_batch(self.options.batch_size, Duration::from_millis(200)) => batch,
-                    _ = shutdown.changed() => continue,
+                continue;
+            }
+            let deciding = std::time::Instant::now();
+            stage_time("read", reading, deciding);
+            let (batch, live, triggers) = self.prepare(records, shutdown).await?;
+            for (partition, offset) in batch.ends() {
+                self.positions.insert(partition, offset);
+            }
+            sequence += 1;
+            let prepared = Prepared { batch: Arc::new(batch), live, triggers, sequence };
+            let handing = std::time::Instant::now();
+            stage_time("decide", deciding, handing);
+            let sent = sender.send(prepared).await;
+            stage_time("hand_over", handing, std::time::Instant::now());
+            if sent.is_err() {
+                // The store stage gave up (shutdown while retrying): what it did not
+                // store is decided but not stored.
+                return None;
+            }
+            if last_snapshot.elapsed() > SNAPSHOT_EVERY {
+                // A snapshot must not be ahead of the store: wait for it to catch up.
+                let caught_up = tokio::select! {
+                    result = stored.wait_for(|stored| *stored >= sequence) => result.is_ok(),
+                    _ = shutdown.changed() => false,
                 };
-                let records = match batch {
-                    Ok(records)
-                        if !records.is_empty() && records.len() < self.options.min_batch =>
-                    {
-                        self.gather(&mut reader, records, shutdown).await
-                    }
-                    other => other,
-                };
-                let records = match records {
-                    Ok(records) => records,
-                    Err(error) => {
-                        tracing::error!(%error, "reading the event log failed");
-                        if sleep_or_stop(shutdown, backoff).await {
-                            break 'outer;
-                        }
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
-                        continue 'outer;
-                    }
-                };
-                backoff = Duration::from_millis(100);
-                if records.is_empty() {
-                    if last_retention.elapsed() > Duration::from_secs(600) {
-                        self.retention().await;
-                        last_retention = tokio::time::Instant::now();
-                    }
-                    continue;
+                if caught_up {
+                    let positions = self.positions.clone();
+                    self.snapshot(positions).await;
                 }
-                let last = records.last().map_or(0, |(offset, _)| *offset);
-                let deciding = std::time::Instant::now();
-                stage_time("read", reading, deciding);
-                let (batch, live, triggers) = self.prepare(records, shutdown).await?;
-                let prepared = Prepared { batch: Arc::new(batch), live, triggers, last };
-                let handing = std::time::Instant::now();
-                stage_time("decide", deciding, handing);
-                let sent = sender.send(prepared).await;
-                stage_time("hand_over", handing, std::time::Instant::now());
-                if sent.is_err() {
-                    // The store stage gave up (shutdown while retrying): what it did not
-                    // store is decided but not stored.
-                    return None;
-                }
-                prepared_to = last;
-                if last_snapshot.elapsed() > SNAPSHOT_EVERY {
-                    // A snapshot must not be ahead of the store: wait for it to catch up.
-                    let caught_up = tokio::select! {
-                        result = stored.wait_for(|offset| *offset >= last) => result.is_ok(),
-                        _ = shutdown.changed() => false,
-                    };
-                    if caught_up {
-                        self.snapshot(last).await;
-                    }
-                    last_snapshot = tokio::time::Instant::now();
-                }
+                last_snapshot = tokio::time::Instant::now();
             }
         }
-        Some(prepared_to)
+        Some(sequence)
     }
 
     /// Adds to `records` until there are `min_batch` of them, `batch_size` at most, or
     /// `batch_linger` has passed, or shutdown was asked for.
     async fn gather(
         &self,
-        reader: &mut Box<dyn unmogrowp_bus::LogReader>,
-        mut records: Vec<(Offset, Vec<u8>)>,
+        feed: &mut feed::Feed,
+        records: &mut Vec<feed::Record>,
         shutdown: &mut watch::Receiver<bool>,
-    ) -> Result<Vec<(Offset, Vec<u8>)>, unmogrowp_bus::LogError> {
+    ) {
         let deadline = tokio::time::Instant::now() + self.options.batch_linger;
         while records.len() < self.options.min_batch && !*shutdown.borrow() {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -379,19 +385,18 @@ impl Pipeline {
             }
             let room = self.options.batch_size.saturating_sub(records.len()).max(1);
             let more = tokio::select! {
-                more = reader.next_batch(room, left) => more?,
+                more = feed.next_batch(room, left) => more,
                 _ = shutdown.changed() => break,
             };
             records.extend(more);
         }
-        Ok(records)
     }
 
-    /// Writes the engine's state as of `offset`. Encoding runs on a blocking thread while
+    /// Writes the engine's state as of `positions` (per partition). Encoding runs on a blocking thread while
     /// this stage waits (the engine must not change meanwhile; a panic while encoding is
     /// caught so the engine always comes back); then the file is written and synced on
     /// another blocking thread (the async runtime's threads never do either).
-    async fn snapshot(&mut self, offset: Offset) {
+    async fn snapshot(&mut self, positions: std::collections::BTreeMap<u16, Offset>) {
         if !self.snapshots_allowed {
             return;
         }
@@ -399,7 +404,7 @@ impl Pipeline {
             std::mem::replace(&mut self.attributor, attribute::Attributor::new(None, 0));
         let encoded = tokio::task::spawn_blocking(move || {
             let bytes = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                attributor.encode(offset)
+                attributor.encode(&positions)
             }));
             (attributor, bytes)
         })
@@ -438,23 +443,31 @@ impl Pipeline {
     /// of an app could not be read (the run is then only partly decided).
     async fn prepare(
         &mut self,
-        records: Vec<(Offset, Vec<u8>)>,
+        records: Vec<feed::Record>,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Option<(Batch, Vec<LiveMessage>, Vec<attribute::Trigger>)> {
-        let mut batch =
-            Batch { last_offset: records.last().map_or(0, |(o, _)| *o), ..Batch::default() };
+        let mut ends = std::collections::BTreeMap::new();
+        for (partition, offset, _) in &records {
+            let end = ends.entry(*partition).or_insert(0);
+            *end = (*end).max(*offset);
+        }
+        let mut batch = Batch {
+            last_offset: ends.values().copied().max().unwrap_or(0),
+            positions: ends.into_iter().collect(),
+            ..Batch::default()
+        };
         batch.rows.reserve(records.len());
         let announce = self.handle.live.receiver_count() > 0 || self.log.relays_live();
         let mut live = Vec::new();
         let mut outputs = attribute::Outputs::default();
         let mut apps: std::collections::HashMap<unmogrowp_domain::AppId, Arc<AppInfo>> =
             std::collections::HashMap::new();
-        for (offset, bytes) in records {
+        for (partition, offset, bytes) in records {
             let record = match LogRecord::decode(&bytes) {
                 Ok(record) => record,
                 Err(error) => {
                     metrics::counter!("pipeline_undecodable_records_total").increment(1);
-                    tracing::error!(offset, %error, "skipping an undecodable log record");
+                    tracing::error!(partition, offset, %error, "skipping an undecodable log record");
                     continue;
                 }
             };

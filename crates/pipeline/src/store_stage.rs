@@ -1,7 +1,8 @@
 //! The pipeline's second stage: for each decided batch, in order, the postbacks it
-//! triggers are enqueued, the batch is applied to the event store, the position advances
-//! and is committed to the log, and the live feed hears it (and, in the cluster tier, every
-//! other node through the log's relay).
+//! triggers are enqueued, the batch is applied to the event store, the partitions' readers
+//! are told what is stored (they acknowledge it to the log), the position advances (on a log
+//! of its own; a shared log's position is what every worker committed), and the live feed
+//! hears it (and, in the cluster tier, every other node through the log's relay).
 
 use crate::{
     CONSUMER, LiveMessage, PipelineHandle, Prepared, attribute, sleep_or_stop, stage_time,
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
-use unmogrowp_bus::{EventLog, Offset};
+use unmogrowp_bus::EventLog;
 use unmogrowp_eventstore::EventStore;
 use unmogrowp_storage::Store;
 
@@ -32,23 +33,33 @@ impl StoreStage {
     pub(crate) async fn run(
         self,
         mut receiver: mpsc::Receiver<Prepared>,
-        stored: watch::Sender<Offset>,
+        stored: watch::Sender<u64>,
+        acks: crate::feed::Stored,
         mut shutdown: watch::Receiver<bool>,
     ) {
+        let shared = self.log.relays_live();
         while let Some(prepared) = receiver.recv().await {
             let storing = std::time::Instant::now();
             if !self.store_one(&prepared, &mut shutdown).await {
                 return;
             }
             stage_time("store", storing, std::time::Instant::now());
-            let last = prepared.last;
-            self.handle.position.store(last, Ordering::Release);
-            stored.send_replace(last);
-            metrics::gauge!("pipeline_position").set(last as f64);
-            metrics::gauge!("pipeline_lag_records").set(self.handle.lag() as f64);
-            if let Err(error) = self.log.commit(CONSUMER, last).await {
-                tracing::warn!(%error, "cannot record the pipeline's log offset");
+            for (partition, offset) in prepared.batch.ends() {
+                if let Some(ack) = acks.get(&partition) {
+                    ack.send_replace(offset);
+                }
             }
+            stored.send_replace(prepared.sequence);
+            if !shared {
+                // One worker, one partition: the batch's end is the whole log's position.
+                let last = prepared.batch.last_offset;
+                self.handle.position.store(last, Ordering::Release);
+                if let Err(error) = self.log.commit(CONSUMER, last).await {
+                    tracing::warn!(%error, "cannot record the pipeline's log offset");
+                }
+            }
+            metrics::gauge!("pipeline_position").set(self.handle.position() as f64);
+            metrics::gauge!("pipeline_lag_records").set(self.handle.lag() as f64);
             if self.log.relays_live() && !prepared.live.is_empty() {
                 self.relay(&prepared.live).await;
             }

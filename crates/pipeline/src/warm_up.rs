@@ -1,28 +1,43 @@
 //! Bringing the attribution engine up to the event store's position when the pipeline
 //! starts: from the snapshot and the log, or, without a usable snapshot, from the event store.
 
-use crate::{Offset, Pipeline, attribute};
+use crate::{Pipeline, attribute};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
 impl Pipeline {
-    /// Rebuilds the attribution engine: the snapshot, then the log from there up to what
-    /// the event store already holds (decisions for those records are stored; only the
-    /// engine's memory is rebuilt).
+    /// Rebuilds the attribution engine for the partitions this worker decides, up to what
+    /// the event store already holds in each (decisions for those records are stored; only
+    /// the engine's memory is rebuilt): the snapshot if it stands exactly there; on a log of
+    /// one partition, a snapshot behind the store and the log from there; otherwise the
+    /// event store.
     pub(crate) async fn warm_up(
         &mut self,
         shutdown: &mut watch::Receiver<bool>,
     ) -> anyhow::Result<()> {
-        let position = self.handle.position();
-        let from = self.attributor.load(position);
-        if from >= position {
+        let stored = self.positions.clone();
+        let single = stored.keys().eq([0u16].iter()) && self.log.partitions() == 1;
+        let loaded = self.attributor.load(|snapshot| {
+            let same_partitions = snapshot.keys().eq(stored.keys());
+            let behind = stored
+                .iter()
+                .all(|(partition, at)| snapshot.get(partition).is_some_and(|s| s <= at));
+            if single { same_partitions && behind } else { snapshot == &stored }
+        });
+        let from = loaded.as_ref().and_then(|positions| positions.get(&0).copied()).unwrap_or(0);
+        let position = stored.get(&0).copied().unwrap_or(0);
+        if loaded.as_ref() == Some(&stored) || stored.values().all(|at| *at == 0) {
             return Ok(());
         }
-        if from == 0 {
+        if !single || from == 0 {
             // No usable snapshot: the event store holds every decision and touch, the log
             // only its retention.
-            return self.rebuild_from_store(position, shutdown).await;
+            self.attributor = attribute::Attributor::new(
+                self.options.snapshot_path.clone(),
+                i64::try_from(self.options.max_event_age.as_millis()).unwrap_or(i64::MAX),
+            );
+            return self.rebuild_from_store(shutdown).await;
         }
         let started = std::time::Instant::now();
         let mut reader = self.log.reader(from + 1).await?;
@@ -40,6 +55,7 @@ impl Pipeline {
                 anyhow::bail!("the event log ends at {} but the store is at {position}", next - 1);
             }
             next = records.last().map_or(next, |(offset, _)| offset + 1);
+            let records = records.into_iter().map(|(offset, bytes)| (0, offset, bytes)).collect();
             if self.prepare(records, shutdown).await.is_none() {
                 anyhow::bail!("stopped while rebuilding");
             }
@@ -54,15 +70,22 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Rebuilds the attribution engine from the event store (as of `position`): every stored
-    /// decision restores its device's history (so a re-install of a device seen before the
-    /// log's retention is still a re-install), then the clicks and impressions that an
-    /// acceptable install could still use go back into the index.
+    /// Rebuilds the attribution engine from the event store (as of its positions): every
+    /// stored decision of an app in this worker's partitions restores its device's history
+    /// (so a re-install of a device seen before the log's retention is still a re-install),
+    /// then the clicks and impressions that an acceptable install could still use go back
+    /// into the index.
     async fn rebuild_from_store(
         &mut self,
-        position: Offset,
         shutdown: &mut watch::Receiver<bool>,
     ) -> anyhow::Result<()> {
+        let partition_count = self.log.partitions();
+        let owned: std::collections::BTreeSet<u16> = self.positions.keys().copied().collect();
+        let every_partition = owned.len() == usize::from(partition_count);
+        let mine = move |app_id: &str| {
+            every_partition
+                || owned.contains(&unmogrowp_domain::hash::partition_of(app_id, partition_count))
+        };
         const HOUR_MS: i64 = 3_600_000;
         let started = std::time::Instant::now();
         // The sinks run where the store reads (a blocking thread, or the store's task): the
@@ -72,9 +95,13 @@ impl Pipeline {
             attribute::Attributor::new(None, 0),
         )));
         let restore = attributor.clone();
+        let mine_too = mine.clone();
         let decisions = self
             .events
             .decisions(Box::new(move |row| {
+                if !mine_too(&row.app_id) {
+                    return true;
+                }
                 if let Ok(mut attributor) = restore.lock() {
                     attributor.restore_decision(&row);
                 }
@@ -91,7 +118,7 @@ impl Pipeline {
             Ok(_) => match self.events.touch_apps(since).await {
                 Err(error) => Err(error),
                 Ok(apps) => {
-                    for app_id in apps {
+                    for app_id in apps.into_iter().filter(|app_id| mine(app_id)) {
                         let id = unmogrowp_domain::AppId::from_stored(app_id.clone());
                         let Some(app) = self.app_settings(&id, shutdown).await else {
                             anyhow::bail!("stopped while rebuilding");
@@ -124,7 +151,7 @@ impl Pipeline {
         let touches = touches?;
         metrics::counter!("pipeline_index_rebuilds_total", "from" => "event_store").increment(1);
         tracing::info!(
-            position,
+            positions = ?self.positions,
             decisions,
             touches,
             touchpoints = self.attributor.touch_count(),

@@ -115,6 +115,7 @@ impl Application {
                     duplicate_window: Duration::from_secs(
                         config.nats_duplicate_window_seconds.max(1),
                     ),
+                    partitions: config.pipeline.partitions,
                     ..unmogrowp_bus::NatsLogOptions::new(url.expose_secret(), &config.nats_prefix)
                 })
                 .await
@@ -135,6 +136,32 @@ impl Application {
                     .await
                     .context("opening the event store")?,
             ),
+        };
+        let runs_pipeline = matches!(
+            config.role,
+            crate::config::ServerRole::All | crate::config::ServerRole::Worker
+        );
+        // The partitions this worker decides (the embedded log has one; other roles none).
+        let partitions = if runs_pipeline {
+            let ordinal = config
+                .pipeline
+                .ordinal(std::env::var("HOSTNAME").ok().as_deref())
+                .context("choosing this worker's partitions")?;
+            let owned = unmogrowp_pipeline::owned_partitions(
+                log.partitions(),
+                config.pipeline.workers,
+                ordinal,
+            );
+            tracing::info!(
+                ordinal,
+                workers = config.pipeline.workers,
+                partitions = log.partitions(),
+                owned = ?owned,
+                "this worker's partitions of the event log"
+            );
+            Some(owned)
+        } else {
+            Some(Vec::new())
         };
         let (batch_size, min_batch, batch_linger) = if events.kind() == "clickhouse" {
             let rows = config.events.clickhouse_batch_rows.clamp(1, 100_000);
@@ -163,6 +190,7 @@ impl Application {
                 max_event_age: Duration::from_secs(
                     u64::from(config.ingest.max_event_age_days) * 86_400,
                 ),
+                partitions,
             },
         )
         .await
@@ -178,10 +206,6 @@ impl Application {
             )
             .await
             .context("starting ingestion")?,
-        );
-        let runs_pipeline = matches!(
-            config.role,
-            crate::config::ServerRole::All | crate::config::ServerRole::Worker
         );
 
         let (api_routes, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -313,14 +337,16 @@ impl Application {
             }
             None => None,
         };
-        // Nodes without the pipeline follow the worker's progress through the shared log, for
-        // lag, backpressure and read-your-writes waits.
-        let follower = self.pipeline.is_none().then(|| {
+        // On a shared log every node (workers too: each stores only its partitions) follows
+        // the workers' progress through the log, for lag, backpressure and read-your-writes
+        // waits; without one, a node without the pipeline follows what the worker committed.
+        let follows = self.pipeline.is_none() || self.state.log.relays_live();
+        let follower = follows.then(|| {
             let log = self.state.log.clone();
             let handle = self.state.pipeline.clone();
             tokio::spawn(async move {
                 loop {
-                    if let Ok(committed) = log.committed(unmogrowp_pipeline::CONSUMER).await {
+                    if let Ok(committed) = log.watermark(unmogrowp_pipeline::CONSUMER).await {
                         handle.follow(committed);
                     }
                     tokio::time::sleep(Duration::from_millis(250)).await;

@@ -94,6 +94,72 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub events: EventsConfig,
     pub postbacks: PostbacksConfig,
+    pub pipeline: PipelineConfig,
+}
+
+/// How the workers share the event log (cluster tier: `nats_url` set; the embedded log has
+/// one partition and one worker).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineConfig {
+    /// Partitions the NATS log is split into (1 to 256, default 64). Apps are hashed to
+    /// partitions, so the count is fixed for the life of a log: a node configured with
+    /// another count than the stream's refuses to start.
+    pub partitions: u16,
+    /// Worker processes sharing the partitions (default 1). Worker `i` of N decides the
+    /// partitions whose number modulo N is `i`.
+    pub workers: u16,
+    /// This worker's number, 0 to `workers - 1`. Unset: read from the host name's last
+    /// `-<number>` (a Kubernetes StatefulSet's `unmogrowp-worker-2` is 2), or 0 with one worker.
+    pub worker_ordinal: Option<u16>,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self { partitions: 64, workers: 1, worker_ordinal: None }
+    }
+}
+
+impl PipelineConfig {
+    /// This worker's ordinal: configured, or from `host_name`'s trailing `-<number>`, or 0
+    /// with one worker. Errors name the setting to fix.
+    pub fn ordinal(&self, host_name: Option<&str>) -> anyhow::Result<u16> {
+        let workers = self.workers.max(1);
+        let ordinal = match self.worker_ordinal {
+            Some(ordinal) => ordinal,
+            None if workers == 1 => 0,
+            None => host_name
+                .and_then(|name| name.rsplit_once('-'))
+                .and_then(|(_, number)| number.parse().ok())
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "pipeline.worker_ordinal is not set and the host name {:?} does not end \
+                         in -<number>: set UNMOGROWP_PIPELINE__WORKER_ORDINAL (0 to {})",
+                        host_name.unwrap_or_default(),
+                        workers - 1
+                    )
+                })?,
+        };
+        anyhow::ensure!(
+            ordinal < workers,
+            "pipeline.worker_ordinal is {ordinal}, but pipeline.workers is {workers}: \
+             worker numbers run from 0 to {}",
+            workers - 1
+        );
+        anyhow::ensure!(
+            (1..=unmogrowp_domain::hash::MAX_PARTITIONS).contains(&self.partitions),
+            "pipeline.partitions is {}; it must be 1 to {}",
+            self.partitions,
+            unmogrowp_domain::hash::MAX_PARTITIONS
+        );
+        anyhow::ensure!(
+            workers <= self.partitions,
+            "pipeline.workers ({workers}) is more than pipeline.partitions ({}): some workers \
+             would have nothing to do",
+            self.partitions
+        );
+        Ok(ordinal)
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -290,6 +356,7 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             events: EventsConfig::default(),
             postbacks: PostbacksConfig::default(),
+            pipeline: PipelineConfig::default(),
         }
     }
 }
@@ -544,5 +611,23 @@ mod tests {
         .expect("config loads");
         assert!(!format!("{config:?}").contains("hunter2"));
         assert_eq!(config.database_url(), Some("postgres://app:hunter2@db:5432/x"));
+    }
+
+    #[test]
+    fn a_worker_knows_its_ordinal_or_says_which_setting_to_fix() {
+        let one = PipelineConfig::default();
+        assert_eq!(one.ordinal(None).expect("one worker"), 0);
+        let three = PipelineConfig { workers: 3, ..PipelineConfig::default() };
+        assert_eq!(three.ordinal(Some("unmogrowp-worker-2")).expect("from the host name"), 2);
+        let error = three.ordinal(Some("worker")).expect_err("no number").to_string();
+        assert!(error.contains("UNMOGROWP_PIPELINE__WORKER_ORDINAL"), "{error}");
+        let error =
+            three.ordinal(Some("unmogrowp-worker-3")).expect_err("out of range").to_string();
+        assert!(error.contains("0 to 2"), "{error}");
+        let set = PipelineConfig { worker_ordinal: Some(1), ..three.clone() };
+        assert_eq!(set.ordinal(Some("unmogrowp-worker-0")).expect("configured wins"), 1);
+        let crowded = PipelineConfig { partitions: 2, ..three };
+        let error = crowded.ordinal(Some("w-0")).expect_err("more workers").to_string();
+        assert!(error.contains("pipeline.partitions"), "{error}");
     }
 }

@@ -239,13 +239,28 @@ impl EventStore for SqliteEventStore {
         "sqlite"
     }
 
-    async fn position(&self) -> Result<Offset> {
+    async fn positions(&self) -> Result<std::collections::BTreeMap<u16, Offset>> {
         self.write(|writer| {
-            let value: Option<String> = writer
-                .connection
-                .query_row("SELECT value FROM meta WHERE key = 'log_offset'", [], |row| row.get(0))
-                .optional()?;
-            Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
+            let mut statement = writer.connection.prepare_cached(
+                "SELECT key, value FROM meta WHERE key = 'log_offset' OR key LIKE 'log_offset.%'",
+            )?;
+            let rows = statement
+                .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?;
+            let mut positions = std::collections::BTreeMap::new();
+            for row in rows {
+                let (key, value) = row?;
+                let partition = match key.strip_prefix("log_offset.") {
+                    None => 0,
+                    Some(number) => number.parse().map_err(|_| {
+                        StoreError::Query(format!("unreadable position key {key:?}"))
+                    })?,
+                };
+                let offset = value.parse().map_err(|_| {
+                    StoreError::Query(format!("unreadable position {value:?} for {key:?}"))
+                })?;
+                positions.insert(partition, offset);
+            }
+            Ok(positions)
         })
         .await
     }
@@ -572,6 +587,12 @@ impl EventStore for SqliteEventStore {
     async fn ping(&self) -> Result<()> {
         self.read(|connection| Ok(connection.query_row("SELECT 1", [], |_| Ok(()))?)).await
     }
+}
+
+/// The `meta` key of a partition's position: `log_offset` for partition 0 (the key stores
+/// made before partitions used), `log_offset.<partition>` for the others.
+pub(crate) fn position_key(partition: u16) -> String {
+    if partition == 0 { "log_offset".to_owned() } else { format!("log_offset.{partition}") }
 }
 
 #[cfg(test)]

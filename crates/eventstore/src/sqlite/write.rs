@@ -384,10 +384,12 @@ pub(crate) fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<ApplyOut
             statement.execute(params![app_id, day, kind, reason, network, count])?;
         }
     }
-    tx.execute(
-        "INSERT INTO meta (key, value) VALUES ('log_offset', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        params![batch.last_offset.to_string()],
-    )?;
+    for (partition, offset) in batch.ends() {
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![super::position_key(partition), offset.to_string()],
+        )?;
+    }
     tx.commit()?;
     Ok(outcome)
 }

@@ -120,6 +120,37 @@ pub async fn the_position_is_kept(store: &dyn EventStore) {
     store.ping().await.unwrap();
 }
 
+/// A partitioned log's batches record where they end in each partition; each partition's
+/// position moves on its own, and a replayed batch is skipped only when every partition it
+/// reads from has passed it.
+pub async fn positions_are_kept_per_partition(store: &dyn EventStore) {
+    assert!(store.positions().await.unwrap().is_empty());
+    let mut first = sample(40);
+    first.positions = vec![(3, 40), (5, 31)];
+    assert_eq!(store.apply(first.clone()).await.unwrap().stored, 7);
+    let mut later = Batch { last_offset: 55, ..Batch::default() };
+    later.rows.push(row(APP, "click-9", EventType::Click, "meta", T0 + 50));
+    later.positions = vec![(5, 55)];
+    assert_eq!(store.apply(later).await.unwrap().stored, 1);
+    let positions = store.positions().await.unwrap();
+    assert_eq!(positions.into_iter().collect::<Vec<_>>(), vec![(3, 40), (5, 55)]);
+    assert_eq!(store.position().await.unwrap(), 0, "partition 0 has none");
+    // The first batch again: both of its partitions are past it.
+    let again = store.apply(first).await.unwrap();
+    assert_eq!((again.stored, again.duplicates), (0, 7));
+    // A batch reaching past partition 3's position is applied; its rows stored before are
+    // still dropped one by one.
+    let mut overlapping = sample(60);
+    overlapping.positions = vec![(3, 60), (5, 55)];
+    overlapping.rows.push(row(APP, "click-10", EventType::Click, "meta", T0 + 60));
+    let outcome = store.apply(overlapping).await.unwrap();
+    assert_eq!((outcome.stored, outcome.duplicates), (1, 7));
+    let total = store.summary(&query(vec![])).await.unwrap();
+    assert_eq!(total[0].counts.clicks, 4);
+    let positions = store.positions().await.unwrap();
+    assert_eq!(positions.into_iter().collect::<Vec<_>>(), vec![(3, 60), (5, 55)]);
+}
+
 pub async fn quarantine_is_listed_newest_first(store: &dyn EventStore) {
     let rejected = |ms: i64, index: u32| RejectedRow {
         app_id: APP.to_owned(),

@@ -13,6 +13,7 @@ macro_rules! event_store_suite {
                 batches_are_stored_and_rolled_up,
                 a_replayed_batch_changes_nothing,
                 the_position_is_kept,
+                positions_are_kept_per_partition,
                 quarantine_is_listed_newest_first,
                 exports_stream_every_row_in_order,
                 grouping_and_filters,

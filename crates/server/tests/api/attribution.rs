@@ -191,7 +191,7 @@ async fn decisions_survive_a_restart_and_the_index_is_rebuilt(backend: TestBacke
     assert_eq!(reply.body["accepted"], 1);
     settle(&app).await;
 
-    let app = app.restart().await;
+    let app = Box::pin(app.restart()).await;
     let decision =
         get(&app, &fixture, &format!("/api/v1/apps/{}/installs/before", fixture.app_id)).await;
     assert_eq!(decision.body["status"], "attributed", "the decision was kept");
