@@ -1,5 +1,6 @@
 -- wrk script for scripts/bench-pipeline.sh: 100-event batches (10 % installs, 70 % sessions,
--- 20 % purchases) from 50 000 devices, with ids unique per thread and request.
+-- 20 % purchases) from 50 000 devices, with ids unique per thread and request. The app tokens
+-- are the script's arguments; requests take turns among them.
 -- `tid` is set per thread by setup(); it must stay a global (a `local tid` here would shadow it
 -- and every thread would send the same ids).
 local counter = 0
@@ -10,10 +11,11 @@ setup = function(thread)
   thread:set("tid", math.random(1, 1000000000))
 end
 init = function(args)
-  token = args[1]
+  tokens = args
 end
 request = function()
   counter = counter + 1
+  local token = tokens[(counter % #tokens) + 1]
   local now = os.date("!%Y-%m-%dT%H:%M:%SZ")
   local parts = {}
   for i = 1, 100 do

@@ -16,7 +16,8 @@ Called by scripts/bench-pipeline.sh, which starts the server and registers an ap
    -> message on /api/v1/live (a WebSocket client written with the standard library).
 
 Counted events are the summary totals' installs + rejected_installs + reattributions +
-reinstalls + sessions + events: every event type the benchmark sends.
+reinstalls + sessions + events: every event type the benchmark sends, summed over the apps
+(several apps spread the load over the log's partitions, so several workers share it).
 """
 
 import argparse
@@ -32,7 +33,11 @@ import threading
 import time
 
 
-def summary_count(host, port, token, app_id):
+def summary_count(host, port, token, app_ids):
+    return sum(app_count(host, port, token, app_id) for app_id in app_ids.split(","))
+
+
+def app_count(host, port, token, app_id):
     today = datetime.datetime.now(datetime.timezone.utc).date()
     frm = (today - datetime.timedelta(days=1)).isoformat()
     to = (today + datetime.timedelta(days=1)).isoformat()
@@ -100,7 +105,7 @@ def burst(args):
     started = time.monotonic()
     wrk = subprocess.run(
         ["wrk", "-t2", f"-c{args.connections}", f"-d{args.burst}s", "-s", args.lua,
-         f"http://{host}:{port}", "--", args.app_token],
+         f"http://{host}:{port}", "--", *args.app_token.split(",")],
         capture_output=True, text=True, timeout=args.burst + 60, check=False,
     )
     sent_until = time.monotonic()
@@ -257,6 +262,7 @@ def steady(args, rate):
     template = '{"events":[' + ",".join(template_parts) + ']}'
     senders = 4
     interval = senders / requests_per_second
+    app_tokens = args.app_token.split(",")
 
     def send(worker):
         connection = http.client.HTTPConnection(host, port, timeout=30)
@@ -269,7 +275,8 @@ def steady(args, rate):
             timestamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
             body = template % {"r": k, "ts": timestamp}
             connection.request("POST", "/v1/events", body=body,
-                               headers={"content-type": "application/json", "x-app-token": args.app_token})
+                               headers={"content-type": "application/json",
+                                        "x-app-token": app_tokens[k % len(app_tokens)]})
             response = connection.getresponse()
             response.read()
             now = time.monotonic()
@@ -316,8 +323,8 @@ def main():
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--token", required=True, help="access token of a member of the app's organization")
-    parser.add_argument("--app-id", required=True)
-    parser.add_argument("--app-token", required=True)
+    parser.add_argument("--app-id", required=True, help="app ids, comma-separated")
+    parser.add_argument("--app-token", required=True, help="the apps' tokens, in the same order")
     parser.add_argument("--lua", required=True)
     parser.add_argument("--burst", type=int, default=8, help="seconds of full-speed sending")
     parser.add_argument("--connections", type=int, default=32)

@@ -70,34 +70,18 @@ pub trait EventLog: Send + Sync {
     /// How many partitions the log is split into (at least 1). Records of one app always go
     /// to the same partition ([`unmogrowp_domain::hash::partition_of`] of the app id, the
     /// part of the key before the first `:`), so each partition keeps its apps' order and can
-    /// be processed by a different worker. The file log serves one process: one partition.
+    /// be decided by a different worker ([`LogReader::next_partitioned`] says which partition
+    /// each record is in). The file log serves one process: one partition.
     fn partitions(&self) -> u16 {
         1
     }
 
-    /// [`EventLog::consumer`] for one partition: only that partition's records, in order,
-    /// from `from` (offsets stay the log's own, so a partition's offsets have gaps). Named
-    /// [`partition_consumer_name`]`(name, partition)` on the broker.
-    async fn partition_consumer(
-        &self,
-        name: &str,
-        partition: u16,
-        from: Offset,
-    ) -> Result<Box<dyn LogReader>, LogError> {
-        if partition != 0 {
-            return Err(LogError::Failed(format!(
-                "the {} log has one partition; partition {partition} does not exist",
-                self.kind()
-            )));
-        }
-        self.consumer(name, from).await
-    }
-
-    /// The offset below which `consumer` has processed every record of every partition: what
-    /// was committed for the whole log, or, on a partitioned log, the lowest of what was
-    /// committed for each partition (see [`partition_consumer_name`]; a partition nobody
-    /// committed counts as 0).
-    async fn watermark(&self, consumer: &str) -> Result<Offset, LogError> {
+    /// The offset below which every worker of `consumer` has processed every record: what
+    /// was committed under `consumer`, or, on a log shared by `workers` workers, the lowest of
+    /// what each committed under [`worker_consumer_name`] (a worker that never committed
+    /// counts as 0).
+    async fn watermark(&self, consumer: &str, workers: u16) -> Result<Offset, LogError> {
+        let _ = workers;
         self.committed(consumer).await
     }
 
@@ -151,6 +135,16 @@ pub trait LogReader: Send {
         wait: Duration,
     ) -> Result<Vec<(Offset, Vec<u8>)>, LogError>;
 
+    /// [`LogReader::next_batch`] with each record's partition (see [`EventLog::partitions`]).
+    async fn next_partitioned(
+        &mut self,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<(u16, Offset, Vec<u8>)>, LogError> {
+        let batch = self.next_batch(max, wait).await?;
+        Ok(batch.into_iter().map(|(offset, payload)| (0, offset, payload)).collect())
+    }
+
     /// Acknowledges every record returned so far up to `offset` (processed and stored).
     async fn ack(&mut self, offset: Offset) -> Result<(), LogError> {
         let _ = offset;
@@ -158,16 +152,17 @@ pub trait LogReader: Send {
     }
 
     /// Whether every record this reader's consumer could read has been returned and
-    /// acknowledged, as the broker sees it now (a partitioned worker then knows its partition
-    /// holds nothing unprocessed below the log's head). `false` when the log cannot tell.
+    /// acknowledged, as the broker sees it now (a worker then knows it has processed
+    /// everything below the log's head, read before asking). `false` when the log cannot tell.
     async fn caught_up(&mut self) -> Result<bool, LogError> {
         Ok(false)
     }
 }
 
-/// The name a partition's consumer is known by (and commits under): `<consumer>-p<partition>`.
-pub fn partition_consumer_name(consumer: &str, partition: u16) -> String {
-    format!("{consumer}-p{partition}")
+/// The name worker `ordinal`'s consumer is known by on a shared log (and commits under):
+/// `<consumer>-w<ordinal>`.
+pub fn worker_consumer_name(consumer: &str, ordinal: u16) -> String {
+    format!("{consumer}-w{ordinal}")
 }
 
 /// The 64-bit hash of a dedup key, stable across releases and platforms.

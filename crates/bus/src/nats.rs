@@ -4,10 +4,12 @@
 //! `<prefix>.events.<partition>.<app>`, the partition being the app id's
 //! [`unmogrowp_domain::hash::partition_of`] (the count is fixed for the stream's life and kept
 //! in its description; a different count is refused at connect). The stream's sequence is the
-//! offset, so the log stays totally ordered and each app's records keep their order.
-//! Workers each read a set of partitions, one durable consumer per partition filtered on its
-//! subjects; each records its progress as `<consumer>-p<partition>`, and the lowest of those
-//! is how far the whole log is processed. Appends publish with the record's key as
+//! offset, so the log stays totally ordered and each app's records keep their order. Each
+//! worker reads the whole stream through its own durable consumer and decides the records of
+//! its partitions (read from each record's subject); NATS 2.9 consumers take one filter, and
+//! a filtered consumer scans the stream for its subjects, which at 64 partitions cost the
+//! broker most of the machine (BENCHMARKS.md). Each worker records its progress as
+//! `<consumer>-w<ordinal>`, and the lowest of those is how far the whole log is processed. Appends publish with the record's key as
 //! `Nats-Msg-Id`, so the broker drops a retried duplicate inside its duplicate window, and an
 //! append returns only once JetStream has acknowledged every record (acks are awaited in
 //! windows, never left to pile up). Readers are ordered consumers starting at any sequence,
@@ -209,18 +211,11 @@ impl NatsLog {
         })
     }
 
-    /// (Re-)creates the durable consumer `durable` at `from`, on the records matching
-    /// `filter` (all when `None`). The caller's position (the event store's offset, written
-    /// with its data) is the one that is exact after a crash: the consumer is re-created
-    /// there, whatever ack floor the broker kept.
-    async fn durable(
-        &self,
-        durable: &str,
-        filter: Option<String>,
-        from: Offset,
-    ) -> Result<Box<dyn LogReader>, LogError> {
+    /// (Re-)creates the durable consumer `durable` at `from`. The caller's position (the
+    /// event store's offset, written with its data) is the one that is exact after a crash:
+    /// the consumer is re-created there, whatever ack floor the broker kept.
+    async fn durable(&self, durable: &str, from: Offset) -> Result<Box<dyn LogReader>, LogError> {
         let durable = durable.to_owned();
-        let filtered = filter.is_some();
         if let Err(error) = self.stream.delete_consumer(&durable).await {
             // Usually "not found" (the first start); otherwise creating it below fails loudly.
             tracing::debug!(%error, "deleting the previous durable consumer");
@@ -238,7 +233,6 @@ impl NatsLog {
                 // records are skipped by sequence anyway.
                 ack_wait: Duration::from_secs(600),
                 max_ack_pending: -1,
-                filter_subject: filter.unwrap_or_default(),
                 ..Default::default()
             })
             .await
@@ -250,7 +244,8 @@ impl NatsLog {
         Ok(Box::new(DurableReader {
             stream: self.stream.clone(),
             consumer,
-            filtered,
+            subject_prefix: format!("{}.events.", self.subject_prefix),
+            partitions: self.partitions,
             messages,
             last: from.saturating_sub(1),
             unacked: std::collections::VecDeque::new(),
@@ -366,34 +361,16 @@ impl EventLog for NatsLog {
     }
 
     async fn consumer(&self, name: &str, from: Offset) -> Result<Box<dyn LogReader>, LogError> {
-        self.durable(&token(name), None, from).await
+        self.durable(&token(name), from).await
     }
 
-    async fn partition_consumer(
-        &self,
-        name: &str,
-        partition: u16,
-        from: Offset,
-    ) -> Result<Box<dyn LogReader>, LogError> {
-        if partition >= self.partitions {
-            return Err(LogError::Failed(format!(
-                "the event log has {} partitions; partition {partition} does not exist",
-                self.partitions
-            )));
-        }
-        let filter = format!("{}.events.{partition}.>", self.subject_prefix);
-        self.durable(&token(&crate::partition_consumer_name(name, partition)), Some(filter), from)
-            .await
-    }
-
-    async fn watermark(&self, consumer: &str) -> Result<Offset, LogError> {
+    async fn watermark(&self, consumer: &str, workers: u16) -> Result<Offset, LogError> {
         let mut lowest = Offset::MAX;
-        for partition in 0..self.partitions {
-            let committed =
-                self.committed(&crate::partition_consumer_name(consumer, partition)).await?;
+        for ordinal in 0..workers.max(1) {
+            let committed = self.committed(&crate::worker_consumer_name(consumer, ordinal)).await?;
             lowest = lowest.min(committed);
         }
-        Ok(if lowest == Offset::MAX { 0 } else { lowest })
+        Ok(lowest)
     }
 
     async fn commit(&self, consumer: &str, offset: Offset) -> Result<(), LogError> {
@@ -546,8 +523,9 @@ impl LogReader for NatsReader {
 struct DurableReader {
     stream: jetstream::stream::Stream,
     consumer: jetstream::consumer::Consumer<jetstream::consumer::pull::Config>,
-    /// Reads one partition's subjects: its offsets have gaps by design.
-    filtered: bool,
+    /// `<prefix>.events.`: what precedes a record's partition in its subject.
+    subject_prefix: String,
+    partitions: u16,
     messages: jetstream::consumer::pull::Stream,
     last: Offset,
     unacked: std::collections::VecDeque<(Offset, jetstream::Message)>,
@@ -560,7 +538,7 @@ impl DurableReader {
     /// the caller re-creates the consumer at its own position instead.
     async fn take(
         &mut self,
-        batch: &mut Vec<(Offset, Vec<u8>)>,
+        batch: &mut Vec<(u16, Offset, Vec<u8>)>,
         newest: &mut Option<jetstream::Message>,
         message: jetstream::Message,
     ) -> Result<(), LogError> {
@@ -569,7 +547,7 @@ impl DurableReader {
         if sequence <= self.last {
             return Ok(());
         }
-        if sequence > self.last + 1 && !self.filtered {
+        if sequence > self.last + 1 {
             let mut stream = self.stream.clone();
             let first = stream
                 .info()
@@ -586,7 +564,11 @@ impl DurableReader {
             }
         }
         self.last = sequence;
-        batch.push((sequence, message.payload.to_vec()));
+        let partition = partition_of_subject(
+            message.subject.as_str().strip_prefix(&self.subject_prefix).unwrap_or_default(),
+            self.partitions,
+        );
+        batch.push((partition, sequence, message.payload.to_vec()));
         *newest = Some(message);
         Ok(())
     }
@@ -599,6 +581,15 @@ impl LogReader for DurableReader {
         max: usize,
         wait: Duration,
     ) -> Result<Vec<(Offset, Vec<u8>)>, LogError> {
+        let batch = self.next_partitioned(max, wait).await?;
+        Ok(batch.into_iter().map(|(_, offset, payload)| (offset, payload)).collect())
+    }
+
+    async fn next_partitioned(
+        &mut self,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<(u16, Offset, Vec<u8>)>, LogError> {
         let mut batch = Vec::new();
         let mut newest = None;
         let deadline = tokio::time::Instant::now() + wait;
@@ -647,6 +638,15 @@ impl LogReader for DurableReader {
     }
 }
 
+/// The partition of a record from its subject after `<prefix>.events.`: `<partition>.<app>`;
+/// a record appended before the log was partitioned (`<app>` alone) is in its app's partition.
+fn partition_of_subject(rest: &str, partitions: u16) -> u16 {
+    match rest.split_once('.') {
+        Some((partition, _)) => partition.parse().unwrap_or(0),
+        None => unmogrowp_domain::hash::partition_of(rest, partitions),
+    }
+}
+
 fn push(batch: &mut Vec<(Offset, Vec<u8>)>, message: &jetstream::Message) -> Result<(), LogError> {
     let info = message.info().map_err(|error| failed("reading a record's position", error))?;
     batch.push((info.stream_sequence, message.payload.to_vec()));
@@ -664,6 +664,16 @@ mod tests {
         assert_eq!(subject_for("um", 1, "a.b*c>:x"), "um.events.0.a_b_c_");
         assert_eq!(subject_for("um", 1, ""), "um.events.0._");
         assert_eq!(token("team one"), "team_one");
+    }
+
+    #[test]
+    fn a_records_partition_is_read_from_its_subject() {
+        assert_eq!(partition_of_subject("17.0193a", 64), 17);
+        assert_eq!(
+            partition_of_subject("0193a", 64),
+            unmogrowp_domain::hash::partition_of("0193a", 64),
+            "a record from before partitions"
+        );
     }
 
     #[test]

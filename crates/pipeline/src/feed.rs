@@ -1,14 +1,14 @@
-//! The worker's view of the log: one reader per partition it owns, each in its own task, all
-//! feeding one queue. A partition's records stay in order (one task, one queue); partitions
-//! interleave freely (they hold different apps). Each task acknowledges its partition's
-//! records once the store stage has stored them, re-opens its consumer after a read error at
-//! the record after the last one it passed on, and — on a log shared by several workers —
-//! commits how far its partition is processed: the store's position, or the log's head when
-//! the broker says nothing of the partition is waiting. The lowest of those commits is the
-//! whole log's position for every node ([`unmogrowp_bus::EventLog::watermark`]).
+//! The worker's view of the log: one reader in its own task, feeding a queue, so reading
+//! overlaps with deciding. The reader acknowledges what the store stage has stored (records
+//! of other workers' partitions count as processed once a batch after them is stored),
+//! re-opens its consumer after a read error at the record after the last one it passed on,
+//! and — on a log shared by several workers — commits how far this worker has processed the
+//! log: the stored offset, or the log's head when the broker says nothing is waiting for this
+//! worker. The lowest of the workers' commits is the whole log's position for every node
+//! ([`unmogrowp_bus::EventLog::watermark`]).
 
-use crate::{CONSUMER, sleep_or_stop};
-use std::collections::{BTreeMap, VecDeque};
+use crate::sleep_or_stop;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -17,62 +17,51 @@ use unmogrowp_bus::{EventLog, Offset};
 /// A record as the pipeline reads it: partition, offset, encoded record.
 pub(crate) type Record = (u16, Offset, Vec<u8>);
 
-/// Read batches waiting between the partition readers and the pipeline, at most (each up to
-/// the pipeline's batch size).
-const QUEUED_PARTS: usize = 8;
+/// Read batches waiting between the reader and the pipeline, at most (each up to the
+/// pipeline's batch size).
+const QUEUED_PARTS: usize = 4;
 
-/// How often a partition reader on a shared log commits its progress.
+/// How often the reader on a shared log commits this worker's progress.
 const COMMIT_EVERY: Duration = Duration::from_millis(250);
 
-struct Part {
-    partition: u16,
-    records: Vec<(Offset, Vec<u8>)>,
-}
-
 pub(crate) struct Feed {
-    receiver: mpsc::Receiver<Part>,
+    receiver: mpsc::Receiver<Vec<Record>>,
     leftover: VecDeque<Record>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    task: tokio::task::JoinHandle<()>,
 }
-
-/// Where the store stage says what it has stored, per partition (the readers acknowledge it).
-pub(crate) type Stored = BTreeMap<u16, watch::Sender<Offset>>;
 
 impl Feed {
-    /// Starts one reader per entry of `from` (partition → the first offset to read).
+    /// Starts the reader of consumer `name` at offset `from`. Returns the feed and where the
+    /// store stage says up to which offset everything read is processed.
     pub(crate) fn start(
         log: &Arc<dyn EventLog>,
-        from: &BTreeMap<u16, Offset>,
+        name: String,
+        from: Offset,
         batch_size: usize,
         stop: &watch::Receiver<bool>,
-    ) -> (Self, Stored) {
+    ) -> (Self, watch::Sender<Offset>) {
         let (sender, receiver) = mpsc::channel(QUEUED_PARTS);
-        let mut stored = BTreeMap::new();
-        let mut tasks = Vec::with_capacity(from.len());
-        for (partition, first) in from {
-            let (acks, acked) = watch::channel(first.saturating_sub(1));
-            stored.insert(*partition, acks);
-            let reader = PartitionReader {
-                log: log.clone(),
-                partition: *partition,
-                next: (*first).max(1),
-                batch_size,
-                sender: sender.clone(),
-                acked,
-                stop: stop.clone(),
-            };
-            tasks.push(tokio::spawn(reader.run()));
-        }
-        (Self { receiver, leftover: VecDeque::new(), tasks }, stored)
+        let (acks, acked) = watch::channel(from.saturating_sub(1));
+        let reader = Reader {
+            log: log.clone(),
+            name,
+            next: from.max(1),
+            batch_size,
+            sender,
+            acked,
+            stop: stop.clone(),
+        };
+        let task = tokio::spawn(reader.run());
+        (Self { receiver, leftover: VecDeque::new(), task }, acks)
     }
 
     /// Up to `max` records, waiting up to `wait` for the first; an empty batch means nothing
-    /// arrived in time (or every reader stopped).
+    /// arrived in time (or the reader stopped).
     pub(crate) async fn next_batch(&mut self, max: usize, wait: Duration) -> Vec<Record> {
         let mut batch = Vec::new();
         if self.leftover.is_empty() {
             match tokio::time::timeout(wait, self.receiver.recv()).await {
-                Ok(Some(part)) => self.leftover.extend(spread(part)),
+                Ok(Some(part)) => self.leftover.extend(part),
                 Ok(None) | Err(_) => return batch,
             }
         }
@@ -87,60 +76,51 @@ impl Feed {
                 return batch;
             }
             match self.receiver.try_recv() {
-                Ok(part) => self.leftover.extend(spread(part)),
+                Ok(part) => self.leftover.extend(part),
                 Err(_) => return batch,
             }
         }
     }
 }
 
-fn spread(part: Part) -> impl Iterator<Item = Record> {
-    let partition = part.partition;
-    part.records.into_iter().map(move |(offset, bytes)| (partition, offset, bytes))
-}
-
 impl Drop for Feed {
     fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
+        self.task.abort();
     }
 }
 
-struct PartitionReader {
+struct Reader {
     log: Arc<dyn EventLog>,
-    partition: u16,
+    /// The consumer's name (on a shared log, this worker's: `pipeline-w<ordinal>`).
+    name: String,
     /// The first offset not yet passed on.
     next: Offset,
     batch_size: usize,
-    sender: mpsc::Sender<Part>,
+    sender: mpsc::Sender<Vec<Record>>,
     acked: watch::Receiver<Offset>,
     stop: watch::Receiver<bool>,
 }
 
-impl PartitionReader {
+impl Reader {
     async fn run(mut self) {
         let shared = self.log.relays_live();
-        let name = unmogrowp_bus::partition_consumer_name(CONSUMER, self.partition);
         let mut committed = 0;
         let mut backoff = Duration::from_millis(100);
         loop {
             if *self.stop.borrow() {
                 return;
             }
-            let mut reader =
-                match self.log.partition_consumer(CONSUMER, self.partition, self.next).await {
-                    Ok(reader) => reader,
-                    Err(error) => {
-                        tracing::error!(%error, partition = self.partition,
-                            "the pipeline cannot read its partition of the event log");
-                        if sleep_or_stop(&mut self.stop, backoff).await {
-                            return;
-                        }
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
-                        continue;
+            let mut reader = match self.log.consumer(&self.name, self.next).await {
+                Ok(reader) => reader,
+                Err(error) => {
+                    tracing::error!(%error, "the pipeline cannot read the event log");
+                    if sleep_or_stop(&mut self.stop, backoff).await {
+                        return;
                     }
-                };
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
             let mut last_commit = tokio::time::Instant::now();
             loop {
                 if *self.stop.borrow() {
@@ -149,14 +129,13 @@ impl PartitionReader {
                 if self.acked.has_changed().unwrap_or(false) {
                     let stored = *self.acked.borrow_and_update();
                     if let Err(error) = reader.ack(stored).await {
-                        tracing::warn!(%error, partition = self.partition,
-                            "cannot acknowledge the stored records to the log");
+                        tracing::warn!(%error, "cannot acknowledge the stored records to the log");
                     }
                 }
                 if shared && last_commit.elapsed() >= COMMIT_EVERY {
                     last_commit = tokio::time::Instant::now();
-                    // The head is read before asking the broker: whatever of this partition
-                    // is below it was delivered and acknowledged if nothing is waiting.
+                    // The head is read before asking the broker: whatever is below it was
+                    // delivered and acknowledged if nothing is waiting.
                     let head = self.log.head();
                     let stored = *self.acked.borrow();
                     let processed = match reader.caught_up().await {
@@ -168,26 +147,25 @@ impl PartitionReader {
                         }
                     };
                     if processed > committed {
-                        match self.log.commit(&name, processed).await {
+                        match self.log.commit(&self.name, processed).await {
                             Ok(()) => committed = processed,
-                            Err(error) => tracing::warn!(%error, partition = self.partition,
-                                "cannot record the partition's progress"),
+                            Err(error) => {
+                                tracing::warn!(%error, "cannot record the worker's progress")
+                            }
                         }
                     }
                 }
-                match reader.next_batch(self.batch_size, Duration::from_millis(200)).await {
+                match reader.next_partitioned(self.batch_size, Duration::from_millis(200)).await {
                     Ok(records) if records.is_empty() => {}
                     Ok(records) => {
                         backoff = Duration::from_millis(100);
-                        self.next = records.last().map_or(self.next, |(offset, _)| offset + 1);
-                        let part = Part { partition: self.partition, records };
-                        if self.sender.send(part).await.is_err() {
+                        self.next = records.last().map_or(self.next, |(_, offset, _)| offset + 1);
+                        if self.sender.send(records).await.is_err() {
                             return;
                         }
                     }
                     Err(error) => {
-                        tracing::error!(%error, partition = self.partition,
-                            "reading the event log failed; re-opening the partition");
+                        tracing::error!(%error, "reading the event log failed; re-opening it");
                         if sleep_or_stop(&mut self.stop, backoff).await {
                             return;
                         }

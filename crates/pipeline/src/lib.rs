@@ -1,10 +1,10 @@
-//! The worker: reads its partitions of the event log, each in order, decides what each
-//! record means (its report day in the app's time zone, its revenue in the app's currency,
+//! The worker: reads the event log in order, decides what each record of its partitions
+//! means (its report day in the app's time zone, its revenue in the app's currency,
 //! the source it is credited to), and applies batches to the event store together with the
 //! log offset they end at in each partition — so a restart continues exactly where the store
 //! stopped, and a replay changes nothing. After each batch it announces the new records to
 //! live subscribers. Several workers share a partitioned log, each owning a fixed set of
-//! partitions ([`owned_partitions`]).
+//! partitions ([`owned_partitions`]) and skipping the others' records.
 
 mod attribute;
 mod enrich;
@@ -54,6 +54,10 @@ pub struct PipelineOptions {
     pub max_event_age: Duration,
     /// The log partitions this worker decides (see [`owned_partitions`]); `None`: all of them.
     pub partitions: Option<Vec<u16>>,
+    /// This worker's number among those sharing the log (its consumer is
+    /// `pipeline-w<ordinal>` on a shared log), and how many share it.
+    pub worker_ordinal: u16,
+    pub workers: u16,
 }
 
 /// What live subscribers hear about each stored record.
@@ -191,6 +195,9 @@ pub(crate) struct Prepared {
     /// The batch's number in this run (1 for the first), so each stage knows what the other
     /// has done.
     sequence: u64,
+    /// The last offset read for the batch: every record up to it is processed once the batch
+    /// is stored (records of other workers' partitions are skipped).
+    read_to: Offset,
 }
 
 impl Pipeline {
@@ -215,7 +222,7 @@ impl Pipeline {
             owned.iter().map(|p| (*p, stored.get(p).copied().unwrap_or(0))).collect();
         // On a shared log the whole log's position is what every worker committed.
         let position = if log.relays_live() {
-            log.watermark(CONSUMER).await.unwrap_or(0)
+            log.watermark(CONSUMER, options.workers).await.unwrap_or(0)
         } else {
             positions.get(&0).copied().unwrap_or(0)
         };
@@ -279,8 +286,14 @@ impl Pipeline {
         let Some(writer) = self.writer.take() else { return };
         let (sender, receiver) = mpsc::channel::<Prepared>(IN_FLIGHT);
         let (stored_sender, stored) = watch::channel(0u64);
-        let from = self.positions.iter().map(|(p, offset)| (*p, offset + 1)).collect();
-        let (feed, acks) = feed::Feed::start(&self.log, &from, self.options.batch_size, &shutdown);
+        let from = self.positions.values().min().copied().unwrap_or(0) + 1;
+        let name = if self.log.relays_live() {
+            unmogrowp_bus::worker_consumer_name(CONSUMER, self.options.worker_ordinal)
+        } else {
+            CONSUMER.to_owned()
+        };
+        let (feed, acks) =
+            feed::Feed::start(&self.log, name, from, self.options.batch_size, &shutdown);
         let store_stage = tokio::spawn(writer.run(receiver, stored_sender, acks, shutdown.clone()));
         let prepared = self.read_and_decide(feed, sender, stored.clone(), &mut shutdown).await;
         let _ = store_stage.await;
@@ -329,21 +342,31 @@ impl Pipeline {
             if !records.is_empty() && records.len() < self.options.min_batch {
                 self.gather(&mut feed, &mut records, shutdown).await;
             }
-            if records.is_empty() {
+            let Some(read_to) = records.last().map(|(_, offset, _)| *offset) else {
                 if last_retention.elapsed() > Duration::from_secs(600) {
                     self.retention().await;
                     last_retention = tokio::time::Instant::now();
                 }
                 continue;
-            }
+            };
+            // This worker's records not stored yet (after a restart, a partition may be
+            // further than the others).
+            let positions = &self.positions;
+            records.retain(|(partition, offset, _)| {
+                positions.get(partition).is_some_and(|stored| offset > stored)
+            });
             let deciding = std::time::Instant::now();
             stage_time("read", reading, deciding);
-            let (batch, live, triggers) = self.prepare(records, shutdown).await?;
-            for (partition, offset) in batch.ends() {
-                self.positions.insert(partition, offset);
+            let (mut batch, live, triggers) = self.prepare(records, shutdown).await?;
+            // Everything up to `read_to` is processed for every partition of this worker.
+            batch.last_offset = read_to;
+            batch.positions =
+                self.positions.keys().map(|partition| (*partition, read_to)).collect();
+            for position in self.positions.values_mut() {
+                *position = read_to;
             }
             sequence += 1;
-            let prepared = Prepared { batch: Arc::new(batch), live, triggers, sequence };
+            let prepared = Prepared { batch: Arc::new(batch), live, triggers, sequence, read_to };
             let handing = std::time::Instant::now();
             stage_time("decide", deciding, handing);
             let sent = sender.send(prepared).await;

@@ -2,7 +2,8 @@
 //! triggers are enqueued, the batch is applied to the event store, the partitions' readers
 //! are told what is stored (they acknowledge it to the log), the position advances (on a log
 //! of its own; a shared log's position is what every worker committed), and the live feed
-//! hears it (and, in the cluster tier, every other node through the log's relay).
+//! hears it: directly on a log of its own; on a shared log through the log's relay, which
+//! every node serving the feed (this one too) subscribes to.
 
 use crate::{
     CONSUMER, LiveMessage, PipelineHandle, Prepared, attribute, sleep_or_stop, stage_time,
@@ -34,7 +35,7 @@ impl StoreStage {
         self,
         mut receiver: mpsc::Receiver<Prepared>,
         stored: watch::Sender<u64>,
-        acks: crate::feed::Stored,
+        acks: watch::Sender<unmogrowp_bus::Offset>,
         mut shutdown: watch::Receiver<bool>,
     ) {
         let shared = self.log.relays_live();
@@ -44,11 +45,7 @@ impl StoreStage {
                 return;
             }
             stage_time("store", storing, std::time::Instant::now());
-            for (partition, offset) in prepared.batch.ends() {
-                if let Some(ack) = acks.get(&partition) {
-                    ack.send_replace(offset);
-                }
-            }
+            acks.send_replace(prepared.read_to);
             stored.send_replace(prepared.sequence);
             if !shared {
                 // One worker, one partition: the batch's end is the whole log's position.
@@ -60,11 +57,16 @@ impl StoreStage {
             }
             metrics::gauge!("pipeline_position").set(self.handle.position() as f64);
             metrics::gauge!("pipeline_lag_records").set(self.handle.lag() as f64);
-            if self.log.relays_live() && !prepared.live.is_empty() {
-                self.relay(&prepared.live).await;
-            }
-            for message in prepared.live {
-                let _ = self.handle.live.send(Arc::new(message));
+            if shared {
+                // Every node serving the live feed (this one too) hears it through the
+                // relay, with the other workers' records.
+                if !prepared.live.is_empty() {
+                    self.relay(&prepared.live).await;
+                }
+            } else {
+                for message in prepared.live {
+                    let _ = self.handle.live.send(Arc::new(message));
+                }
             }
         }
     }

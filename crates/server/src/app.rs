@@ -142,11 +142,13 @@ impl Application {
             crate::config::ServerRole::All | crate::config::ServerRole::Worker
         );
         // The partitions this worker decides (the embedded log has one; other roles none).
+        let mut worker_ordinal = 0;
         let partitions = if runs_pipeline {
             let ordinal = config
                 .pipeline
                 .ordinal(std::env::var("HOSTNAME").ok().as_deref())
                 .context("choosing this worker's partitions")?;
+            worker_ordinal = ordinal;
             let owned = unmogrowp_pipeline::owned_partitions(
                 log.partitions(),
                 config.pipeline.workers,
@@ -191,6 +193,8 @@ impl Application {
                     u64::from(config.ingest.max_event_age_days) * 86_400,
                 ),
                 partitions,
+                worker_ordinal,
+                workers: config.pipeline.workers.max(1),
             },
         )
         .await
@@ -344,19 +348,23 @@ impl Application {
         let follower = follows.then(|| {
             let log = self.state.log.clone();
             let handle = self.state.pipeline.clone();
+            let workers = self.state.config.pipeline.workers.max(1);
             tokio::spawn(async move {
                 loop {
-                    if let Ok(committed) = log.watermark(unmogrowp_pipeline::CONSUMER).await {
+                    if let Ok(committed) =
+                        log.watermark(unmogrowp_pipeline::CONSUMER, workers).await
+                    {
                         handle.follow(committed);
                     }
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }
             })
         });
-        // API nodes' WebSocket clients hear what the worker stores through the log's relay
-        // (ingest nodes serve no live feed and skip it).
-        let relays =
-            self.pipeline.is_none() && role_serves(config_role(&self.state.config), "/api/v1/live");
+        // On a shared log, WebSocket clients of every node serving the live feed hear what
+        // any worker stores through the log's relay (ingest and worker nodes serve no live
+        // feed and skip it; a worker's own records come back the same way).
+        let relays = self.state.log.relays_live()
+            && role_serves(config_role(&self.state.config), "/api/v1/live");
         let live_relay = relays.then(|| tokio::spawn(self.state.pipeline.clone().relay_live()));
         let pipeline_task =
             self.pipeline.map(|pipeline| tokio::spawn(pipeline.run(pipeline_stopped)));

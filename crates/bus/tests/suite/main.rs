@@ -135,3 +135,51 @@ async fn nats_the_worker_consumer_is_durable_and_acked() {
     let first = again.next_batch(1, Duration::from_secs(5)).await.unwrap();
     assert_eq!(first.first().map(|(offset, _)| *offset), Some(4));
 }
+
+/// A partitioned log: each app's records go to its partition, and a worker's consumer reads
+/// them all, in order, each with its partition; it says when it is caught up (everything read
+/// and acknowledged); the whole log's watermark is the lowest of the workers' commits; a node
+/// with another partition count is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_partitions_split_the_log_by_app() {
+    use unmogrowp_bus::worker_consumer_name;
+    use unmogrowp_domain::hash::partition_of;
+    let prefix = unique_prefix();
+    let options = NatsLogOptions { partitions: 4, ..NatsLogOptions::new(nats_url(), &prefix) };
+    let log = NatsLog::connect(options.clone()).await.unwrap();
+    assert_eq!(log.partitions(), 4);
+    // Two apps in different partitions.
+    let first = "app-a".to_owned();
+    let second = (0..100)
+        .map(|i| format!("app-{i}"))
+        .find(|app| partition_of(app, 4) != partition_of(&first, 4))
+        .unwrap();
+    let (p1, p2) = (partition_of(&first, 4), partition_of(&second, 4));
+    let entries: Vec<_> =
+        (1..=6).map(|i| cases::entry(if i % 2 == 1 { &first } else { &second }, i)).collect();
+    assert_eq!(log.append(entries).await.unwrap(), 6);
+
+    let mut reader = log.consumer(&worker_consumer_name("pipeline", 1), 2).await.unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 5 {
+        let batch = reader.next_partitioned(10, Duration::from_secs(5)).await.unwrap();
+        assert!(!batch.is_empty(), "{seen:?}");
+        seen.extend(batch);
+    }
+    let read: Vec<(u16, u64)> = seen.iter().map(|(p, o, _)| (*p, *o)).collect();
+    assert_eq!(read, vec![(p2, 2), (p1, 3), (p2, 4), (p1, 5), (p2, 6)]);
+    assert_eq!(seen[1].2, format!("{first} record 3").into_bytes());
+    assert!(!reader.caught_up().await.unwrap(), "read but not acknowledged");
+    reader.ack(6).await.unwrap();
+    assert!(reader.caught_up().await.unwrap());
+
+    // The watermark: the lowest of the workers' commits (one never committed counts 0).
+    log.commit(&worker_consumer_name("pipeline", 0), 6).await.unwrap();
+    assert_eq!(log.watermark("pipeline", 2).await.unwrap(), 0);
+    log.commit(&worker_consumer_name("pipeline", 1), 4).await.unwrap();
+    assert_eq!(log.watermark("pipeline", 2).await.unwrap(), 4);
+    assert_eq!(log.watermark("pipeline", 1).await.unwrap(), 6);
+
+    let error = NatsLog::connect(NatsLogOptions { partitions: 8, ..options }).await.err().unwrap();
+    assert!(error.to_string().contains("has 4 partitions"), "{error}");
+}
