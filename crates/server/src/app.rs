@@ -6,7 +6,7 @@ use crate::health::{DatabaseCheck, Readiness};
 use crate::middleware::{ObserveSettings, observe};
 use crate::openapi::ApiDoc;
 use crate::routes::{
-    apps, audit, auth, collect, exports, links, live, ops, org, postbacks, reports,
+    apps, attribution, audit, auth, collect, exports, links, live, ops, org, postbacks, reports,
 };
 use crate::state::{AppState, AppStateInner};
 use crate::{docs, telemetry};
@@ -237,10 +237,10 @@ impl Application {
             .routes(routes!(links::create_link, links::list_links))
             .routes(routes!(reports::summary))
             .routes(routes!(reports::rejected_events))
-            .routes(routes!(reports::install))
+            .routes(routes!(attribution::install))
             .routes(routes!(reports::fraud))
             .routes(routes!(reports::cohorts))
-            .routes(routes!(reports::sdk_attribution))
+            .routes(routes!(attribution::sdk_attribution))
             .routes(routes!(org::blocked_ips, org::set_blocked_ips))
             .routes(routes!(postbacks::create_postback, postbacks::list_postbacks))
             .routes(routes!(postbacks::deliveries))

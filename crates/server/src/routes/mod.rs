@@ -1,4 +1,5 @@
 pub mod apps;
+pub mod attribution;
 pub mod audit;
 pub mod auth;
 pub mod collect;

@@ -1,0 +1,145 @@
+//! Attribution lookups: the decision for one install (dashboard, API), and for a device (the
+//! SDK's `GET /v1/attribution`, for deferred deep links and in-app attribution displays).
+
+use crate::auth::Auth;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiQuery;
+use crate::routes::apps::parse_app_id;
+use crate::routes::reports::store_unavailable;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use unmogrowp_domain::Action;
+use unmogrowp_domain::time::rfc3339;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TouchView {
+    /// `click` or `impression`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+    pub link_id: Option<String>,
+    pub network: String,
+    pub campaign: String,
+    pub adgroup: String,
+    pub creative: String,
+    pub at: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct InstallView {
+    /// `pending`, `attributed`, `organic` or `rejected`.
+    pub status: String,
+    /// `click_id`, `device_id`, `probabilistic`, `view_through` or null.
+    pub match_type: Option<String>,
+    pub touch: Option<TouchView>,
+    pub rejection_reason: Option<String>,
+    pub attributed_at: Option<String>,
+    /// A device that installed before, past the re-attribution window, attributed afresh.
+    pub reattribution: bool,
+    /// A re-install inside the re-attribution window (keeps its original source).
+    pub reinstall: bool,
+}
+
+fn install_view(row: unmogrowp_eventstore::AttributionRow) -> InstallView {
+    let touch = row.touch_id.clone().map(|id| TouchView {
+        kind: row.touch_kind.clone().unwrap_or_default(),
+        id,
+        link_id: row.link_id.clone(),
+        network: row.dims.network.clone(),
+        campaign: row.dims.campaign.clone(),
+        adgroup: row.dims.adgroup.clone(),
+        creative: row.dims.creative.clone(),
+        at: row.touch_at_ms.map(rfc3339),
+    });
+    InstallView {
+        status: row.status,
+        match_type: row.match_type,
+        touch,
+        rejection_reason: row.rejection_reason,
+        attributed_at: Some(rfc3339(row.decided_at_ms)),
+        reattribution: row.reattribution,
+        reinstall: row.reinstall,
+    }
+}
+
+/// The attribution of an install event: `pending` while the workers have not reached it.
+#[utoipa::path(get, path = "/api/v1/apps/{app_id}/installs/{event_id}", tag = "reports", security(("bearer" = [])),
+    params(("app_id" = String, Path, description = "The app's id"), ("event_id" = String, Path, description = "The install event's id")),
+    responses((status = 200, description = "The decision", body = InstallView),
+              (status = 404, description = "No such install", body = crate::error::ProblemDocument, content_type = "application/problem+json")))]
+pub async fn install(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((app_id, event_id)): Path<(String, String)>,
+) -> ApiResult<Json<InstallView>> {
+    let tenant = auth.tenant(&state.store, Action::Read)?;
+    let app =
+        tenant.app(&parse_app_id(&app_id)?).await?.ok_or_else(|| ApiError::not_found("app"))?;
+    match state
+        .events
+        .attribution(app.id.as_str(), &event_id)
+        .await
+        .map_err(|e| store_unavailable(&e))?
+    {
+        Some(row) => Ok(Json(install_view(row))),
+        None if state.pipeline.lag() > 0 => Ok(Json(InstallView {
+            status: "pending".to_owned(),
+            match_type: None,
+            touch: None,
+            rejection_reason: None,
+            attributed_at: None,
+            reattribution: false,
+            reinstall: false,
+        })),
+        None => Err(ApiError::not_found("install")),
+    }
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceParams {
+    /// The device's gaid, idfa, idfv or (for devices without one) the SDK's install id.
+    pub device_id: String,
+}
+
+/// For SDKs: the attribution of this device's install (`X-App-Token`).
+#[utoipa::path(get, path = "/v1/attribution", tag = "collection",
+    params(DeviceParams, ("X-App-Token" = String, Header, description = "The app's token")),
+    responses((status = 200, description = "The decision", body = InstallView),
+              (status = 401, description = "Unknown app token", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+              (status = 404, description = "No install decided for this device", body = crate::error::ProblemDocument, content_type = "application/problem+json")))]
+pub async fn sdk_attribution(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    ApiQuery(params): ApiQuery<DeviceParams>,
+) -> ApiResult<Json<InstallView>> {
+    let token = headers
+        .get("x-app-token")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ApiError::unauthorized("send the app's token in X-App-Token"))?;
+    let app = state.ingest.app_by_token(token).await?.ok_or_else(|| {
+        ApiError::new(axum::http::StatusCode::UNAUTHORIZED, "invalid_app_token")
+            .with_detail("unknown app token")
+    })?;
+    let value = params.device_id.trim().to_ascii_lowercase();
+    if unmogrowp_domain::event::is_placeholder_id(&value) {
+        return Err(ApiError::invalid_field(
+            "device_id",
+            "must be a real gaid, idfa, idfv or install_id",
+        ));
+    }
+    let candidates: Vec<String> = ["gaid", "idfa", "idfv", "install_id"]
+        .iter()
+        .map(|kind| format!("{kind}:{value}"))
+        .collect();
+    let row = state
+        .events
+        .device_attribution(app.id.as_str(), &candidates)
+        .await
+        .map_err(|e| store_unavailable(&e))?;
+    row.map(|row| Json(install_view(row)))
+        .ok_or_else(|| ApiError::not_found("install for this device"))
+}
