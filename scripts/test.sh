@@ -30,4 +30,7 @@ cargo nextest run --workspace --locked --no-run
 
 # Rust tests against the private services, then the browser tests against a demo server.
 scripts/with-services.sh cargo nextest run --workspace --locked --profile "${NEXTEST_PROFILE:-default}" "$@"
+# Documentation tests (nextest does not run them): among them, the type-level checks that a
+# role's tenant handle has no method its role may not call.
+cargo test --locked --doc -p unmogrowp-storage
 scripts/browser-test.sh run "$CARGO_TARGET_DIR/debug/unmogrowp"

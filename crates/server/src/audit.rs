@@ -48,7 +48,7 @@ impl Audit {
     /// Records in the caller's organization.
     pub async fn record(self, store: &Store, auth: &Auth) {
         let action = self.0.action.clone();
-        if let Err(error) = store.tenant(&auth.membership).audit(self.0).await {
+        if let Err(error) = store.reader(&auth.membership).audit(self.0).await {
             tracing::error!(action, error = %error, "could not write an audit entry");
         }
     }

@@ -134,7 +134,10 @@ pub async fn seed(state: &AppState, days: u32, scale: f64) -> anyhow::Result<Dem
         )
         .await
         .context("creating the demo account")?;
-    let tenant = state.store.tenant(&membership);
+    let tenant = state
+        .store
+        .tenant::<unmogrowp_storage::tenant::AsOwner>(&membership)
+        .context("the demo account owns its organization")?;
     let mut total = 0;
     for (name, platform, bundle, store) in [
         (

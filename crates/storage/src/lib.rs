@@ -14,10 +14,12 @@ mod postgres;
 mod queries;
 mod sqlite;
 mod store;
+pub mod tenant;
 
 pub use error::StorageError;
 pub use migrate::{MigrationReport, migrations_for};
 pub use model::*;
-pub use store::{Accounts, Backend, Credentials, Store, StoreOptions, Tenant};
+pub use store::{Accounts, Backend, Credentials, Store, StoreOptions};
+pub use tenant::Tenant;
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;

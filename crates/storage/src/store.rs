@@ -6,7 +6,7 @@ use crate::{Result, StorageError, migrate, postgres, sqlite};
 use std::path::PathBuf;
 use std::sync::Arc;
 use unmogrowp_domain::time::UnixMillis;
-use unmogrowp_domain::{AppId, InvitationId, KeyId, LinkId, OrgId, Role, SessionId, UserId};
+use unmogrowp_domain::{AppId, InvitationId, KeyId, LinkId, OrgId, SessionId, UserId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -119,10 +119,25 @@ impl Store {
         Credentials { backend: self.inner.as_ref() }
     }
 
-    /// The handle for one organization's rows. It takes a [`Membership`], which only the
-    /// store makes, so code can only act in an organization it has proved the user belongs to.
-    pub fn tenant<'a>(&'a self, membership: &Membership) -> Tenant<'a> {
-        Tenant { backend: self.inner.as_ref(), membership: membership.clone() }
+    /// The handle for one organization's rows at role level `L` ([`crate::tenant::AsViewer`],
+    /// `AsMember`, `AsAdmin`, `AsOwner`), or `None` when the membership's role is below it. It takes
+    /// a [`Membership`], which only the store makes, so code can only act in an organization
+    /// it has proved the user belongs to, and only as far as the role goes: the handle's type
+    /// has only the methods its level may call.
+    pub fn tenant<L: crate::tenant::Level>(
+        &self,
+        membership: &Membership,
+    ) -> Option<crate::tenant::Tenant<'_, L>> {
+        crate::tenant::Tenant::new(self.inner.as_ref(), membership)
+    }
+
+    /// The handle every member has: reads, leaving, and audit entries.
+    pub fn reader(
+        &self,
+        membership: &Membership,
+    ) -> crate::tenant::Tenant<'_, crate::tenant::AsViewer> {
+        crate::tenant::Tenant::new(self.inner.as_ref(), membership)
+            .unwrap_or_else(|| unreachable!("every role is at least a viewer"))
     }
 }
 
@@ -250,122 +265,6 @@ impl Accounts<'_> {
     /// happen before anyone has a membership: a failed login of a known user).
     pub async fn audit(&self, org_id: Option<&OrgId>, entry: NewAuditEntry) -> Result<()> {
         self.backend.audit(org_id, entry).await
-    }
-}
-
-/// One organization's rows, reached through a proven [`Membership`].
-#[derive(Clone)]
-pub struct Tenant<'a> {
-    backend: &'a dyn StoreBackend,
-    membership: Membership,
-}
-
-impl Tenant<'_> {
-    pub fn membership(&self) -> &Membership {
-        &self.membership
-    }
-
-    fn org(&self) -> &OrgId {
-        &self.membership.org_id
-    }
-
-    pub async fn organization(&self) -> Result<Organization> {
-        self.backend.organization(self.org()).await?.ok_or(StorageError::NotFound)
-    }
-
-    pub async fn members(&self) -> Result<Vec<Member>> {
-        self.backend.members(self.org()).await
-    }
-
-    pub async fn member(&self, user_id: &UserId) -> Result<Option<Member>> {
-        self.backend.member(self.org(), user_id).await
-    }
-
-    pub async fn set_member_role(&self, user_id: &UserId, role: Role) -> Result<()> {
-        self.backend.set_member_role(self.org(), user_id, role).await
-    }
-
-    pub async fn remove_member(&self, user_id: &UserId) -> Result<()> {
-        self.backend.remove_member(self.org(), user_id).await
-    }
-
-    pub async fn create_invitation(&self, invitation: NewInvitation) -> Result<Invitation> {
-        self.backend.create_invitation(self.org(), invitation).await
-    }
-
-    pub async fn invitations(&self) -> Result<Vec<Invitation>> {
-        self.backend.invitations(self.org()).await
-    }
-
-    pub async fn audit(&self, entry: NewAuditEntry) -> Result<()> {
-        self.backend.audit(Some(self.org()), entry).await
-    }
-
-    pub async fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
-        self.backend.audit_log(self.org(), filter).await
-    }
-
-    pub async fn create_app(&self, app: NewApp) -> Result<App> {
-        self.backend.create_app(self.org(), app).await
-    }
-
-    pub async fn apps(&self) -> Result<Vec<App>> {
-        self.backend.apps(self.org()).await
-    }
-
-    pub async fn app(&self, app_id: &AppId) -> Result<Option<App>> {
-        self.backend.app(self.org(), app_id).await
-    }
-
-    pub async fn update_app(&self, app_id: &AppId, patch: AppPatch) -> Result<App> {
-        self.backend.update_app(self.org(), app_id, patch).await
-    }
-
-    pub async fn delete_app(&self, app_id: &AppId) -> Result<()> {
-        self.backend.delete_app(self.org(), app_id).await
-    }
-
-    pub async fn create_key(&self, app_id: &AppId, nonce: &str) -> Result<AppKey> {
-        self.backend.create_key(self.org(), app_id, nonce, &self.membership.user_id).await
-    }
-
-    pub async fn keys(&self, app_id: &AppId) -> Result<Vec<AppKey>> {
-        self.backend.keys(self.org(), app_id).await
-    }
-
-    pub async fn revoke_key(&self, app_id: &AppId, key_id: &KeyId) -> Result<()> {
-        self.backend.revoke_key(self.org(), app_id, key_id).await
-    }
-
-    pub async fn create_link(&self, app_id: &AppId, link: NewLink) -> Result<Link> {
-        self.backend.create_link(self.org(), app_id, link, &self.membership.user_id).await
-    }
-
-    pub async fn links(&self, app_id: &AppId) -> Result<Vec<Link>> {
-        self.backend.links(self.org(), app_id).await
-    }
-
-    pub async fn create_postback(&self, app_id: &AppId, postback: NewPostback) -> Result<Postback> {
-        self.backend.create_postback(self.org(), app_id, postback, &self.membership.user_id).await
-    }
-
-    pub async fn postbacks(&self, app_id: &AppId) -> Result<Vec<Postback>> {
-        self.backend.postbacks(self.org(), app_id).await
-    }
-
-    /// The app's postback deliveries, newest first.
-    pub async fn deliveries(&self, app_id: &AppId, limit: u32) -> Result<Vec<Delivery>> {
-        self.backend.deliveries(self.org(), app_id, limit).await
-    }
-
-    /// The organization's blocked IP ranges (CIDR text).
-    pub async fn blocked_ranges(&self) -> Result<Vec<String>> {
-        self.backend.blocked_ranges(self.org()).await
-    }
-
-    /// Replaces the organization's blocked IP ranges.
-    pub async fn set_blocked_ranges(&self, ranges: &[String]) -> Result<()> {
-        self.backend.set_blocked_ranges(self.org(), ranges).await
     }
 }
 

@@ -8,7 +8,8 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
 use std::net::{IpAddr, SocketAddr};
-use unmogrowp_domain::{Action, OrgId, Role, SessionId, UserId};
+use unmogrowp_domain::{OrgId, Role, SessionId, UserId};
+use unmogrowp_storage::tenant::Level;
 use unmogrowp_storage::{Membership, Store, Tenant};
 
 /// The caller of a management endpoint: a live session, and a verified membership of the
@@ -30,16 +31,13 @@ impl Auth {
         self.membership.org_id()
     }
 
-    /// The organization's rows, for an action the caller's role allows (403 otherwise).
-    /// Naming the action is the only way to a tenant handle.
-    pub fn tenant<'s>(&self, store: &'s Store, action: Action) -> Result<Tenant<'s>, ApiError> {
-        if !self.role().allows(action) {
-            return Err(ApiError::forbidden(format!(
-                "your role ({}) does not allow this",
-                self.role().as_str()
-            )));
-        }
-        Ok(store.tenant(&self.membership))
+    /// The organization's rows at role level `L` (`AsViewer`, `AsMember`, `AsAdmin`,
+    /// `AsOwner` from [`unmogrowp_storage::tenant`]), 403 when the caller's role is below it.
+    /// The handle's type offers only what that level may do (see [`unmogrowp_storage::tenant`]).
+    pub fn tenant<'s, L: Level>(&self, store: &'s Store) -> Result<Tenant<'s, L>, ApiError> {
+        store.tenant::<L>(&self.membership).ok_or_else(|| {
+            ApiError::forbidden(format!("your role ({}) does not allow this", self.role().as_str()))
+        })
     }
 }
 

@@ -18,7 +18,8 @@ use unmogrowp_domain::app::{
 };
 use unmogrowp_domain::time::rfc3339;
 use unmogrowp_domain::validate::FieldErrors;
-use unmogrowp_domain::{Action, AppId, KeyId};
+use unmogrowp_domain::{AppId, KeyId};
+use unmogrowp_storage::tenant::{AsAdmin, AsViewer};
 use unmogrowp_storage::{AppKey, AppPatch, NewApp};
 
 pub(crate) fn parse_app_id(raw: &str) -> Result<AppId, ApiError> {
@@ -102,7 +103,7 @@ pub async fn create_app(
     client: ClientInfo,
     ApiJson(request): ApiJson<CreateAppRequest>,
 ) -> ApiResult<(StatusCode, Json<AppView>)> {
-    let tenant = auth.tenant(&state.store, Action::ManageApps)?;
+    let tenant = auth.tenant::<AsAdmin>(&state.store)?;
     let mut errors = FieldErrors::new();
     validate_app_name(&request.name, &mut errors);
     let platform = Platform::parse(&request.platform);
@@ -148,7 +149,7 @@ pub async fn create_app(
 #[utoipa::path(get, path = "/api/v1/apps", tag = "apps", security(("bearer" = [])),
     responses((status = 200, description = "Apps", body = [AppView])))]
 pub async fn list_apps(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Vec<AppView>>> {
-    let apps = auth.tenant(&state.store, Action::Read)?.apps().await?;
+    let apps = auth.tenant::<AsViewer>(&state.store)?.apps().await?;
     Ok(Json(apps.iter().map(AppView::from).collect()))
 }
 
@@ -162,7 +163,7 @@ pub async fn get_app(
     auth: Auth,
     Path(app_id): Path<String>,
 ) -> ApiResult<Json<AppView>> {
-    let tenant = auth.tenant(&state.store, Action::Read)?;
+    let tenant = auth.tenant::<AsViewer>(&state.store)?;
     let app =
         tenant.app(&parse_app_id(&app_id)?).await?.ok_or_else(|| ApiError::not_found("app"))?;
     Ok(Json(AppView::from(&app)))
@@ -194,7 +195,7 @@ pub async fn update_app(
     Path(app_id): Path<String>,
     ApiJson(request): ApiJson<UpdateAppRequest>,
 ) -> ApiResult<Json<AppView>> {
-    let tenant = auth.tenant(&state.store, Action::ManageApps)?;
+    let tenant = auth.tenant::<AsAdmin>(&state.store)?;
     let app_id = parse_app_id(&app_id)?;
     let current = tenant.app(&app_id).await?.ok_or_else(|| ApiError::not_found("app"))?;
     let mut errors = FieldErrors::new();
@@ -260,7 +261,7 @@ pub async fn delete_app(
     client: ClientInfo,
     Path(app_id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let tenant = auth.tenant(&state.store, Action::ManageApps)?;
+    let tenant = auth.tenant::<AsAdmin>(&state.store)?;
     let app_id = parse_app_id(&app_id)?;
     let app = tenant.app(&app_id).await?.ok_or_else(|| ApiError::not_found("app"))?;
     tenant.delete_app(&app_id).await?;
@@ -308,7 +309,7 @@ pub async fn create_key(
     client: ClientInfo,
     Path(app_id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<CreatedKeyView>)> {
-    let tenant = auth.tenant(&state.store, Action::ManageKeys)?;
+    let tenant = auth.tenant::<AsAdmin>(&state.store)?;
     let app_id = parse_app_id(&app_id)?;
     let key = tenant.create_key(&app_id, &random_token(16)).await?;
     Audit::new("key.created", &client)
@@ -337,7 +338,7 @@ pub async fn list_keys(
     auth: Auth,
     Path(app_id): Path<String>,
 ) -> ApiResult<Json<Vec<KeyView>>> {
-    let tenant = auth.tenant(&state.store, Action::ManageKeys)?;
+    let tenant = auth.tenant::<AsAdmin>(&state.store)?;
     let app_id = parse_app_id(&app_id)?;
     tenant.app(&app_id).await?.ok_or_else(|| ApiError::not_found("app"))?;
     let keys = tenant.keys(&app_id).await?;
@@ -365,7 +366,7 @@ pub async fn revoke_key(
     client: ClientInfo,
     Path((app_id, key_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let tenant = auth.tenant(&state.store, Action::ManageKeys)?;
+    let tenant = auth.tenant::<AsAdmin>(&state.store)?;
     let app_id = parse_app_id(&app_id)?;
     let key_id = KeyId::parse(&key_id).ok_or_else(|| ApiError::not_found("key"))?;
     tenant.revoke_key(&app_id, &key_id).await?;

@@ -10,8 +10,8 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
-use unmogrowp_domain::Action;
 use unmogrowp_domain::time::rfc3339;
+use unmogrowp_storage::tenant::AsViewer;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct TouchView {
@@ -74,7 +74,7 @@ pub async fn install(
     auth: Auth,
     Path((app_id, event_id)): Path<(String, String)>,
 ) -> ApiResult<Json<InstallView>> {
-    let tenant = auth.tenant(&state.store, Action::Read)?;
+    let tenant = auth.tenant::<AsViewer>(&state.store)?;
     let app =
         tenant.app(&parse_app_id(&app_id)?).await?.ok_or_else(|| ApiError::not_found("app"))?;
     match state

@@ -9,8 +9,9 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use unmogrowp_domain::AuditId;
 use unmogrowp_domain::time::rfc3339;
-use unmogrowp_domain::{Action, AuditId};
+use unmogrowp_storage::tenant::AsAdmin;
 use unmogrowp_storage::{AuditEntry, AuditFilter, Outcome};
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -95,7 +96,7 @@ pub async fn audit_log(
     auth: Auth,
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> ApiResult<Response> {
-    let tenant = auth.tenant(&state.store, Action::ReadAuditLog)?;
+    let tenant = auth.tenant::<AsAdmin>(&state.store)?;
     let limit = query.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::invalid_field("limit", "must be between 1 and 200"));

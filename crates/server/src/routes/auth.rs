@@ -576,7 +576,7 @@ pub async fn accept_invitation(
             org_id: membership.org_id().to_string(),
         })
         .await;
-    let organization = state.store.tenant(&membership).organization().await?;
+    let organization = state.store.reader(&membership).organization().await?;
     let response = open_session(&state, &client, &user, &organization, &membership, false).await?;
     Audit::new("member.joined", &client)
         .actor(Some(&user.id), &user.email)

@@ -12,10 +12,10 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use unmogrowp_domain::Action;
 use unmogrowp_domain::event::EventType;
 use unmogrowp_domain::time::rfc3339;
 use unmogrowp_eventstore::{EventRow, ExportQuery, InstallOutcome};
+use unmogrowp_storage::tenant::AsMember;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -110,7 +110,7 @@ pub async fn export(
     Path((app_id, kind)): Path<(String, String)>,
     ApiQuery(params): ApiQuery<ExportParams>,
 ) -> ApiResult<Response> {
-    let tenant = auth.tenant(&state.store, Action::RunExports)?;
+    let tenant = auth.tenant::<AsMember>(&state.store)?;
     let app =
         tenant.app(&parse_app_id(&app_id)?).await?.ok_or_else(|| ApiError::not_found("app"))?;
     let kinds = match kind.as_str() {

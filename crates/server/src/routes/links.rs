@@ -10,9 +10,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use unmogrowp_domain::Action;
 use unmogrowp_domain::time::rfc3339;
 use unmogrowp_domain::validate::FieldErrors;
+use unmogrowp_storage::tenant::{AsMember, AsViewer};
 use unmogrowp_storage::{Link, NewLink};
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -91,7 +91,7 @@ pub async fn create_link(
     Path(app_id): Path<String>,
     ApiJson(request): ApiJson<CreateLinkRequest>,
 ) -> ApiResult<(StatusCode, Json<LinkView>)> {
-    let tenant = auth.tenant(&state.store, Action::ManageLinks)?;
+    let tenant = auth.tenant::<AsMember>(&state.store)?;
     let app_id = parse_app_id(&app_id)?;
     let mut errors = FieldErrors::new();
     let network = label(&mut errors, "network", Some(&request.network), true);
@@ -133,7 +133,7 @@ pub async fn list_links(
     auth: Auth,
     Path(app_id): Path<String>,
 ) -> ApiResult<Json<Vec<LinkView>>> {
-    let tenant = auth.tenant(&state.store, Action::Read)?;
+    let tenant = auth.tenant::<AsViewer>(&state.store)?;
     let app_id = parse_app_id(&app_id)?;
     tenant.app(&app_id).await?.ok_or_else(|| ApiError::not_found("app"))?;
     let public_url = state.config.public_url();

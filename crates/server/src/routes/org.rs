@@ -15,7 +15,8 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use unmogrowp_domain::time::rfc3339;
 use unmogrowp_domain::validate::Email;
-use unmogrowp_domain::{Action, Role, UserId};
+use unmogrowp_domain::{Role, UserId};
+use unmogrowp_storage::tenant::{AsAdmin, AsViewer};
 use unmogrowp_storage::{Member, NewInvitation};
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -47,7 +48,7 @@ pub async fn me(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<MeR
         .user(&auth.user_id)
         .await?
         .ok_or_else(|| ApiError::unauthorized("unknown user"))?;
-    let organization = auth.tenant(&state.store, Action::Read)?.organization().await?;
+    let organization = auth.tenant::<AsViewer>(&state.store)?.organization().await?;
     let organizations = state
         .store
         .accounts()
@@ -96,7 +97,7 @@ pub async fn members(
     State(state): State<AppState>,
     auth: Auth,
 ) -> ApiResult<Json<Vec<MemberView>>> {
-    let members = auth.tenant(&state.store, Action::Read)?.members().await?;
+    let members = auth.tenant::<AsViewer>(&state.store)?.members().await?;
     Ok(Json(members.iter().map(MemberView::from).collect()))
 }
 
@@ -133,7 +134,7 @@ pub async fn update_member(
     Path(user_id): Path<String>,
     ApiJson(request): ApiJson<UpdateMemberRequest>,
 ) -> ApiResult<Json<MemberView>> {
-    let tenant = auth.tenant(&state.store, Action::ManageMembers)?;
+    let tenant = auth.tenant::<AsAdmin>(&state.store)?;
     let role = parse_role(&request.role)?;
     let user_id = parse_user_id(&user_id)?;
     let target = tenant.member(&user_id).await?.ok_or_else(|| ApiError::not_found("member"))?;
@@ -175,13 +176,20 @@ pub async fn remove_member(
 ) -> ApiResult<StatusCode> {
     let user_id = parse_user_id(&user_id)?;
     let leaving = user_id == auth.user_id;
-    let action = if leaving { Action::Read } else { Action::ManageMembers };
-    let tenant = auth.tenant(&state.store, action)?;
-    let target = tenant.member(&user_id).await?.ok_or_else(|| ApiError::not_found("member"))?;
-    if !leaving && !auth.role().can_manage_role(target.role) {
-        return Err(ApiError::forbidden("only owners can remove owners"));
-    }
-    tenant.remove_member(&user_id).await?;
+    let target = if leaving {
+        let tenant = auth.tenant::<AsViewer>(&state.store)?;
+        let target = tenant.member(&user_id).await?.ok_or_else(|| ApiError::not_found("member"))?;
+        tenant.leave().await?;
+        target
+    } else {
+        let tenant = auth.tenant::<AsAdmin>(&state.store)?;
+        let target = tenant.member(&user_id).await?.ok_or_else(|| ApiError::not_found("member"))?;
+        if !auth.role().can_manage_role(target.role) {
+            return Err(ApiError::forbidden("only owners can remove owners"));
+        }
+        tenant.remove_member(&user_id).await?;
+        target
+    };
     state
         .invalidate(Invalidation::Membership {
             user_id: user_id.to_string(),
@@ -242,7 +250,7 @@ pub async fn invite(
     client: ClientInfo,
     ApiJson(request): ApiJson<InviteRequest>,
 ) -> ApiResult<(StatusCode, Json<InvitationView>)> {
-    let tenant = auth.tenant(&state.store, Action::ManageMembers)?;
+    let tenant = auth.tenant::<AsAdmin>(&state.store)?;
     let email = Email::parse(&request.email)
         .map_err(|message| ApiError::invalid_field("email", message))?;
     let role = parse_role(&request.role)?;
@@ -294,7 +302,7 @@ pub async fn invitations(
     State(state): State<AppState>,
     auth: Auth,
 ) -> ApiResult<Json<Vec<InvitationView>>> {
-    let invitations = auth.tenant(&state.store, Action::ManageMembers)?.invitations().await?;
+    let invitations = auth.tenant::<AsAdmin>(&state.store)?.invitations().await?;
     Ok(Json(invitations.iter().map(InvitationView::from).collect()))
 }
 
@@ -310,7 +318,7 @@ pub struct BlockedIps {
 #[utoipa::path(get, path = "/api/v1/org/blocked-ips", tag = "organizations", security(("bearer" = [])),
     responses((status = 200, description = "Blocked ranges", body = BlockedIps)))]
 pub async fn blocked_ips(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<BlockedIps>> {
-    let ranges = auth.tenant(&state.store, Action::Read)?.blocked_ranges().await?;
+    let ranges = auth.tenant::<AsViewer>(&state.store)?.blocked_ranges().await?;
     Ok(Json(BlockedIps { ranges }))
 }
 
@@ -326,7 +334,7 @@ pub async fn set_blocked_ips(
     client: ClientInfo,
     ApiJson(request): ApiJson<BlockedIps>,
 ) -> ApiResult<Json<BlockedIps>> {
-    let tenant = auth.tenant(&state.store, Action::ManageApps)?;
+    let tenant = auth.tenant::<AsAdmin>(&state.store)?;
     if request.ranges.len() > 10_000 {
         return Err(ApiError::invalid_field("ranges", "at most 10 000 ranges"));
     }

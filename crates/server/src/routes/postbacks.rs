@@ -10,9 +10,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use unmogrowp_domain::Action;
 use unmogrowp_domain::time::rfc3339;
 use unmogrowp_domain::validate::FieldErrors;
+use unmogrowp_storage::tenant::{AsMember, AsViewer};
 use unmogrowp_storage::{NewPostback, Postback};
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -64,7 +64,7 @@ pub async fn create_postback(
     Path(app_id): Path<String>,
     ApiJson(request): ApiJson<CreatePostbackRequest>,
 ) -> ApiResult<(StatusCode, Json<PostbackView>)> {
-    let tenant = auth.tenant(&state.store, Action::ManagePostbacks)?;
+    let tenant = auth.tenant::<AsMember>(&state.store)?;
     let app_id = parse_app_id(&app_id)?;
     let mut errors = FieldErrors::new();
     let network = request.network.trim().to_owned();
@@ -116,7 +116,7 @@ pub async fn list_postbacks(
     auth: Auth,
     Path(app_id): Path<String>,
 ) -> ApiResult<Json<Vec<PostbackView>>> {
-    let tenant = auth.tenant(&state.store, Action::Read)?;
+    let tenant = auth.tenant::<AsViewer>(&state.store)?;
     let app_id = parse_app_id(&app_id)?;
     tenant.app(&app_id).await?.ok_or_else(|| ApiError::not_found("app"))?;
     Ok(Json(tenant.postbacks(&app_id).await?.iter().map(view).collect()))
@@ -157,7 +157,7 @@ pub async fn deliveries(
     Path(app_id): Path<String>,
     ApiQuery(params): ApiQuery<DeliveriesParams>,
 ) -> ApiResult<Json<Vec<DeliveryView>>> {
-    let tenant = auth.tenant(&state.store, Action::Read)?;
+    let tenant = auth.tenant::<AsViewer>(&state.store)?;
     let app_id = parse_app_id(&app_id)?;
     tenant.app(&app_id).await?.ok_or_else(|| ApiError::not_found("app"))?;
     let limit = params.limit.unwrap_or(100);

@@ -9,9 +9,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use unmogrowp_domain::Action;
 use unmogrowp_domain::time::rfc3339;
 use unmogrowp_eventstore::{Counts, Dimension, SummaryQuery, SummaryRow};
+use unmogrowp_storage::tenant::AsViewer;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -138,7 +138,7 @@ pub async fn summary(
     Path(app_id): Path<String>,
     ApiQuery(params): ApiQuery<SummaryParams>,
 ) -> ApiResult<Response> {
-    let tenant = auth.tenant(&state.store, Action::Read)?;
+    let tenant = auth.tenant::<AsViewer>(&state.store)?;
     let app =
         tenant.app(&parse_app_id(&app_id)?).await?.ok_or_else(|| ApiError::not_found("app"))?;
     let (from, to) = day_range(&app.time_zone, params.from.as_deref(), params.to.as_deref(), 7)?;
@@ -245,7 +245,7 @@ pub async fn rejected_events(
     Path(app_id): Path<String>,
     ApiQuery(params): ApiQuery<RejectedParams>,
 ) -> ApiResult<Json<Vec<RejectedView>>> {
-    let tenant = auth.tenant(&state.store, Action::Read)?;
+    let tenant = auth.tenant::<AsViewer>(&state.store)?;
     let app =
         tenant.app(&parse_app_id(&app_id)?).await?.ok_or_else(|| ApiError::not_found("app"))?;
     let limit = params.limit.unwrap_or(100);
@@ -338,7 +338,7 @@ pub async fn fraud(
     Path(app_id): Path<String>,
     ApiQuery(params): ApiQuery<FraudParams>,
 ) -> ApiResult<Json<FraudResponse>> {
-    let tenant = auth.tenant(&state.store, Action::Read)?;
+    let tenant = auth.tenant::<AsViewer>(&state.store)?;
     let app =
         tenant.app(&parse_app_id(&app_id)?).await?.ok_or_else(|| ApiError::not_found("app"))?;
     let (from, to) = day_range(&app.time_zone, params.from.as_deref(), params.to.as_deref(), 30)?;
@@ -421,7 +421,7 @@ pub async fn cohorts(
     Path(app_id): Path<String>,
     ApiQuery(params): ApiQuery<CohortParams>,
 ) -> ApiResult<Response> {
-    let tenant = auth.tenant(&state.store, Action::Read)?;
+    let tenant = auth.tenant::<AsViewer>(&state.store)?;
     let app =
         tenant.app(&parse_app_id(&app_id)?).await?.ok_or_else(|| ApiError::not_found("app"))?;
     let (from, to) = day_range(&app.time_zone, params.from.as_deref(), params.to.as_deref(), 30)?;

@@ -1,6 +1,7 @@
 use crate::Harness;
 use crate::new_user;
 use unmogrowp_domain::{OrgId, Role, UserId};
+use unmogrowp_storage::tenant::AsOwner;
 use unmogrowp_storage::{StorageError, Store, migrations_for};
 
 pub async fn registering_creates_user_organization_and_owner_membership(harness: &Harness) {
@@ -20,7 +21,7 @@ pub async fn registering_creates_user_organization_and_owner_membership(harness:
     assert_eq!(memberships[0].organization, organization);
     assert_eq!(memberships[0].membership, membership);
 
-    let tenant = store.tenant(&membership);
+    let tenant = store.tenant::<AsOwner>(&membership).unwrap();
     assert_eq!(tenant.organization().await.unwrap(), organization);
     let members = tenant.members().await.unwrap();
     assert_eq!(members.len(), 1);
@@ -71,9 +72,9 @@ pub async fn a_tenant_handle_sees_only_its_own_members(harness: &Harness) {
         store.accounts().register_owner(new_user("a@one.example"), "One").await.unwrap();
     let (bob, _, bob_membership) =
         store.accounts().register_owner(new_user("b@two.example"), "Two").await.unwrap();
-    let members = store.tenant(&alice_membership).members().await.unwrap();
+    let members = store.reader(&alice_membership).members().await.unwrap();
     assert!(members.iter().all(|m| m.user.id != bob.id));
-    let members = store.tenant(&bob_membership).members().await.unwrap();
+    let members = store.reader(&bob_membership).members().await.unwrap();
     assert_eq!(members.len(), 1);
     assert_eq!(members[0].user.id, bob.id);
 }
@@ -195,7 +196,7 @@ pub async fn invitations_are_accepted_once_and_not_after_expiry(harness: &Harnes
     let store = &harness.store;
     let (owner, _, membership) =
         store.accounts().register_owner(new_user("o@inv.example"), "Inv").await.unwrap();
-    let tenant = store.tenant(&membership);
+    let tenant = store.tenant::<AsOwner>(&membership).unwrap();
     let now = unmogrowp_domain::time::now_millis();
     let invitation = tenant
         .create_invitation(NewInvitation {
@@ -249,7 +250,7 @@ pub async fn the_last_owner_stays(harness: &Harness) {
     let store = &harness.store;
     let (owner, _, membership) =
         store.accounts().register_owner(new_user("only@owner.example"), "Solo").await.unwrap();
-    let tenant = store.tenant(&membership);
+    let tenant = store.tenant::<AsOwner>(&membership).unwrap();
     assert!(matches!(
         tenant.set_member_role(&owner.id, Role::Admin).await,
         Err(StorageError::Refused(_))
@@ -266,21 +267,25 @@ pub async fn apps_and_keys_belong_to_their_organization(harness: &Harness) {
         store.accounts().register_owner(new_user("a@apps.example"), "Mine").await.unwrap();
     let (_, _, theirs) =
         store.accounts().register_owner(new_user("b@apps.example"), "Theirs").await.unwrap();
-    let app = store.tenant(&mine).create_app(app_record("token-1")).await.unwrap();
+    let app =
+        store.tenant::<AsOwner>(&mine).unwrap().create_app(app_record("token-1")).await.unwrap();
     assert!(matches!(
-        store.tenant(&theirs).create_app(app_record("token-1")).await,
+        store.tenant::<AsOwner>(&theirs).unwrap().create_app(app_record("token-1")).await,
         Err(StorageError::Conflict(_))
     ));
-    assert_eq!(store.tenant(&mine).apps().await.unwrap(), vec![app.clone()]);
-    assert!(store.tenant(&theirs).apps().await.unwrap().is_empty());
-    assert!(store.tenant(&theirs).app(&app.id).await.unwrap().is_none());
+    assert_eq!(store.tenant::<AsOwner>(&mine).unwrap().apps().await.unwrap(), vec![app.clone()]);
+    assert!(store.tenant::<AsOwner>(&theirs).unwrap().apps().await.unwrap().is_empty());
+    assert!(store.tenant::<AsOwner>(&theirs).unwrap().app(&app.id).await.unwrap().is_none());
     assert!(matches!(
-        store.tenant(&theirs).update_app(&app.id, AppPatch::default()).await,
+        store.tenant::<AsOwner>(&theirs).unwrap().update_app(&app.id, AppPatch::default()).await,
         Err(StorageError::NotFound)
     ));
-    assert!(matches!(store.tenant(&theirs).delete_app(&app.id).await, Err(StorageError::NotFound)));
     assert!(matches!(
-        store.tenant(&theirs).create_key(&app.id, "n").await,
+        store.tenant::<AsOwner>(&theirs).unwrap().delete_app(&app.id).await,
+        Err(StorageError::NotFound)
+    ));
+    assert!(matches!(
+        store.tenant::<AsOwner>(&theirs).unwrap().create_key(&app.id, "n").await,
         Err(StorageError::NotFound)
     ));
     assert_eq!(
@@ -291,7 +296,8 @@ pub async fn apps_and_keys_belong_to_their_organization(harness: &Harness) {
     let mut settings = app.attribution;
     settings.click_window_hours = 12;
     let updated = store
-        .tenant(&mine)
+        .tenant::<AsOwner>(&mine)
+        .unwrap()
         .update_app(
             &app.id,
             AppPatch {
@@ -306,16 +312,16 @@ pub async fn apps_and_keys_belong_to_their_organization(harness: &Harness) {
     assert_eq!(updated.currency, "EUR");
     assert_eq!(updated.name, "Game");
 
-    let key = store.tenant(&mine).create_key(&app.id, "nonce-1").await.unwrap();
+    let key = store.tenant::<AsOwner>(&mine).unwrap().create_key(&app.id, "nonce-1").await.unwrap();
     assert_eq!(store.credentials().key(&key.id).await.unwrap().unwrap().nonce, "nonce-1");
     assert!(matches!(
-        store.tenant(&theirs).revoke_key(&app.id, &key.id).await,
+        store.tenant::<AsOwner>(&theirs).unwrap().revoke_key(&app.id, &key.id).await,
         Err(StorageError::NotFound)
     ));
-    store.tenant(&mine).revoke_key(&app.id, &key.id).await.unwrap();
+    store.tenant::<AsOwner>(&mine).unwrap().revoke_key(&app.id, &key.id).await.unwrap();
     assert!(store.credentials().key(&key.id).await.unwrap().unwrap().revoked_at.is_some());
 
-    store.tenant(&mine).delete_app(&app.id).await.unwrap();
+    store.tenant::<AsOwner>(&mine).unwrap().delete_app(&app.id).await.unwrap();
     assert!(store.credentials().app_by_token("token-1").await.unwrap().is_none());
     assert!(store.credentials().key(&key.id).await.unwrap().is_none(), "keys go with their app");
 }
@@ -333,7 +339,7 @@ pub async fn the_audit_log_is_per_organization_newest_first(harness: &Harness) {
             actor: Some("a@audit.example".into()),
             ..NewAuditEntry::default()
         };
-        store.tenant(&mine).audit(entry).await.unwrap();
+        store.tenant::<AsOwner>(&mine).unwrap().audit(entry).await.unwrap();
     }
     let failure = NewAuditEntry {
         action: "auth.login".into(),
@@ -348,7 +354,8 @@ pub async fn the_audit_log_is_per_organization_newest_first(harness: &Harness) {
         .unwrap();
 
     let all = store
-        .tenant(&mine)
+        .tenant::<AsOwner>(&mine)
+        .unwrap()
         .audit_log(&AuditFilter { limit: 10, ..AuditFilter::default() })
         .await
         .unwrap();
@@ -356,14 +363,16 @@ pub async fn the_audit_log_is_per_organization_newest_first(harness: &Harness) {
     assert_eq!(actions, vec!["auth.login", "test.2", "test.1", "test.0"]);
     assert!(
         store
-            .tenant(&theirs)
+            .tenant::<AsOwner>(&theirs)
+            .unwrap()
             .audit_log(&AuditFilter { limit: 10, ..AuditFilter::default() })
             .await
             .unwrap()
             .is_empty()
     );
     let page = store
-        .tenant(&mine)
+        .tenant::<AsOwner>(&mine)
+        .unwrap()
         .audit_log(&AuditFilter {
             limit: 2,
             before: Some(all[1].id.clone()),
@@ -376,7 +385,8 @@ pub async fn the_audit_log_is_per_organization_newest_first(harness: &Harness) {
         vec!["test.1", "test.0"]
     );
     let failures = store
-        .tenant(&mine)
+        .tenant::<AsOwner>(&mine)
+        .unwrap()
         .audit_log(&AuditFilter {
             limit: 10,
             outcome: Some(Outcome::Failure),

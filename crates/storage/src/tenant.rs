@@ -1,0 +1,274 @@
+//! Role-typed handles on one organization's rows.
+//!
+//! A [`Tenant`] is made by [`crate::Store::tenant`] for a [`Membership`] at a role level
+//! ([`AsViewer`], [`AsMember`], [`AsAdmin`], [`AsOwner`]) the membership's role reaches. Its type
+//! carries the level, and each write method exists only for the levels whose role the
+//! permission table ([`unmogrowp_domain::policy::POLICY`]) allows the matching action, so a
+//! handler that asked for a viewer's handle cannot call a write method at all: the mistake is
+//! a compile error, not a missing check.
+//!
+//! ```
+//! # async fn example(store: &unmogrowp_storage::Store, membership: &unmogrowp_storage::Membership,
+//! #                  app_id: &unmogrowp_domain::AppId) {
+//! use unmogrowp_storage::tenant::AsAdmin;
+//! if let Some(admin) = store.tenant::<AsAdmin>(membership) {
+//!     let _ = admin.delete_app(app_id).await;
+//! }
+//! # }
+//! ```
+//!
+//! A viewer's handle has no `delete_app`:
+//!
+//! ```compile_fail
+//! # async fn example(store: &unmogrowp_storage::Store, membership: &unmogrowp_storage::Membership,
+//! #                  app_id: &unmogrowp_domain::AppId) {
+//! use unmogrowp_storage::tenant::AsViewer;
+//! if let Some(viewer) = store.tenant::<AsViewer>(membership) {
+//!     let _ = viewer.delete_app(app_id).await;
+//! }
+//! # }
+//! ```
+
+use crate::Result;
+use crate::StorageError;
+use crate::backend::StoreBackend;
+use crate::model::*;
+use std::marker::PhantomData;
+use unmogrowp_domain::{Action, AppId, KeyId, OrgId, Role, UserId};
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A role level a handle is made at.
+pub trait Level: sealed::Sealed + Send + Sync + 'static {
+    /// The lowest role that reaches this level.
+    const ROLE: Role;
+}
+
+macro_rules! levels {
+    ($($(#[$doc:meta])* $name:ident => $role:expr),* $(,)?) => {$(
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug)]
+        pub struct $name;
+        impl sealed::Sealed for $name {}
+        impl Level for $name {
+            const ROLE: Role = $role;
+        }
+    )*};
+}
+
+levels! {
+    /// Every member: reads.
+    AsViewer => Role::Viewer,
+    /// Tracking links, postbacks, exports.
+    AsMember => Role::Member,
+    /// Apps, keys, members, the audit log.
+    AsAdmin => Role::Admin,
+    /// Everything, including the organization itself.
+    AsOwner => Role::Owner,
+}
+
+/// Capabilities: a level has one when its role is allowed the capability's action. Written
+/// as a table so a test can check it against the permission table.
+macro_rules! capabilities {
+    ($($(#[$doc:meta])* $name:ident = $action:expr => [$($level:ident),*];)*) => {
+        $(
+            $(#[$doc])*
+            pub trait $name: Level {
+                /// The action of the permission table this capability stands for.
+                const ACTION: Action;
+            }
+            $(impl $name for $level { const ACTION: Action = $action; })*
+        )*
+        /// Each capability's action and the roles of the levels that have it.
+        #[cfg(test)]
+        const CAPABILITIES: &[(Action, &[Role])] = &[$(($action, &[$($level::ROLE),*])),*];
+    };
+}
+
+capabilities! {
+    /// Create tracking links.
+    ManagesLinks = Action::ManageLinks => [AsMember, AsAdmin, AsOwner];
+    /// Create postbacks.
+    ManagesPostbacks = Action::ManagePostbacks => [AsMember, AsAdmin, AsOwner];
+    /// Create, change and delete apps; the organization's blocked IP ranges.
+    ManagesApps = Action::ManageApps => [AsAdmin, AsOwner];
+    /// Create, list and revoke S2S keys.
+    ManagesKeys = Action::ManageKeys => [AsAdmin, AsOwner];
+    /// Invite members, change their roles, remove them.
+    ManagesMembers = Action::ManageMembers => [AsAdmin, AsOwner];
+    /// Read the audit log.
+    ReadsAuditLog = Action::ReadAuditLog => [AsAdmin, AsOwner];
+}
+
+/// One organization's rows, reached through a proven [`Membership`], at level `L`.
+pub struct Tenant<'a, L: Level> {
+    backend: &'a dyn StoreBackend,
+    membership: Membership,
+    level: PhantomData<L>,
+}
+
+impl<L: Level> Clone for Tenant<'_, L> {
+    fn clone(&self) -> Self {
+        Self { backend: self.backend, membership: self.membership.clone(), level: PhantomData }
+    }
+}
+
+impl<'a, L: Level> Tenant<'a, L> {
+    pub(crate) fn new(backend: &'a dyn StoreBackend, membership: &Membership) -> Option<Self> {
+        (membership.role >= L::ROLE).then(|| Self {
+            backend,
+            membership: membership.clone(),
+            level: PhantomData,
+        })
+    }
+
+    pub fn membership(&self) -> &Membership {
+        &self.membership
+    }
+
+    fn org(&self) -> &OrgId {
+        &self.membership.org_id
+    }
+
+    pub async fn organization(&self) -> Result<Organization> {
+        self.backend.organization(self.org()).await?.ok_or(StorageError::NotFound)
+    }
+
+    pub async fn members(&self) -> Result<Vec<Member>> {
+        self.backend.members(self.org()).await
+    }
+
+    pub async fn member(&self, user_id: &UserId) -> Result<Option<Member>> {
+        self.backend.member(self.org(), user_id).await
+    }
+
+    /// Removes the caller's own membership (anyone may leave).
+    pub async fn leave(&self) -> Result<()> {
+        self.backend.remove_member(self.org(), &self.membership.user_id).await
+    }
+
+    /// Records an audit entry in this organization (every handle: the record of what was
+    /// done is not a permission).
+    pub async fn audit(&self, entry: NewAuditEntry) -> Result<()> {
+        self.backend.audit(Some(self.org()), entry).await
+    }
+
+    pub async fn apps(&self) -> Result<Vec<App>> {
+        self.backend.apps(self.org()).await
+    }
+
+    pub async fn app(&self, app_id: &AppId) -> Result<Option<App>> {
+        self.backend.app(self.org(), app_id).await
+    }
+
+    pub async fn links(&self, app_id: &AppId) -> Result<Vec<Link>> {
+        self.backend.links(self.org(), app_id).await
+    }
+
+    pub async fn postbacks(&self, app_id: &AppId) -> Result<Vec<Postback>> {
+        self.backend.postbacks(self.org(), app_id).await
+    }
+
+    /// The app's postback deliveries, newest first.
+    pub async fn deliveries(&self, app_id: &AppId, limit: u32) -> Result<Vec<Delivery>> {
+        self.backend.deliveries(self.org(), app_id, limit).await
+    }
+
+    /// The organization's blocked IP ranges (CIDR text).
+    pub async fn blocked_ranges(&self) -> Result<Vec<String>> {
+        self.backend.blocked_ranges(self.org()).await
+    }
+}
+
+impl<L: ManagesMembers> Tenant<'_, L> {
+    pub async fn set_member_role(&self, user_id: &UserId, role: Role) -> Result<()> {
+        self.backend.set_member_role(self.org(), user_id, role).await
+    }
+
+    pub async fn remove_member(&self, user_id: &UserId) -> Result<()> {
+        self.backend.remove_member(self.org(), user_id).await
+    }
+
+    pub async fn create_invitation(&self, invitation: NewInvitation) -> Result<Invitation> {
+        self.backend.create_invitation(self.org(), invitation).await
+    }
+
+    pub async fn invitations(&self) -> Result<Vec<Invitation>> {
+        self.backend.invitations(self.org()).await
+    }
+}
+
+impl<L: ReadsAuditLog> Tenant<'_, L> {
+    pub async fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
+        self.backend.audit_log(self.org(), filter).await
+    }
+}
+
+impl<L: ManagesApps> Tenant<'_, L> {
+    pub async fn create_app(&self, app: NewApp) -> Result<App> {
+        self.backend.create_app(self.org(), app).await
+    }
+
+    pub async fn update_app(&self, app_id: &AppId, patch: AppPatch) -> Result<App> {
+        self.backend.update_app(self.org(), app_id, patch).await
+    }
+
+    pub async fn delete_app(&self, app_id: &AppId) -> Result<()> {
+        self.backend.delete_app(self.org(), app_id).await
+    }
+
+    /// Replaces the organization's blocked IP ranges.
+    pub async fn set_blocked_ranges(&self, ranges: &[String]) -> Result<()> {
+        self.backend.set_blocked_ranges(self.org(), ranges).await
+    }
+}
+
+impl<L: ManagesKeys> Tenant<'_, L> {
+    pub async fn create_key(&self, app_id: &AppId, nonce: &str) -> Result<AppKey> {
+        self.backend.create_key(self.org(), app_id, nonce, &self.membership.user_id).await
+    }
+
+    pub async fn keys(&self, app_id: &AppId) -> Result<Vec<AppKey>> {
+        self.backend.keys(self.org(), app_id).await
+    }
+
+    pub async fn revoke_key(&self, app_id: &AppId, key_id: &KeyId) -> Result<()> {
+        self.backend.revoke_key(self.org(), app_id, key_id).await
+    }
+}
+
+impl<L: ManagesLinks> Tenant<'_, L> {
+    pub async fn create_link(&self, app_id: &AppId, link: NewLink) -> Result<Link> {
+        self.backend.create_link(self.org(), app_id, link, &self.membership.user_id).await
+    }
+}
+
+impl<L: ManagesPostbacks> Tenant<'_, L> {
+    pub async fn create_postback(&self, app_id: &AppId, postback: NewPostback) -> Result<Postback> {
+        self.backend.create_postback(self.org(), app_id, postback, &self.membership.user_id).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The capability table grants each action to exactly the levels whose role the
+    /// permission table allows it.
+    #[test]
+    fn capabilities_match_the_permission_table() {
+        let levels = [AsViewer::ROLE, AsMember::ROLE, AsAdmin::ROLE, AsOwner::ROLE];
+        for (action, granted) in CAPABILITIES {
+            for role in levels {
+                assert_eq!(
+                    granted.contains(&role),
+                    role.allows(*action),
+                    "{action:?} for {role:?}"
+                );
+            }
+        }
+        assert_eq!(CAPABILITIES.len(), 6);
+    }
+}
