@@ -41,6 +41,48 @@ impl Auth {
     }
 }
 
+/// An app of the caller's organization, named by the path's `app_id`, reached at role level
+/// `L` (see [`Auth::tenant`]): 403 when the caller's role is below `L`, 404 for a malformed id,
+/// an unknown one or another organization's app — so a handler starts with the app in hand.
+pub struct TenantApp<L: Level> {
+    pub auth: Auth,
+    pub app: unmogrowp_storage::App,
+    store: Store,
+    level: std::marker::PhantomData<L>,
+}
+
+impl<L: Level> TenantApp<L> {
+    /// The organization's rows at level `L` (checked when the extractor ran).
+    pub fn tenant(&self) -> Tenant<'_, L> {
+        self.store
+            .tenant::<L>(&self.auth.membership)
+            .unwrap_or_else(|| unreachable!("the level was checked when the request was read"))
+    }
+}
+
+impl<L: Level> FromRequestParts<AppState> for TenantApp<L> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let auth = Auth::from_request_parts(parts, state).await?;
+        let tenant = auth.tenant::<L>(&state.store)?;
+        let axum::extract::Path(params) = axum::extract::Path::<
+            std::collections::HashMap<String, String>,
+        >::from_request_parts(parts, state)
+        .await
+        .map_err(|_| ApiError::not_found("app"))?;
+        let app_id = params
+            .get("app_id")
+            .and_then(|raw| unmogrowp_domain::AppId::parse(raw))
+            .ok_or_else(|| ApiError::not_found("app"))?;
+        let app = tenant.app(&app_id).await?.ok_or_else(|| ApiError::not_found("app"))?;
+        Ok(Self { auth, app, store: state.store.clone(), level: std::marker::PhantomData })
+    }
+}
+
 const ORG_HEADER: &str = "x-org-id";
 
 impl FromRequestParts<AppState> for Auth {

@@ -7,7 +7,7 @@ pub mod passwords;
 pub mod throttle;
 pub mod tokens;
 
-pub use context::{Auth, ClientInfo};
+pub use context::{Auth, ClientInfo, TenantApp};
 
 use crate::config::AuthConfig;
 use crate::secrets::{Keyring, random_token, token_hash};

@@ -1,7 +1,7 @@
 //! Apps, their attribution settings, and their server-to-server keys.
 
 use crate::audit::Audit;
-use crate::auth::{Auth, ClientInfo};
+use crate::auth::{Auth, ClientInfo, TenantApp};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::routes::views::AppView;
@@ -158,14 +158,7 @@ pub async fn list_apps(State(state): State<AppState>, auth: Auth) -> ApiResult<J
     params(("app_id" = String, Path, description = "The app's id")),
     responses((status = 200, description = "The app", body = AppView),
               (status = 404, description = "No such app in this organization", body = crate::error::ProblemDocument, content_type = "application/problem+json")))]
-pub async fn get_app(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(app_id): Path<String>,
-) -> ApiResult<Json<AppView>> {
-    let tenant = auth.tenant::<AsViewer>(&state.store)?;
-    let app =
-        tenant.app(&parse_app_id(&app_id)?).await?.ok_or_else(|| ApiError::not_found("app"))?;
+pub async fn get_app(TenantApp { app, .. }: TenantApp<AsViewer>) -> ApiResult<Json<AppView>> {
     Ok(Json(AppView::from(&app)))
 }
 
@@ -333,15 +326,8 @@ pub async fn create_key(
 #[utoipa::path(get, path = "/api/v1/apps/{app_id}/keys", tag = "apps", security(("bearer" = [])),
     params(("app_id" = String, Path, description = "The app's id")),
     responses((status = 200, description = "Keys", body = [KeyView])))]
-pub async fn list_keys(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(app_id): Path<String>,
-) -> ApiResult<Json<Vec<KeyView>>> {
-    let tenant = auth.tenant::<AsAdmin>(&state.store)?;
-    let app_id = parse_app_id(&app_id)?;
-    tenant.app(&app_id).await?.ok_or_else(|| ApiError::not_found("app"))?;
-    let keys = tenant.keys(&app_id).await?;
+pub async fn list_keys(found: TenantApp<AsAdmin>) -> ApiResult<Json<Vec<KeyView>>> {
+    let keys = found.tenant().keys(&found.app.id).await?;
     Ok(Json(
         keys.iter()
             .map(|key| KeyView {

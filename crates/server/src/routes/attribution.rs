@@ -1,10 +1,9 @@
 //! Attribution lookups: the decision for one install (dashboard, API), and for a device (the
 //! SDK's `GET /v1/attribution`, for deferred deep links and in-app attribution displays).
 
-use crate::auth::Auth;
+use crate::auth::TenantApp;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiQuery;
-use crate::routes::apps::parse_app_id;
 use crate::routes::reports::store_unavailable;
 use crate::state::AppState;
 use axum::Json;
@@ -71,12 +70,9 @@ fn install_view(row: unmogrowp_eventstore::AttributionRow) -> InstallView {
               (status = 404, description = "No such install", body = crate::error::ProblemDocument, content_type = "application/problem+json")))]
 pub async fn install(
     State(state): State<AppState>,
-    auth: Auth,
-    Path((app_id, event_id)): Path<(String, String)>,
+    TenantApp { app, .. }: TenantApp<AsViewer>,
+    Path((_app_id, event_id)): Path<(String, String)>,
 ) -> ApiResult<Json<InstallView>> {
-    let tenant = auth.tenant::<AsViewer>(&state.store)?;
-    let app =
-        tenant.app(&parse_app_id(&app_id)?).await?.ok_or_else(|| ApiError::not_found("app"))?;
     match state
         .events
         .attribution(app.id.as_str(), &event_id)

@@ -2,10 +2,9 @@
 //! channel into the response body, so memory stays flat whatever the export's size, and a
 //! client that goes away stops the query.
 
-use crate::auth::Auth;
+use crate::auth::TenantApp;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiQuery;
-use crate::routes::apps::parse_app_id;
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -106,13 +105,10 @@ fn csv_line(row: &EventRow, out: &mut String) {
               (status = 404, description = "No such app or export", body = crate::error::ProblemDocument, content_type = "application/problem+json")))]
 pub async fn export(
     State(state): State<AppState>,
-    auth: Auth,
-    Path((app_id, kind)): Path<(String, String)>,
+    TenantApp { app, .. }: TenantApp<AsMember>,
+    Path((_app_id, kind)): Path<(String, String)>,
     ApiQuery(params): ApiQuery<ExportParams>,
 ) -> ApiResult<Response> {
-    let tenant = auth.tenant::<AsMember>(&state.store)?;
-    let app =
-        tenant.app(&parse_app_id(&app_id)?).await?.ok_or_else(|| ApiError::not_found("app"))?;
     let kinds = match kind.as_str() {
         "installs.csv" => vec![EventType::Install],
         "events.csv" => vec![EventType::Open, EventType::Session, EventType::Event],

@@ -1,7 +1,7 @@
 //! Tracking links.
 
 use crate::audit::Audit;
-use crate::auth::{Auth, ClientInfo};
+use crate::auth::{Auth, ClientInfo, TenantApp};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::routes::apps::parse_app_id;
@@ -130,12 +130,9 @@ pub async fn create_link(
               (status = 404, description = "No such app", body = crate::error::ProblemDocument, content_type = "application/problem+json")))]
 pub async fn list_links(
     State(state): State<AppState>,
-    auth: Auth,
-    Path(app_id): Path<String>,
+    found: TenantApp<AsViewer>,
 ) -> ApiResult<Json<Vec<LinkView>>> {
-    let tenant = auth.tenant::<AsViewer>(&state.store)?;
-    let app_id = parse_app_id(&app_id)?;
-    tenant.app(&app_id).await?.ok_or_else(|| ApiError::not_found("app"))?;
+    let (tenant, app_id) = (found.tenant(), &found.app.id);
     let public_url = state.config.public_url();
-    Ok(Json(tenant.links(&app_id).await?.iter().map(|link| view(link, &public_url)).collect()))
+    Ok(Json(tenant.links(app_id).await?.iter().map(|link| view(link, &public_url)).collect()))
 }

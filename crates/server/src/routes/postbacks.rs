@@ -1,7 +1,7 @@
 //! Postbacks: URL templates per network, and their delivery log.
 
 use crate::audit::Audit;
-use crate::auth::{Auth, ClientInfo};
+use crate::auth::{Auth, ClientInfo, TenantApp};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::routes::apps::parse_app_id;
@@ -111,15 +111,8 @@ pub async fn create_postback(
 #[utoipa::path(get, path = "/api/v1/apps/{app_id}/postbacks", tag = "postbacks", security(("bearer" = [])),
     params(("app_id" = String, Path, description = "The app's id")),
     responses((status = 200, description = "Postbacks", body = [PostbackView])))]
-pub async fn list_postbacks(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(app_id): Path<String>,
-) -> ApiResult<Json<Vec<PostbackView>>> {
-    let tenant = auth.tenant::<AsViewer>(&state.store)?;
-    let app_id = parse_app_id(&app_id)?;
-    tenant.app(&app_id).await?.ok_or_else(|| ApiError::not_found("app"))?;
-    Ok(Json(tenant.postbacks(&app_id).await?.iter().map(view).collect()))
+pub async fn list_postbacks(found: TenantApp<AsViewer>) -> ApiResult<Json<Vec<PostbackView>>> {
+    Ok(Json(found.tenant().postbacks(&found.app.id).await?.iter().map(view).collect()))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -152,14 +145,10 @@ pub struct DeliveryView {
     params(("app_id" = String, Path, description = "The app's id"), DeliveriesParams),
     responses((status = 200, description = "Deliveries", body = [DeliveryView])))]
 pub async fn deliveries(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(app_id): Path<String>,
+    found: TenantApp<AsViewer>,
     ApiQuery(params): ApiQuery<DeliveriesParams>,
 ) -> ApiResult<Json<Vec<DeliveryView>>> {
-    let tenant = auth.tenant::<AsViewer>(&state.store)?;
-    let app_id = parse_app_id(&app_id)?;
-    tenant.app(&app_id).await?.ok_or_else(|| ApiError::not_found("app"))?;
+    let (tenant, app_id) = (found.tenant(), found.app.id.clone());
     let limit = params.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::invalid_field("limit", "must be between 1 and 500"));

@@ -1,12 +1,11 @@
 //! Reports read from the event store's rollups, and the quarantine of rejected events.
 
-use crate::auth::Auth;
+use crate::auth::TenantApp;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiQuery;
-use crate::routes::apps::parse_app_id;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use unmogrowp_domain::time::rfc3339;
@@ -134,13 +133,9 @@ fn row_json(
     ))]
 pub async fn summary(
     State(state): State<AppState>,
-    auth: Auth,
-    Path(app_id): Path<String>,
+    TenantApp { auth, app, .. }: TenantApp<AsViewer>,
     ApiQuery(params): ApiQuery<SummaryParams>,
 ) -> ApiResult<Response> {
-    let tenant = auth.tenant::<AsViewer>(&state.store)?;
-    let app =
-        tenant.app(&parse_app_id(&app_id)?).await?.ok_or_else(|| ApiError::not_found("app"))?;
     let (from, to) = day_range(&app.time_zone, params.from.as_deref(), params.to.as_deref(), 7)?;
     if to.since(from).map(|span| span.get_days()).unwrap_or(0) > 731 {
         return Err(ApiError::invalid_field("from", "a report covers at most two years"));
@@ -241,13 +236,9 @@ pub struct RejectedView {
               (status = 404, description = "No such app", body = crate::error::ProblemDocument, content_type = "application/problem+json")))]
 pub async fn rejected_events(
     State(state): State<AppState>,
-    auth: Auth,
-    Path(app_id): Path<String>,
+    TenantApp { app, .. }: TenantApp<AsViewer>,
     ApiQuery(params): ApiQuery<RejectedParams>,
 ) -> ApiResult<Json<Vec<RejectedView>>> {
-    let tenant = auth.tenant::<AsViewer>(&state.store)?;
-    let app =
-        tenant.app(&parse_app_id(&app_id)?).await?.ok_or_else(|| ApiError::not_found("app"))?;
     let limit = params.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::invalid_field("limit", "must be between 1 and 500"));
@@ -334,13 +325,9 @@ pub struct FraudResponse {
     responses((status = 200, description = "The fraud report", body = FraudResponse)))]
 pub async fn fraud(
     State(state): State<AppState>,
-    auth: Auth,
-    Path(app_id): Path<String>,
+    TenantApp { app, .. }: TenantApp<AsViewer>,
     ApiQuery(params): ApiQuery<FraudParams>,
 ) -> ApiResult<Json<FraudResponse>> {
-    let tenant = auth.tenant::<AsViewer>(&state.store)?;
-    let app =
-        tenant.app(&parse_app_id(&app_id)?).await?.ok_or_else(|| ApiError::not_found("app"))?;
     let (from, to) = day_range(&app.time_zone, params.from.as_deref(), params.to.as_deref(), 30)?;
     let rows = state
         .events
@@ -417,13 +404,9 @@ pub struct CohortResponse {
               (status = 400, description = "Invalid parameters", body = crate::error::ProblemDocument, content_type = "application/problem+json")))]
 pub async fn cohorts(
     State(state): State<AppState>,
-    auth: Auth,
-    Path(app_id): Path<String>,
+    TenantApp { auth, app, .. }: TenantApp<AsViewer>,
     ApiQuery(params): ApiQuery<CohortParams>,
 ) -> ApiResult<Response> {
-    let tenant = auth.tenant::<AsViewer>(&state.store)?;
-    let app =
-        tenant.app(&parse_app_id(&app_id)?).await?.ok_or_else(|| ApiError::not_found("app"))?;
     let (from, to) = day_range(&app.time_zone, params.from.as_deref(), params.to.as_deref(), 30)?;
     let group_by = match params.group_by.as_deref().map(str::trim).filter(|g| !g.is_empty()) {
         None => None,
