@@ -13,8 +13,7 @@ pub use nats::{NatsLog, NatsLogOptions};
 
 use std::time::Duration;
 
-/// The position of a record: 1 for the first record ever appended; 0 means "none".
-pub type Offset = u64;
+pub use unmogrowp_domain::Offset;
 
 /// A record to append.
 #[derive(Clone, Debug)]

@@ -187,7 +187,7 @@ impl LoggedEvent {
 
 /// An event that failed its checks, kept for inspection.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RejectedEvent {
+pub struct QuarantinedEvent {
     pub org_id: OrgId,
     pub app_id: AppId,
     pub received_ms: i64,
@@ -206,17 +206,17 @@ pub struct RejectedEvent {
 #[allow(clippy::large_enum_variant)]
 pub enum LogRecord {
     Event(LoggedEvent),
-    Rejected(RejectedEvent),
+    Quarantined(QuarantinedEvent),
 }
 
 /// The log's wire format: a postcard enum whose variant index says the record's layout.
 /// Variants are only ever added, so a log written by an older release stays readable:
-/// 0 is an event from before `device.install_id` (release 1.0), 1 a rejected event, 2 the
+/// 0 is an event from before `device.install_id` (release 1.0), 1 a quarantined event, 2 the
 /// current event layout.
 #[derive(Deserialize)]
 enum Wire {
     EventV0(legacy::LoggedEventV0),
-    Rejected(RejectedEvent),
+    Quarantined(QuarantinedEvent),
     Event(LoggedEvent),
 }
 
@@ -227,7 +227,7 @@ enum Wire {
 #[derive(Serialize)]
 enum WireRef<'a> {
     EventV0(legacy::LoggedEventV0Ref<'a>),
-    Rejected(&'a RejectedEvent),
+    Quarantined(&'a QuarantinedEvent),
     Event(&'a LoggedEvent),
 }
 
@@ -242,7 +242,7 @@ impl LogRecord {
                 Some(v0) => WireRef::EventV0(v0),
                 None => WireRef::Event(event),
             },
-            LogRecord::Rejected(rejected) => WireRef::Rejected(rejected),
+            LogRecord::Quarantined(rejected) => WireRef::Quarantined(rejected),
         };
         postcard::to_allocvec(&wire)
     }
@@ -251,7 +251,7 @@ impl LogRecord {
     pub fn decode(bytes: &[u8]) -> Result<Self, postcard::Error> {
         Ok(match postcard::from_bytes(bytes)? {
             Wire::EventV0(old) => LogRecord::Event(old.into()),
-            Wire::Rejected(rejected) => LogRecord::Rejected(rejected),
+            Wire::Quarantined(rejected) => LogRecord::Quarantined(rejected),
             Wire::Event(event) => LogRecord::Event(event),
         })
     }
@@ -259,7 +259,7 @@ impl LogRecord {
     pub fn app_id(&self) -> &AppId {
         match self {
             LogRecord::Event(event) => &event.app_id,
-            LogRecord::Rejected(rejected) => &rejected.app_id,
+            LogRecord::Quarantined(rejected) => &rejected.app_id,
         }
     }
 }

@@ -15,3 +15,8 @@ pub mod validate;
 
 pub use ids::{AppId, AuditId, InvitationId, KeyId, LinkId, OrgId, SessionId, UserId};
 pub use policy::{Action, Role};
+
+/// A position in the event log, shared by the log (where records are appended), the event
+/// store (which records how far it has applied the log) and the pipeline between them: 1 is
+/// the first record ever appended; 0 means "none".
+pub type Offset = u64;

@@ -46,7 +46,7 @@ fn row(i: u64, start: i64, span_days: i64) -> EventRow {
         user_agent: None,
         os: None,
         os_version: None,
-        model: None,
+        device_model: None,
         locale: None,
         click_id: None,
         link_id: None,

@@ -11,7 +11,7 @@ pub use clickhouse::{ClickHouseEventStore, SCHEMA_VERSION as CLICKHOUSE_SCHEMA_V
 pub use model::*;
 pub use sqlite::SqliteEventStore;
 
-pub type Offset = u64;
+pub use unmogrowp_domain::Offset;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -74,12 +74,12 @@ pub trait EventStore: Send + Sync {
     /// Rejected installs and flagged clicks by kind, reason and network.
     async fn fraud(&self, app_id: &str, from_day: &str, to_day: &str) -> Result<Vec<FraudRow>>;
 
-    async fn rejected(
+    async fn quarantined(
         &self,
         app_id: &str,
         limit: u32,
         before_ms: Option<i64>,
-    ) -> Result<Vec<RejectedRow>>;
+    ) -> Result<Vec<QuarantinedRow>>;
 
     /// Streams raw rows of one kind for an app and UTC day range, in time order, to `sink`
     /// (which returns `false` to stop). Memory stays constant whatever the size.

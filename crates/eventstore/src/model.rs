@@ -50,7 +50,9 @@ pub struct EventRow {
     pub user_agent: Option<String>,
     pub os: Option<String>,
     pub os_version: Option<String>,
-    pub model: Option<String>,
+    /// The device's model (`device.model` as sent), not an attribution model.
+    #[serde(rename = "model")]
+    pub device_model: Option<String>,
     pub locale: Option<String>,
     pub click_id: Option<String>,
     pub link_id: Option<String>,
@@ -105,7 +107,8 @@ pub struct CreditRow {
     pub day: String,
     pub dims: Dims,
     /// `last_touch`, `linear`, `time_decay` or `position_based`.
-    pub model: String,
+    #[serde(rename = "model")]
+    pub attribution_model: String,
     pub installs: f64,
 }
 
@@ -119,7 +122,7 @@ pub struct FraudRow {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct RejectedRow {
+pub struct QuarantinedRow {
     pub app_id: String,
     pub received_ms: i64,
     pub index: u32,
@@ -149,7 +152,7 @@ pub struct FraudHit {
 #[derive(Clone, Debug, Default)]
 pub struct Batch {
     pub rows: Vec<EventRow>,
-    pub rejected: Vec<RejectedRow>,
+    pub quarantined: Vec<QuarantinedRow>,
     pub attributions: Vec<AttributionRow>,
     pub credits: Vec<CreditRow>,
     pub fraud: Vec<FraudHit>,
@@ -210,8 +213,8 @@ impl Dimension {
 
 #[derive(Clone, Debug, Default)]
 pub struct SummaryQuery {
-    /// Multi-touch model for `installs` (`None`: last touch).
-    pub model: Option<String>,
+    /// Multi-touch attribution model for `installs` (`None`: last touch).
+    pub attribution_model: Option<String>,
     pub app_id: String,
     /// Inclusive report days (`YYYY-MM-DD`).
     pub from_day: String,

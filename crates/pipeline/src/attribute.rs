@@ -533,7 +533,7 @@ impl Attributor {
                     event_id: event.id.clone(),
                     day: row.day.clone(),
                     dims: row.dims.clone(),
-                    model: model.as_str().to_owned(),
+                    attribution_model: model.as_str().to_owned(),
                     installs: 1.0,
                 });
                 continue;
@@ -551,7 +551,7 @@ impl Attributor {
                     event_id: event.id.clone(),
                     day: row.day.clone(),
                     dims,
-                    model: model.as_str().to_owned(),
+                    attribution_model: model.as_str().to_owned(),
                     installs: weight,
                 });
             }

@@ -149,7 +149,7 @@ pub fn to_row(event: &LoggedEvent, app: &AppInfo, rates: &Rates) -> EventRow {
         user_agent: device.user_agent.clone(),
         os: device.os.clone(),
         os_version: device.os_version.clone(),
-        model: device.model.clone(),
+        device_model: device.model.clone(),
         locale: device.locale.clone(),
         click_id: event.click_id.clone(),
         link_id: event.link.as_ref().map(|l| l.link_id.clone()),

@@ -23,7 +23,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use unmogrowp_bus::{EventLog, Offset};
 use unmogrowp_domain::event::{EventType, LogRecord};
 use unmogrowp_domain::money::Rates;
-use unmogrowp_eventstore::{Batch, EventStore, RejectedRow};
+use unmogrowp_eventstore::{Batch, EventStore, QuarantinedRow};
 use unmogrowp_storage::Store;
 
 pub const CONSUMER: &str = "pipeline";
@@ -522,7 +522,7 @@ impl Pipeline {
                     }
                     batch.rows.push(row);
                 }
-                LogRecord::Rejected(rejected) => batch.rejected.push(RejectedRow {
+                LogRecord::Quarantined(rejected) => batch.quarantined.push(QuarantinedRow {
                     app_id: rejected.app_id.to_string(),
                     received_ms: rejected.received_ms,
                     index: rejected.index,

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use unmogrowp_bus::{Entry, EventLog, LogError, key_hash};
 use unmogrowp_domain::event::{
-    CheckContext, Checked, IncomingEvent, LinkRef, LogRecord, LoggedEvent, RejectedEvent,
+    CheckContext, Checked, IncomingEvent, LinkRef, LogRecord, LoggedEvent, QuarantinedEvent,
     Rejection, Source, check_event,
 };
 use unmogrowp_domain::{AppId, KeyId, LinkId, OrgId};
@@ -339,7 +339,7 @@ impl Ingest {
                         }
                         raw_text.truncate(cut);
                     }
-                    let record = RejectedEvent {
+                    let record = QuarantinedEvent {
                         org_id: app.org_id.clone(),
                         app_id: app.id.clone(),
                         received_ms: now,
@@ -351,7 +351,7 @@ impl Ingest {
                     };
                     entries.push(Entry {
                         key: format!("{}:rejected:{now}:{index}", app.id),
-                        payload: encode(&LogRecord::Rejected(record))?,
+                        payload: encode(&LogRecord::Quarantined(record))?,
                     });
                     rejected.push(RejectedItem {
                         index,

@@ -263,7 +263,7 @@ fn events_without_new_fields_are_written_in_the_previous_layout() {
     #[allow(dead_code, clippy::large_enum_variant)]
     enum RecordV0 {
         Event(legacy::LoggedEventV0),
-        Rejected(RejectedEvent),
+        Rejected(QuarantinedEvent),
     }
     let now = at(context().now_ms);
     let plain = check(serde_json::json!({"id": "a", "type": "install", "timestamp": now, "device": {"gaid": "g"}}))
@@ -294,7 +294,7 @@ fn log_records_round_trip() {
         .unwrap_or_else(|r| unreachable!("{r:?}"));
     let record = LogRecord::Event(with_install_id);
     assert_eq!(LogRecord::decode(&record.encode().unwrap_or_default()).ok(), Some(record));
-    let rejected = LogRecord::Rejected(RejectedEvent {
+    let rejected = LogRecord::Quarantined(QuarantinedEvent {
         org_id: OrgId::generate(),
         app_id: AppId::generate(),
         received_ms: 1,

@@ -41,7 +41,7 @@ use schema::{ATTRIBUTION_COLUMNS, EVENT_COLUMNS};
 use crate::model::shift_day;
 use crate::{
     ApplyOutcome, AttributionRow, Batch, CohortQuery, CohortRow, Counts, Dimension, EventRow,
-    EventStore, ExportQuery, FraudRow, Offset, RejectedRow, Result, StoreError, SummaryQuery,
+    EventStore, ExportQuery, FraudRow, Offset, QuarantinedRow, Result, StoreError, SummaryQuery,
     SummaryRow,
 };
 use serde_json::{Map, Value};
@@ -187,7 +187,7 @@ impl EventStore for ClickHouseEventStore {
             };
             out.push(summary);
         }
-        if let Some(model) = query.model.as_deref().filter(|m| *m != "last_touch") {
+        if let Some(model) = query.attribution_model.as_deref().filter(|m| *m != "last_touch") {
             let group = if columns.is_empty() {
                 String::new()
             } else {
@@ -367,12 +367,12 @@ impl EventStore for ClickHouseEventStore {
             .collect())
     }
 
-    async fn rejected(
+    async fn quarantined(
         &self,
         app_id: &str,
         limit: u32,
         before_ms: Option<i64>,
-    ) -> Result<Vec<RejectedRow>> {
+    ) -> Result<Vec<QuarantinedRow>> {
         let before = before_ms.map(|ms| format!(" AND received_ms < {ms}")).unwrap_or_default();
         let sql = format!(
             "SELECT app_id, received_ms, idx, event_id, code, message, raw FROM quarantine FINAL
@@ -383,7 +383,7 @@ impl EventStore for ClickHouseEventStore {
             .query(&sql)
             .await?
             .iter()
-            .map(|row| RejectedRow {
+            .map(|row| QuarantinedRow {
                 app_id: text(row, "app_id").unwrap_or_default(),
                 received_ms: int(row, "received_ms").unwrap_or(0),
                 index: u32::try_from(int(row, "idx").unwrap_or(0)).unwrap_or(0),

@@ -101,7 +101,7 @@ impl ClickHouseEventStore {
         // offset last.
         self.insert(
             "quarantine",
-            json_lines(batch.rejected.iter().map(|r| QuarantineInsert {
+            json_lines(batch.quarantined.iter().map(|r| QuarantineInsert {
                 app_id: &r.app_id,
                 received_ms: r.received_ms,
                 idx: r.index,
@@ -159,7 +159,7 @@ impl ClickHouseEventStore {
                     .filter(|c| new_installs.contains(&(c.app_id.as_str(), c.event_id.as_str())))
                     .map(|c| CreditInsert {
                         app_id: &c.app_id,
-                        model: &c.model,
+                        model: &c.attribution_model,
                         day: &c.day,
                         event_id: &c.event_id,
                         network: &c.dims.network,

@@ -13,7 +13,7 @@ use write::Writer;
 use crate::model::shift_day;
 use crate::{
     ApplyOutcome, AttributionRow, Batch, CohortQuery, CohortRow, Counts, Dimension, Dims, EventRow,
-    EventStore, ExportQuery, FraudRow, Offset, RejectedRow, Result, StoreError, SummaryQuery,
+    EventStore, ExportQuery, FraudRow, Offset, QuarantinedRow, Result, StoreError, SummaryQuery,
     SummaryRow,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -343,7 +343,7 @@ impl EventStore for SqliteEventStore {
                     out.push(row);
                 }
             }
-            if let Some(model) = query.model.as_deref().filter(|m| *m != "last_touch") {
+            if let Some(model) = query.attribution_model.as_deref().filter(|m| *m != "last_touch") {
                 credit_installs(connection, &query, model, &mut out)?;
             }
             Ok(out)
@@ -465,12 +465,12 @@ impl EventStore for SqliteEventStore {
         .await
     }
 
-    async fn rejected(
+    async fn quarantined(
         &self,
         app_id: &str,
         limit: u32,
         before_ms: Option<i64>,
-    ) -> Result<Vec<RejectedRow>> {
+    ) -> Result<Vec<QuarantinedRow>> {
         let app_id = app_id.to_owned();
         self.read(move |connection| {
             let mut statement = connection.prepare_cached(
@@ -480,7 +480,7 @@ impl EventStore for SqliteEventStore {
             )?;
             let rows =
                 statement.query_map(params![app_id, before_ms, i64::from(limit)], |row| {
-                    Ok(RejectedRow {
+                    Ok(QuarantinedRow {
                         app_id: row.get(0)?,
                         received_ms: row.get(1)?,
                         index: row.get(2)?,

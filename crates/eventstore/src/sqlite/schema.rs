@@ -329,7 +329,7 @@ fn v0_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
         user_agent: row.get(13)?,
         os: row.get(14)?,
         os_version: row.get(15)?,
-        model: row.get(16)?,
+        device_model: row.get(16)?,
         locale: row.get(17)?,
         dims: Dims {
             country: row.get(18)?,

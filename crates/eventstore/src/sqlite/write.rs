@@ -294,7 +294,7 @@ pub(crate) fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<ApplyOut
         let mut statement = tx.prepare_cached(
             "INSERT INTO quarantine (app_id, received_ms, idx, event_id, code, message, raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
-        for rejected in &batch.rejected {
+        for rejected in &batch.quarantined {
             statement.execute(params![
                 rejected.app_id,
                 rejected.received_ms,
@@ -349,7 +349,7 @@ pub(crate) fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<ApplyOut
             *credits
                 .entry((
                     credit.app_id.as_str(),
-                    credit.model.as_str(),
+                    credit.attribution_model.as_str(),
                     credit.day.as_str(),
                     &credit.dims,
                 ))

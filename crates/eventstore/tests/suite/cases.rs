@@ -1,7 +1,7 @@
 use unmogrowp_domain::event::EventType;
 use unmogrowp_eventstore::{
     AttributionRow, Batch, CohortQuery, CreditRow, Dimension, Dims, EventRow, EventStore,
-    ExportQuery, FraudHit, InstallOutcome, RejectedRow, SummaryQuery,
+    ExportQuery, FraudHit, InstallOutcome, QuarantinedRow, SummaryQuery,
 };
 
 pub const APP: &str = "0193a000-0000-7000-8000-000000000001";
@@ -32,7 +32,7 @@ pub fn row(app: &str, id: &str, kind: EventType, network: &str, ts: i64) -> Even
         user_agent: Some("ua".to_owned()),
         os: None,
         os_version: None,
-        model: None,
+        device_model: None,
         locale: None,
         click_id: None,
         link_id: None,
@@ -152,7 +152,7 @@ pub async fn positions_are_kept_per_partition(store: &dyn EventStore) {
 }
 
 pub async fn quarantine_is_listed_newest_first(store: &dyn EventStore) {
-    let rejected = |ms: i64, index: u32| RejectedRow {
+    let rejected = |ms: i64, index: u32| QuarantinedRow {
         app_id: APP.to_owned(),
         received_ms: ms,
         index,
@@ -163,17 +163,17 @@ pub async fn quarantine_is_listed_newest_first(store: &dyn EventStore) {
     };
     store
         .apply(Batch {
-            rejected: vec![rejected(T0, 0), rejected(T0 + 10, 1), rejected(T0 + 20, 2)],
+            quarantined: vec![rejected(T0, 0), rejected(T0 + 10, 1), rejected(T0 + 20, 2)],
             last_offset: 3,
             ..Batch::default()
         })
         .await
         .unwrap();
-    let all = store.rejected(APP, 10, None).await.unwrap();
+    let all = store.quarantined(APP, 10, None).await.unwrap();
     assert_eq!(all.iter().map(|r| r.index).collect::<Vec<_>>(), vec![2, 1, 0]);
-    let older = store.rejected(APP, 10, Some(T0 + 20)).await.unwrap();
+    let older = store.quarantined(APP, 10, Some(T0 + 20)).await.unwrap();
     assert_eq!(older.len(), 2);
-    assert!(store.rejected(OTHER_APP, 10, None).await.unwrap().is_empty());
+    assert!(store.quarantined(OTHER_APP, 10, None).await.unwrap().is_empty());
 }
 
 pub async fn exports_stream_every_row_in_order(store: &dyn EventStore) {
@@ -358,7 +358,7 @@ pub async fn decisions_cohorts_fraud_and_credits(store: &dyn EventStore) {
         event_id: install.id.clone(),
         day: install.day.clone(),
         dims: Dims { network: network.to_owned(), ..install.dims.clone() },
-        model: "linear".to_owned(),
+        attribution_model: "linear".to_owned(),
         installs,
     };
     let credits = vec![
@@ -471,7 +471,7 @@ pub async fn decisions_cohorts_fraud_and_credits(store: &dyn EventStore) {
     );
     let linear = store
         .summary(&SummaryQuery {
-            model: Some("linear".to_owned()),
+            attribution_model: Some("linear".to_owned()),
             ..query(vec![Dimension::Network])
         })
         .await
@@ -494,7 +494,7 @@ pub async fn decisions_cohorts_fraud_and_credits(store: &dyn EventStore) {
         .unwrap();
     assert_eq!((again.stored, again.duplicates), (0, 1));
     let linear = store
-        .summary(&SummaryQuery { model: Some("linear".to_owned()), ..query(vec![]) })
+        .summary(&SummaryQuery { attribution_model: Some("linear".to_owned()), ..query(vec![]) })
         .await
         .unwrap();
     assert!((linear[0].credited_installs.unwrap() - 2.0).abs() < 1e-9);

@@ -133,7 +133,7 @@ async fn a_version_0_data_dir_upgrades_in_place_and_keeps_every_event() {
     // Reports read the same rollups and decisions.
     let summary = store
         .summary(&SummaryQuery {
-            model: None,
+            attribution_model: None,
             app_id: app.to_owned(),
             from_day: from.to_owned(),
             to_day: to.to_owned(),

@@ -168,7 +168,7 @@ pub async fn summary(
         })?),
     };
     let query = SummaryQuery {
-        model: model.map(|m| m.as_str().to_owned()),
+        attribution_model: model.map(|m| m.as_str().to_owned()),
         app_id: app.id.to_string(),
         from_day: from.to_string(),
         to_day: to.to_string(),
@@ -253,7 +253,7 @@ pub async fn rejected_events(
     };
     let rows = state
         .events
-        .rejected(app.id.as_str(), limit, before)
+        .quarantined(app.id.as_str(), limit, before)
         .await
         .map_err(|e| store_unavailable(&e))?;
     Ok(Json(
