@@ -6,6 +6,7 @@
 //! order in which they were acknowledged.
 
 mod file;
+pub mod metric_names;
 mod nats;
 
 pub use file::{FileLog, FileLogOptions};

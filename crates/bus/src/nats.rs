@@ -332,7 +332,7 @@ impl EventLog for NatsLog {
             last = last.max(ack.sequence);
         }
         self.head.fetch_max(last, Ordering::AcqRel);
-        metrics::counter!("log_appends_total").increment(1);
+        metrics::counter!(crate::metric_names::LOG_APPENDS_TOTAL).increment(1);
         Ok(last)
     }
 

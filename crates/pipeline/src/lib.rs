@@ -9,6 +9,7 @@
 mod attribute;
 mod enrich;
 mod feed;
+pub mod metric_names;
 mod store_stage;
 mod warm_up;
 
@@ -489,7 +490,8 @@ impl Pipeline {
             let record = match LogRecord::decode(&bytes) {
                 Ok(record) => record,
                 Err(error) => {
-                    metrics::counter!("pipeline_undecodable_records_total").increment(1);
+                    metrics::counter!(crate::metric_names::PIPELINE_UNDECODABLE_RECORDS_TOTAL)
+                        .increment(1);
                     tracing::error!(partition, offset, %error, "skipping an undecodable log record");
                     continue;
                 }
@@ -550,7 +552,8 @@ impl Pipeline {
             match self.apps.get(app_id).await {
                 Ok(app) => return Some(app),
                 Err(error) => {
-                    metrics::counter!("pipeline_dependency_errors_total").increment(1);
+                    metrics::counter!(crate::metric_names::PIPELINE_DEPENDENCY_ERRORS_TOTAL)
+                        .increment(1);
                     tracing::error!(%error, app_id = %app_id, "cannot read app settings; retrying");
                     if sleep_or_stop(shutdown, backoff).await {
                         return None;
@@ -595,7 +598,7 @@ const SNAPSHOT_EVERY: Duration = Duration::from_secs(60);
 /// (decoding, enrichment, attribution), `hand_over` (waiting for the store stage to take the
 /// batch: the store is the slower stage), `store` (postbacks and the event store).
 pub(crate) fn stage_time(stage: &'static str, from: std::time::Instant, to: std::time::Instant) {
-    metrics::histogram!("pipeline_stage_seconds", "stage" => stage)
+    metrics::histogram!(crate::metric_names::PIPELINE_STAGE_SECONDS, "stage" => stage)
         .record(to.duration_since(from).as_secs_f64());
 }
 

@@ -55,8 +55,10 @@ impl StoreStage {
                     tracing::warn!(%error, "cannot record the pipeline's log offset");
                 }
             }
-            metrics::gauge!("pipeline_position").set(self.handle.position() as f64);
-            metrics::gauge!("pipeline_lag_records").set(self.handle.lag() as f64);
+            metrics::gauge!(crate::metric_names::PIPELINE_POSITION)
+                .set(self.handle.position() as f64);
+            metrics::gauge!(crate::metric_names::PIPELINE_LAG_RECORDS)
+                .set(self.handle.lag() as f64);
             if shared {
                 // Every node serving the live feed (this one too) hears it through the
                 // relay, with the other workers' records.
@@ -83,7 +85,8 @@ impl StoreStage {
                 Err(error) => return tracing::warn!(%error, "cannot encode live messages"),
             };
             if let Err(error) = self.log.publish_live(payload).await {
-                metrics::counter!("pipeline_live_relay_errors_total").increment(1);
+                metrics::counter!(crate::metric_names::PIPELINE_LIVE_RELAY_ERRORS_TOTAL)
+                    .increment(1);
                 tracing::warn!(%error, "cannot relay live messages to other nodes");
             }
         }
@@ -105,8 +108,9 @@ impl StoreStage {
         loop {
             match self.events.apply_shared(prepared.batch.clone()).await {
                 Ok(outcome) => {
-                    metrics::counter!("pipeline_records_stored_total").increment(outcome.stored);
-                    metrics::counter!("pipeline_records_duplicate_total")
+                    metrics::counter!(crate::metric_names::PIPELINE_RECORDS_STORED_TOTAL)
+                        .increment(outcome.stored);
+                    metrics::counter!(crate::metric_names::PIPELINE_RECORDS_DUPLICATE_TOTAL)
                         .increment(outcome.duplicates);
                     return true;
                 }
@@ -165,7 +169,7 @@ impl StoreStage {
         }
         if !deliveries.is_empty() {
             let added = self.store.credentials().enqueue_deliveries(&deliveries).await?;
-            metrics::counter!("postbacks_enqueued_total").increment(added);
+            metrics::counter!(crate::metric_names::POSTBACKS_ENQUEUED_TOTAL).increment(added);
         }
         Ok(())
     }

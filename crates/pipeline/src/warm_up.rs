@@ -149,7 +149,7 @@ impl Pipeline {
         self.attributor = restored;
         let decisions = decisions?;
         let touches = touches?;
-        metrics::counter!("pipeline_index_rebuilds_total", "from" => "event_store").increment(1);
+        metrics::counter!(crate::metric_names::PIPELINE_INDEX_REBUILDS_TOTAL, "from" => "event_store").increment(1);
         tracing::info!(
             positions = ?self.positions,
             decisions,

@@ -117,7 +117,7 @@ fn encode(record: &LogRecord) -> Result<Vec<u8>, ApiError> {
 fn log_error(error: LogError) -> ApiError {
     match error {
         LogError::Overloaded => {
-            metrics::counter!("ingest_overloaded_total").increment(1);
+            metrics::counter!(crate::metric_names::INGEST_OVERLOADED_TOTAL).increment(1);
             ApiError::unavailable(1, "ingestion is overloaded; retry shortly")
         }
         other => {
@@ -230,7 +230,7 @@ impl Ingest {
     pub fn check_backlog(&self) -> Result<(), ApiError> {
         let lag = self.pipeline.lag();
         if lag > self.config.max_lag_records {
-            metrics::counter!("ingest_backpressure_total").increment(1);
+            metrics::counter!(crate::metric_names::INGEST_BACKPRESSURE_TOTAL).increment(1);
             return Err(ApiError::unavailable(
                 2,
                 format!(
@@ -261,7 +261,7 @@ impl Ingest {
             None => self.limiter.admit(org, events),
         };
         admitted.map_err(|wait| {
-            metrics::counter!("ingest_quota_exceeded_total").increment(1);
+            metrics::counter!(crate::metric_names::INGEST_QUOTA_EXCEEDED_TOTAL).increment(1);
             ApiError::too_many_requests(
                 wait.as_secs() + 1,
                 "this organization is over its event quota; slow down",
@@ -325,7 +325,8 @@ impl Ingest {
                     appended.push(hash);
                     accepted += 1;
                     if !fields.is_empty() {
-                        metrics::counter!("ingest_events_truncated_total").increment(1);
+                        metrics::counter!(crate::metric_names::INGEST_EVENTS_TRUNCATED_TOTAL)
+                            .increment(1);
                         truncated.push(TruncatedItem { index, id: event.id.clone(), fields });
                     }
                     entries.push(Entry { key, payload: encode(&LogRecord::Event(event))? });
@@ -367,9 +368,12 @@ impl Ingest {
         for hash in appended {
             self.dedup.insert(hash);
         }
-        metrics::counter!("ingest_events_accepted_total").increment(accepted as u64);
-        metrics::counter!("ingest_events_duplicate_total").increment(duplicates as u64);
-        metrics::counter!("ingest_events_rejected_total").increment(rejected.len() as u64);
+        metrics::counter!(crate::metric_names::INGEST_EVENTS_ACCEPTED_TOTAL)
+            .increment(accepted as u64);
+        metrics::counter!(crate::metric_names::INGEST_EVENTS_DUPLICATE_TOTAL)
+            .increment(duplicates as u64);
+        metrics::counter!(crate::metric_names::INGEST_EVENTS_REJECTED_TOTAL)
+            .increment(rejected.len() as u64);
         Ok(IngestResponse { accepted, duplicates, rejected, truncated })
     }
 
@@ -501,7 +505,7 @@ impl Ingest {
             .await
             .map_err(log_error)?;
         self.dedup.insert(hash);
-        metrics::counter!("ingest_touches_total").increment(1);
+        metrics::counter!(crate::metric_names::INGEST_TOUCHES_TOTAL).increment(1);
         Ok(())
     }
 }

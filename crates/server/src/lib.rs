@@ -13,6 +13,7 @@ pub mod health;
 pub mod ingest;
 pub mod landing;
 pub mod mail;
+pub mod metric_names;
 pub mod middleware;
 pub mod net;
 pub mod openapi;

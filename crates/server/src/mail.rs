@@ -124,7 +124,7 @@ pub fn send_in_background(mailer: Arc<dyn Mailer>, email: OutgoingEmail) {
         for attempt in 1..=4 {
             match mailer.send(&email).await {
                 Ok(()) => {
-                    metrics::counter!("emails_sent_total", "transport" => mailer.kind())
+                    metrics::counter!(crate::metric_names::EMAILS_SENT_TOTAL, "transport" => mailer.kind())
                         .increment(1);
                     return;
                 }
@@ -135,7 +135,8 @@ pub fn send_in_background(mailer: Arc<dyn Mailer>, email: OutgoingEmail) {
                 }
             }
         }
-        metrics::counter!("emails_failed_total", "transport" => mailer.kind()).increment(1);
+        metrics::counter!(crate::metric_names::EMAILS_FAILED_TOTAL, "transport" => mailer.kind())
+            .increment(1);
     });
 }
 

@@ -21,14 +21,14 @@ struct InFlight;
 
 impl InFlight {
     fn enter() -> Self {
-        metrics::gauge!("http_requests_in_flight").increment(1.0);
+        metrics::gauge!(crate::metric_names::HTTP_REQUESTS_IN_FLIGHT).increment(1.0);
         InFlight
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        metrics::gauge!("http_requests_in_flight").decrement(1.0);
+        metrics::gauge!(crate::metric_names::HTTP_REQUESTS_IN_FLIGHT).decrement(1.0);
     }
 }
 
@@ -76,8 +76,9 @@ pub(crate) async fn observe(
         ("route", route.to_string()),
         ("status", status.as_u16().to_string()),
     ];
-    metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
+    metrics::counter!(crate::metric_names::HTTP_REQUESTS_TOTAL, &labels).increment(1);
+    metrics::histogram!(crate::metric_names::HTTP_REQUEST_DURATION_SECONDS, &labels)
+        .record(elapsed.as_secs_f64());
     if status.is_server_error() {
         tracing::warn!(request_id = %id, method = %method, route = %route, status = status.as_u16(),
             elapsed_ms = elapsed.as_secs_f64() * 1e3, "request served");

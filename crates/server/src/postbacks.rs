@@ -67,7 +67,7 @@ impl PostbackSender {
         if breaker.failures >= self.config.breaker_failures {
             breaker.open_until =
                 Some(Instant::now() + Duration::from_millis(self.config.breaker_open_ms));
-            metrics::counter!("postback_breaker_opened_total").increment(1);
+            metrics::counter!(crate::metric_names::POSTBACK_BREAKER_OPENED_TOTAL).increment(1);
             tracing::warn!(host, "postback destination failing; circuit breaker open");
         }
     }
@@ -83,7 +83,7 @@ impl PostbackSender {
         let error = match result {
             Ok(response) if response.status().is_success() => {
                 self.record(&host, true);
-                metrics::counter!("postbacks_delivered_total").increment(1);
+                metrics::counter!(crate::metric_names::POSTBACKS_DELIVERED_TOTAL).increment(1);
                 return AttemptOutcome::Delivered;
             }
             Ok(response) => format!("HTTP {}", response.status().as_u16()),
@@ -93,7 +93,7 @@ impl PostbackSender {
         self.record(&host, false);
         let attempts = u32::try_from(delivery.attempts).unwrap_or(u32::MAX).saturating_add(1);
         if attempts >= self.config.max_attempts {
-            metrics::counter!("postbacks_failed_total").increment(1);
+            metrics::counter!(crate::metric_names::POSTBACKS_FAILED_TOTAL).increment(1);
             return AttemptOutcome::Failed { error };
         }
         let backoff = self

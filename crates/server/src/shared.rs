@@ -147,7 +147,7 @@ impl Shared {
             record_failure: redis::Script::new(RECORD_FAILURE),
             blocked_for: redis::Script::new(BLOCKED_FOR),
         };
-        metrics::gauge!("redis_up").set(1.0);
+        metrics::gauge!(crate::metric_names::REDIS_UP).set(1.0);
         Ok(Self { link: Some(std::sync::Arc::new(link)), node: node_id().into() })
     }
 
@@ -186,7 +186,7 @@ impl Shared {
         match tokio::time::timeout(OP_TIMEOUT, work).await {
             Ok(Ok(value)) => {
                 if !link.up.swap(true, Ordering::Relaxed) {
-                    metrics::gauge!("redis_up").set(1.0);
+                    metrics::gauge!(crate::metric_names::REDIS_UP).set(1.0);
                     tracing::info!(
                         "redis is back: rate limits, login throttling, caches and invalidations are shared again"
                     );
@@ -244,9 +244,9 @@ impl Shared {
         let Some(link) = self.link.as_ref() else { return };
         *lock(&link.skip_until) = Some(Instant::now() + RETRY_AFTER);
         *lock(&link.connection) = None;
-        metrics::counter!("redis_errors_total").increment(1);
+        metrics::counter!(crate::metric_names::REDIS_ERRORS_TOTAL).increment(1);
         if link.up.swap(false, Ordering::Relaxed) {
-            metrics::gauge!("redis_up").set(0.0);
+            metrics::gauge!(crate::metric_names::REDIS_UP).set(0.0);
             tracing::warn!(
                 operation = what,
                 error,
@@ -424,7 +424,7 @@ impl Shared {
                                     }
                                     Ok(Envelope { invalidation: Invalidation::Heartbeat, .. }) => {}
                                     Ok(envelope) => {
-                                        metrics::counter!("cache_invalidations_received_total")
+                                        metrics::counter!(crate::metric_names::CACHE_INVALIDATIONS_RECEIVED_TOTAL)
                                             .increment(1);
                                         apply(envelope.invalidation).await;
                                     }

@@ -36,7 +36,12 @@ pub fn prometheus() -> PrometheusHandle {
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), LATENCY_BUCKETS)
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             match builder.install_recorder() {
-                Ok(handle) => handle,
+                Ok(handle) => {
+                    unmogrowp_bus::metric_names::describe();
+                    unmogrowp_pipeline::metric_names::describe();
+                    crate::metric_names::describe();
+                    handle
+                }
                 // Another recorder is installed (only possible in odd embeddings): keep a
                 // private one so /metrics still answers.
                 Err(_) => PrometheusBuilder::new().build_recorder().handle(),

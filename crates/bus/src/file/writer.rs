@@ -40,7 +40,8 @@ pub(super) fn writer_loop(
             }
             continue;
         }
-        metrics::histogram!("event_log_group_commit_requests").record(requests.len() as f64);
+        metrics::histogram!(crate::metric_names::EVENT_LOG_GROUP_COMMIT_REQUESTS)
+            .record(requests.len() as f64);
         match write_batch(shared, &mut active, &mut buffer, &requests, options) {
             Ok(lasts) => {
                 for (request, last) in requests.into_iter().zip(lasts) {
@@ -126,7 +127,8 @@ pub(super) fn write_batch(
         }
     }
     shared.head.send_replace(next - 1);
-    metrics::counter!("event_log_appended_records_total").increment(lasts.len() as u64);
+    metrics::counter!(crate::metric_names::EVENT_LOG_APPENDED_RECORDS_TOTAL)
+        .increment(lasts.len() as u64);
     Ok(lasts)
 }
 

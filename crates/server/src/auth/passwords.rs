@@ -58,7 +58,7 @@ impl PasswordService {
             >= self.max_waiting + self.permits.available_permits()
         {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
-            metrics::counter!("password_hash_rejected_total").increment(1);
+            metrics::counter!(crate::metric_names::PASSWORD_HASH_REJECTED_TOTAL).increment(1);
             return Err(HashError::Busy);
         }
         let permit = self.permits.clone().acquire_owned().await;

@@ -230,7 +230,8 @@ pub async fn login(
         other => {
             throttle.record_failure(ThrottleKind::Account, email.as_str()).await;
             throttle.record_failure(ThrottleKind::Ip, &ip_key).await;
-            metrics::counter!("logins_total", "outcome" => "failure").increment(1);
+            metrics::counter!(crate::metric_names::LOGINS_TOTAL, "outcome" => "failure")
+                .increment(1);
             let audit = Audit::new("auth.login", &client)
                 .actor(other.as_ref().map(|c| &c.user.id), email.as_str())
                 .outcome(Outcome::Failure)
@@ -257,7 +258,7 @@ pub async fn login(
         request.remember_me,
     )
     .await?;
-    metrics::counter!("logins_total", "outcome" => "success").increment(1);
+    metrics::counter!(crate::metric_names::LOGINS_TOTAL, "outcome" => "success").increment(1);
     Audit::new("auth.login", &client)
         .actor(Some(&user.id), &user.email)
         .record_for(&state.store, Some(&first.organization.id))

@@ -160,7 +160,7 @@ pub async fn export(
                 if !rest.is_empty() {
                     let _ = sender.send(Ok(bytes::Bytes::from(rest))).await;
                 }
-                metrics::counter!("export_rows_total").increment(rows);
+                metrics::counter!(crate::metric_names::EXPORT_ROWS_TOTAL).increment(rows);
             }
             Err(error) => {
                 tracing::error!(%error, "export failed");

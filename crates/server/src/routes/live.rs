@@ -91,7 +91,7 @@ async fn serve(mut socket: WebSocket, state: AppState) {
                 Ok(_) => continue,
                 Err(RecvError::Lagged(_)) => {
                     // The count covers every organization: not the client's business.
-                    metrics::counter!("live_gaps_total").increment(1);
+                    metrics::counter!(crate::metric_names::LIVE_GAPS_TOTAL).increment(1);
                     Outgoing::Gap
                 }
                 Err(RecvError::Closed) => return,
@@ -107,10 +107,10 @@ async fn serve(mut socket: WebSocket, state: AppState) {
         }
     });
     let _relay = AbortOnDrop(relay);
-    metrics::gauge!("live_connections").increment(1.0);
+    metrics::gauge!(crate::metric_names::LIVE_CONNECTIONS).increment(1.0);
     let ready = serde_json::json!({ "type": "ready", "organization_id": org_id });
     if !send_json(&mut socket, &ready).await {
-        metrics::gauge!("live_connections").decrement(1.0);
+        metrics::gauge!(crate::metric_names::LIVE_CONNECTIONS).decrement(1.0);
         return;
     }
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
@@ -120,7 +120,7 @@ async fn serve(mut socket: WebSocket, state: AppState) {
             item = queue.recv() => {
                 if slow.load(std::sync::atomic::Ordering::Relaxed) {
                     // The queue overflowed: close now rather than after draining it.
-                    metrics::counter!("live_slow_clients_total").increment(1);
+                    metrics::counter!(crate::metric_names::LIVE_SLOW_CLIENTS_TOTAL).increment(1);
                     close(socket, CLOSE_TRY_AGAIN, "too slow; reconnect").await;
                     break;
                 }
@@ -130,14 +130,14 @@ async fn serve(mut socket: WebSocket, state: AppState) {
                     }
                     Some(Outgoing::Gap) => serde_json::json!({ "type": "gap" }),
                     None if slow.load(std::sync::atomic::Ordering::Relaxed) => {
-                        metrics::counter!("live_slow_clients_total").increment(1);
+                        metrics::counter!(crate::metric_names::LIVE_SLOW_CLIENTS_TOTAL).increment(1);
                         close(socket, CLOSE_TRY_AGAIN, "too slow; reconnect").await;
                         break;
                     }
                     None => break,
                 };
                 if !send_json(&mut socket, &value).await {
-                    metrics::counter!("live_slow_clients_total").increment(1);
+                    metrics::counter!(crate::metric_names::LIVE_SLOW_CLIENTS_TOTAL).increment(1);
                     close(socket, CLOSE_TRY_AGAIN, "too slow; reconnect").await;
                     break;
                 }
@@ -159,7 +159,7 @@ async fn serve(mut socket: WebSocket, state: AppState) {
             },
         }
     }
-    metrics::gauge!("live_connections").decrement(1.0);
+    metrics::gauge!(crate::metric_names::LIVE_CONNECTIONS).decrement(1.0);
 }
 
 /// Stops the relay task when the connection ends, whichever way.

@@ -523,15 +523,17 @@ where
         format!("report:{}", crate::secrets::token_hash(&format!("{query}|{position:?}|{bucket}")));
     let local_key = format!("{org}:{key}");
     if let Some(body) = state.report_cache.get(&local_key).await {
-        metrics::counter!("report_cache_hits_total", "level" => "l1").increment(1);
+        metrics::counter!(crate::metric_names::REPORT_CACHE_HITS_TOTAL, "level" => "l1")
+            .increment(1);
         return Ok(json_body(body));
     }
     if let Some(body) = state.shared.cache_get(org.as_str(), &key).await {
-        metrics::counter!("report_cache_hits_total", "level" => "l2").increment(1);
+        metrics::counter!(crate::metric_names::REPORT_CACHE_HITS_TOTAL, "level" => "l2")
+            .increment(1);
         state.report_cache.insert(local_key, body.clone()).await;
         return Ok(json_body(body));
     }
-    metrics::counter!("report_cache_misses_total").increment(1);
+    metrics::counter!(crate::metric_names::REPORT_CACHE_MISSES_TOTAL).increment(1);
     let report = compute.await?;
     let body = bytes::Bytes::from(
         serde_json::to_vec(&report).map_err(|error| ApiError::internal(error.into()))?,

@@ -32,6 +32,11 @@ async fn metrics_count_requests_by_route_template_and_status_with_latency() {
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
     let text = response.text().await.unwrap();
     assert!(text.contains("# TYPE http_requests_total counter"), "{text}");
+    // Every metric carries its description, from the crates' `metric_names` modules.
+    assert!(
+        text.contains("# HELP http_requests_total HTTP requests answered, by route template, method and status."),
+        "{text}"
+    );
     assert!(
         text.contains(r#"http_requests_total{method="GET",route="/healthz",status="200"}"#),
         "{text}"
