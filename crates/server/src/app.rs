@@ -64,22 +64,7 @@ impl Application {
         // With port 0 the OS picks one; keep the real address so links point at it.
         config.addr = listener.local_addr().context("reading the bound address")?;
 
-        if config.role != crate::config::ServerRole::All {
-            let missing: Vec<&str> = [
-                ("database_url", config.database_url.is_none()),
-                ("events_url", config.events_url.is_none()),
-                ("nats_url", config.nats_url.is_none()),
-            ]
-            .into_iter()
-            .filter_map(|(name, missing)| missing.then_some(name))
-            .collect();
-            anyhow::ensure!(
-                missing.is_empty(),
-                "--role {:?} shares its data with other nodes: set {} (only --role all runs on the embedded tier)",
-                config.role,
-                missing.join(", ")
-            );
-        }
+        check_shared_urls(&config)?;
         let store = Store::open(&store_options(&config)).await.context("opening the database")?;
         let keys = crate::secrets::Keyring::load(config.auth.secret_key.as_ref(), &config.data_dir)
             .context("loading the master key")?;
@@ -105,97 +90,19 @@ impl Application {
             readiness.register(Arc::new(crate::health::RedisCheck(shared.clone())));
         }
 
-        let log_options = unmogrowp_bus::FileLogOptions {
-            queue_capacity: config.ingest.queue_capacity,
-            ..unmogrowp_bus::FileLogOptions::new(config.data_dir.join("log"))
-        };
-        let log: Arc<dyn unmogrowp_bus::EventLog> = match &config.nats_url {
-            Some(url) => Arc::new(
-                unmogrowp_bus::NatsLog::connect(unmogrowp_bus::NatsLogOptions {
-                    duplicate_window: Duration::from_secs(
-                        config.nats_duplicate_window_seconds.max(1),
-                    ),
-                    partitions: config.pipeline.partitions,
-                    ..unmogrowp_bus::NatsLogOptions::new(url.expose_secret(), &config.nats_prefix)
-                })
-                .await
-                .context("connecting to the event log (nats_url)")?,
-            ),
-            None => Arc::new(
-                unmogrowp_bus::FileLog::open(log_options).context("opening the event log")?,
-            ),
-        };
-        let events: Arc<dyn unmogrowp_eventstore::EventStore> = match &config.events_url {
-            Some(url) => Arc::new(
-                unmogrowp_eventstore::ClickHouseEventStore::connect(url.expose_secret())
-                    .await
-                    .context("connecting to the event store (events_url)")?,
-            ),
-            None => Arc::new(
-                unmogrowp_eventstore::SqliteEventStore::open(&config.data_dir)
-                    .await
-                    .context("opening the event store")?,
-            ),
-        };
+        let log = open_log(&config).await?;
+        let events = open_event_store(&config).await?;
         let runs_pipeline = matches!(
             config.role,
             crate::config::ServerRole::All | crate::config::ServerRole::Worker
         );
-        // The partitions this worker decides (the embedded log has one; other roles none).
-        let mut worker_ordinal = 0;
-        let partitions = if runs_pipeline {
-            let ordinal = config
-                .pipeline
-                .ordinal(std::env::var("HOSTNAME").ok().as_deref())
-                .context("choosing this worker's partitions")?;
-            worker_ordinal = ordinal;
-            let owned = unmogrowp_pipeline::owned_partitions(
-                log.partitions(),
-                config.pipeline.workers,
-                ordinal,
-            );
-            tracing::info!(
-                ordinal,
-                workers = config.pipeline.workers,
-                partitions = log.partitions(),
-                owned = ?owned,
-                "this worker's partitions of the event log"
-            );
-            Some(owned)
-        } else {
-            Some(Vec::new())
-        };
-        let (batch_size, min_batch, batch_linger) = if events.kind() == "clickhouse" {
-            let rows = config.events.clickhouse_batch_rows.clamp(1, 100_000);
-            (rows, rows, Duration::from_millis(config.events.clickhouse_flush_ms))
-        } else {
-            (config.events.batch_size.max(1), 1, Duration::ZERO)
-        };
         readiness.register(Arc::new(crate::health::EventLogCheck(log.clone())));
         readiness.register(Arc::new(crate::health::EventStoreCheck(events.clone())));
         let pipeline = unmogrowp_pipeline::Pipeline::new(
             log.clone(),
             events.clone(),
             store.clone(),
-            unmogrowp_pipeline::PipelineOptions {
-                batch_size,
-                min_batch,
-                batch_linger,
-                log_retention: Duration::from_secs(
-                    u64::from(config.events.log_retention_hours) * 3600,
-                ),
-                events_retention_days: config.events.retention_days,
-                rates: unmogrowp_domain::money::Rates::with_overrides(
-                    &config.events.currency_rates,
-                ),
-                snapshot_path: Some(config.data_dir.join("attribution.snapshot")),
-                max_event_age: Duration::from_secs(
-                    u64::from(config.ingest.max_event_age_days) * 86_400,
-                ),
-                partitions,
-                worker_ordinal,
-                workers: config.pipeline.workers.max(1),
-            },
+            pipeline_options(&config, log.as_ref(), events.as_ref(), runs_pipeline)?,
         )
         .await
         .context("starting the pipeline")?;
@@ -212,45 +119,7 @@ impl Application {
             .context("starting ingestion")?,
         );
 
-        let (api_routes, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-            .routes(routes!(ops::healthz))
-            .routes(routes!(ops::readyz))
-            .routes(routes!(ops::metrics))
-            .routes(routes!(ops::openapi))
-            .routes(routes!(auth::register))
-            .routes(routes!(auth::login))
-            .routes(routes!(auth::refresh))
-            .routes(routes!(auth::logout))
-            .routes(routes!(auth::check_email))
-            .routes(routes!(auth::forgot_password))
-            .routes(routes!(auth::reset_password))
-            .routes(routes!(auth::accept_invitation))
-            .routes(routes!(org::me))
-            .routes(routes!(org::members))
-            .routes(routes!(org::update_member, org::remove_member))
-            .routes(routes!(org::invite, org::invitations))
-            .routes(routes!(audit::audit_log))
-            .routes(routes!(apps::create_app, apps::list_apps))
-            .routes(routes!(apps::get_app, apps::update_app, apps::delete_app))
-            .routes(routes!(apps::create_key, apps::list_keys))
-            .routes(routes!(apps::revoke_key))
-            .routes(routes!(links::create_link, links::list_links))
-            .routes(routes!(reports::summary))
-            .routes(routes!(reports::rejected_events))
-            .routes(routes!(attribution::install))
-            .routes(routes!(reports::fraud))
-            .routes(routes!(reports::cohorts))
-            .routes(routes!(attribution::sdk_attribution))
-            .routes(routes!(org::blocked_ips, org::set_blocked_ips))
-            .routes(routes!(postbacks::create_postback, postbacks::list_postbacks))
-            .routes(routes!(postbacks::deliveries))
-            .routes(routes!(exports::export))
-            .routes(routes!(live::live))
-            .routes(routes!(collect::sdk_events))
-            .routes(routes!(collect::s2s_events))
-            .routes(routes!(collect::click))
-            .routes(routes!(collect::impression))
-            .split_for_parts();
+        let (api_routes, openapi) = api_routes();
         let openapi_json = Arc::new(openapi.to_pretty_json().context("rendering OpenAPI")?);
 
         let state = AppState::new(AppStateInner {
@@ -265,13 +134,7 @@ impl Application {
             trusted_proxies,
             readiness,
             shared: shared.clone(),
-            report_cache: moka::future::Cache::builder()
-                .max_capacity(64 * 1024 * 1024)
-                .weigher(|key: &String, value: &bytes::Bytes| {
-                    u32::try_from(key.len() + value.len()).unwrap_or(u32::MAX)
-                })
-                .time_to_live(Duration::from_secs(20))
-                .build(),
+            report_cache: report_cache(),
             prometheus: telemetry::prometheus(),
             openapi_json,
         });
@@ -397,6 +260,175 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Roles other than `all` share their data with other nodes: the three shared URLs must be set.
+fn check_shared_urls(config: &Config) -> anyhow::Result<()> {
+    if config.role != crate::config::ServerRole::All {
+        let missing: Vec<&str> = [
+            ("database_url", config.database_url.is_none()),
+            ("events_url", config.events_url.is_none()),
+            ("nats_url", config.nats_url.is_none()),
+        ]
+        .into_iter()
+        .filter_map(|(name, missing)| missing.then_some(name))
+        .collect();
+        anyhow::ensure!(
+            missing.is_empty(),
+            "--role {:?} shares its data with other nodes: set {} (only --role all runs on the embedded tier)",
+            config.role,
+            missing.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// The event log: NATS JetStream with `nats_url`, else the file log in the data dir.
+async fn open_log(config: &Config) -> anyhow::Result<Arc<dyn unmogrowp_bus::EventLog>> {
+    let log_options = unmogrowp_bus::FileLogOptions {
+        queue_capacity: config.ingest.queue_capacity,
+        ..unmogrowp_bus::FileLogOptions::new(config.data_dir.join("log"))
+    };
+    Ok(match &config.nats_url {
+        Some(url) => Arc::new(
+            unmogrowp_bus::NatsLog::connect(unmogrowp_bus::NatsLogOptions {
+                duplicate_window: Duration::from_secs(config.nats_duplicate_window_seconds.max(1)),
+                partitions: config.pipeline.partitions,
+                ..unmogrowp_bus::NatsLogOptions::new(url.expose_secret(), &config.nats_prefix)
+            })
+            .await
+            .context("connecting to the event log (nats_url)")?,
+        ),
+        None => {
+            Arc::new(unmogrowp_bus::FileLog::open(log_options).context("opening the event log")?)
+        }
+    })
+}
+
+/// The event store: ClickHouse with `events_url`, else SQLite in the data dir.
+async fn open_event_store(
+    config: &Config,
+) -> anyhow::Result<Arc<dyn unmogrowp_eventstore::EventStore>> {
+    Ok(match &config.events_url {
+        Some(url) => Arc::new(
+            unmogrowp_eventstore::ClickHouseEventStore::connect(url.expose_secret())
+                .await
+                .context("connecting to the event store (events_url)")?,
+        ),
+        None => Arc::new(
+            unmogrowp_eventstore::SqliteEventStore::open(&config.data_dir)
+                .await
+                .context("opening the event store")?,
+        ),
+    })
+}
+
+/// What the pipeline runs with: batch sizes for the event store's kind, retention, rates,
+/// and — on a node that runs it — the partitions this worker decides.
+fn pipeline_options(
+    config: &Config,
+    log: &dyn unmogrowp_bus::EventLog,
+    events: &dyn unmogrowp_eventstore::EventStore,
+    runs_pipeline: bool,
+) -> anyhow::Result<unmogrowp_pipeline::PipelineOptions> {
+    // The partitions this worker decides (the embedded log has one; other roles none).
+    let mut worker_ordinal = 0;
+    let partitions = if runs_pipeline {
+        let ordinal = config
+            .pipeline
+            .ordinal(std::env::var("HOSTNAME").ok().as_deref())
+            .context("choosing this worker's partitions")?;
+        worker_ordinal = ordinal;
+        let owned = unmogrowp_pipeline::owned_partitions(
+            log.partitions(),
+            config.pipeline.workers,
+            ordinal,
+        );
+        tracing::info!(
+            ordinal,
+            workers = config.pipeline.workers,
+            partitions = log.partitions(),
+            owned = ?owned,
+            "this worker's partitions of the event log"
+        );
+        Some(owned)
+    } else {
+        Some(Vec::new())
+    };
+    let (batch_size, min_batch, batch_linger) = if events.kind() == "clickhouse" {
+        let rows = config.events.clickhouse_batch_rows.clamp(1, 100_000);
+        (rows, rows, Duration::from_millis(config.events.clickhouse_flush_ms))
+    } else {
+        (config.events.batch_size.max(1), 1, Duration::ZERO)
+    };
+    Ok(unmogrowp_pipeline::PipelineOptions {
+        batch_size,
+        min_batch,
+        batch_linger,
+        log_retention: Duration::from_secs(u64::from(config.events.log_retention_hours) * 3600),
+        events_retention_days: config.events.retention_days,
+        rates: unmogrowp_domain::money::Rates::with_overrides(&config.events.currency_rates),
+        snapshot_path: Some(config.data_dir.join("attribution.snapshot")),
+        max_event_age: Duration::from_secs(u64::from(config.ingest.max_event_age_days) * 86_400),
+        partitions,
+        worker_ordinal,
+        workers: config.pipeline.workers.max(1),
+    })
+}
+
+/// Every API route with its OpenAPI entry (registered together, so neither goes without the
+/// other).
+fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(ops::openapi))
+        .routes(routes!(auth::register))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::check_email))
+        .routes(routes!(auth::forgot_password))
+        .routes(routes!(auth::reset_password))
+        .routes(routes!(auth::accept_invitation))
+        .routes(routes!(org::me))
+        .routes(routes!(org::members))
+        .routes(routes!(org::update_member, org::remove_member))
+        .routes(routes!(org::invite, org::invitations))
+        .routes(routes!(audit::audit_log))
+        .routes(routes!(apps::create_app, apps::list_apps))
+        .routes(routes!(apps::get_app, apps::update_app, apps::delete_app))
+        .routes(routes!(apps::create_key, apps::list_keys))
+        .routes(routes!(apps::revoke_key))
+        .routes(routes!(links::create_link, links::list_links))
+        .routes(routes!(reports::summary))
+        .routes(routes!(reports::rejected_events))
+        .routes(routes!(attribution::install))
+        .routes(routes!(reports::fraud))
+        .routes(routes!(reports::cohorts))
+        .routes(routes!(attribution::sdk_attribution))
+        .routes(routes!(org::blocked_ips, org::set_blocked_ips))
+        .routes(routes!(postbacks::create_postback, postbacks::list_postbacks))
+        .routes(routes!(postbacks::deliveries))
+        .routes(routes!(exports::export))
+        .routes(routes!(live::live))
+        .routes(routes!(collect::sdk_events))
+        .routes(routes!(collect::s2s_events))
+        .routes(routes!(collect::click))
+        .routes(routes!(collect::impression))
+        .split_for_parts()
+}
+
+/// Reports computed on this node, by key (64 MiB, 20 s).
+fn report_cache() -> moka::future::Cache<String, bytes::Bytes> {
+    moka::future::Cache::builder()
+        .max_capacity(64 * 1024 * 1024)
+        .weigher(|key: &String, value: &bytes::Bytes| {
+            u32::try_from(key.len() + value.len()).unwrap_or(u32::MAX)
+        })
+        .time_to_live(Duration::from_secs(20))
+        .build()
 }
 
 fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
