@@ -148,12 +148,8 @@ impl MatchType {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Status {
-    Attributed,
-    Organic,
-    Rejected,
-}
+/// What an install was decided to be (the product's one install-status type).
+pub use unmogrowp_domain::attribution::InstallStatus as Status;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RejectionReason {

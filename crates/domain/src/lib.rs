@@ -2,6 +2,7 @@
 //! validated values. Nothing in this crate does I/O, so it can be tested and benchmarked alone.
 
 pub mod app;
+pub mod attribution;
 pub mod event;
 pub mod hash;
 pub mod ids;

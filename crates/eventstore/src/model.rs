@@ -23,12 +23,7 @@ impl Dims {
 }
 
 /// The attribution outcome of an install, as far as reports need it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub enum InstallOutcome {
-    Attributed,
-    Organic,
-    Rejected,
-}
+pub use unmogrowp_domain::attribution::InstallStatus as InstallOutcome;
 
 /// One raw row: an event, click or impression with everything reports and exports need.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -401,18 +396,9 @@ pub(crate) fn shift_day(day: &str, days: i64) -> Option<String> {
 }
 
 pub(crate) fn install_name(outcome: Option<InstallOutcome>) -> Option<&'static str> {
-    outcome.map(|o| match o {
-        InstallOutcome::Attributed => "attributed",
-        InstallOutcome::Organic => "organic",
-        InstallOutcome::Rejected => "rejected",
-    })
+    outcome.map(InstallOutcome::as_str)
 }
 
 pub(crate) fn parse_install(raw: Option<&str>) -> Option<InstallOutcome> {
-    match raw {
-        Some("attributed") => Some(InstallOutcome::Attributed),
-        Some("organic") => Some(InstallOutcome::Organic),
-        Some("rejected") => Some(InstallOutcome::Rejected),
-        _ => None,
-    }
+    raw.and_then(|text| text.parse().ok())
 }

@@ -238,9 +238,8 @@ impl Attributor {
     /// Restores a device's install from its stored decision (see [`Engine::restore_device`]).
     /// Re-installs and rejections changed nothing the engine keeps, and are skipped.
     pub fn restore_decision(&mut self, row: &AttributionRow) {
-        let status = match row.status.as_str() {
-            "attributed" => Status::Attributed,
-            "organic" => Status::Organic,
+        let status = match row.status.parse() {
+            Ok(status @ (Status::Attributed | Status::Organic)) => status,
             _ => return,
         };
         let Some(device) = row.device_id.as_deref().filter(|_| !row.reinstall) else { return };
@@ -485,12 +484,7 @@ impl Attributor {
             event_id: event.id.clone(),
             day: row.day.clone(),
             device_id: row.device_id.clone(),
-            status: match decision.status {
-                Status::Attributed => "attributed",
-                Status::Organic => "organic",
-                Status::Rejected => "rejected",
-            }
-            .to_owned(),
+            status: decision.status.as_str().to_owned(),
             match_type: decision.match_type.map(|m| m.as_str().to_owned()),
             touch_id: decision.touch.as_ref().map(|t| t.id.clone()),
             touch_kind: decision.touch.as_ref().map(|t| match t.kind {

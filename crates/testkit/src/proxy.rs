@@ -13,14 +13,43 @@ pub struct TcpProxy {
 }
 
 impl TcpProxy {
+    /// Listens on a loopback port below Linux's ephemeral range (32768 and up): a port the
+    /// OS handed out for `:0` can be taken as the source port of any outgoing connection
+    /// while the proxy is cut, and then it could not come back on it.
     pub async fn start(target: SocketAddr) -> Self {
-        Self::start_on("127.0.0.1:0".parse().unwrap(), target).await
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let seed = std::process::id()
+            ^ std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.subsec_nanos());
+        for _ in 0..200 {
+            let step = NEXT.fetch_add(7_919, std::sync::atomic::Ordering::Relaxed);
+            let port = 20_000 + (seed.wrapping_add(step) % 12_000) as u16;
+            let listen = SocketAddr::from(([127, 0, 0, 1], port));
+            if let Ok(listener) = TcpListener::bind(listen).await {
+                return Self::serve(listener, target);
+            }
+        }
+        panic!("no free loopback port between 20000 and 32000 for the test proxy");
     }
 
     /// A proxy listening on `listen` (e.g. the address of one that was cut, to bring the
-    /// backend back where the app expects it).
+    /// backend back where the app expects it). Retries for up to 5 s while the port is busy.
     pub async fn start_on(listen: SocketAddr, target: SocketAddr) -> Self {
-        let listener = TcpListener::bind(listen).await.unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let listener = loop {
+            match TcpListener::bind(listen).await {
+                Ok(listener) => break listener,
+                Err(error) if std::time::Instant::now() >= deadline => {
+                    panic!("cannot listen on {listen} again: {error}")
+                }
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            }
+        };
+        Self::serve(listener, target)
+    }
+
+    fn serve(listener: TcpListener, target: SocketAddr) -> Self {
         let addr = listener.local_addr().unwrap();
         let cut = Arc::new(Notify::new());
         let cut_signal = cut.clone();

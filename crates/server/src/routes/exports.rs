@@ -80,13 +80,7 @@ fn csv_line(row: &EventRow, out: &mut String) {
     field(out, &row.revenue_amount.map(|a| a.to_string()).unwrap_or_default());
     field(out, &text(&row.revenue_currency));
     field(out, &format!("{:.2}", row.revenue));
-    let status = match row.install {
-        Some(InstallOutcome::Attributed) => "attributed",
-        Some(InstallOutcome::Organic) => "organic",
-        Some(InstallOutcome::Rejected) => "rejected",
-        None => "",
-    };
-    field(out, status);
+    field(out, row.install.map_or("", InstallOutcome::as_str));
     field(out, if row.reattribution { "true" } else { "false" });
     field(out, if row.reinstall { "true" } else { "false" });
     field(out, if row.reengagement { "true" } else { "false" });
