@@ -1,57 +1,16 @@
-// Helpers for the summary report's rows (GET /apps/{id}/reports/summary).
+// The summary report's rows (GET /apps/{id}/reports/summary), typed from the server's
+// OpenAPI document (`SummaryRowView`): no hand-kept copy to drift from it.
 import type { Schemas } from '$lib/api/client';
 
-export interface SummaryRow {
-	network?: string;
-	campaign?: string;
-	adgroup?: string;
-	creative?: string;
-	country?: string;
-	day?: string;
-	clicks: number;
-	impressions: number;
-	installs: number;
-	organic_installs: number;
-	rejected_installs: number;
-	reattributions: number;
-	sessions: number;
-	events: number;
-	revenue: number;
-}
-
-function num(value: unknown): number {
-	const n = Number(value);
-	return Number.isFinite(n) ? n : 0;
-}
-
-/** A report row with every metric a number and the dimensions as strings. */
-export function toRow(raw: Record<string, unknown>): SummaryRow {
-	const dim = (key: string) => (raw[key] == null ? undefined : String(raw[key]));
-	return {
-		network: dim('network'),
-		campaign: dim('campaign'),
-		adgroup: dim('adgroup'),
-		creative: dim('creative'),
-		country: dim('country'),
-		day: dim('day'),
-		clicks: num(raw.clicks),
-		impressions: num(raw.impressions),
-		installs: num(raw.installs),
-		organic_installs: num(raw.organic_installs),
-		rejected_installs: num(raw.rejected_installs),
-		reattributions: num(raw.reattributions),
-		sessions: num(raw.sessions),
-		events: num(raw.events),
-		revenue: num(raw.revenue)
-	};
-}
+/** One row: the dimensions it was grouped by (present only when grouped by them), then the counts. */
+export type SummaryRow = Schemas['SummaryRowView'];
 
 export function rowsOf(report: Schemas['SummaryResponse']): SummaryRow[] {
-	return report.rows.map((r) => toRow(r as Record<string, unknown>));
+	return report.rows;
 }
 
 export function totalsOf(report: Schemas['SummaryResponse']): SummaryRow {
-	return toRow(report.totals as Record<string, unknown>);
+	return report.totals;
 }
 
 export const ORGANIC = 'organic';

@@ -35,11 +35,10 @@ pub struct SummaryParams {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SummaryResponse {
-    /// One object per group: the grouped dimensions, then the counts.
-    #[schema(value_type = Vec<Object>)]
-    pub rows: Vec<serde_json::Map<String, serde_json::Value>>,
-    #[schema(value_type = Object)]
-    pub totals: serde_json::Map<String, serde_json::Value>,
+    /// One row per group: the grouped dimensions, then the counts.
+    pub rows: Vec<SummaryRowView>,
+    /// The counts over every row (no dimensions).
+    pub totals: SummaryRowView,
     /// The currency `revenue` is in (the app's).
     pub currency: String,
     pub from: String,
@@ -73,53 +72,86 @@ pub(crate) fn day_range(
     Ok((from, to))
 }
 
-fn counts_json(counts: &Counts) -> serde_json::Map<String, serde_json::Value> {
-    let mut map = serde_json::Map::new();
-    for (key, value) in [
-        ("clicks", counts.clicks),
-        ("impressions", counts.impressions),
-        ("installs", counts.installs),
-        ("organic_installs", counts.organic_installs),
-        ("rejected_installs", counts.rejected_installs),
-        ("reattributions", counts.reattributions),
-        ("reengagements", counts.reengagements),
-        ("reinstalls", counts.reinstalls),
-        ("sessions", counts.sessions),
-        ("events", counts.events),
-    ] {
-        map.insert(key.to_owned(), serde_json::json!(value));
-    }
-    map.insert("revenue".to_owned(), serde_json::json!((counts.revenue * 100.0).round() / 100.0));
-    map
+/// One row of the summary report: the dimensions it was grouped by (each present only when
+/// grouped by it; an empty string for rows without a value), then the counts.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SummaryRowView {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adgroup: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub creative: Option<String>,
+    /// ISO 3166 alpha-2.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// The report day (`YYYY-MM-DD`, in the app's time zone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub day: Option<String>,
+    pub clicks: u64,
+    pub impressions: u64,
+    /// Attributed and organic installs (not re-installs or rejected ones). Fractional under a
+    /// multi-touch `model` (its credit, to 4 decimals); a whole number otherwise.
+    #[schema(value_type = f64)]
+    pub installs: serde_json::Number,
+    pub organic_installs: u64,
+    pub rejected_installs: u64,
+    pub reattributions: u64,
+    pub reengagements: u64,
+    pub reinstalls: u64,
+    pub sessions: u64,
+    pub events: u64,
+    /// In the app's currency, to 2 decimals.
+    pub revenue: f64,
 }
 
-fn row_json(
-    row: &SummaryRow,
-    group_by: &[Dimension],
-) -> serde_json::Map<String, serde_json::Value> {
-    let mut map = serde_json::Map::new();
-    for dimension in group_by {
-        let value = match dimension {
-            Dimension::Network => &row.network,
-            Dimension::Campaign => &row.campaign,
-            Dimension::Adgroup => &row.adgroup,
-            Dimension::Creative => &row.creative,
-            Dimension::Country => &row.country,
-            Dimension::Day => &row.day,
+impl SummaryRowView {
+    /// The counts, with `installs` replaced by the multi-touch credit when there is one.
+    fn counts(counts: &Counts, credited: Option<f64>) -> Self {
+        let installs = match credited {
+            Some(credit) => serde_json::Number::from_f64((credit * 10_000.0).round() / 10_000.0)
+                .unwrap_or_else(|| serde_json::Number::from(0)),
+            None => serde_json::Number::from(counts.installs),
         };
-        map.insert(
-            dimension.column().to_owned(),
-            serde_json::json!(value.clone().unwrap_or_default()),
-        );
+        Self {
+            network: None,
+            campaign: None,
+            adgroup: None,
+            creative: None,
+            country: None,
+            day: None,
+            clicks: counts.clicks,
+            impressions: counts.impressions,
+            installs,
+            organic_installs: counts.organic_installs,
+            rejected_installs: counts.rejected_installs,
+            reattributions: counts.reattributions,
+            reengagements: counts.reengagements,
+            reinstalls: counts.reinstalls,
+            sessions: counts.sessions,
+            events: counts.events,
+            revenue: (counts.revenue * 100.0).round() / 100.0,
+        }
     }
-    map.extend(counts_json(&row.counts));
-    if let Some(credited) = row.credited_installs {
-        map.insert(
-            "installs".to_owned(),
-            serde_json::json!((credited * 10_000.0).round() / 10_000.0),
-        );
+
+    /// A stored row, with the dimensions it was grouped by.
+    fn of(row: &SummaryRow, group_by: &[Dimension]) -> Self {
+        let mut view = Self::counts(&row.counts, row.credited_installs);
+        for dimension in group_by {
+            let (slot, value) = match dimension {
+                Dimension::Network => (&mut view.network, &row.network),
+                Dimension::Campaign => (&mut view.campaign, &row.campaign),
+                Dimension::Adgroup => (&mut view.adgroup, &row.adgroup),
+                Dimension::Creative => (&mut view.creative, &row.creative),
+                Dimension::Country => (&mut view.country, &row.country),
+                Dimension::Day => (&mut view.day, &row.day),
+            };
+            *slot = Some(value.clone().unwrap_or_default());
+        }
+        view
     }
-    map
 }
 
 /// Clicks, impressions, installs, sessions, events and revenue for a day range, grouped as
@@ -188,16 +220,9 @@ pub async fn summary(
                 *credited_total.get_or_insert(0.0) += credited;
             }
         }
-        let mut totals_json = counts_json(&totals);
-        if let Some(credited) = credited_total {
-            totals_json.insert(
-                "installs".to_owned(),
-                serde_json::json!((credited * 10_000.0).round() / 10_000.0),
-            );
-        }
         Ok(SummaryResponse {
-            rows: rows.iter().map(|row| row_json(row, &group_by)).collect(),
-            totals: totals_json,
+            rows: rows.iter().map(|row| SummaryRowView::of(row, &group_by)).collect(),
+            totals: SummaryRowView::counts(&totals, credited_total),
             currency: app.currency,
             from: from.to_string(),
             to: to.to_string(),
