@@ -1,34 +1,9 @@
 //! Multi-touch credit: how an install is shared among the touchpoints that qualified for it.
 
 use crate::Millis;
-use serde::{Deserialize, Serialize};
 
 /// Multi-touch models for reports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Model {
-    LastTouch,
-    Linear,
-    TimeDecay,
-    PositionBased,
-}
-
-impl Model {
-    pub const ALL: [Model; 4] =
-        [Model::LastTouch, Model::Linear, Model::TimeDecay, Model::PositionBased];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Model::LastTouch => "last_touch",
-            Model::Linear => "linear",
-            Model::TimeDecay => "time_decay",
-            Model::PositionBased => "position_based",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Model::ALL.into_iter().find(|m| m.as_str() == raw)
-    }
-}
+pub use unmogrowp_domain::attribution::Model;
 
 const HALF_LIFE_MS: f64 = 7.0 * 24.0 * 3_600_000.0;
 

@@ -59,11 +59,7 @@ impl Settings {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum TouchKind {
-    Click,
-    Impression,
-}
+pub use unmogrowp_domain::attribution::{FlagReason, MatchType, RejectionReason, TouchKind};
 
 /// A touchpoint to index.
 #[derive(Clone, Debug)]
@@ -99,21 +95,6 @@ pub struct TouchOutcome {
     pub flagged: Option<FlagReason>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FlagReason {
-    ClickFlood,
-    InstallBeforeClick,
-}
-
-impl FlagReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FlagReason::ClickFlood => "click_flood",
-            FlagReason::InstallBeforeClick => "install_before_click",
-        }
-    }
-}
-
 /// An install to decide.
 #[derive(Clone, Debug)]
 pub struct InstallInput<'a> {
@@ -129,44 +110,8 @@ pub struct InstallInput<'a> {
     pub blocked_ip: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum MatchType {
-    ClickId,
-    DeviceId,
-    Probabilistic,
-    ViewThrough,
-}
-
-impl MatchType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MatchType::ClickId => "click_id",
-            MatchType::DeviceId => "device_id",
-            MatchType::Probabilistic => "probabilistic",
-            MatchType::ViewThrough => "view_through",
-        }
-    }
-}
-
 /// What an install was decided to be (the product's one install-status type).
 pub use unmogrowp_domain::attribution::InstallStatus as Status;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum RejectionReason {
-    /// The winning click came too soon before the install.
-    ClickInjection,
-    /// The install came from a blocked IP range.
-    BlockedIp,
-}
-
-impl RejectionReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RejectionReason::ClickInjection => "click_injection",
-            RejectionReason::BlockedIp => "blocked_ip",
-        }
-    }
-}
 
 /// A touchpoint named in a decision.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -30,8 +30,9 @@ fn required(name: &str) -> String {
     })
 }
 
-/// An ad network's postback endpoint: every request's path and query, in arrival order.
-async fn start_network() -> (u16, Arc<Mutex<Vec<String>>>) {
+/// An ad network's postback endpoint: every request's path and query, with its
+/// `Idempotency-Key`, in arrival order.
+async fn start_network() -> (u16, Arc<Mutex<Vec<(String, String)>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let received = Arc::new(Mutex::new(Vec::new()));
@@ -49,8 +50,16 @@ async fn start_network() -> (u16, Arc<Mutex<Vec<String>>>) {
                     }
                 }
                 let text = String::from_utf8_lossy(&request);
+                let key = text
+                    .lines()
+                    .find_map(|line| {
+                        let (name, value) = line.split_once(':')?;
+                        name.eq_ignore_ascii_case("idempotency-key")
+                            .then(|| value.trim().to_owned())
+                    })
+                    .unwrap_or_default();
                 if let Some(target) = text.split_whitespace().nth(1) {
-                    log.lock().unwrap().push(target.to_owned());
+                    log.lock().unwrap().push((target.to_owned(), key));
                 }
                 let _ = socket
                     .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
@@ -428,12 +437,16 @@ async fn two_workers_share_the_partitions_and_lose_nothing_under_kill_nine() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let mut per_device: HashMap<String, usize> = HashMap::new();
-    for target in received.lock().unwrap().iter() {
-        *per_device.entry(target.clone()).or_default() += 1;
+    // Each install was decided once: one delivery, so one idempotency key, per device. A
+    // sender killed between the network's answer and recording it sends that delivery
+    // again (at least once), always with the same key, which the network drops.
+    let mut keys: HashMap<String, std::collections::HashSet<String>> = HashMap::new();
+    for (target, key) in received.lock().unwrap().iter() {
+        assert!(!key.is_empty(), "every postback carries an Idempotency-Key: {target}");
+        keys.entry(target.clone()).or_default().insert(key.clone());
     }
-    assert_eq!(per_device.len(), expected, "one postback per install: {per_device:?}");
-    assert!(per_device.values().all(|n| *n == 1), "no postback twice: {per_device:?}");
+    assert_eq!(keys.len(), expected, "a postback for every install: {keys:?}");
+    assert!(keys.values().all(|k| k.len() == 1), "one delivery per install: {keys:?}");
 
     // Retention purges the log (everything is stored); the victim restarts without its
     // snapshot; the first device installs again: a re-install, known from the event store.

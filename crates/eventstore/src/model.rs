@@ -24,6 +24,7 @@ impl Dims {
 
 /// The attribution outcome of an install, as far as reports need it.
 pub use unmogrowp_domain::attribution::InstallStatus as InstallOutcome;
+pub use unmogrowp_domain::attribution::{InstallStatus, MatchType, RejectionReason, TouchKind};
 
 /// One raw row: an event, click or impression with everything reports and exports need.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -77,16 +78,14 @@ pub struct AttributionRow {
     /// The install's report day (app time zone).
     pub day: String,
     pub device_id: Option<String>,
-    /// `attributed`, `organic` or `rejected`.
-    pub status: String,
-    pub match_type: Option<String>,
+    pub status: InstallStatus,
+    pub match_type: Option<MatchType>,
     pub touch_id: Option<String>,
-    /// `click` or `impression`.
-    pub touch_kind: Option<String>,
+    pub touch_kind: Option<TouchKind>,
     pub touch_at_ms: Option<i64>,
     pub link_id: Option<String>,
     pub dims: Dims,
-    pub rejection_reason: Option<String>,
+    pub rejection_reason: Option<RejectionReason>,
     pub reattribution: bool,
     pub reinstall: bool,
     pub install_at_ms: i64,

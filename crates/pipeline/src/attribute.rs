@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use unmogrowp_attribution::{
-    Decision, Engine, InstallInput, MatchType, Model, RestoredInstall, Status, TouchInput,
-    TouchKind, device_keys, fingerprint, id_hash, weights,
+    Decision, Engine, InstallInput, Model, RestoredInstall, Status, TouchInput, TouchKind,
+    device_keys, fingerprint, id_hash, weights,
 };
 use unmogrowp_domain::event::{EventType, LoggedEvent};
 use unmogrowp_eventstore::{AttributionRow, CreditRow, Dims, EventRow, FraudHit, InstallOutcome};
@@ -238,35 +238,22 @@ impl Attributor {
     /// Restores a device's install from its stored decision (see [`Engine::restore_device`]).
     /// Re-installs and rejections changed nothing the engine keeps, and are skipped.
     pub fn restore_decision(&mut self, row: &AttributionRow) {
-        let status = match row.status.parse() {
-            Ok(status @ (Status::Attributed | Status::Organic)) => status,
-            _ => return,
+        let status = match row.status {
+            status @ (Status::Attributed | Status::Organic) => status,
+            Status::Rejected => return,
         };
         let Some(device) = row.device_id.as_deref().filter(|_| !row.reinstall) else { return };
         let touch = match (&row.touch_id, &row.link_id) {
             (Some(id), Some(link)) => Some(unmogrowp_attribution::TouchRef {
                 id: id.clone(),
-                kind: if row.touch_kind.as_deref() == Some("impression") {
-                    TouchKind::Impression
-                } else {
-                    TouchKind::Click
-                },
+                kind: row.touch_kind.unwrap_or(TouchKind::Click),
                 at: row.touch_at_ms.unwrap_or(row.install_at_ms),
                 source: self.sources.intern(link, &row.dims),
                 network_click_id: None,
             }),
             _ => None,
         };
-        let match_type = row.match_type.as_deref().and_then(|m| {
-            [
-                MatchType::ClickId,
-                MatchType::DeviceId,
-                MatchType::Probabilistic,
-                MatchType::ViewThrough,
-            ]
-            .into_iter()
-            .find(|t| t.as_str() == m)
-        });
+        let match_type = row.match_type;
         self.engine.restore_device(
             id_hash(&row.app_id),
             &[id_hash(device)],
@@ -484,17 +471,14 @@ impl Attributor {
             event_id: event.id.clone(),
             day: row.day.clone(),
             device_id: row.device_id.clone(),
-            status: decision.status.as_str().to_owned(),
-            match_type: decision.match_type.map(|m| m.as_str().to_owned()),
+            status: decision.status,
+            match_type: decision.match_type,
             touch_id: decision.touch.as_ref().map(|t| t.id.clone()),
-            touch_kind: decision.touch.as_ref().map(|t| match t.kind {
-                TouchKind::Click => "click".to_owned(),
-                TouchKind::Impression => "impression".to_owned(),
-            }),
+            touch_kind: decision.touch.as_ref().map(|t| t.kind),
             touch_at_ms: decision.touch.as_ref().map(|t| t.at),
             link_id: touch_dims.as_ref().map(|(_, link)| link.clone()),
             dims: row.dims.clone(),
-            rejection_reason: decision.rejection.map(|r| r.as_str().to_owned()),
+            rejection_reason: decision.rejection,
             reattribution: decision.reattribution,
             reinstall: decision.reinstall,
             install_at_ms: event.timestamp_ms,
@@ -520,7 +504,7 @@ impl Attributor {
         if decision.reinstall || decision.status == Status::Rejected || decision.reattribution {
             return;
         }
-        for model in Model::ALL {
+        for &model in Model::ALL {
             if decision.status == Status::Organic || decision.contributors.is_empty() {
                 outputs.credits.push(CreditRow {
                     app_id: row.app_id.clone(),

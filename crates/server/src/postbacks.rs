@@ -79,7 +79,11 @@ impl PostbackSender {
                 next_attempt_at: now_ms() + i64::try_from(wait.as_millis()).unwrap_or(30_000) + 10,
             };
         }
-        let result = self.client.get(&delivery.url).send().await;
+        // Delivery is at least once: a sender that dies between the network's answer and
+        // recording it leaves the delivery to be sent again. The key (the delivery's id, the
+        // same on every attempt) lets the network drop the repeat.
+        let result =
+            self.client.get(&delivery.url).header("idempotency-key", &delivery.id).send().await;
         let error = match result {
             Ok(response) if response.status().is_success() => {
                 self.record(&host, true);

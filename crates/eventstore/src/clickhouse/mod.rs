@@ -218,7 +218,7 @@ impl EventStore for ClickHouseEventStore {
             quote(app_id),
             quote(event_id)
         );
-        Ok(self.query(&sql).await?.first().map(attribution_from_row))
+        self.query(&sql).await?.first().map(attribution_from_row).transpose()
     }
 
     async fn decisions(
@@ -253,7 +253,7 @@ impl EventStore for ClickHouseEventStore {
             );
             for row in self.query(&sql).await? {
                 sent += 1;
-                if !sink(attribution_from_row(&row)) {
+                if !sink(attribution_from_row(&row)?) {
                     return Ok(sent);
                 }
             }
@@ -284,7 +284,7 @@ impl EventStore for ClickHouseEventStore {
             quote(app_id),
             devices.join(", ")
         );
-        Ok(self.query(&sql).await?.first().map(attribution_from_row))
+        self.query(&sql).await?.first().map(attribution_from_row).transpose()
     }
 
     async fn cohorts(&self, query: &CohortQuery) -> Result<Vec<CohortRow>> {

@@ -226,16 +226,24 @@ pub(super) struct AttributionInsert<'a> {
     pub(super) keep: u64,
 }
 
-pub(super) fn attribution_from_row(row: &Row) -> AttributionRow {
-    AttributionRow {
+/// A stored term read back into its type; unknown text is an error naming the column.
+fn term<T: std::str::FromStr<Err = String>>(row: &Row, column: &str) -> Result<Option<T>> {
+    text(row, column)
+        .map(|text| text.parse().map_err(|error| StoreError::Query(format!("{column}: {error}"))))
+        .transpose()
+}
+
+pub(super) fn attribution_from_row(row: &Row) -> Result<AttributionRow> {
+    Ok(AttributionRow {
         app_id: text(row, "app_id").unwrap_or_default(),
         event_id: text(row, "event_id").unwrap_or_default(),
         day: text(row, "day").unwrap_or_default(),
         device_id: text(row, "device_id"),
-        status: text(row, "status").unwrap_or_default(),
-        match_type: text(row, "match_type"),
+        status: term(row, "status")?
+            .ok_or_else(|| StoreError::Query("status: missing".to_owned()))?,
+        match_type: term(row, "match_type")?,
         touch_id: text(row, "touch_id"),
-        touch_kind: text(row, "touch_kind"),
+        touch_kind: term(row, "touch_kind")?,
         touch_at_ms: int(row, "touch_at"),
         link_id: text(row, "link_id"),
         dims: Dims {
@@ -245,12 +253,12 @@ pub(super) fn attribution_from_row(row: &Row) -> AttributionRow {
             creative: text(row, "creative").unwrap_or_default(),
             country: text(row, "country").unwrap_or_default(),
         },
-        rejection_reason: text(row, "rejection_reason"),
+        rejection_reason: term(row, "rejection_reason")?,
         reattribution: flag(row, "reattribution"),
         reinstall: flag(row, "reinstall"),
         install_at_ms: int(row, "install_at").unwrap_or(0),
         decided_at_ms: int(row, "decided_at").unwrap_or(0),
-    }
+    })
 }
 
 #[derive(Serialize)]

@@ -194,15 +194,30 @@ fn credit_installs(
     Ok(())
 }
 
+/// A stored term read back into its type; unknown text is an error naming the column.
+fn term<T: std::str::FromStr<Err = String>>(
+    row: &rusqlite::Row<'_>,
+    index: usize,
+) -> rusqlite::Result<Option<T>> {
+    let Some(text) = row.get::<_, Option<String>>(index)? else { return Ok(None) };
+    text.parse().map(Some).map_err(|error: String| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, error.into())
+    })
+}
+
 fn attribution_from_sql(row: &rusqlite::Row<'_>) -> rusqlite::Result<AttributionRow> {
     Ok(AttributionRow {
         app_id: row.get(0)?,
         event_id: row.get(1)?,
         device_id: row.get(2)?,
-        status: row.get(3)?,
-        match_type: row.get(4)?,
+        status: term(row, 3)?.ok_or(rusqlite::Error::InvalidColumnType(
+            3,
+            "status".to_owned(),
+            rusqlite::types::Type::Null,
+        ))?,
+        match_type: term(row, 4)?,
         touch_id: row.get(5)?,
-        touch_kind: row.get(6)?,
+        touch_kind: term(row, 6)?,
         touch_at_ms: row.get(7)?,
         link_id: row.get(8)?,
         dims: Dims {
@@ -212,7 +227,7 @@ fn attribution_from_sql(row: &rusqlite::Row<'_>) -> rusqlite::Result<Attribution
             creative: row.get(12)?,
             country: row.get(13)?,
         },
-        rejection_reason: row.get(14)?,
+        rejection_reason: term(row, 14)?,
         reattribution: row.get(15)?,
         reinstall: row.get(16)?,
         install_at_ms: row.get(17)?,

@@ -6,6 +6,7 @@
 use super::raw;
 use crate::model::utc_day;
 use crate::{ApplyOutcome, Batch, Counts, Dims, EventRow, Result};
+use crate::{MatchType, RejectionReason, TouchKind};
 use rusqlite::params;
 use std::collections::BTreeMap;
 
@@ -318,10 +319,10 @@ pub(crate) fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<ApplyOut
                 decision.app_id,
                 decision.event_id,
                 decision.device_id,
-                decision.status,
-                decision.match_type,
+                decision.status.as_str(),
+                decision.match_type.map(MatchType::as_str),
                 decision.touch_id,
-                decision.touch_kind,
+                decision.touch_kind.map(TouchKind::as_str),
                 decision.touch_at_ms,
                 decision.link_id,
                 decision.dims.network,
@@ -329,7 +330,7 @@ pub(crate) fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<ApplyOut
                 decision.dims.adgroup,
                 decision.dims.creative,
                 decision.dims.country,
-                decision.rejection_reason,
+                decision.rejection_reason.map(RejectionReason::as_str),
                 decision.reattribution,
                 decision.reinstall,
                 decision.install_at_ms,

@@ -3,6 +3,7 @@ use unmogrowp_eventstore::{
     AttributionRow, Batch, CohortQuery, CreditRow, Dimension, Dims, EventRow, EventStore,
     ExportQuery, FraudHit, InstallOutcome, QuarantinedRow, SummaryQuery,
 };
+use unmogrowp_eventstore::{MatchType, RejectionReason, TouchKind};
 
 pub const APP: &str = "0193a000-0000-7000-8000-000000000001";
 const OTHER_APP: &str = "0193a000-0000-7000-8000-000000000002";
@@ -307,14 +308,14 @@ fn decision(install: &EventRow, status: &str, network: &str) -> AttributionRow {
         event_id: install.id.clone(),
         day: install.day.clone(),
         device_id: install.device_id.clone(),
-        status: status.to_owned(),
-        match_type: (status == "attributed").then(|| "gaid".to_owned()),
+        status: status.parse().unwrap(),
+        match_type: (status == "attributed").then_some(MatchType::DeviceId),
         touch_id: None,
-        touch_kind: (status == "attributed").then(|| "click".to_owned()),
+        touch_kind: (status == "attributed").then_some(TouchKind::Click),
         touch_at_ms: (status == "attributed").then_some(install.timestamp_ms - 60_000),
         link_id: None,
         dims: Dims { network: network.to_owned(), ..install.dims.clone() },
-        rejection_reason: (status == "rejected").then(|| "ctit_too_short".to_owned()),
+        rejection_reason: (status == "rejected").then_some(RejectionReason::ClickInjection),
         reattribution: false,
         reinstall: false,
         install_at_ms: install.timestamp_ms,
@@ -620,7 +621,7 @@ pub async fn decisions_and_touches_are_read_back_for_a_rebuild(store: &dyn Event
     let sink = seen.clone();
     let sent = store
         .decisions(Box::new(move |row| {
-            sink.lock().unwrap().push((row.event_id, row.status));
+            sink.lock().unwrap().push((row.event_id, row.status.as_str().to_owned()));
             true
         }))
         .await

@@ -153,8 +153,11 @@ async fn a_version_0_data_dir_upgrades_in_place_and_keeps_every_event() {
     assert_eq!(counts.events, totals["events"].as_u64().unwrap());
     assert!((counts.revenue - totals["revenue"].as_f64().unwrap()).abs() < 0.01);
     let decision = store.attribution(app, "inst-0").await.unwrap().unwrap();
-    assert_eq!(decision.status, expected["install_0"]["status"].as_str().unwrap());
-    assert_eq!(decision.match_type.as_deref(), expected["install_0"]["match_type"].as_str());
+    assert_eq!(decision.status.as_str(), expected["install_0"]["status"].as_str().unwrap());
+    assert_eq!(
+        decision.match_type.map(|m| m.as_str()),
+        expected["install_0"]["match_type"].as_str()
+    );
     let cohorts = store
         .cohorts(&CohortQuery {
             app_id: app.to_owned(),

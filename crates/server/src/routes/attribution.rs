@@ -41,9 +41,9 @@ pub struct InstallView {
     pub reinstall: bool,
 }
 
-fn install_view(row: unmogrowp_eventstore::AttributionRow) -> InstallView {
+fn install_view(row: &unmogrowp_eventstore::AttributionRow) -> InstallView {
     let touch = row.touch_id.clone().map(|id| TouchView {
-        kind: row.touch_kind.clone().unwrap_or_default(),
+        kind: row.touch_kind.map(|kind| kind.as_str().to_owned()).unwrap_or_default(),
         id,
         link_id: row.link_id.clone(),
         network: row.dims.network.clone(),
@@ -53,10 +53,10 @@ fn install_view(row: unmogrowp_eventstore::AttributionRow) -> InstallView {
         at: row.touch_at_ms.map(rfc3339),
     });
     InstallView {
-        status: row.status,
-        match_type: row.match_type,
+        status: row.status.as_str().to_owned(),
+        match_type: row.match_type.map(|m| m.as_str().to_owned()),
         touch,
-        rejection_reason: row.rejection_reason,
+        rejection_reason: row.rejection_reason.map(|r| r.as_str().to_owned()),
         attributed_at: Some(rfc3339(row.decided_at_ms)),
         reattribution: row.reattribution,
         reinstall: row.reinstall,
@@ -79,7 +79,7 @@ pub async fn install(
         .await
         .map_err(|e| store_unavailable(&e))?
     {
-        Some(row) => Ok(Json(install_view(row))),
+        Some(row) => Ok(Json(install_view(&row))),
         None if state.pipeline.lag() > 0 => Ok(Json(InstallView {
             status: "pending".to_owned(),
             match_type: None,
@@ -136,6 +136,6 @@ pub async fn sdk_attribution(
         .device_attribution(app.id.as_str(), &candidates)
         .await
         .map_err(|e| store_unavailable(&e))?;
-    row.map(|row| Json(install_view(row)))
+    row.map(|row| Json(install_view(&row)))
         .ok_or_else(|| ApiError::not_found("install for this device"))
 }

@@ -190,7 +190,7 @@ pub async fn summary(
     }
     let model = match params.model.as_deref() {
         None | Some("") => None,
-        Some(raw) => Some(unmogrowp_attribution::Model::parse(raw).ok_or_else(|| {
+        Some(raw) => Some(raw.parse::<unmogrowp_attribution::Model>().map_err(|_| {
             ApiError::invalid_field(
                 "model",
                 format!(
