@@ -195,7 +195,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let config = Config::load(args.config.as_deref(), &overrides)?;
     telemetry::init_logging(&config);
     let application = Application::build(config).await?;
-    let login = unmogrowp_server::demo::seed(application.state(), args.days, args.scale).await?;
+    let login = unmogrowp_demo::seed(application.state(), args.days, args.scale).await?;
     if login.records > 0 {
         announce(&format!(
             "demo: seeded {} records of traffic (the dashboard fills in as they are processed)",

@@ -5,7 +5,6 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod dashboard;
-pub mod demo;
 pub mod docs;
 pub mod error;
 pub mod extract;

@@ -30,7 +30,6 @@ mod attribution;
 mod clickhouse;
 mod collect;
 mod correctness;
-mod demo;
 mod email;
 mod errors;
 mod isolation;

@@ -1,15 +1,25 @@
 //! The demo seed produces traffic that every report shows.
 
-use crate::collect::settle;
+#![allow(clippy::unwrap_used)]
+
 use reqwest::Method;
 use unmogrowp_testkit::{TestApp, TestBackend};
+
+/// Waits until the pipeline has stored everything appended so far.
+async fn settle(app: &TestApp) {
+    let head = app.state.log.head();
+    assert!(
+        app.state.pipeline.wait_for(head, std::time::Duration::from_secs(20)).await,
+        "the pipeline did not catch up"
+    );
+}
 
 #[tokio::test]
 async fn the_demo_fills_every_report() {
     let app = TestApp::spawn(TestBackend::Sqlite).await;
-    let login = unmogrowp_server::demo::seed(&app.state, 5, 0.3).await.unwrap();
+    let login = unmogrowp_demo::seed(&app.state, 5, 0.3).await.unwrap();
     assert!(login.records > 1000, "{}", login.records);
-    let again = unmogrowp_server::demo::seed(&app.state, 5, 0.3).await.unwrap();
+    let again = unmogrowp_demo::seed(&app.state, 5, 0.3).await.unwrap();
     assert_eq!(again.records, 0, "seeding twice adds nothing");
     settle(&app).await;
     let session = app.login(&login.email, &login.password).await;

@@ -4,12 +4,12 @@
 //! log in time order so the pipeline attributes it like live traffic. Seeding is idempotent:
 //! a data dir that already has the demo account is left as it is.
 
-use crate::state::AppState;
 use anyhow::Context;
 use rand::{Rng, SeedableRng};
 use unmogrowp_bus::Entry;
 use unmogrowp_domain::app::{AttributionSettings, Platform};
 use unmogrowp_domain::event::{Device, EventType, LinkRef, LogRecord, LoggedEvent, Money, Source};
+use unmogrowp_server::state::AppState;
 use unmogrowp_storage::{App, Link, NewApp, NewLink, NewUser};
 
 pub const EMAIL: &str = "demo@unmogrowp.localhost";
@@ -113,7 +113,7 @@ impl Seeder<'_> {
 }
 
 fn link_ref(link: &Link) -> LinkRef {
-    crate::ingest::link_ref(link)
+    unmogrowp_server::ingest::link_ref(link)
 }
 
 /// Seeds the demo organization (unless it exists) and appends its traffic to the event log.
@@ -159,7 +159,7 @@ pub async fn seed(state: &AppState, days: u32, scale: f64) -> anyhow::Result<Dem
                 platform,
                 bundle_id: bundle.to_owned(),
                 store_url: store.to_owned(),
-                app_token: crate::secrets::random_token(24),
+                app_token: unmogrowp_server::secrets::random_token(24),
                 attribution: AttributionSettings::default(),
                 time_zone: "UTC".to_owned(),
                 currency: "USD".to_owned(),
