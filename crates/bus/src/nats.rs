@@ -301,6 +301,7 @@ impl EventLog for NatsLog {
         Ok(Some(receiver))
     }
 
+    #[tracing::instrument(name = "event_log.append", skip_all, fields(log = "nats", records = entries.len()))]
     async fn append(&self, entries: Vec<Entry>) -> Result<Offset, LogError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(LogError::Closed);
@@ -360,6 +361,7 @@ impl EventLog for NatsLog {
         self.partitions
     }
 
+    #[tracing::instrument(name = "event_log.consumer", skip_all, fields(log = "nats", consumer = name, from))]
     async fn consumer(&self, name: &str, from: Offset) -> Result<Box<dyn LogReader>, LogError> {
         self.durable(&token(name), from).await
     }
@@ -442,6 +444,7 @@ impl EventLog for NatsLog {
         Ok(keys)
     }
 
+    #[tracing::instrument(name = "event_log.retention", skip_all, fields(log = "nats"))]
     async fn enforce_retention(&self, keep: Duration) -> Result<usize, LogError> {
         // Purge below the oldest committed offset, once that record is itself older than
         // `keep`; a consumer that never committed holds everything.

@@ -94,6 +94,7 @@ impl StoreStage {
 
     /// Enqueues the batch's postbacks, then applies it; retried with backoff. `false` when
     /// shutdown came while retrying.
+    #[tracing::instrument(name = "pipeline.store_batch", skip_all, fields(batch = prepared.sequence, rows = prepared.batch.rows.len(), read_to = prepared.read_to))]
     async fn store_one(&self, prepared: &Prepared, shutdown: &mut watch::Receiver<bool>) -> bool {
         let mut backoff = Duration::from_millis(100);
         // Postbacks are enqueued before the batch is stored: a crash in between replays the
@@ -127,6 +128,7 @@ impl StoreStage {
 
     /// Enqueues a delivery for every postback a trigger matches (idempotent: a replayed
     /// trigger finds its delivery already there).
+    #[tracing::instrument(name = "pipeline.enqueue_postbacks", skip_all, fields(triggers = triggers.len()))]
     async fn enqueue_postbacks(&self, triggers: &[attribute::Trigger]) -> anyhow::Result<()> {
         let mut deliveries = Vec::new();
         for trigger in triggers {

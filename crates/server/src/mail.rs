@@ -47,6 +47,7 @@ impl OutboxMailer {
 
 #[async_trait::async_trait]
 impl Mailer for OutboxMailer {
+    #[tracing::instrument(name = "email.write", skip_all)]
     async fn send(&self, email: &OutgoingEmail) -> anyhow::Result<()> {
         let message = build_message(&self.from, email)?;
         tokio::fs::create_dir_all(&self.dir)
@@ -94,6 +95,7 @@ impl SmtpMailer {
 
 #[async_trait::async_trait]
 impl Mailer for SmtpMailer {
+    #[tracing::instrument(name = "email.send", skip_all)]
     async fn send(&self, email: &OutgoingEmail) -> anyhow::Result<()> {
         let message = build_message(&self.from, email)?;
         self.transport.send(message).await.context("SMTP delivery")?;

@@ -72,6 +72,7 @@ impl PostbackSender {
         }
     }
 
+    #[tracing::instrument(name = "postback.deliver", skip_all, fields(delivery = %delivery.id, app_id = %delivery.app_id))]
     async fn attempt(&self, delivery: &Delivery) -> AttemptOutcome {
         let host = Self::host_of(&delivery.url);
         if let Some(wait) = self.breaker_open(&host) {

@@ -121,6 +121,7 @@ impl EventLog for FileLog {
         "file"
     }
 
+    #[tracing::instrument(name = "event_log.append", skip_all, fields(log = "file", records = entries.len()))]
     async fn append(&self, entries: Vec<Entry>) -> Result<Offset, LogError> {
         if entries.is_empty() {
             return Ok(self.head());
@@ -212,6 +213,7 @@ impl EventLog for FileLog {
         .map_err(|error| LogError::Failed(error.to_string()))?
     }
 
+    #[tracing::instrument(name = "event_log.retention", skip_all, fields(log = "file"))]
     async fn enforce_retention(&self, keep: Duration) -> Result<usize, LogError> {
         let consumers_dir = self.shared.dir.join("consumers");
         let mut slowest: Option<Offset> = None;

@@ -140,10 +140,12 @@ impl EventStore for ClickHouseEventStore {
         Ok(positions)
     }
 
+    #[tracing::instrument(name = "event_store.apply", skip_all, fields(store = self.kind(), rows = batch.rows.len(), last_offset = batch.last_offset))]
     async fn apply_shared(&self, batch: std::sync::Arc<Batch>) -> Result<ApplyOutcome> {
         self.apply_batch(batch).await
     }
 
+    #[tracing::instrument(name = "event_store.summary", skip_all, fields(store = self.kind(), app_id = %query.app_id))]
     async fn summary(&self, query: &SummaryQuery) -> Result<Vec<SummaryRow>> {
         let columns: Vec<&str> = query.group_by.iter().map(|d| d.column()).collect();
         let select_dims =
@@ -212,6 +214,7 @@ impl EventStore for ClickHouseEventStore {
         Ok(out)
     }
 
+    #[tracing::instrument(name = "event_store.attribution", skip_all, fields(store = self.kind(), app_id = %app_id))]
     async fn attribution(&self, app_id: &str, event_id: &str) -> Result<Option<AttributionRow>> {
         let sql = format!(
             "SELECT {ATTRIBUTION_COLUMNS} FROM attributions FINAL WHERE app_id = {} AND event_id = {} LIMIT 1",
@@ -221,6 +224,7 @@ impl EventStore for ClickHouseEventStore {
         self.query(&sql).await?.first().map(attribution_from_row).transpose()
     }
 
+    #[tracing::instrument(name = "event_store.decisions", skip_all, fields(store = self.kind()))]
     async fn decisions(
         &self,
         mut sink: Box<dyn FnMut(AttributionRow) -> bool + Send>,
@@ -269,6 +273,7 @@ impl EventStore for ClickHouseEventStore {
         Ok(self.query(&sql).await?.iter().filter_map(|row| text(row, "app_id")).collect())
     }
 
+    #[tracing::instrument(name = "event_store.device_attribution", skip_all, fields(store = self.kind(), app_id = %app_id))]
     async fn device_attribution(
         &self,
         app_id: &str,
@@ -287,6 +292,7 @@ impl EventStore for ClickHouseEventStore {
         self.query(&sql).await?.first().map(attribution_from_row).transpose()
     }
 
+    #[tracing::instrument(name = "event_store.cohorts", skip_all, fields(store = self.kind(), app_id = %query.app_id))]
     async fn cohorts(&self, query: &CohortQuery) -> Result<Vec<CohortRow>> {
         let group = match query.group_by {
             Some(Dimension::Network) => Some("network"),
@@ -345,6 +351,7 @@ impl EventStore for ClickHouseEventStore {
             .collect())
     }
 
+    #[tracing::instrument(name = "event_store.fraud", skip_all, fields(store = self.kind(), app_id = %app_id))]
     async fn fraud(&self, app_id: &str, from_day: &str, to_day: &str) -> Result<Vec<FraudRow>> {
         let sql = format!(
             "SELECT fraud_kind, reason, network, sum(hits) AS total FROM fraud_rollups
@@ -367,6 +374,7 @@ impl EventStore for ClickHouseEventStore {
             .collect())
     }
 
+    #[tracing::instrument(name = "event_store.quarantined", skip_all, fields(store = self.kind(), app_id = %app_id))]
     async fn quarantined(
         &self,
         app_id: &str,
@@ -395,6 +403,7 @@ impl EventStore for ClickHouseEventStore {
             .collect())
     }
 
+    #[tracing::instrument(name = "event_store.export", skip_all, fields(store = self.kind(), app_id = %query.app_id))]
     async fn export(
         &self,
         query: ExportQuery,
@@ -462,6 +471,7 @@ impl EventStore for ClickHouseEventStore {
         Ok(sent)
     }
 
+    #[tracing::instrument(name = "event_store.drop_days_before", skip_all, fields(store = self.kind(), day = %day))]
     async fn drop_days_before(&self, day: &str) -> Result<usize> {
         let sql = format!(
             "SELECT partition FROM system.parts

@@ -280,6 +280,7 @@ impl EventStore for SqliteEventStore {
         .await
     }
 
+    #[tracing::instrument(name = "event_store.apply", skip_all, fields(store = self.kind(), rows = batch.rows.len(), last_offset = batch.last_offset))]
     async fn apply_shared(&self, batch: Arc<Batch>) -> Result<ApplyOutcome> {
         self.write(move |writer| {
             match write::apply_batch(writer, &batch) {
@@ -294,6 +295,7 @@ impl EventStore for SqliteEventStore {
         .await
     }
 
+    #[tracing::instrument(name = "event_store.summary", skip_all, fields(store = self.kind(), app_id = %query.app_id))]
     async fn summary(&self, query: &SummaryQuery) -> Result<Vec<SummaryRow>> {
         let query = query.clone();
         self.read(move |connection| {
@@ -366,6 +368,7 @@ impl EventStore for SqliteEventStore {
         .await
     }
 
+    #[tracing::instrument(name = "event_store.attribution", skip_all, fields(store = self.kind(), app_id = %app_id))]
     async fn attribution(&self, app_id: &str, event_id: &str) -> Result<Option<AttributionRow>> {
         let (app_id, event_id) = (app_id.to_owned(), event_id.to_owned());
         self.read(move |connection| {
@@ -379,6 +382,7 @@ impl EventStore for SqliteEventStore {
         .await
     }
 
+    #[tracing::instrument(name = "event_store.device_attribution", skip_all, fields(store = self.kind(), app_id = %app_id))]
     async fn device_attribution(
         &self,
         app_id: &str,
@@ -404,6 +408,7 @@ impl EventStore for SqliteEventStore {
         .await
     }
 
+    #[tracing::instrument(name = "event_store.cohorts", skip_all, fields(store = self.kind(), app_id = %query.app_id))]
     async fn cohorts(&self, query: &CohortQuery) -> Result<Vec<CohortRow>> {
         let query = query.clone();
         self.read(move |connection| {
@@ -458,6 +463,7 @@ impl EventStore for SqliteEventStore {
         .await
     }
 
+    #[tracing::instrument(name = "event_store.fraud", skip_all, fields(store = self.kind(), app_id = %app_id))]
     async fn fraud(&self, app_id: &str, from_day: &str, to_day: &str) -> Result<Vec<FraudRow>> {
         let (app_id, from_day, to_day) =
             (app_id.to_owned(), from_day.to_owned(), to_day.to_owned());
@@ -480,6 +486,7 @@ impl EventStore for SqliteEventStore {
         .await
     }
 
+    #[tracing::instrument(name = "event_store.quarantined", skip_all, fields(store = self.kind(), app_id = %app_id))]
     async fn quarantined(
         &self,
         app_id: &str,
@@ -510,6 +517,7 @@ impl EventStore for SqliteEventStore {
         .await
     }
 
+    #[tracing::instrument(name = "event_store.export", skip_all, fields(store = self.kind(), app_id = %query.app_id))]
     async fn export(
         &self,
         query: ExportQuery,
@@ -541,6 +549,7 @@ impl EventStore for SqliteEventStore {
         .await
     }
 
+    #[tracing::instrument(name = "event_store.decisions", skip_all, fields(store = self.kind()))]
     async fn decisions(
         &self,
         mut sink: Box<dyn FnMut(AttributionRow) -> bool + Send>,
@@ -581,6 +590,7 @@ impl EventStore for SqliteEventStore {
         .await
     }
 
+    #[tracing::instrument(name = "event_store.drop_days_before", skip_all, fields(store = self.kind(), day = %day))]
     async fn drop_days_before(&self, day: &str) -> Result<usize> {
         let day = day.to_owned();
         self.write(move |writer| {
