@@ -256,6 +256,36 @@ impl From<anyhow::Error> for ApiError {
     }
 }
 
+impl From<crate::ingest::IngestError> for ApiError {
+    fn from(error: crate::ingest::IngestError) -> Self {
+        use crate::ingest::IngestError;
+        let message = error.to_string();
+        match error {
+            IngestError::Body(problem) => problem,
+            IngestError::TooManyEvents { max, .. } => {
+                Self::payload_too_large(message).with_extra("max_events", serde_json::json!(max))
+            }
+            IngestError::OverQuota { retry_after_s } => {
+                Self::too_many_requests(retry_after_s, message)
+            }
+            IngestError::Backlog { .. } => Self::unavailable(2, message),
+            IngestError::Overloaded => Self::unavailable(1, message),
+            IngestError::LogUnavailable(ref cause) => {
+                tracing::error!(request_id = %current_request_id(), error = %cause,
+                    "appending to the event log failed");
+                Self::unavailable(2, message)
+            }
+            IngestError::LinkLookup(ref cause) => {
+                tracing::warn!(request_id = %current_request_id(), error = ?cause,
+                    "looking up a tracking link failed");
+                Self::unavailable(2, message)
+            }
+            IngestError::Storage(cause) => Self::from(cause),
+            IngestError::Encoding(_) => Self::internal(anyhow::anyhow!(message)),
+        }
+    }
+}
+
 impl From<StorageError> for ApiError {
     fn from(error: StorageError) -> Self {
         match error {

@@ -4,12 +4,11 @@
 
 use crate::auth::ClientInfo;
 use crate::config::IngestConfig;
-use crate::error::ApiError;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use unmogrowp_bus::{Entry, EventLog, LogError, key_hash};
+use unmogrowp_bus::{Entry, EventLog, key_hash};
 use unmogrowp_domain::event::{
     CheckContext, Checked, IncomingEvent, LinkRef, LogRecord, LoggedEvent, QuarantinedEvent,
     Rejection, Source, check_event,
@@ -22,7 +21,10 @@ pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
 pub const MAX_EVENT_BYTES: usize = 32 * 1024;
 
 mod dedup;
+mod error;
+
 pub use dedup::Deduper;
+pub use error::IngestError;
 
 /// Events per second per organization (GCRA: a theoretical arrival time per organization).
 struct OrgLimiter {
@@ -108,23 +110,8 @@ where
 }
 
 /// A record for the log; failing to encode one is a bug (500), never an empty record.
-fn encode(record: &LogRecord) -> Result<Vec<u8>, ApiError> {
-    record
-        .encode()
-        .map_err(|error| ApiError::internal(anyhow::anyhow!("encoding a log record: {error}")))
-}
-
-fn log_error(error: LogError) -> ApiError {
-    match error {
-        LogError::Overloaded => {
-            metrics::counter!(crate::metric_names::INGEST_OVERLOADED_TOTAL).increment(1);
-            ApiError::unavailable(1, "ingestion is overloaded; retry shortly")
-        }
-        other => {
-            tracing::error!(error = %other, "appending to the event log failed");
-            ApiError::unavailable(2, "the event log is unavailable; retry shortly")
-        }
-    }
+fn encode(record: &LogRecord) -> Result<Vec<u8>, IngestError> {
+    record.encode().map_err(|error| IngestError::Encoding(error.to_string()))
 }
 
 impl Ingest {
@@ -172,7 +159,7 @@ impl Ingest {
         self.dedup.len()
     }
 
-    pub async fn app_by_token(&self, token: &str) -> Result<Option<Arc<App>>, ApiError> {
+    pub async fn app_by_token(&self, token: &str) -> Result<Option<Arc<App>>, IngestError> {
         if let Some(app) = self.apps_by_token.get(token).await {
             return Ok(app);
         }
@@ -181,7 +168,7 @@ impl Ingest {
         Ok(app)
     }
 
-    pub async fn app_by_id(&self, app_id: &AppId) -> Result<Option<Arc<App>>, ApiError> {
+    pub async fn app_by_id(&self, app_id: &AppId) -> Result<Option<Arc<App>>, IngestError> {
         if let Some(app) = self.apps_by_id.get(app_id).await {
             return Ok(app);
         }
@@ -190,7 +177,7 @@ impl Ingest {
         Ok(app)
     }
 
-    pub async fn link(&self, link_id: &LinkId) -> Result<Option<Link>, ApiError> {
+    pub async fn link(&self, link_id: &LinkId) -> Result<Option<Link>, IngestError> {
         if let Some(link) = self.links.get(link_id).await {
             return Ok(link);
         }
@@ -199,7 +186,7 @@ impl Ingest {
         Ok(link)
     }
 
-    pub async fn key(&self, key_id: &KeyId) -> Result<Option<AppKey>, ApiError> {
+    pub async fn key(&self, key_id: &KeyId) -> Result<Option<AppKey>, IngestError> {
         if let Some(key) = self.keys.get(key_id).await {
             return Ok(key);
         }
@@ -227,23 +214,18 @@ impl Ingest {
     }
 
     /// 503 when the workers are too far behind the log.
-    pub fn check_backlog(&self) -> Result<(), ApiError> {
+    pub fn check_backlog(&self) -> Result<(), IngestError> {
         let lag = self.pipeline.lag();
         if lag > self.config.max_lag_records {
             metrics::counter!(crate::metric_names::INGEST_BACKPRESSURE_TOTAL).increment(1);
-            return Err(ApiError::unavailable(
-                2,
-                format!(
-                    "ingestion is paused while the workers catch up ({lag} records behind); retry shortly"
-                ),
-            ));
+            return Err(IngestError::Backlog { lag });
         }
         Ok(())
     }
 
     /// The organization's event quota: shared by every node through Redis when configured,
     /// per node otherwise (or while Redis cannot answer).
-    async fn admit(&self, org: &OrgId, events: usize) -> Result<(), ApiError> {
+    async fn admit(&self, org: &OrgId, events: usize) -> Result<(), IngestError> {
         let shared = if self.limiter.per_second > 0.0 {
             self.shared
                 .rate_limit(
@@ -262,10 +244,7 @@ impl Ingest {
         };
         admitted.map_err(|wait| {
             metrics::counter!(crate::metric_names::INGEST_QUOTA_EXCEEDED_TOTAL).increment(1);
-            ApiError::too_many_requests(
-                wait.as_secs() + 1,
-                "this organization is over its event quota; slow down",
-            )
+            IngestError::OverQuota { retry_after_s: wait.as_secs() + 1 }
         })
     }
 
@@ -277,7 +256,7 @@ impl Ingest {
         body: &[u8],
         source: Source,
         client: &ClientInfo,
-    ) -> Result<IngestResponse, ApiError> {
+    ) -> Result<IngestResponse, IngestError> {
         #[derive(serde::Deserialize)]
         struct Envelope<'a> {
             #[serde(borrow)]
@@ -285,11 +264,10 @@ impl Ingest {
         }
         let envelope: Envelope<'_> = crate::extract::parse_json(body)?;
         if envelope.events.len() > MAX_EVENTS_PER_REQUEST {
-            return Err(ApiError::payload_too_large(format!(
-                "at most {MAX_EVENTS_PER_REQUEST} events per request; this one has {}",
-                envelope.events.len()
-            ))
-            .with_extra("max_events", serde_json::json!(MAX_EVENTS_PER_REQUEST)));
+            return Err(IngestError::TooManyEvents {
+                count: envelope.events.len(),
+                max: MAX_EVENTS_PER_REQUEST,
+            });
         }
         self.check_backlog()?;
         self.admit(&app.org_id, envelope.events.len()).await?;
@@ -363,7 +341,7 @@ impl Ingest {
                 }
             }
         }
-        self.log.append(entries).await.map_err(log_error)?;
+        self.log.append(entries).await?;
         // Durable now: from here on a re-sent copy is a duplicate.
         for hash in appended {
             self.dedup.insert(hash);
@@ -386,7 +364,7 @@ impl Ingest {
         source: Source,
         context: &CheckContext,
         client: &ClientInfo,
-    ) -> Result<Result<Checked, (Option<String>, Rejection)>, ApiError> {
+    ) -> Result<Result<Checked, (Option<String>, Rejection)>, IngestError> {
         Ok(match self.check_one_event(app, text, source, context).await? {
             Err(refusal) => Err(refusal),
             Ok((mut checked, link)) => {
@@ -416,7 +394,7 @@ impl Ingest {
         text: &str,
         source: Source,
         context: &CheckContext,
-    ) -> Result<Result<(Checked, Option<LinkRef>), (Option<String>, Rejection)>, ApiError> {
+    ) -> Result<Result<(Checked, Option<LinkRef>), (Option<String>, Rejection)>, IngestError> {
         if text.len() > MAX_EVENT_BYTES {
             return Ok(Err((
                 None,
@@ -477,9 +455,9 @@ impl Ingest {
             let found = match LinkId::parse(&link_id) {
                 // A failed lookup is not an unknown link: the request is answered 503 and
                 // retried, never turned into a different outcome inside a 200.
-                Some(parsed) => self.link(&parsed).await.map_err(|error| {
-                    tracing::warn!(error = ?error, "looking up a tracking link failed");
-                    ApiError::unavailable(2, "tracking links cannot be looked up; retry shortly")
+                Some(parsed) => self.link(&parsed).await.map_err(|error| match error {
+                    IngestError::Storage(error) => IngestError::LinkLookup(error),
+                    other => other,
                 })?,
                 None => None,
             };
@@ -495,15 +473,12 @@ impl Ingest {
     }
 
     /// Appends one click or impression recorded by a tracking link.
-    pub async fn record_touch(&self, event: LoggedEvent) -> Result<(), ApiError> {
+    pub async fn record_touch(&self, event: LoggedEvent) -> Result<(), IngestError> {
         self.check_backlog()?;
         self.admit(&event.org_id, 1).await?;
         let key = event.dedup_key();
         let hash = key_hash(&key);
-        self.log
-            .append(vec![Entry { key, payload: encode(&LogRecord::Event(event))? }])
-            .await
-            .map_err(log_error)?;
+        self.log.append(vec![Entry { key, payload: encode(&LogRecord::Event(event))? }]).await?;
         self.dedup.insert(hash);
         metrics::counter!(crate::metric_names::INGEST_TOUCHES_TOTAL).increment(1);
         Ok(())

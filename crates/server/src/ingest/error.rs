@@ -1,0 +1,56 @@
+//! What can stop a collection request as a whole (an event's own fault is answered inside
+//! the 200, per event). Mapped to problem documents in one place: `From<IngestError> for
+//! ApiError` in `error.rs`.
+
+use unmogrowp_bus::LogError;
+use unmogrowp_storage::StorageError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The body is not what the endpoint reads (already a problem document from the HTTP
+    /// layer's parser, naming the field).
+    #[error("the request body is not accepted")]
+    Body(crate::error::ApiError),
+    /// More events than one request may carry.
+    #[error("at most {max} events per request; this one has {count}")]
+    TooManyEvents { count: usize, max: usize },
+    /// The organization is over its event quota.
+    #[error("this organization is over its event quota; slow down")]
+    OverQuota { retry_after_s: u64 },
+    /// The workers are too far behind the log.
+    #[error("ingestion is paused while the workers catch up ({lag} records behind); retry shortly")]
+    Backlog { lag: u64 },
+    /// The log's queue is full.
+    #[error("ingestion is overloaded; retry shortly")]
+    Overloaded,
+    /// The log did not take the records.
+    #[error("the event log is unavailable; retry shortly")]
+    LogUnavailable(#[source] LogError),
+    /// A tracking link could not be looked up (never turned into "unknown link").
+    #[error("tracking links cannot be looked up; retry shortly")]
+    LinkLookup(#[source] StorageError),
+    /// Apps, keys or links could not be read.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// A record could not be encoded (a bug).
+    #[error("encoding a log record: {0}")]
+    Encoding(String),
+}
+
+impl From<crate::error::ApiError> for IngestError {
+    fn from(error: crate::error::ApiError) -> Self {
+        IngestError::Body(error)
+    }
+}
+
+impl From<LogError> for IngestError {
+    fn from(error: LogError) -> Self {
+        match error {
+            LogError::Overloaded => {
+                metrics::counter!(crate::metric_names::INGEST_OVERLOADED_TOTAL).increment(1);
+                IngestError::Overloaded
+            }
+            other => IngestError::LogUnavailable(other),
+        }
+    }
+}
