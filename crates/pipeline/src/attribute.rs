@@ -554,3 +554,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "attribute_tests.rs"]
+mod snapshot_tests;
