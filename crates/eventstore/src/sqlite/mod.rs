@@ -8,11 +8,12 @@ mod raw;
 mod schema;
 mod write;
 
+use schema::{ATTRIBUTION_COLUMNS, attribution_from_sql};
 use write::Writer;
 
 use crate::model::shift_day;
 use crate::{
-    ApplyOutcome, AttributionRow, Batch, CohortQuery, CohortRow, Counts, Dimension, Dims, EventRow,
+    ApplyOutcome, AttributionRow, Batch, CohortQuery, CohortRow, Counts, Dimension, EventRow,
     EventStore, ExportQuery, FraudRow, Offset, QuarantinedRow, Result, StoreError, SummaryQuery,
     SummaryRow,
 };
@@ -193,51 +194,6 @@ fn credit_installs(
     crate::model::merge_credits(&query.group_by, rows, credited);
     Ok(())
 }
-
-/// A stored term read back into its type; unknown text is an error naming the column.
-fn term<T: std::str::FromStr<Err = String>>(
-    row: &rusqlite::Row<'_>,
-    index: usize,
-) -> rusqlite::Result<Option<T>> {
-    let Some(text) = row.get::<_, Option<String>>(index)? else { return Ok(None) };
-    text.parse().map(Some).map_err(|error: String| {
-        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, error.into())
-    })
-}
-
-fn attribution_from_sql(row: &rusqlite::Row<'_>) -> rusqlite::Result<AttributionRow> {
-    Ok(AttributionRow {
-        app_id: row.get(0)?,
-        event_id: row.get(1)?,
-        device_id: row.get(2)?,
-        status: term(row, 3)?.ok_or(rusqlite::Error::InvalidColumnType(
-            3,
-            "status".to_owned(),
-            rusqlite::types::Type::Null,
-        ))?,
-        match_type: term(row, 4)?,
-        touch_id: row.get(5)?,
-        touch_kind: term(row, 6)?,
-        touch_at_ms: row.get(7)?,
-        link_id: row.get(8)?,
-        dims: Dims {
-            network: row.get(9)?,
-            campaign: row.get(10)?,
-            adgroup: row.get(11)?,
-            creative: row.get(12)?,
-            country: row.get(13)?,
-        },
-        rejection_reason: term(row, 14)?,
-        reattribution: row.get(15)?,
-        reinstall: row.get(16)?,
-        install_at_ms: row.get(17)?,
-        decided_at_ms: row.get(18)?,
-        day: row.get(19)?,
-    })
-}
-
-const ATTRIBUTION_COLUMNS: &str = "app_id, event_id, device_id, status, match_type, touch_id, touch_kind, touch_at, \
-    link_id, network, campaign, adgroup, creative, country, rejection_reason, reattribution, reinstall, install_at, decided_at, day";
 
 /// The UTC days that have a raw partition, oldest first.
 fn partition_days(connection: &Connection) -> Result<Vec<String>> {

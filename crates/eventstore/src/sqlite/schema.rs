@@ -4,6 +4,7 @@
 //! each step in one transaction, and refuses a file newer than this binary.
 
 use super::raw;
+use crate::AttributionRow;
 use crate::model::parse_install;
 use crate::{Dims, EventRow, Result, StoreError};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -353,6 +354,52 @@ fn v0_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
         fraud_reason: row.get(35)?,
     })
 }
+
+/// A stored term read back into its type; unknown text is an error naming the column.
+fn term<T: std::str::FromStr<Err = String>>(
+    row: &rusqlite::Row<'_>,
+    index: usize,
+) -> rusqlite::Result<Option<T>> {
+    let Some(text) = row.get::<_, Option<String>>(index)? else { return Ok(None) };
+    text.parse().map(Some).map_err(|error: String| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, error.into())
+    })
+}
+
+pub(super) fn attribution_from_sql(row: &rusqlite::Row<'_>) -> rusqlite::Result<AttributionRow> {
+    Ok(AttributionRow {
+        app_id: row.get(0)?,
+        event_id: row.get(1)?,
+        device_id: row.get(2)?,
+        status: term(row, 3)?.ok_or(rusqlite::Error::InvalidColumnType(
+            3,
+            "status".to_owned(),
+            rusqlite::types::Type::Null,
+        ))?,
+        match_type: term(row, 4)?,
+        touch_id: row.get(5)?,
+        touch_kind: term(row, 6)?,
+        touch_at_ms: row.get(7)?,
+        link_id: row.get(8)?,
+        dims: Dims {
+            network: row.get(9)?,
+            campaign: row.get(10)?,
+            adgroup: row.get(11)?,
+            creative: row.get(12)?,
+            country: row.get(13)?,
+        },
+        rejection_reason: term(row, 14)?,
+        reattribution: row.get(15)?,
+        reinstall: row.get(16)?,
+        install_at_ms: row.get(17)?,
+        decided_at_ms: row.get(18)?,
+        day: row.get(19)?,
+    })
+}
+
+/// The columns [`attribution_from_sql`] reads, in its order.
+pub(super) const ATTRIBUTION_COLUMNS: &str = "app_id, event_id, device_id, status, match_type, touch_id, touch_kind, touch_at, \
+    link_id, network, campaign, adgroup, creative, country, rejection_reason, reattribution, reinstall, install_at, decided_at, day";
 
 #[cfg(test)]
 mod tests {
