@@ -91,6 +91,14 @@ pub trait EventLog: Send + Sync {
 
     async fn committed(&self, consumer: &str) -> Result<Offset, LogError>;
 
+    /// The consumers that have committed a position, by name.
+    async fn consumers(&self) -> Result<Vec<String>, LogError>;
+
+    /// Forgets what `consumer` committed, so retention stops waiting for it: for a consumer
+    /// gone for good (a worker numbered above the worker count, the name an older layout
+    /// used). Forgetting one that never committed does nothing.
+    async fn forget(&self, consumer: &str) -> Result<(), LogError>;
+
     /// Hashes (see [`key_hash`]) of the keys of records appended within `window`.
     async fn recent_keys(&self, window: Duration) -> Result<Vec<u64>, LogError>;
 

@@ -263,6 +263,18 @@ async fn two_workers_share_the_partitions_and_lose_nothing_under_kill_nine() {
         let http = http.clone();
         async move { common::wait_for(&http, &base, "/readyz", Duration::from_secs(60)).await }
     };
+    // Positions left under names no worker of this deployment uses (the unpartitioned
+    // layout's, an ordinal above the worker count): the workers forget them.
+    let log = unmogrowp_bus::NatsLog::connect(unmogrowp_bus::NatsLogOptions {
+        partitions: PARTITIONS,
+        ..unmogrowp_bus::NatsLogOptions::new(required("TEST_NATS_URL"), unique.clone())
+    })
+    .await
+    .unwrap();
+    for stale in ["pipeline", "pipeline-w7"] {
+        unmogrowp_bus::EventLog::commit(&log, stale, 1).await.unwrap();
+    }
+
     // Worker 0 first: it applies the migrations before the others start.
     let worker_ports = [free_port(), free_port()];
     let worker_bases = worker_ports.map(|port| format!("http://127.0.0.1:{port}"));
@@ -448,14 +460,14 @@ async fn two_workers_share_the_partitions_and_lose_nothing_under_kill_nine() {
     assert_eq!(keys.len(), expected, "a postback for every install: {keys:?}");
     assert!(keys.values().all(|k| k.len() == 1), "one delivery per install: {keys:?}");
 
+    // Only the two workers' positions are left.
+    assert_eq!(
+        unmogrowp_bus::EventLog::consumers(&log).await.unwrap(),
+        vec!["pipeline-w0", "pipeline-w1"]
+    );
+
     // Retention purges the log (everything is stored); the victim restarts without its
     // snapshot; the first device installs again: a re-install, known from the event store.
-    let log = unmogrowp_bus::NatsLog::connect(unmogrowp_bus::NatsLogOptions {
-        partitions: PARTITIONS,
-        ..unmogrowp_bus::NatsLogOptions::new(required("TEST_NATS_URL"), unique.clone())
-    })
-    .await
-    .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut purged = 0;
     while purged == 0 && Instant::now() < deadline {

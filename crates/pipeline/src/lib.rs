@@ -177,6 +177,9 @@ impl Pipeline {
         let Some(writer) = self.writer.take() else { return };
         let (sender, receiver) = mpsc::channel::<Prepared>(IN_FLIGHT);
         let (stored_sender, stored) = watch::channel(0u64);
+        if self.log.relays_live() {
+            self.forget_stale_consumers().await;
+        }
         let from = self.positions.values().min().copied().unwrap_or(0) + 1;
         let name = if self.log.relays_live() {
             unmogrowp_bus::worker_consumer_name(CONSUMER, self.options.worker_ordinal)
@@ -281,6 +284,32 @@ impl Pipeline {
             }
         }
         Some(sequence)
+    }
+
+    /// On a shared log: forgets the positions committed under names no worker uses any more
+    /// — the unpartitioned layout's `pipeline`, and `pipeline-w<N>` for a worker numbered at
+    /// or above `pipeline.workers` — so that retention does not wait for them forever.
+    async fn forget_stale_consumers(&self) {
+        let consumers = match self.log.consumers().await {
+            Ok(consumers) => consumers,
+            Err(error) => return tracing::warn!(%error, "cannot list the log's consumers"),
+        };
+        let worker_prefix = format!("{CONSUMER}-w");
+        for name in consumers {
+            let stale = name == CONSUMER
+                || name
+                    .strip_prefix(&worker_prefix)
+                    .and_then(|ordinal| ordinal.parse::<u16>().ok())
+                    .is_some_and(|ordinal| ordinal >= self.options.workers);
+            if stale {
+                match self.log.forget(&name).await {
+                    Ok(()) => tracing::info!(consumer = name, "forgot a consumer no worker uses"),
+                    Err(error) => {
+                        tracing::warn!(%error, consumer = name, "cannot forget a consumer")
+                    }
+                }
+            }
+        }
     }
 
     /// Adds to `records` until there are `min_batch` of them, `batch_size` at most, or

@@ -180,6 +180,31 @@ impl EventLog for FileLog {
         }
     }
 
+    async fn consumers(&self) -> Result<Vec<String>, LogError> {
+        let mut names = Vec::new();
+        let mut entries = match tokio::fs::read_dir(self.shared.dir.join("consumers")).await {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(names),
+            Err(error) => return Err(error.into()),
+        };
+        while let Some(entry) = entries.next_entry().await? {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.ends_with(".partial") {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    async fn forget(&self, consumer: &str) -> Result<(), LogError> {
+        match tokio::fs::remove_file(self.consumer_path(consumer)?).await {
+            Ok(()) => Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+
     async fn recent_keys(&self, window: Duration) -> Result<Vec<u64>, LogError> {
         let since = now_ms() - i64::try_from(window.as_millis()).unwrap_or(i64::MAX / 2);
         let segments =

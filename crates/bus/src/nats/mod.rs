@@ -408,6 +408,34 @@ impl EventLog for NatsLog {
         }
     }
 
+    async fn consumers(&self) -> Result<Vec<String>, LogError> {
+        let prefix = format!("{}.offsets.", self.subject_prefix);
+        let mut subjects = self
+            .offsets
+            .clone()
+            .info_with_subjects(format!("{prefix}>"))
+            .await
+            .map_err(|error| failed("listing offsets", error))?;
+        let mut names = Vec::new();
+        while let Some(subject) = subjects.next().await {
+            let (subject, _) = subject.map_err(|error| failed("listing offsets", error))?;
+            if let Some(name) = subject.strip_prefix(&prefix) {
+                names.push(name.to_owned());
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    async fn forget(&self, consumer: &str) -> Result<(), LogError> {
+        self.offsets
+            .purge()
+            .filter(self.offset_subject(consumer))
+            .await
+            .map_err(|error| failed("forgetting an offset", error))?;
+        Ok(())
+    }
+
     async fn recent_keys(&self, window: Duration) -> Result<Vec<u64>, LogError> {
         // The broker de-duplicates inside its own window; this warms the node's longer one
         // from the newest records (bounded in count and time).

@@ -116,3 +116,20 @@ pub async fn consumers_read_from_their_position_and_take_acks(log: Arc<dyn Event
     assert!(consumer.next_batch(10, Duration::from_millis(300)).await.unwrap().is_empty());
     log.close().await;
 }
+
+/// The consumers that committed are listed; a forgotten one no longer holds retention back
+/// and reads as never committed.
+pub async fn consumers_are_listed_and_forgotten(log: Arc<dyn EventLog>) {
+    assert!(log.consumers().await.unwrap().is_empty());
+    log.commit("pipeline", 3).await.unwrap();
+    log.commit("pipeline-w0", 9).await.unwrap();
+    log.commit("pipeline-w3", 1).await.unwrap();
+    assert_eq!(log.consumers().await.unwrap(), vec!["pipeline", "pipeline-w0", "pipeline-w3"]);
+    log.forget("pipeline-w3").await.unwrap();
+    log.forget("pipeline").await.unwrap();
+    log.forget("never-committed").await.unwrap();
+    assert_eq!(log.consumers().await.unwrap(), vec!["pipeline-w0"]);
+    assert_eq!(log.committed("pipeline-w3").await.unwrap(), 0);
+    assert_eq!(log.committed("pipeline-w0").await.unwrap(), 9);
+    log.close().await;
+}

@@ -18,6 +18,7 @@ macro_rules! event_log_suite {
                 readers_wait_for_new_records,
                 offsets_recent_keys_and_retention,
                 consumers_read_from_their_position_and_take_acks,
+                consumers_are_listed_and_forgotten,
             );
         }
     };
