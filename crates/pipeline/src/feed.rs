@@ -7,7 +7,6 @@
 //! worker. The lowest of the workers' commits is the whole log's position for every node
 //! ([`unmogrowp_bus::EventLog::watermark`]).
 
-use crate::sleep_or_stop;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
@@ -105,7 +104,7 @@ impl Reader {
     async fn run(mut self) {
         let shared = self.log.relays_live();
         let mut committed = 0;
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = crate::Backoff::new();
         loop {
             if *self.stop.borrow() {
                 return;
@@ -114,10 +113,9 @@ impl Reader {
                 Ok(reader) => reader,
                 Err(error) => {
                     tracing::error!(%error, "the pipeline cannot read the event log");
-                    if sleep_or_stop(&mut self.stop, backoff).await {
+                    if backoff.wait(&mut self.stop).await {
                         return;
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
                     continue;
                 }
             };
@@ -158,7 +156,7 @@ impl Reader {
                 match reader.next_partitioned(self.batch_size, Duration::from_millis(200)).await {
                     Ok(records) if records.is_empty() => {}
                     Ok(records) => {
-                        backoff = Duration::from_millis(100);
+                        backoff.reset();
                         self.next = records.last().map_or(self.next, |(_, offset, _)| offset + 1);
                         if self.sender.send(records).await.is_err() {
                             return;
@@ -166,10 +164,9 @@ impl Reader {
                     }
                     Err(error) => {
                         tracing::error!(%error, "reading the event log failed; re-opening it");
-                        if sleep_or_stop(&mut self.stop, backoff).await {
+                        if backoff.wait(&mut self.stop).await {
                             return;
                         }
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
                         break;
                     }
                 }

@@ -466,7 +466,7 @@ impl Pipeline {
         app_id: &unmogrowp_domain::AppId,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Option<Arc<AppInfo>> {
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = Backoff::new();
         loop {
             match self.apps.get(app_id).await {
                 Ok(app) => return Some(app),
@@ -474,10 +474,9 @@ impl Pipeline {
                     metrics::counter!(crate::metric_names::PIPELINE_DEPENDENCY_ERRORS_TOTAL)
                         .increment(1);
                     tracing::error!(%error, app_id = %app_id, "cannot read app settings; retrying");
-                    if sleep_or_stop(shutdown, backoff).await {
+                    if backoff.wait(shutdown).await {
                         return None;
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
         }
@@ -519,6 +518,32 @@ const SNAPSHOT_EVERY: Duration = Duration::from_secs(60);
 pub(crate) fn stage_time(stage: &'static str, from: std::time::Instant, to: std::time::Instant) {
     metrics::histogram!(crate::metric_names::PIPELINE_STAGE_SECONDS, "stage" => stage)
         .record(to.duration_since(from).as_secs_f64());
+}
+
+/// Retry waits for a failing dependency: 100 ms, doubling per failure up to 5 s, back to
+/// 100 ms after a success.
+pub(crate) struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(100);
+    const MOST: Duration = Duration::from_secs(5);
+
+    pub(crate) fn new() -> Self {
+        Self { next: Self::FIRST }
+    }
+
+    /// Waits before the next attempt unless told to stop first; returns whether to stop.
+    pub(crate) async fn wait(&mut self, shutdown: &mut watch::Receiver<bool>) -> bool {
+        let stop = sleep_or_stop(shutdown, self.next).await;
+        self.next = (self.next * 2).min(Self::MOST);
+        stop
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.next = Self::FIRST;
+    }
 }
 
 /// Sleeps unless told to stop first; returns whether to stop.

@@ -5,12 +5,9 @@
 //! hears it: directly on a log of its own; on a shared log through the log's relay, which
 //! every node serving the feed (this one too) subscribes to.
 
-use crate::{
-    CONSUMER, LiveMessage, PipelineHandle, Prepared, attribute, sleep_or_stop, stage_time,
-};
+use crate::{CONSUMER, LiveMessage, PipelineHandle, Prepared, attribute, stage_time};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use unmogrowp_bus::EventLog;
 use unmogrowp_eventstore::EventStore;
@@ -96,15 +93,14 @@ impl StoreStage {
     /// shutdown came while retrying.
     #[tracing::instrument(name = "pipeline.store_batch", skip_all, fields(batch = prepared.sequence, rows = prepared.batch.rows.len(), read_to = prepared.read_to))]
     async fn store_one(&self, prepared: &Prepared, shutdown: &mut watch::Receiver<bool>) -> bool {
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = crate::Backoff::new();
         // Postbacks are enqueued before the batch is stored: a crash in between replays the
         // batch, and the deliveries' keys keep them single.
         while let Err(error) = self.enqueue_postbacks(&prepared.triggers).await {
             tracing::error!(error = format!("{error:#}"), "enqueueing postbacks failed; retrying");
-            if sleep_or_stop(shutdown, backoff).await {
+            if backoff.wait(shutdown).await {
                 return false;
             }
-            backoff = (backoff * 2).min(Duration::from_secs(5));
         }
         loop {
             match self.events.apply_shared(prepared.batch.clone()).await {
@@ -117,10 +113,9 @@ impl StoreStage {
                 }
                 Err(error) => {
                     tracing::error!(%error, "applying a batch to the event store failed; retrying");
-                    if sleep_or_stop(shutdown, backoff).await {
+                    if backoff.wait(shutdown).await {
                         return false;
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
         }
