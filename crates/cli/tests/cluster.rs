@@ -22,12 +22,6 @@ use tokio_tungstenite::tungstenite::Message;
 const BATCH: usize = 20;
 const DUPLICATE_WINDOW_SECONDS: u64 = 1;
 
-fn required(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run the tests with `make test` (scripts/with-services.sh)")
-    })
-}
-
 struct Cluster {
     env: Vec<(String, String)>,
     dirs: tempfile::TempDir,
@@ -73,29 +67,20 @@ async fn wait_ready(client: &reqwest::Client, base: &str) {
 #[allow(clippy::zombie_processes)]
 async fn two_ingest_two_api_one_worker_lose_nothing_under_kill_nine() {
     unmogrowp_server::postbacks::install_crypto_provider();
-    let database = unmogrowp_testkit::TempDatabase::create().await;
-    let clickhouse = url::Url::parse(&required("TEST_CLICKHOUSE_URL")).unwrap();
-    let unique =
-        format!("cluster_{}_{}", std::process::id(), jiff::Timestamp::now().as_millisecond());
-    let events_url = format!(
-        "clickhouse://{}:{}/{unique}",
-        clickhouse.host_str().unwrap(),
-        clickhouse.port().unwrap()
-    );
+    let tier = common::SharedTier::create("cluster").await;
+    let unique = tier.unique.clone();
     let cluster = Cluster {
-        env: vec![
-            ("UNMOGROWP_DATABASE_URL".to_owned(), database.url.clone()),
-            ("UNMOGROWP_EVENTS_URL".to_owned(), events_url),
-            ("UNMOGROWP_NATS_URL".to_owned(), required("TEST_NATS_URL")),
-            ("UNMOGROWP_NATS_PREFIX".to_owned(), unique.clone()),
-            ("UNMOGROWP_AUTH__SECRET_KEY".to_owned(), "ab".repeat(32)),
-            ("UNMOGROWP_EVENTS__CLICKHOUSE_FLUSH_MS".to_owned(), "200".to_owned()),
-            // A short broker window, so that a copy can arrive after it within the test.
-            (
-                "UNMOGROWP_NATS_DUPLICATE_WINDOW_SECONDS".to_owned(),
-                DUPLICATE_WINDOW_SECONDS.to_string(),
-            ),
-        ],
+        env: [
+            tier.env.clone(),
+            vec![
+                // A short broker window, so that a copy can arrive after it within the test.
+                (
+                    "UNMOGROWP_NATS_DUPLICATE_WINDOW_SECONDS".to_owned(),
+                    DUPLICATE_WINDOW_SECONDS.to_string(),
+                ),
+            ],
+        ]
+        .concat(),
         dirs: tempfile::tempdir().unwrap(),
     };
     let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
@@ -305,10 +290,5 @@ async fn two_ingest_two_api_one_worker_lose_nothing_under_kill_nine() {
         stop(node);
     }
     stop(worker);
-    let _ = http
-        .post(format!("{}/", required("TEST_CLICKHOUSE_URL").trim_end_matches('/')))
-        .body(format!("DROP DATABASE IF EXISTS {unique}"))
-        .send()
-        .await;
-    database.drop_database().await;
+    tier.drop(&http).await;
 }

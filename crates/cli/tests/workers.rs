@@ -24,12 +24,6 @@ const PARTITIONS: u16 = 8;
 const BATCH: usize = 20;
 const INSTALLS_PER_APP: usize = 30;
 
-fn required(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run the tests with `make test` (scripts/with-services.sh)")
-    })
-}
-
 /// An ad network's postback endpoint: every request's path and query, with its
 /// `Idempotency-Key`, in arrival order.
 async fn start_network() -> (u16, Arc<Mutex<Vec<(String, String)>>>) {
@@ -231,27 +225,18 @@ fn number(totals: &Value, key: &str) -> u64 {
 #[allow(clippy::zombie_processes)]
 async fn two_workers_share_the_partitions_and_lose_nothing_under_kill_nine() {
     unmogrowp_server::postbacks::install_crypto_provider();
-    let database = unmogrowp_testkit::TempDatabase::create().await;
-    let clickhouse = url::Url::parse(&required("TEST_CLICKHOUSE_URL")).unwrap();
-    let unique =
-        format!("workers_{}_{}", std::process::id(), jiff::Timestamp::now().as_millisecond());
-    let events_url = format!(
-        "clickhouse://{}:{}/{unique}",
-        clickhouse.host_str().unwrap(),
-        clickhouse.port().unwrap()
-    );
+    let tier = common::SharedTier::create("workers").await;
+    let unique = tier.unique.clone();
     let deployment = Deployment {
-        env: vec![
-            ("UNMOGROWP_DATABASE_URL".to_owned(), database.url.clone()),
-            ("UNMOGROWP_EVENTS_URL".to_owned(), events_url),
-            ("UNMOGROWP_NATS_URL".to_owned(), required("TEST_NATS_URL")),
-            ("UNMOGROWP_NATS_PREFIX".to_owned(), unique.clone()),
-            ("UNMOGROWP_AUTH__SECRET_KEY".to_owned(), "ab".repeat(32)),
-            ("UNMOGROWP_EVENTS__CLICKHOUSE_FLUSH_MS".to_owned(), "200".to_owned()),
-            ("UNMOGROWP_PIPELINE__PARTITIONS".to_owned(), PARTITIONS.to_string()),
-            ("UNMOGROWP_PIPELINE__WORKERS".to_owned(), "2".to_owned()),
-            ("UNMOGROWP_POSTBACKS__BASE_BACKOFF_MS".to_owned(), "50".to_owned()),
-        ],
+        env: [
+            tier.env.clone(),
+            vec![
+                ("UNMOGROWP_PIPELINE__PARTITIONS".to_owned(), PARTITIONS.to_string()),
+                ("UNMOGROWP_PIPELINE__WORKERS".to_owned(), "2".to_owned()),
+                ("UNMOGROWP_POSTBACKS__BASE_BACKOFF_MS".to_owned(), "50".to_owned()),
+            ],
+        ]
+        .concat(),
         dirs: tempfile::tempdir().unwrap(),
     };
     let http = reqwest::Client::builder()
@@ -267,7 +252,7 @@ async fn two_workers_share_the_partitions_and_lose_nothing_under_kill_nine() {
     // layout's, an ordinal above the worker count): the workers forget them.
     let log = unmogrowp_bus::NatsLog::connect(unmogrowp_bus::NatsLogOptions {
         partitions: PARTITIONS,
-        ..unmogrowp_bus::NatsLogOptions::new(required("TEST_NATS_URL"), unique.clone())
+        ..unmogrowp_bus::NatsLogOptions::new(common::required("TEST_NATS_URL"), unique.clone())
     })
     .await
     .unwrap();
@@ -501,10 +486,5 @@ async fn two_workers_share_the_partitions_and_lose_nothing_under_kill_nine() {
     for child in workers.into_iter().chain([api_node, ingest_node]) {
         stop(child);
     }
-    let _ = http
-        .post(format!("{}/", required("TEST_CLICKHOUSE_URL").trim_end_matches('/')))
-        .body(format!("DROP DATABASE IF EXISTS {unique}"))
-        .send()
-        .await;
-    database.drop_database().await;
+    tier.drop(&http).await;
 }

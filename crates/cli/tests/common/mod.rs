@@ -211,3 +211,52 @@ impl Senders {
         })
     }
 }
+
+/// A variable `make test` sets (scripts/with-services.sh); its absence is a clear failure.
+pub fn required(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests with `make test` (scripts/with-services.sh)")
+    })
+}
+
+/// The shared services of a cluster-tier test: a throw-away PostgreSQL database, and a
+/// ClickHouse database and NATS prefix named `unique`; `env` points a node at all three.
+pub struct SharedTier {
+    pub database: unmogrowp_testkit::TempDatabase,
+    pub unique: String,
+    pub env: Vec<(String, String)>,
+}
+
+impl SharedTier {
+    /// Names start with `tag`; ClickHouse inserts flush every 200 ms.
+    pub async fn create(tag: &str) -> Self {
+        let database = unmogrowp_testkit::TempDatabase::create().await;
+        let clickhouse = url::Url::parse(&required("TEST_CLICKHOUSE_URL")).unwrap();
+        let unique =
+            format!("{tag}_{}_{}", std::process::id(), jiff::Timestamp::now().as_millisecond());
+        let events_url = format!(
+            "clickhouse://{}:{}/{unique}",
+            clickhouse.host_str().unwrap(),
+            clickhouse.port().unwrap()
+        );
+        let env = vec![
+            ("UNMOGROWP_DATABASE_URL".to_owned(), database.url.clone()),
+            ("UNMOGROWP_EVENTS_URL".to_owned(), events_url),
+            ("UNMOGROWP_NATS_URL".to_owned(), required("TEST_NATS_URL")),
+            ("UNMOGROWP_NATS_PREFIX".to_owned(), unique.clone()),
+            ("UNMOGROWP_AUTH__SECRET_KEY".to_owned(), "ab".repeat(32)),
+            ("UNMOGROWP_EVENTS__CLICKHOUSE_FLUSH_MS".to_owned(), "200".to_owned()),
+        ];
+        Self { database, unique, env }
+    }
+
+    /// Drops the ClickHouse and PostgreSQL databases (the NATS stream goes with the server).
+    pub async fn drop(self, http: &reqwest::Client) {
+        let _ = http
+            .post(format!("{}/", required("TEST_CLICKHOUSE_URL").trim_end_matches('/')))
+            .body(format!("DROP DATABASE IF EXISTS {}", self.unique))
+            .send()
+            .await;
+        self.database.drop_database().await;
+    }
+}
