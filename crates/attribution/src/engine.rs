@@ -16,12 +16,28 @@ const HOUR_MS: i64 = 3_600_000;
 /// Per-app rules, as durations in milliseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settings {
+    /// The click lookback window: a click qualifies (by click id or device identifier) when
+    /// the install is 0 to this many milliseconds after it. Default 7 days.
     pub click_window_ms: i64,
+    /// The view-through lookback window: how long after an impression an install of the same
+    /// device can be credited to it. Default 24 hours.
     pub view_window_ms: i64,
+    /// The lookback window for probabilistic matches (a click with the install's fingerprint,
+    /// IP + user agent). Default 24 hours.
     pub probabilistic_window_ms: i64,
+    /// How long after a device's install another install of it is a re-install that keeps
+    /// the original source; later, it is attributed afresh (a re-attribution). Within it, a
+    /// new non-retargeting click from the device is flagged `install_before_click`.
+    /// Default 90 days.
     pub reattribution_window_ms: i64,
+    /// How long after an open through a retargeting link the device's events are credited to
+    /// that link (re-engagement). Default 30 days.
     pub reengagement_window_ms: i64,
+    /// The minimum click-to-install time (CTIT): a winning click less than this before the
+    /// install is click injection, and the install is rejected. Default 10 seconds.
     pub min_ctit_ms: i64,
+    /// Most clicks allowed per clock hour (of the clicks' own time) from one device identifier
+    /// or one IP; the clicks past it are flagged `click_flood` and never win. Default 100.
     pub flood_threshold_per_hour: u32,
     /// How long after its own time an event may still arrive (ingestion's maximum event age,
     /// default 30 days). A touchpoint is kept until no install that could still be accepted
@@ -64,10 +80,16 @@ pub use unmogrowp_domain::attribution::{FlagReason, MatchType, RejectionReason, 
 /// A touchpoint to index.
 #[derive(Clone, Debug)]
 pub struct TouchInput<'a> {
+    /// The app's key: [`crate::id_hash`] of its app id. A touchpoint only matches installs of
+    /// the same app.
     pub app: u64,
     /// The touchpoint's id (the click id for clicks), reported back in decisions.
     pub id: &'a str,
+    /// Click or impression: clicks can win by click id, device identifier or fingerprint,
+    /// impressions only by device identifier (view-through).
     pub kind: TouchKind,
+    /// When the touch happened (its own time), in milliseconds since the Unix epoch; the
+    /// lookback windows and the click-to-install time are measured from it.
     pub at: Millis,
     /// When the server accepted it (the clock eviction measures against, so that a
     /// client-stamped time can never push other touchpoints out).
@@ -79,6 +101,8 @@ pub struct TouchInput<'a> {
     pub source: u32,
     /// Hashes of `kind:value` device identifiers (see [`crate::id_hash`]).
     pub device_ids: &'a [u64],
+    /// The probabilistic fingerprint (IP + normalised user agent, see [`crate::fingerprint`]);
+    /// `None` when either is missing. Lets a click win by probabilistic match.
     pub fingerprint: Option<u64>,
     /// Hash of the IP, for click-flood counting.
     pub ip: Option<u64>,
@@ -98,13 +122,20 @@ pub struct TouchOutcome {
 /// An install to decide.
 #[derive(Clone, Debug)]
 pub struct InstallInput<'a> {
+    /// The app's key: [`crate::id_hash`] of its app id, as for its touchpoints.
     pub app: u64,
+    /// When the install happened (its own time), in milliseconds since the Unix epoch; the
+    /// lookback windows are counted back from it.
     pub at: Millis,
     /// When the server accepted it.
     pub received: Millis,
     /// Hash of the click id carried by the install (install referrer, deep link).
     pub click_id: Option<u64>,
+    /// Hashes of the device's `kind:value` identifiers (see [`crate::device_keys`]), matched
+    /// against touchpoints of the same kind and remembered for re-installs and event credit.
     pub device_ids: &'a [u64],
+    /// The install's probabilistic fingerprint (see [`crate::fingerprint`]), for the
+    /// fingerprint rule; `None` without both an IP and a user agent.
     pub fingerprint: Option<u64>,
     /// The install came from an IP range the organization blocked.
     pub blocked_ip: bool,
@@ -116,19 +147,34 @@ pub use unmogrowp_domain::attribution::InstallStatus as Status;
 /// A touchpoint named in a decision.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TouchRef {
+    /// The touchpoint's id as indexed ([`TouchInput::id`]; the click id for clicks).
     pub id: String,
+    /// Click or impression.
     pub kind: TouchKind,
+    /// When the touch happened, in milliseconds since the Unix epoch.
     pub at: Millis,
+    /// The caller's handle for where the touch came from (its tracking link), as given in
+    /// [`TouchInput::source`].
     pub source: u32,
+    /// The ad network's own click id, echoed in postbacks; `None` when the network sent none.
     pub network_click_id: Option<String>,
 }
 
+/// The outcome of [`Engine::decide`] for one install: its status, the winning touchpoint and
+/// rule, any fraud rejection, whether it is a re-install or a re-attribution, and every
+/// touchpoint that shares multi-touch credit.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
+    /// Attributed, organic or rejected.
     pub status: Status,
+    /// The rule that found the winning touchpoint (click id, device id, probabilistic or
+    /// view-through); `None` when no touchpoint qualified (organic, or rejected for a blocked
+    /// IP). A re-install keeps its original install's.
     pub match_type: Option<MatchType>,
     /// The winning touchpoint (also for a click-injection rejection: the offending click).
     pub touch: Option<TouchRef>,
+    /// The fraud rule that rejected the install (`click_injection` or `blocked_ip`); `None`
+    /// unless the status is rejected.
     pub rejection: Option<RejectionReason>,
     /// A device seen installing before, past the re-attribution window, attributed afresh.
     pub reattribution: bool,
@@ -151,6 +197,7 @@ pub struct RestoredInstall {
     pub at: Millis,
     /// `Attributed` or `Organic` (rejected installs leave nothing to remember).
     pub status: Status,
+    /// The rule that matched the winning touch; `None` for an organic install.
     pub match_type: Option<MatchType>,
     /// The winning touch (its `source` is the caller's handle of the tracking link).
     pub touch: Option<TouchRef>,
@@ -161,6 +208,8 @@ pub struct RestoredInstall {
 pub struct Credit {
     /// The source of the install (or of an active re-engagement); `None` is organic.
     pub source: Option<u32>,
+    /// The event falls inside the re-engagement window of an open through a retargeting
+    /// link, and `source` is that link rather than the install's.
     pub reengagement: bool,
     /// When the device's credited install happened (`None`: no install seen).
     pub installed_at: Option<Millis>,
@@ -187,6 +236,7 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// An engine with an empty index (no apps, touchpoints or devices yet).
     pub fn new() -> Self {
         Self::default()
     }

@@ -21,18 +21,33 @@ pub use unmogrowp_domain::Offset;
 pub struct Entry {
     /// Identifies the record for de-duplication (e.g. `app_id:event_id`).
     pub key: String,
+    /// The record itself, opaque to the log (the server stores an encoded log record, e.g. an
+    /// SDK event); read back unchanged by [`LogReader::next_batch`].
     pub payload: Vec<u8>,
 }
 
+/// Why an event-log operation failed.
+///
+/// Returned by every [`EventLog`] and [`LogReader`] method that can fail; an I/O error
+/// converts to [`LogError::Failed`].
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
     /// Too many appends are waiting; the caller should answer 503 and let the client retry.
     #[error("the event log is overloaded")]
     Overloaded,
+    /// The log no longer accepts work: [`EventLog::close`] was called, or its writer (file
+    /// log) has stopped. Appends and pings answer this until the process opens the log again.
     #[error("the event log is closed")]
     Closed,
+    /// The operation failed and may succeed if retried: an I/O error, the broker unreachable
+    /// or refusing, an invalid consumer name, an offset already removed by retention, or a
+    /// bad configuration (e.g. a partition count that differs from the existing stream's).
+    /// The text says what went wrong.
     #[error("the event log failed: {0}")]
     Failed(String),
+    /// Stored data is damaged and cannot be trusted: a frame with a bad checksum, segments
+    /// that do not follow each other, a committed position that is not a number, or a
+    /// partial write that could not be undone. Needs an operator; retrying will not help.
     #[error("the event log is corrupt: {0}")]
     Corrupt(String),
 }
@@ -43,6 +58,13 @@ impl From<std::io::Error> for LogError {
     }
 }
 
+/// An append-only, totally ordered log of records, numbered by [`Offset`] (1 is the first
+/// record ever appended, 0 means "none").
+///
+/// Implemented by [`FileLog`] (segment files, one process) and [`NatsLog`] (a JetStream
+/// stream shared by a cluster). Ingestion appends; the pipeline's workers and replays read
+/// with [`EventLog::reader`] or [`EventLog::consumer`] and record their progress with
+/// [`EventLog::commit`], which retention respects.
 #[async_trait::async_trait]
 pub trait EventLog: Send + Sync {
     /// A short name for readiness and logs (`file`, `nats`).
@@ -89,6 +111,8 @@ pub trait EventLog: Send + Sync {
     /// any consumer still needs).
     async fn commit(&self, consumer: &str, offset: Offset) -> Result<(), LogError>;
 
+    /// The offset `consumer` last recorded with [`EventLog::commit`]; 0 when it never
+    /// committed (or was forgotten).
     async fn committed(&self, consumer: &str) -> Result<Offset, LogError>;
 
     /// The consumers that have committed a position, by name.
@@ -105,6 +129,9 @@ pub trait EventLog: Send + Sync {
     /// Drops data older than `keep` that every consumer has committed.
     async fn enforce_retention(&self, keep: Duration) -> Result<usize, LogError>;
 
+    /// Checks that the log can serve requests, for readiness probes: `Ok` when the file log's
+    /// writer is running or NATS answers within 2 s; [`LogError::Closed`] or
+    /// [`LogError::Failed`] otherwise.
     async fn ping(&self) -> Result<(), LogError>;
 
     /// Stops accepting appends and waits for those in flight.
@@ -133,6 +160,11 @@ pub trait EventLog: Send + Sync {
     }
 }
 
+/// A cursor over an [`EventLog`], returning records in offset order from where it was
+/// opened ([`EventLog::reader`] or [`EventLog::consumer`]).
+///
+/// Each reader keeps its own position; a processing consumer also acknowledges what it has
+/// stored with [`LogReader::ack`].
 #[async_trait::async_trait]
 pub trait LogReader: Send {
     /// Up to `max` records after the last one returned, waiting up to `wait` for the first.

@@ -112,13 +112,13 @@ async fn kill_nine_loses_nothing_acknowledged() {
     store
         .export(
             unmogrowp_eventstore::ExportQuery {
-                app_id: app_id.clone(),
+                app_id: unmogrowp_domain::AppId::from_stored(app_id.clone()),
                 kinds: {
                     use unmogrowp_domain::event::EventType::*;
                     vec![Install, Open, Session, Event, Click, Impression]
                 },
-                from_day: days.first().cloned().unwrap_or_default(),
-                to_day: days.last().cloned().unwrap_or_default(),
+                from_day: days.first().and_then(|d| d.parse().ok()).unwrap_or_default(),
+                to_day: days.last().and_then(|d| d.parse().ok()).unwrap_or_default(),
             },
             Box::new(move |row| {
                 sink.lock().unwrap().push(row.id);

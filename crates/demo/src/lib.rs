@@ -12,11 +12,19 @@ use unmogrowp_domain::event::{Device, EventType, LinkRef, LogRecord, LoggedEvent
 use unmogrowp_server::state::AppState;
 use unmogrowp_storage::{App, Link, NewApp, NewLink, NewUser};
 
+/// The demo owner account's sign-in email (a reserved `.localhost` address, never a real
+/// mailbox); [`seed`] checks for it to tell whether the demo already exists.
 pub const EMAIL: &str = "demo@unmogrowp.localhost";
+/// The demo owner account's password: fixed, and printed by `unmogrowp demo`, so anyone who
+/// can reach a server with a seeded data dir can sign in as the demo owner.
 pub const PASSWORD: &str = "space rush demo 2026";
 
+/// What [`seed`] returns: the credentials to sign in to the demo organization, and how much
+/// traffic was appended to the event log.
 pub struct DemoLogin {
+    /// The demo owner's email ([`EMAIL`]).
     pub email: String,
+    /// The demo owner's password ([`PASSWORD`]).
     pub password: String,
     /// Records appended (0 when the demo was already there).
     pub records: usize,

@@ -3,14 +3,22 @@
 use crate::validate::FieldErrors;
 use serde::{Deserialize, Serialize};
 
+/// The mobile platform an app is published on; it decides the rules its bundle id must
+/// follow.
+///
+/// Serialized in lowercase: `"android"` or `"ios"`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Platform {
+    /// Google Android; the bundle id is the package name (`com.example.app`).
     Android,
+    /// Apple iOS; the bundle id is the iOS bundle identifier (`com.example.App`).
     Ios,
 }
 
 impl Platform {
+    /// The platform's wire name, `"android"` or `"ios"` — the same string serde writes and
+    /// [`Platform::parse`] accepts.
     pub fn as_str(self) -> &'static str {
         match self {
             Platform::Android => "android",
@@ -18,6 +26,8 @@ impl Platform {
         }
     }
 
+    /// Parses a wire name as written by [`Platform::as_str`]. Matching is exact and
+    /// case-sensitive: only `"android"` and `"ios"` are accepted; anything else is `None`.
     pub fn parse(raw: &str) -> Option<Self> {
         match raw {
             "android" => Some(Platform::Android),
@@ -82,6 +92,9 @@ impl AttributionSettings {
     }
 }
 
+/// Checks an app's display name: after trimming surrounding whitespace it must be non-empty
+/// and at most 100 characters (Unicode scalar values). Problems are pushed onto `errors`
+/// under the field `name`.
 pub fn validate_app_name(name: &str, errors: &mut FieldErrors) {
     let trimmed = name.trim();
     if trimmed.is_empty() {

@@ -17,9 +17,12 @@ pub enum InstallStatus {
 }
 
 impl InstallStatus {
+    /// Every status, in declaration order (the snapshot layout's order).
     pub const ALL: [InstallStatus; 3] =
         [InstallStatus::Attributed, InstallStatus::Organic, InstallStatus::Rejected];
 
+    /// The status's text form: `attributed`, `organic` or `rejected`, as stored in the event
+    /// stores and shown in reports and exports. Parsing it back gives the same status.
     pub fn as_str(self) -> &'static str {
         match self {
             InstallStatus::Attributed => "attributed",
@@ -58,8 +61,13 @@ macro_rules! vocabulary {
         }
 
         impl $name {
+            #[doc = concat!("Every ", $what, ", in declaration order.")]
             pub const ALL: &'static [$name] = &[$($name::$variant,)*];
 
+            #[doc = concat!(
+                "The ", $what, "'s text form (snake case), as stored and shown in reports; ",
+                "`FromStr` reads it back and `Display` writes it."
+            )]
             pub fn as_str(self) -> &'static str {
                 match self {
                     $($name::$variant => $text,)*
@@ -105,7 +113,9 @@ vocabulary! {
 vocabulary! {
     /// A touchpoint's kind. The variant order is part of the attribution snapshot's layout.
     TouchKind, "touch kind" {
+        /// A click on an ad.
         Click => "click",
+        /// An ad shown without a click; it can win an install only by view-through.
         Impression => "impression",
     }
 }
@@ -144,6 +154,75 @@ vocabulary! {
     }
 }
 
+vocabulary! {
+    /// What a fraud signal was raised on: a refused install or a flagged click.
+    FraudKind, "fraud kind" {
+        /// An install refused by a fraud rule (its status is `rejected`).
+        Install => "install",
+        /// A click kept but flagged (it is never credited).
+        Click => "click",
+    }
+}
+
+/// Why a row counts in the fraud report: an install's [`RejectionReason`] or a click's
+/// [`FlagReason`]. Its text form is the reason's own (the two vocabularies share no text), so
+/// it is stored in one column and read back with `FromStr`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FraudReason {
+    /// An install refused by a fraud rule.
+    Rejected(RejectionReason),
+    /// A click flagged by a fraud rule.
+    Flagged(FlagReason),
+}
+
+impl FraudReason {
+    /// `install` for a rejection, `click` for a flag.
+    pub fn kind(self) -> FraudKind {
+        match self {
+            FraudReason::Rejected(_) => FraudKind::Install,
+            FraudReason::Flagged(_) => FraudKind::Click,
+        }
+    }
+
+    /// The reason's text form, e.g. `click_injection` or `click_flood`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FraudReason::Rejected(reason) => reason.as_str(),
+            FraudReason::Flagged(reason) => reason.as_str(),
+        }
+    }
+}
+
+impl std::str::FromStr for FraudReason {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        text.parse()
+            .map(FraudReason::Rejected)
+            .or_else(|_| text.parse().map(FraudReason::Flagged))
+            .map_err(|_: String| format!("unknown fraud reason {text:?}"))
+    }
+}
+
+impl std::fmt::Display for FraudReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for FraudReason {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for FraudReason {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::InstallStatus;
@@ -162,7 +241,16 @@ mod tests {
         }
         for item in RejectionReason::ALL {
             assert_eq!(item.as_str().parse::<RejectionReason>(), Ok(*item));
+            let reason = super::FraudReason::Rejected(*item);
+            assert_eq!(item.as_str().parse::<super::FraudReason>(), Ok(reason));
+            assert_eq!(reason.kind(), super::FraudKind::Install);
         }
+        for item in FlagReason::ALL {
+            let reason = super::FraudReason::Flagged(*item);
+            assert_eq!(item.as_str().parse::<super::FraudReason>(), Ok(reason));
+            assert_eq!(reason.kind(), super::FraudKind::Click);
+        }
+        assert!("ctit_too_short".parse::<super::FraudReason>().is_err());
         for item in FlagReason::ALL {
             assert_eq!(item.as_str().parse::<FlagReason>(), Ok(*item));
         }

@@ -8,18 +8,35 @@
 use crate::ids::{AppId, OrgId};
 use serde::{Deserialize, Serialize};
 
+/// The kind of an event: an app lifecycle event or in-app event sent by an SDK or server, or
+/// a touchpoint (click or impression).
+///
+/// Serialized in lowercase (`install`, `open`, `session`, `event`, `click`, `impression`),
+/// the same text as [`EventType::as_str`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EventType {
+    /// The app's first launch after it was installed; the event that attribution decides
+    /// (attributed, organic or rejected).
     Install,
+    /// A launch of the app, possibly through a deep link; an open through a retargeting link
+    /// can count as a re-engagement. Reports count it as a session.
     Open,
+    /// A session of use of an installed app, counted in sessions and retention.
     Session,
+    /// A named in-app event (`name` is required), e.g. `purchase`, optionally with revenue.
     Event,
+    /// A click on an ad: a touchpoint recorded by a tracking link (`/c/…`) or sent
+    /// server-to-server.
     Click,
+    /// An ad impression: a view-through touchpoint recorded by a tracking link (`/i/…`) or
+    /// sent server-to-server.
     Impression,
 }
 
 impl EventType {
+    /// The type's text form, as sent in an event's `type` field and stored: `install`,
+    /// `open`, `session`, `event`, `click` or `impression`.
     pub fn as_str(self) -> &'static str {
         match self {
             EventType::Install => "install",
@@ -31,6 +48,8 @@ impl EventType {
         }
     }
 
+    /// Parses the text form written by [`EventType::as_str`] (exact, lower case); `None` for
+    /// anything else.
     pub fn parse(raw: &str) -> Option<Self> {
         Some(match raw {
             "install" => EventType::Install,
@@ -43,6 +62,9 @@ impl EventType {
         })
     }
 
+    /// Whether this is a touchpoint (a click or an impression) rather than an app event.
+    /// Touchpoints are accepted from tracking links and server-to-server only, and need a
+    /// `link_id`.
     pub fn is_touch(self) -> bool {
         matches!(self, EventType::Click | EventType::Impression)
     }
@@ -52,24 +74,45 @@ impl EventType {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Device {
+    /// Google advertising id (Android), at most 128 characters. All-zero and
+    /// other placeholder values are kept but never match.
     #[serde(default)]
     pub gaid: Option<String>,
+    /// Apple identifier for advertisers (IDFA, iOS), at most 128 characters;
+    /// the all-zero value sent without tracking consent is a placeholder.
     #[serde(default)]
     pub idfa: Option<String>,
+    /// Apple identifier for vendor (IDFV, iOS): the same for all of one vendor's apps on
+    /// the device. At most 128 characters.
     #[serde(default)]
     pub idfv: Option<String>,
+    /// The device's IP address, IPv4 or IPv6; validation rewrites it in canonical form
+    /// and refuses anything that is not an address. Used
+    /// for probabilistic matching and click-flood counting.
     #[serde(default)]
     pub ip: Option<String>,
+    /// The device's HTTP user agent, used with the IP for probabilistic matching. Cut to
+    /// 1 024 characters when longer.
     #[serde(default)]
     pub user_agent: Option<String>,
+    /// The operating system's name as the sender reports it, e.g. `Android` or `iOS`. Cut to
+    /// 1 024 characters when longer.
     #[serde(default)]
     pub os: Option<String>,
+    /// The operating system's version, e.g. `14` or `17.4.1`. Cut to
+    /// 1 024 characters when longer.
     #[serde(default)]
     pub os_version: Option<String>,
+    /// The device model, e.g. `Pixel 8` or `iPhone15,2`. Cut to 1 024
+    /// characters when longer.
     #[serde(default)]
     pub model: Option<String>,
+    /// The device's locale as reported, e.g. `en_US`. Cut to 1 024
+    /// characters when longer.
     #[serde(default)]
     pub locale: Option<String>,
+    /// The device's country as a two-letter ISO 3166-1 alpha-2 code; validation refuses
+    /// any other shape and stores it upper-cased (`DE`).
     #[serde(default)]
     pub country: Option<String>,
     /// An id the SDK generates at first launch and keeps while the app is installed
@@ -125,9 +168,13 @@ impl Device {
     }
 }
 
+/// A revenue amount reported with an event, in the currency it was earned in (reports convert
+/// it to the app's currency).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Money {
+    /// The amount in major units of `currency` (`4.99` is 4.99 EUR, not cents). It must be
+    /// finite and at most 10¹² in absolute value; negative amounts are accepted.
     pub amount: f64,
     /// ISO 4217, e.g. `EUR`.
     pub currency: String,
@@ -137,17 +184,29 @@ pub struct Money {
 /// record so that consumers need no lookup.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkRef {
+    /// The tracking link's id (a [`crate::LinkId`] as text).
     pub link_id: String,
+    /// The ad network the link was made for; reports and postbacks are grouped by it.
     pub network: String,
+    /// The campaign name set on the link.
     pub campaign: String,
+    /// The ad group (ad set) name set on the link, below the campaign.
     pub adgroup: String,
+    /// The creative (ad) name set on the link, below the ad group.
     pub creative: String,
+    /// Whether this is a retargeting link: its touchpoints and opens aim at users who already
+    /// have the app, so an open through it can count as a re-engagement.
     pub retargeting: bool,
 }
 
+/// Which path an event entered by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Source {
+    /// Sent by the app's SDK to `/v1/events` with an app token. The device's IP and user
+    /// agent in the event body are not trusted on this path and are dropped.
     Sdk,
+    /// Sent server-to-server to `/v1/s2s/events`, signed with an S2S key of the app; the
+    /// only request body that may carry clicks and impressions.
     S2s,
     /// A click or impression recorded by `/c/…` or `/i/…`.
     TrackingLink,
@@ -158,21 +217,38 @@ pub enum Source {
 pub struct LoggedEvent {
     /// The client's event id (or, for clicks recorded by a tracking link, the click id).
     pub id: String,
+    /// The organization that owns the app.
     pub org_id: OrgId,
+    /// The app the event belongs to.
     pub app_id: AppId,
+    /// What kind of event it is.
     pub kind: EventType,
+    /// The event's name, trimmed and non-empty (always present for [`EventType::Event`],
+    /// e.g. `purchase`); at most [`MAX_NAME_CHARS`] characters.
     pub name: Option<String>,
     /// When it happened (client clock), ms since the epoch.
     pub timestamp_ms: i64,
     /// When the server accepted it, ms since the epoch.
     pub received_ms: i64,
+    /// Which path the event entered by.
     pub source: Source,
+    /// The device facts as checked (IP canonical, country upper-cased, descriptive text
+    /// possibly cut).
     pub device: Device,
     /// For installs and opens: the click id from the install referrer or deep link.
     pub click_id: Option<String>,
+    /// The tracking link the event came through: always set for touchpoints, and for other
+    /// events sent with a `link_id` (e.g. a deep-link open).
     pub link: Option<LinkRef>,
+    /// The ad network's own click id, passed as `network_click_id` on a click link and
+    /// echoed back in postbacks; `None` for events other than tracking-link touchpoints.
     pub network_click_id: Option<String>,
+    /// The free sub-parameters `sub1` to `sub5` of a tracking-link touchpoint, in order
+    /// (`subs[0]` is `sub1`; `None` where not given); empty for events other than
+    /// tracking-link touchpoints.
     pub subs: Vec<Option<String>>,
+    /// Revenue reported with the event, currency upper-cased and checked against the known
+    /// ISO 4217 codes.
     pub revenue: Option<Money>,
     /// A JSON object, as text.
     pub properties: Option<String>,
@@ -188,13 +264,20 @@ impl LoggedEvent {
 /// An event that failed its checks, kept for inspection.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuarantinedEvent {
+    /// The organization that owns the app the event was sent for.
     pub org_id: OrgId,
+    /// The app the event was sent for.
     pub app_id: AppId,
+    /// When the server received the request, in milliseconds since the Unix epoch.
     pub received_ms: i64,
     /// Position in the request's `events` array.
     pub index: u32,
+    /// The event's `id` as sent, when one could be read from it (`None` for an event that is
+    /// not a JSON object, is too large or has no string `id`).
     pub event_id: Option<String>,
+    /// The stable rejection code (see [`Rejection::code`]), e.g. `invalid_timestamp`.
     pub code: String,
+    /// The human-readable reason, naming the field (see [`Rejection::message`]).
     pub message: String,
     /// The event as sent (JSON text, truncated to 32 KiB).
     pub raw: String,
@@ -205,7 +288,9 @@ pub struct QuarantinedEvent {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[allow(clippy::large_enum_variant)]
 pub enum LogRecord {
+    /// An accepted event, click or impression.
     Event(LoggedEvent),
+    /// An event refused by its checks, kept for inspection.
     Quarantined(QuarantinedEvent),
 }
 
@@ -256,6 +341,8 @@ impl LogRecord {
         })
     }
 
+    /// The app the record belongs to, whichever its kind (all of an app's records go to
+    /// one log partition, see [`crate::hash::partition_of`]).
     pub fn app_id(&self) -> &AppId {
         match self {
             LogRecord::Event(event) => &event.app_id,
@@ -278,14 +365,24 @@ pub struct IncomingEvent {
     pub name: Option<String>,
     /// RFC 3339.
     pub timestamp: String,
+    /// Facts about the device the event happened on, including its identifiers.
     #[serde(default)]
     pub device: Device,
+    /// For installs and opens: the click id the app received through the install referrer
+    /// or a deep link, which matches the install to that click. At most 128
+    /// characters.
     #[serde(default)]
     pub click_id: Option<String>,
+    /// The tracking link the event came through; required for clicks
+    /// and impressions, and it must be a link of the same app.
     #[serde(default)]
     pub link_id: Option<String>,
+    /// Revenue earned with the event, e.g. a purchase's price; the currency must be a known
+    /// ISO 4217 code.
     #[serde(default)]
     pub revenue: Option<Money>,
+    /// Free custom properties as a JSON object; string values (and keys) longer than
+    /// 1 024 characters are cut. Stored as JSON text.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub properties: Option<serde_json::Map<String, serde_json::Value>>,
@@ -294,11 +391,16 @@ pub struct IncomingEvent {
 /// Why an event was refused: a stable code and a message naming the field.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rejection {
+    /// A stable, machine-readable code in snake case, e.g. `invalid_id`, `invalid_type`,
+    /// `timestamp_out_of_range` or `missing_link`; clients may branch on it.
     pub code: &'static str,
+    /// A human-readable explanation, starting with the field's name when one field is at
+    /// fault, e.g. `name: is required for events of type event`.
     pub message: String,
 }
 
 impl Rejection {
+    /// A rejection with the given stable code and message.
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
         Self { code, message: message.into() }
     }
@@ -306,6 +408,8 @@ impl Rejection {
 
 /// What checking an event needs to know besides the event.
 pub struct CheckContext {
+    /// The server's current time, in milliseconds since the Unix epoch; becomes the event's
+    /// `received_ms` and anchors the accepted timestamp range.
     pub now_ms: i64,
     /// Oldest accepted timestamp, as an age.
     pub max_age_ms: i64,
@@ -315,7 +419,12 @@ pub struct CheckContext {
     pub allow_touches: bool,
 }
 
+/// The most characters an identifier may have: the event's `id` (after trimming), the device
+/// identifiers (`gaid`, `idfa`, `idfv`, `install_id`), `click_id` and `link_id`. Longer
+/// values refuse the event.
 pub const MAX_ID_CHARS: usize = 128;
+/// The most characters an event's `name` may have (after trimming); a longer name refuses
+/// the event.
 pub const MAX_NAME_CHARS: usize = 128;
 /// Descriptive text — `device.user_agent`, `device.os`, `device.os_version`, `device.model`,
 /// `device.locale` and every string value inside `properties` — longer than this many
@@ -323,7 +432,7 @@ pub const MAX_NAME_CHARS: usize = 128;
 /// text never costs the event (in-app WebViews send user agents of 1 500+ characters).
 pub const MAX_DESCRIPTIVE_CHARS: usize = 1024;
 
-/// Cuts `value` to [`MAX_DESCRIPTIVE_CHARS`] characters; `true` when it was longer.
+/// Cuts `value` to 1 024 characters; `true` when it was longer.
 pub fn truncate_descriptive(value: &mut String) -> bool {
     match value.char_indices().nth(MAX_DESCRIPTIVE_CHARS) {
         Some((cut, _)) => {
@@ -379,10 +488,13 @@ fn check_text(field: &str, value: &Option<String>, max: usize) -> Result<(), Rej
 }
 
 /// A checked event, and the descriptive fields that were cut to
-/// [`MAX_DESCRIPTIVE_CHARS`] (e.g. `device.user_agent`, `properties`).
+/// 1 024 (e.g. `device.user_agent`, `properties`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Checked {
+    /// The log record, with `link` still `None` (the caller resolves the link).
     pub event: LoggedEvent,
+    /// The paths of the fields that were cut, e.g. `device.user_agent` or `properties`, in
+    /// the order they were checked; empty when nothing was cut.
     pub truncated: Vec<&'static str>,
 }
 

@@ -2,6 +2,8 @@
 //! (dedup keys in the event log, index keys in the attribution engine): FNV-1a followed by
 //! MurmurHash3's 64-bit finaliser for avalanche. Not for anything an attacker must not forge.
 
+/// The stable 64-bit hash of `text`'s UTF-8 bytes. The result is fixed across processes,
+/// platforms and releases (values are stored), so the algorithm must never change.
 pub fn stable_hash(text: &str) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in text.as_bytes() {

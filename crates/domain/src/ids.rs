@@ -28,10 +28,13 @@ macro_rules! typed_id {
                 Self(raw)
             }
 
+            /// The id as text: a hyphenated lower-case UUID for ids made by `generate` or
+            /// `parse`.
             pub fn as_str(&self) -> &str {
                 &self.0
             }
 
+            /// The id as an owned string (the same text as `as_str`).
             pub fn into_string(self) -> String {
                 self.0
             }

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod attribution;
+pub mod day;
 pub mod event;
 pub mod hash;
 pub mod ids;
@@ -14,6 +15,7 @@ pub mod postback;
 pub mod time;
 pub mod validate;
 
+pub use day::Day;
 pub use ids::{AppId, AuditId, InvitationId, KeyId, LinkId, OrgId, SessionId, UserId};
 pub use policy::{Action, Role};
 

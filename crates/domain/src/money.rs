@@ -52,6 +52,9 @@ pub const DEFAULT_RATES_PER_USD: &[(&str, f64)] = &[
     ("BDT", 110.0),
 ];
 
+/// Whether `code` is one of the currencies in [`DEFAULT_RATES_PER_USD`]. The comparison is
+/// exact: pass an upper-case ISO 4217 code (`EUR`, not `eur`). Revenue in any other currency
+/// is refused at collection.
 pub fn is_known_currency(code: &str) -> bool {
     DEFAULT_RATES_PER_USD.iter().any(|(known, _)| *known == code)
 }

@@ -10,6 +10,13 @@ pub struct IpNet {
 }
 
 impl IpNet {
+    /// Parses `address/prefix` (`10.0.0.0/8`, `2001:db8::/32`) or a bare address, ignoring
+    /// surrounding whitespace. Host bits after the prefix are allowed and ignored.
+    ///
+    /// # Errors
+    ///
+    /// A message for the user when the address part is not an IPv4 or IPv6 address, or when
+    /// the prefix length is not a number from 0 to 32 (IPv4) or 0 to 128 (IPv6).
     pub fn parse(raw: &str) -> Result<Self, String> {
         let raw = raw.trim();
         let (address, prefix) = match raw.split_once('/') {
@@ -30,6 +37,9 @@ impl IpNet {
         Ok(Self { network, prefix })
     }
 
+    /// Whether `address` lies inside this network. An IPv4 address and its IPv4-mapped IPv6
+    /// form (`::ffff:a.b.c.d`) are treated as the same address, whichever family the network
+    /// was written in.
     pub fn contains(&self, address: IpAddr) -> bool {
         match (self.network, address) {
             (IpAddr::V4(net), IpAddr::V4(addr)) => {
@@ -48,8 +58,6 @@ impl IpNet {
     }
 }
 
-/// The client's address: the peer, unless the peer is a trusted proxy, in which case the
-/// right-most address in `X-Forwarded-For` that is not itself a trusted proxy.
 /// The one text form of an IP address, so every spelling of an address is the same address
 /// wherever it is hashed, compared or exported: IPv6 compressed and in lower case (RFC 5952),
 /// an IPv4-mapped IPv6 address as its IPv4 address. `None` when `text` is no address.
@@ -85,6 +93,14 @@ pub fn parse_ip(text: &str) -> Option<IpAddr> {
     without_zone.parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6)
 }
 
+/// The client's address: the peer, unless the peer is a trusted proxy, in which case the
+/// right-most address in `X-Forwarded-For` that is not itself a trusted proxy.
+///
+/// `forwarded_for` is the header's value (comma-separated hops, read right to left with
+/// [`parse_ip`]); `trusted` lists the proxies' networks. Reading stops at the first hop that
+/// is not an address, and the last address read is kept; if every hop is a trusted proxy,
+/// the left-most one is the answer. Addresses taken from the header are in canonical form
+/// (an IPv4-mapped IPv6 address becomes IPv4).
 pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpNet]) -> IpAddr {
     let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(peer) {

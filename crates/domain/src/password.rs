@@ -4,7 +4,9 @@
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
+/// The fewest characters (Unicode scalar values, not bytes) a password may have.
 pub const MIN_CHARS: usize = 8;
+/// The most characters (Unicode scalar values, not bytes) a password may have.
 pub const MAX_CHARS: usize = 128;
 
 static COMMON: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
@@ -26,6 +28,13 @@ impl std::fmt::Debug for Password {
 }
 
 impl Password {
+    /// Checks `raw` against the policy and keeps it exactly as given (not trimmed).
+    ///
+    /// # Errors
+    ///
+    /// A message to put after the field's name: fewer than [`MIN_CHARS`] or more than
+    /// [`MAX_CHARS`] characters, or a password on the shipped list of common passwords
+    /// (compared in lower case, so `PASSWORD1` is refused too).
     pub fn parse(raw: &str) -> Result<Self, &'static str> {
         let chars = raw.chars().count();
         if chars < MIN_CHARS {
@@ -40,6 +49,7 @@ impl Password {
         Ok(Self(raw.to_owned()))
     }
 
+    /// The password in clear text, for hashing. Never log or store what this returns.
     pub fn expose(&self) -> &str {
         &self.0
     }

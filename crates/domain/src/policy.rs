@@ -7,6 +7,12 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+/// A member's role in an organization, which decides what they may do there (see
+/// [`POLICY`]).
+///
+/// Roles are ordered by power, `Viewer < Member < Admin < Owner`, and a role may do everything
+/// a lesser role may. Text form (serde, [`Role::as_str`], `FromStr`): `viewer`, `member`,
+/// `admin`, `owner`. The variant order defines the ordering: keep it.
 #[derive(
     Clone,
     Copy,
@@ -22,15 +28,24 @@ use std::str::FromStr;
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
+    /// Reads everything in the organization (apps, links, postbacks, reports, members)
+    /// and changes nothing.
     Viewer,
+    /// A viewer who may also manage tracking links and postbacks and run exports.
     Member,
+    /// A member who may also manage apps, S2S keys, members and the organization's blocked
+    /// IP ranges, and read the audit log; may not manage owners.
     Admin,
+    /// May do everything, including managing the organization itself and other owners.
     Owner,
 }
 
 impl Role {
+    /// Every role, most powerful first.
     pub const ALL: [Role; 4] = [Role::Owner, Role::Admin, Role::Member, Role::Viewer];
 
+    /// The role's text form: `owner`, `admin`, `member` or `viewer` (as serialized, stored
+    /// and accepted by `FromStr`).
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Owner => "owner",
@@ -66,6 +81,8 @@ impl fmt::Display for Role {
     }
 }
 
+/// The error of parsing a [`Role`] from text that is not `owner`, `admin`, `member` or
+/// `viewer` (exact, lower case); holds the text that was given.
 #[derive(Debug, thiserror::Error)]
 #[error("unknown role `{0}`: expected owner, admin, member or viewer")]
 pub struct UnknownRole(pub String);
@@ -88,17 +105,28 @@ impl FromStr for Role {
 pub enum Action {
     /// Read apps, links, postbacks, reports, exports, members.
     Read,
+    /// Create and change tracking links (members and above).
     ManageLinks,
+    /// Create and change postbacks to ad networks (members and above).
     ManagePostbacks,
+    /// Download CSV exports of installs and events (members and above).
     RunExports,
+    /// Create, change and delete apps and their attribution settings, and set the
+    /// organization's blocked IP ranges (admins and above).
     ManageApps,
+    /// Create, list and revoke apps' server-to-server (S2S) signing keys (admins and above).
     ManageKeys,
+    /// Invite members, change their roles and remove them (admins and above; see also
+    /// [`Role::can_manage_role`]).
     ManageMembers,
+    /// Read the organization's audit log (admins and above).
     ReadAuditLog,
+    /// Change the organization itself (owners only).
     ManageOrganization,
 }
 
 impl Action {
+    /// Every action, in declaration order (the order of [`POLICY`]'s rows).
     pub const ALL: [Action; 9] = [
         Action::Read,
         Action::ManageLinks,

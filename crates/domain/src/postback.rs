@@ -1,5 +1,9 @@
 //! Postback URL templates: the macros they may use, checking a template, filling one.
 
+/// The macros a postback URL template may use, each written `{name}` in the template and
+/// replaced by [`fill`] with its URL-encoded value: the click id, the ad network's own click
+/// id, the event's name (`install` or an in-app event name), its revenue and ISO 4217
+/// currency, the device id, the install time (RFC 3339, UTC) and the campaign.
 pub const MACROS: [&str; 8] = [
     "click_id",
     "network_click_id",

@@ -5,6 +5,7 @@ use jiff::Timestamp;
 /// Milliseconds since the Unix epoch.
 pub type UnixMillis = i64;
 
+/// The current time (system clock) in milliseconds since the Unix epoch.
 pub fn now_millis() -> UnixMillis {
     Timestamp::now().as_millisecond()
 }

@@ -3,13 +3,20 @@
 
 use serde::Serialize;
 
+/// One invalid input field and what is wrong with it; serialized as an object with `field`
+/// and `message` in the `errors` member of a problem document.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
+    /// The field's path in the request, dotted for nested fields, e.g. `email` or
+    /// `attribution.click_window_hours`.
     pub field: String,
+    /// What is wrong, phrased to follow the field's name, e.g. `is required` or
+    /// `must be between 1 and 720`.
     pub message: String,
 }
 
 impl FieldError {
+    /// An error for `field` with `message`.
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self { field: field.into(), message: message.into() }
     }
@@ -20,22 +27,29 @@ impl FieldError {
 pub struct FieldErrors(Vec<FieldError>);
 
 impl FieldErrors {
+    /// An empty collection.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Records that `field` is invalid, with `message` saying why. Errors keep the order
+    /// they were pushed in; a field may be named more than once.
     pub fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
         self.0.push(FieldError::new(field, message));
     }
 
+    /// Whether no error has been recorded, i.e. every checked field is valid.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    /// `Ok(())` when no error was recorded, otherwise `Err` with every error in the order
+    /// they were pushed.
     pub fn into_result(self) -> Result<(), Vec<FieldError>> {
         if self.0.is_empty() { Ok(()) } else { Err(self.0) }
     }
 
+    /// Every recorded error, in the order they were pushed (empty when all was valid).
     pub fn into_vec(self) -> Vec<FieldError> {
         self.0
     }
@@ -47,6 +61,15 @@ impl FieldErrors {
 pub struct Email(String);
 
 impl Email {
+    /// Trims and lower-cases `raw` and checks its shape: non-empty, at most 254 bytes, a
+    /// local part of 1 to 64 bytes without whitespace or control characters, `@`, and a
+    /// domain of letters, digits, dots and hyphens that neither starts nor ends with a dot
+    /// nor has two in a row.
+    ///
+    /// # Errors
+    ///
+    /// A message to put after the field's name (for a [`FieldError`]): `is required`,
+    /// `must be at most 254 characters`, or `must be an email address (name@example.com)`.
     pub fn parse(raw: &str) -> Result<Self, &'static str> {
         let email = raw.trim().to_lowercase();
         if email.is_empty() {
@@ -72,10 +95,12 @@ impl Email {
         Ok(Self(email))
     }
 
+    /// The address as stored: trimmed and lower-cased.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
+    /// The address as stored (trimmed and lower-cased), as an owned string.
     pub fn into_string(self) -> String {
         self.0
     }

@@ -7,6 +7,7 @@
 
 use std::time::Instant;
 use unmogrowp_domain::event::EventType;
+use unmogrowp_domain::{AppId, Day};
 use unmogrowp_eventstore::{
     Batch, Dimension, Dims, EventRow, EventStore, InstallOutcome, SqliteEventStore, SummaryQuery,
 };
@@ -26,9 +27,7 @@ fn row(i: u64, start: i64, span_days: i64) -> EventRow {
     };
     // Spread 10 M rows evenly over the span (more wrap around).
     let ts = start + (i as i64 * span_days * DAY_MS / 10_000_000) % (span_days * DAY_MS);
-    let day = jiff::Timestamp::from_millisecond(ts)
-        .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date().to_string())
-        .unwrap_or_default();
+    let day = Day::of_utc_millis(ts);
     EventRow {
         app_id: APP.to_owned(),
         org_id: "org".to_owned(),
@@ -98,10 +97,8 @@ fn main() {
             "stored {events} rows in {load_seconds:.1} s ({:.0} rows/s)",
             events as f64 / load_seconds
         );
-        let from = jiff::Timestamp::from_millisecond(start)
-            .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date().to_string())
-            .unwrap_or_default();
-        let to = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date().to_string();
+        let from = Day::of_utc_millis(start);
+        let to = Day::of_utc_millis(jiff::Timestamp::now().as_millisecond());
         let shapes: Vec<(&str, Vec<Dimension>)> = vec![
             ("totals", vec![]),
             ("by network", vec![Dimension::Network]),
@@ -121,11 +118,14 @@ fn main() {
         ];
         for (label, group_by) in shapes {
             let query = SummaryQuery {
-                app_id: APP.to_owned(),
-                from_day: from.clone(),
-                to_day: to.clone(),
+                app_id: AppId::from_stored(APP.to_owned()),
+                from_day: from,
+                to_day: to,
                 group_by,
-                ..SummaryQuery::default()
+                attribution_model: None,
+                network: None,
+                campaign: None,
+                country: None,
             };
             let mut latencies = Vec::new();
             let mut rows = 0;

@@ -12,6 +12,7 @@ pub use model::*;
 pub use sqlite::SqliteEventStore;
 
 pub use unmogrowp_domain::Offset;
+use unmogrowp_domain::{AppId, Day};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -58,12 +59,12 @@ pub trait EventStore: Send + Sync {
     async fn summary(&self, query: &SummaryQuery) -> Result<Vec<SummaryRow>>;
 
     /// The decision for an install.
-    async fn attribution(&self, app_id: &str, event_id: &str) -> Result<Option<AttributionRow>>;
+    async fn attribution(&self, app_id: &AppId, event_id: &str) -> Result<Option<AttributionRow>>;
 
     /// The latest install decision for any of the device's identifiers (`kind:value`).
     async fn device_attribution(
         &self,
-        app_id: &str,
+        app_id: &AppId,
         device_ids: &[String],
     ) -> Result<Option<AttributionRow>>;
 
@@ -72,11 +73,11 @@ pub trait EventStore: Send + Sync {
     async fn cohorts(&self, query: &CohortQuery) -> Result<Vec<CohortRow>>;
 
     /// Rejected installs and flagged clicks by kind, reason and network.
-    async fn fraud(&self, app_id: &str, from_day: &str, to_day: &str) -> Result<Vec<FraudRow>>;
+    async fn fraud(&self, app_id: &AppId, from_day: Day, to_day: Day) -> Result<Vec<FraudRow>>;
 
     async fn quarantined(
         &self,
-        app_id: &str,
+        app_id: &AppId,
         limit: u32,
         before_ms: Option<i64>,
     ) -> Result<Vec<QuarantinedRow>>;
@@ -96,7 +97,7 @@ pub trait EventStore: Send + Sync {
     async fn decisions(&self, sink: Box<dyn FnMut(AttributionRow) -> bool + Send>) -> Result<u64>;
 
     /// Apps with a click or impression stamped at or after `since_ms`.
-    async fn touch_apps(&self, since_ms: i64) -> Result<Vec<String>>;
+    async fn touch_apps(&self, since_ms: i64) -> Result<Vec<AppId>>;
 
     /// Every stored click and impression stamped at or after `since_ms`, app by app and in
     /// time order within an app, to `sink` (which returns `false` to stop).
@@ -107,11 +108,11 @@ pub trait EventStore: Send + Sync {
     ) -> Result<u64> {
         let sink = std::sync::Arc::new(std::sync::Mutex::new(sink));
         let stopped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let from_day = model::utc_day(since_ms.saturating_sub(86_400_000));
+        let from_day = Day::of_utc_millis(since_ms.saturating_sub(86_400_000));
         // Report days run at most a day from UTC days, and nothing is stamped in the future
         // by more than minutes.
         let now = jiff::Timestamp::now().as_millisecond().max(since_ms);
-        let to_day = model::utc_day(now.saturating_add(2 * 86_400_000));
+        let to_day = Day::of_utc_millis(now.saturating_add(2 * 86_400_000));
         let mut sent = 0;
         for app_id in self.touch_apps(since_ms).await? {
             let (sink, stopped_flag) = (sink.clone(), stopped.clone());
@@ -121,8 +122,8 @@ pub trait EventStore: Send + Sync {
                     unmogrowp_domain::event::EventType::Click,
                     unmogrowp_domain::event::EventType::Impression,
                 ],
-                from_day: from_day.clone(),
-                to_day: to_day.clone(),
+                from_day,
+                to_day,
             };
             sent += self
                 .export(
@@ -146,8 +147,8 @@ pub trait EventStore: Send + Sync {
         Ok(sent)
     }
 
-    /// Drops raw partitions of days before `day` (`YYYY-MM-DD`, UTC).
-    async fn drop_days_before(&self, day: &str) -> Result<usize>;
+    /// Drops raw partitions of UTC days before `day`.
+    async fn drop_days_before(&self, day: Day) -> Result<usize>;
 
     async fn ping(&self) -> Result<()>;
 }

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 use unmogrowp_domain::event::EventType;
+use unmogrowp_domain::{AppId, Day};
 
 /// The network that organic installs (and everything credited to them) report under.
 pub const ORGANIC: &str = "organic";
@@ -24,7 +25,9 @@ impl Dims {
 
 /// The attribution outcome of an install, as far as reports need it.
 pub use unmogrowp_domain::attribution::InstallStatus as InstallOutcome;
-pub use unmogrowp_domain::attribution::{InstallStatus, MatchType, RejectionReason, TouchKind};
+pub use unmogrowp_domain::attribution::{
+    FlagReason, FraudKind, FraudReason, InstallStatus, MatchType, Model, RejectionReason, TouchKind,
+};
 
 /// One raw row: an event, click or impression with everything reports and exports need.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -36,8 +39,8 @@ pub struct EventRow {
     pub name: Option<String>,
     pub timestamp_ms: i64,
     pub received_ms: i64,
-    /// The report day in the app's time zone (`YYYY-MM-DD`).
-    pub day: String,
+    /// The report day in the app's time zone.
+    pub day: Day,
     pub device_id: Option<String>,
     pub gaid: Option<String>,
     pub idfa: Option<String>,
@@ -67,7 +70,7 @@ pub struct EventRow {
     /// A re-install inside the re-attribution window (not a new install).
     pub reinstall: bool,
     /// Why a fraud rule rejected (installs) or flagged (clicks) this row.
-    pub fraud_reason: Option<String>,
+    pub fraud_reason: Option<FraudReason>,
 }
 
 /// The attribution decision of an install.
@@ -76,7 +79,7 @@ pub struct AttributionRow {
     pub app_id: String,
     pub event_id: String,
     /// The install's report day (app time zone).
-    pub day: String,
+    pub day: Day,
     pub device_id: Option<String>,
     pub status: InstallStatus,
     pub match_type: Option<MatchType>,
@@ -98,19 +101,20 @@ pub struct CreditRow {
     pub app_id: String,
     /// The install it is a share of (applied only when that install is stored anew).
     pub event_id: String,
-    pub day: String,
+    /// The install's report day (app time zone).
+    pub day: Day,
     pub dims: Dims,
-    /// `last_touch`, `linear`, `time_decay` or `position_based`.
+    /// The multi-touch model the share is computed under.
     #[serde(rename = "model")]
-    pub attribution_model: String,
+    pub attribution_model: Model,
     pub installs: f64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FraudRow {
-    /// `install` (rejected) or `click` (flagged).
-    pub kind: String,
-    pub reason: String,
+    /// Why the installs were rejected or the clicks flagged; [`FraudReason::kind`] tells
+    /// which.
+    pub reason: FraudReason,
     pub network: String,
     pub count: u64,
 }
@@ -135,10 +139,9 @@ pub struct FraudHit {
     /// The install whose decision raised it.
     pub event_id: String,
     /// The install's report day.
-    pub day: String,
-    /// `click` (flagged) or `install` (rejected).
-    pub kind: String,
-    pub reason: String,
+    pub day: Day,
+    /// Why the click is flagged (or the install rejected).
+    pub reason: FraudReason,
     pub network: String,
 }
 
@@ -205,14 +208,15 @@ impl Dimension {
     }
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct SummaryQuery {
     /// Multi-touch attribution model for `installs` (`None`: last touch).
-    pub attribution_model: Option<String>,
-    pub app_id: String,
-    /// Inclusive report days (`YYYY-MM-DD`).
-    pub from_day: String,
-    pub to_day: String,
+    pub attribution_model: Option<Model>,
+    pub app_id: AppId,
+    /// First report day (app time zone), inclusive.
+    pub from_day: Day,
+    /// Last report day, inclusive.
+    pub to_day: Day,
     pub group_by: Vec<Dimension>,
     pub network: Option<String>,
     pub campaign: Option<String>,
@@ -297,19 +301,21 @@ pub struct SummaryRow {
 
 #[derive(Clone, Debug)]
 pub struct ExportQuery {
-    pub app_id: String,
+    pub app_id: AppId,
     pub kinds: Vec<EventType>,
-    /// Inclusive UTC days (`YYYY-MM-DD`).
-    pub from_day: String,
-    pub to_day: String,
+    /// First UTC day, inclusive.
+    pub from_day: Day,
+    /// Last UTC day, inclusive.
+    pub to_day: Day,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct CohortQuery {
-    pub app_id: String,
-    /// Install days, inclusive.
-    pub from_day: String,
-    pub to_day: String,
+    pub app_id: AppId,
+    /// First install day (app time zone), inclusive.
+    pub from_day: Day,
+    /// Last install day, inclusive.
+    pub to_day: Day,
     /// `network`, `campaign` or `country` (or none).
     pub group_by: Option<Dimension>,
     /// Days since install to report (0 is the install day).
@@ -318,7 +324,7 @@ pub struct CohortQuery {
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct CohortRow {
-    pub install_day: String,
+    pub install_day: Day,
     pub group: Option<String>,
     pub installs: u64,
     /// Per requested day N: users active N days after installing.
@@ -379,19 +385,6 @@ impl SummaryRow {
             Dimension::Day => self.day = value,
         }
     }
-}
-
-/// The UTC day (`YYYY-MM-DD`) of a millisecond timestamp: the raw partition it belongs to.
-pub(crate) fn utc_day(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|ts| ts.to_zoned(jiff::tz::TimeZone::UTC).date().to_string())
-        .unwrap_or_else(|_| "1970-01-01".to_owned())
-}
-
-/// `day` moved by `days` (either direction).
-pub(crate) fn shift_day(day: &str, days: i64) -> Option<String> {
-    let date: jiff::civil::Date = day.parse().ok()?;
-    date.checked_add(jiff::Span::new().days(days)).ok().map(|d| d.to_string())
 }
 
 pub(crate) fn install_name(outcome: Option<InstallOutcome>) -> Option<&'static str> {

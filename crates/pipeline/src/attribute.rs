@@ -11,6 +11,7 @@ use unmogrowp_attribution::{
     Decision, Engine, InstallInput, Model, RestoredInstall, Status, TouchInput, TouchKind,
     device_keys, fingerprint, id_hash, weights,
 };
+use unmogrowp_domain::attribution::FraudReason;
 use unmogrowp_domain::event::{EventType, LoggedEvent};
 use unmogrowp_eventstore::{AttributionRow, CreditRow, Dims, EventRow, FraudHit, InstallOutcome};
 
@@ -355,7 +356,7 @@ impl Attributor {
                     },
                 );
                 if let Some(reason) = outcome.flagged {
-                    row.fraud_reason = Some(reason.as_str().to_owned());
+                    row.fraud_reason = Some(FraudReason::Flagged(reason));
                 }
             }
             EventType::Install => {
@@ -445,14 +446,13 @@ impl Attributor {
         });
         row.reattribution = decision.reattribution;
         row.reinstall = decision.reinstall;
-        row.fraud_reason = decision.rejection.map(|r| r.as_str().to_owned());
+        row.fraud_reason = decision.rejection.map(FraudReason::Rejected);
         if let Some(click) = &decision.install_before_click {
             outputs.fraud.push(FraudHit {
                 app_id: row.app_id.clone(),
                 event_id: event.id.clone(),
-                day: row.day.clone(),
-                kind: "click".to_owned(),
-                reason: unmogrowp_attribution::FlagReason::InstallBeforeClick.as_str().to_owned(),
+                day: row.day,
+                reason: FraudReason::Flagged(unmogrowp_attribution::FlagReason::InstallBeforeClick),
                 network: self
                     .sources
                     .dims(click.source, country)
@@ -469,7 +469,7 @@ impl Attributor {
         outputs.attributions.push(AttributionRow {
             app_id: row.app_id.clone(),
             event_id: event.id.clone(),
-            day: row.day.clone(),
+            day: row.day,
             device_id: row.device_id.clone(),
             status: decision.status,
             match_type: decision.match_type,
@@ -509,9 +509,9 @@ impl Attributor {
                 outputs.credits.push(CreditRow {
                     app_id: row.app_id.clone(),
                     event_id: event.id.clone(),
-                    day: row.day.clone(),
+                    day: row.day,
                     dims: row.dims.clone(),
-                    attribution_model: model.as_str().to_owned(),
+                    attribution_model: model,
                     installs: 1.0,
                 });
                 continue;
@@ -527,9 +527,9 @@ impl Attributor {
                 outputs.credits.push(CreditRow {
                     app_id: row.app_id.clone(),
                     event_id: event.id.clone(),
-                    day: row.day.clone(),
+                    day: row.day,
                     dims,
-                    attribution_model: model.as_str().to_owned(),
+                    attribution_model: model,
                     installs: weight,
                 });
             }

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 use std::time::Duration;
-use unmogrowp_domain::AppId;
 use unmogrowp_domain::event::LoggedEvent;
 use unmogrowp_domain::money::Rates;
+use unmogrowp_domain::{AppId, Day};
 use unmogrowp_eventstore::{Dims, EventRow};
 use unmogrowp_storage::Store;
 
@@ -107,10 +107,8 @@ impl AppDirectory {
     }
 }
 
-pub fn report_day(timestamp_ms: i64, time_zone: &jiff::tz::TimeZone) -> String {
-    jiff::Timestamp::from_millisecond(timestamp_ms)
-        .map(|ts| ts.to_zoned(time_zone.clone()).date().to_string())
-        .unwrap_or_else(|_| "1970-01-01".to_owned())
+pub fn report_day(timestamp_ms: i64, time_zone: &jiff::tz::TimeZone) -> Day {
+    Day::of_millis_in(timestamp_ms, time_zone)
 }
 
 /// The stored row for a record, credited to its link (touchpoints) or to organic.
@@ -179,8 +177,8 @@ mod tests {
             .parse::<jiff::Timestamp>()
             .map(|t| t.as_millisecond())
             .unwrap_or_default();
-        assert_eq!(report_day(ms, &jiff::tz::TimeZone::UTC), "2026-11-20");
+        assert_eq!(report_day(ms, &jiff::tz::TimeZone::UTC).to_string(), "2026-11-20");
         let berlin = jiff::tz::TimeZone::get("Europe/Berlin").unwrap_or(jiff::tz::TimeZone::UTC);
-        assert_eq!(report_day(ms, &berlin), "2026-11-21");
+        assert_eq!(report_day(ms, &berlin).to_string(), "2026-11-21");
     }
 }

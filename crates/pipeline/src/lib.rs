@@ -494,9 +494,9 @@ impl Pipeline {
             .checked_sub(jiff::SignedDuration::from_hours(
                 24 * i64::from(self.options.events_retention_days),
             ))
-            .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date().to_string());
+            .map(|t| unmogrowp_domain::Day::of_utc_millis(t.as_millisecond()));
         if let Ok(cutoff) = cutoff {
-            match self.events.drop_days_before(&cutoff).await {
+            match self.events.drop_days_before(cutoff).await {
                 Ok(dropped) if dropped > 0 => {
                     tracing::info!(dropped, "raw event partitions past retention dropped")
                 }

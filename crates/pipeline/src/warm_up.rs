@@ -118,12 +118,11 @@ impl Pipeline {
             Ok(_) => match self.events.touch_apps(since).await {
                 Err(error) => Err(error),
                 Ok(apps) => {
-                    for app_id in apps.into_iter().filter(|app_id| mine(app_id)) {
-                        let id = unmogrowp_domain::AppId::from_stored(app_id.clone());
-                        let Some(app) = self.app_settings(&id, shutdown).await else {
+                    for app_id in apps.into_iter().filter(|app_id| mine(app_id.as_str())) {
+                        let Some(app) = self.app_settings(&app_id, shutdown).await else {
                             anyhow::bail!("stopped while rebuilding");
                         };
-                        settings.insert(app_id, app.settings);
+                        settings.insert(app_id.into_string(), app.settings);
                     }
                     let restore = attributor.clone();
                     self.events

@@ -1,10 +1,18 @@
 use thiserror::Error;
 
+/// What a store operation can fail with.
+///
+/// Driver errors are sorted into these variants: a broken uniqueness rule becomes
+/// [`Conflict`](Self::Conflict), a missing row [`NotFound`](Self::NotFound), pool, I/O, TLS and
+/// protocol failures [`Unavailable`](Self::Unavailable), anything else
+/// [`Unexpected`](Self::Unexpected).
 #[derive(Debug, Error)]
 pub enum StorageError {
     /// A uniqueness rule was broken; the string names what (e.g. `email`).
     #[error("{0} already exists")]
     Conflict(&'static str),
+    /// The row does not exist, or it belongs to another organization than the handle's (the two are
+    /// not told apart, so a caller learns nothing about other tenants' ids).
     #[error("not found")]
     NotFound,
     /// A business rule refused the change; the string says which, for a person.
@@ -13,8 +21,13 @@ pub enum StorageError {
     /// The database could not be reached or did not answer in time.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// Applying the schema migrations failed, or the database's schema does not match this binary
+    /// (a migration was changed after it was applied, or the database is at a newer version); the
+    /// string says which, for an operator.
     #[error("migration failed: {0}")]
     Migration(String),
+    /// Anything else: an unclassified database error, or a stored value that cannot be decoded (a
+    /// role, platform, audit outcome or attribution settings that are not valid).
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }

@@ -22,4 +22,5 @@ pub use model::*;
 pub use store::{Accounts, Backend, Credentials, Store, StoreOptions};
 pub use tenant::Tenant;
 
+/// The crate's result type; the error defaults to [`StorageError`].
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;

@@ -7,9 +7,14 @@ use crate::{Result, StorageError, postgres, sqlite};
 use sha2::{Digest, Sha256};
 use sqlx::Connection;
 
+/// One schema migration, embedded in the binary.
 pub struct Migration {
+    /// Its place in the sequence (1, 2, …); recorded in the `schema_migrations` table once applied.
     pub version: i64,
+    /// Short name, also the end of its file name (e.g. `accounts`).
     pub name: &'static str,
+    /// The SQL text, run as one batch. Its SHA-256 is recorded with the version, so a later edit of
+    /// an applied migration is detected.
     pub sql: &'static str,
 }
 
@@ -39,6 +44,8 @@ const POSTGRES: &[Migration] = migrations!("postgres":
     (5, "0005", "postbacks"),
 );
 
+/// The migrations this binary carries for `backend`, in increasing version order. Both backends
+/// have the same versions and names; only the SQL differs.
 pub fn migrations_for(backend: Backend) -> &'static [Migration] {
     match backend {
         Backend::Sqlite => SQLITE,
@@ -46,11 +53,15 @@ pub fn migrations_for(backend: Backend) -> &'static [Migration] {
     }
 }
 
+/// What a migration run did, as returned by [`Store::migrate`](crate::Store::migrate).
 #[derive(Debug, Default)]
 pub struct MigrationReport {
+    /// The backend that was migrated; `None` only in a default value no run has filled in.
     pub backend: Option<Backend>,
     /// `(version, name)` of each migration applied by this run.
     pub applied: Vec<(i64, &'static str)>,
+    /// The schema version the database is at after the run: the newest version this binary knows (0
+    /// if it carries none).
     pub current_version: i64,
 }
 

@@ -8,13 +8,17 @@ use std::sync::Arc;
 use unmogrowp_domain::time::UnixMillis;
 use unmogrowp_domain::{AppId, InvitationId, KeyId, LinkId, OrgId, SessionId, UserId};
 
+/// Which database the store runs on; chosen by [`StoreOptions::backend`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
+    /// SQLite, in the file `unmogrowp.db` in the data dir.
     Sqlite,
+    /// PostgreSQL, reached by a `postgres://` or `postgresql://` URL.
     Postgres,
 }
 
 impl Backend {
+    /// The backend's name: `"sqlite"` or `"postgres"`.
     pub fn as_str(self) -> &'static str {
         match self {
             Backend::Sqlite => "sqlite",
@@ -26,11 +30,20 @@ impl Backend {
 /// How to reach the store. With no `database_url`, SQLite in `data_dir` is used.
 #[derive(Clone, Debug)]
 pub struct StoreOptions {
+    /// The directory of the SQLite database (`unmogrowp.db`); it is created if missing. Not used
+    /// with PostgreSQL.
     pub data_dir: PathBuf,
+    /// A `postgres://` or `postgresql://` URL selects PostgreSQL. `None` or an empty string selects
+    /// SQLite in `data_dir` (so does a `sqlite:` URL, whose path is ignored); any other scheme is
+    /// refused by [`StoreOptions::backend`].
     pub database_url: Option<String>,
     /// A read replica for queries that tolerate a little lag (PostgreSQL only).
     pub replica_url: Option<String>,
+    /// Size of each connection pool (at least 1): PostgreSQL's primary and replica pools, or
+    /// SQLite's reader pool (SQLite always writes through a single connection).
     pub max_connections: u32,
+    /// PostgreSQL `statement_timeout` for the application's connections, in milliseconds; 0 sets
+    /// none. Not used by SQLite, nor while migrating.
     pub statement_timeout_ms: u64,
     /// The PostgreSQL role the application switches to after connecting. It owns no table,
     /// so row-level security applies to it even when the login role is a superuser.
@@ -39,6 +52,9 @@ pub struct StoreOptions {
 }
 
 impl StoreOptions {
+    /// Options for SQLite in `data_dir`: up to 8 reader connections, a 10 s statement timeout and
+    /// the application role `unmogrowp_app` (the last two matter only if a PostgreSQL
+    /// `database_url` is set afterwards).
     pub fn embedded(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
@@ -50,6 +66,10 @@ impl StoreOptions {
         }
     }
 
+    /// The backend these options select (see [`database_url`](Self::database_url)).
+    ///
+    /// Fails with [`StorageError::Unavailable`] when `database_url` is neither a PostgreSQL URL nor
+    /// empty or `sqlite:`.
     pub fn backend(&self) -> Result<Backend> {
         match self.database_url.as_deref() {
             None | Some("") => Ok(Backend::Sqlite),
@@ -84,6 +104,12 @@ impl Store {
         Self::open_without_migrating(options).await
     }
 
+    /// Opens the connection pools without looking at the schema, for when migrations are run
+    /// separately (see [`Store::migrate`]).
+    ///
+    /// Fails with [`StorageError::Unavailable`] when the options select no backend or the database
+    /// cannot be reached (PostgreSQL's primary, and replica if any, are pinged before this
+    /// returns).
     pub async fn open_without_migrating(options: &StoreOptions) -> Result<Self> {
         let inner: Arc<dyn StoreBackend> = match options.backend()? {
             Backend::Sqlite => Arc::new(sqlite::SqliteStore::open(options).await?),
@@ -97,6 +123,7 @@ impl Store {
         migrate::run(options).await
     }
 
+    /// Which database this store runs on.
     pub fn backend(&self) -> Backend {
         self.inner.kind()
     }
@@ -106,10 +133,14 @@ impl Store {
         self.inner.ping().await
     }
 
+    /// Closes the connection pools, waiting for connections in use to come back. The store must not
+    /// be used afterwards.
     pub async fn close(&self) {
         self.inner.close().await;
     }
 
+    /// The handle for users, sessions, tokens and invitation acceptance: rows that belong to a
+    /// person rather than to one organization.
     pub fn accounts(&self) -> Accounts<'_> {
         Accounts { backend: self.inner.as_ref() }
     }
@@ -158,14 +189,20 @@ impl Accounts<'_> {
         self.backend.register_owner(new_user, organization_name).await
     }
 
+    /// The account with this email and its password hash, for logging in; `None` when there is
+    /// none. The email is matched exactly, so pass it normalised (trimmed, lower case). Always
+    /// reads the primary, never a replica.
     pub async fn credentials_by_email(&self, email: &str) -> Result<Option<UserCredentials>> {
         self.backend.user_credentials_by_email(email).await
     }
 
+    /// The account and its password hash by user id (e.g. to check the current password before a
+    /// change); `None` when there is no such user.
     pub async fn credentials_by_id(&self, user_id: &UserId) -> Result<Option<UserCredentials>> {
         self.backend.user_credentials_by_id(user_id).await
     }
 
+    /// The user's account; `None` when there is no such user. May be answered by a read replica.
     pub async fn user(&self, user_id: &UserId) -> Result<Option<User>> {
         self.backend.user_by_id(user_id).await
     }
@@ -180,18 +217,27 @@ impl Accounts<'_> {
         self.backend.membership(user_id, org_id).await
     }
 
+    /// Stores a new password hash and sets `password_changed_at` to now. Sessions are left as they
+    /// are (see [`Accounts::revoke_user_sessions`]).
+    ///
+    /// [`StorageError::NotFound`] when the user does not exist.
     pub async fn set_password(&self, user_id: &UserId, password_hash: &str) -> Result<()> {
         self.backend.set_password(user_id, password_hash).await
     }
 
+    /// Starts a session with a fresh id and `created_at` set to now, and returns it.
     pub async fn create_session(&self, session: NewSession) -> Result<Session> {
         self.backend.create_session(session).await
     }
 
+    /// The session with this id, whether active or not (see [`Session::is_active`]); `None` when
+    /// there is none.
     pub async fn session(&self, session_id: &SessionId) -> Result<Option<Session>> {
         self.backend.session(session_id).await
     }
 
+    /// Revokes the session now, recording `reason` (e.g. `logout`). Does nothing when it is already
+    /// revoked or does not exist.
     pub async fn revoke_session(&self, session_id: &SessionId, reason: &str) -> Result<()> {
         self.backend.revoke_session(session_id, reason).await
     }
@@ -205,6 +251,8 @@ impl Accounts<'_> {
         self.backend.revoke_user_sessions(user_id, reason).await
     }
 
+    /// Records a refresh token, by its hash, as issued for `session_id` and for access to `org_id`.
+    /// The hash must be new: a duplicate fails with [`StorageError::Conflict`].
     pub async fn add_refresh_token(
         &self,
         token_hash: &str,
@@ -219,6 +267,9 @@ impl Accounts<'_> {
         self.backend.use_refresh_token(token_hash).await
     }
 
+    /// Records a single-use token, by its hash, for `purpose` (e.g. `password_reset`), usable by
+    /// the user until `expires_at` (milliseconds since the Unix epoch, exclusive). The hash must be
+    /// new.
     pub async fn add_one_time_token(
         &self,
         token_hash: &str,
@@ -229,6 +280,8 @@ impl Accounts<'_> {
         self.backend.add_one_time_token(token_hash, purpose, user_id, expires_at).await
     }
 
+    /// How many tokens of `purpose` were issued to the user at or after `since` (milliseconds since
+    /// the Unix epoch), for rate limiting.
     pub async fn count_one_time_tokens(
         &self,
         user_id: &UserId,
@@ -247,6 +300,8 @@ impl Accounts<'_> {
         self.backend.use_one_time_token(token_hash, purpose).await
     }
 
+    /// The invitation whose token has this hash, whether open, accepted or expired (the caller
+    /// checks); `None` when there is none.
     pub async fn invitation_by_token(&self, token_hash: &str) -> Result<Option<Invitation>> {
         self.backend.invitation_by_token(token_hash).await
     }
@@ -277,22 +332,30 @@ pub struct Credentials<'a> {
 }
 
 impl Credentials<'_> {
+    /// The app whose SDK token this is, in any organization; `None` when there is none.
     pub async fn app_by_token(&self, app_token: &str) -> Result<Option<App>> {
         self.backend.app_by_token(app_token).await
     }
 
+    /// The app with this id, in any organization; `None` when there is none. For collection
+    /// endpoints and workers: management requests go through a [`Tenant`](crate::Tenant).
     pub async fn app(&self, app_id: &AppId) -> Result<Option<App>> {
         self.backend.app_by_id_unscoped(app_id).await
     }
 
+    /// The S2S key with this id, in any organization, revoked or not (check `revoked_at`); `None`
+    /// when there is none.
     pub async fn key(&self, key_id: &KeyId) -> Result<Option<AppKey>> {
         self.backend.key_by_id(key_id).await
     }
 
+    /// The tracking link with this id, in any organization, for the click and impression endpoints;
+    /// `None` when there is none.
     pub async fn link(&self, link_id: &LinkId) -> Result<Option<Link>> {
         self.backend.link_by_id(link_id).await
     }
 
+    /// Every app of every organization, oldest first, for workers that serve all tenants.
     pub async fn all_apps(&self) -> Result<Vec<App>> {
         self.backend.all_apps().await
     }
@@ -317,6 +380,8 @@ impl Credentials<'_> {
         self.backend.claim_deliveries(now, lease_until, limit).await
     }
 
+    /// Records how an attempt at delivery `id` ended: its status, attempt count, last error and
+    /// next attempt time (see [`AttemptOutcome`]). Does nothing for an unknown id.
     pub async fn finish_delivery(&self, id: &str, outcome: &AttemptOutcome) -> Result<()> {
         self.backend.finish_delivery(id, outcome).await
     }

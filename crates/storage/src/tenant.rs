@@ -124,6 +124,7 @@ impl<'a, L: Level> Tenant<'a, L> {
         })
     }
 
+    /// The membership this handle was made for: its organization, user and role.
     pub fn membership(&self) -> &Membership {
         &self.membership
     }
@@ -132,14 +133,17 @@ impl<'a, L: Level> Tenant<'a, L> {
         &self.membership.org_id
     }
 
+    /// The organization's record. [`StorageError::NotFound`] if it no longer exists.
     pub async fn organization(&self) -> Result<Organization> {
         self.backend.organization(self.org()).await?.ok_or(StorageError::NotFound)
     }
 
+    /// The organization's members, oldest membership first.
     pub async fn members(&self) -> Result<Vec<Member>> {
         self.backend.members(self.org()).await
     }
 
+    /// One member of the organization; `None` when the user is not a member of it.
     pub async fn member(&self, user_id: &UserId) -> Result<Option<Member>> {
         self.backend.member(self.org(), user_id).await
     }
@@ -155,18 +159,23 @@ impl<'a, L: Level> Tenant<'a, L> {
         self.backend.audit(Some(self.org()), entry).await
     }
 
+    /// The organization's apps, oldest first.
     pub async fn apps(&self) -> Result<Vec<App>> {
         self.backend.apps(self.org()).await
     }
 
+    /// One of the organization's apps; `None` when there is no such app or it belongs to another
+    /// organization.
     pub async fn app(&self, app_id: &AppId) -> Result<Option<App>> {
         self.backend.app(self.org(), app_id).await
     }
 
+    /// The app's tracking links, oldest first; empty when the organization has no such app.
     pub async fn links(&self, app_id: &AppId) -> Result<Vec<Link>> {
         self.backend.links(self.org(), app_id).await
     }
 
+    /// The app's postbacks, oldest first; empty when the organization has no such app.
     pub async fn postbacks(&self, app_id: &AppId) -> Result<Vec<Postback>> {
         self.backend.postbacks(self.org(), app_id).await
     }
@@ -183,38 +192,61 @@ impl<'a, L: Level> Tenant<'a, L> {
 }
 
 impl<L: ManagesMembers> Tenant<'_, L> {
+    /// Gives a member another role.
+    ///
+    /// [`StorageError::NotFound`] when the user is not a member; [`StorageError::Refused`] when it
+    /// would leave the organization without an owner. Whether the caller may grant `role` at all
+    /// (e.g. an admin making someone owner) is for the caller to check.
     pub async fn set_member_role(&self, user_id: &UserId, role: Role) -> Result<()> {
         self.backend.set_member_role(self.org(), user_id, role).await
     }
 
+    /// Removes a member from the organization.
+    ///
+    /// [`StorageError::NotFound`] when the user is not a member; [`StorageError::Refused`] when
+    /// they are its last owner.
     pub async fn remove_member(&self, user_id: &UserId) -> Result<()> {
         self.backend.remove_member(self.org(), user_id).await
     }
 
+    /// Records an invitation to this organization and returns it (with a fresh id, `created_at` now
+    /// and not yet accepted).
     pub async fn create_invitation(&self, invitation: NewInvitation) -> Result<Invitation> {
         self.backend.create_invitation(self.org(), invitation).await
     }
 
+    /// The organization's invitations, newest first, accepted and expired ones included.
     pub async fn invitations(&self) -> Result<Vec<Invitation>> {
         self.backend.invitations(self.org()).await
     }
 }
 
 impl<L: ReadsAuditLog> Tenant<'_, L> {
+    /// The organization's audit entries that match `filter`, newest first, at most `filter.limit`
+    /// of them.
     pub async fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
         self.backend.audit_log(self.org(), filter).await
     }
 }
 
 impl<L: ManagesApps> Tenant<'_, L> {
+    /// Registers an app in the organization and returns it, with a fresh id.
+    ///
+    /// [`StorageError::Conflict`] (`"app token"`) when the app token is already in use.
     pub async fn create_app(&self, app: NewApp) -> Result<App> {
         self.backend.create_app(self.org(), app).await
     }
 
+    /// Changes the fields set in `patch`, sets `updated_at` to now and returns the updated app.
+    ///
+    /// [`StorageError::NotFound`] when the organization has no such app.
     pub async fn update_app(&self, app_id: &AppId, patch: AppPatch) -> Result<App> {
         self.backend.update_app(self.org(), app_id, patch).await
     }
 
+    /// Deletes the app together with its keys, links, postbacks and deliveries.
+    ///
+    /// [`StorageError::NotFound`] when the organization has no such app.
     pub async fn delete_app(&self, app_id: &AppId) -> Result<()> {
         self.backend.delete_app(self.org(), app_id).await
     }
@@ -226,26 +258,41 @@ impl<L: ManagesApps> Tenant<'_, L> {
 }
 
 impl<L: ManagesKeys> Tenant<'_, L> {
+    /// Creates an S2S key for the app with `nonce` (from which, with the master key, its secret is
+    /// derived), recording the handle's user as its creator.
+    ///
+    /// [`StorageError::NotFound`] when the organization has no such app.
     pub async fn create_key(&self, app_id: &AppId, nonce: &str) -> Result<AppKey> {
         self.backend.create_key(self.org(), app_id, nonce, &self.membership.user_id).await
     }
 
+    /// The app's S2S keys, revoked ones included, oldest first; empty when the organization has no
+    /// such app.
     pub async fn keys(&self, app_id: &AppId) -> Result<Vec<AppKey>> {
         self.backend.keys(self.org(), app_id).await
     }
 
+    /// Revokes the key now; revoking it again keeps the first time.
+    ///
+    /// [`StorageError::NotFound`] when the key is not one of this app's in this organization.
     pub async fn revoke_key(&self, app_id: &AppId, key_id: &KeyId) -> Result<()> {
         self.backend.revoke_key(self.org(), app_id, key_id).await
     }
 }
 
 impl<L: ManagesLinks> Tenant<'_, L> {
+    /// Creates a tracking link for the app, recording the handle's user as its creator.
+    ///
+    /// [`StorageError::NotFound`] when the organization has no such app.
     pub async fn create_link(&self, app_id: &AppId, link: NewLink) -> Result<Link> {
         self.backend.create_link(self.org(), app_id, link, &self.membership.user_id).await
     }
 }
 
 impl<L: ManagesPostbacks> Tenant<'_, L> {
+    /// Creates a postback for the app, recording the handle's user as its creator.
+    ///
+    /// [`StorageError::NotFound`] when the organization has no such app.
     pub async fn create_postback(&self, app_id: &AppId, postback: NewPostback) -> Result<Postback> {
         self.backend.create_postback(self.org(), app_id, postback, &self.membership.user_id).await
     }

@@ -9,18 +9,35 @@ use unmogrowp_server::Application;
 use unmogrowp_server::config::Config;
 use unmogrowp_server::state::AppState;
 
+/// The metadata store a [`TestApp`] runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TestBackend {
+    /// The embedded SQLite store in the test's own data dir; needs nothing running.
     Sqlite,
+    /// A fresh PostgreSQL database made for the test ([`TempDatabase`]); needs
+    /// `TEST_POSTGRES_URL`.
     Postgres,
 }
 
+/// The whole application running in-process for one test: listening on a free port of
+/// 127.0.0.1, with a temporary data dir (and, on PostgreSQL, a temporary database), plus a
+/// client and one helper per route.
+///
+/// Call [`TestApp::stop`] at the end so the server shuts down gracefully and the test
+/// database is dropped.
 pub struct TestApp {
     config: Config,
+    /// The server's base URL, `http://127.0.0.1:PORT` without a trailing slash (append a
+    /// path starting with `/`, as [`TestApp::at`] does).
     pub url: String,
+    /// The HTTP client the helpers use; it does not follow redirects, so tests see them.
     pub client: reqwest::Client,
+    /// The server's data dir (event log, outbox, SQLite store), deleted when dropped.
     pub data_dir: tempfile::TempDir,
+    /// The test's PostgreSQL database when running on [`TestBackend::Postgres`]; `None` on
+    /// SQLite.
     pub database: Option<TempDatabase>,
+    /// The running server's shared state, for reaching its stores and event log directly.
     pub state: AppState,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -36,6 +53,8 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
 }
 
 impl TestApp {
+    /// Starts the application on `backend` with the [`test_config`] defaults; panics if it
+    /// cannot start (or, on PostgreSQL, without `TEST_POSTGRES_URL`).
     pub async fn spawn(backend: TestBackend) -> Self {
         Self::spawn_with(backend, |_| {}).await
     }
@@ -96,22 +115,30 @@ impl TestApp {
         Self::start(config, data_dir, database).await
     }
 
+    /// The absolute URL of `path` (which starts with `/`) on this server.
     pub fn at(&self, path: &str) -> String {
         format!("{}{}", self.url, path)
     }
 
+    /// Sends an unauthenticated `GET` to `path`; panics if the request cannot be sent.
     pub async fn get(&self, path: &str) -> Response {
         self.client.get(self.at(path)).send().await.unwrap()
     }
 
+    /// Sends an unauthenticated `POST` of `body` as JSON to `path`; panics if the request
+    /// cannot be sent.
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
         self.client.post(self.at(path)).json(body).send().await.unwrap()
     }
 
+    /// A request builder for `method` on `path`, for headers or bodies the other helpers do
+    /// not cover; nothing is sent until the test sends it.
     pub async fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         self.client.request(method, self.at(path))
     }
 
+    /// Asks `POST /api/v1/auth/check-email` whether `email` is free to register (200 with
+    /// `{"available": bool}`, 400 for an invalid address).
     pub async fn check_email(&self, email: &str) -> Response {
         self.post_json("/api/v1/auth/check-email", &serde_json::json!({ "email": email })).await
     }
@@ -143,15 +170,23 @@ pub const PASSWORD: &str = "a long enough passphrase 42";
 /// A signed-in test user.
 #[derive(Clone, Debug)]
 pub struct Login {
+    /// The bearer token for API calls (`access_token` of the answer).
     pub access_token: String,
+    /// The token that renews the session (`refresh_token` of the answer).
     pub refresh_token: String,
+    /// The user's id (`user.id`).
     pub user_id: String,
+    /// The id of the organization the session is in (`organization.id`).
     pub org_id: String,
+    /// The user's email address (`user.email`).
     pub email: String,
+    /// The whole JSON answer the fields were read from.
     pub body: Value,
 }
 
 impl Login {
+    /// Reads a login from the JSON answer of register, login or accept-invitation; a field
+    /// missing from the answer is left empty rather than panicking.
     pub fn from_body(body: Value) -> Self {
         let text = |pointer: &str| {
             body.pointer(pointer).and_then(Value::as_str).unwrap_or_default().to_owned()
@@ -170,13 +205,19 @@ impl Login {
 /// A response read whole: status, headers and JSON body (`Null` when empty or not JSON).
 #[derive(Debug)]
 pub struct Reply {
+    /// The HTTP status code.
     pub status: u16,
+    /// The response headers.
     pub headers: reqwest::header::HeaderMap,
+    /// The body parsed as JSON; `Value::Null` when it is empty or not JSON.
     pub body: Value,
+    /// The body as text, whatever its type (handy in assertion messages).
     pub text: String,
 }
 
 impl Reply {
+    /// The value of header `name` (case-insensitive); `None` when absent or not visible
+    /// ASCII.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|value| value.to_str().ok())
     }
@@ -194,6 +235,8 @@ impl TestApp {
         self.call_with(method, path, token, body, &[]).await
     }
 
+    /// [`TestApp::call`] with extra request headers (`(name, value)` pairs); panics if the
+    /// request cannot be sent.
     pub async fn call_with(
         &self,
         method: Method,
@@ -230,6 +273,8 @@ impl TestApp {
         Login::from_body(reply.body)
     }
 
+    /// Signs in with `POST /api/v1/auth/login` and returns the reply whatever its status, so
+    /// tests can check refusals too ([`Login::from_body`] reads a successful one).
     pub async fn login(&self, email: &str, password: &str) -> Reply {
         let body = serde_json::json!({ "email": email, "password": password });
         self.call(Method::POST, "/api/v1/auth/login", None, Some(&body)).await
@@ -313,6 +358,8 @@ pub async fn wait_for_smtp_email(to: &str, subject: &str) -> String {
     .unwrap_or_else(|| panic!("the SMTP server received no email to {to} about `{subject}`"))
 }
 
+/// The test SMTP server's URL (`smtp://127.0.0.1:PORT`, from `TEST_SMTP_URL`); panics when
+/// it is not set (run with `make test`, which starts the server).
 pub fn smtp_url() -> String {
     std::env::var("TEST_SMTP_URL").unwrap_or_else(|_| {
         panic!("TEST_SMTP_URL is not set: run with `make test`, which starts an SMTP server")

@@ -2,6 +2,8 @@
 
 use sqlx::Connection;
 
+/// The environment variable holding the test server's superuser URL
+/// (`postgres://USER@HOST:PORT/DB`); `make test` sets it.
 pub const ENV: &str = "TEST_POSTGRES_URL";
 
 /// The superuser URL of the test server. Panics with instructions when it is not set.
@@ -15,13 +17,21 @@ pub fn admin_url() -> String {
     }
 }
 
+/// A database made for one test on the server named by [`ENV`], with a random name.
+///
+/// Not dropped automatically: call [`TempDatabase::drop_database`] when the test ends
+/// ([`crate::TestApp::stop`] does it for the app's database).
 pub struct TempDatabase {
+    /// The database's connection URL: the superuser URL with this database as its path.
     pub url: String,
+    /// The database's name, `umg_test_<uuid without dashes>`.
     pub name: String,
     admin_url: String,
 }
 
 impl TempDatabase {
+    /// Creates a new, empty database on the test server. Panics when [`ENV`] is not set,
+    /// the server cannot be reached, or `CREATE DATABASE` fails.
     pub async fn create() -> Self {
         let admin_url = admin_url();
         let name = format!("umg_test_{}", uuid::Uuid::new_v4().simple());

@@ -6,7 +6,14 @@ use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
+/// A loopback TCP proxy forwarding every connection to one target, until [`TcpProxy::cut`].
+///
+/// Point the app under test at [`TcpProxy::addr`] instead of the backend; cutting the proxy
+/// then looks, to the app, like the backend going away, and [`TcpProxy::start_on`] at the
+/// same address brings it back.
 pub struct TcpProxy {
+    /// The address the proxy listens on (127.0.0.1, a port from 20000 to 31999 when started
+    /// with [`TcpProxy::start`]); connect here to reach the target.
     pub addr: SocketAddr,
     cut: Arc<Notify>,
     task: tokio::task::JoinHandle<()>,

@@ -31,8 +31,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot, watch};
 use writer::writer_loop;
 
+/// Settings of a [`FileLog`]; [`FileLogOptions::new`] gives the defaults.
 #[derive(Clone, Debug)]
 pub struct FileLogOptions {
+    /// The directory holding the segment files (`<base offset, 20 digits>.log` and their
+    /// `.idx` indexes) and the committed positions under `consumers/`; created on open if
+    /// missing. Usually `<data_dir>/log/`.
     pub dir: PathBuf,
     /// A segment is closed once it grows past this size.
     pub segment_bytes: u64,
@@ -43,6 +47,8 @@ pub struct FileLogOptions {
 }
 
 impl FileLogOptions {
+    /// Options for a log in `dir` with the defaults: 64 MiB segments, 4096 queued appends
+    /// before [`LogError::Overloaded`], and at most 8 MiB written per sync.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self {
             dir: dir.into(),
@@ -65,6 +71,13 @@ struct Request {
     reply: oneshot::Sender<Result<Offset, LogError>>,
 }
 
+/// The embedded [`EventLog`]: append-only segment files on local disk, for a single process.
+///
+/// Appends are group-committed by one writer thread (one `fdatasync` for everything queued)
+/// and answered once durable; a full queue answers [`LogError::Overloaded`] at once. There is
+/// one partition, consumer positions are small files under `consumers/`, and retention
+/// removes whole closed segments that every consumer has committed. Call
+/// [`EventLog::close`] before dropping it so in-flight appends finish.
 pub struct FileLog {
     shared: Arc<Shared>,
     sender: Mutex<Option<mpsc::Sender<Request>>>,

@@ -35,6 +35,7 @@ use std::time::Duration;
 /// Publishes in flight before their acks are awaited.
 const ACK_WINDOW: usize = 512;
 
+/// Settings of a [`NatsLog`]; [`NatsLogOptions::new`] gives the defaults.
 #[derive(Clone, Debug)]
 pub struct NatsLogOptions {
     /// `nats://HOST:PORT`.
@@ -50,6 +51,8 @@ pub struct NatsLogOptions {
 }
 
 impl NatsLogOptions {
+    /// Options for the server at `url` under `prefix`, with the defaults: a 10-minute
+    /// duplicate window, 1 replica and 64 partitions.
     pub fn new(url: impl Into<String>, prefix: impl Into<String>) -> Self {
         Self {
             url: url.into(),
@@ -61,6 +64,13 @@ impl NatsLogOptions {
     }
 }
 
+/// The cluster [`EventLog`] on NATS JetStream, shared by every node.
+///
+/// Records go to the stream `<PREFIX>_EVENTS`, whose sequence is the [`Offset`]; each app's
+/// records land in one of a fixed number of partitions. Appends are de-duplicated by key within
+/// the broker's duplicate window, workers read through durable consumers, and committed
+/// positions live in the `<PREFIX>_OFFSETS` stream. It also relays the live feed between
+/// nodes ([`EventLog::relays_live`] is `true`).
 pub struct NatsLog {
     client: async_nats::Client,
     context: jetstream::Context,
@@ -112,6 +122,15 @@ fn described_partitions(description: Option<&str>) -> Option<u16> {
 }
 
 impl NatsLog {
+    /// Connects to NATS (5 s connection timeout, retrying the first connection), creates the
+    /// events and offsets streams if they do not exist, and starts a task that refreshes
+    /// [`EventLog::head`] every 250 ms (other nodes append too).
+    ///
+    /// An existing stream's duplicate window is brought to the configured one. Fails with
+    /// [`LogError::Failed`] when NATS cannot be reached or refuses a stream operation, when
+    /// `options.partitions` is outside 1 to 256
+    /// ([`unmogrowp_domain::hash::MAX_PARTITIONS`]), or when the existing stream was created
+    /// with a different partition count.
     pub async fn connect(options: NatsLogOptions) -> Result<Self, LogError> {
         let client = async_nats::ConnectOptions::new()
             .connection_timeout(Duration::from_secs(5))

@@ -5,6 +5,7 @@
 use super::{ClickHouseEventStore, Credentials, INSERT_TIMEOUT, QUERY_TIMEOUT, Row};
 use crate::{Result, StoreError};
 use std::time::Duration;
+use unmogrowp_domain::Day;
 
 /// A ClickHouse string literal.
 pub(super) fn quote(value: &str) -> String {
@@ -22,11 +23,9 @@ pub(super) fn quote(value: &str) -> String {
     out
 }
 
-/// A day (`YYYY-MM-DD`) checked before it goes into a query.
-pub(super) fn day_literal(day: &str) -> Result<String> {
-    day.parse::<jiff::civil::Date>()
-        .map(|date| quote(&date.to_string()))
-        .map_err(|_| StoreError::Query(format!("not a day: {day:?}")))
+/// A day as a quoted SQL literal (its text is digits and dashes only).
+pub(super) fn day_literal(day: Day) -> String {
+    quote(&day.text())
 }
 
 /// Where to connect, from `clickhouse://[USER[:PASSWORD]@]HOST:HTTP_PORT/DATABASE` or

@@ -38,7 +38,6 @@ use rows::{attribution_from_row, count, event_from_row, float, int, text};
 pub use schema::SCHEMA_VERSION;
 use schema::{ATTRIBUTION_COLUMNS, EVENT_COLUMNS};
 
-use crate::model::shift_day;
 use crate::{
     ApplyOutcome, AttributionRow, Batch, CohortQuery, CohortRow, Counts, Dimension, EventRow,
     EventStore, ExportQuery, FraudRow, Offset, QuarantinedRow, Result, StoreError, SummaryQuery,
@@ -47,6 +46,8 @@ use crate::{
 use serde_json::{Map, Value};
 use std::fmt::Write as _;
 use std::time::Duration;
+use unmogrowp_domain::attribution::Model;
+use unmogrowp_domain::{AppId, Day};
 
 type Row = Map<String, Value>;
 /// A user name and an optional password.
@@ -99,12 +100,12 @@ impl ClickHouseEventStore {
         &self.database
     }
 
-    fn filters(query: &SummaryQuery) -> Result<String> {
+    fn filters(query: &SummaryQuery) -> String {
         let mut sql = format!(
             "app_id = {} AND day >= {} AND day <= {}",
-            quote(&query.app_id),
-            day_literal(&query.from_day)?,
-            day_literal(&query.to_day)?
+            quote(query.app_id.as_str()),
+            day_literal(query.from_day),
+            day_literal(query.to_day)
         );
         for (column, value) in [
             ("network", &query.network),
@@ -115,7 +116,7 @@ impl ClickHouseEventStore {
                 let _ = write!(sql, " AND {column} = {}", quote(value));
             }
         }
-        Ok(sql)
+        sql
     }
 
     fn group_key(row: &Row, group_by: &[Dimension]) -> Vec<Option<String>> {
@@ -163,7 +164,7 @@ impl EventStore for ClickHouseEventStore {
                 sum(sessions) AS t_sessions, sum(events) AS t_events, sum(event_revenue) AS t_revenue,
                 sum(reinstalls) AS t_reinstalls
              FROM rollups WHERE {} {group}",
-            Self::filters(query)?
+            Self::filters(query)
         );
         let mut out = Vec::new();
         for row in self.query(&sql).await? {
@@ -189,7 +190,7 @@ impl EventStore for ClickHouseEventStore {
             };
             out.push(summary);
         }
-        if let Some(model) = query.attribution_model.as_deref().filter(|m| *m != "last_touch") {
+        if let Some(model) = query.attribution_model.filter(|m| *m != Model::LastTouch) {
             let group = if columns.is_empty() {
                 String::new()
             } else {
@@ -198,8 +199,8 @@ impl EventStore for ClickHouseEventStore {
             let sql = format!(
                 "SELECT {select_dims} sum(installs) AS credited FROM credits FINAL
                  WHERE model = {} AND {} {group}",
-                quote(model),
-                Self::filters(query)?
+                quote(model.as_str()),
+                Self::filters(query)
             );
             let credited = self
                 .query(&sql)
@@ -215,10 +216,10 @@ impl EventStore for ClickHouseEventStore {
     }
 
     #[tracing::instrument(name = "event_store.attribution", skip_all, fields(store = self.kind(), app_id = %app_id))]
-    async fn attribution(&self, app_id: &str, event_id: &str) -> Result<Option<AttributionRow>> {
+    async fn attribution(&self, app_id: &AppId, event_id: &str) -> Result<Option<AttributionRow>> {
         let sql = format!(
             "SELECT {ATTRIBUTION_COLUMNS} FROM attributions FINAL WHERE app_id = {} AND event_id = {} LIMIT 1",
-            quote(app_id),
+            quote(app_id.as_str()),
             quote(event_id)
         );
         self.query(&sql).await?.first().map(attribution_from_row).transpose()
@@ -266,17 +267,22 @@ impl EventStore for ClickHouseEventStore {
         Ok(sent)
     }
 
-    async fn touch_apps(&self, since_ms: i64) -> Result<Vec<String>> {
+    async fn touch_apps(&self, since_ms: i64) -> Result<Vec<AppId>> {
         let sql = format!(
             "SELECT DISTINCT app_id FROM events WHERE kind IN ('click', 'impression') AND ts >= {since_ms} ORDER BY app_id"
         );
-        Ok(self.query(&sql).await?.iter().filter_map(|row| text(row, "app_id")).collect())
+        Ok(self
+            .query(&sql)
+            .await?
+            .iter()
+            .filter_map(|row| text(row, "app_id").map(AppId::from_stored))
+            .collect())
     }
 
     #[tracing::instrument(name = "event_store.device_attribution", skip_all, fields(store = self.kind(), app_id = %app_id))]
     async fn device_attribution(
         &self,
-        app_id: &str,
+        app_id: &AppId,
         device_ids: &[String],
     ) -> Result<Option<AttributionRow>> {
         if device_ids.is_empty() {
@@ -286,7 +292,7 @@ impl EventStore for ClickHouseEventStore {
         let sql = format!(
             "SELECT {ATTRIBUTION_COLUMNS} FROM attributions FINAL
              WHERE app_id = {} AND device_id IN ({}) ORDER BY install_at DESC LIMIT 1",
-            quote(app_id),
+            quote(app_id.as_str()),
             devices.join(", ")
         );
         self.query(&sql).await?.first().map(attribution_from_row).transpose()
@@ -311,7 +317,7 @@ impl EventStore for ClickHouseEventStore {
             Some(column) => (format!(", {column} AS grp"), ", grp".to_owned()),
             None => (String::new(), String::new()),
         };
-        let app = quote(&query.app_id);
+        let app = quote(query.app_id.as_str());
         let sql = format!(
             "SELECT install_day, uniqExact(event_id) AS installs {select_group} {columns}
              FROM (
@@ -331,53 +337,55 @@ impl EventStore for ClickHouseEventStore {
              )
              GROUP BY install_day {group_by}
              ORDER BY install_day {group_by}",
-            from = day_literal(&query.from_day)?,
-            to = day_literal(&query.to_day)?,
+            from = day_literal(query.from_day),
+            to = day_literal(query.to_day),
         );
         let rows = self.query(&sql).await?;
-        Ok(rows
-            .iter()
-            .map(|row| CohortRow {
-                install_day: text(row, "install_day").unwrap_or_default(),
-                group: group.and_then(|_| text(row, "grp")),
-                installs: count(row, "installs"),
-                retained: (0..query.days.len())
-                    .map(|i| count(row, &format!("retained_{i}")))
-                    .collect(),
-                revenue: (0..query.days.len())
-                    .map(|i| float(row, &format!("revenue_{i}")).unwrap_or(0.0))
-                    .collect(),
+        rows.iter()
+            .map(|row| {
+                Ok(CohortRow {
+                    install_day: rows::day(row, "install_day")?,
+                    group: group.and_then(|_| text(row, "grp")),
+                    installs: count(row, "installs"),
+                    retained: (0..query.days.len())
+                        .map(|i| count(row, &format!("retained_{i}")))
+                        .collect(),
+                    revenue: (0..query.days.len())
+                        .map(|i| float(row, &format!("revenue_{i}")).unwrap_or(0.0))
+                        .collect(),
+                })
             })
-            .collect())
+            .collect()
     }
 
     #[tracing::instrument(name = "event_store.fraud", skip_all, fields(store = self.kind(), app_id = %app_id))]
-    async fn fraud(&self, app_id: &str, from_day: &str, to_day: &str) -> Result<Vec<FraudRow>> {
+    async fn fraud(&self, app_id: &AppId, from_day: Day, to_day: Day) -> Result<Vec<FraudRow>> {
         let sql = format!(
             "SELECT fraud_kind, reason, network, sum(hits) AS total FROM fraud_rollups
              WHERE app_id = {} AND day >= {} AND day <= {}
              GROUP BY fraud_kind, reason, network ORDER BY fraud_kind, reason, network",
-            quote(app_id),
-            day_literal(from_day)?,
-            day_literal(to_day)?
+            quote(app_id.as_str()),
+            day_literal(from_day),
+            day_literal(to_day)
         );
-        Ok(self
-            .query(&sql)
+        self.query(&sql)
             .await?
             .iter()
-            .map(|row| FraudRow {
-                kind: text(row, "fraud_kind").unwrap_or_default(),
-                reason: text(row, "reason").unwrap_or_default(),
-                network: text(row, "network").unwrap_or_default(),
-                count: count(row, "total"),
+            .map(|row| {
+                Ok(FraudRow {
+                    reason: rows::term(row, "reason")?
+                        .ok_or_else(|| StoreError::Query("reason: missing".to_owned()))?,
+                    network: text(row, "network").unwrap_or_default(),
+                    count: count(row, "total"),
+                })
             })
-            .collect())
+            .collect()
     }
 
     #[tracing::instrument(name = "event_store.quarantined", skip_all, fields(store = self.kind(), app_id = %app_id))]
     async fn quarantined(
         &self,
-        app_id: &str,
+        app_id: &AppId,
         limit: u32,
         before_ms: Option<i64>,
     ) -> Result<Vec<QuarantinedRow>> {
@@ -385,7 +393,7 @@ impl EventStore for ClickHouseEventStore {
         let sql = format!(
             "SELECT app_id, received_ms, idx, event_id, code, message, raw FROM quarantine FINAL
              WHERE app_id = {}{before} ORDER BY received_ms DESC, idx DESC LIMIT {limit}",
-            quote(app_id)
+            quote(app_id.as_str())
         );
         Ok(self
             .query(&sql)
@@ -411,14 +419,14 @@ impl EventStore for ClickHouseEventStore {
     ) -> Result<u64> {
         // Report days follow the app's time zone; UTC partitions a day either side hold them.
         // One query per UTC day keeps ClickHouse's sort small whatever the range.
-        let low = shift_day(&query.from_day, -1).unwrap_or_else(|| query.from_day.clone());
-        let high = shift_day(&query.to_day, 1).unwrap_or_else(|| query.to_day.clone());
+        let low = query.from_day.shifted(-1).unwrap_or(query.from_day);
+        let high = query.to_day.shifted(1).unwrap_or(query.to_day);
         let kinds: Vec<String> = query.kinds.iter().map(|k| quote(k.as_str())).collect();
         let mut days = Vec::new();
         let mut day = low;
         while day <= high && days.len() < 400 {
-            let next = shift_day(&day, 1).unwrap_or_else(|| high.clone() + "~");
             days.push(day);
+            let Some(next) = day.shifted(1) else { break };
             day = next;
         }
         let handle = tokio::runtime::Handle::current();
@@ -428,11 +436,11 @@ impl EventStore for ClickHouseEventStore {
                 "SELECT {EVENT_COLUMNS} FROM events
                  WHERE utc_day = {} AND app_id = {} AND kind IN ({}) AND day >= {} AND day <= {}
                  ORDER BY ts FORMAT JSONEachRow",
-                day_literal(&utc)?,
-                quote(&query.app_id),
+                day_literal(utc),
+                quote(query.app_id.as_str()),
                 kinds.join(", "),
-                day_literal(&query.from_day)?,
-                day_literal(&query.to_day)?
+                day_literal(query.from_day),
+                day_literal(query.to_day)
             );
             let mut response = self.send(&sql, None, true, None).await?;
             // The sink may block (back-pressure from a slow client): run it, and the reads
@@ -472,18 +480,22 @@ impl EventStore for ClickHouseEventStore {
     }
 
     #[tracing::instrument(name = "event_store.drop_days_before", skip_all, fields(store = self.kind(), day = %day))]
-    async fn drop_days_before(&self, day: &str) -> Result<usize> {
+    async fn drop_days_before(&self, day: Day) -> Result<usize> {
         let sql = format!(
             "SELECT partition FROM system.parts
              WHERE database = {} AND table = 'events' AND active AND partition < {}
              GROUP BY partition ORDER BY partition",
             quote(&self.database),
-            day_literal(day)?
+            day_literal(day)
         );
-        let partitions: Vec<String> =
-            self.query(&sql).await?.iter().filter_map(|row| text(row, "partition")).collect();
+        let partitions = self
+            .query(&sql)
+            .await?
+            .iter()
+            .map(|row| rows::day(row, "partition"))
+            .collect::<Result<Vec<Day>>>()?;
         for partition in &partitions {
-            self.execute(&format!("ALTER TABLE events DROP PARTITION {}", day_literal(partition)?))
+            self.execute(&format!("ALTER TABLE events DROP PARTITION {}", day_literal(*partition)))
                 .await?;
         }
         Ok(partitions.len())
@@ -501,8 +513,8 @@ mod tests {
     #[test]
     fn literals_are_quoted() {
         assert_eq!(quote("it's a \\ test"), "'it\\'s a \\\\ test'");
-        assert_eq!(day_literal("2026-11-20").ok().as_deref(), Some("'2026-11-20'"));
-        assert!(day_literal("2026-11-20' OR 1").is_err());
+        let day: Day = "2026-11-20".parse().expect("a day");
+        assert_eq!(day_literal(day), "'2026-11-20'");
     }
 
     #[test]

@@ -3,10 +3,12 @@
 //! types (64-bit integers may come back quoted: both forms are read).
 
 use super::Row;
-use crate::model::{install_name, parse_install, utc_day};
+use crate::model::{install_name, parse_install};
 use crate::{AttributionRow, Dims, EventRow, Result, StoreError};
 use serde::Serialize;
 use serde_json::Value;
+use unmogrowp_domain::Day;
+use unmogrowp_domain::attribution::FraudReason;
 use unmogrowp_domain::event::EventType;
 
 /// What makes a stored row the same as another: app, id and — except for installs, which
@@ -69,8 +71,8 @@ pub(super) struct EventInsert<'a> {
     name: Option<&'a str>,
     ts: i64,
     received: i64,
-    utc_day: String,
-    day: &'a str,
+    utc_day: Day,
+    day: Day,
     device_id: Option<&'a str>,
     gaid: Option<&'a str>,
     idfa: Option<&'a str>,
@@ -98,7 +100,7 @@ pub(super) struct EventInsert<'a> {
     reattribution: u8,
     reengagement: u8,
     reinstall: u8,
-    fraud_reason: Option<&'a str>,
+    fraud_reason: Option<FraudReason>,
     log_offset: u64,
 }
 
@@ -112,8 +114,8 @@ impl<'a> EventInsert<'a> {
             name: row.name.as_deref(),
             ts: row.timestamp_ms,
             received: row.received_ms,
-            utc_day: utc_day(row.timestamp_ms),
-            day: &row.day,
+            utc_day: Day::of_utc_millis(row.timestamp_ms),
+            day: row.day,
             device_id: row.device_id.as_deref(),
             gaid: row.gaid.as_deref(),
             idfa: row.idfa.as_deref(),
@@ -141,7 +143,7 @@ impl<'a> EventInsert<'a> {
             reattribution: u8::from(row.reattribution),
             reengagement: u8::from(row.reengagement),
             reinstall: u8::from(row.reinstall),
-            fraud_reason: row.fraud_reason.as_deref(),
+            fraud_reason: row.fraud_reason,
             log_offset,
         }
     }
@@ -164,7 +166,7 @@ pub(super) fn event_from_row(row: &Row) -> Result<EventRow> {
         name: text(row, "name"),
         timestamp_ms: int(row, "ts").unwrap_or(0),
         received_ms: int(row, "received").unwrap_or(0),
-        day: text(row, "day").unwrap_or_default(),
+        day: day(row, "day")?,
         device_id: text(row, "device_id"),
         gaid: text(row, "gaid"),
         idfa: text(row, "idfa"),
@@ -196,7 +198,7 @@ pub(super) fn event_from_row(row: &Row) -> Result<EventRow> {
         reattribution: flag(row, "reattribution"),
         reengagement: flag(row, "reengagement"),
         reinstall: flag(row, "reinstall"),
-        fraud_reason: text(row, "fraud_reason"),
+        fraud_reason: term(row, "fraud_reason")?,
     })
 }
 
@@ -221,23 +223,34 @@ pub(super) struct AttributionInsert<'a> {
     pub(super) reinstall: u8,
     pub(super) install_at: i64,
     pub(super) decided_at: i64,
-    pub(super) day: &'a str,
+    pub(super) day: Day,
     /// The first decision stored wins, as in the embedded store.
     pub(super) keep: u64,
 }
 
 /// A stored term read back into its type; unknown text is an error naming the column.
-fn term<T: std::str::FromStr<Err = String>>(row: &Row, column: &str) -> Result<Option<T>> {
+pub(super) fn term<T>(row: &Row, column: &str) -> Result<Option<T>>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
     text(row, column)
-        .map(|text| text.parse().map_err(|error| StoreError::Query(format!("{column}: {error}"))))
+        .map(|text| {
+            text.parse().map_err(|error: T::Err| StoreError::Query(format!("{column}: {error}")))
+        })
         .transpose()
+}
+
+/// A day column read back; absent or malformed is an error naming the column.
+pub(super) fn day(row: &Row, column: &str) -> Result<Day> {
+    term(row, column)?.ok_or_else(|| StoreError::Query(format!("{column}: missing day")))
 }
 
 pub(super) fn attribution_from_row(row: &Row) -> Result<AttributionRow> {
     Ok(AttributionRow {
         app_id: text(row, "app_id").unwrap_or_default(),
         event_id: text(row, "event_id").unwrap_or_default(),
-        day: text(row, "day").unwrap_or_default(),
+        day: day(row, "day")?,
         device_id: text(row, "device_id"),
         status: term(row, "status")?
             .ok_or_else(|| StoreError::Query("status: missing".to_owned()))?,
@@ -264,8 +277,8 @@ pub(super) fn attribution_from_row(row: &Row) -> Result<AttributionRow> {
 #[derive(Serialize)]
 pub(super) struct CreditInsert<'a> {
     pub(super) app_id: &'a str,
-    pub(super) model: &'a str,
-    pub(super) day: &'a str,
+    pub(super) model: &'static str,
+    pub(super) day: Day,
     pub(super) event_id: &'a str,
     pub(super) network: &'a str,
     pub(super) campaign: &'a str,
@@ -278,9 +291,9 @@ pub(super) struct CreditInsert<'a> {
 #[derive(Serialize)]
 pub(super) struct FraudInsert<'a> {
     pub(super) app_id: &'a str,
-    pub(super) day: &'a str,
-    pub(super) fraud_kind: &'a str,
-    pub(super) reason: &'a str,
+    pub(super) day: Day,
+    pub(super) fraud_kind: &'static str,
+    pub(super) reason: FraudReason,
     pub(super) network: &'a str,
     pub(super) hits: u64,
 }

@@ -144,7 +144,7 @@ impl ClickHouseEventStore {
                         reinstall: u8::from(a.reinstall),
                         install_at: a.install_at_ms,
                         decided_at: a.decided_at_ms,
-                        day: &a.day,
+                        day: a.day,
                         keep: u64::MAX - u64::try_from(a.decided_at_ms).unwrap_or(0),
                     }),
             )?,
@@ -159,8 +159,8 @@ impl ClickHouseEventStore {
                     .filter(|c| new_installs.contains(&(c.app_id.as_str(), c.event_id.as_str())))
                     .map(|c| CreditInsert {
                         app_id: &c.app_id,
-                        model: &c.attribution_model,
-                        day: &c.day,
+                        model: c.attribution_model.as_str(),
+                        day: c.day,
                         event_id: &c.event_id,
                         network: &c.dims.network,
                         campaign: &c.dims.campaign,
@@ -190,9 +190,9 @@ impl ClickHouseEventStore {
                     })
                     .map(|hit| FraudInsert {
                         app_id: &hit.app_id,
-                        day: &hit.day,
-                        fraud_kind: &hit.kind,
-                        reason: &hit.reason,
+                        day: hit.day,
+                        fraud_kind: hit.reason.kind().as_str(),
+                        reason: hit.reason,
                         network: &hit.network,
                         hits: 1,
                     }),

@@ -11,7 +11,6 @@ mod write;
 use schema::{ATTRIBUTION_COLUMNS, attribution_from_sql};
 use write::Writer;
 
-use crate::model::shift_day;
 use crate::{
     ApplyOutcome, AttributionRow, Batch, CohortQuery, CohortRow, Counts, Dimension, EventRow,
     EventStore, ExportQuery, FraudRow, Offset, QuarantinedRow, Result, StoreError, SummaryQuery,
@@ -20,6 +19,8 @@ use crate::{
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use unmogrowp_domain::attribution::Model;
+use unmogrowp_domain::{AppId, Day};
 
 pub struct SqliteEventStore {
     path: PathBuf,
@@ -174,10 +175,10 @@ fn credit_installs(
     let mut statement = connection.prepare_cached(&sql)?;
     let credited = statement.query_map(
         params![
-            query.app_id,
+            query.app_id.as_str(),
             model,
-            query.from_day,
-            query.to_day,
+            &*query.from_day.text(),
+            &*query.to_day.text(),
             query.network,
             query.campaign,
             query.country
@@ -273,7 +274,14 @@ impl EventStore for SqliteEventStore {
             );
             let mut statement = connection.prepare_cached(&sql)?;
             let rows = statement.query_map(
-                params![query.app_id, query.from_day, query.to_day, query.network, query.campaign, query.country],
+                params![
+                    query.app_id.as_str(),
+                    &*query.from_day.text(),
+                    &*query.to_day.text(),
+                    query.network,
+                    query.campaign,
+                    query.country
+                ],
                 |row| {
                     let mut out = SummaryRow::default();
                     for (index, dimension) in query.group_by.iter().enumerate() {
@@ -316,8 +324,8 @@ impl EventStore for SqliteEventStore {
                     out.push(row);
                 }
             }
-            if let Some(model) = query.attribution_model.as_deref().filter(|m| *m != "last_touch") {
-                credit_installs(connection, &query, model, &mut out)?;
+            if let Some(model) = query.attribution_model.filter(|m| *m != Model::LastTouch) {
+                credit_installs(connection, &query, model.as_str(), &mut out)?;
             }
             Ok(out)
         })
@@ -325,8 +333,8 @@ impl EventStore for SqliteEventStore {
     }
 
     #[tracing::instrument(name = "event_store.attribution", skip_all, fields(store = self.kind(), app_id = %app_id))]
-    async fn attribution(&self, app_id: &str, event_id: &str) -> Result<Option<AttributionRow>> {
-        let (app_id, event_id) = (app_id.to_owned(), event_id.to_owned());
+    async fn attribution(&self, app_id: &AppId, event_id: &str) -> Result<Option<AttributionRow>> {
+        let (app_id, event_id) = (app_id.to_string(), event_id.to_owned());
         self.read(move |connection| {
             let sql = format!(
                 "SELECT {ATTRIBUTION_COLUMNS} FROM attributions WHERE app_id = ?1 AND event_id = ?2"
@@ -341,10 +349,10 @@ impl EventStore for SqliteEventStore {
     #[tracing::instrument(name = "event_store.device_attribution", skip_all, fields(store = self.kind(), app_id = %app_id))]
     async fn device_attribution(
         &self,
-        app_id: &str,
+        app_id: &AppId,
         device_ids: &[String],
     ) -> Result<Option<AttributionRow>> {
-        let app_id = app_id.to_owned();
+        let app_id = app_id.to_string();
         let device_ids = device_ids.to_vec();
         self.read(move |connection| {
             let sql = format!(
@@ -396,8 +404,10 @@ impl EventStore for SqliteEventStore {
             );
             let mut statement = connection.prepare(&sql)?;
             let count = query.days.len();
-            let app_key = raw::text_key(&query.app_id);
-            let rows = statement.query_map(params![query.app_id, query.from_day, query.to_day, app_key], |row| {
+            let app_key = raw::text_key(query.app_id.as_str());
+            let (from_day, to_day) = (query.from_day.text(), query.to_day.text());
+            let params = params![query.app_id.as_str(), &*from_day, &*to_day, app_key];
+            let rows = statement.query_map(params, |row| {
                 let mut retained = Vec::with_capacity(count);
                 let mut revenue = Vec::with_capacity(count);
                 for i in 0..count {
@@ -407,7 +417,7 @@ impl EventStore for SqliteEventStore {
                     revenue.push(row.get::<_, f64>(3 + count + i)?);
                 }
                 Ok(CohortRow {
-                    install_day: row.get(0)?,
+                    install_day: schema::day(row, 0)?,
                     group: row.get(1)?,
                     installs: u64::try_from(row.get::<_, i64>(2)?).unwrap_or(0),
                     retained,
@@ -420,19 +430,21 @@ impl EventStore for SqliteEventStore {
     }
 
     #[tracing::instrument(name = "event_store.fraud", skip_all, fields(store = self.kind(), app_id = %app_id))]
-    async fn fraud(&self, app_id: &str, from_day: &str, to_day: &str) -> Result<Vec<FraudRow>> {
-        let (app_id, from_day, to_day) =
-            (app_id.to_owned(), from_day.to_owned(), to_day.to_owned());
+    async fn fraud(&self, app_id: &AppId, from_day: Day, to_day: Day) -> Result<Vec<FraudRow>> {
+        let (app_id, from_day, to_day) = (app_id.to_string(), from_day.text(), to_day.text());
         self.read(move |connection| {
             let mut statement = connection.prepare_cached(
                 "SELECT kind, reason, network, SUM(count) FROM fraud_rollups
                  WHERE app_id = ?1 AND day >= ?2 AND day <= ?3
                  GROUP BY kind, reason, network ORDER BY kind, reason, network",
             )?;
-            let rows = statement.query_map(params![app_id, from_day, to_day], |row| {
+            let rows = statement.query_map(params![app_id, &*from_day, &*to_day], |row| {
                 Ok(FraudRow {
-                    kind: row.get(0)?,
-                    reason: row.get(1)?,
+                    reason: schema::term(row, 1)?.ok_or(rusqlite::Error::InvalidColumnType(
+                        1,
+                        "reason".to_owned(),
+                        rusqlite::types::Type::Null,
+                    ))?,
                     network: row.get(2)?,
                     count: u64::try_from(row.get::<_, i64>(3)?).unwrap_or(0),
                 })
@@ -445,11 +457,11 @@ impl EventStore for SqliteEventStore {
     #[tracing::instrument(name = "event_store.quarantined", skip_all, fields(store = self.kind(), app_id = %app_id))]
     async fn quarantined(
         &self,
-        app_id: &str,
+        app_id: &AppId,
         limit: u32,
         before_ms: Option<i64>,
     ) -> Result<Vec<QuarantinedRow>> {
-        let app_id = app_id.to_owned();
+        let app_id = app_id.to_string();
         self.read(move |connection| {
             let mut statement = connection.prepare_cached(
                 "SELECT app_id, received_ms, idx, event_id, code, message, raw FROM quarantine
@@ -482,17 +494,17 @@ impl EventStore for SqliteEventStore {
         self.read(move |connection| {
             let partitions = partition_days(connection)?;
             // Report days follow the app's time zone; UTC partitions a day either side hold them.
-            let low = shift_day(&query.from_day, -1).unwrap_or_else(|| query.from_day.clone());
-            let high = shift_day(&query.to_day, 1).unwrap_or_else(|| query.to_day.clone());
+            let low = query.from_day.shifted(-1).unwrap_or(query.from_day).to_string();
+            let high = query.to_day.shifted(1).unwrap_or(query.to_day).to_string();
             let mut sent = 0u64;
             for day in partitions.iter().filter(|d| **d >= low && **d <= high) {
                 let (count, stopped) = raw::export_partition(
                     connection,
                     day,
-                    &query.app_id,
+                    query.app_id.as_str(),
                     &query.kinds,
-                    &query.from_day,
-                    &query.to_day,
+                    query.from_day,
+                    query.to_day,
                     &mut *sink,
                 )?;
                 sent += count;
@@ -526,9 +538,9 @@ impl EventStore for SqliteEventStore {
         .await
     }
 
-    async fn touch_apps(&self, since_ms: i64) -> Result<Vec<String>> {
+    async fn touch_apps(&self, since_ms: i64) -> Result<Vec<AppId>> {
         self.read(move |connection| {
-            let first_day = crate::model::utc_day(since_ms);
+            let first_day = Day::of_utc_millis(since_ms).to_string();
             let mut apps = std::collections::BTreeSet::new();
             for day in partition_days(connection)?.iter().filter(|d| **d >= first_day) {
                 let sql = format!(
@@ -541,14 +553,14 @@ impl EventStore for SqliteEventStore {
                     apps.insert(app?);
                 }
             }
-            Ok(apps.into_iter().collect())
+            Ok(apps.into_iter().map(AppId::from_stored).collect())
         })
         .await
     }
 
     #[tracing::instrument(name = "event_store.drop_days_before", skip_all, fields(store = self.kind(), day = %day))]
-    async fn drop_days_before(&self, day: &str) -> Result<usize> {
-        let day = day.to_owned();
+    async fn drop_days_before(&self, day: Day) -> Result<usize> {
+        let day = day.to_string();
         self.write(move |writer| {
             let old: Vec<String> =
                 writer.partitions.iter().filter(|d| **d < day).cloned().collect();
@@ -578,12 +590,8 @@ pub(crate) fn position_key(partition: u16) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::model::{shift_day, utc_day};
-
     #[test]
     fn days() {
-        assert_eq!(utc_day(0), "1970-01-01");
-        assert_eq!(shift_day("2026-03-01", -1).as_deref(), Some("2026-02-28"));
         assert_eq!(super::raw::raw_table("2026-11-20"), "raw_20261120");
     }
 }

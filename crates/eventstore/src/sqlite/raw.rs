@@ -13,6 +13,8 @@ use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use unmogrowp_domain::Day;
+use unmogrowp_domain::attribution::FraudReason;
 use unmogrowp_domain::event::EventType;
 
 /// The first byte of every block: how the rest is encoded.
@@ -74,11 +76,9 @@ pub(crate) fn text_key(text: &str) -> i64 {
     i64::from_ne_bytes(unmogrowp_domain::hash::stable_hash(text).to_ne_bytes())
 }
 
-/// A report day (`YYYY-MM-DD`) as days since 1970-01-01, as `device_days` stores it.
-pub(crate) fn day_number(day: &str) -> Option<i64> {
-    let date: jiff::civil::Date = day.parse().ok()?;
-    let epoch = jiff::civil::date(1970, 1, 1);
-    Some(i64::from(epoch.until(date).ok()?.get_days()))
+/// A report day as days since 1970-01-01, as `device_days` stores it.
+pub(crate) fn day_number(day: Day) -> i64 {
+    Day::EPOCH.days_until(day)
 }
 
 /// A row inside a block: what [`EventRow`] holds besides the block's app, organization and
@@ -90,7 +90,7 @@ struct BlockRowRef<'a> {
     name: Option<&'a str>,
     timestamp_ms: i64,
     received_ms: i64,
-    day: &'a str,
+    day: Day,
     device_id: Option<&'a str>,
     gaid: Option<&'a str>,
     idfa: Option<&'a str>,
@@ -118,7 +118,7 @@ struct BlockRowRef<'a> {
     reattribution: bool,
     reengagement: bool,
     reinstall: bool,
-    fraud_reason: Option<&'a str>,
+    fraud_reason: Option<FraudReason>,
 }
 
 #[derive(Deserialize)]
@@ -127,7 +127,7 @@ struct BlockRow {
     name: Option<String>,
     timestamp_ms: i64,
     received_ms: i64,
-    day: String,
+    day: Day,
     device_id: Option<String>,
     gaid: Option<String>,
     idfa: Option<String>,
@@ -155,7 +155,7 @@ struct BlockRow {
     reattribution: bool,
     reengagement: bool,
     reinstall: bool,
-    fraud_reason: Option<String>,
+    fraud_reason: Option<FraudReason>,
 }
 
 fn row_ref(row: &EventRow) -> BlockRowRef<'_> {
@@ -164,7 +164,7 @@ fn row_ref(row: &EventRow) -> BlockRowRef<'_> {
         name: row.name.as_deref(),
         timestamp_ms: row.timestamp_ms,
         received_ms: row.received_ms,
-        day: &row.day,
+        day: row.day,
         device_id: row.device_id.as_deref(),
         gaid: row.gaid.as_deref(),
         idfa: row.idfa.as_deref(),
@@ -192,7 +192,7 @@ fn row_ref(row: &EventRow) -> BlockRowRef<'_> {
         reattribution: row.reattribution,
         reengagement: row.reengagement,
         reinstall: row.reinstall,
-        fraud_reason: row.fraud_reason.as_deref(),
+        fraud_reason: row.fraud_reason,
     }
 }
 
@@ -296,8 +296,8 @@ pub(crate) fn export_partition(
     utc_day: &str,
     app_id: &str,
     kinds: &[EventType],
-    from_day: &str,
-    to_day: &str,
+    from_day: Day,
+    to_day: Day,
     sink: &mut dyn FnMut(EventRow) -> bool,
 ) -> Result<(u64, bool)> {
     let kinds_sql: Vec<String> = kinds.iter().map(|k| format!("'{}'", k.as_str())).collect();
@@ -357,7 +357,7 @@ pub(crate) fn export_partition(
             // Release the finished block's memory (its slot stays so indexes hold).
             *queue = std::collections::VecDeque::new();
         }
-        if row.day.as_str() < from_day || row.day.as_str() > to_day {
+        if row.day < from_day || row.day > to_day {
             continue;
         }
         sent += 1;
@@ -382,7 +382,7 @@ mod tests {
             name: Some("n".to_owned()),
             timestamp_ms: ts,
             received_ms: ts + 1,
-            day: "2026-11-20".to_owned(),
+            day: "2026-11-20".parse().expect("a day"),
             device_id: Some("gaid:x".to_owned()),
             gaid: Some("x".to_owned()),
             idfa: None,
@@ -412,10 +412,10 @@ mod tests {
 
     #[test]
     fn day_numbers() {
-        assert_eq!(day_number("1970-01-01"), Some(0));
-        assert_eq!(day_number("2026-11-20"), Some(20_777));
-        assert_eq!(day_number("1969-12-31"), Some(-1));
-        assert_eq!(day_number("2026-13-01"), None);
+        let day = |text: &str| text.parse::<Day>().expect("a day");
+        assert_eq!(day_number(day("1970-01-01")), 0);
+        assert_eq!(day_number(day("2026-11-20")), 20_777);
+        assert_eq!(day_number(day("1969-12-31")), -1);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use crate::AttributionRow;
 use crate::model::parse_install;
 use crate::{Dims, EventRow, Result, StoreError};
 use rusqlite::{Connection, OptionalExtension, params};
+use unmogrowp_domain::Day;
 use unmogrowp_domain::event::EventType;
 
 /// The schema version this binary writes.
@@ -141,7 +142,8 @@ fn to_keyed_device_days(tx: &rusqlite::Transaction<'_>) -> Result<()> {
              ON CONFLICT (app_key, device_key, day) DO UPDATE SET revenue = revenue + excluded.revenue",
         )?;
         for (app_id, device_id, day, revenue) in &old {
-            let Some(day) = raw::day_number(day) else { continue };
+            let Ok(day) = day.parse() else { continue };
+            let day = raw::day_number(day);
             insert.execute(params![
                 raw::text_key(app_id),
                 raw::text_key(device_id),
@@ -321,7 +323,7 @@ fn v0_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
         name: row.get(4)?,
         timestamp_ms: row.get(5)?,
         received_ms: row.get(6)?,
-        day: row.get(7)?,
+        day: day(row, 7)?,
         device_id: row.get(8)?,
         gaid: row.get(9)?,
         idfa: row.get(10)?,
@@ -351,19 +353,33 @@ fn v0_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
         reattribution: row.get(32)?,
         reengagement: row.get(33)?,
         reinstall: row.get(34)?,
-        fraud_reason: row.get(35)?,
+        fraud_reason: term(row, 35)?,
     })
 }
 
 /// A stored term read back into its type; unknown text is an error naming the column.
-fn term<T: std::str::FromStr<Err = String>>(
-    row: &rusqlite::Row<'_>,
-    index: usize,
-) -> rusqlite::Result<Option<T>> {
+pub(super) fn term<T>(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Option<T>>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
     let Some(text) = row.get::<_, Option<String>>(index)? else { return Ok(None) };
-    text.parse().map(Some).map_err(|error: String| {
-        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, error.into())
+    text.parse().map(Some).map_err(|error: T::Err| {
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            error.to_string().into(),
+        )
     })
+}
+
+/// A stored day (`YYYY-MM-DD`) read back; NULL or other text is an error naming the column.
+pub(super) fn day(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Day> {
+    term(row, index)?.ok_or(rusqlite::Error::InvalidColumnType(
+        index,
+        "day".to_owned(),
+        rusqlite::types::Type::Null,
+    ))
 }
 
 pub(super) fn attribution_from_sql(row: &rusqlite::Row<'_>) -> rusqlite::Result<AttributionRow> {
@@ -393,7 +409,7 @@ pub(super) fn attribution_from_sql(row: &rusqlite::Row<'_>) -> rusqlite::Result<
         reinstall: row.get(16)?,
         install_at_ms: row.get(17)?,
         decided_at_ms: row.get(18)?,
-        day: row.get(19)?,
+        day: day(row, 19)?,
     })
 }
 

@@ -4,11 +4,12 @@
 //! first so each key is written once per batch, whatever the batch's size.
 
 use super::raw;
-use crate::model::utc_day;
 use crate::{ApplyOutcome, Batch, Counts, Dims, EventRow, Result};
 use crate::{MatchType, RejectionReason, TouchKind};
 use rusqlite::params;
 use std::collections::BTreeMap;
+use unmogrowp_domain::Day;
+use unmogrowp_domain::attribution::FraudReason;
 
 /// Maps keyed by borrowed strings, filled per row: a fast non-cryptographic hasher (the keys
 /// are the batch's own data, and the maps live for one batch).
@@ -134,12 +135,12 @@ fn stored_installs(
     Ok(found)
 }
 
-type FraudKey<'a> = (&'a str, &'a str, &'static str, &'a str, &'a str);
+type FraudKey<'a> = (&'a str, Day, FraudReason, &'a str);
 
 pub(crate) fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<ApplyOutcome> {
     let mut outcome = ApplyOutcome::default();
-    let mut rollups: HashMap<(&str, &str, &Dims), Counts> = HashMap::default();
-    let mut device_days: HashMap<(&str, &str, &str), f64> = HashMap::default();
+    let mut rollups: HashMap<(&str, Day, &Dims), Counts> = HashMap::default();
+    let mut device_days: HashMap<(&str, &str, Day), f64> = HashMap::default();
     let mut new_installs: HashSet<(&str, &str)> = HashSet::default();
     let mut fraud: HashMap<FraudKey<'_>, i64> = HashMap::default();
     let Writer { connection, partitions } = writer;
@@ -155,7 +156,7 @@ pub(crate) fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<ApplyOut
         by_day.entry(row.timestamp_ms.div_euclid(DAY_MS)).or_default().push(row);
     }
     for (day_index, rows) in by_day {
-        let day = utc_day(day_index * DAY_MS);
+        let day = Day::of_utc_millis(day_index * DAY_MS).to_string();
         if !partitions.contains(&day) {
             raw::create_partition(&tx, &day)?;
             partitions.insert(day.clone());
@@ -182,23 +183,16 @@ pub(crate) fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<ApplyOut
                 && let Some(device) = &row.device_id
             {
                 *device_days
-                    .entry((row.app_id.as_str(), device.as_str(), row.day.as_str()))
+                    .entry((row.app_id.as_str(), device.as_str(), row.day))
                     .or_insert(0.0) += row.revenue;
             }
-            if let Some(reason) = &row.fraud_reason {
-                let kind = if row.kind == EventType::Install { "install" } else { "click" };
+            if let Some(reason) = row.fraud_reason {
                 *fraud
-                    .entry((
-                        row.app_id.as_str(),
-                        row.day.as_str(),
-                        kind,
-                        reason.as_str(),
-                        row.dims.network.as_str(),
-                    ))
+                    .entry((row.app_id.as_str(), row.day, reason, row.dims.network.as_str()))
                     .or_insert(0) += 1;
             }
             rollups
-                .entry((row.app_id.as_str(), row.day.as_str(), &row.dims))
+                .entry((row.app_id.as_str(), row.day, &row.dims))
                 .or_default()
                 .add(&Counts::of(row));
         }
@@ -211,28 +205,16 @@ pub(crate) fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<ApplyOut
         .iter()
         .filter(|hit| new_installs.contains(&(hit.app_id.as_str(), hit.event_id.as_str())))
     {
-        let kind = if hit.kind == "install" { "install" } else { "click" };
         *fraud
-            .entry((
-                hit.app_id.as_str(),
-                hit.day.as_str(),
-                kind,
-                hit.reason.as_str(),
-                hit.network.as_str(),
-            ))
+            .entry((hit.app_id.as_str(), hit.day, hit.reason, hit.network.as_str()))
             .or_insert(0) += 1;
     }
     {
         // In key order, so the tree is walked once from left to right.
         let mut keyed: Vec<(i64, i64, i64, f64)> = device_days
             .iter()
-            .filter_map(|((app_id, device, day), revenue)| {
-                Some((
-                    raw::text_key(app_id),
-                    raw::text_key(device),
-                    raw::day_number(day)?,
-                    *revenue,
-                ))
+            .map(|((app_id, device, day), revenue)| {
+                (raw::text_key(app_id), raw::text_key(device), raw::day_number(*day), *revenue)
             })
             .collect();
         keyed.sort_unstable_by_key(|(app, device, day, _)| (*app, *device, *day));
@@ -271,7 +253,7 @@ pub(crate) fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<ApplyOut
         for ((app_id, day, dims), counts) in &rollups {
             statement.execute(params![
                 app_id,
-                day,
+                &*day.text(),
                 dims.network,
                 dims.campaign,
                 dims.adgroup,
@@ -335,13 +317,13 @@ pub(crate) fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<ApplyOut
                 decision.reinstall,
                 decision.install_at_ms,
                 decision.decided_at_ms,
-                decision.day,
+                &*decision.day.text(),
                 decision.device_id.as_deref().map(raw::text_key),
             ])?;
         }
     }
     {
-        let mut credits: HashMap<(&str, &str, &str, &Dims), f64> = HashMap::default();
+        let mut credits: HashMap<(&str, &str, Day, &Dims), f64> = HashMap::default();
         for credit in batch
             .credits
             .iter()
@@ -351,7 +333,7 @@ pub(crate) fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<ApplyOut
                 .entry((
                     credit.app_id.as_str(),
                     credit.attribution_model.as_str(),
-                    credit.day.as_str(),
+                    credit.day,
                     &credit.dims,
                 ))
                 .or_insert(0.0) += credit.installs;
@@ -366,7 +348,7 @@ pub(crate) fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<ApplyOut
             statement.execute(params![
                 app_id,
                 model,
-                day,
+                &*day.text(),
                 dims.network,
                 dims.campaign,
                 dims.adgroup,
@@ -381,8 +363,15 @@ pub(crate) fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<ApplyOut
             "INSERT INTO fraud_rollups (app_id, day, kind, reason, network, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (app_id, day, kind, reason, network) DO UPDATE SET count = count + excluded.count",
         )?;
-        for ((app_id, day, kind, reason, network), count) in &fraud {
-            statement.execute(params![app_id, day, kind, reason, network, count])?;
+        for ((app_id, day, reason, network), count) in &fraud {
+            statement.execute(params![
+                app_id,
+                &*day.text(),
+                reason.kind().as_str(),
+                reason.as_str(),
+                network,
+                count
+            ])?;
         }
     }
     for (partition, offset) in batch.ends() {

@@ -1,9 +1,20 @@
 use unmogrowp_domain::event::EventType;
+use unmogrowp_domain::{AppId, Day};
 use unmogrowp_eventstore::{
     AttributionRow, Batch, CohortQuery, CreditRow, Dimension, Dims, EventRow, EventStore,
     ExportQuery, FraudHit, InstallOutcome, QuarantinedRow, SummaryQuery,
 };
-use unmogrowp_eventstore::{MatchType, RejectionReason, TouchKind};
+use unmogrowp_eventstore::{FlagReason, FraudReason, MatchType, Model, RejectionReason, TouchKind};
+
+/// An app id as the store takes it.
+pub fn app_id(raw: &str) -> AppId {
+    AppId::parse(raw).expect("a test app id")
+}
+
+/// A day as the store takes it.
+pub fn day(raw: &str) -> Day {
+    raw.parse().expect("a test day")
+}
 
 mod decisions;
 use decisions::decision;
@@ -15,11 +26,7 @@ const OTHER_APP: &str = "0193a000-0000-7000-8000-000000000002";
 const T0: i64 = 1_795_168_800_000;
 
 pub fn row(app: &str, id: &str, kind: EventType, network: &str, ts: i64) -> EventRow {
-    let day = jiff::Timestamp::from_millisecond(ts)
-        .unwrap()
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .date()
-        .to_string();
+    let day = Day::of_utc_millis(ts);
     EventRow {
         app_id: app.to_owned(),
         org_id: "org".to_owned(),
@@ -64,11 +71,14 @@ pub fn row(app: &str, id: &str, kind: EventType, network: &str, ts: i64) -> Even
 
 fn query(group_by: Vec<Dimension>) -> SummaryQuery {
     SummaryQuery {
-        app_id: APP.to_owned(),
-        from_day: "2026-11-01".to_owned(),
-        to_day: "2026-11-30".to_owned(),
+        app_id: app_id(APP),
+        from_day: day("2026-11-01"),
+        to_day: day("2026-11-30"),
         group_by,
-        ..SummaryQuery::default()
+        attribution_model: None,
+        network: None,
+        campaign: None,
+        country: None,
     }
 }
 
@@ -174,11 +184,11 @@ pub async fn quarantine_is_listed_newest_first(store: &dyn EventStore) {
         })
         .await
         .unwrap();
-    let all = store.quarantined(APP, 10, None).await.unwrap();
+    let all = store.quarantined(&app_id(APP), 10, None).await.unwrap();
     assert_eq!(all.iter().map(|r| r.index).collect::<Vec<_>>(), vec![2, 1, 0]);
-    let older = store.quarantined(APP, 10, Some(T0 + 20)).await.unwrap();
+    let older = store.quarantined(&app_id(APP), 10, Some(T0 + 20)).await.unwrap();
     assert_eq!(older.len(), 2);
-    assert!(store.quarantined(OTHER_APP, 10, None).await.unwrap().is_empty());
+    assert!(store.quarantined(&app_id(OTHER_APP), 10, None).await.unwrap().is_empty());
 }
 
 pub async fn exports_stream_every_row_in_order(store: &dyn EventStore) {
@@ -192,10 +202,10 @@ pub async fn exports_stream_every_row_in_order(store: &dyn EventStore) {
     let sent = store
         .export(
             ExportQuery {
-                app_id: APP.to_owned(),
+                app_id: app_id(APP),
                 kinds: vec![EventType::Session],
-                from_day: "2026-11-20".to_owned(),
-                to_day: "2026-11-20".to_owned(),
+                from_day: day("2026-11-20"),
+                to_day: day("2026-11-20"),
             },
             Box::new(move |row| {
                 sink.lock().unwrap().push(row);
@@ -214,10 +224,10 @@ pub async fn exports_stream_every_row_in_order(store: &dyn EventStore) {
     let stopped = store
         .export(
             ExportQuery {
-                app_id: APP.to_owned(),
+                app_id: app_id(APP),
                 kinds: vec![EventType::Session],
-                from_day: "2026-11-20".to_owned(),
-                to_day: "2026-11-20".to_owned(),
+                from_day: day("2026-11-20"),
+                to_day: day("2026-11-20"),
             },
             Box::new(|_| false),
         )
@@ -259,8 +269,8 @@ pub async fn grouping_and_filters(store: &dyn EventStore) {
     assert_eq!(us_only[0].counts.clicks, 1);
     let one_day = store
         .summary(&SummaryQuery {
-            from_day: "2026-11-21".to_owned(),
-            to_day: "2026-11-21".to_owned(),
+            from_day: day("2026-11-21"),
+            to_day: day("2026-11-21"),
             ..query(vec![])
         })
         .await
@@ -282,16 +292,16 @@ pub async fn old_days_are_dropped(store: &dyn EventStore) {
         row(APP, "new", EventType::Session, "meta", T0),
     ];
     store.apply(Batch { rows, last_offset: 2, ..Batch::default() }).await.unwrap();
-    assert_eq!(store.drop_days_before("2026-11-15").await.unwrap(), 1);
+    assert_eq!(store.drop_days_before(day("2026-11-15")).await.unwrap(), 1);
     let seen = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let counter = seen.clone();
     store
         .export(
             ExportQuery {
-                app_id: APP.to_owned(),
+                app_id: app_id(APP),
                 kinds: vec![EventType::Session],
-                from_day: "2026-11-01".to_owned(),
-                to_day: "2026-11-30".to_owned(),
+                from_day: day("2026-11-01"),
+                to_day: day("2026-11-30"),
             },
             Box::new(move |_| {
                 counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -342,9 +352,8 @@ pub async fn a_resent_row_later_in_the_log_counts_once(store: &dyn EventStore) {
     let hit = || FraudHit {
         app_id: APP.to_owned(),
         event_id: "install-1".to_owned(),
-        day: "2026-11-20".to_owned(),
-        kind: "click".to_owned(),
-        reason: "install_before_click".to_owned(),
+        day: day("2026-11-20"),
+        reason: FraudReason::Flagged(FlagReason::InstallBeforeClick),
         network: "latenet".to_owned(),
     };
     let install = row(APP, "install-1", EventType::Install, "meta", T0 + 3);
@@ -383,15 +392,17 @@ pub async fn a_resent_row_later_in_the_log_counts_once(store: &dyn EventStore) {
         .await
         .unwrap();
     assert_eq!((copy.stored, copy.duplicates), (0, 1));
-    let kept = store.attribution(APP, "install-1").await.unwrap().unwrap();
+    let kept = store.attribution(&app_id(APP), "install-1").await.unwrap().unwrap();
     assert_eq!((kept.status.as_str(), kept.reinstall), ("attributed", false));
     let total = store.summary(&query(vec![])).await.unwrap();
     let counts = &total[0].counts;
     assert_eq!((counts.installs, counts.sessions, counts.events), (1, 2, 1), "{counts:?}");
     assert!((counts.revenue - 2.5).abs() < 1e-9, "{counts:?}");
-    let fraud = store.fraud(APP, "2026-11-01", "2026-11-30").await.unwrap();
-    let fraud: Vec<(String, String, String, u64)> =
-        fraud.into_iter().map(|f| (f.kind, f.reason, f.network, f.count)).collect();
+    let fraud = store.fraud(&app_id(APP), day("2026-11-01"), day("2026-11-30")).await.unwrap();
+    let fraud: Vec<(String, String, String, u64)> = fraud
+        .into_iter()
+        .map(|f| (f.reason.kind().as_str().to_owned(), f.reason.to_string(), f.network, f.count))
+        .collect();
     assert_eq!(
         fraud,
         vec![("click".to_owned(), "install_before_click".to_owned(), "latenet".to_owned(), 1)]
@@ -441,7 +452,7 @@ pub async fn decisions_and_touches_are_read_back_for_a_rebuild(store: &dyn Event
     );
     let mut apps = store.touch_apps(T0 + 1).await.unwrap();
     apps.sort();
-    assert_eq!(apps, vec![APP.to_owned()], "click-x of the other app is older");
+    assert_eq!(apps, vec![app_id(APP)], "click-x of the other app is older");
     let touches = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = touches.clone();
     store

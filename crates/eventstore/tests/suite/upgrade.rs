@@ -3,6 +3,7 @@
 //! `expected.json` holds what its API answered) upgrades in place and keeps every event;
 //! a file newer than this binary is refused.
 
+use crate::cases::{app_id, day};
 use serde_json::Value;
 use std::path::Path;
 use unmogrowp_domain::event::EventType;
@@ -43,12 +44,7 @@ async fn export(
     let sink = rows.clone();
     store
         .export(
-            ExportQuery {
-                app_id: app.to_owned(),
-                kinds,
-                from_day: from.to_owned(),
-                to_day: to.to_owned(),
-            },
+            ExportQuery { app_id: app_id(app), kinds, from_day: day(from), to_day: day(to) },
             Box::new(move |row| {
                 sink.lock().unwrap().push(row);
                 true
@@ -70,7 +66,7 @@ fn row_columns(row: &EventRow) -> Vec<String> {
         row.id.clone(),
         row.kind.as_str().to_owned(),
         text(&row.name),
-        row.day.clone(),
+        row.day.to_string(),
         text(&row.device_id),
         text(&row.gaid),
         text(&row.ip),
@@ -134,9 +130,9 @@ async fn a_version_0_data_dir_upgrades_in_place_and_keeps_every_event() {
     let summary = store
         .summary(&SummaryQuery {
             attribution_model: None,
-            app_id: app.to_owned(),
-            from_day: from.to_owned(),
-            to_day: to.to_owned(),
+            app_id: app_id(app),
+            from_day: day(from),
+            to_day: day(to),
             group_by: vec![],
             network: None,
             campaign: None,
@@ -152,7 +148,7 @@ async fn a_version_0_data_dir_upgrades_in_place_and_keeps_every_event() {
     assert_eq!(counts.sessions, totals["sessions"].as_u64().unwrap());
     assert_eq!(counts.events, totals["events"].as_u64().unwrap());
     assert!((counts.revenue - totals["revenue"].as_f64().unwrap()).abs() < 0.01);
-    let decision = store.attribution(app, "inst-0").await.unwrap().unwrap();
+    let decision = store.attribution(&app_id(app), "inst-0").await.unwrap().unwrap();
     assert_eq!(decision.status.as_str(), expected["install_0"]["status"].as_str().unwrap());
     assert_eq!(
         decision.match_type.map(|m| m.as_str()),
@@ -160,9 +156,9 @@ async fn a_version_0_data_dir_upgrades_in_place_and_keeps_every_event() {
     );
     let cohorts = store
         .cohorts(&CohortQuery {
-            app_id: app.to_owned(),
-            from_day: from.to_owned(),
-            to_day: to.to_owned(),
+            app_id: app_id(app),
+            from_day: day(from),
+            to_day: day(to),
             group_by: Some(Dimension::Network),
             days: vec![0, 1, 2],
         })
@@ -171,7 +167,7 @@ async fn a_version_0_data_dir_upgrades_in_place_and_keeps_every_event() {
     let want = expected["cohorts"]["cohorts"].as_array().unwrap();
     assert_eq!(cohorts.len(), want.len());
     for (got, want) in cohorts.iter().zip(want) {
-        assert_eq!(got.install_day, want["install_day"].as_str().unwrap());
+        assert_eq!(got.install_day.to_string(), want["install_day"].as_str().unwrap());
         assert_eq!(got.installs, want["installs"].as_u64().unwrap());
         let retained: Vec<u64> =
             ["0", "1", "2"].iter().map(|d| want["retained"][d].as_u64().unwrap()).collect();

@@ -73,12 +73,7 @@ pub async fn install(
     TenantApp { app, .. }: TenantApp<AsViewer>,
     Path((_app_id, event_id)): Path<(String, String)>,
 ) -> ApiResult<Json<InstallView>> {
-    match state
-        .events
-        .attribution(app.id.as_str(), &event_id)
-        .await
-        .map_err(|e| store_unavailable(&e))?
-    {
+    match state.events.attribution(&app.id, &event_id).await.map_err(|e| store_unavailable(&e))? {
         Some(row) => Ok(Json(install_view(&row))),
         None if state.pipeline.lag() > 0 => Ok(Json(InstallView {
             status: "pending".to_owned(),
@@ -133,7 +128,7 @@ pub async fn sdk_attribution(
         .collect();
     let row = state
         .events
-        .device_attribution(app.id.as_str(), &candidates)
+        .device_attribution(&app.id, &candidates)
         .await
         .map_err(|e| store_unavailable(&e))?;
     row.map(|row| Json(install_view(&row)))

@@ -63,7 +63,7 @@ fn csv_line(row: &EventRow, out: &mut String) {
     field(out, &text(&row.name));
     field(out, &rfc3339(row.timestamp_ms));
     field(out, &rfc3339(row.received_ms));
-    field(out, &row.day);
+    field(out, &row.day.text());
     field(out, &text(&row.device_id));
     field(out, &text(&row.gaid));
     field(out, &text(&row.idfa));
@@ -84,7 +84,7 @@ fn csv_line(row: &EventRow, out: &mut String) {
     field(out, if row.reattribution { "true" } else { "false" });
     field(out, if row.reinstall { "true" } else { "false" });
     field(out, if row.reengagement { "true" } else { "false" });
-    field(out, &text(&row.fraud_reason));
+    field(out, row.fraud_reason.map_or("", |reason| reason.as_str()));
     out.pop();
     out.push('\n');
 }
@@ -117,12 +117,7 @@ pub async fn export(
         params.to.as_deref(),
         7,
     )?;
-    let query = ExportQuery {
-        app_id: app.id.to_string(),
-        kinds,
-        from_day: from.to_string(),
-        to_day: to.to_string(),
-    };
+    let query = ExportQuery { app_id: app.id.clone(), kinds, from_day: from, to_day: to };
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(16);
     let events = state.events.clone();
     tokio::spawn(async move {

@@ -8,6 +8,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use unmogrowp_domain::Day;
+use unmogrowp_domain::attribution::FraudKind;
 use unmogrowp_domain::time::rfc3339;
 use unmogrowp_eventstore::{Counts, Dimension, SummaryQuery, SummaryRow};
 use unmogrowp_storage::tenant::AsViewer;
@@ -45,7 +47,7 @@ pub struct SummaryResponse {
     pub to: String,
 }
 
-fn parse_day(field: &str, raw: &str) -> Result<jiff::civil::Date, ApiError> {
+fn parse_day(field: &str, raw: &str) -> Result<Day, ApiError> {
     raw.parse().map_err(|_| ApiError::invalid_field(field, "must be a day as YYYY-MM-DD"))
 }
 
@@ -56,15 +58,15 @@ pub(crate) fn day_range(
     from: Option<&str>,
     to: Option<&str>,
     default_days: i64,
-) -> Result<(jiff::civil::Date, jiff::civil::Date), ApiError> {
+) -> Result<(Day, Day), ApiError> {
     let zone = jiff::tz::TimeZone::get(time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
     let to = match to {
         Some(raw) => parse_day("to", raw)?,
-        None => jiff::Timestamp::now().to_zoned(zone).date(),
+        None => Day::of_millis_in(jiff::Timestamp::now().as_millisecond(), &zone),
     };
     let from = match from {
         Some(raw) => parse_day("from", raw)?,
-        None => to.checked_sub(jiff::Span::new().days(default_days - 1)).unwrap_or(to),
+        None => to.shifted(1 - default_days).unwrap_or(to),
     };
     if from > to {
         return Err(ApiError::invalid_field("from", "must not be after `to`"));
@@ -169,7 +171,7 @@ pub async fn summary(
     ApiQuery(params): ApiQuery<SummaryParams>,
 ) -> ApiResult<Response> {
     let (from, to) = day_range(&app.time_zone, params.from.as_deref(), params.to.as_deref(), 7)?;
-    if to.since(from).map(|span| span.get_days()).unwrap_or(0) > 731 {
+    if from.days_until(to) > 731 {
         return Err(ApiError::invalid_field("from", "a report covers at most two years"));
     }
     let mut group_by = Vec::new();
@@ -200,10 +202,10 @@ pub async fn summary(
         })?),
     };
     let query = SummaryQuery {
-        attribution_model: model.map(|m| m.as_str().to_owned()),
-        app_id: app.id.to_string(),
-        from_day: from.to_string(),
-        to_day: to.to_string(),
+        attribution_model: model,
+        app_id: app.id.clone(),
+        from_day: from,
+        to_day: to,
         group_by: group_by.clone(),
         network: params.network.clone().filter(|v| !v.is_empty()),
         campaign: params.campaign.clone().filter(|v| !v.is_empty()),
@@ -278,7 +280,7 @@ pub async fn rejected_events(
     };
     let rows = state
         .events
-        .quarantined(app.id.as_str(), limit, before)
+        .quarantined(&app.id, limit, before)
         .await
         .map_err(|e| store_unavailable(&e))?;
     Ok(Json(
@@ -354,20 +356,17 @@ pub async fn fraud(
     ApiQuery(params): ApiQuery<FraudParams>,
 ) -> ApiResult<Json<FraudResponse>> {
     let (from, to) = day_range(&app.time_zone, params.from.as_deref(), params.to.as_deref(), 30)?;
-    let rows = state
-        .events
-        .fraud(app.id.as_str(), &from.to_string(), &to.to_string())
-        .await
-        .map_err(|e| store_unavailable(&e))?;
-    let total = |kind: &str| rows.iter().filter(|r| r.kind == kind).map(|r| r.count).sum();
+    let rows = state.events.fraud(&app.id, from, to).await.map_err(|e| store_unavailable(&e))?;
+    let total =
+        |kind: FraudKind| rows.iter().filter(|r| r.reason.kind() == kind).map(|r| r.count).sum();
     Ok(Json(FraudResponse {
-        rejected_installs: total("install"),
-        flagged_clicks: total("click"),
+        rejected_installs: total(FraudKind::Install),
+        flagged_clicks: total(FraudKind::Click),
         rows: rows
             .into_iter()
             .map(|r| FraudRowView {
-                kind: r.kind,
-                reason: r.reason,
+                kind: r.reason.kind().as_str().to_owned(),
+                reason: r.reason.as_str().to_owned(),
                 network: r.network,
                 count: r.count,
             })
@@ -470,9 +469,9 @@ pub async fn cohorts(
         return Err(ApiError::invalid_field("days", "name 1 to 30 days"));
     }
     let query = unmogrowp_eventstore::CohortQuery {
-        app_id: app.id.to_string(),
-        from_day: from.to_string(),
-        to_day: to.to_string(),
+        app_id: app.id.clone(),
+        from_day: from,
+        to_day: to,
         group_by,
         days: days.clone(),
     };
@@ -502,7 +501,7 @@ pub async fn cohorts(
                     per_install.insert(key, serde_json::json!(round(money / installs, 4)));
                 }
                 CohortView {
-                    install_day: row.install_day,
+                    install_day: row.install_day.to_string(),
                     group: group_by.map(|_| row.group.unwrap_or_default()),
                     installs: row.installs,
                     retained,

@@ -6,7 +6,7 @@ pub(super) fn decision(install: &EventRow, status: &str, network: &str) -> Attri
     AttributionRow {
         app_id: install.app_id.clone(),
         event_id: install.id.clone(),
-        day: install.day.clone(),
+        day: install.day,
         device_id: install.device_id.clone(),
         status: status.parse().unwrap(),
         match_type: (status == "attributed").then_some(MatchType::DeviceId),
@@ -45,9 +45,9 @@ pub async fn decisions_cohorts_fraud_and_credits(store: &dyn EventStore) {
     let mut rejected = row(APP, "install-d", EventType::Install, "meta", T0 + 3000);
     rejected.device_id = Some("gaid:D".to_owned());
     rejected.install = Some(InstallOutcome::Rejected);
-    rejected.fraud_reason = Some("ctit_too_short".to_owned());
+    rejected.fraud_reason = Some(FraudReason::Rejected(RejectionReason::ClickInjection));
     let mut flagged = row(APP, "click-f", EventType::Click, "meta", T0 - 5000);
-    flagged.fraud_reason = Some("click_flood".to_owned());
+    flagged.fraud_reason = Some(FraudReason::Flagged(FlagReason::ClickFlood));
     let attributions = vec![
         decision(&first, "attributed", "meta"),
         decision(&second, "attributed", "unity"),
@@ -57,9 +57,9 @@ pub async fn decisions_cohorts_fraud_and_credits(store: &dyn EventStore) {
     let credit = |install: &EventRow, network: &str, installs: f64| CreditRow {
         app_id: APP.to_owned(),
         event_id: install.id.clone(),
-        day: install.day.clone(),
+        day: install.day,
         dims: Dims { network: network.to_owned(), ..install.dims.clone() },
-        attribution_model: "linear".to_owned(),
+        attribution_model: Model::Linear,
         installs,
     };
     let credits = vec![
@@ -91,13 +91,13 @@ pub async fn decisions_cohorts_fraud_and_credits(store: &dyn EventStore) {
         .unwrap();
     assert_eq!(outcome.stored, 13);
 
-    let found = store.attribution(APP, "install-a").await.unwrap().unwrap();
+    let found = store.attribution(&app_id(APP), "install-a").await.unwrap().unwrap();
     assert_eq!((found.status.as_str(), found.dims.network.as_str()), ("attributed", "meta"));
     assert_eq!(found.touch_at_ms, Some(T0 - 60_000));
-    assert!(store.attribution(APP, "nobody").await.unwrap().is_none());
-    assert!(store.attribution(OTHER_APP, "install-a").await.unwrap().is_none());
+    assert!(store.attribution(&app_id(APP), "nobody").await.unwrap().is_none());
+    assert!(store.attribution(&app_id(OTHER_APP), "install-a").await.unwrap().is_none());
     let by_device = store
-        .device_attribution(APP, &["gaid:zzz".to_owned(), "gaid:B".to_owned()])
+        .device_attribution(&app_id(APP), &["gaid:zzz".to_owned(), "gaid:B".to_owned()])
         .await
         .unwrap()
         .unwrap();
@@ -105,9 +105,9 @@ pub async fn decisions_cohorts_fraud_and_credits(store: &dyn EventStore) {
 
     let cohorts = store
         .cohorts(&CohortQuery {
-            app_id: APP.to_owned(),
-            from_day: "2026-11-20".to_owned(),
-            to_day: "2026-11-20".to_owned(),
+            app_id: app_id(APP),
+            from_day: day("2026-11-20"),
+            to_day: day("2026-11-20"),
             group_by: None,
             days: vec![0, 1, 2],
         })
@@ -115,14 +115,14 @@ pub async fn decisions_cohorts_fraud_and_credits(store: &dyn EventStore) {
         .unwrap();
     assert_eq!(cohorts.len(), 1);
     let cohort = &cohorts[0];
-    assert_eq!((cohort.install_day.as_str(), cohort.installs), ("2026-11-20", 3));
+    assert_eq!((cohort.install_day.to_string().as_str(), cohort.installs), ("2026-11-20", 3));
     assert_eq!(cohort.retained, vec![2, 2, 1]);
     assert_eq!(cohort.revenue, vec![3.0, 3.0, 4.5]);
     let by_network = store
         .cohorts(&CohortQuery {
-            app_id: APP.to_owned(),
-            from_day: "2026-11-20".to_owned(),
-            to_day: "2026-11-20".to_owned(),
+            app_id: app_id(APP),
+            from_day: day("2026-11-20"),
+            to_day: day("2026-11-20"),
             group_by: Some(Dimension::Network),
             days: vec![1],
         })
@@ -139,14 +139,16 @@ pub async fn decisions_cohorts_fraud_and_credits(store: &dyn EventStore) {
         ]
     );
 
-    let fraud = store.fraud(APP, "2026-11-01", "2026-11-30").await.unwrap();
-    let fraud: Vec<(String, String, String, u64)> =
-        fraud.into_iter().map(|f| (f.kind, f.reason, f.network, f.count)).collect();
+    let fraud = store.fraud(&app_id(APP), day("2026-11-01"), day("2026-11-30")).await.unwrap();
+    let fraud: Vec<(String, String, String, u64)> = fraud
+        .into_iter()
+        .map(|f| (f.reason.kind().as_str().to_owned(), f.reason.to_string(), f.network, f.count))
+        .collect();
     assert_eq!(
         fraud,
         vec![
             ("click".to_owned(), "click_flood".to_owned(), "meta".to_owned(), 1),
-            ("install".to_owned(), "ctit_too_short".to_owned(), "meta".to_owned(), 1),
+            ("install".to_owned(), "click_injection".to_owned(), "meta".to_owned(), 1),
         ]
     );
 
@@ -172,7 +174,7 @@ pub async fn decisions_cohorts_fraud_and_credits(store: &dyn EventStore) {
     );
     let linear = store
         .summary(&SummaryQuery {
-            attribution_model: Some("linear".to_owned()),
+            attribution_model: Some(Model::Linear),
             ..query(vec![Dimension::Network])
         })
         .await
@@ -195,7 +197,7 @@ pub async fn decisions_cohorts_fraud_and_credits(store: &dyn EventStore) {
         .unwrap();
     assert_eq!((again.stored, again.duplicates), (0, 1));
     let linear = store
-        .summary(&SummaryQuery { attribution_model: Some("linear".to_owned()), ..query(vec![]) })
+        .summary(&SummaryQuery { attribution_model: Some(Model::Linear), ..query(vec![]) })
         .await
         .unwrap();
     assert!((linear[0].credited_installs.unwrap() - 2.0).abs() < 1e-9);
