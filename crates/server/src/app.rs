@@ -74,7 +74,12 @@ impl Application {
             None => crate::shared::Shared::local(),
         };
         let auth_service = Arc::new(crate::auth::AuthService::new(&config.auth, keys, &shared));
-        let mailer = crate::mail::from_config(&config).context("configuring email")?;
+        let mailer = unmogrowp_jobs::mail::from_settings(
+            config.smtp_url.as_ref().map(secrecy::ExposeSecret::expose_secret),
+            &config.smtp_from,
+            &config.data_dir,
+        )
+        .context("configuring email")?;
         let trusted_proxies = config
             .http
             .trusted_proxies
@@ -196,7 +201,7 @@ impl Application {
         let (pipeline_stop, pipeline_stopped) = tokio::sync::watch::channel(false);
         let sender_task = match &self.pipeline {
             Some(_) => {
-                let sender = Arc::new(crate::postbacks::PostbackSender::new(
+                let sender = Arc::new(unmogrowp_jobs::PostbackSender::new(
                     self.state.store.clone(),
                     self.state.config.postbacks.clone(),
                 )?);

@@ -9,6 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+pub use unmogrowp_jobs::PostbacksConfig;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -159,36 +160,6 @@ impl PipelineConfig {
             self.partitions
         );
         Ok(ordinal)
-    }
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PostbacksConfig {
-    /// Attempts before a delivery is marked failed.
-    pub max_attempts: u32,
-    /// Time allowed for one request to a network.
-    pub timeout_ms: u64,
-    /// Wait before the first retry; it doubles per attempt (up to an hour).
-    pub base_backoff_ms: u64,
-    /// Consecutive failures of one destination host that open its circuit breaker.
-    pub breaker_failures: u32,
-    /// How long an open breaker holds deliveries to that host back.
-    pub breaker_open_ms: u64,
-    /// Deliveries sent at once.
-    pub concurrency: usize,
-}
-
-impl Default for PostbacksConfig {
-    fn default() -> Self {
-        Self {
-            max_attempts: 8,
-            timeout_ms: 5_000,
-            base_backoff_ms: 1_000,
-            breaker_failures: 5,
-            breaker_open_ms: 30_000,
-            concurrency: 16,
-        }
     }
 }
 

@@ -11,12 +11,14 @@ pub mod extract;
 pub mod health;
 pub mod ingest;
 pub mod landing;
-pub mod mail;
+/// Email transports and templates (in the jobs crate).
+pub use unmogrowp_jobs::mail;
 pub mod metric_names;
 pub mod middleware;
 pub mod net;
 pub mod openapi;
-pub mod postbacks;
+/// The postback sender (in the jobs crate).
+pub use unmogrowp_jobs::postbacks;
 pub mod request_id;
 pub mod routes;
 pub mod secrets;

@@ -3,10 +3,6 @@
 
 /// Cache invalidations received from other nodes.
 pub const CACHE_INVALIDATIONS_RECEIVED_TOTAL: &str = "cache_invalidations_received_total";
-/// Emails that could not be sent or written.
-pub const EMAILS_FAILED_TOTAL: &str = "emails_failed_total";
-/// Emails sent (or written to the outbox).
-pub const EMAILS_SENT_TOTAL: &str = "emails_sent_total";
 /// Rows streamed by raw-data exports.
 pub const EXPORT_ROWS_TOTAL: &str = "export_rows_total";
 /// HTTP request latency, by route template and method.
@@ -41,12 +37,6 @@ pub const LIVE_SLOW_CLIENTS_TOTAL: &str = "live_slow_clients_total";
 pub const LOGINS_TOTAL: &str = "logins_total";
 /// Password hashing requests refused because the hashing queue was full.
 pub const PASSWORD_HASH_REJECTED_TOTAL: &str = "password_hash_rejected_total";
-/// Times a postback destination circuit breaker opened.
-pub const POSTBACK_BREAKER_OPENED_TOTAL: &str = "postback_breaker_opened_total";
-/// Postbacks delivered to ad networks.
-pub const POSTBACKS_DELIVERED_TOTAL: &str = "postbacks_delivered_total";
-/// Postback delivery attempts that failed.
-pub const POSTBACKS_FAILED_TOTAL: &str = "postbacks_failed_total";
 /// Failed Redis operations (the node falls back to its own state).
 pub const REDIS_ERRORS_TOTAL: &str = "redis_errors_total";
 /// 1 when Redis answers, 0 when it does not.
@@ -62,8 +52,6 @@ pub fn describe() {
         CACHE_INVALIDATIONS_RECEIVED_TOTAL,
         "Cache invalidations received from other nodes."
     );
-    metrics::describe_counter!(EMAILS_FAILED_TOTAL, "Emails that could not be sent or written.");
-    metrics::describe_counter!(EMAILS_SENT_TOTAL, "Emails sent (or written to the outbox).");
     metrics::describe_counter!(EXPORT_ROWS_TOTAL, "Rows streamed by raw-data exports.");
     metrics::describe_histogram!(
         HTTP_REQUEST_DURATION_SECONDS,
@@ -120,12 +108,6 @@ pub fn describe() {
         PASSWORD_HASH_REJECTED_TOTAL,
         "Password hashing requests refused because the hashing queue was full."
     );
-    metrics::describe_counter!(
-        POSTBACK_BREAKER_OPENED_TOTAL,
-        "Times a postback destination circuit breaker opened."
-    );
-    metrics::describe_counter!(POSTBACKS_DELIVERED_TOTAL, "Postbacks delivered to ad networks.");
-    metrics::describe_counter!(POSTBACKS_FAILED_TOTAL, "Postback delivery attempts that failed.");
     metrics::describe_counter!(
         REDIS_ERRORS_TOTAL,
         "Failed Redis operations (the node falls back to its own state)."

@@ -39,6 +39,7 @@ pub fn prometheus() -> PrometheusHandle {
                 Ok(handle) => {
                     unmogrowp_bus::metric_names::describe();
                     unmogrowp_pipeline::metric_names::describe();
+                    unmogrowp_jobs::metric_names::describe();
                     crate::metric_names::describe();
                     handle
                 }

@@ -4,12 +4,44 @@
 //! a circuit breaker, so a network that is down costs no more than a probe now and then.
 //! Nothing here is on the ingestion or attribution path: a dead destination slows neither.
 
-use crate::config::PostbacksConfig;
+use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use unmogrowp_storage::{AttemptOutcome, Delivery, Store};
+
+/// How postbacks are delivered (`postbacks.*` in the configuration file, `UNMOGROWP_POSTBACKS__*`
+/// in the environment).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PostbacksConfig {
+    /// Attempts before a delivery is marked failed.
+    pub max_attempts: u32,
+    /// Time allowed for one request to a network.
+    pub timeout_ms: u64,
+    /// Wait before the first retry; it doubles per attempt (up to an hour).
+    pub base_backoff_ms: u64,
+    /// Consecutive failures of one destination host that open its circuit breaker.
+    pub breaker_failures: u32,
+    /// How long an open breaker holds deliveries to that host back.
+    pub breaker_open_ms: u64,
+    /// Deliveries sent at once.
+    pub concurrency: usize,
+}
+
+impl Default for PostbacksConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 8,
+            timeout_ms: 5_000,
+            base_backoff_ms: 1_000,
+            breaker_failures: 5,
+            breaker_open_ms: 30_000,
+            concurrency: 16,
+        }
+    }
+}
 
 #[derive(Default)]
 struct Breaker {
@@ -17,6 +49,8 @@ struct Breaker {
     open_until: Option<Instant>,
 }
 
+/// Delivers due postbacks from the OLTP store's delivery queue (see the module docs); one
+/// per process that runs the pipeline, shared through an `Arc` by its tasks.
 pub struct PostbackSender {
     store: Store,
     client: reqwest::Client,
@@ -35,6 +69,11 @@ fn now_ms() -> i64 {
 }
 
 impl PostbackSender {
+    /// A sender over `store` with `config`'s timeouts, retries and breaker.
+    ///
+    /// # Errors
+    ///
+    /// The HTTP client could not be built (no TLS provider could be set up).
     pub fn new(store: Store, config: PostbacksConfig) -> anyhow::Result<Self> {
         install_crypto_provider();
         let client = reqwest::Client::builder()

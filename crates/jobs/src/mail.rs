@@ -9,17 +9,30 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// One message to one recipient, in plain text and HTML (sent as `multipart/alternative`).
 #[derive(Clone, Debug)]
 pub struct OutgoingEmail {
+    /// The recipient's address, e.g. `ada@example.com`.
     pub to: String,
+    /// The subject line.
     pub subject: String,
+    /// The plain-text body.
     pub text: String,
+    /// The HTML body; every user-provided value in it is escaped.
     pub html: String,
 }
 
+/// A way to deliver email.
 #[async_trait::async_trait]
 pub trait Mailer: Send + Sync {
+    /// Delivers one message.
+    ///
+    /// # Errors
+    ///
+    /// The message could not be built (a bad recipient address), written or handed to the
+    /// SMTP server; the caller decides whether to retry ([`send_in_background`] does).
     async fn send(&self, email: &OutgoingEmail) -> anyhow::Result<()>;
+    /// The transport's name for logs and the `transport` metric label: `outbox` or `smtp`.
     fn kind(&self) -> &'static str;
 }
 
@@ -40,6 +53,7 @@ pub struct OutboxMailer {
 }
 
 impl OutboxMailer {
+    /// Writes `.eml` files into `dir` (created on first send) with `from` as the sender.
     pub fn new(dir: PathBuf, from: Mailbox) -> Self {
         Self { dir, from }
     }
@@ -80,6 +94,12 @@ pub struct SmtpMailer {
 }
 
 impl SmtpMailer {
+    /// A transport to the relay at `url` (`smtp://[user:password@]HOST[:PORT]`, plain
+    /// SMTP, port 25 by default) sending as `from`.
+    ///
+    /// # Errors
+    ///
+    /// `url` is not a URL, not `smtp://`, or has no host.
     pub fn new(url: &str, from: Mailbox) -> anyhow::Result<Self> {
         let parsed = url::Url::parse(url).context("smtp_url is not a URL")?;
         anyhow::ensure!(parsed.scheme() == "smtp", "smtp_url must start with smtp://");
@@ -108,13 +128,22 @@ impl Mailer for SmtpMailer {
     }
 }
 
-pub fn from_config(config: &crate::config::Config) -> anyhow::Result<Arc<dyn Mailer>> {
-    use secrecy::ExposeSecret;
-    let from: Mailbox =
-        config.smtp_from.parse().with_context(|| format!("smtp_from `{}`", config.smtp_from))?;
-    match config.smtp_url.as_ref().map(|url| url.expose_secret()).filter(|url| !url.is_empty()) {
+/// The mailer a configuration asks for: SMTP when `smtp_url` is set and not empty
+/// (`smtp://HOST:PORT`, credentials in the URL), else `.eml` files written to
+/// `<data_dir>/outbox`. `smtp_from` is the sender mailbox, e.g. `UnMoGrowP <no-reply@example.com>`.
+///
+/// # Errors
+///
+/// `smtp_from` that is not a mailbox, or an SMTP URL the transport refuses.
+pub fn from_settings(
+    smtp_url: Option<&str>,
+    smtp_from: &str,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<Arc<dyn Mailer>> {
+    let from: Mailbox = smtp_from.parse().with_context(|| format!("smtp_from `{smtp_from}`"))?;
+    match smtp_url.filter(|url| !url.is_empty()) {
         Some(url) => Ok(Arc::new(SmtpMailer::new(url, from)?)),
-        None => Ok(Arc::new(OutboxMailer::new(config.data_dir.join("outbox"), from))),
+        None => Ok(Arc::new(OutboxMailer::new(data_dir.join("outbox"), from))),
     }
 }
 
@@ -184,6 +213,7 @@ pub mod templates {
         )
     }
 
+    /// The password-reset message: `link` sets a new password, once, for `ttl_minutes`.
     pub fn password_reset(to: &str, name: &str, link: &str, ttl_minutes: u64) -> OutgoingEmail {
         let greeting = format!("Hello {name},");
         let ask = "Someone asked to reset the password of your UnMoGrowP account.".to_owned();
@@ -204,6 +234,7 @@ pub mod templates {
         }
     }
 
+    /// The notice sent after a password change (every session was ended).
     pub fn password_changed(to: &str, name: &str) -> OutgoingEmail {
         let greeting = format!("Hello {name},");
         let news = "The password of your UnMoGrowP account was just changed, and every signed-in session was ended.".to_owned();
@@ -216,6 +247,7 @@ pub mod templates {
         }
     }
 
+    /// An invitation to join an organization, with the link that accepts it.
     pub fn invitation(
         to: &str,
         inviter: &str,
