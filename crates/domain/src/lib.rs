@@ -7,6 +7,7 @@ pub mod day;
 pub mod event;
 pub mod hash;
 pub mod ids;
+pub mod json;
 pub mod money;
 pub mod net;
 pub mod password;

@@ -9,6 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+pub use unmogrowp_ingest::IngestConfig;
 pub use unmogrowp_jobs::PostbacksConfig;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -160,39 +161,6 @@ impl PipelineConfig {
             self.partitions
         );
         Ok(ordinal)
-    }
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct IngestConfig {
-    /// Oldest event timestamp accepted, in days before now.
-    pub max_event_age_days: u32,
-    /// Latest event timestamp accepted, in minutes after now.
-    pub max_future_minutes: u32,
-    /// Records the workers may fall behind the log before ingestion answers 503.
-    pub max_lag_records: u64,
-    /// Appends allowed to wait for the log writer before ingestion answers 503.
-    pub queue_capacity: usize,
-    /// Events per second one organization may send (0: no limit); beyond, 429.
-    pub org_events_per_second: u32,
-    /// Burst allowed above that rate, in events.
-    pub org_events_burst: u32,
-    /// How long a re-sent event id is recognised.
-    pub dedup_window_days: u32,
-}
-
-impl Default for IngestConfig {
-    fn default() -> Self {
-        Self {
-            max_event_age_days: 30,
-            max_future_minutes: 5,
-            max_lag_records: 5_000_000,
-            queue_capacity: 4096,
-            org_events_per_second: 0,
-            org_events_burst: 100_000,
-            dedup_window_days: 7,
-        }
     }
 }
 

@@ -261,7 +261,7 @@ impl From<crate::ingest::IngestError> for ApiError {
         use crate::ingest::IngestError;
         let message = error.to_string();
         match error {
-            IngestError::Body(problem) => problem,
+            IngestError::Body(problem) => Self::from(problem),
             IngestError::TooManyEvents { max, .. } => {
                 Self::payload_too_large(message).with_extra("max_events", serde_json::json!(max))
             }

@@ -66,55 +66,22 @@ where
 
 /// Parses JSON, turning serde's error into a problem that names the field.
 pub fn parse_json<'de, T: serde::Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, ApiError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize::<_, T>(&mut deserializer)
-        .map_err(|error| json_error(&error.path().to_string(), error.inner()))?;
-    deserializer.end().map_err(|error| json_error(".", &error))?;
-    Ok(value)
+    unmogrowp_domain::json::parse(bytes).map_err(ApiError::from)
 }
 
-fn json_error(path: &str, inner: &serde_json::Error) -> ApiError {
-    match inner.classify() {
-        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-            ApiError::bad_request(
+impl From<unmogrowp_domain::json::JsonError> for ApiError {
+    fn from(error: unmogrowp_domain::json::JsonError) -> Self {
+        use unmogrowp_domain::json::JsonError;
+        match error {
+            JsonError::Malformed { line, column } => ApiError::bad_request(
                 "malformed_json",
-                format!(
-                    "the body is not valid JSON (line {}, column {})",
-                    inner.line(),
-                    inner.column()
-                ),
-            )
-        }
-        serde_json::error::Category::Io | serde_json::error::Category::Data => {
-            let (field, message) = field_and_message(path, &inner.to_string());
-            ApiError::validation(vec![FieldError::new(field, message)])
+                format!("the body is not valid JSON (line {line}, column {column})"),
+            ),
+            JsonError::Field { field, message } => {
+                ApiError::validation(vec![FieldError::new(field, message)])
+            }
         }
     }
-}
-
-/// serde reports a missing field at its parent's path with the name in the message; put
-/// the name into the path. Strips serde's " at line X column Y" suffix.
-fn field_and_message(path: &str, message: &str) -> (String, String) {
-    let message = match message.rfind(" at line ") {
-        Some(index) => &message[..index],
-        None => message,
-    };
-    let parent = if path == "." { "" } else { path };
-    if let Some(rest) = message.strip_prefix("missing field `")
-        && let Some(name) = rest.strip_suffix('`')
-    {
-        let field = if parent.is_empty() { name.to_owned() } else { format!("{parent}.{name}") };
-        return (field, "is required".to_owned());
-    }
-    // For an unknown field the path already ends with its name.
-    if let Some(rest) = message.strip_prefix("unknown field `")
-        && let Some((name, _)) = rest.split_once('`')
-    {
-        let field = if parent.is_empty() { name.to_owned() } else { parent.to_owned() };
-        return (field, message.to_owned());
-    }
-    let field = if parent.is_empty() { "body".to_owned() } else { parent.to_owned() };
-    (field, message.to_owned())
 }
 
 /// Query-string parameters with field-naming errors.

@@ -9,7 +9,8 @@ pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod health;
-pub mod ingest;
+/// Collection (in the ingest crate).
+pub use unmogrowp_ingest as ingest;
 pub mod landing;
 /// Email transports and templates (in the jobs crate).
 pub use unmogrowp_jobs::mail;
@@ -22,7 +23,8 @@ pub use unmogrowp_jobs::postbacks;
 pub mod request_id;
 pub mod routes;
 pub mod secrets;
-pub mod shared;
+/// What the nodes share through Redis (in the shared crate).
+pub use unmogrowp_shared as shared;
 pub mod state;
 pub mod telemetry;
 

@@ -157,6 +157,17 @@ pub struct ClientInfo {
     pub user_agent_truncated: bool,
 }
 
+impl ClientInfo {
+    /// The same facts as collection reads them.
+    pub fn for_ingest(&self) -> unmogrowp_ingest::Client<'_> {
+        unmogrowp_ingest::Client {
+            ip: self.ip,
+            user_agent: &self.user_agent,
+            user_agent_truncated: self.user_agent_truncated,
+        }
+    }
+}
+
 impl FromRequestParts<AppState> for ClientInfo {
     type Rejection = std::convert::Infallible;
 

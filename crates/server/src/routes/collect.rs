@@ -66,7 +66,7 @@ pub async fn sdk_events(
             .with_detail("unknown app token")
     })?;
     let (_, body) = json_body(request, &state).await?;
-    let response = state.ingest.ingest(&app, &body, Source::Sdk, &client).await?;
+    let response = state.ingest.ingest(&app, &body, Source::Sdk, &client.for_ingest()).await?;
     Ok(Json(response))
 }
 
@@ -129,7 +129,7 @@ pub async fn s2s_events(
         .app_by_id(&key.app_id)
         .await?
         .ok_or_else(|| refused("invalid_key", "the key's app no longer exists"))?;
-    let response = state.ingest.ingest(&app, &body, Source::S2s, &client).await?;
+    let response = state.ingest.ingest(&app, &body, Source::S2s, &client.for_ingest()).await?;
     Ok(Json(response))
 }
 

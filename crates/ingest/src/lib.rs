@@ -2,9 +2,7 @@
 //! refusing work (503/429 with `Retry-After`) when the workers fall behind or an
 //! organization sends more than its quota.
 
-use crate::auth::ClientInfo;
-use crate::config::IngestConfig;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,6 +20,7 @@ pub const MAX_EVENT_BYTES: usize = 32 * 1024;
 
 mod dedup;
 mod error;
+pub mod metric_names;
 
 pub use dedup::Deduper;
 pub use error::IngestError;
@@ -84,13 +83,58 @@ pub struct IngestResponse {
     pub truncated: Vec<TruncatedItem>,
 }
 
+/// Where a collection request came from: the connection's address and user agent (SDK
+/// events always take these; S2S events may report the device's own).
+#[derive(Clone, Copy, Debug)]
+pub struct Client<'a> {
+    /// The client's address (the peer, or the forwarded address behind a trusted proxy).
+    pub ip: std::net::IpAddr,
+    /// The `User-Agent` header, at most 1 024 characters.
+    pub user_agent: &'a str,
+    /// The header was longer and has been cut.
+    pub user_agent_truncated: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Oldest event timestamp accepted, in days before now.
+    pub max_event_age_days: u32,
+    /// Latest event timestamp accepted, in minutes after now.
+    pub max_future_minutes: u32,
+    /// Records the workers may fall behind the log before ingestion answers 503.
+    pub max_lag_records: u64,
+    /// Appends allowed to wait for the log writer before ingestion answers 503.
+    pub queue_capacity: usize,
+    /// Events per second one organization may send (0: no limit); beyond, 429.
+    pub org_events_per_second: u32,
+    /// Burst allowed above that rate, in events.
+    pub org_events_burst: u32,
+    /// How long a re-sent event id is recognised.
+    pub dedup_window_days: u32,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            max_event_age_days: 30,
+            max_future_minutes: 5,
+            max_lag_records: 5_000_000,
+            queue_capacity: 4096,
+            org_events_per_second: 0,
+            org_events_burst: 100_000,
+            dedup_window_days: 7,
+        }
+    }
+}
+
 pub struct Ingest {
     pub log: Arc<dyn EventLog>,
     pipeline: Arc<PipelineHandle>,
     store: Store,
     dedup: Deduper,
     limiter: OrgLimiter,
-    shared: crate::shared::Shared,
+    shared: unmogrowp_shared::Shared,
     config: IngestConfig,
     apps_by_token: moka::future::Cache<String, Option<Arc<App>>>,
     apps_by_id: moka::future::Cache<AppId, Option<Arc<App>>>,
@@ -120,7 +164,7 @@ impl Ingest {
         pipeline: Arc<PipelineHandle>,
         store: Store,
         config: IngestConfig,
-        shared: crate::shared::Shared,
+        shared: unmogrowp_shared::Shared,
     ) -> anyhow::Result<Self> {
         let dedup = Deduper::new(config.dedup_window_days);
         let window = Duration::from_secs(u64::from(config.dedup_window_days) * 86_400);
@@ -255,14 +299,14 @@ impl Ingest {
         app: &App,
         body: &[u8],
         source: Source,
-        client: &ClientInfo,
+        client: &Client<'_>,
     ) -> Result<IngestResponse, IngestError> {
         #[derive(serde::Deserialize)]
         struct Envelope<'a> {
             #[serde(borrow)]
             events: Vec<&'a serde_json::value::RawValue>,
         }
-        let envelope: Envelope<'_> = crate::extract::parse_json(body)?;
+        let envelope: Envelope<'_> = unmogrowp_domain::json::parse(body)?;
         if envelope.events.len() > MAX_EVENTS_PER_REQUEST {
             return Err(IngestError::TooManyEvents {
                 count: envelope.events.len(),
@@ -363,7 +407,7 @@ impl Ingest {
         text: &str,
         source: Source,
         context: &CheckContext,
-        client: &ClientInfo,
+        client: &Client<'_>,
     ) -> Result<Result<Checked, (Option<String>, Rejection)>, IngestError> {
         Ok(match self.check_one_event(app, text, source, context).await? {
             Err(refusal) => Err(refusal),
@@ -376,7 +420,8 @@ impl Ingest {
                     device.ip = Some(client.ip.to_canonical().to_string());
                 }
                 if source != Source::S2s || device.user_agent.is_none() {
-                    device.user_agent = Some(client.user_agent.clone()).filter(|ua| !ua.is_empty());
+                    device.user_agent =
+                        Some(client.user_agent.to_owned()).filter(|ua| !ua.is_empty());
                     if client.user_agent_truncated {
                         checked.truncated.push("device.user_agent");
                     }

@@ -13,6 +13,10 @@
 //! node stays ready) and Redis is tried again after a second; when it is back an info line is
 //! logged, and each node empties its L1 caches (it may have missed invalidations meanwhile).
 
+#![warn(missing_docs)]
+
+pub mod metric_names;
+
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
@@ -77,13 +81,29 @@ return 0
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Invalidation {
     /// A session ended (logout, password change, revocation).
-    Session { id: String },
+    Session {
+        /// The session's id.
+        id: String,
+    },
     /// A member's role changed or the member was removed.
-    Membership { user_id: String, org_id: String },
+    Membership {
+        /// The member's user id.
+        user_id: String,
+        /// The organization the membership is in.
+        org_id: String,
+    },
     /// An app changed or was deleted (`token`: its app token, for token lookups).
-    App { id: String, token: String },
+    App {
+        /// The app's id.
+        id: String,
+        /// The app's SDK token.
+        token: String,
+    },
     /// An S2S key was revoked.
-    Key { id: String },
+    Key {
+        /// The key's id.
+        id: String,
+    },
     /// App settings the pipeline reads (attribution windows, postbacks, blocked IPs) changed.
     AppSettings,
     /// Everything (after a reconnection, when messages may have been missed).
@@ -151,6 +171,7 @@ impl Shared {
         Ok(Self { link: Some(std::sync::Arc::new(link)), node: node_id().into() })
     }
 
+    /// Whether a Redis URL was configured (Redis may still be down: see `is_up`).
     pub fn is_configured(&self) -> bool {
         self.link.is_some()
     }
@@ -474,7 +495,7 @@ impl Shared {
 /// A name for this process in invalidation messages.
 fn node_id() -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "node".to_owned());
-    format!("{host}-{}-{}", std::process::id(), crate::secrets::random_token(16))
+    format!("{host}-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple())
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -7,10 +7,9 @@ use unmogrowp_storage::StorageError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
-    /// The body is not what the endpoint reads (already a problem document from the HTTP
-    /// layer's parser, naming the field).
-    #[error("the request body is not accepted")]
-    Body(crate::error::ApiError),
+    /// The body is not JSON of the expected shape (the error names the field).
+    #[error(transparent)]
+    Body(#[from] unmogrowp_domain::json::JsonError),
     /// More events than one request may carry.
     #[error("at most {max} events per request; this one has {count}")]
     TooManyEvents { count: usize, max: usize },
@@ -35,12 +34,6 @@ pub enum IngestError {
     /// A record could not be encoded (a bug).
     #[error("encoding a log record: {0}")]
     Encoding(String),
-}
-
-impl From<crate::error::ApiError> for IngestError {
-    fn from(error: crate::error::ApiError) -> Self {
-        IngestError::Body(error)
-    }
 }
 
 impl From<LogError> for IngestError {
