@@ -17,6 +17,7 @@
 //! credit is given: installs from blocked IP ranges are rejected; a winning click closer than
 //! the minimum click-to-install time is click injection (rejected, credited to nobody);
 //! clicks from a device or IP above the per-hour threshold are flagged and never win.
+#![warn(missing_docs)]
 
 mod credit;
 mod engine;

@@ -4,6 +4,7 @@
 //! offset at their own pace, so decisions can be rebuilt by replaying the log. Records are
 //! opaque bytes with a dedup key. One log is totally ordered, so each app's records keep the
 //! order in which they were acknowledged.
+#![warn(missing_docs)]
 
 mod file;
 pub mod metric_names;

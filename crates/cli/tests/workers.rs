@@ -234,6 +234,10 @@ async fn two_workers_share_the_partitions_and_lose_nothing_under_kill_nine() {
                 ("UNMOGROWP_PIPELINE__PARTITIONS".to_owned(), PARTITIONS.to_string()),
                 ("UNMOGROWP_PIPELINE__WORKERS".to_owned(), "2".to_owned()),
                 ("UNMOGROWP_POSTBACKS__BASE_BACKOFF_MS".to_owned(), "50".to_owned()),
+                (
+                    "UNMOGROWP_SECURITY__OUTBOUND_ALLOW_CIDRS".to_owned(),
+                    r#"["127.0.0.0/8"]"#.to_owned(),
+                ),
             ],
         ]
         .concat(),

@@ -3,6 +3,7 @@
 //! click-injection fraud, sessions, purchases in several currencies), appended to the event
 //! log in time order so the pipeline attributes it like live traffic. Seeding is idempotent:
 //! a data dir that already has the demo account is left as it is.
+#![warn(missing_docs)]
 
 use anyhow::Context;
 use rand::{Rng, SeedableRng};

@@ -1,5 +1,6 @@
 //! Types shared by every part of UnMoGrowP: identifiers, roles and the permission policy,
 //! validated values. Nothing in this crate does I/O, so it can be tested and benchmarked alone.
+#![warn(missing_docs)]
 
 pub mod app;
 pub mod attribution;

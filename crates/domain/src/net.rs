@@ -58,6 +58,67 @@ impl IpNet {
     }
 }
 
+/// Whether `address` is an ordinary public unicast address that an outbound call (a postback,
+/// a webhook) may reach. Refused: unspecified, loopback, private (RFC 1918, IPv6 ULA),
+/// shared/CGNAT (100.64.0.0/10), link-local (169.254.0.0/16 with the cloud metadata address,
+/// fe80::/10), IETF special-purpose, documentation and benchmarking ranges, multicast,
+/// broadcast and reserved space — per the IANA special-purpose address registries (RFC 6890).
+/// IPv6 forms that embed an IPv4 address (IPv4-mapped, IPv4-compatible, NAT64 64:ff9b::/96 and
+/// 64:ff9b:1::/48, 6to4 2002::/16) are judged by the embedded address; Teredo (2001::/32) and
+/// any IPv6 address outside global unicast (2000::/3) are refused.
+pub fn is_public(address: IpAddr) -> bool {
+    match address {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6);
+            let segments = v6.segments();
+            // IPv4-mapped (::ffff:0:0/96) and IPv4-compatible (::/96) forms.
+            if bits >> 32 == 0xffff || (bits >> 32 == 0 && bits > 1) {
+                return is_public_v4(std::net::Ipv4Addr::from((bits & 0xffff_ffff) as u32));
+            }
+            // NAT64: the well-known prefix 64:ff9b::/96 and the local-use 64:ff9b:1::/48.
+            if bits >> 32 == 0x0064_ff9b_0000_0000_0000_0000 || segments[..3] == [0x64, 0xff9b, 1] {
+                return is_public_v4(std::net::Ipv4Addr::from((bits & 0xffff_ffff) as u32));
+            }
+            // 6to4: 2002:AABB:CCDD::/48 carries AA.BB.CC.DD.
+            if segments[0] == 0x2002 {
+                let embedded = (u32::from(segments[1]) << 16) | u32::from(segments[2]);
+                return is_public_v4(std::net::Ipv4Addr::from(embedded));
+            }
+            let global_unicast = segments[0] & 0xe000 == 0x2000;
+            // 2001::/23 holds IETF protocol assignments (Teredo 2001::/32, benchmarking
+            // 2001:2::/48, ORCHID…); 2001:db8::/32 is documentation; 3fff::/20 too (RFC 9637).
+            let special = segments[0] == 0x2001 && segments[1] < 0x0200
+                || segments[..2] == [0x2001, 0x0db8]
+                || segments[0] == 0x3fff && segments[1] < 0x1000;
+            global_unicast && !special
+        }
+    }
+}
+
+fn is_public_v4(address: std::net::Ipv4Addr) -> bool {
+    const REFUSED: [(u32, u8); 16] = [
+        (0x0000_0000, 8),  // 0.0.0.0/8 "this network"
+        (0x0a00_0000, 8),  // 10.0.0.0/8 private
+        (0x6440_0000, 10), // 100.64.0.0/10 shared (CGNAT)
+        (0x7f00_0000, 8),  // 127.0.0.0/8 loopback
+        (0xa9fe_0000, 16), // 169.254.0.0/16 link-local, cloud metadata
+        (0xac10_0000, 12), // 172.16.0.0/12 private
+        (0xc000_0000, 24), // 192.0.0.0/24 IETF protocol assignments
+        (0xc000_0200, 24), // 192.0.2.0/24 documentation
+        (0xc058_6300, 24), // 192.88.99.0/24 6to4 relay anycast
+        (0xc0a8_0000, 16), // 192.168.0.0/16 private
+        (0xc612_0000, 15), // 198.18.0.0/15 benchmarking
+        (0xc633_6400, 24), // 198.51.100.0/24 documentation
+        (0xcb00_7100, 24), // 203.0.113.0/24 documentation
+        (0xe000_0000, 4),  // 224.0.0.0/4 multicast
+        (0xf000_0000, 4),  // 240.0.0.0/4 reserved, broadcast
+        (0xffff_ffff, 32), // 255.255.255.255 broadcast
+    ];
+    let bits = u32::from(address);
+    !REFUSED.iter().any(|(network, prefix)| bits >> (32 - prefix) == network >> (32 - prefix))
+}
+
 /// The one text form of an IP address, so every spelling of an address is the same address
 /// wherever it is hashed, compared or exported: IPv6 compressed and in lower case (RFC 5952),
 /// an IPv4-mapped IPv6 address as its IPv4 address. `None` when `text` is no address.
@@ -125,6 +186,72 @@ pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpNet]) -
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_public_unicast_addresses_are_public() {
+        let refused = [
+            "0.0.0.0",
+            "127.0.0.1",
+            "127.255.255.254",
+            "10.1.2.3",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "100.127.255.255",
+            "192.0.0.8",
+            "192.0.2.1",
+            "198.18.0.1",
+            "198.51.100.7",
+            "203.0.113.9",
+            "224.0.0.1",
+            "239.1.1.1",
+            "240.0.0.1",
+            "255.255.255.255",
+            "::",
+            "::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "::127.0.0.1",
+            "::ffff:169.254.169.254",
+            "64:ff9b::7f00:1",
+            "64:ff9b:1::a00:1",
+            "2002:7f00:1::1",
+            "2002:a9fe:a9fe::",
+            "fc00::1",
+            "fd00:ec2::254",
+            "fe80::1",
+            "fec0::1",
+            "ff02::1",
+            "2001:db8::1",
+            "2001::1",
+            "2001:2::1",
+            "100::1",
+            "3fff::1",
+        ];
+        for text in refused {
+            let address: IpAddr = text.parse().expect(text);
+            assert!(!is_public(address), "{text} was taken for public");
+        }
+        let public = [
+            "1.1.1.1",
+            "8.8.8.8",
+            "93.184.216.34",
+            "172.32.0.1",
+            "100.128.0.1",
+            "192.0.3.1",
+            "2606:4700:4700::1111",
+            "2a00:1450:4001:80b::200e",
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+        ];
+        for text in public {
+            let address: IpAddr = text.parse().expect(text);
+            assert!(is_public(address), "{text} was refused");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -2,6 +2,7 @@
 //! retention drops whole partitions), daily rollups that reports read, and quarantined
 //! events. The pipeline applies batches read from the event log together with the log
 //! offset they end at, atomically, so a batch replayed after a crash is applied once.
+#![warn(missing_docs)]
 
 mod clickhouse;
 mod model;
@@ -14,10 +15,19 @@ pub use sqlite::SqliteEventStore;
 pub use unmogrowp_domain::Offset;
 use unmogrowp_domain::{AppId, Day};
 
+/// Why an event store call failed. The text says what failed, for logs (it may quote the
+/// backend's own message).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The backend cannot be reached or used: the SQLite file or its directory cannot be
+    /// opened or created, a blocking task or the writer failed, ClickHouse does not answer
+    /// (connection refused, timeout, a response cut off), the ClickHouse URL is invalid, or the
+    /// stored schema is newer than this binary. Worth retrying later.
     #[error("event store unavailable: {0}")]
     Unavailable(String),
+    /// The backend answered but refused the query (any SQLite error, a non-success HTTP
+    /// status from ClickHouse), or a stored value could not be read back (an unknown kind,
+    /// status or reason, a missing day, an unreadable raw block).
     #[error("event store query failed: {0}")]
     Query(String),
 }
@@ -28,10 +38,24 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// The result of an event store call: [`StoreError`] unless another error is named.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// An event store backend: [`SqliteEventStore`] (one embedded file) or
+/// [`ClickHouseEventStore`] (a ClickHouse server or cluster). The pipeline applies batches
+/// from the event log with [`EventStore::apply`]; reports, exports, the attribution API and
+/// the engine's rebuild read from it.
+///
+/// Times are milliseconds since the Unix epoch. Report days ([`SummaryQuery`],
+/// [`CohortQuery`], [`EventStore::fraud`], [`ExportQuery`]) are calendar days in the app's
+/// time zone, inclusive at both ends; raw partitions ([`EventStore::drop_days_before`]) are
+/// UTC days.
+///
+/// Every call fails with [`StoreError::Unavailable`] when the backend cannot be reached and
+/// with [`StoreError::Query`] when it refuses the query or a stored value cannot be read.
 #[async_trait::async_trait]
 pub trait EventStore: Send + Sync {
+    /// The backend's name, `sqlite` or `clickhouse`, for logs, traces and health checks.
     fn kind(&self) -> &'static str;
 
     /// The log offset of the last batch applied to each partition (a partition with none is
@@ -56,6 +80,17 @@ pub trait EventStore: Send + Sync {
         self.apply_shared(std::sync::Arc::new(batch)).await
     }
 
+    /// The summary report, read from the daily rollups: [`Counts`] of one app over the report
+    /// days `query.from_day..=query.to_day` (app time zone), restricted to the network,
+    /// campaign and country filters that are set, one row per combination of the
+    /// `group_by` dimensions (a single totals row when there are none), ordered by those
+    /// dimension values. Groups with no rollup row are left out, so a range with no data
+    /// gives no rows.
+    ///
+    /// With a multi-touch `attribution_model` other than last touch, each row's
+    /// `counts.installs` is 0 and [`SummaryRow::credited_installs`] holds the model's
+    /// fractional installs; groups that have credit but no rollup row are appended after
+    /// the ordered rows.
     async fn summary(&self, query: &SummaryQuery) -> Result<Vec<SummaryRow>>;
 
     /// The decision for an install.
@@ -75,6 +110,9 @@ pub trait EventStore: Send + Sync {
     /// Rejected installs and flagged clicks by kind, reason and network.
     async fn fraud(&self, app_id: &AppId, from_day: Day, to_day: Day) -> Result<Vec<FraudRow>>;
 
+    /// An app's quarantined events (those that failed ingestion's checks), newest first by
+    /// receipt time, at most `limit` of them. With `before_ms`, only those received strictly
+    /// before that time: pass the last entry's `received_ms` to page back.
     async fn quarantined(
         &self,
         app_id: &AppId,
@@ -82,8 +120,9 @@ pub trait EventStore: Send + Sync {
         before_ms: Option<i64>,
     ) -> Result<Vec<QuarantinedRow>>;
 
-    /// Streams raw rows of one kind for an app and UTC day range, in time order, to `sink`
-    /// (which returns `false` to stop). Memory stays constant whatever the size.
+    /// Streams raw rows of the query's kinds for an app and range of report days (app time
+    /// zone), in time order, to `sink` (which returns `false` to stop). Memory stays constant
+    /// whatever the size.
     async fn export(
         &self,
         query: ExportQuery,
@@ -150,5 +189,7 @@ pub trait EventStore: Send + Sync {
     /// Drops raw partitions of UTC days before `day`.
     async fn drop_days_before(&self, day: Day) -> Result<usize>;
 
+    /// Runs a trivial query (`SELECT 1`) to check that the backend answers, for readiness
+    /// checks: `Ok(())`, or the error that a real call would meet.
     async fn ping(&self) -> Result<()>;
 }

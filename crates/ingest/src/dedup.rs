@@ -8,6 +8,11 @@ use std::sync::Mutex;
 /// Keys by the day (since the epoch) they were first seen.
 type DayBuckets = VecDeque<(i64, HashSet<u64>)>;
 
+/// The window of recently accepted event keys: 64-bit hashes of `<app id>:<event id>`, so
+/// an event re-sent for the same app is counted once. Keys are kept in buckets by the UTC day
+/// they were recorded, spread over 16 separately locked shards; a key recorded on day D is
+/// recognised through the end of UTC day D + `window_days` (so for at least `window_days`
+/// full days). It lives in memory only: ingestion rebuilds it from the event log at start.
 pub struct Deduper {
     shards: Vec<Mutex<DayBuckets>>,
     window_days: i64,
@@ -20,6 +25,8 @@ fn day_index() -> i64 {
 }
 
 impl Deduper {
+    /// An empty window that recognises keys for `window_days` days (0: only keys recorded
+    /// on the current UTC day).
     pub fn new(window_days: u32) -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::new(VecDeque::new())).collect(),
@@ -58,10 +65,13 @@ impl Deduper {
         self.shard(key).iter().any(|(day, keys)| *day >= oldest && keys.contains(&key))
     }
 
+    /// Whether no key is held (see [`Deduper::len`]).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// How many keys are held across all shards. Days that left the window are dropped only
+    /// when a key is next recorded in their shard, so this may include expired keys.
     pub fn len(&self) -> usize {
         self.shards
             .iter()

@@ -1,6 +1,7 @@
 //! Collection: checking events, recognising re-sent ones, appending to the event log, and
 //! refusing work (503/429 with `Retry-After`) when the workers fall behind or an
 //! organization sends more than its quota.
+#![warn(missing_docs)]
 
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
@@ -15,7 +16,12 @@ use unmogrowp_domain::{AppId, KeyId, LinkId, OrgId};
 use unmogrowp_pipeline::PipelineHandle;
 use unmogrowp_storage::{App, AppKey, Link, Store};
 
+/// The most events one collection request may carry; a request with more is refused whole
+/// ([`IngestError::TooManyEvents`], answered 413) before any event is checked.
 pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
+/// The largest one event may be: 32 KiB of its JSON text. A larger event is rejected
+/// (`event_too_large`), and its quarantined copy is cut to this many bytes (at a character
+/// boundary).
 pub const MAX_EVENT_BYTES: usize = 32 * 1024;
 
 mod dedup;
@@ -52,12 +58,22 @@ impl OrgLimiter {
     }
 }
 
+/// An event refused because of its own content. It is not counted or attributed; a copy is
+/// kept in the app's quarantine for inspection.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RejectedItem {
     /// Position in `events`.
     pub index: usize,
+    /// The event's id as sent, when it could be read (absent when the event is larger than
+    /// 32 KiB, is not a JSON object, or has no readable id).
     pub id: Option<String>,
+    /// Why the event was refused, as a stable code: `invalid_event`, `invalid_field`,
+    /// `invalid_id`, `invalid_type`, `type_not_allowed`, `missing_name`,
+    /// `invalid_timestamp`, `timestamp_out_of_range`, `missing_link`, `unknown_link`,
+    /// `invalid_revenue` or `event_too_large`.
     pub code: String,
+    /// A readable explanation that names the field at fault, e.g. `name: is required for
+    /// events of type event`.
     pub message: String,
 }
 
@@ -66,17 +82,23 @@ pub struct RejectedItem {
 pub struct TruncatedItem {
     /// Position in `events`.
     pub index: usize,
+    /// The event's id, without surrounding spaces.
     pub id: String,
     /// The fields that were cut, e.g. `device.user_agent`, `properties`.
     pub fields: Vec<&'static str>,
 }
 
+/// The outcome of a collection request. Events are judged one by one: the request succeeds
+/// when the batch as a whole could be taken, even if some of its events were refused.
+/// Every event of the request is counted in exactly one of accepted, duplicates and
+/// rejected.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct IngestResponse {
     /// Events stored durably by this request.
     pub accepted: usize,
     /// Events whose id was seen before and whose first copy is durable (counted once).
     pub duplicates: usize,
+    /// Events refused because of their own content, in request order (empty when none).
     pub rejected: Vec<RejectedItem>,
     /// Accepted events with descriptive text cut to the documented limit (absent when none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -95,6 +117,10 @@ pub struct Client<'a> {
     pub user_agent_truncated: bool,
 }
 
+/// Collection limits (the server's `ingest` section). Every field has a default: events up
+/// to 30 days old and 5 minutes ahead, 503 beyond 5 000 000 records of lag or (embedded
+/// log only) 4 096 waiting appends, no per-organization quota (burst 100 000 events when
+/// one is set), re-sent ids recognised for 7 days. Unknown fields are refused.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IngestConfig {
@@ -128,7 +154,13 @@ impl Default for IngestConfig {
     }
 }
 
+/// The collection service shared by the collection routes: checks SDK and S2S events,
+/// recognises re-sent ones, appends accepted events and quarantined rejects to the event
+/// log, and refuses work when the workers fall behind (503) or an organization exceeds its
+/// quota (429). It also caches credential lookups: apps by token or id for 30 seconds,
+/// tracking links for 60, S2S keys for 5 (misses included), each up to 200 000 entries.
 pub struct Ingest {
+    /// The event log accepted events are appended to (the one the pipeline reads).
     pub log: Arc<dyn EventLog>,
     pipeline: Arc<PipelineHandle>,
     store: Store,
@@ -159,6 +191,11 @@ fn encode(record: &LogRecord) -> Result<Vec<u8>, IngestError> {
 }
 
 impl Ingest {
+    /// Sets collection up, rebuilding the dedup window from the keys of records the log
+    /// appended within the last `dedup_window_days` (only as far back as the log still
+    /// holds), so a restart still recognises re-sent events.
+    ///
+    /// Fails when the log cannot list its recent keys.
     pub async fn new(
         log: Arc<dyn EventLog>,
         pipeline: Arc<PipelineHandle>,
@@ -199,10 +236,17 @@ impl Ingest {
         })
     }
 
+    /// How many event keys the dedup window holds. Days that left the window are dropped
+    /// lazily (when a key is next recorded in their shard), so this may count a few
+    /// expired keys.
     pub fn dedup_len(&self) -> usize {
         self.dedup.len()
     }
 
+    /// The app an SDK token belongs to, or `None` for an unknown token. Answers, misses
+    /// included, are cached for 30 seconds ([`Ingest::forget_app`] clears them at once).
+    ///
+    /// Fails with [`IngestError::Storage`] when the store cannot be read.
     pub async fn app_by_token(&self, token: &str) -> Result<Option<Arc<App>>, IngestError> {
         if let Some(app) = self.apps_by_token.get(token).await {
             return Ok(app);
@@ -212,6 +256,9 @@ impl Ingest {
         Ok(app)
     }
 
+    /// The app with this id, or `None` when there is none (e.g. deleted). Cached like
+    /// [`Ingest::app_by_token`]; fails with [`IngestError::Storage`] when the store cannot
+    /// be read.
     pub async fn app_by_id(&self, app_id: &AppId) -> Result<Option<Arc<App>>, IngestError> {
         if let Some(app) = self.apps_by_id.get(app_id).await {
             return Ok(app);
@@ -221,6 +268,9 @@ impl Ingest {
         Ok(app)
     }
 
+    /// The tracking link with this id, or `None` when there is none. Answers, misses
+    /// included, are cached for 60 seconds. Fails with [`IngestError::Storage`] when the
+    /// store cannot be read (event checks turn that into [`IngestError::LinkLookup`]).
     pub async fn link(&self, link_id: &LinkId) -> Result<Option<Link>, IngestError> {
         if let Some(link) = self.links.get(link_id).await {
             return Ok(link);
@@ -230,6 +280,10 @@ impl Ingest {
         Ok(link)
     }
 
+    /// The S2S key with this id, or `None` when there is none. Revoked keys are returned
+    /// too: the caller checks `revoked_at`. Answers are cached for only 5 seconds, so a
+    /// revocation made elsewhere applies quickly. Fails with [`IngestError::Storage`] when
+    /// the store cannot be read.
     pub async fn key(&self, key_id: &KeyId) -> Result<Option<AppKey>, IngestError> {
         if let Some(key) = self.keys.get(key_id).await {
             return Ok(key);
@@ -253,6 +307,8 @@ impl Ingest {
         self.keys.invalidate_all();
     }
 
+    /// Forgets the cached S2S key (after it was revoked or changed), so the next request
+    /// reads it from the store.
     pub async fn forget_key(&self, key_id: &KeyId) {
         self.keys.invalidate(key_id).await;
     }
@@ -530,6 +586,9 @@ impl Ingest {
     }
 }
 
+/// What a logged event carries of its tracking link: the link's id, the network, campaign,
+/// ad group and creative it credits, and whether it is a retargeting link (whose opens can
+/// count as re-engagements).
 pub fn link_ref(link: &Link) -> LinkRef {
     LinkRef {
         link_id: link.id.to_string(),

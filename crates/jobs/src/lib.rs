@@ -7,12 +7,15 @@
 //! The server starts these and hands them requests' work; nothing here speaks HTTP to
 //! clients. A durable job queue with schedules (issue 16) belongs here too.
 //!
-//! Code: `postbacks.rs` (the sender and its options), `mail.rs` (transports and templates),
+//! Code: `postbacks.rs` (the sender and its options), `outbound.rs` (the SSRF guard every
+//! call to a tenant-chosen URL goes through), `mail.rs` (transports and templates),
 //! `metric_names.rs` (the metrics this crate records).
 #![warn(missing_docs)]
 
 pub mod mail;
 pub mod metric_names;
+pub mod outbound;
 pub mod postbacks;
 
+pub use outbound::OutboundPolicy;
 pub use postbacks::{PostbackSender, PostbacksConfig, install_crypto_provider};

@@ -4,6 +4,7 @@
 //! a circuit breaker, so a network that is down costs no more than a probe now and then.
 //! Nothing here is on the ingestion or attribution path: a dead destination slows neither.
 
+use crate::outbound::{self, OutboundPolicy};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -54,6 +55,7 @@ struct Breaker {
 pub struct PostbackSender {
     store: Store,
     client: reqwest::Client,
+    policy: OutboundPolicy,
     config: PostbacksConfig,
     breakers: Mutex<HashMap<String, Breaker>>,
 }
@@ -69,19 +71,24 @@ fn now_ms() -> i64 {
 }
 
 impl PostbackSender {
-    /// A sender over `store` with `config`'s timeouts, retries and breaker.
+    /// A sender over `store` with `config`'s timeouts, retries and breaker, calling only
+    /// destinations `policy` permits (see [`crate::outbound`]).
     ///
     /// # Errors
     ///
     /// The HTTP client could not be built (no TLS provider could be set up).
-    pub fn new(store: Store, config: PostbacksConfig) -> anyhow::Result<Self> {
+    pub fn new(
+        store: Store,
+        config: PostbacksConfig,
+        policy: OutboundPolicy,
+    ) -> anyhow::Result<Self> {
         install_crypto_provider();
-        let client = reqwest::Client::builder()
+        let client = policy
+            .client()
             .timeout(Duration::from_millis(config.timeout_ms))
-            .redirect(reqwest::redirect::Policy::limited(3))
             .user_agent(concat!("unmogrowp-postbacks/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { store, client, config, breakers: Mutex::new(HashMap::new()) })
+        Ok(Self { store, client, policy, config, breakers: Mutex::new(HashMap::new()) })
     }
 
     fn host_of(url: &str) -> String {
@@ -122,6 +129,15 @@ impl PostbackSender {
         // Delivery is at least once: a sender that dies between the network's answer and
         // recording it leaves the delivery to be sent again. The key (the delivery's id, the
         // same on every attempt) lets the network drop the repeat.
+        // A destination the outbound guard refuses is never called and never retried.
+        let checked = url::Url::parse(&delivery.url)
+            .map_err(|_| outbound::Refusal::Scheme)
+            .and_then(|url| self.policy.check_url(&url));
+        if let Err(refusal) = checked {
+            tracing::warn!(%refusal, "postback destination refused");
+            metrics::counter!(crate::metric_names::POSTBACKS_FAILED_TOTAL).increment(1);
+            return AttemptOutcome::Failed { error: "destination refused".to_owned() };
+        }
         let result =
             self.client.get(&delivery.url).header("idempotency-key", &delivery.id).send().await;
         let error = match result {
@@ -131,8 +147,15 @@ impl PostbackSender {
                 return AttemptOutcome::Delivered;
             }
             Ok(response) => format!("HTTP {}", response.status().as_u16()),
-            Err(error) if error.is_timeout() => "timed out".to_owned(),
-            Err(error) => format!("request failed: {}", error.without_url()),
+            Err(error) => {
+                let described = outbound::describe(&error);
+                if described == "destination refused" {
+                    tracing::warn!("postback destination refused at resolution");
+                    metrics::counter!(crate::metric_names::POSTBACKS_FAILED_TOTAL).increment(1);
+                    return AttemptOutcome::Failed { error: described.to_owned() };
+                }
+                described.to_owned()
+            }
         };
         self.record(&host, false);
         let attempts = u32::try_from(delivery.attempts).unwrap_or(u32::MAX).saturating_add(1);

@@ -12,8 +12,14 @@ use unmogrowp_storage::Store;
 /// What the pipeline needs to know of an app.
 #[derive(Clone, Debug)]
 pub struct AppInfo {
+    /// The IANA time zone report days follow (UTC when the app's zone is unknown to the
+    /// time zone database, or for a deleted app).
     pub time_zone: jiff::tz::TimeZone,
+    /// The ISO 4217 code revenue is converted into (e.g. `EUR`; `USD` for a deleted app).
     pub currency: String,
+    /// The app's attribution windows and fraud thresholds in the engine's units
+    /// (milliseconds; see [`engine_settings`]). Its `max_lateness_ms` is not used: the
+    /// pipeline applies ingestion's maximum event age instead.
     pub settings: unmogrowp_attribution::Settings,
     /// The organization's blocked IP ranges.
     pub blocked: Vec<unmogrowp_domain::net::IpNet>,

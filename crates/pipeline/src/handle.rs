@@ -12,17 +12,33 @@ use unmogrowp_domain::event::EventType;
 /// What live subscribers hear about each stored record.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct LiveMessage {
+    /// The organization that owns the app; used to route the message to that
+    /// organization's connections and never serialized (the shared log's relay carries it
+    /// beside the message).
     #[serde(skip)]
     pub org_id: String,
+    /// The app the record belongs to.
     pub app_id: String,
+    /// What the record is (`install`, `open`, `session`, `event`, `click` or `impression`),
+    /// serialized as `type`.
     #[serde(rename = "type")]
     pub kind: EventType,
+    /// The client's event id (for a click recorded by a tracking link, the click id).
     pub id: String,
+    /// The event's name (e.g. `purchase`): always present for `event` records, for other
+    /// types only when the client sent one.
     pub name: Option<String>,
+    /// When the event happened (the client's clock), as RFC 3339 in UTC.
     pub at: String,
+    /// The network the record is credited to, as stored after attribution (`organic` when
+    /// no source is credited; for a rejected install, the rejected touchpoint's network).
     pub network: String,
+    /// The campaign the record is credited to (empty when organic).
     pub campaign: String,
+    /// The device's country, a two-letter ISO 3166-1 code (empty when unknown).
     pub country: String,
+    /// Revenue converted into the app's currency (0 when the event has none or its
+    /// currency cannot be converted).
     pub revenue: f64,
 }
 
@@ -62,6 +78,7 @@ impl PipelineHandle {
         self.paused.send_replace(true);
     }
 
+    /// Lets the worker take batches again after [`PipelineHandle::pause`].
     pub fn resume(&self) {
         self.paused.send_replace(false);
     }
@@ -73,6 +90,9 @@ impl PipelineHandle {
         self.postbacks.invalidate_all();
     }
 
+    /// A receiver of every record this node announces, for all organizations (the caller
+    /// filters by [`LiveMessage::org_id`]). The channel holds 4 096 messages; a receiver
+    /// that falls further behind gets `RecvError::Lagged` and misses the skipped ones.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveMessage>> {
         self.live.subscribe()
     }

@@ -5,6 +5,7 @@
 //! stopped, and a replay changes nothing. After each batch it announces the new records to
 //! live subscribers. Several workers share a partitioned log, each owning a fixed set of
 //! partitions ([`owned_partitions`]) and skipping the others' records.
+#![warn(missing_docs)]
 
 mod attribute;
 mod enrich;
@@ -29,6 +30,10 @@ use unmogrowp_domain::money::Rates;
 use unmogrowp_eventstore::{Batch, EventStore, QuarantinedRow};
 use unmogrowp_storage::Store;
 
+/// The consumer name the pipeline commits its log positions under. On the embedded log the
+/// single worker commits as `pipeline`; on a shared log each worker commits as
+/// `pipeline-w<ordinal>` ([`unmogrowp_bus::worker_consumer_name`]) and the log's overall
+/// position is the lowest of those ([`EventLog::watermark`] with this name).
 pub const CONSUMER: &str = "pipeline";
 
 /// The partitions worker `ordinal` of `workers` owns among `partitions`: those whose number
@@ -39,6 +44,11 @@ pub fn owned_partitions(partitions: u16, workers: u16, ordinal: u16) -> Vec<u16>
     (0..partitions.max(1)).filter(|p| p % workers == ordinal).collect()
 }
 
+/// What a worker runs with: batch sizes, retention, currency rates, the attribution
+/// snapshot's file and the log partitions it decides. The server builds it from its
+/// configuration (`events.*`, `ingest.max_event_age_days`, `pipeline.*`); batch sizes depend
+/// on the event store's kind (few large inserts for a column store, whatever is there for the
+/// embedded one).
 #[derive(Clone, Debug)]
 pub struct PipelineOptions {
     /// The most records applied to the event store at once.
@@ -46,9 +56,20 @@ pub struct PipelineOptions {
     /// Records to gather before applying, waiting at most `batch_linger` for them (a
     /// column store wants few large inserts; the embedded store applies whatever is there).
     pub min_batch: usize,
+    /// The longest a batch waits for `min_batch` records once its first ones have arrived;
+    /// after that, what was gathered is applied. Zero applies at once.
     pub batch_linger: Duration,
+    /// How long the event log keeps records every consumer has committed; older ones are
+    /// removed. It should cover at least ingestion's dedup window, which ingestion rebuilds
+    /// from the log when it starts. Enforced at most every 10 minutes, when a read finds no
+    /// new records.
     pub log_retention: Duration,
+    /// Raw events are kept this many days: the event store's partitions of UTC days before
+    /// the day this many days ago are dropped (rollups stay). Checked together with
+    /// `log_retention`.
     pub events_retention_days: u32,
+    /// Exchange rates (units per US dollar) used to convert each event's revenue into its
+    /// app's currency; revenue in a currency the rates do not know is stored as 0.
     pub rates: Rates,
     /// Where the attribution engine's snapshot is kept (`None`: rebuild from the log).
     pub snapshot_path: Option<std::path::PathBuf>,
@@ -60,9 +81,20 @@ pub struct PipelineOptions {
     /// This worker's number among those sharing the log (its consumer is
     /// `pipeline-w<ordinal>` on a shared log), and how many share it.
     pub worker_ordinal: u16,
+    /// How many workers share the log (at least 1): the watermark counts this many
+    /// `pipeline-w<ordinal>` consumers, and on a shared log the positions committed under a
+    /// higher ordinal are forgotten as stale when the worker starts.
     pub workers: u16,
 }
 
+/// One pipeline worker: reads its partitions of the event log in order, enriches each event
+/// with its app's settings, runs the attribution engine over it, queues the postbacks it
+/// triggers, stores each batch with the log offsets it ends at, and announces the new
+/// records to live subscribers.
+///
+/// Build it with [`Pipeline::new`], give [`Pipeline::handle`] to the server, then spawn
+/// [`Pipeline::run`]; the worker owns the engine's state, so only one may run per set of
+/// partitions.
 pub struct Pipeline {
     attributor: attribute::Attributor,
     log: Arc<dyn EventLog>,
@@ -92,6 +124,14 @@ pub(crate) struct Prepared {
 }
 
 impl Pipeline {
+    /// Prepares a worker: reads where the event store stands in each partition it decides
+    /// (a partition never stored starts at offset 0) and sets the handle's position (on a
+    /// shared log, the watermark committed under [`CONSUMER`] by all `options.workers`;
+    /// otherwise partition 0's stored offset). The attribution engine starts empty; it is
+    /// loaded from its snapshot or rebuilt when [`Pipeline::run`] begins.
+    ///
+    /// Fails when `options.partitions` names a partition the log does not have, or when the
+    /// event store cannot tell its positions.
     pub async fn new(
         log: Arc<dyn EventLog>,
         events: Arc<dyn EventStore>,
@@ -154,6 +194,9 @@ impl Pipeline {
         })
     }
 
+    /// The handle the server keeps: the stored position and lag, the pause switch, the live
+    /// feed and the app-settings cache. It stays valid after [`Pipeline::run`] takes the
+    /// worker.
     pub fn handle(&self) -> Arc<PipelineHandle> {
         self.handle.clone()
     }

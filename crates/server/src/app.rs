@@ -40,6 +40,10 @@ pub struct Application {
     pipeline: Option<unmogrowp_pipeline::Pipeline>,
 }
 
+/// The storage options the configuration selects: PostgreSQL when `database_url` is set and not
+/// empty (with `database_replica_url`, when not empty, as a read replica), else SQLite in
+/// `data_dir`; the pool size (`database_max_connections`), the PostgreSQL statement timeout, and
+/// the role to switch to (`database_app_role`; empty keeps the login role).
 pub fn store_options(config: &Config) -> StoreOptions {
     StoreOptions {
         data_dir: config.data_dir.clone(),
@@ -165,14 +169,18 @@ impl Application {
         Ok(Self { listener, router, state, pipeline: runs_pipeline.then_some(pipeline) })
     }
 
+    /// The address the server listens on: with port 0 in `addr`, the port the OS picked.
     pub fn local_addr(&self) -> SocketAddr {
         self.state.config.addr
     }
 
+    /// The server's base URL, `http://<local_addr>` (plain HTTP: TLS, if any, is terminated by a
+    /// proxy in front).
     pub fn url(&self) -> String {
         format!("http://{}", self.local_addr())
     }
 
+    /// The state the handlers share (configuration, stores, services, caches).
     pub fn state(&self) -> &AppState {
         &self.state
     }
@@ -204,6 +212,7 @@ impl Application {
                 let sender = Arc::new(unmogrowp_jobs::PostbackSender::new(
                     self.state.store.clone(),
                     self.state.config.postbacks.clone(),
+                    self.state.config.security.outbound_policy(),
                 )?);
                 Some(tokio::spawn(sender.run(pipeline_stopped.clone())))
             }
@@ -511,6 +520,11 @@ async fn serve_role_paths(
     }
 }
 
+/// Wraps `router` in the standard layers, outermost first: request id, access log, metrics,
+/// security headers and problem bodies for bare error statuses; a panic catcher (500 problem
+/// document); CORS when `http.cors_allowed_origins` is not empty; response compression; the
+/// `http.request_timeout_ms` timeout (503); and the `http.max_body_bytes` body limit (413).
+/// Fails when an entry of `http.cors_allowed_origins` is not a valid header value.
 pub fn with_middleware(router: Router, config: &Config) -> anyhow::Result<Router> {
     let settings = Arc::new(ObserveSettings { behind_tls: config.http.behind_tls });
     let layers = ServiceBuilder::new()

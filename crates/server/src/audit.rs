@@ -5,9 +5,13 @@ use crate::auth::{Auth, ClientInfo};
 use unmogrowp_domain::{OrgId, UserId};
 use unmogrowp_storage::{NewAuditEntry, Outcome, Store};
 
+/// An audit entry being built: start with [`Audit::new`], name the actor, the target, the outcome
+/// and details, then record it with one of the `record*` methods.
 pub struct Audit(NewAuditEntry);
 
 impl Audit {
+    /// Starts an entry for `action` (a dotted name such as `auth.login` or `app.created`) with the
+    /// client's IP and user agent (none when the header was empty) and the outcome `Success`.
     pub fn new(action: &str, client: &ClientInfo) -> Self {
         Self(NewAuditEntry {
             action: action.to_owned(),
@@ -18,28 +22,35 @@ impl Audit {
         })
     }
 
+    /// Sets the actor to the signed-in caller (user id and email).
     pub fn by(mut self, auth: &Auth) -> Self {
         self.0.actor_id = Some(auth.user_id.clone());
         self.0.actor = Some(auth.email.clone());
         self
     }
 
+    /// Sets the actor for requests without a session (login, registration, password reset): the
+    /// email as given, and the user id when the account exists.
     pub fn actor(mut self, user_id: Option<&UserId>, email: &str) -> Self {
         self.0.actor_id = user_id.cloned();
         self.0.actor = Some(email.to_owned());
         self
     }
 
+    /// Names what the action touched, as `kind:id` (e.g. `app:<id>`).
     pub fn target(mut self, target: impl Into<String>) -> Self {
         self.0.target = Some(target.into());
         self
     }
 
+    /// Replaces the outcome (`Success` unless set), e.g. with `Denied` or `Failure`.
     pub fn outcome(mut self, outcome: Outcome) -> Self {
         self.0.outcome = Some(outcome);
         self
     }
 
+    /// Attaches structured details, stored as JSON text. Admins of the organization read them in
+    /// the audit log: never put passwords, tokens or other secrets in them.
     pub fn details(mut self, details: &serde_json::Value) -> Self {
         self.0.details = Some(details.to_string());
         self

@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 pub use unmogrowp_ingest::IngestConfig;
 pub use unmogrowp_jobs::PostbacksConfig;
 
+/// Which part of the system this process runs (`role` / `UNMOGROWP_ROLE`, or `--role`; default
+/// `all`). Roles other than `all` need `database_url`, `events_url` and `nats_url`, as their data
+/// is shared with other nodes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ServerRole {
@@ -27,6 +30,7 @@ pub enum ServerRole {
 }
 
 impl ServerRole {
+    /// The role's name as configured: `all`, `api`, `ingest` or `worker`.
     pub fn as_str(self) -> &'static str {
         match self {
             ServerRole::All => "all",
@@ -37,16 +41,23 @@ impl ServerRole {
     }
 }
 
+/// How log lines are written (`log_format` / `UNMOGROWP_LOG_FORMAT`; default `auto`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// JSON when standard output is not a terminal, human-readable otherwise.
     #[default]
     Auto,
+    /// One JSON object per line.
     Json,
+    /// Compact human-readable lines.
     Pretty,
 }
 
+/// The server's whole configuration. A top-level key is `key = …` in the TOML file or
+/// `UNMOGROWP_KEY` in the environment; a key of a section is `[section] key = …` or
+/// `UNMOGROWP_SECTION__KEY`. Every key has a default and unknown keys are refused. Backend URLs and
+/// the master key are secrets, never printed.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -54,6 +65,8 @@ pub struct Config {
     pub addr: SocketAddr,
     /// Where embedded data lives (SQLite files, the event log, generated keys, the outbox).
     pub data_dir: PathBuf,
+    /// What this process runs (`role` / `UNMOGROWP_ROLE`, or `--role`): `all` (default), `api`,
+    /// `ingest` or `worker`.
     pub role: ServerRole,
     /// The address users reach the server at, used in links sent by email. Defaults to
     /// `http://<addr>`.
@@ -62,9 +75,17 @@ pub struct Config {
     /// OLTP database: unset for SQLite in the data dir, or `postgres://USER@HOST:PORT/DB`.
     #[serde(deserialize_with = "optional_secret")]
     pub database_url: Option<SecretString>,
+    /// A PostgreSQL read replica for queries that tolerate a little lag (`database_replica_url` /
+    /// `UNMOGROWP_DATABASE_REPLICA_URL`); unset or empty for none. Not used with SQLite.
     #[serde(deserialize_with = "optional_secret")]
     pub database_replica_url: Option<SecretString>,
+    /// Size of each connection pool (`database_max_connections` /
+    /// `UNMOGROWP_DATABASE_MAX_CONNECTIONS`, default 16; 0 counts as 1): PostgreSQL's primary and
+    /// replica pools, or SQLite's reader pool (SQLite writes through one connection).
     pub database_max_connections: u32,
+    /// PostgreSQL `statement_timeout` in milliseconds (`database_statement_timeout_ms` /
+    /// `UNMOGROWP_DATABASE_STATEMENT_TIMEOUT_MS`, default 10 000; 0 for none). Not used by SQLite
+    /// nor while migrating.
     pub database_statement_timeout_ms: u64,
     /// PostgreSQL role the server switches to after connecting (owns no table, so row-level
     /// security binds it). Empty to stay the login role.
@@ -73,30 +94,81 @@ pub struct Config {
     /// Event store: unset for embedded, or `clickhouse://HOST:HTTP_PORT/DATABASE`.
     #[serde(deserialize_with = "optional_secret")]
     pub events_url: Option<SecretString>,
+    /// A NATS server with JetStream holding the shared event log, `nats://HOST:PORT` (`nats_url` /
+    /// `UNMOGROWP_NATS_URL`). Unset: the file log in `<data_dir>/log`, for one node.
     #[serde(deserialize_with = "optional_secret")]
     pub nats_url: Option<SecretString>,
+    /// Names the JetStream streams (`<PREFIX>_EVENTS`, `<PREFIX>_OFFSETS`) and subjects
+    /// (`nats_prefix` / `UNMOGROWP_NATS_PREFIX`, default `unmogrowp`), so deployments can share a
+    /// NATS server.
     pub nats_prefix: String,
     /// How long JetStream remembers message ids to drop a re-sent event at once (seconds,
     /// default 600). Past it, a re-sent id still counts once: the event store drops it.
     pub nats_duplicate_window_seconds: u64,
+    /// Redis (5 or newer), `redis://HOST:PORT/DB` (`redis_url` / `UNMOGROWP_REDIS_URL`): rate
+    /// limits, login throttling, the shared report cache and cache invalidations for every node.
+    /// Unset: each node keeps its own.
     #[serde(deserialize_with = "optional_secret")]
     pub redis_url: Option<SecretString>,
+    /// Prefix of every Redis key and of the invalidation channel, as `<prefix>:…` (`redis_prefix` /
+    /// `UNMOGROWP_REDIS_PREFIX`, default `unmogrowp`).
     pub redis_prefix: String,
     /// `smtp://HOST:PORT`; unset writes emails as files under `<data_dir>/outbox/`.
     #[serde(deserialize_with = "optional_secret")]
     pub smtp_url: Option<SecretString>,
+    /// Sender of outgoing emails, a mailbox such as `Name <address@example.com>` (`smtp_from` /
+    /// `UNMOGROWP_SMTP_FROM`, default `UnMoGrowP <no-reply@unmogrowp.localhost>`); one that does
+    /// not parse stops start-up.
     pub smtp_from: String,
 
+    /// JSON or human-readable logs (`log_format` / `UNMOGROWP_LOG_FORMAT`): `auto` (default),
+    /// `json` or `pretty`.
     pub log_format: LogFormat,
     /// A tracing filter, e.g. `info` or `info,unmogrowp_server=debug`.
     pub log_level: String,
 
+    /// The `[http]` section (`UNMOGROWP_HTTP__*`): timeouts, body size, CORS, TLS, proxies.
     pub http: HttpConfig,
+    /// The `[auth]` section (`UNMOGROWP_AUTH__*`): master key, lifetimes, login throttling,
+    /// password hashing.
     pub auth: AuthConfig,
+    /// The `[ingest]` section (`UNMOGROWP_INGEST__*`): limits and quotas of collection.
     pub ingest: IngestConfig,
+    /// The `[events]` section (`UNMOGROWP_EVENTS__*`): retention, batching, currency rates.
     pub events: EventsConfig,
+    /// The `[postbacks]` section (`UNMOGROWP_POSTBACKS__*`): attempts, timeouts and circuit
+    /// breakers of postback delivery.
     pub postbacks: PostbacksConfig,
+    /// The `[pipeline]` section (`UNMOGROWP_PIPELINE__*`): partitions and workers of the shared
+    /// event log.
     pub pipeline: PipelineConfig,
+    /// The `[security]` section (`UNMOGROWP_SECURITY__*`).
+    pub security: SecurityConfig,
+}
+
+/// Security settings.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    /// Ranges (CIDR or bare addresses) outside the public internet that postbacks (and later
+    /// webhooks) may still reach, e.g. `["10.20.0.0/16"]` for a receiver on the same private
+    /// network (`security.outbound_allow_cidrs` / `UNMOGROWP_SECURITY__OUTBOUND_ALLOW_CIDRS`, a
+    /// TOML array in the environment too). Empty by default: loopback, private, link-local
+    /// (cloud metadata included) and other special-purpose addresses are refused.
+    pub outbound_allow_cidrs: Vec<String>,
+}
+
+impl SecurityConfig {
+    /// The outbound guard these settings describe (entries were checked when the
+    /// configuration was loaded; one that is not a range allows nothing).
+    pub fn outbound_policy(&self) -> unmogrowp_jobs::OutboundPolicy {
+        let ranges = self
+            .outbound_allow_cidrs
+            .iter()
+            .filter_map(|text| unmogrowp_domain::net::IpNet::parse(text).ok())
+            .collect();
+        unmogrowp_jobs::OutboundPolicy::new(ranges)
+    }
 }
 
 /// How the workers share the event log (cluster tier: `nats_url` set; the embedded log has
@@ -164,6 +236,8 @@ impl PipelineConfig {
     }
 }
 
+/// The `[events]` section: how long events are kept and how workers batch them into the event
+/// store.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EventsConfig {
@@ -180,6 +254,9 @@ pub struct EventsConfig {
     /// With ClickHouse (`events_url`): rows per insert, gathered for up to
     /// `clickhouse_flush_ms`, whichever comes first.
     pub clickhouse_batch_rows: usize,
+    /// With ClickHouse: the longest a worker gathers rows before inserting what it has, in
+    /// milliseconds (`events.clickhouse_flush_ms` / `UNMOGROWP_EVENTS__CLICKHOUSE_FLUSH_MS`,
+    /// default 1000).
     pub clickhouse_flush_ms: u64,
     /// Units of each currency per US dollar, overriding the built-in reference rates.
     pub currency_rates: std::collections::HashMap<String, f64>,
@@ -198,6 +275,8 @@ impl Default for EventsConfig {
     }
 }
 
+/// The `[auth]` section: the master key, lifetimes of tokens, sessions and emailed links, login
+/// throttling, password hashing and caches.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
@@ -206,10 +285,22 @@ pub struct AuthConfig {
     /// Several nodes sharing one database must share this key.
     #[serde(deserialize_with = "optional_secret")]
     pub secret_key: Option<SecretString>,
+    /// Lifetime of an access token in seconds (`auth.access_token_ttl_seconds` /
+    /// `UNMOGROWP_AUTH__ACCESS_TOKEN_TTL_SECONDS`, default 900; must be positive). A token never
+    /// outlives its session.
     pub access_token_ttl_seconds: u64,
+    /// Lifetime of a session signed in without "remember me", in hours (`auth.session_ttl_hours` /
+    /// `UNMOGROWP_AUTH__SESSION_TTL_HOURS`, default 24; must be positive).
     pub session_ttl_hours: u64,
+    /// Lifetime of a session signed in with "remember me", in days (`auth.remember_me_ttl_days` /
+    /// `UNMOGROWP_AUTH__REMEMBER_ME_TTL_DAYS`, default 30).
     pub remember_me_ttl_days: u64,
+    /// How long an emailed password-reset link works, in minutes
+    /// (`auth.password_reset_ttl_minutes` / `UNMOGROWP_AUTH__PASSWORD_RESET_TTL_MINUTES`, default
+    /// 15).
     pub password_reset_ttl_minutes: u64,
+    /// How long an emailed invitation works, in days (`auth.invitation_ttl_days` /
+    /// `UNMOGROWP_AUTH__INVITATION_TTL_DAYS`, default 7).
     pub invitation_ttl_days: u64,
     /// Failed logins of one account before it must wait (429 with Retry-After).
     pub lockout_account_threshold: u32,
@@ -217,6 +308,9 @@ pub struct AuthConfig {
     pub lockout_ip_threshold: u32,
     /// The first wait; it doubles with every further failure, up to the maximum.
     pub lockout_base_delay_seconds: u64,
+    /// The longest wait imposed after repeated failures, in seconds
+    /// (`auth.lockout_max_delay_seconds` / `UNMOGROWP_AUTH__LOCKOUT_MAX_DELAY_SECONDS`, default
+    /// 900).
     pub lockout_max_delay_seconds: u64,
     /// Failures older than this are forgotten.
     pub lockout_window_seconds: u64,
@@ -250,6 +344,7 @@ impl Default for AuthConfig {
     }
 }
 
+/// The `[http]` section: timeouts, body size, CORS, TLS and proxy settings.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
@@ -296,6 +391,7 @@ impl Default for Config {
             events: EventsConfig::default(),
             postbacks: PostbacksConfig::default(),
             pipeline: PipelineConfig::default(),
+            security: SecurityConfig::default(),
         }
     }
 }
@@ -316,19 +412,28 @@ impl Default for HttpConfig {
 /// Values given on the command line; they win over file and environment.
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
+    /// `--addr`: the listen address.
     pub addr: Option<SocketAddr>,
+    /// `--data-dir`: the data directory.
     pub data_dir: Option<PathBuf>,
+    /// `--role`: what this process runs.
     pub role: Option<ServerRole>,
 }
 
+/// Why the configuration could not be loaded; the server does not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The configuration file given (`--config`) does not exist.
     #[error("configuration file {0} does not exist")]
     MissingFile(PathBuf),
+    /// A value does not parse, a key is unknown (the message names it and where it came from, file
+    /// or environment), or a setting is out of range.
     #[error("invalid configuration: {0}")]
     Invalid(String),
 }
 
+/// The prefix of configuration environment variables; nested keys are joined with `__`, e.g.
+/// `UNMOGROWP_HTTP__BEHIND_TLS` for `http.behind_tls`.
 pub const ENV_PREFIX: &str = "UNMOGROWP_";
 
 impl Config {
@@ -382,6 +487,9 @@ impl Config {
         if self.auth.lockout_account_threshold == 0 || self.auth.lockout_ip_threshold == 0 {
             return Err(ConfigError::Invalid("auth.lockout_*_threshold must be positive".into()));
         }
+        unmogrowp_jobs::OutboundPolicy::parse(&self.security.outbound_allow_cidrs).map_err(
+            |message| ConfigError::Invalid(format!("security.outbound_allow_cidrs: {message}")),
+        )?;
         for proxy in &self.http.trusted_proxies {
             crate::net::IpNet::parse(proxy).map_err(|message| {
                 ConfigError::Invalid(format!("http.trusted_proxies: `{proxy}`: {message}"))
@@ -398,6 +506,8 @@ impl Config {
         }
     }
 
+    /// The OLTP database URL, exposed for connecting (never log it); `None` when unset or empty,
+    /// meaning SQLite in the data dir.
     pub fn database_url(&self) -> Option<&str> {
         self.database_url.as_ref().map(ExposeSecret::expose_secret).filter(|url| !url.is_empty())
     }

@@ -7,6 +7,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use std::sync::{Arc, LazyLock};
 
+/// Where the OpenAPI document is served; the Swagger UI loads it from here.
 pub const OPENAPI_PATH: &str = "/api/openapi.json";
 
 static SWAGGER_CONFIG: LazyLock<Arc<utoipa_swagger_ui::Config<'static>>> =

@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use unmogrowp_domain::validate::FieldError;
 use unmogrowp_storage::StorageError;
 
+/// The media type of every error body (RFC 9457).
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// The body of every error response.
@@ -20,6 +21,7 @@ pub struct ProblemDocument {
     pub problem_type: String,
     /// The HTTP reason phrase.
     pub title: String,
+    /// The HTTP status code of the response, repeated in the body.
     pub status: u16,
     /// What went wrong, for a person.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -28,6 +30,9 @@ pub struct ProblemDocument {
     pub code: String,
     /// One entry per bad field.
     pub errors: Vec<FieldError>,
+    /// The id of this request, also sent in the X-Request-Id response header: the X-Request-Id the
+    /// client sent when it is 1 to 128 visible ASCII characters, else one the server made. Quote it
+    /// when reporting a problem.
     pub request_id: String,
     /// Extra members some problems carry (e.g. readiness checks).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
@@ -53,6 +58,8 @@ struct ApiErrorInner {
 }
 
 impl ApiError {
+    /// An error with `status` and a machine-readable `code` (the document's `code`, and its `type`
+    /// as `urn:unmogrowp:problem:<code>`), without detail yet.
     pub fn new(status: StatusCode, code: impl Into<Cow<'static, str>>) -> Self {
         Self(Box::new(ApiErrorInner {
             status,
@@ -66,35 +73,45 @@ impl ApiError {
         }))
     }
 
+    /// Sets the human-readable detail. A 500 replaces it in the response with a generic message;
+    /// other statuses show it.
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
         self.0.detail = Some(detail.into());
         self
     }
 
+    /// Sets the per-field errors (the document's `errors`).
     pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
         self.0.errors = errors;
         self
     }
 
+    /// Sends `Retry-After` with this many seconds (at least 1).
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
         self.0.retry_after_seconds = Some(seconds.max(1));
         self
     }
 
+    /// Adds a response header, set after the content type and `Retry-After`, so it replaces a
+    /// header of the same name.
     pub fn with_header(mut self, name: header::HeaderName, value: HeaderValue) -> Self {
         self.0.headers.push((name, value));
         self
     }
 
+    /// Adds a top-level member to the document, e.g. `checks` on a failed readiness probe or
+    /// `max_events`. The key must not be a standard member's name.
     pub fn with_extra(mut self, key: &str, value: serde_json::Value) -> Self {
         self.0.extra.get_or_insert_with(Default::default).insert(key.to_owned(), value);
         self
     }
 
+    /// The status the response will have.
     pub fn status(&self) -> StatusCode {
         self.0.status
     }
 
+    /// The machine-readable code, e.g. `not_found`.
     pub fn code(&self) -> &str {
         &self.0.code
     }
@@ -115,20 +132,24 @@ impl ApiError {
             .with_errors(errors)
     }
 
+    /// 400 `invalid_request` for one bad field, with its message.
     pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
         Self::validation(vec![FieldError::new(field, message)])
     }
 
+    /// 400 with a specific `code` and detail.
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code).with_detail(detail)
     }
 
+    /// 401 `unauthorized` with `WWW-Authenticate: Bearer`: no valid credentials.
     pub fn unauthorized(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized")
             .with_detail(detail)
             .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
     }
 
+    /// 403 `forbidden`: the caller is authenticated but may not do this.
     pub fn forbidden(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden").with_detail(detail)
     }
@@ -138,24 +159,30 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found").with_detail(format!("{what} not found"))
     }
 
+    /// 409 with a specific `code`: the request clashes with the current state.
     pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, code).with_detail(detail)
     }
 
+    /// 413 `payload_too_large`.
     pub fn payload_too_large(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").with_detail(detail)
     }
 
+    /// 422 with a specific `code`: well-formed, but cannot be acted on.
     pub fn unprocessable(code: &'static str, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, code).with_detail(detail)
     }
 
+    /// 429 `too_many_requests` with `Retry-After` (seconds, at least 1).
     pub fn too_many_requests(retry_after_seconds: u64, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests")
             .with_detail(detail)
             .with_retry_after(retry_after_seconds)
     }
 
+    /// 503 `unavailable` with `Retry-After` (seconds, at least 1): temporary, worth retrying.
+    /// Unlike a 500, its detail is shown.
     pub fn unavailable(retry_after_seconds: u64, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable")
             .with_detail(detail)
@@ -303,4 +330,5 @@ impl From<StorageError> for ApiError {
     }
 }
 
+/// What handlers return: a value, or an error answered as a problem document.
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -4,10 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+/// One backend that `/readyz` asks about; one is registered at start for each backend in use.
 #[async_trait::async_trait]
 pub trait ReadinessCheck: Send + Sync {
     /// A short name such as `database`, `event_store`, `redis`.
     fn name(&self) -> &'static str;
+    /// Asks the backend; `Err` carries a short reason, shown in the readiness report. Runs under a
+    /// 3-second deadline.
     async fn check(&self) -> Result<(), String>;
     /// Whether a failure makes the node unready (false: the node degrades, e.g. Redis).
     fn required(&self) -> bool {
@@ -15,15 +18,21 @@ pub trait ReadinessCheck: Send + Sync {
     }
 }
 
+/// The registered checks; cheap to clone (the checks are shared).
 #[derive(Clone, Default)]
 pub struct Readiness {
     checks: Vec<Arc<dyn ReadinessCheck>>,
 }
 
+/// The result of one backend check in the readiness report.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct CheckOutcome {
+    /// The backend checked: database, event_log, event_store or redis, with the product in
+    /// parentheses for a cluster backend, e.g. event_store (clickhouse).
     pub name: &'static str,
+    /// Whether the backend answered within 3 seconds without error.
     pub ok: bool,
+    /// Why the check failed; absent when it passed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// False for a backend whose failure only degrades the node (it stays ready).
@@ -33,10 +42,13 @@ pub struct CheckOutcome {
 const CHECK_DEADLINE: Duration = Duration::from_secs(3);
 
 impl Readiness {
+    /// Adds a check to those `/readyz` runs.
     pub fn register(&mut self, check: Arc<dyn ReadinessCheck>) {
         self.checks.push(check);
     }
 
+    /// Runs every check concurrently, each under a 3-second deadline (one that does not answer in
+    /// time fails with "no answer within 3s"), and returns the outcomes in registration order.
     pub async fn run(&self) -> Vec<CheckOutcome> {
         let runs = self.checks.iter().map(|check| async move {
             let result = match tokio::time::timeout(CHECK_DEADLINE, check.check()).await {

@@ -3,6 +3,8 @@
 
 use axum::response::Html;
 
+/// The landing page: what this server is, with links to the API docs, the OpenAPI document, health,
+/// readiness and metrics. Served at `/` when no dashboard build is found.
 pub async fn index() -> Html<&'static str> {
     Html(concat!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",

@@ -1,4 +1,5 @@
 //! The UnMoGrowP HTTP server: configuration, routes, middleware, OpenAPI.
+#![warn(missing_docs)]
 
 pub mod app;
 pub mod audit;
@@ -21,6 +22,9 @@ pub mod openapi;
 /// The postback sender (in the jobs crate).
 pub use unmogrowp_jobs::postbacks;
 pub mod request_id;
+/// The HTTP handlers, one module per area of the API (accounts, organizations, apps, links,
+/// postbacks, collection, attribution, reports, exports, the live feed, operations), each annotated
+/// for the OpenAPI document.
 pub mod routes;
 pub mod secrets;
 /// What the nodes share through Redis (in the shared crate).

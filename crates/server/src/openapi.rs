@@ -2,6 +2,8 @@
 
 use utoipa::OpenApi;
 
+/// The OpenAPI document's frame: title, description, license, tags, the problem document schema and
+/// the `bearer` (JWT) security scheme. The paths are added as the routes are registered (in `app`).
 #[derive(OpenApi)]
 #[openapi(
     info(

@@ -7,6 +7,7 @@ tokio::task_local! {
     static REQUEST_ID: Arc<str>;
 }
 
+/// The header carrying the request id: read from requests, set on every response.
 pub const HEADER: &str = "x-request-id";
 
 /// The id of the request being served, or `-` outside of one.

@@ -15,8 +15,11 @@ use std::path::Path;
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// The file in the data dir that holds the generated master key: 32 random bytes in base64, created
+/// with mode 0600 on Unix.
 pub const KEY_FILE: &str = "secret.key";
 
+/// The keys derived from the master key, one per purpose. Its `Debug` output hides them.
 pub struct Keyring {
     /// Signs access tokens.
     pub token_signing: [u8; 32],
@@ -31,6 +34,7 @@ impl std::fmt::Debug for Keyring {
 }
 
 impl Keyring {
+    /// Derives each purpose's key as HMAC-SHA256 of a fixed, versioned label under the master key.
     pub fn from_master(master: &[u8]) -> Self {
         Self {
             token_signing: derive(master, b"unmogrowp/access-token/v1"),
@@ -105,6 +109,8 @@ fn derive(master: &[u8], label: &[u8]) -> [u8; 32] {
     hmac_sha256(master, label)
 }
 
+/// HMAC-SHA256 of `message` under `key` (any length). To check a tag, use [`verify_hmac_sha256`],
+/// which compares in constant time.
 pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
     let mut mac = HmacSha256::new_from_slice(key)
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
@@ -133,10 +139,12 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// Base64url without padding (RFC 4648, section 5), as JWTs and tokens use.
 pub fn base64url(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// Decodes base64url without padding; `None` for invalid text, including text with `=` padding.
 pub fn base64url_decode(text: &str) -> Option<Vec<u8>> {
     URL_SAFE_NO_PAD.decode(text).ok()
 }

@@ -7,31 +7,48 @@ use std::ops::Deref;
 use std::sync::Arc;
 use unmogrowp_storage::Store;
 
+/// The state every handler receives: a cheap clone of one `Arc`, dereferencing to
+/// [`AppStateInner`].
 #[derive(Clone)]
 pub struct AppState(Arc<AppStateInner>);
 
+/// What the handlers share, built once by [`Application::build`](crate::Application::build).
 pub struct AppStateInner {
+    /// The configuration the server started with (`addr` is the address actually bound).
     pub config: Config,
+    /// The OLTP database (accounts, organizations, apps, links, postbacks, audit log): PostgreSQL
+    /// or SQLite.
     pub store: Store,
+    /// Passwords, tokens, login throttling, session and membership caches.
     pub auth: Arc<crate::auth::AuthService>,
+    /// The event log that collection appends to: NATS JetStream (`nats_url`) or the file log in the
+    /// data dir.
     pub log: Arc<dyn unmogrowp_bus::EventLog>,
+    /// The event store that reports read: ClickHouse (`events_url`) or SQLite in the data dir.
     pub events: Arc<dyn unmogrowp_eventstore::EventStore>,
+    /// A handle on the pipeline that consumes the log: how far it has got (for lag, backpressure
+    /// and read-your-writes waits), the live feed, and its cache of app settings.
     pub pipeline: Arc<unmogrowp_pipeline::PipelineHandle>,
+    /// Collection: checks events, clicks and impressions and appends them to the log.
     pub ingest: Arc<crate::ingest::Ingest>,
+    /// Sends email: over SMTP (`smtp_url`) or as files in `<data_dir>/outbox/`.
     pub mailer: Arc<dyn crate::mail::Mailer>,
     /// Parsed `http.trusted_proxies`.
     pub trusted_proxies: Vec<crate::net::IpNet>,
+    /// The checks `/readyz` runs.
     pub readiness: Readiness,
     /// Redis-shared limits, caches and invalidations (per node without `redis_url`).
     pub shared: crate::shared::Shared,
     /// L1 of the report cache: response bodies by tenant-prefixed key.
     pub report_cache: moka::future::Cache<String, bytes::Bytes>,
+    /// Renders the Prometheus metrics served at `/metrics`.
     pub prometheus: PrometheusHandle,
     /// The OpenAPI document, rendered once at start.
     pub openapi_json: Arc<String>,
 }
 
 impl AppState {
+    /// Wraps the shared parts in one `Arc`.
     pub fn new(inner: AppStateInner) -> Self {
         Self(Arc::new(inner))
     }

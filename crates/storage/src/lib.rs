@@ -5,6 +5,7 @@
 //! is configured. Callers never hold a backend directly: they get narrow handles from
 //! [`Store`] — [`Tenant`] for one organization's rows, [`Accounts`] for users and sessions —
 //! so a request cannot reach another organization's rows by forgetting a `WHERE`.
+#![warn(missing_docs)]
 
 mod backend;
 mod error;

@@ -43,11 +43,16 @@ pub struct TestApp {
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
-/// A configuration for tests: port 0, a fresh data dir, quiet logs.
+/// A configuration for tests: port 0, a fresh data dir, quiet logs, loopback allowed as an
+/// outbound destination.
 pub fn test_config(data_dir: &std::path::Path) -> Config {
     Config {
         addr: "127.0.0.1:0".parse().unwrap(),
         data_dir: data_dir.to_owned(),
+        // Tests' postback receivers listen on loopback.
+        security: unmogrowp_server::config::SecurityConfig {
+            outbound_allow_cidrs: vec!["127.0.0.0/8".to_owned()],
+        },
         ..Config::default()
     }
 }

@@ -5,7 +5,7 @@
 //! PostgreSQL tests need `TEST_POSTGRES_URL` (a superuser URL; `make test` starts a private
 //! server and sets it). Without it they fail with a message saying so: they are never
 //! silently skipped.
-
+#![warn(missing_docs)]
 #![allow(clippy::unwrap_used)]
 
 pub mod app;

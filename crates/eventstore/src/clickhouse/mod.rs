@@ -53,6 +53,19 @@ type Row = Map<String, Value>;
 /// A user name and an optional password.
 type Credentials = (String, Option<String>);
 
+/// The event store on a ClickHouse server or cluster, over its HTTP interface. Made by
+/// [`ClickHouseEventStore::connect`].
+///
+/// Raw rows go to one table partitioned by UTC day; materialized views keep the daily rollups;
+/// decisions, credits and quarantined events are de-duplicated when read. ClickHouse has no
+/// transactions: a batch's rows are checked against those already stored before they are
+/// inserted, and each log partition's position is recorded last, so a batch cut short by a
+/// crash can simply be applied again.
+///
+/// Batches applied through one value go one at a time; workers sharing a database each record
+/// the positions of the log partitions they apply. Connecting times out after 3 seconds,
+/// queries after 30 (exports have no limit) and inserts after 120. Not reaching ClickHouse is
+/// [`StoreError::Unavailable`]; an error status from it is [`StoreError::Query`].
 pub struct ClickHouseEventStore {
     client: reqwest::Client,
     endpoint: url::Url,
@@ -96,6 +109,8 @@ impl ClickHouseEventStore {
         Ok(store)
     }
 
+    /// The name of the database the store uses: from the URL's path or its `?database=`
+    /// parameter, `unmogrowp` when neither is given.
     pub fn database(&self) -> &str {
         &self.database
     }

@@ -22,6 +22,15 @@ use std::sync::{Arc, Mutex};
 use unmogrowp_domain::attribution::Model;
 use unmogrowp_domain::{AppId, Day};
 
+/// The embedded event store: one SQLite file, `<data_dir>/events.db`, in WAL mode. Made by
+/// [`SqliteEventStore::open`].
+///
+/// The raw rows of each UTC day have tables of their own, dropped whole by retention; the
+/// daily rollups, install decisions, quarantine and log positions live beside them. One writer
+/// connection applies each batch, with its log positions, in a single transaction; reads use
+/// read-only connections (up to 8 kept for reuse), and a background thread checkpoints the
+/// write-ahead log every 500 ms until the store is dropped. SQLite work runs on Tokio's
+/// blocking threads, so calls need a Tokio runtime.
 pub struct SqliteEventStore {
     path: PathBuf,
     writer: Arc<Mutex<Writer>>,
@@ -89,6 +98,13 @@ fn open(path: &Path, read_only: bool) -> Result<Connection> {
 }
 
 impl SqliteEventStore {
+    /// Opens `<data_dir>/events.db`, creating the directory and the file when missing, migrates
+    /// a file of an older schema version in place and starts the checkpointer.
+    ///
+    /// Fails with [`StoreError::Unavailable`] when the directory or file cannot be created or
+    /// opened, the file's schema version is newer than this binary's, or the checkpointer thread
+    /// cannot start; with [`StoreError::Query`] when a migration or setup statement fails. Must be
+    /// called within a Tokio runtime.
     pub async fn open(data_dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(data_dir)
             .map_err(|error| StoreError::Unavailable(error.to_string()))?;

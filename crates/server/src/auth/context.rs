@@ -16,17 +16,25 @@ use unmogrowp_storage::{Membership, Store, Tenant};
 /// organization the request acts in (the token's, or the one `X-Org-Id` names).
 #[derive(Clone, Debug)]
 pub struct Auth {
+    /// The signed-in user (the token's subject).
     pub user_id: UserId,
+    /// The user's email as the access token carries it (as of when it was issued).
     pub email: String,
+    /// The session the access token belongs to, checked to be live on every request.
     pub session_id: SessionId,
+    /// The caller's membership of the organization the request acts in (organization and role),
+    /// read through the membership cache, not taken from the token.
     pub membership: Membership,
 }
 
 impl Auth {
+    /// The caller's role in the organization, from the membership (the token's `role` claim is not
+    /// trusted).
     pub fn role(&self) -> Role {
         self.membership.role()
     }
 
+    /// The organization the request acts in: the one `X-Org-Id` names, else the token's.
     pub fn org_id(&self) -> &OrgId {
         self.membership.org_id()
     }
@@ -45,7 +53,9 @@ impl Auth {
 /// `L` (see [`Auth::tenant`]): 403 when the caller's role is below `L`, 404 for a malformed id,
 /// an unknown one or another organization's app — so a handler starts with the app in hand.
 pub struct TenantApp<L: Level> {
+    /// The authenticated caller.
     pub auth: Auth,
+    /// The app the path's `app_id` names, found among the caller's organization's apps.
     pub app: unmogrowp_storage::App,
     store: Store,
     level: std::marker::PhantomData<L>,
@@ -150,6 +160,9 @@ pub async fn authenticate(
 /// proxies) and its user agent.
 #[derive(Clone, Debug)]
 pub struct ClientInfo {
+    /// The client's address: the connecting peer's, unless the peer is a trusted proxy
+    /// (`http.trusted_proxies`), then the right-most `X-Forwarded-For` address that is not one.
+    /// `0.0.0.0` when the peer address is unknown.
     pub ip: IpAddr,
     /// At most [`unmogrowp_domain::event::MAX_DESCRIPTIVE_CHARS`] characters.
     pub user_agent: String,
@@ -179,6 +192,10 @@ impl FromRequestParts<AppState> for ClientInfo {
     }
 }
 
+/// Reads [`ClientInfo`] from a request: the peer address from axum's connect info (`0.0.0.0`
+/// without it), resolved through the first `X-Forwarded-For` header when the peer is in `trusted`,
+/// and the `User-Agent` (empty when missing or not visible ASCII), cut to the descriptive-text
+/// limit.
 pub fn client_info(parts: &Parts, trusted: &[crate::net::IpNet]) -> ClientInfo {
     let peer = parts
         .extensions

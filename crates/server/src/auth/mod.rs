@@ -18,10 +18,19 @@ use throttle::{InMemoryThrottle, LoginThrottle, ThrottlePolicy};
 use unmogrowp_domain::{OrgId, SessionId, UserId};
 use unmogrowp_storage::{Membership, Session, Store, User};
 
+/// Everything authentication needs, built once at start and shared by the handlers: the keys
+/// derived from the master key, the password hasher, the login throttle, the `auth.*` settings, and
+/// caches of sessions and memberships (up to 100 000 entries each, kept for
+/// `auth.cache_ttl_seconds`).
 pub struct AuthService {
+    /// Keys derived from the master key: access-token signing and S2S key secrets.
     pub keys: Keyring,
+    /// Argon2id hashing and checking on a bounded pool.
     pub passwords: PasswordService,
+    /// Failed-login counts per account and per IP: in Redis when `redis_url` is set (shared by
+    /// every node), else in this process.
     pub throttle: Arc<dyn LoginThrottle>,
+    /// The `auth.*` settings the service was built with.
     pub config: AuthConfig,
     sessions: moka::future::Cache<SessionId, Session>,
     memberships: moka::future::Cache<(UserId, OrgId), Option<Membership>>,
@@ -29,12 +38,20 @@ pub struct AuthService {
 
 /// A freshly issued pair.
 pub struct IssuedTokens {
+    /// A signed JWT (HS256), sent as `Authorization: Bearer <token>`.
     pub access_token: String,
+    /// A random 256-bit token (43 base64url characters) given to the client once; only its SHA-256
+    /// is stored.
     pub refresh_token: String,
+    /// Seconds until the access token expires: `auth.access_token_ttl_seconds`, or less when the
+    /// session ends sooner (at least 1).
     pub expires_in: u64,
 }
 
 impl AuthService {
+    /// Builds the service from the `auth.*` settings, the keyring and the shared (Redis) link. With
+    /// Redis configured the login throttle is shared by every node, its keys HMACs of the account
+    /// or IP under a key derived from the token-signing key; otherwise it lives in this process.
     pub fn new(config: &AuthConfig, keys: Keyring, shared: &crate::shared::Shared) -> Self {
         let policy = ThrottlePolicy {
             account_threshold: config.lockout_account_threshold,
@@ -66,6 +83,8 @@ impl AuthService {
         }
     }
 
+    /// How long a new session lasts: `auth.remember_me_ttl_days` with "remember me", else
+    /// `auth.session_ttl_hours`.
     pub fn session_ttl(&self, remember_me: bool) -> Duration {
         if remember_me {
             Duration::from_secs(self.config.remember_me_ttl_days * 86_400)
@@ -132,6 +151,8 @@ impl AuthService {
         self.sessions.invalidate(session_id).await;
     }
 
+    /// The user's membership of the organization (`None`: not a member), through the cache. An
+    /// absent membership is cached too, for the same time, unless invalidated.
     pub async fn membership(
         &self,
         store: &Store,
@@ -147,6 +168,7 @@ impl AuthService {
         Ok(loaded)
     }
 
+    /// Drops a membership from the cache: its next check reads the database.
     pub async fn forget_membership(&self, user_id: &UserId, org_id: &OrgId) {
         self.memberships.invalidate(&(user_id.clone(), org_id.clone())).await;
     }

@@ -10,18 +10,28 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{OnceCell, Semaphore};
 
+/// Argon2id memory cost in KiB: 19 MiB (19 456 KiB), OWASP's minimum.
 pub const MEMORY_KIB: u32 = 19 * 1024;
+/// Argon2id time cost: passes over the memory.
 pub const ITERATIONS: u32 = 2;
+/// Argon2id parallelism: lanes (one thread per hash).
 pub const LANES: u32 = 1;
 
+/// Why a password could not be hashed or checked.
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
+    /// Every hashing slot is taken and the queue (`auth.hash_queue`) is full: the caller is refused
+    /// rather than made to wait. Handlers answer 503 with `Retry-After: 1`.
     #[error("too many password checks are waiting")]
     Busy,
+    /// Hashing failed or its blocking task died (the text says why). Handlers answer 500.
     #[error("password hashing failed: {0}")]
     Failed(String),
 }
 
+/// Hashes and checks passwords with argon2id (version 0x13, [`MEMORY_KIB`], [`ITERATIONS`],
+/// [`LANES`], a fresh random salt per hash) on blocking threads, a bounded number at once; callers
+/// beyond the queue get [`HashError::Busy`].
 pub struct PasswordService {
     permits: Arc<Semaphore>,
     waiting: AtomicUsize,
@@ -36,6 +46,9 @@ fn argon2() -> Argon2<'static> {
 }
 
 impl PasswordService {
+    /// A pool running `concurrency` hashes at once (0: one per CPU, or 2 when that is unknown;
+    /// `auth.hash_concurrency`) with room for about `max_waiting` callers waiting for a slot
+    /// (`auth.hash_queue`).
     pub fn new(concurrency: usize, max_waiting: usize) -> Self {
         let concurrency = if concurrency == 0 {
             std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)

@@ -7,18 +7,29 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// What a failure count is kept for; each kind has its own threshold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ThrottleKind {
+    /// One account, keyed by the email address the login named.
     Account,
+    /// One client IP address, keyed by its text.
     Ip,
 }
 
+/// The lock-out rules, from the `auth.lockout_*` settings.
 #[derive(Clone, Copy, Debug)]
 pub struct ThrottlePolicy {
+    /// Failures of one account before waits begin (`auth.lockout_account_threshold`, default 10).
     pub account_threshold: u32,
+    /// Failures from one IP before waits begin (`auth.lockout_ip_threshold`, default 50).
     pub ip_threshold: u32,
+    /// The wait set by the failure that reaches the threshold; each further failure doubles it
+    /// (`auth.lockout_base_delay_seconds`, default 1 s).
     pub base_delay: Duration,
+    /// The longest wait (`auth.lockout_max_delay_seconds`, default 900 s).
     pub max_delay: Duration,
+    /// Failures are forgotten this long after the last one (`auth.lockout_window_seconds`, default
+    /// 3600 s).
     pub window: Duration,
 }
 
@@ -47,7 +58,10 @@ impl ThrottlePolicy {
 pub trait LoginThrottle: Send + Sync {
     /// How long the key must still wait, if at all.
     async fn retry_after(&self, kind: ThrottleKind, key: &str) -> Option<Duration>;
+    /// Counts a failed login for the key; from the threshold on, the key must wait before its next
+    /// attempt.
     async fn record_failure(&self, kind: ThrottleKind, key: &str);
+    /// Forgets the key's failures and any wait (after a successful login).
     async fn clear(&self, kind: ThrottleKind, key: &str);
 }
 
@@ -57,6 +71,9 @@ struct Entry {
     blocked_until: Option<Instant>,
 }
 
+/// Failure counts in this process, behind a mutex: the throttle without Redis, and the fallback of
+/// [`SharedThrottle`]. Above 10 000 keys, keys idle for longer than the window are pruned at the
+/// next failure.
 pub struct InMemoryThrottle {
     policy: ThrottlePolicy,
     entries: Mutex<HashMap<(ThrottleKind, String), Entry>>,
@@ -65,6 +82,7 @@ pub struct InMemoryThrottle {
 const PRUNE_ABOVE: usize = 10_000;
 
 impl InMemoryThrottle {
+    /// An empty throttle applying `policy`.
     pub fn new(policy: ThrottlePolicy) -> Self {
         Self { policy, entries: Mutex::new(HashMap::new()) }
     }
@@ -129,6 +147,8 @@ pub struct SharedThrottle {
 }
 
 impl SharedThrottle {
+    /// A throttle in Redis through `shared`; `secret` keys the HMAC-SHA256 that stands for each
+    /// account or IP in the Redis keys.
     pub fn new(policy: ThrottlePolicy, shared: crate::shared::Shared, secret: [u8; 32]) -> Self {
         Self { policy, secret, shared, local: InMemoryThrottle::new(policy) }
     }

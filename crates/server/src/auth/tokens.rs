@@ -9,18 +9,24 @@ use serde::{Deserialize, Serialize};
 
 /// base64url of `{"alg":"HS256","typ":"JWT"}`.
 const HEADER: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
+/// The `iss` claim of every access token; a token with another issuer is refused as malformed.
 pub const ISSUER: &str = "unmogrowp";
 
+/// The payload of an access token (times in seconds since the Unix epoch).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     /// The user id.
     pub sub: String,
     /// The organization the token acts in.
     pub org: String,
+    /// The user's role in `org` when the token was issued; informational, as requests check the
+    /// live membership.
     pub role: String,
     /// The session id.
     pub sid: String,
+    /// The user's email when the token was issued.
     pub email: String,
+    /// The issuer, always [`ISSUER`].
     pub iss: String,
     /// Issued at (seconds since the epoch).
     pub iat: i64,
@@ -30,16 +36,23 @@ pub struct Claims {
     pub jti: String,
 }
 
+/// Why an access token was refused. Each becomes a 401 whose detail is the message.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
+    /// Not three dot-separated parts, a header other than the one this server writes, invalid
+    /// base64url or JSON, or another issuer.
     #[error("the access token is malformed")]
     Malformed,
+    /// The HMAC-SHA256 signature does not match: another key, or an altered token.
     #[error("the access token's signature is not valid")]
     BadSignature,
+    /// The token is past its `exp` (valid only strictly before it).
     #[error("the access token has expired")]
     Expired,
 }
 
+/// Signs `claims` as a compact JWT: the fixed HS256 header, the claims as base64url JSON, and the
+/// base64url HMAC-SHA256 signature under `key` (the keyring's token-signing key).
 pub fn encode(key: &[u8], claims: &Claims) -> String {
     let payload = base64url(&serde_json::to_vec(claims).unwrap_or_default());
     let signing_input = format!("{HEADER}.{payload}");

@@ -39,9 +39,11 @@ pub(crate) fn s2s_secret(master: &[u8; 32], key: &AppKey) -> String {
     format!("sk_{}", base64url(&hmac_sha256(master, material.as_bytes())))
 }
 
+/// An app to register.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAppRequest {
+    /// The app's display name: 1 to 100 characters (surrounding spaces are trimmed).
     pub name: String,
     /// `android` or `ios`.
     pub platform: String,
@@ -61,12 +63,28 @@ pub struct CreateAppRequest {
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AttributionPatch {
+    /// How many hours before an install a click can win it by click id or device id: 1 to 720
+    /// (default 168, that is 7 days).
     pub click_window_hours: Option<u32>,
+    /// How many hours before an install an impression can win it (view-through): 0 to 168 (default
+    /// 24).
     pub view_window_hours: Option<u32>,
+    /// How many hours before an install a click can win it by IP address and user agent
+    /// (probabilistic match): 0 to 168 (default 24).
     pub probabilistic_window_hours: Option<u32>,
+    /// Re-attribution window in days, 0 to 365 (default 90): a device that installs again within
+    /// this many days of its previous install is a re-install and keeps its original source; a
+    /// later install is attributed afresh.
     pub reattribution_window_days: Option<u32>,
+    /// Re-engagement window in days, 0 to 365 (default 30): after an app open through a retargeting
+    /// link, the device's opens, sessions and in-app events for this many days are credited to that
+    /// link instead of the install's source.
     pub reengagement_window_days: Option<u32>,
+    /// Minimum click-to-install time in seconds, 0 to 3600 (default 10): an install that comes
+    /// sooner than this after its winning click is rejected as `click_injection`.
     pub min_ctit_seconds: Option<u32>,
+    /// Clicks per hour from one device or IP address above which that source's further clicks are
+    /// flagged as `click_flood` (and never credited): 1 to 1000000 (default 100).
     pub click_flood_threshold_per_hour: Option<u32>,
 }
 
@@ -162,13 +180,21 @@ pub async fn get_app(TenantApp { app, .. }: TenantApp<AsViewer>) -> ApiResult<Js
     Ok(Json(AppView::from(&app)))
 }
 
+/// Changes to an app. Fields left out keep their value.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateAppRequest {
+    /// The new display name: 1 to 100 characters (surrounding spaces are trimmed).
     pub name: Option<String>,
+    /// The new store URL tracking links send users to: an absolute http or https URL.
     pub store_url: Option<String>,
+    /// Attribution settings to change; settings left out keep their current value, and each is
+    /// checked against its range.
     pub attribution: Option<AttributionPatch>,
+    /// The new IANA time zone that report days follow, such as `UTC` or `Europe/Berlin`.
     pub time_zone: Option<String>,
+    /// The new ISO 4217 currency that revenue is reported in: three upper-case letters such as
+    /// `EUR`.
     pub currency: Option<String>,
 }
 
@@ -269,22 +295,32 @@ pub async fn delete_app(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A new server-to-server signing key, with its secret.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct CreatedKeyView {
     /// Send it as `X-Key-Id`.
     pub id: String,
+    /// The app whose events the key signs.
     pub app_id: String,
     /// The HMAC-SHA256 signing secret. Shown this once: it is not stored.
     pub secret: String,
+    /// When the key was created (RFC 3339, UTC).
     pub created_at: String,
 }
 
+/// A server-to-server signing key. Its secret is never shown again after creation.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct KeyView {
+    /// The key's id, sent as `X-Key-Id` with signed requests.
     pub id: String,
+    /// The app whose events the key signs.
     pub app_id: String,
+    /// When the key was created (RFC 3339, UTC).
     pub created_at: String,
+    /// The user id of the member who created the key; null when not recorded.
     pub created_by: Option<String>,
+    /// When the key was revoked (RFC 3339, UTC); null while it is valid. Requests signed with a
+    /// revoked key are refused.
     pub revoked_at: Option<String>,
 }
 

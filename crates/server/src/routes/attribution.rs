@@ -12,28 +12,44 @@ use serde::{Deserialize, Serialize};
 use unmogrowp_domain::time::rfc3339;
 use unmogrowp_storage::tenant::AsViewer;
 
+/// The touchpoint (a click or an impression) an install was matched to.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct TouchView {
     /// `click` or `impression`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// The click's or impression's id (for a click, its click id).
     pub id: String,
+    /// The id of the tracking link the touchpoint came through; null if not known.
     pub link_id: Option<String>,
+    /// The ad network of the touchpoint's tracking link.
     pub network: String,
+    /// The campaign of the touchpoint's tracking link.
     pub campaign: String,
+    /// The ad group of the touchpoint's tracking link; empty when it has none.
     pub adgroup: String,
+    /// The creative of the touchpoint's tracking link; empty when it has none.
     pub creative: String,
+    /// When the click or impression happened (RFC 3339, UTC).
     pub at: Option<String>,
 }
 
+/// The attribution decision for one install.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct InstallView {
     /// `pending`, `attributed`, `organic` or `rejected`.
     pub status: String,
     /// `click_id`, `device_id`, `probabilistic`, `view_through` or null.
     pub match_type: Option<String>,
+    /// The click or impression the install was matched to: for a re-install, the original
+    /// install's; for a `click_injection` rejection, the offending click. Null for organic
+    /// installs, `blocked_ip` rejections and while pending.
     pub touch: Option<TouchView>,
+    /// Why a fraud rule rejected the install: `click_injection` or `blocked_ip`; null unless the
+    /// status is `rejected`.
     pub rejection_reason: Option<String>,
+    /// When the install was decided (RFC 3339, UTC): the time the server received the install
+    /// event. Null while pending.
     pub attributed_at: Option<String>,
     /// A device that installed before, past the re-attribution window, attributed afresh.
     pub reattribution: bool,
@@ -88,6 +104,7 @@ pub async fn install(
     }
 }
 
+/// The device to look up.
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]

@@ -14,6 +14,7 @@ use unmogrowp_domain::time::rfc3339;
 use unmogrowp_storage::tenant::AsAdmin;
 use unmogrowp_storage::{AuditEntry, AuditFilter, Outcome};
 
+/// Filters and paging of the audit log. Filters left out or empty match everything.
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
@@ -34,19 +35,32 @@ pub struct AuditQuery {
     pub limit: Option<u32>,
 }
 
+/// One entry of the audit log: who did what, to what, from where, and how it ended.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct AuditView {
+    /// The entry's id. Ids sort by time; the last id of a page is the cursor of the next.
     pub id: String,
+    /// When it happened (RFC 3339, UTC).
     pub at: String,
     /// The actor's email (or empty for the system).
     pub actor: Option<String>,
+    /// The acting user's id; null when the actor is not a known user (for example a failed sign-in
+    /// with an unknown email).
     pub actor_id: Option<String>,
+    /// What was done, a dotted name such as `auth.login`, `app.created`, `member.invited` or
+    /// `key.revoked`.
     pub action: String,
+    /// What it was done to, as `kind:id` (such as `app:<id>` or `user:<id>`); null when there is no
+    /// target.
     pub target: Option<String>,
+    /// The client's IP address; null if not known.
     pub ip: Option<String>,
+    /// The client's `User-Agent` header; null if not known.
     pub user_agent: Option<String>,
     /// `success`, `failure` or `denied`.
     pub outcome: String,
+    /// Details that depend on the action, as a JSON object (for example the settings before and
+    /// after a change); null when there are none.
     #[schema(value_type = Option<Object>)]
     pub details: Option<serde_json::Value>,
 }

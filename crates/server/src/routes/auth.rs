@@ -87,12 +87,15 @@ async fn open_session(
     })
 }
 
+/// A new account and the organization it will own.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
+    /// The account's email address, at most 254 characters; stored trimmed and in lower case.
     pub email: String,
     /// 8 to 128 characters, not one of the most common passwords.
     pub password: String,
+    /// The user's display name: 1 to 100 characters (surrounding spaces are trimmed).
     pub name: String,
     /// The name of the organization to create.
     pub organization: String,
@@ -153,10 +156,13 @@ pub async fn register(
     Ok((StatusCode::CREATED, Json(response)))
 }
 
+/// Credentials to sign in with.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    /// The account's email address (case does not matter).
     pub email: String,
+    /// The account's password.
     pub password: String,
     /// Keep the session for 30 days instead of 24 hours.
     #[serde(default)]
@@ -266,9 +272,12 @@ pub async fn login(
     Ok(Json(response))
 }
 
+/// A refresh token to exchange for a new token pair.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
+    /// The refresh token of the latest pair. It works once: a used one is refused and ends the
+    /// session.
     pub refresh_token: String,
 }
 
@@ -351,12 +360,15 @@ pub async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// An email address to check.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckEmailRequest {
+    /// The address to check (case does not matter).
     pub email: String,
 }
 
+/// Whether an email address is free to register.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct CheckEmailResponse {
     /// Whether an account could be registered with this address.
@@ -379,9 +391,11 @@ pub async fn check_email(
     Ok(Json(CheckEmailResponse { available: existing.is_none() }))
 }
 
+/// The account to send a password-reset link to.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ForgotPasswordRequest {
+    /// The account's email address. The answer is the same whether or not an account has it.
     pub email: String,
 }
 
@@ -439,11 +453,13 @@ async fn send_reset(state: &AppState, client: &ClientInfo, email: &str) -> anyho
     Ok(())
 }
 
+/// A new password, with the token from a password-reset email.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetPasswordRequest {
     /// The token from the emailed link.
     pub token: String,
+    /// The new password: 8 to 128 characters, not one of the most common passwords.
     pub password: String,
 }
 
@@ -497,6 +513,7 @@ pub async fn reset_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The acceptance of an invitation to join an organization.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AcceptInvitationRequest {

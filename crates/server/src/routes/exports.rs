@@ -16,6 +16,7 @@ use unmogrowp_domain::time::rfc3339;
 use unmogrowp_eventstore::{EventRow, ExportQuery, InstallOutcome};
 use unmogrowp_storage::tenant::AsMember;
 
+/// The range of report days to export.
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]

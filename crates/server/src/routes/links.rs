@@ -15,14 +15,19 @@ use unmogrowp_domain::validate::FieldErrors;
 use unmogrowp_storage::tenant::{AsMember, AsViewer};
 use unmogrowp_storage::{Link, NewLink};
 
+/// A tracking link to create.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateLinkRequest {
     /// The ad network, e.g. `meta` or `unity`.
     pub network: String,
+    /// The campaign name: 1 to 100 characters without control characters (surrounding spaces are
+    /// trimmed).
     pub campaign: String,
+    /// The ad group: up to 100 characters without control characters. Left out or empty for none.
     #[serde(default)]
     pub adgroup: Option<String>,
+    /// The creative: up to 100 characters without control characters. Left out or empty for none.
     #[serde(default)]
     pub creative: Option<String>,
     /// Opens through this link within the re-engagement window count as re-engagements.
@@ -30,19 +35,29 @@ pub struct CreateLinkRequest {
     pub retargeting: bool,
 }
 
+/// A tracking link of an app, with the URLs to give the ad network.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct LinkView {
+    /// The link's id; it appears in the click and impression URLs.
     pub id: String,
+    /// The app the link leads to.
     pub app_id: String,
+    /// The ad network.
     pub network: String,
+    /// The campaign name.
     pub campaign: String,
+    /// The ad group; empty when none.
     pub adgroup: String,
+    /// The creative; empty when none.
     pub creative: String,
+    /// Whether it is a retargeting link: an app open through it by a device that already installed
+    /// is a re-engagement, and the device's activity in the re-engagement window is credited to it.
     pub retargeting: bool,
     /// Give this to the network for clicks (it answers 302 to the store).
     pub click_url: String,
     /// Give this to the network for impressions (it answers 204).
     pub impression_url: String,
+    /// When the link was created (RFC 3339, UTC).
     pub created_at: String,
 }
 

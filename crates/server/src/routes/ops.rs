@@ -9,11 +9,14 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+/// The liveness answer.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Health {
     /// Always `ok` while the process runs.
     status: &'static str,
+    /// The server's version.
     version: &'static str,
+    /// The role this node runs: `all`, `api`, `ingest` or `worker`.
     role: &'static str,
 }
 
@@ -28,11 +31,13 @@ pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
     })
 }
 
+/// The readiness answer: the state of each backend this node depends on.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Ready {
     /// `ready`, or `degraded` when an optional backend (Redis) does not answer: the node
     /// serves, with per-node rate limits and caches.
     status: &'static str,
+    /// One result per backend check.
     checks: Vec<CheckOutcome>,
 }
 

@@ -19,18 +19,27 @@ use unmogrowp_domain::{Role, UserId};
 use unmogrowp_storage::tenant::{AsAdmin, AsViewer};
 use unmogrowp_storage::{Member, NewInvitation};
 
+/// An organization the user belongs to, and the user's role there.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct MembershipView {
+    /// The organization's id; send it as `X-Org-Id` to act in that organization.
     pub id: String,
+    /// The organization's name.
     pub name: String,
+    /// The user's role there: `owner`, `admin`, `member` or `viewer`.
     pub role: String,
 }
 
+/// The signed-in user, the organization the request acts in, and every organization the user
+/// belongs to.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct MeResponse {
+    /// The signed-in user.
     pub user: UserView,
     /// The organization this request acts in.
     pub organization: OrganizationView,
+    /// The user's role in the organization the request acts in: `owner`, `admin`, `member` or
+    /// `viewer`.
     pub role: String,
     /// Every organization the user belongs to (select one with `X-Org-Id`).
     pub organizations: Vec<MembershipView>,
@@ -69,12 +78,18 @@ pub async fn me(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<MeR
     }))
 }
 
+/// A member of the organization.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct MemberView {
+    /// The member's user id.
     pub user_id: String,
+    /// The member's email address (in lower case).
     pub email: String,
+    /// The member's display name.
     pub name: String,
+    /// The member's role: `owner`, `admin`, `member` or `viewer`.
     pub role: String,
+    /// When the member joined the organization (RFC 3339, UTC).
     pub joined_at: String,
 }
 
@@ -110,6 +125,7 @@ fn parse_user_id(raw: &str) -> Result<UserId, ApiError> {
     UserId::parse(raw).ok_or_else(|| ApiError::not_found("member"))
 }
 
+/// A member's new role.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMemberRequest {
@@ -205,21 +221,30 @@ pub async fn remove_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Someone to invite into the organization.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InviteRequest {
+    /// The email address to send the invitation to.
     pub email: String,
     /// `owner` (owners only), `admin`, `member` or `viewer`.
     pub role: String,
 }
 
+/// An invitation to join the organization.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct InvitationView {
+    /// The invitation's id.
     pub id: String,
+    /// The invited email address (in lower case).
     pub email: String,
+    /// The role the invitee gets on accepting: `owner`, `admin`, `member` or `viewer`.
     pub role: String,
+    /// When the invitation was sent (RFC 3339, UTC).
     pub created_at: String,
+    /// When the invitation link stops working (RFC 3339, UTC); by default 7 days after it was sent.
     pub expires_at: String,
+    /// When the invitation was accepted (RFC 3339, UTC); null until then.
     pub accepted_at: Option<String>,
 }
 
@@ -306,6 +331,8 @@ pub async fn invitations(
     Ok(Json(invitations.iter().map(InvitationView::from).collect()))
 }
 
+/// The organization's blocked IP ranges: at most 10000 in a request; answers list them trimmed,
+/// sorted and without duplicates.
 #[derive(Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BlockedIps {

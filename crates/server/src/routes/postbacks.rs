@@ -15,6 +15,7 @@ use unmogrowp_domain::validate::FieldErrors;
 use unmogrowp_storage::tenant::{AsMember, AsViewer};
 use unmogrowp_storage::{NewPostback, Postback};
 
+/// A postback to create: a URL to call when the network's installs or chosen events are attributed.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePostbackRequest {
@@ -27,13 +28,20 @@ pub struct CreatePostbackRequest {
     pub events: Vec<String>,
 }
 
+/// A postback: the URL called for a network's attributed installs and events.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct PostbackView {
+    /// The postback's id.
     pub id: String,
+    /// The app whose installs and events trigger it.
     pub app_id: String,
+    /// The network whose attributed installs and events trigger it.
     pub network: String,
+    /// The URL template; its macros in braces are filled in for each call.
     pub url_template: String,
+    /// What triggers it: `install` and/or in-app event names, sorted and without duplicates.
     pub events: Vec<String>,
+    /// When the postback was created (RFC 3339, UTC).
     pub created_at: String,
 }
 
@@ -71,9 +79,11 @@ pub async fn create_postback(
     if network.is_empty() || network.chars().count() > 100 {
         errors.push("network", "must be 1 to 100 characters");
     }
-    if let Err(message) = unmogrowp_domain::postback::validate_template(request.url_template.trim())
-    {
+    let template = request.url_template.trim();
+    if let Err(message) = unmogrowp_domain::postback::validate_template(template) {
         errors.push("url_template", message);
+    } else if let Err(refusal) = state.config.security.outbound_policy().check_template(template) {
+        errors.push("url_template", format!("cannot be called: {refusal}"));
     }
     let mut events: Vec<String> =
         request.events.iter().map(|e| e.trim().to_owned()).filter(|e| !e.is_empty()).collect();
@@ -115,6 +125,7 @@ pub async fn list_postbacks(found: TenantApp<AsViewer>) -> ApiResult<Json<Vec<Po
     Ok(Json(found.tenant().postbacks(&found.app.id).await?.iter().map(view).collect()))
 }
 
+/// Paging of the delivery log.
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
@@ -123,18 +134,24 @@ pub struct DeliveriesParams {
     pub limit: Option<u32>,
 }
 
+/// One delivery: a call of a postback's URL for one install or event, and its state.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct DeliveryView {
+    /// The delivery's id.
     pub id: String,
+    /// The id of the postback it was made from.
     pub postback_id: String,
     /// The filled URL.
     pub url: String,
     /// `pending`, `delivered` or `failed`.
     pub status: String,
+    /// How many attempts were made so far.
     pub attempts: i64,
+    /// The error of the latest failed attempt; null if none failed.
     pub last_error: Option<String>,
     /// When it was last updated.
     pub at: String,
+    /// When the delivery was queued (RFC 3339, UTC).
     pub created_at: String,
     /// When the next attempt is due (pending only).
     pub next_attempt_at: Option<String>,

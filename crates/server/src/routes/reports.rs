@@ -14,6 +14,7 @@ use unmogrowp_domain::time::rfc3339;
 use unmogrowp_eventstore::{Counts, Dimension, SummaryQuery, SummaryRow};
 use unmogrowp_storage::tenant::AsViewer;
 
+/// The day range, grouping and filters of the summary report.
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
@@ -35,6 +36,7 @@ pub struct SummaryParams {
     pub model: Option<String>,
 }
 
+/// The summary report: counts and revenue per group over a range of report days.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SummaryResponse {
     /// One row per group: the grouped dimensions, then the counts.
@@ -43,7 +45,9 @@ pub struct SummaryResponse {
     pub totals: SummaryRowView,
     /// The currency `revenue` is in (the app's).
     pub currency: String,
+    /// The first report day covered (`YYYY-MM-DD`, in the app's time zone).
     pub from: String,
+    /// The last report day covered, inclusive (`YYYY-MM-DD`, in the app's time zone).
     pub to: String,
 }
 
@@ -78,12 +82,17 @@ pub(crate) fn day_range(
 /// grouped by it; an empty string for rows without a value), then the counts.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SummaryRowView {
+    /// The ad network; `organic` for installs without a touchpoint and what is credited to them.
+    /// Present only when grouped by network.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<String>,
+    /// The campaign. Present only when grouped by campaign.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub campaign: Option<String>,
+    /// The ad group. Present only when grouped by ad group.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub adgroup: Option<String>,
+    /// The creative. Present only when grouped by creative.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub creative: Option<String>,
     /// ISO 3166 alpha-2.
@@ -92,18 +101,30 @@ pub struct SummaryRowView {
     /// The report day (`YYYY-MM-DD`, in the app's time zone).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub day: Option<String>,
+    /// Clicks on the app's tracking links (flagged ones included).
     pub clicks: u64,
+    /// Impressions recorded through the app's tracking links.
     pub impressions: u64,
     /// Attributed and organic installs (not re-installs or rejected ones). Fractional under a
     /// multi-touch `model` (its credit, to 4 decimals); a whole number otherwise.
     #[schema(value_type = f64)]
     pub installs: serde_json::Number,
+    /// Organic installs: those without a qualifying touchpoint (also counted in `installs`).
     pub organic_installs: u64,
+    /// Installs rejected by a fraud rule (not counted in `installs`).
     pub rejected_installs: u64,
+    /// Installs by devices that had installed before, outside the re-attribution window, and were
+    /// attributed afresh (not counted in `installs`).
     pub reattributions: u64,
+    /// Re-engagements: app opens through a retargeting link by devices that had already installed
+    /// (also counted in `sessions`).
     pub reengagements: u64,
+    /// Re-installs inside the re-attribution window; they keep their original source (not counted
+    /// in `installs`).
     pub reinstalls: u64,
+    /// App opens and sessions.
     pub sessions: u64,
+    /// In-app events.
     pub events: u64,
     /// In the app's currency, to 2 decimals.
     pub revenue: f64,
@@ -233,6 +254,7 @@ pub async fn summary(
     .await
 }
 
+/// Paging of the rejected events.
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
@@ -244,13 +266,18 @@ pub struct RejectedParams {
     pub before: Option<String>,
 }
 
+/// An event that was refused when collected, kept with the reason.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct RejectedView {
+    /// When the request that carried the event was received (RFC 3339, UTC).
     pub received_at: String,
     /// Position in the request's `events`.
     pub index: u32,
+    /// The event's `id` as sent; null when it had none that could be read.
     pub event_id: Option<String>,
+    /// Why it was refused, as a snake_case code such as `timestamp_out_of_range`.
     pub code: String,
+    /// Why it was refused, in words.
     pub message: String,
     /// The event as sent.
     pub raw: String,
@@ -316,6 +343,7 @@ pub(crate) fn store_unavailable(error: &unmogrowp_eventstore::StoreError) -> Api
     }
 }
 
+/// The day range of the fraud report.
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
@@ -326,23 +354,34 @@ pub struct FraudParams {
     pub to: Option<String>,
 }
 
+/// Rejected installs or flagged clicks for one reason and network.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct FraudRowView {
     /// `install` (rejected) or `click` (flagged).
     pub kind: String,
-    /// `click_injection`, `blocked_ip` or `click_flood`.
+    /// For installs `click_injection` or `blocked_ip`; for clicks `click_flood` or
+    /// `install_before_click`.
     pub reason: String,
+    /// The ad network of the flagged click, or of the click the rejected install was matched to;
+    /// `organic` when there was none (as for `blocked_ip`).
     pub network: String,
+    /// How many installs or clicks.
     pub count: u64,
 }
 
+/// The fraud report: rejected installs and flagged clicks by reason and network over a range of
+/// report days.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct FraudResponse {
     /// One row per kind (`install` rejected, `click` flagged), reason and network.
     pub rows: Vec<FraudRowView>,
+    /// Rejected installs in the range, all reasons and networks together.
     pub rejected_installs: u64,
+    /// Flagged clicks in the range, all reasons and networks together.
     pub flagged_clicks: u64,
+    /// The first report day covered (`YYYY-MM-DD`, in the app's time zone).
     pub from: String,
+    /// The last report day covered, inclusive (`YYYY-MM-DD`, in the app's time zone).
     pub to: String,
 }
 
@@ -376,6 +415,7 @@ pub async fn fraud(
     }))
 }
 
+/// The install days, grouping and days since install of the cohort report.
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
@@ -390,12 +430,16 @@ pub struct CohortParams {
     pub days: Option<String>,
 }
 
+/// One install cohort: the installs of one day (and group value, when grouped) and what they did in
+/// the days after.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct CohortView {
+    /// The cohort's install day (`YYYY-MM-DD`, in the app's time zone).
     pub install_day: String,
     /// The group's value (network, campaign or country) when grouped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    /// Installs in the cohort.
     pub installs: u64,
     /// Per requested day N (as a string key): users active on day N.
     #[schema(value_type = Object)]
@@ -411,12 +455,19 @@ pub struct CohortView {
     pub revenue_per_install: serde_json::Map<String, serde_json::Value>,
 }
 
+/// The cohort report.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct CohortResponse {
+    /// One entry per install day, or per install day and group value when grouped.
     pub cohorts: Vec<CohortView>,
+    /// The days since install that the per-day values are keyed by, in the order asked, without
+    /// duplicates.
     pub days: Vec<u32>,
+    /// The ISO 4217 currency that revenue is in (the app's).
     pub currency: String,
+    /// The first install day covered (`YYYY-MM-DD`, in the app's time zone).
     pub from: String,
+    /// The last install day covered, inclusive (`YYYY-MM-DD`, in the app's time zone).
     pub to: String,
 }
 

@@ -191,7 +191,85 @@ async fn a_dead_destination_does_not_slow_ingestion(backend: TestBackend) {
     app.stop().await;
 }
 
+/// Without `security.outbound_allow_cidrs`, no spelling of a destination outside the public
+/// internet is accepted, and one that only appears once the URL is filled is refused at
+/// delivery: the delivery fails at once with a generic error and nothing is called.
+async fn destinations_outside_the_internet_are_refused(backend: TestBackend) {
+    let app = TestApp::spawn_with(backend, |config| {
+        config.security.outbound_allow_cidrs.clear();
+        config.postbacks.base_backoff_ms = 20;
+    })
+    .await;
+    let fixture = fixture(&app, "ssrf.example", android_app("Guarded")).await;
+    let path = format!("/api/v1/apps/{}/postbacks", fixture.app_id);
+    let create = |template: String| {
+        let body = json!({ "network": "meta", "url_template": template, "events": ["install"] });
+        let (app, path, token) = (&app, &path, &fixture.owner.access_token);
+        async move { app.call(Method::POST, path, Some(token), Some(&body)).await }
+    };
+    for host in [
+        "127.0.0.1",
+        "127.0.0.1:8080",
+        "localhost",
+        "localhost.",
+        "api.localhost",
+        "0.0.0.0",
+        "0",
+        "127.1",
+        "2130706433",
+        "0x7f000001",
+        "0177.0.0.1",
+        "[::1]",
+        "[::ffff:127.0.0.1]",
+        "[::ffff:7f00:1]",
+        "10.0.0.1",
+        "172.16.5.4",
+        "192.168.0.10",
+        "169.254.169.254",
+        "100.64.0.1",
+        "[fd00:ec2::254]",
+        "[fe80::1]",
+    ] {
+        let reply = create(format!("http://{host}/pb?c={{click_id}}")).await;
+        assert_eq!(reply.status, 400, "{host}: {}", reply.text);
+        assert_eq!(reply.body["errors"][0]["field"], "url_template", "{host}");
+    }
+    let reply = create("https://user:secret@network.example/pb".to_owned()).await;
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    assert_eq!(reply.body["errors"][0]["field"], "url_template");
+
+    // The host comes from the link's campaign: only the filled URL shows where it points.
+    let created = create("http://{campaign}/pb?c={click_id}".to_owned()).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let inside = link(&app, &fixture, "meta", "localhost").await;
+    let click = format!(
+        "{}?gaid=ssrf-1",
+        inside["click_url"].as_str().unwrap().trim_start_matches(&app.url)
+    );
+    app.call(Method::GET, &click, None, None).await;
+    let install = json!({ "id": "ssrf-install", "type": "install", "timestamp": now_rfc3339(30), "device": { "gaid": "ssrf-1" } });
+    assert_eq!(send(&app, &fixture.app_token, &[install]).await.body["accepted"], 1);
+    settle(&app).await;
+    let deliveries = format!("/api/v1/apps/{}/postbacks/deliveries", fixture.app_id);
+    let mut log = Vec::new();
+    for _ in 0..200 {
+        let reply =
+            app.call(Method::GET, &deliveries, Some(&fixture.owner.access_token), None).await;
+        log = reply.body.as_array().unwrap().clone();
+        if log.iter().any(|d| d["status"] != "pending") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0]["status"], "failed", "{log:?}");
+    assert_eq!(log[0]["last_error"], "destination refused", "{log:?}");
+    assert_eq!(log[0]["attempts"], 1, "a refused destination is not retried: {log:?}");
+    app.stop().await;
+}
+
 on_both_backends!(
     postbacks_deliver_filled_urls_with_retries,
-    a_dead_destination_does_not_slow_ingestion
+    a_dead_destination_does_not_slow_ingestion,
+    destinations_outside_the_internet_are_refused
 );
