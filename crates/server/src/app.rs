@@ -6,7 +6,8 @@ use crate::health::{DatabaseCheck, Readiness};
 use crate::middleware::{ObserveSettings, observe};
 use crate::openapi::ApiDoc;
 use crate::routes::{
-    apps, attribution, audit, auth, collect, exports, links, live, ops, org, postbacks, reports,
+    apps, attribution, audit, auth, cohorts, collect, exports, links, live, ops, org, postbacks,
+    reports,
 };
 use crate::state::{AppState, AppStateInner};
 use crate::{docs, telemetry};
@@ -420,7 +421,7 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(reports::rejected_events))
         .routes(routes!(attribution::install))
         .routes(routes!(reports::fraud))
-        .routes(routes!(reports::cohorts))
+        .routes(routes!(cohorts::cohorts))
         .routes(routes!(attribution::sdk_attribution))
         .routes(routes!(org::blocked_ips, org::set_blocked_ips))
         .routes(routes!(postbacks::create_postback, postbacks::list_postbacks))

@@ -2,6 +2,7 @@ pub mod apps;
 pub mod attribution;
 pub mod audit;
 pub mod auth;
+pub mod cohorts;
 pub mod collect;
 pub mod exports;
 pub mod links;
