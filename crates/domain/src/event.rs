@@ -51,16 +51,18 @@ impl EventType {
     /// Parses the text form written by [`EventType::as_str`] (exact, lower case); `None` for
     /// anything else.
     pub fn parse(raw: &str) -> Option<Self> {
-        Some(match raw {
-            "install" => EventType::Install,
-            "open" => EventType::Open,
-            "session" => EventType::Session,
-            "event" => EventType::Event,
-            "click" => EventType::Click,
-            "impression" => EventType::Impression,
-            _ => return None,
-        })
+        EventType::ALL.iter().copied().find(|kind| kind.as_str() == raw)
     }
+
+    /// Every event type, in declaration order.
+    pub const ALL: [EventType; 6] = [
+        EventType::Install,
+        EventType::Open,
+        EventType::Session,
+        EventType::Event,
+        EventType::Click,
+        EventType::Impression,
+    ];
 
     /// Whether this is a touchpoint (a click or an impression) rather than an app event.
     /// Touchpoints are accepted from tracking links and server-to-server only, and need a

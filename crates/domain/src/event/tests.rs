@@ -306,3 +306,13 @@ fn log_records_round_trip() {
     });
     assert_eq!(LogRecord::decode(&rejected.encode().unwrap_or_default()).ok(), Some(rejected));
 }
+
+#[test]
+fn event_types_read_back_from_their_one_text() {
+    for kind in EventType::ALL {
+        assert_eq!(EventType::parse(kind.as_str()), Some(kind));
+        let json = serde_json::to_string(&kind).expect("serializes");
+        assert_eq!(json, format!("\"{}\"", kind.as_str()), "serde and as_str agree");
+    }
+    assert_eq!(EventType::parse("Install"), None);
+}
