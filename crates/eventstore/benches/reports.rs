@@ -29,8 +29,8 @@ fn row(i: u64, start: i64, span_days: i64) -> EventRow {
     let ts = start + (i as i64 * span_days * DAY_MS / 10_000_000) % (span_days * DAY_MS);
     let day = Day::of_utc_millis(ts);
     EventRow {
-        app_id: APP.to_owned(),
-        org_id: "org".to_owned(),
+        app_id: AppId::from_stored(APP.to_owned()),
+        org_id: unmogrowp_domain::OrgId::from_stored("org".to_owned()),
         id: format!("e{i}"),
         kind,
         name: (kind == EventType::Event).then(|| "purchase".to_owned()),

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use unmogrowp_domain::event::EventType;
-use unmogrowp_domain::{AppId, Day};
+use unmogrowp_domain::{AppId, Day, OrgId};
 
 /// The network that organic installs (and everything credited to them) report under.
 pub const ORGANIC: &str = "organic";
@@ -39,9 +39,9 @@ pub use unmogrowp_domain::attribution::{
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct EventRow {
     /// The app the row belongs to (an app id as text).
-    pub app_id: String,
+    pub app_id: AppId,
     /// The organization that owns the app.
-    pub org_id: String,
+    pub org_id: OrgId,
     /// The sender's event id (for a click recorded by a tracking link, the click id), unique
     /// per app. A re-sent row is recognised by app and id, plus `timestamp_ms` for rows other
     /// than installs.
@@ -120,7 +120,7 @@ pub struct EventRow {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AttributionRow {
     /// The app of the install.
-    pub app_id: String,
+    pub app_id: AppId,
     /// The install's event id (its row's `id`).
     pub event_id: String,
     /// The install's report day (app time zone).
@@ -164,7 +164,7 @@ pub struct AttributionRow {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CreditRow {
     /// The app of the install.
-    pub app_id: String,
+    pub app_id: AppId,
     /// The install it is a share of (applied only when that install is stored anew).
     pub event_id: String,
     /// The install's report day (app time zone).
@@ -201,7 +201,7 @@ pub struct FraudRow {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct QuarantinedRow {
     /// The app the event was sent for.
-    pub app_id: String,
+    pub app_id: AppId,
     /// When the server received the request, in milliseconds since the Unix epoch.
     pub received_ms: i64,
     /// The event's position in the request's `events` array, from 0.
@@ -222,7 +222,7 @@ pub struct QuarantinedRow {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FraudHit {
     /// The app of the install and the flagged click.
-    pub app_id: String,
+    pub app_id: AppId,
     /// The install whose decision raised it.
     pub event_id: String,
     /// The install's report day.

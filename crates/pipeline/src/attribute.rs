@@ -256,7 +256,7 @@ impl Attributor {
         };
         let match_type = row.match_type;
         self.engine.restore_device(
-            id_hash(&row.app_id),
+            id_hash(row.app_id.as_str()),
             &[id_hash(device)],
             RestoredInstall { at: row.install_at_ms, status, match_type, touch },
         );
@@ -282,7 +282,7 @@ impl Attributor {
         self.engine.add_touch(
             &settings,
             &TouchInput {
-                app: id_hash(&row.app_id),
+                app: id_hash(row.app_id.as_str()),
                 id: &row.id,
                 kind,
                 at: row.timestamp_ms,
@@ -411,7 +411,7 @@ impl Attributor {
                         let touch =
                             self.engine.credited_touch(app_key, &device_ids, event.timestamp_ms);
                         outputs.triggers.push(Trigger {
-                            app_id: row.app_id.clone(),
+                            app_id: row.app_id.to_string(),
                             network: row.dims.network.clone(),
                             campaign: row.dims.campaign.clone(),
                             event_name: event.name.clone().unwrap_or_default(),
@@ -487,7 +487,7 @@ impl Attributor {
         if decision.status == Status::Attributed && !decision.reinstall {
             let touch = decision.touch.as_ref();
             outputs.triggers.push(Trigger {
-                app_id: row.app_id.clone(),
+                app_id: row.app_id.to_string(),
                 network: row.dims.network.clone(),
                 campaign: row.dims.campaign.clone(),
                 event_name: "install".to_owned(),

@@ -137,8 +137,8 @@ pub fn to_row(event: &LoggedEvent, app: &AppInfo, rates: &Rates) -> EventRow {
         .unwrap_or(0.0);
     let device = &event.device;
     EventRow {
-        app_id: event.app_id.to_string(),
-        org_id: event.org_id.to_string(),
+        app_id: event.app_id.clone(),
+        org_id: event.org_id.clone(),
         id: event.id.clone(),
         kind: event.kind,
         name: event.name.clone(),

@@ -472,8 +472,8 @@ impl Pipeline {
                     self.attributor.process(&event, &app, &mut row, &mut outputs);
                     if announce {
                         live.push(LiveMessage {
-                            org_id: row.org_id.clone(),
-                            app_id: row.app_id.clone(),
+                            org_id: row.org_id.to_string(),
+                            app_id: row.app_id.to_string(),
                             kind: row.kind,
                             id: row.id.clone(),
                             name: row.name.clone(),
@@ -487,7 +487,7 @@ impl Pipeline {
                     batch.rows.push(row);
                 }
                 LogRecord::Quarantined(rejected) => batch.quarantined.push(QuarantinedRow {
-                    app_id: rejected.app_id.to_string(),
+                    app_id: rejected.app_id.clone(),
                     received_ms: rejected.received_ms,
                     index: rejected.index,
                     event_id: rejected.event_id,

@@ -99,7 +99,7 @@ impl Pipeline {
         let decisions = self
             .events
             .decisions(Box::new(move |row| {
-                if !mine_too(&row.app_id) {
+                if !mine_too(row.app_id.as_str()) {
                     return true;
                 }
                 if let Ok(mut attributor) = restore.lock() {
@@ -122,7 +122,7 @@ impl Pipeline {
                         let Some(app) = self.app_settings(&app_id, shutdown).await else {
                             anyhow::bail!("stopped while rebuilding");
                         };
-                        settings.insert(app_id.into_string(), app.settings);
+                        settings.insert(app_id, app.settings);
                     }
                     let restore = attributor.clone();
                     self.events

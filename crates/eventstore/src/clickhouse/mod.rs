@@ -415,7 +415,7 @@ impl EventStore for ClickHouseEventStore {
             .await?
             .iter()
             .map(|row| QuarantinedRow {
-                app_id: text(row, "app_id").unwrap_or_default(),
+                app_id: AppId::from_stored(text(row, "app_id").unwrap_or_default()),
                 received_ms: int(row, "received_ms").unwrap_or(0),
                 index: u32::try_from(int(row, "idx").unwrap_or(0)).unwrap_or(0),
                 event_id: text(row, "event_id"),

@@ -7,9 +7,9 @@ use crate::model::{install_name, parse_install};
 use crate::{AttributionRow, Dims, EventRow, Result, StoreError};
 use serde::Serialize;
 use serde_json::Value;
-use unmogrowp_domain::Day;
 use unmogrowp_domain::attribution::FraudReason;
 use unmogrowp_domain::event::EventType;
+use unmogrowp_domain::{AppId, Day, OrgId};
 
 /// What makes a stored row the same as another: app, id and — except for installs, which
 /// are one per id whatever their time — the event time.
@@ -107,8 +107,8 @@ pub(super) struct EventInsert<'a> {
 impl<'a> EventInsert<'a> {
     pub(super) fn of(row: &'a EventRow, log_offset: u64) -> Self {
         Self {
-            app_id: &row.app_id,
-            org_id: &row.org_id,
+            app_id: row.app_id.as_str(),
+            org_id: row.org_id.as_str(),
             id: &row.id,
             kind: row.kind.as_str(),
             name: row.name.as_deref(),
@@ -159,8 +159,8 @@ pub(super) fn stored_kind(text: Option<&str>) -> Result<EventType> {
 pub(super) fn event_from_row(row: &Row) -> Result<EventRow> {
     let kind = stored_kind(text(row, "kind").as_deref())?;
     Ok(EventRow {
-        app_id: text(row, "app_id").unwrap_or_default(),
-        org_id: text(row, "org_id").unwrap_or_default(),
+        app_id: AppId::from_stored(required(row, "app_id")?),
+        org_id: OrgId::from_stored(required(row, "org_id")?),
         id: text(row, "id").unwrap_or_default(),
         kind,
         name: text(row, "name"),
@@ -241,6 +241,11 @@ where
         .transpose()
 }
 
+/// A text column that every stored row has; absent is an error naming the column.
+pub(super) fn required(row: &Row, column: &str) -> Result<String> {
+    text(row, column).ok_or_else(|| StoreError::Query(format!("{column}: missing")))
+}
+
 /// A day column read back; absent or malformed is an error naming the column.
 pub(super) fn day(row: &Row, column: &str) -> Result<Day> {
     term(row, column)?.ok_or_else(|| StoreError::Query(format!("{column}: missing day")))
@@ -248,7 +253,7 @@ pub(super) fn day(row: &Row, column: &str) -> Result<Day> {
 
 pub(super) fn attribution_from_row(row: &Row) -> Result<AttributionRow> {
     Ok(AttributionRow {
-        app_id: text(row, "app_id").unwrap_or_default(),
+        app_id: AppId::from_stored(required(row, "app_id")?),
         event_id: text(row, "event_id").unwrap_or_default(),
         day: day(row, "day")?,
         device_id: text(row, "device_id"),

@@ -42,7 +42,7 @@ impl ClickHouseEventStore {
         if !installs.is_empty() {
             let sql = format!(
                 "SELECT app_id, id, kind, ts FROM events WHERE app_id IN ({}) AND kind = 'install' AND id IN ({})",
-                set(&mut installs.iter().map(|row| quote(&row.app_id))),
+                set(&mut installs.iter().map(|row| quote(row.app_id.as_str()))),
                 set(&mut installs.iter().map(|row| quote(&row.id))),
             );
             for row in self.query(&sql).await? {
@@ -52,7 +52,7 @@ impl ClickHouseEventStore {
         if !others.is_empty() {
             let sql = format!(
                 "SELECT app_id, id, kind, ts FROM events WHERE app_id IN ({}) AND kind IN ({}) AND ts IN ({}) AND id IN ({})",
-                set(&mut others.iter().map(|row| quote(&row.app_id))),
+                set(&mut others.iter().map(|row| quote(row.app_id.as_str()))),
                 set(&mut others.iter().map(|row| quote(row.kind.as_str()))),
                 set(&mut others.iter().map(|row| row.timestamp_ms.to_string())),
                 set(&mut others.iter().map(|row| quote(&row.id))),
@@ -83,7 +83,7 @@ impl ClickHouseEventStore {
         let mut seen: HashSet<StoredKey> = HashSet::new();
         let mut fresh: Vec<&EventRow> = Vec::with_capacity(batch.rows.len());
         for row in &batch.rows {
-            let key = stored_key(&row.app_id, &row.id, row.kind, row.timestamp_ms);
+            let key = stored_key(row.app_id.as_str(), &row.id, row.kind, row.timestamp_ms);
             if stored_before.contains(&key) || !seen.insert(key) {
                 outcome.duplicates += 1;
                 continue;
@@ -102,7 +102,7 @@ impl ClickHouseEventStore {
         self.insert(
             "quarantine",
             json_lines(batch.quarantined.iter().map(|r| QuarantineInsert {
-                app_id: &r.app_id,
+                app_id: r.app_id.as_str(),
                 received_ms: r.received_ms,
                 idx: r.index,
                 event_id: r.event_id.as_deref(),
@@ -125,7 +125,7 @@ impl ClickHouseEventStore {
                         new_installs.contains(&key) && decided.insert(key)
                     })
                     .map(|a| AttributionInsert {
-                        app_id: &a.app_id,
+                        app_id: a.app_id.as_str(),
                         event_id: &a.event_id,
                         device_id: a.device_id.as_deref(),
                         status: a.status.as_str(),
@@ -158,7 +158,7 @@ impl ClickHouseEventStore {
                     .iter()
                     .filter(|c| new_installs.contains(&(c.app_id.as_str(), c.event_id.as_str())))
                     .map(|c| CreditInsert {
-                        app_id: &c.app_id,
+                        app_id: c.app_id.as_str(),
                         model: c.attribution_model.as_str(),
                         day: c.day,
                         event_id: &c.event_id,
@@ -189,7 +189,7 @@ impl ClickHouseEventStore {
                         new_installs.contains(&(hit.app_id.as_str(), hit.event_id.as_str()))
                     })
                     .map(|hit| FraudInsert {
-                        app_id: &hit.app_id,
+                        app_id: hit.app_id.as_str(),
                         day: hit.day,
                         fraud_kind: hit.reason.kind().as_str(),
                         reason: hit.reason,

@@ -487,7 +487,7 @@ impl EventStore for SqliteEventStore {
             let rows =
                 statement.query_map(params![app_id, before_ms, i64::from(limit)], |row| {
                     Ok(QuarantinedRow {
-                        app_id: row.get(0)?,
+                        app_id: AppId::from_stored(row.get(0)?),
                         received_ms: row.get(1)?,
                         index: row.get(2)?,
                         event_id: row.get(3)?,

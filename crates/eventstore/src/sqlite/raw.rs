@@ -13,9 +13,9 @@ use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use unmogrowp_domain::Day;
 use unmogrowp_domain::attribution::FraudReason;
 use unmogrowp_domain::event::EventType;
+use unmogrowp_domain::{AppId, Day, OrgId};
 
 /// The first byte of every block: how the rest is encoded.
 const BLOCK_FORMAT: u8 = 1;
@@ -226,8 +226,8 @@ pub(crate) fn decode_block(
     Ok(rows
         .into_iter()
         .map(|row| EventRow {
-            app_id: app_id.to_owned(),
-            org_id: org_id.to_owned(),
+            app_id: AppId::from_stored(app_id.to_owned()),
+            org_id: OrgId::from_stored(org_id.to_owned()),
             id: row.id,
             kind,
             name: row.name,
@@ -375,8 +375,8 @@ mod tests {
 
     fn row(id: &str, ts: i64) -> EventRow {
         EventRow {
-            app_id: "app".to_owned(),
-            org_id: "org".to_owned(),
+            app_id: AppId::from_stored("app".to_owned()),
+            org_id: OrgId::from_stored("org".to_owned()),
             id: id.to_owned(),
             kind: EventType::Session,
             name: Some("n".to_owned()),

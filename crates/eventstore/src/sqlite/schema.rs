@@ -8,8 +8,8 @@ use crate::AttributionRow;
 use crate::model::parse_install;
 use crate::{Dims, EventRow, Result, StoreError};
 use rusqlite::{Connection, OptionalExtension, params};
-use unmogrowp_domain::Day;
 use unmogrowp_domain::event::EventType;
+use unmogrowp_domain::{AppId, Day, OrgId};
 
 /// The schema version this binary writes.
 pub(crate) const VERSION: u32 = 1;
@@ -208,7 +208,7 @@ fn to_blocks(tx: &rusqlite::Transaction<'_>) -> Result<()> {
             raw::seen_table(&day)
         ))?;
         for row in &rows {
-            seen.execute(params![row.timestamp_ms, raw::seen_key(&row.app_id, &row.id)])?;
+            seen.execute(params![row.timestamp_ms, raw::seen_key(row.app_id.as_str(), &row.id)])?;
         }
         let mut start = 0;
         while start < rows.len() {
@@ -310,8 +310,8 @@ fn parse_subs(raw: Option<String>) -> Vec<Option<String>> {
 fn v0_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
     let kind: String = row.get(3)?;
     Ok(EventRow {
-        app_id: row.get(0)?,
-        org_id: row.get(1)?,
+        app_id: AppId::from_stored(row.get(0)?),
+        org_id: OrgId::from_stored(row.get(1)?),
         id: row.get(2)?,
         kind: EventType::parse(&kind).ok_or_else(|| {
             rusqlite::Error::FromSqlConversionFailure(
@@ -384,7 +384,7 @@ pub(super) fn day(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Day
 
 pub(super) fn attribution_from_sql(row: &rusqlite::Row<'_>) -> rusqlite::Result<AttributionRow> {
     Ok(AttributionRow {
-        app_id: row.get(0)?,
+        app_id: AppId::from_stored(row.get(0)?),
         event_id: row.get(1)?,
         device_id: row.get(2)?,
         status: term(row, 3)?.ok_or(rusqlite::Error::InvalidColumnType(

@@ -43,8 +43,8 @@ pub(crate) fn insert_blocks(
         let min_ts = block.first().map_or(0, |row| row.timestamp_ms);
         let max_ts = block.last().map_or(0, |row| row.timestamp_ms);
         statement.execute(params![
-            first.app_id,
-            first.org_id,
+            first.app_id.as_str(),
+            first.org_id.as_str(),
             first.kind.as_str(),
             min_ts,
             max_ts,
@@ -74,8 +74,10 @@ fn mark_new(
     rows: &[&EventRow],
 ) -> Result<Vec<bool>> {
     let seen = raw::seen_table(utc_day);
-    let keys: Vec<(i64, i64)> =
-        rows.iter().map(|row| (row.timestamp_ms, raw::seen_key(&row.app_id, &row.id))).collect();
+    let keys: Vec<(i64, i64)> = rows
+        .iter()
+        .map(|row| (row.timestamp_ms, raw::seen_key(row.app_id.as_str(), &row.id)))
+        .collect();
     let mut unique: Vec<(i64, i64)> = keys.clone();
     unique.sort_unstable();
     unique.dedup();
@@ -165,7 +167,7 @@ pub(crate) fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<ApplyOut
         let mut fresh: HashMap<(&str, &str, EventType), Vec<&EventRow>> = HashMap::default();
         for (row, new) in rows.into_iter().zip(new) {
             let install_again = row.kind == EventType::Install
-                && (stored_installs.contains(&(row.app_id.clone(), row.id.clone()))
+                && (stored_installs.contains(&(row.app_id.to_string(), row.id.clone()))
                     || !installs_taken.insert((row.app_id.as_str(), row.id.as_str())));
             if !new || install_again {
                 outcome.duplicates += 1;
@@ -279,7 +281,7 @@ pub(crate) fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<ApplyOut
         )?;
         for rejected in &batch.quarantined {
             statement.execute(params![
-                rejected.app_id,
+                rejected.app_id.as_str(),
                 rejected.received_ms,
                 rejected.index,
                 rejected.event_id,
@@ -298,7 +300,7 @@ pub(crate) fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<ApplyOut
         )?;
         for decision in &batch.attributions {
             statement.execute(params![
-                decision.app_id,
+                decision.app_id.as_str(),
                 decision.event_id,
                 decision.device_id,
                 decision.status.as_str(),

@@ -28,8 +28,8 @@ const T0: i64 = 1_795_168_800_000;
 pub fn row(app: &str, id: &str, kind: EventType, network: &str, ts: i64) -> EventRow {
     let day = Day::of_utc_millis(ts);
     EventRow {
-        app_id: app.to_owned(),
-        org_id: "org".to_owned(),
+        app_id: app_id(app),
+        org_id: unmogrowp_domain::OrgId::from_stored("org".to_owned()),
         id: id.to_owned(),
         kind,
         name: (kind == EventType::Event).then(|| "purchase".to_owned()),
@@ -168,7 +168,7 @@ pub async fn positions_are_kept_per_partition(store: &dyn EventStore) {
 
 pub async fn quarantine_is_listed_newest_first(store: &dyn EventStore) {
     let rejected = |ms: i64, index: u32| QuarantinedRow {
-        app_id: APP.to_owned(),
+        app_id: app_id(APP),
         received_ms: ms,
         index,
         event_id: Some(format!("bad-{index}")),
@@ -350,7 +350,7 @@ pub async fn a_resent_row_later_in_the_log_counts_once(store: &dyn EventStore) {
         ]
     };
     let hit = || FraudHit {
-        app_id: APP.to_owned(),
+        app_id: app_id(APP),
         event_id: "install-1".to_owned(),
         day: day("2026-11-20"),
         reason: FraudReason::Flagged(FlagReason::InstallBeforeClick),

@@ -55,7 +55,7 @@ pub async fn decisions_cohorts_fraud_and_credits(store: &dyn EventStore) {
         decision(&rejected, "rejected", "meta"),
     ];
     let credit = |install: &EventRow, network: &str, installs: f64| CreditRow {
-        app_id: APP.to_owned(),
+        app_id: app_id(APP),
         event_id: install.id.clone(),
         day: install.day,
         dims: Dims { network: network.to_owned(), ..install.dims.clone() },
