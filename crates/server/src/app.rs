@@ -132,6 +132,7 @@ impl Application {
         let (api_routes, openapi) = api_routes();
         let openapi_json = Arc::new(openapi.to_pretty_json().context("rendering OpenAPI")?);
 
+        let limits = Arc::new(crate::limits::Limits::new(&shared, &config.limits));
         let state = AppState::new(AppStateInner {
             config,
             store,
@@ -144,6 +145,7 @@ impl Application {
             trusted_proxies,
             readiness,
             shared: shared.clone(),
+            limits,
             report_cache: report_cache(),
             prometheus: telemetry::prometheus(),
             openapi_json,

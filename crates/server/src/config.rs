@@ -144,6 +144,43 @@ pub struct Config {
     pub pipeline: PipelineConfig,
     /// The `[security]` section (`UNMOGROWP_SECURITY__*`).
     pub security: SecurityConfig,
+    /// The `[limits]` section (`UNMOGROWP_LIMITS__*`): request rate limits per client address.
+    pub limits: LimitsConfig,
+}
+
+/// Request rate limits per client address (an IPv4 address, or an IPv6 /64), shared by every
+/// node through Redis when `redis_url` is set. Each is a burst and a sustained rate per minute;
+/// past it the answer is 429 with `Retry-After`, `RateLimit-Policy` and `RateLimit`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Sign-ins per minute per address (`limits.login_per_minute`, default 30).
+    pub login_per_minute: u32,
+    /// Sign-ins at once per address (`limits.login_burst`, default 60).
+    pub login_burst: u32,
+    /// Registrations, forgotten and reset passwords and invitation acceptances per minute per
+    /// address (`limits.auth_per_minute`, default 10).
+    pub auth_per_minute: u32,
+    /// Those at once per address (`limits.auth_burst`, default 20).
+    pub auth_burst: u32,
+    /// Email availability checks per minute per address (`limits.check_email_per_minute`,
+    /// default 20).
+    pub check_email_per_minute: u32,
+    /// Those at once per address (`limits.check_email_burst`, default 20).
+    pub check_email_burst: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            login_per_minute: 30,
+            login_burst: 60,
+            auth_per_minute: 10,
+            auth_burst: 20,
+            check_email_per_minute: 20,
+            check_email_burst: 20,
+        }
+    }
 }
 
 /// Security settings.
@@ -392,6 +429,7 @@ impl Default for Config {
             postbacks: PostbacksConfig::default(),
             pipeline: PipelineConfig::default(),
             security: SecurityConfig::default(),
+            limits: LimitsConfig::default(),
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod health;
 /// Collection (in the ingest crate).
 pub use unmogrowp_ingest as ingest;
 pub mod landing;
+pub mod limits;
 /// Email transports and templates (in the jobs crate).
 pub use unmogrowp_jobs::mail;
 pub mod metric_names;

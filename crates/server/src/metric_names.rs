@@ -24,6 +24,12 @@ pub const REPORT_CACHE_HITS_TOTAL: &str = "report_cache_hits_total";
 /// Reports computed because no cache held them.
 pub const REPORT_CACHE_MISSES_TOTAL: &str = "report_cache_misses_total";
 
+/// Requests refused by a rate limit, by policy (`login`, `auth`, `check_email`).
+pub const RATE_LIMITED_TOTAL: &str = "rate_limited_total";
+
+/// Password hashes and checks run, by class (`login`, `bulk`).
+pub const PASSWORD_HASHES_TOTAL: &str = "password_hashes_total";
+
 /// Registers every metric's description with the installed recorder.
 pub fn describe() {
     metrics::describe_counter!(EXPORT_ROWS_TOTAL, "Rows streamed by raw-data exports.");
@@ -57,5 +63,13 @@ pub fn describe() {
     metrics::describe_counter!(
         REPORT_CACHE_MISSES_TOTAL,
         "Reports computed because no cache held them."
+    );
+    metrics::describe_counter!(
+        RATE_LIMITED_TOTAL,
+        "Requests refused by a rate limit, by policy (login, auth, check_email)."
+    );
+    metrics::describe_counter!(
+        PASSWORD_HASHES_TOTAL,
+        "Password hashes and checks run, by class (login, bulk)."
     );
 }

@@ -39,6 +39,8 @@ pub struct AppStateInner {
     pub readiness: Readiness,
     /// Redis-shared limits, caches and invalidations (per node without `redis_url`).
     pub shared: crate::shared::Shared,
+    /// Request rate limits of the public account endpoints.
+    pub limits: Arc<crate::limits::Limits>,
     /// L1 of the report cache: response bodies by tenant-prefixed key.
     pub report_cache: moka::future::Cache<String, bytes::Bytes>,
     /// Renders the Prometheus metrics served at `/metrics`.

@@ -15,6 +15,7 @@
 
 #![warn(missing_docs)]
 
+pub mod limit;
 pub mod metric_names;
 
 use redis::AsyncCommands;

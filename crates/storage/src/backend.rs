@@ -69,6 +69,8 @@ pub(crate) trait AccountsBackend: Send + Sync {
         purpose: &str,
         since: UnixMillis,
     ) -> Result<u64>;
+    /// The user of an unexpired, unused token, without using it; `None` otherwise.
+    async fn one_time_token_user(&self, token_hash: &str, purpose: &str) -> Result<Option<UserId>>;
     /// Marks an unexpired, unused token used and returns its user; `None` otherwise.
     async fn use_one_time_token(&self, token_hash: &str, purpose: &str) -> Result<Option<UserId>>;
 

@@ -291,7 +291,18 @@ impl Accounts<'_> {
         self.backend.count_one_time_tokens(user_id, purpose, since).await
     }
 
-    /// Uses up an unexpired, unused token; `None` when there is no such token.
+    /// The user of an unexpired, unused token, leaving it unused (a cheap check before costly
+    /// work); `None` when it is unknown, used or expired.
+    pub async fn one_time_token_user(
+        &self,
+        token_hash: &str,
+        purpose: &str,
+    ) -> Result<Option<UserId>> {
+        self.backend.one_time_token_user(token_hash, purpose).await
+    }
+
+    /// Uses up an unexpired, unused token and returns its user, atomically (two concurrent
+    /// uses cannot both succeed); `None` when it is unknown, used or expired.
     pub async fn use_one_time_token(
         &self,
         token_hash: &str,

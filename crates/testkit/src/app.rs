@@ -49,6 +49,16 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
     Config {
         addr: "127.0.0.1:0".parse().unwrap(),
         data_dir: data_dir.to_owned(),
+        // Every test client is 127.0.0.1: per-address limits out of the way (tests of the
+        // limits set their own).
+        limits: unmogrowp_server::config::LimitsConfig {
+            login_per_minute: 100_000,
+            login_burst: 100_000,
+            auth_per_minute: 100_000,
+            auth_burst: 100_000,
+            check_email_per_minute: 100_000,
+            check_email_burst: 100_000,
+        },
         // Tests' postback receivers listen on loopback.
         security: unmogrowp_server::config::SecurityConfig {
             outbound_allow_cidrs: vec!["127.0.0.0/8".to_owned()],
@@ -117,7 +127,7 @@ impl TestApp {
         let database = self.database.take();
         let mut config = self.config.clone();
         config.addr = "127.0.0.1:0".parse().unwrap();
-        Self::start(config, data_dir, database).await
+        Box::pin(Self::start(config, data_dir, database)).await
     }
 
     /// The absolute URL of `path` (which starts with `/`) on this server.

@@ -2,6 +2,11 @@
 //! bounded pool: at most `concurrency` hashes run at once (each on a blocking thread) and at
 //! most `queue` wait; beyond that the caller gets `Busy` (503), so a login flood cannot
 //! starve the rest of the server.
+//!
+//! Work comes in two classes ([`HashClass`]): sign-ins, and everything else that hashes a new
+//! password (registration, password reset, invitation acceptance). The second class gets at
+//! most half the pool and a quarter of the queue, so a flood of registrations or resets —
+//! which anyone can send — cannot take the hashing that sign-ins need.
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
@@ -16,6 +21,16 @@ pub const MEMORY_KIB: u32 = 19 * 1024;
 pub const ITERATIONS: u32 = 2;
 /// Argon2id parallelism: lanes (one thread per hash).
 pub const LANES: u32 = 1;
+
+/// What a hash is for, which decides the share of the pool it may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HashClass {
+    /// Checking a password at sign-in: may use the whole pool.
+    Login,
+    /// Hashing a new password (registration, reset, invitation): at most half the pool
+    /// (at least one slot) and a quarter of the queue (at least one waiter).
+    Bulk,
+}
 
 /// Why a password could not be hashed or checked.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +51,9 @@ pub struct PasswordService {
     permits: Arc<Semaphore>,
     waiting: AtomicUsize,
     max_waiting: usize,
+    bulk_permits: Arc<Semaphore>,
+    bulk_waiting: AtomicUsize,
+    bulk_max_waiting: usize,
     dummy_hash: OnceCell<String>,
 }
 
@@ -59,8 +77,37 @@ impl PasswordService {
             permits: Arc::new(Semaphore::new(concurrency)),
             waiting: AtomicUsize::new(0),
             max_waiting,
+            bulk_permits: Arc::new(Semaphore::new((concurrency / 2).max(1))),
+            bulk_waiting: AtomicUsize::new(0),
+            bulk_max_waiting: (max_waiting / 4).max(1),
             dummy_hash: OnceCell::new(),
         }
+    }
+
+    /// Runs `work` in `class`: bulk work first takes one of its own slots (refused with
+    /// [`HashError::Busy`] when those and their queue are full), then a pool slot.
+    async fn run_in<T: Send + 'static>(
+        &self,
+        class: HashClass,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let label = if class == HashClass::Login { "login" } else { "bulk" };
+        metrics::counter!(crate::metric_names::PASSWORD_HASHES_TOTAL, "class" => label)
+            .increment(1);
+        if class == HashClass::Login {
+            return self.run(work).await;
+        }
+        if self.bulk_waiting.fetch_add(1, Ordering::AcqRel)
+            >= self.bulk_max_waiting + self.bulk_permits.available_permits()
+        {
+            self.bulk_waiting.fetch_sub(1, Ordering::AcqRel);
+            metrics::counter!(crate::metric_names::PASSWORD_HASH_REJECTED_TOTAL).increment(1);
+            return Err(HashError::Busy);
+        }
+        let permit = self.bulk_permits.clone().acquire_owned().await;
+        self.bulk_waiting.fetch_sub(1, Ordering::AcqRel);
+        let _bulk = permit.map_err(|_| HashError::Failed("hash pool closed".into()))?;
+        self.run(work).await
     }
 
     async fn run<T: Send + 'static>(
@@ -86,10 +133,16 @@ impl PasswordService {
         Ok(result)
     }
 
-    /// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`) with a fresh random salt.
+    /// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`) with a fresh random salt, hashed as
+    /// sign-in work (see [`PasswordService::hash_in`] for new passwords).
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
+        self.hash_in(HashClass::Login, password).await
+    }
+
+    /// [`PasswordService::hash`] in `class`'s share of the pool.
+    pub async fn hash_in(&self, class: HashClass, password: &str) -> Result<String, HashError> {
         let password = password.to_owned();
-        self.run(move || {
+        self.run_in(class, move || {
             argon2()
                 .hash_password(password.as_bytes())
                 .map(|hash| hash.to_string())
@@ -146,5 +199,33 @@ mod tests {
         let second = service.hash("second password here").await;
         assert!(matches!(second, Err(HashError::Busy)), "{second:?}");
         assert!(first.await.expect("join").is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_new_passwords_leaves_sign_ins_their_share() {
+        // Two slots, queue of eight: bulk work gets one slot and two waiters.
+        let service = Arc::new(PasswordService::new(2, 8));
+        let stored = service.hash("the owner's password").await.expect("hash");
+        let flood: Vec<_> = (0..12)
+            .map(|i| {
+                let service = service.clone();
+                tokio::spawn(async move {
+                    service.hash_in(HashClass::Bulk, &format!("bogus {i}")).await
+                })
+            })
+            .collect();
+        // Every bulk task has reached the pool (admitted or refused) before the sign-in.
+        tokio::task::yield_now().await;
+        let signed_in = service.verify("the owner's password", &stored).await;
+        assert!(matches!(signed_in, Ok(true)), "the sign-in was not refused: {signed_in:?}");
+        let mut refused = 0;
+        for task in flood {
+            match task.await.expect("task") {
+                Err(HashError::Busy) => refused += 1,
+                Ok(_) => {}
+                Err(other) => panic!("{other}"),
+            }
+        }
+        assert!(refused >= 12 - 3, "at most one running and two waiting: {refused} refused");
     }
 }

@@ -1,6 +1,7 @@
 //! Accounts: registration, login, tokens, logout, password reset, invitations' acceptance.
 
 use crate::audit::Audit;
+use crate::auth::passwords::HashClass;
 use crate::auth::throttle::ThrottleKind;
 use crate::auth::{Auth, ClientInfo};
 use crate::error::{ApiError, ApiResult};
@@ -107,12 +108,14 @@ pub struct RegisterRequest {
         (status = 201, description = "Registered and signed in", body = AuthResponse),
         (status = 400, description = "Invalid fields", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
         (status = 409, description = "The email is taken", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests from this address; see Retry-After and RateLimit", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
     ))]
 pub async fn register(
     State(state): State<AppState>,
     client: ClientInfo,
     ApiJson(request): ApiJson<RegisterRequest>,
 ) -> ApiResult<(StatusCode, Json<AuthResponse>)> {
+    crate::limits::admit(&state.limits.auth, &client).await?;
     let mut errors = FieldErrors::new();
     let email = parse_email(&mut errors, &request.email);
     let password = parse_password(&mut errors, &request.password);
@@ -124,7 +127,17 @@ pub async fn register(
     if !errors.is_empty() {
         return Err(ApiError::validation(errors.into_vec()));
     }
-    let password_hash = state.auth.passwords.hash(password.expose()).await.map_err(hash_error)?;
+    // A taken email is answered before any hashing (the answer says it is taken anyway, as
+    // `check-email` does): a flood of registrations for existing accounts costs a lookup each.
+    if state.store.accounts().credentials_by_email(email.as_str()).await?.is_some() {
+        return Err(email_taken());
+    }
+    let password_hash = state
+        .auth
+        .passwords
+        .hash_in(HashClass::Bulk, password.expose())
+        .await
+        .map_err(hash_error)?;
     let registered = state
         .store
         .accounts()
@@ -135,16 +148,8 @@ pub async fn register(
         .await;
     let (user, organization, membership) = match registered {
         Ok(created) => created,
-        Err(StorageError::Conflict(_)) => {
-            return Err(ApiError::conflict(
-                "email_taken",
-                "an account with this email already exists",
-            )
-            .with_errors(vec![unmogrowp_domain::validate::FieldError::new(
-                "email",
-                "is already registered",
-            )]));
-        }
+        // Registered meanwhile by another request.
+        Err(StorageError::Conflict(_)) => return Err(email_taken()),
         Err(other) => return Err(other.into()),
     };
     let response = open_session(&state, &client, &user, &organization, &membership, false).await?;
@@ -154,6 +159,12 @@ pub async fn register(
         .record_for(&state.store, Some(&organization.id))
         .await;
     Ok((StatusCode::CREATED, Json(response)))
+}
+
+fn email_taken() -> ApiError {
+    ApiError::conflict("email_taken", "an account with this email already exists").with_errors(
+        vec![unmogrowp_domain::validate::FieldError::new("email", "is already registered")],
+    )
 }
 
 /// Credentials to sign in with.
@@ -183,13 +194,14 @@ fn too_many_attempts(wait: std::time::Duration) -> ApiError {
     responses(
         (status = 200, description = "Signed in", body = AuthResponse),
         (status = 401, description = "Invalid email or password", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failures; see Retry-After", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failures, or too many sign-ins from this address; see Retry-After", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
     ))]
 pub async fn login(
     State(state): State<AppState>,
     client: ClientInfo,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<AuthResponse>> {
+    crate::limits::admit(&state.limits.login, &client).await?;
     let mut errors = FieldErrors::new();
     let email = parse_email(&mut errors, &request.email);
     if request.password.is_empty() {
@@ -380,11 +392,14 @@ pub struct CheckEmailResponse {
     responses(
         (status = 200, description = "Availability", body = CheckEmailResponse),
         (status = 400, description = "Not an email address", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests from this address; see Retry-After and RateLimit", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
     ))]
 pub async fn check_email(
     State(state): State<AppState>,
+    client: ClientInfo,
     ApiJson(request): ApiJson<CheckEmailRequest>,
 ) -> ApiResult<Json<CheckEmailResponse>> {
+    crate::limits::admit(&state.limits.check_email, &client).await?;
     let email = Email::parse(&request.email)
         .map_err(|message| ApiError::invalid_field("email", message))?;
     let existing = state.store.accounts().credentials_by_email(email.as_str()).await?;
@@ -403,12 +418,16 @@ pub struct ForgotPasswordRequest {
 /// work happens in the background, so neither the answer nor its timing tells whether the
 /// account exists).
 #[utoipa::path(post, path = "/api/v1/auth/forgot-password", tag = "accounts", request_body = ForgotPasswordRequest,
-    responses((status = 202, description = "If the account exists, an email is on its way")))]
+    responses(
+        (status = 202, description = "If the account exists, an email is on its way"),
+        (status = 429, description = "Too many requests from this address; see Retry-After and RateLimit", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+    ))]
 pub async fn forgot_password(
     State(state): State<AppState>,
     client: ClientInfo,
     ApiJson(request): ApiJson<ForgotPasswordRequest>,
 ) -> ApiResult<StatusCode> {
+    crate::limits::admit(&state.limits.auth, &client).await?;
     let email = Email::parse(&request.email)
         .map_err(|message| ApiError::invalid_field("email", message))?;
     tokio::spawn(async move {
@@ -469,31 +488,41 @@ pub struct ResetPasswordRequest {
     responses(
         (status = 204, description = "Password changed"),
         (status = 400, description = "Invalid password, or an unknown, used or expired token", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests from this address; see Retry-After and RateLimit", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
     ))]
 pub async fn reset_password(
     State(state): State<AppState>,
     client: ClientInfo,
     ApiJson(request): ApiJson<ResetPasswordRequest>,
 ) -> ApiResult<StatusCode> {
+    crate::limits::admit(&state.limits.auth, &client).await?;
     // Check the password first, so a weak choice does not use up the token.
     let password = Password::parse(&request.password)
         .map_err(|message| ApiError::invalid_field("password", message))?;
-    let password_hash = state.auth.passwords.hash(password.expose()).await.map_err(hash_error)?;
-    let user_id = state
-        .store
-        .accounts()
-        .use_one_time_token(&token_hash(request.token.trim()), RESET_PURPOSE)
-        .await?;
-    let Some(user_id) = user_id else {
-        return Err(ApiError::bad_request(
+    let invalid_token = || {
+        ApiError::bad_request(
             "invalid_token",
             "this reset link is invalid, was already used or has expired",
         )
         .with_errors(vec![unmogrowp_domain::validate::FieldError::new(
             "token",
             "is invalid, used or expired",
-        )]));
+        )])
     };
+    // The token is checked before hashing, so bogus resets cost a lookup, not a hash; it is
+    // used up only after the hash, so a busy hash pool does not burn a good link.
+    let hashed_token = token_hash(request.token.trim());
+    if state.store.accounts().one_time_token_user(&hashed_token, RESET_PURPOSE).await?.is_none() {
+        return Err(invalid_token());
+    }
+    let password_hash = state
+        .auth
+        .passwords
+        .hash_in(HashClass::Bulk, password.expose())
+        .await
+        .map_err(hash_error)?;
+    let user_id = state.store.accounts().use_one_time_token(&hashed_token, RESET_PURPOSE).await?;
+    let Some(user_id) = user_id else { return Err(invalid_token()) };
     state.store.accounts().set_password(&user_id, &password_hash).await?;
     let ended = state.store.accounts().revoke_user_sessions(&user_id, "password_reset").await?;
     for session_id in &ended {
@@ -532,12 +561,14 @@ pub struct AcceptInvitationRequest {
         (status = 200, description = "Joined and signed in", body = AuthResponse),
         (status = 400, description = "Invalid fields or an unknown, used or expired token", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
         (status = 401, description = "Wrong password for the existing account", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests from this address; see Retry-After and RateLimit", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
     ))]
 pub async fn accept_invitation(
     State(state): State<AppState>,
     client: ClientInfo,
     ApiJson(request): ApiJson<AcceptInvitationRequest>,
 ) -> ApiResult<Json<AuthResponse>> {
+    crate::limits::admit(&state.limits.auth, &client).await?;
     let invalid = || {
         ApiError::bad_request(
             "invalid_token",
@@ -577,8 +608,12 @@ pub async fn accept_invitation(
             let Some(password) = password.filter(|_| errors.is_empty()) else {
                 return Err(ApiError::validation(errors.into_vec()));
             };
-            let password_hash =
-                state.auth.passwords.hash(password.expose()).await.map_err(hash_error)?;
+            let password_hash = state
+                .auth
+                .passwords
+                .hash_in(HashClass::Bulk, password.expose())
+                .await
+                .map_err(hash_error)?;
             Acceptor::New(NewUser { email: invitation.email.clone(), name, password_hash })
         }
     };

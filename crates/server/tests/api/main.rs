@@ -33,6 +33,7 @@ mod correctness;
 mod email;
 mod errors;
 mod isolation;
+mod limits;
 mod live;
 mod middleware;
 mod ops;

@@ -343,6 +343,23 @@ macro_rules! implement_accounts {
                 Ok(u64::try_from(count).unwrap_or(0))
             }
 
+            async fn one_time_token_user(&self, token_hash: &str, purpose: &str) -> $crate::Result<Option<unmogrowp_domain::UserId>> {
+                use $crate::backend::{Mode, Scope};
+                let now = unmogrowp_domain::time::now_millis();
+                let mut tx = self.begin(Scope::System, Mode::ReadFresh).await?;
+                let user: Option<(String,)> = sqlx::query_as(
+                    "SELECT user_id FROM one_time_tokens
+                     WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3",
+                )
+                .bind(token_hash)
+                .bind(purpose)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(user.map(|(id,)| unmogrowp_domain::UserId::from_stored(id)))
+            }
+
             async fn use_one_time_token(&self, token_hash: &str, purpose: &str) -> $crate::Result<Option<unmogrowp_domain::UserId>> {
                 use $crate::backend::{Mode, Scope};
                 let now = unmogrowp_domain::time::now_millis();

@@ -1,0 +1,118 @@
+//! Cheap checks before expensive work, and per-address rate limits on the public account
+//! endpoints.
+
+use reqwest::Method;
+use serde_json::json;
+use unmogrowp_testkit::{TestApp, TestBackend};
+
+/// `password_hashes_total` summed over its classes, from `/metrics`.
+async fn hashes(app: &TestApp) -> u64 {
+    let text = app.get("/metrics").await.text().await.unwrap();
+    text.lines()
+        .filter(|line| line.starts_with("password_hashes_total"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+#[tokio::test]
+async fn bogus_resets_and_taken_emails_cost_no_hash() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    let owner = app.register("owner@example.com", "Acme").await;
+    assert!(!owner.access_token.is_empty());
+    let before = hashes(&app).await;
+    for i in 0..20 {
+        let reply = app
+            .call(Method::POST, "/api/v1/auth/reset-password", None,
+                Some(&json!({ "token": format!("bogus-{i}"), "password": "a long enough passphrase" })))
+            .await;
+        assert_eq!(reply.status, 400, "{}", reply.text);
+        assert_eq!(reply.body["errors"][0]["field"], "token");
+        let reply = app
+            .call(
+                Method::POST,
+                "/api/v1/auth/register",
+                None,
+                Some(&json!({ "email": "owner@example.com", "password": "another long passphrase",
+                              "name": "Mallory", "organization": "Evil" })),
+            )
+            .await;
+        assert_eq!(reply.status, 409, "{}", reply.text);
+    }
+    assert_eq!(hashes(&app).await, before, "no password was hashed");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn check_email_is_throttled_per_address() {
+    let app = TestApp::spawn_with(TestBackend::Sqlite, |config| {
+        config.http.trusted_proxies = vec!["127.0.0.1".to_owned()];
+        config.limits.check_email_burst = 5;
+        config.limits.check_email_per_minute = 5;
+    })
+    .await;
+    let check = |from: &'static str, email: String| {
+        let app = &app;
+        async move {
+            app.call_with(
+                Method::POST,
+                "/api/v1/auth/check-email",
+                None,
+                Some(&json!({ "email": email })),
+                &[("x-forwarded-for", from)],
+            )
+            .await
+        }
+    };
+    for i in 0..5 {
+        let reply = check("198.51.100.1", format!("probe{i}@example.com")).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+    let refused = check("198.51.100.1", "probe5@example.com".to_owned()).await;
+    assert_eq!(refused.status, 429, "{}", refused.text);
+    let retry_after: u64 = refused.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=12).contains(&retry_after), "{retry_after}");
+    assert_eq!(refused.header("ratelimit-policy"), Some("\"check_email\";q=5;w=60"));
+    assert_eq!(
+        refused.header("ratelimit"),
+        Some(format!("\"check_email\";r=0;t={retry_after}").as_str())
+    );
+    // Another address (and another /64) still gets answers.
+    assert_eq!(check("198.51.100.2", "probe@example.com".to_owned()).await.status, 200);
+    assert_eq!(check("2001:db8:1:1::5", "probe@example.com".to_owned()).await.status, 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn registrations_from_one_address_are_limited_and_sign_ins_are_not() {
+    let app = TestApp::spawn_with(TestBackend::Sqlite, |config| {
+        config.http.trusted_proxies = vec!["127.0.0.1".to_owned()];
+        config.limits.auth_burst = 3;
+        config.limits.auth_per_minute = 1;
+    })
+    .await;
+    let owner = app.register("owner@example.com", "Acme").await;
+    assert!(!owner.access_token.is_empty());
+    let attacker = [("x-forwarded-for", "203.0.113.66")];
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let reply = app
+            .call_with(Method::POST, "/api/v1/auth/register", None,
+                Some(&json!({ "email": format!("bot{i}@example.com"), "password": "a long enough passphrase",
+                              "name": "Bot", "organization": "Bots" })), &attacker)
+            .await;
+        statuses.push(reply.status);
+    }
+    assert_eq!(statuses, vec![201, 201, 201, 429, 429, 429]);
+    // The owner signs in from elsewhere meanwhile.
+    let login = app
+        .call_with(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(&json!({ "email": "owner@example.com", "password": unmogrowp_testkit::app::PASSWORD })),
+            &[("x-forwarded-for", "192.0.2.10")],
+        )
+        .await;
+    assert_eq!(login.status, 200, "{}", login.text);
+    app.stop().await;
+}
