@@ -92,16 +92,12 @@ impl AttributionSettings {
     }
 }
 
-/// Checks an app's display name: after trimming surrounding whitespace it must be non-empty
-/// and at most 100 characters (Unicode scalar values). Problems are pushed onto `errors`
+/// Checks an app's display name: after trimming surrounding whitespace it must be non-empty,
+/// at most 100 characters (Unicode scalar values) and free of control characters (see
+/// [`crate::validate::name`]). Problems are pushed onto `errors`
 /// under the field `name`.
 pub fn validate_app_name(name: &str, errors: &mut FieldErrors) {
-    let trimmed = name.trim();
-    if trimmed.is_empty() {
-        errors.push("name", "is required");
-    } else if trimmed.chars().count() > 100 {
-        errors.push("name", "must be at most 100 characters");
-    }
+    crate::validate::name("name", name, 100, errors);
 }
 
 /// Android package names (`com.example.app`) and iOS bundle ids (`com.example.App`).

@@ -106,8 +106,44 @@ impl Email {
     }
 }
 
+/// Checks a name a person gives (a user's, an organization's, an app's, a network's):
+/// surrounding whitespace is trimmed; it must then be non-empty, at most `max_chars`
+/// characters (Unicode scalar values), and free of control characters (NUL, line breaks,
+/// escapes), which no name needs and some backends refuse. Problems are pushed onto `errors`
+/// under `field`; the trimmed text is returned either way.
+pub fn name(field: &str, raw: &str, max_chars: usize, errors: &mut FieldErrors) -> String {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        errors.push(field, "is required");
+    } else if trimmed.chars().count() > max_chars {
+        errors.push(field, format!("must be at most {max_chars} characters"));
+    } else if trimmed.chars().any(char::is_control) {
+        errors.push(field, "must not contain control characters");
+    }
+    trimmed.to_owned()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn names_are_trimmed_bounded_and_free_of_control_characters() {
+        let check = |raw: &str| {
+            let mut errors = super::FieldErrors::new();
+            let value = super::name("name", raw, 5, &mut errors);
+            (value, errors.into_vec().into_iter().map(|e| e.message).collect::<Vec<_>>())
+        };
+        assert_eq!(check("  Ada "), ("Ada".to_owned(), vec![]));
+        assert_eq!(check("   ").1, vec!["is required".to_owned()]);
+        assert_eq!(check("Ada Lovelace").1, vec!["must be at most 5 characters".to_owned()]);
+        for bad in ["A\u{0}b", "A\nb", "A\u{1b}b", "A\u{7f}b", "A\u{85}b"] {
+            assert_eq!(
+                check(bad).1,
+                vec!["must not contain control characters".to_owned()],
+                "{bad:?}"
+            );
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -398,6 +398,12 @@ pub struct HttpConfig {
     pub trusted_proxies: Vec<String>,
     /// How long in-flight requests get to finish after SIGTERM.
     pub shutdown_grace_ms: u64,
+    /// When set, `/metrics` answers only requests with `Authorization: Bearer <token>`
+    /// (compared in constant time); others get 401 (`http.metrics_token` /
+    /// `UNMOGROWP_HTTP__METRICS_TOKEN`). Unset: `/metrics` is open, for a scraper on a
+    /// private network.
+    #[serde(deserialize_with = "optional_secret")]
+    pub metrics_token: Option<SecretString>,
 }
 
 impl Default for Config {
@@ -443,6 +449,7 @@ impl Default for HttpConfig {
             behind_tls: false,
             trusted_proxies: Vec::new(),
             shutdown_grace_ms: 8_000,
+            metrics_token: None,
         }
     }
 }

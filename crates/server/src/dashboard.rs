@@ -59,8 +59,47 @@ pub fn is_built() -> bool {
 pub async fn index() -> Response {
     match asset_response(SHELL) {
         Some(response) => response,
-        None => crate::landing::index().await.into_response(),
+        None => {
+            let page = crate::landing::index().await;
+            let policy = content_security_policy(page.0.as_bytes());
+            let mut response = page.into_response();
+            if let Ok(value) = HeaderValue::from_str(&policy) {
+                response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, value);
+            }
+            response
+        }
     }
+}
+
+/// The Content Security Policy of an HTML page this server sends: everything from this
+/// origin only, no plugins, no framing, no `<base>` or form posts elsewhere, and scripts
+/// limited to the bundle's files plus the page's own inline scripts by their SHA-256 hashes
+/// (SvelteKit's shell starts the app with one). Styles may be inline (components set style
+/// attributes); images may be `data:` URLs.
+pub fn content_security_policy(html: &[u8]) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let text = String::from_utf8_lossy(html);
+    let mut scripts = String::new();
+    let mut rest = text.as_ref();
+    while let Some(start) = rest.find("<script") {
+        let after = &rest[start..];
+        let Some(open_end) = after.find('>') else { break };
+        let opening = &after[..open_end];
+        let body = &after[open_end + 1..];
+        let Some(close) = body.find("</script>") else { break };
+        if !opening.contains(" src=") {
+            let digest = sha2::Sha256::digest(&body.as_bytes()[..close]);
+            let hash = base64::engine::general_purpose::STANDARD.encode(digest);
+            scripts.push_str(&format!(" 'sha256-{hash}'"));
+        }
+        rest = &body[close + "</script>".len()..];
+    }
+    format!(
+        "default-src 'self'; script-src 'self'{scripts}; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; \
+         base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+    )
 }
 
 /// Everything no route matched: dashboard assets and client-side routes for `GET`/`HEAD`,
@@ -93,10 +132,18 @@ pub async fn fallback(method: Method, uri: Uri) -> Response {
 
 fn asset_response(file: &str) -> Option<Response> {
     let asset = load(file)?;
+    let policy = asset
+        .mime
+        .starts_with("text/html")
+        .then(|| HeaderValue::from_str(&content_security_policy(&asset.data)).ok())
+        .flatten();
     let mut response = asset.data.into_owned().into_response();
     let headers = response.headers_mut();
     if let Ok(content_type) = HeaderValue::from_str(&asset.mime) {
         headers.insert(header::CONTENT_TYPE, content_type);
+    }
+    if let Some(policy) = policy {
+        headers.insert(header::CONTENT_SECURITY_POLICY, policy);
     }
     // Hashed build outputs never change; everything else is revalidated so a new release is
     // picked up on the next load.

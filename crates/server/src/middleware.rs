@@ -69,6 +69,14 @@ pub(crate) async fn observe(
 
     let status = response.status();
     add_standard_headers(&mut response, &id, settings.behind_tls);
+    // Management API answers carry tokens, secrets and tenant data: no cache may keep them
+    // (a route that knows better, e.g. an export, sets its own).
+    if route.starts_with("/api/v1/") {
+        response
+            .headers_mut()
+            .entry(header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("no-store"));
+    }
 
     let elapsed = started.elapsed();
     let labels = [

@@ -36,13 +36,7 @@ fn hash_error(error: crate::auth::passwords::HashError) -> ApiError {
 }
 
 fn required_text(errors: &mut FieldErrors, field: &str, value: &str, max_chars: usize) -> String {
-    let trimmed = value.trim();
-    if trimmed.is_empty() {
-        errors.push(field, "is required");
-    } else if trimmed.chars().count() > max_chars {
-        errors.push(field, format!("must be at most {max_chars} characters"));
-    }
-    trimmed.to_owned()
+    unmogrowp_domain::validate::name(field, value, max_chars, errors)
 }
 
 fn parse_email(errors: &mut FieldErrors, raw: &str) -> Option<Email> {

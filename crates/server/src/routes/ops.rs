@@ -69,10 +69,28 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Prometheus metrics in the text exposition format.
+/// Prometheus metrics in the text exposition format. With `http.metrics_token` set, only for
+/// `Authorization: Bearer <token>`.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
-pub async fn metrics(State(state): State<AppState>) -> Response {
+    responses(
+        (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"),
+        (status = 401, description = "A metrics token is configured and was not given", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+    ))]
+pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    if let Some(expected) = &state.config.http.metrics_token {
+        use secrecy::ExposeSecret as _;
+        use subtle::ConstantTimeEq as _;
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        let matches: bool = given.as_bytes().ct_eq(expected.expose_secret().as_bytes()).into();
+        if !matches {
+            return crate::error::ApiError::unauthorized("a metrics token is required")
+                .into_response();
+        }
+    }
     let mut text = state.prometheus.render();
     text.push_str(&crate::telemetry::process_metrics());
     let mut response = text.into_response();

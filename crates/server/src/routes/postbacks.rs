@@ -75,10 +75,7 @@ pub async fn create_postback(
     let tenant = auth.tenant::<AsMember>(&state.store)?;
     let app_id = parse_app_id(&app_id)?;
     let mut errors = FieldErrors::new();
-    let network = request.network.trim().to_owned();
-    if network.is_empty() || network.chars().count() > 100 {
-        errors.push("network", "must be 1 to 100 characters");
-    }
+    let network = unmogrowp_domain::validate::name("network", &request.network, 100, &mut errors);
     let template = request.url_template.trim();
     if let Err(message) = unmogrowp_domain::postback::validate_template(template) {
         errors.push("url_template", message);

@@ -32,6 +32,7 @@ mod collect;
 mod correctness;
 mod email;
 mod errors;
+mod hardening;
 mod isolation;
 mod limits;
 mod live;

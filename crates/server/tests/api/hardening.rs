@@ -1,0 +1,124 @@
+//! Browser and operator hardening: the dashboard's Content Security Policy, no caching of
+//! API answers, the metrics token, and control characters refused in names.
+
+use base64::Engine as _;
+use reqwest::Method;
+use serde_json::json;
+use sha2::Digest as _;
+use unmogrowp_testkit::{TestApp, TestBackend};
+
+#[tokio::test]
+async fn html_pages_carry_a_strict_policy_that_lists_their_inline_scripts() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    // `/` is the dashboard's shell when it is built, else the landing page; a client route
+    // gets the same page.
+    for path in ["/", "/apps"] {
+        let response = app.get(path).await;
+        if path == "/apps" && response.status() == 404 {
+            continue; // no dashboard built: client routes are 404s, `/` was checked
+        }
+        let policy = response.headers()["content-security-policy"].to_str().unwrap().to_owned();
+        let body = response.text().await.unwrap();
+        assert!(body.contains("<html"), "{path}: {body}");
+        for directive in [
+            "default-src 'self'",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "frame-ancestors 'none'",
+            "connect-src 'self'",
+        ] {
+            assert!(policy.contains(directive), "{path}: {directive} missing in {policy}");
+        }
+        let script_src =
+            policy.split(';').map(str::trim).find(|d| d.starts_with("script-src")).unwrap();
+        assert!(!script_src.contains("unsafe-inline") && !script_src.contains("unsafe-eval"));
+        let mut rest = body.as_str();
+        while let Some(start) = rest.find("<script") {
+            let after = &rest[start..];
+            let open_end = after.find('>').unwrap();
+            let inner = &after[open_end + 1..];
+            let close = inner.find("</script>").unwrap();
+            if !after[..open_end].contains(" src=") {
+                let hash = base64::engine::general_purpose::STANDARD
+                    .encode(sha2::Sha256::digest(&inner.as_bytes()[..close]));
+                assert!(script_src.contains(&format!("'sha256-{hash}'")), "{script_src}");
+            }
+            rest = &inner[close..];
+        }
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn api_answers_with_tokens_are_never_cached() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    let body = json!({ "email": "cache@example.com", "password": "a long enough passphrase 42",
+                       "name": "Ada", "organization": "Acme" });
+    let registered = app.call(Method::POST, "/api/v1/auth/register", None, Some(&body)).await;
+    assert_eq!(registered.status, 201);
+    assert_eq!(registered.header("cache-control"), Some("no-store"));
+    let login = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(
+                &json!({ "email": "cache@example.com", "password": "a long enough passphrase 42" }),
+            ),
+        )
+        .await;
+    assert_eq!(login.header("cache-control"), Some("no-store"));
+    let refreshed = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/refresh",
+            None,
+            Some(&json!({ "refresh_token": login.body["refresh_token"] })),
+        )
+        .await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.text);
+    assert_eq!(refreshed.header("cache-control"), Some("no-store"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_need_their_token_when_one_is_configured() {
+    let app = TestApp::spawn_with(TestBackend::Sqlite, |config| {
+        config.http.metrics_token = Some("scrape-secret-1".to_owned().into());
+    })
+    .await;
+    let open = app.get("/metrics").await;
+    assert_eq!(open.status(), 401);
+    let wrong = app.call_with(Method::GET, "/metrics", Some("scrape-secret-2"), None, &[]).await;
+    assert_eq!(wrong.status, 401);
+    let right = app.call_with(Method::GET, "/metrics", Some("scrape-secret-1"), None, &[]).await;
+    assert_eq!(right.status, 200);
+    assert!(right.text.contains("http_requests_total"), "{}", right.text);
+    app.stop().await;
+}
+
+async fn names_with_control_characters_are_refused(backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    for (field, name, organization) in [
+        ("name", "Ada\u{0}", "Acme"),
+        ("organization", "Ada", "Acme\nInc"),
+        ("name", "\u{1b}[31m", "Acme"),
+    ] {
+        let body = json!({ "email": "ctl@example.com", "password": "a long enough passphrase 42",
+                           "name": name, "organization": organization });
+        let reply = app.call(Method::POST, "/api/v1/auth/register", None, Some(&body)).await;
+        assert_eq!(reply.status, 400, "{name:?} {organization:?}: {}", reply.text);
+        assert_eq!(reply.body["errors"][0]["field"], field);
+    }
+    let owner = app.register("owner@example.com", "Acme").await;
+    let app_body = json!({ "name": "Game\u{0}", "platform": "android", "bundle_id": "com.example.game",
+                           "store_url": "https://play.google.com/store/apps/details?id=com.example.game",
+                           "time_zone": "UTC", "currency": "USD" });
+    let reply =
+        app.call(Method::POST, "/api/v1/apps", Some(&owner.access_token), Some(&app_body)).await;
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    assert_eq!(reply.body["errors"][0]["field"], "name");
+    app.stop().await;
+}
+
+on_both_backends!(names_with_control_characters_are_refused);
