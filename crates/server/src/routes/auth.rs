@@ -43,8 +43,10 @@ fn parse_email(errors: &mut FieldErrors, raw: &str) -> Option<Email> {
     Email::parse(raw).map_err(|message| errors.push("email", message)).ok()
 }
 
-fn parse_password(errors: &mut FieldErrors, raw: &str) -> Option<Password> {
-    Password::parse(raw).map_err(|message| errors.push("password", message)).ok()
+/// The password if it meets the policy for an account described by `related` (email, name,
+/// organization as typed); else its reason is pushed under `password`.
+fn parse_password(errors: &mut FieldErrors, raw: &str, related: &[&str]) -> Option<Password> {
+    Password::parse_for(raw, related).map_err(|message| errors.push("password", message)).ok()
 }
 
 /// Opens a session for the user in the organization and answers with a fresh token pair.
@@ -112,7 +114,11 @@ pub async fn register(
     crate::limits::admit(&state.limits.auth, &client).await?;
     let mut errors = FieldErrors::new();
     let email = parse_email(&mut errors, &request.email);
-    let password = parse_password(&mut errors, &request.password);
+    let password = parse_password(
+        &mut errors,
+        &request.password,
+        &[&request.email, &request.name, &request.organization],
+    );
     let name = required_text(&mut errors, "name", &request.name, 100);
     let organization_name = required_text(&mut errors, "organization", &request.organization, 100);
     let (Some(email), Some(password)) = (email, password) else {
@@ -490,9 +496,6 @@ pub async fn reset_password(
     ApiJson(request): ApiJson<ResetPasswordRequest>,
 ) -> ApiResult<StatusCode> {
     crate::limits::admit(&state.limits.auth, &client).await?;
-    // Check the password first, so a weak choice does not use up the token.
-    let password = Password::parse(&request.password)
-        .map_err(|message| ApiError::invalid_field("password", message))?;
     let invalid_token = || {
         ApiError::bad_request(
             "invalid_token",
@@ -506,9 +509,20 @@ pub async fn reset_password(
     // The token is checked before hashing, so bogus resets cost a lookup, not a hash; it is
     // used up only after the hash, so a busy hash pool does not burn a good link.
     let hashed_token = token_hash(request.token.trim());
-    if state.store.accounts().one_time_token_user(&hashed_token, RESET_PURPOSE).await?.is_none() {
+    let Some(holder) =
+        state.store.accounts().one_time_token_user(&hashed_token, RESET_PURPOSE).await?
+    else {
         return Err(invalid_token());
-    }
+    };
+    // The password is judged against the account it is for, and before the token is used,
+    // so a weak choice does not burn the link.
+    let related = match state.store.accounts().user(&holder).await? {
+        Some(user) => vec![user.email, user.name],
+        None => Vec::new(),
+    };
+    let related: Vec<&str> = related.iter().map(String::as_str).collect();
+    let password = Password::parse_for(&request.password, &related)
+        .map_err(|message| ApiError::invalid_field("password", message))?;
     let password_hash = state
         .auth
         .passwords
@@ -598,7 +612,8 @@ pub async fn accept_invitation(
         None => {
             let mut errors = FieldErrors::new();
             let name = required_text(&mut errors, "name", &request.name, 100);
-            let password = parse_password(&mut errors, &request.password);
+            let password =
+                parse_password(&mut errors, &request.password, &[&invitation.email, &request.name]);
             let Some(password) = password.filter(|_| errors.is_empty()) else {
                 return Err(ApiError::validation(errors.into_vec()));
             };

@@ -122,3 +122,38 @@ async fn names_with_control_characters_are_refused(backend: TestBackend) {
 }
 
 on_both_backends!(names_with_control_characters_are_refused);
+
+#[tokio::test]
+async fn weak_and_personal_passwords_are_refused_with_a_reason() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    let register = |password: &'static str| {
+        let app = &app;
+        async move {
+            let body = json!({ "email": "grace.hopper@example.com", "password": password,
+                               "name": "Grace Hopper", "organization": "Compilers Ltd" });
+            app.call(Method::POST, "/api/v1/auth/register", None, Some(&body)).await
+        }
+    };
+    for weak in [
+        "        ",
+        "grace.hopper@example.com",
+        "Summer2024",
+        "Password123!",
+        "unmogrowp",
+        "grace.hopper 1906",
+        "Compilers Ltd rules",
+    ] {
+        let reply = register(weak).await;
+        assert_eq!(reply.status, 400, "{weak:?} was accepted: {}", reply.text);
+        assert_eq!(reply.body["errors"][0]["field"], "password", "{weak:?}");
+        let reason = reply.body["errors"][0]["message"].as_str().unwrap();
+        assert!(!reason.is_empty(), "{weak:?}");
+    }
+    let personal = register("grace.hopper 1906").await;
+    assert_eq!(
+        personal.body["errors"][0]["message"],
+        "must not contain your email, name or organization"
+    );
+    assert_eq!(register("nanoseconds fit in a wire").await.status, 201);
+    app.stop().await;
+}
