@@ -131,6 +131,51 @@ pub fn validate_bundle_id(platform: Platform, bundle_id: &str, errors: &mut Fiel
     }
 }
 
+/// The app stores a tracking link may send users to (the hosts of their store pages).
+pub const STORE_HOSTS: [&str; 10] = [
+    "play.google.com",
+    "apps.apple.com",
+    "itunes.apple.com",
+    "appgallery.huawei.com",
+    "appgallery.cloud.huawei.com",
+    "galaxystore.samsung.com",
+    "www.amazon.com",
+    "apps.microsoft.com",
+    "f-droid.org",
+    "www.rustore.ru",
+];
+
+/// Checks an app's store URL, where its tracking links redirect users: an absolute `https`
+/// URL (at most 2048 characters, no spaces or credentials) on one of [`STORE_HOSTS`] or of
+/// `extra_hosts` (an operator's own, e.g. an enterprise store), compared without case and
+/// without a trailing dot. Anything else would make `/c/{link}` an open redirect. Problems are
+/// pushed onto `errors` under `store_url`.
+pub fn validate_store_url(url: &str, extra_hosts: &[String], errors: &mut FieldErrors) {
+    let mut shape = FieldErrors::new();
+    validate_http_url("store_url", url, &mut shape);
+    let lower = url.to_ascii_lowercase();
+    let Some(rest) = lower.strip_prefix("https://").filter(|_| shape.is_empty()) else {
+        errors.push("store_url", "must be an https URL of an app store page");
+        return;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        errors.push("store_url", "must not carry a user name or password");
+        return;
+    }
+    let host = authority.split(':').next().unwrap_or_default().trim_end_matches('.');
+    let known = STORE_HOSTS.contains(&host)
+        || extra_hosts
+            .iter()
+            .any(|extra| extra.trim().trim_end_matches('.').eq_ignore_ascii_case(host));
+    if !known {
+        errors.push(
+            "store_url",
+            format!("must be on an app store ({}), not {host}", STORE_HOSTS[..3].join(", ") + "…"),
+        );
+    }
+}
+
 /// An absolute http(s) URL without spaces, at most 2048 characters.
 pub fn validate_http_url(field: &str, url: &str, errors: &mut FieldErrors) {
     let lower = url.to_ascii_lowercase();
@@ -210,6 +255,33 @@ mod tests {
         assert!(!ok("https://"));
         assert!(!ok("https://exa mple.com"));
         assert!(!ok("javascript:alert(1)"));
+    }
+
+    #[test]
+    fn store_urls_are_app_store_pages_only() {
+        let check = |url: &str, extra: &[&str]| {
+            let mut errors = FieldErrors::new();
+            let extra: Vec<String> = extra.iter().map(|h| (*h).to_owned()).collect();
+            validate_store_url(url, &extra, &mut errors);
+            errors.is_empty()
+        };
+        assert!(check("https://play.google.com/store/apps/details?id=com.example.app", &[]));
+        assert!(check("https://apps.apple.com/app/id123456789", &[]));
+        assert!(check("https://APPS.APPLE.COM./app/id1", &[]));
+        for bad in [
+            "http://play.google.com/store/apps/details?id=x",
+            "https://evil.example/store",
+            "https://play.google.com.evil.example/x",
+            "https://play.google.com@evil.example/x",
+            "https://127.0.0.1/",
+            "http://127.0.0.1/",
+            "javascript:alert(1)",
+            "https://",
+        ] {
+            assert!(!check(bad, &[]), "{bad} was accepted");
+        }
+        assert!(check("https://store.corp.example/app/1", &["store.corp.example"]));
+        assert!(!check("https://other.corp.example/app/1", &["store.corp.example"]));
     }
 
     #[test]

@@ -193,6 +193,12 @@ pub struct SecurityConfig {
     /// TOML array in the environment too). Empty by default: loopback, private, link-local
     /// (cloud metadata included) and other special-purpose addresses are refused.
     pub outbound_allow_cidrs: Vec<String>,
+    /// Hosts accepted as an app's store URL besides the public app stores (Google Play, the
+    /// App Store, AppGallery, Galaxy Store, Amazon, Microsoft Store, F-Droid, RuStore), e.g.
+    /// `["store.corp.example"]` for an enterprise store (`security.store_url_hosts` /
+    /// `UNMOGROWP_SECURITY__STORE_URL_HOSTS`). Store URLs must be `https`: tracking links
+    /// redirect there, so anything else would be an open redirect.
+    pub store_url_hosts: Vec<String>,
 }
 
 impl SecurityConfig {

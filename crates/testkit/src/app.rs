@@ -62,6 +62,7 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
         // Tests' postback receivers listen on loopback.
         security: unmogrowp_server::config::SecurityConfig {
             outbound_allow_cidrs: vec!["127.0.0.0/8".to_owned()],
+            ..Default::default()
         },
         ..Config::default()
     }

@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use unmogrowp_domain::app::{
     AttributionSettings, Platform, validate_app_name, validate_bundle_id, validate_currency,
-    validate_http_url,
+    validate_store_url,
 };
 use unmogrowp_domain::time::rfc3339;
 use unmogrowp_domain::validate::FieldErrors;
@@ -129,7 +129,11 @@ pub async fn create_app(
         Some(platform) => validate_bundle_id(platform, request.bundle_id.trim(), &mut errors),
         None => errors.push("platform", "must be android or ios"),
     }
-    validate_http_url("store_url", request.store_url.trim(), &mut errors);
+    validate_store_url(
+        request.store_url.trim(),
+        &state.config.security.store_url_hosts,
+        &mut errors,
+    );
     let time_zone = request.time_zone.clone().unwrap_or_else(|| "UTC".to_owned());
     validate_time_zone("time_zone", &time_zone, &mut errors);
     let currency = request.currency.clone().unwrap_or_else(|| "USD".to_owned());
@@ -222,7 +226,7 @@ pub async fn update_app(
         validate_app_name(name, &mut errors);
     }
     if let Some(url) = &request.store_url {
-        validate_http_url("store_url", url.trim(), &mut errors);
+        validate_store_url(url.trim(), &state.config.security.store_url_hosts, &mut errors);
     }
     if let Some(zone) = &request.time_zone {
         validate_time_zone("time_zone", zone, &mut errors);

@@ -157,3 +157,41 @@ async fn weak_and_personal_passwords_are_refused_with_a_reason() {
     assert_eq!(register("nanoseconds fit in a wire").await.status, 201);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn store_urls_must_be_app_store_pages() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    let owner = app.register("stores@example.com", "Acme").await;
+    let create = |store_url: &'static str| {
+        let (app, token) = (&app, owner.access_token.clone());
+        async move {
+            let body = json!({ "name": "Game", "platform": "android", "bundle_id": "com.example.game",
+                               "store_url": store_url });
+            app.call(Method::POST, "/api/v1/apps", Some(&token), Some(&body)).await
+        }
+    };
+    for open_redirect in [
+        "http://127.0.0.1/",
+        "https://evil.example/phish",
+        "http://play.google.com/store/apps/details?id=com.example.game",
+        "https://play.google.com.evil.example/x",
+    ] {
+        let reply = create(open_redirect).await;
+        assert_eq!(reply.status, 400, "{open_redirect}: {}", reply.text);
+        assert_eq!(reply.body["errors"][0]["field"], "store_url", "{open_redirect}");
+    }
+    let created = create("https://play.google.com/store/apps/details?id=com.example.game").await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let path = format!("/api/v1/apps/{}", created.body["id"].as_str().unwrap());
+    let patched = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&owner.access_token),
+            Some(&json!({ "store_url": "https://evil.example/" })),
+        )
+        .await;
+    assert_eq!(patched.status, 400, "{}", patched.text);
+    assert_eq!(patched.body["errors"][0]["field"], "store_url");
+    app.stop().await;
+}
