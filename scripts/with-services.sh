@@ -25,10 +25,14 @@ STARTED=()
 
 log() { printf '[services] %s\n' "$*" >&2; }
 
+# Ports come from below the kernel's ephemeral range (ip_local_port_range, 32768 and up on
+# Debian), where an outgoing connection's local port can make a bind fail although nothing
+# listens there.
 free_port() {
-    local port
+    local port low
+    low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
     for _ in $(seq 1 200); do
-        port=$(( (RANDOM % 30000) + 20000 ))
+        port=$(( (RANDOM % (low - 20000)) + 20000 ))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             echo "$port"
             return 0

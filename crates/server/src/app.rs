@@ -200,15 +200,15 @@ impl Application {
             shutdown.await;
             let _ = stop_sender.send(true);
         });
-        let mut graceful = stop.clone();
-        let serve = axum::serve(
-            self.listener,
-            self.router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = graceful.wait_for(|stopping| *stopping).await;
-            tracing::info!("shutting down: no new connections, finishing in-flight requests");
-        });
+        crate::serve::raise_open_file_limit();
+        let http = &self.state.config.http;
+        let settings = crate::serve::ServeSettings {
+            header_read_timeout: Duration::from_millis(http.header_read_timeout_ms.max(100)),
+            max_connections: http.max_connections.max(1),
+            max_connections_per_ip: http.max_connections_per_ip.max(1),
+            trusted_proxies: self.state.trusted_proxies.clone(),
+        };
+        let serve = crate::serve::serve(self.listener, self.router, settings, stop.clone());
         let (pipeline_stop, pipeline_stopped) = tokio::sync::watch::channel(false);
         let sender_task = match &self.pipeline {
             Some(_) => {
@@ -254,7 +254,7 @@ impl Application {
             tokio::time::sleep(grace).await;
         };
         tokio::select! {
-            served = serve.into_future() => served.context("serving HTTP")?,
+            served = serve => served.context("serving HTTP")?,
             () = deadline => tracing::warn!(grace_ms = grace.as_millis() as u64,
                 "in-flight requests did not finish in time; closing them"),
         }

@@ -404,6 +404,16 @@ pub struct HttpConfig {
     pub trusted_proxies: Vec<String>,
     /// How long in-flight requests get to finish after SIGTERM.
     pub shutdown_grace_ms: u64,
+    /// Time a client gets to send a request's headers once the server waits for them, which
+    /// is also the idle time allowed between requests on a kept-alive connection
+    /// (`http.header_read_timeout_ms`, default 10 000): slow or silent clients are closed.
+    pub header_read_timeout_ms: u64,
+    /// Open connections allowed in total (`http.max_connections`, default 10 000); beyond,
+    /// new connections are closed at once.
+    pub max_connections: usize,
+    /// Open connections allowed from one client address (`http.max_connections_per_ip`,
+    /// default 256; trusted proxies exempt); beyond, new connections are closed at once.
+    pub max_connections_per_ip: usize,
     /// When set, `/metrics` answers only requests with `Authorization: Bearer <token>`
     /// (compared in constant time); others get 401 (`http.metrics_token` /
     /// `UNMOGROWP_HTTP__METRICS_TOKEN`). Unset: `/metrics` is open, for a scraper on a
@@ -455,6 +465,9 @@ impl Default for HttpConfig {
             behind_tls: false,
             trusted_proxies: Vec::new(),
             shutdown_grace_ms: 8_000,
+            header_read_timeout_ms: 10_000,
+            max_connections: 10_000,
+            max_connections_per_ip: 256,
             metrics_token: None,
         }
     }

@@ -28,6 +28,7 @@ pub mod request_id;
 /// for the OpenAPI document.
 pub mod routes;
 pub mod secrets;
+pub mod serve;
 /// What the nodes share through Redis (in the shared crate).
 pub use unmogrowp_shared as shared;
 pub mod state;

@@ -30,6 +30,11 @@ pub const RATE_LIMITED_TOTAL: &str = "rate_limited_total";
 /// Password hashes and checks run, by class (`login`, `bulk`).
 pub const PASSWORD_HASHES_TOTAL: &str = "password_hashes_total";
 
+/// Open HTTP connections.
+pub const HTTP_CONNECTIONS_OPEN: &str = "http_connections_open";
+/// Connections closed at once because a cap was reached, by cap (`total`, `per_ip`).
+pub const HTTP_CONNECTIONS_REFUSED_TOTAL: &str = "http_connections_refused_total";
+
 /// Registers every metric's description with the installed recorder.
 pub fn describe() {
     metrics::describe_counter!(EXPORT_ROWS_TOTAL, "Rows streamed by raw-data exports.");
@@ -71,5 +76,10 @@ pub fn describe() {
     metrics::describe_counter!(
         PASSWORD_HASHES_TOTAL,
         "Password hashes and checks run, by class (login, bulk)."
+    );
+    metrics::describe_gauge!(HTTP_CONNECTIONS_OPEN, "Open HTTP connections.");
+    metrics::describe_counter!(
+        HTTP_CONNECTIONS_REFUSED_TOTAL,
+        "Connections closed at once because a cap was reached, by cap (total, per_ip)."
     );
 }

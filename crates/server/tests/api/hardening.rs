@@ -195,3 +195,63 @@ async fn store_urls_must_be_app_store_pages() {
     assert_eq!(patched.body["errors"][0]["field"], "store_url");
     app.stop().await;
 }
+
+/// Whether the server closes `socket` (EOF or reset) within `within`.
+async fn closed_by_server(socket: &mut tokio::net::TcpStream, within: std::time::Duration) -> bool {
+    use tokio::io::AsyncReadExt as _;
+    let mut buffer = [0u8; 256];
+    loop {
+        match tokio::time::timeout(within, socket.read(&mut buffer)).await {
+            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn idle_and_trickling_connections_do_not_lock_out_a_new_client() {
+    use tokio::io::AsyncWriteExt as _;
+    let app = TestApp::spawn_with(TestBackend::Sqlite, |config| {
+        config.http.header_read_timeout_ms = 500;
+        config.http.max_connections_per_ip = 100;
+    })
+    .await;
+    let address: std::net::SocketAddr =
+        app.url.trim_start_matches("http://").parse().expect("the test server's address");
+    // 1 100 sockets from one address that send nothing, and one that trickles a request.
+    let mut idle = Vec::new();
+    for _ in 0..1_100 {
+        idle.push(tokio::net::TcpStream::connect(address).await.expect("connect"));
+    }
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.bind("127.0.0.3:0".parse().expect("address")).expect("bind");
+    let mut trickling = socket.connect(address).await.expect("connect");
+    trickling.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ").await.expect("write");
+    // A client from another address is served at once.
+    let client = reqwest::Client::builder()
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().expect("address"))
+        .build()
+        .expect("client");
+    let reply = client.get(format!("{}/healthz", app.url)).send().await.expect("served");
+    assert_eq!(reply.status(), 200);
+    // Past the header timeout the server has closed every idle socket (the ones over the
+    // per-address cap at once) and the trickling one.
+    let within = std::time::Duration::from_secs(10);
+    assert!(closed_by_server(&mut trickling, within).await, "the trickling client was closed");
+    for socket in &mut idle {
+        assert!(closed_by_server(socket, within).await, "an idle socket stayed open");
+    }
+    let refused: f64 = app
+        .get("/metrics")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .lines()
+        .filter(|line| line.starts_with("http_connections_refused_total"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(refused >= 1_000.0, "sockets over the per-address cap were refused: {refused}");
+    app.stop().await;
+}
