@@ -345,9 +345,13 @@ pub struct AuthConfig {
     /// How long an emailed invitation works, in days (`auth.invitation_ttl_days` /
     /// `UNMOGROWP_AUTH__INVITATION_TTL_DAYS`, default 7).
     pub invitation_ttl_days: u64,
-    /// Failed logins of one account before it must wait (429 with Retry-After).
+    /// Failed logins of one account from one client address before that address must wait
+    /// for that account (429 with Retry-After); failures of the account from everywhere past
+    /// this count only slow its sign-ins (up to 2 s), so the owner is never locked out
+    /// (`auth.lockout_account_threshold`, default 10).
     pub lockout_account_threshold: u32,
-    /// Failed logins from one IP before it must wait.
+    /// Distinct accounts that failed to sign in from one client address before that address
+    /// must wait (credential stuffing; `auth.lockout_ip_threshold`, default 20).
     pub lockout_ip_threshold: u32,
     /// The first wait; it doubles with every further failure, up to the maximum.
     pub lockout_base_delay_seconds: u64,
@@ -376,7 +380,7 @@ impl Default for AuthConfig {
             password_reset_ttl_minutes: 15,
             invitation_ttl_days: 7,
             lockout_account_threshold: 10,
-            lockout_ip_threshold: 50,
+            lockout_ip_threshold: 20,
             lockout_base_delay_seconds: 1,
             lockout_max_delay_seconds: 900,
             lockout_window_seconds: 3600,

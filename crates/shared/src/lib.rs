@@ -308,7 +308,8 @@ impl Shared {
         }
     }
 
-    /// Records a failed login for `key`; false when Redis could not (count it per node).
+    /// Records a failed login for `key` and returns its failures in the window; `None` when
+    /// Redis could not (count it per node).
     pub async fn record_login_failure(
         &self,
         key: &str,
@@ -316,9 +317,9 @@ impl Shared {
         base: Duration,
         max: Duration,
         window: Duration,
-    ) -> bool {
-        let Some(key) = self.key(&format!("login:{key}")) else { return false };
-        let Some(link) = self.link.as_ref() else { return false };
+    ) -> Option<u32> {
+        let key = self.key(&format!("login:{key}"))?;
+        let link = self.link.as_ref()?;
         self.run("login failure", |mut connection| async move {
             link.record_failure
                 .key(&key)
@@ -330,7 +331,7 @@ impl Shared {
                 .await
         })
         .await
-        .is_some()
+        .map(|failures| u32::try_from(failures).unwrap_or(u32::MAX))
     }
 
     /// How long `key` must still wait: `Some(None)` not at all, `None` when Redis cannot say.

@@ -202,6 +202,9 @@ pub fn client_info(parts: &Parts, trusted: &[crate::net::IpNet]) -> ClientInfo {
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::from([0, 0, 0, 0]), |info| info.0.ip());
     let forwarded = parts.headers.get("x-forwarded-for").and_then(|value| value.to_str().ok());
+    if forwarded.is_some() && trusted.is_empty() {
+        warn_untrusted_forwarding(peer);
+    }
     let mut user_agent = parts
         .headers
         .get(header::USER_AGENT)
@@ -211,4 +214,18 @@ pub fn client_info(parts: &Parts, trusted: &[crate::net::IpNet]) -> ClientInfo {
     // The one documented limit for descriptive text (tracking-link clicks keep it too).
     let user_agent_truncated = unmogrowp_domain::event::truncate_descriptive(&mut user_agent);
     ClientInfo { ip: client_ip(peer, forwarded, trusted), user_agent, user_agent_truncated }
+}
+
+/// Logs once per process that requests come through a proxy nobody declared: every client
+/// then has the proxy's address, so per-address limits and lock-outs would hit all of them at
+/// once.
+fn warn_untrusted_forwarding(peer: IpAddr) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            %peer,
+            "requests carry X-Forwarded-For but http.trusted_proxies is empty: client addresses are \
+             the proxy's, so per-address limits treat all clients as one; set http.trusted_proxies"
+        );
+    }
 }

@@ -1,7 +1,17 @@
-//! Brute-force protection for logins: failures are counted per account and per IP; past a
-//! threshold each further attempt must wait, the wait doubling with every failure up to a
-//! maximum. Never a permanent lock-out: failures older than the window are forgotten, and a
-//! successful login clears the account's count.
+//! Brute-force protection for logins that does not lock out the account's owner. Failures are
+//! counted three ways:
+//!
+//! - per account *and* client address ([`ThrottleKind::AccountIp`]): past the threshold that
+//!   pair must wait, the wait doubling with every failure up to a maximum — guessing one
+//!   account from one place is stopped;
+//! - per client address, counting *distinct accounts* that failed from it
+//!   ([`ThrottleKind::Ip`]): credential stuffing (many accounts, a few tries each) is stopped;
+//! - per account from anywhere ([`ThrottleKind::Account`]): a distributed attack on one
+//!   account is *slowed* (each attempt waits a little), never blocked, so the owner signing in
+//!   from another address still gets in.
+//!
+//! Never a permanent lock-out: failures older than the window are forgotten, and a
+//! successful login clears the pair's and the account's counts.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -10,9 +20,12 @@ use std::time::{Duration, Instant};
 /// What a failure count is kept for; each kind has its own threshold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ThrottleKind {
-    /// One account, keyed by the email address the login named.
+    /// One account from anywhere, keyed by the email address the login named: slows only.
     Account,
-    /// One client IP address, keyed by its text.
+    /// One account from one client address, keyed `email|address`: blocks.
+    AccountIp,
+    /// One client address, keyed by its text; one failure is recorded per account that failed
+    /// from it, so the count is of distinct accounts: blocks.
     Ip,
 }
 
@@ -36,7 +49,7 @@ pub struct ThrottlePolicy {
 impl ThrottlePolicy {
     fn threshold(&self, kind: ThrottleKind) -> u32 {
         match kind {
-            ThrottleKind::Account => self.account_threshold,
+            ThrottleKind::Account | ThrottleKind::AccountIp => self.account_threshold,
             ThrottleKind::Ip => self.ip_threshold,
         }
     }
@@ -58,9 +71,9 @@ impl ThrottlePolicy {
 pub trait LoginThrottle: Send + Sync {
     /// How long the key must still wait, if at all.
     async fn retry_after(&self, kind: ThrottleKind, key: &str) -> Option<Duration>;
-    /// Counts a failed login for the key; from the threshold on, the key must wait before its next
-    /// attempt.
-    async fn record_failure(&self, kind: ThrottleKind, key: &str);
+    /// Counts a failed login for the key and returns its failures in the window; from the
+    /// threshold on, the key must wait before its next attempt.
+    async fn record_failure(&self, kind: ThrottleKind, key: &str) -> u32;
     /// Forgets the key's failures and any wait (after a successful login).
     async fn clear(&self, kind: ThrottleKind, key: &str);
 }
@@ -109,7 +122,7 @@ impl LoginThrottle for InMemoryThrottle {
         })
     }
 
-    async fn record_failure(&self, kind: ThrottleKind, key: &str) {
+    async fn record_failure(&self, kind: ThrottleKind, key: &str) -> u32 {
         let now = Instant::now();
         let window = self.policy.window;
         self.with_entries(|entries| {
@@ -128,7 +141,8 @@ impl LoginThrottle for InMemoryThrottle {
             entry.last_failure = now;
             entry.blocked_until =
                 self.policy.delay_after(kind, entry.failures).map(|delay| now + delay);
-        });
+            entry.failures
+        })
     }
 
     async fn clear(&self, kind: ThrottleKind, key: &str) {
@@ -156,6 +170,7 @@ impl SharedThrottle {
     fn key(&self, kind: ThrottleKind, key: &str) -> String {
         let kind = match kind {
             ThrottleKind::Account => "account",
+            ThrottleKind::AccountIp => "account_ip",
             ThrottleKind::Ip => "ip",
         };
         format!("{kind}:{}", hex::encode(crate::secrets::hmac_sha256(&self.secret, key.as_bytes())))
@@ -171,7 +186,7 @@ impl LoginThrottle for SharedThrottle {
         }
     }
 
-    async fn record_failure(&self, kind: ThrottleKind, key: &str) {
+    async fn record_failure(&self, kind: ThrottleKind, key: &str) -> u32 {
         let recorded = self
             .shared
             .record_login_failure(
@@ -182,8 +197,9 @@ impl LoginThrottle for SharedThrottle {
                 self.policy.window,
             )
             .await;
-        if !recorded {
-            self.local.record_failure(kind, key).await;
+        match recorded {
+            Some(failures) => failures,
+            None => self.local.record_failure(kind, key).await,
         }
     }
 

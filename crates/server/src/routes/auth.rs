@@ -180,6 +180,9 @@ pub struct LoginRequest {
     pub remember_me: bool,
 }
 
+/// The longest an attempt on an account under a distributed attack is held back.
+const ACCOUNT_SLOWDOWN: std::time::Duration = std::time::Duration::from_secs(2);
+
 fn too_many_attempts(wait: std::time::Duration) -> ApiError {
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     ApiError::too_many_requests(
@@ -210,10 +213,12 @@ pub async fn login(
     let Some(email) = email.filter(|_| errors.is_empty()) else {
         return Err(ApiError::validation(errors.into_vec()));
     };
-    let ip_key = client.ip.to_string();
+    let ip_key = crate::limits::address_key(client.ip);
+    let pair_key = format!("{}|{ip_key}", email.as_str());
     let throttle = &state.auth.throttle;
+    // Guessing this account from this address, or many accounts from it, is blocked…
     let wait = match (
-        throttle.retry_after(ThrottleKind::Account, email.as_str()).await,
+        throttle.retry_after(ThrottleKind::AccountIp, &pair_key).await,
         throttle.retry_after(ThrottleKind::Ip, &ip_key).await,
     ) {
         (Some(a), Some(b)) => Some(a.max(b)),
@@ -231,6 +236,11 @@ pub async fn login(
         }
         return Err(too_many_attempts(wait));
     }
+    // …while failures from everywhere only slow the account down: its owner, signing in from
+    // an address that has not failed, still gets in.
+    if let Some(wait) = throttle.retry_after(ThrottleKind::Account, email.as_str()).await {
+        tokio::time::sleep(wait.min(ACCOUNT_SLOWDOWN)).await;
+    }
     let verified = match &credentials {
         Some(found) => state
             .auth
@@ -247,7 +257,10 @@ pub async fn login(
         Some(found) if verified => found,
         other => {
             throttle.record_failure(ThrottleKind::Account, email.as_str()).await;
-            throttle.record_failure(ThrottleKind::Ip, &ip_key).await;
+            // The address's count is of distinct accounts: one per pair's first failure.
+            if throttle.record_failure(ThrottleKind::AccountIp, &pair_key).await == 1 {
+                throttle.record_failure(ThrottleKind::Ip, &ip_key).await;
+            }
             metrics::counter!(crate::metric_names::LOGINS_TOTAL, "outcome" => "failure")
                 .increment(1);
             let audit = Audit::new("auth.login", &client)
@@ -262,6 +275,7 @@ pub async fn login(
         }
     };
     throttle.clear(ThrottleKind::Account, email.as_str()).await;
+    throttle.clear(ThrottleKind::AccountIp, &pair_key).await;
     let user = credentials.user;
     let memberships = state.store.accounts().memberships(&user.id).await?;
     let Some(first) = memberships.into_iter().next() else {

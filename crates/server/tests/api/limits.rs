@@ -116,3 +116,46 @@ async fn registrations_from_one_address_are_limited_and_sign_ins_are_not() {
     assert_eq!(login.status, 200, "{}", login.text);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_attacker_is_locked_out_and_the_owner_still_signs_in_elsewhere() {
+    let app = TestApp::spawn_with(TestBackend::Sqlite, |config| {
+        config.http.trusted_proxies = vec!["127.0.0.1".to_owned()];
+        config.auth.lockout_account_threshold = 5;
+        config.auth.lockout_ip_threshold = 3;
+    })
+    .await;
+    app.register("owner@example.com", "Acme").await;
+    let sign_in = |email: &'static str, password: &'static str, from: &'static str| {
+        let app = &app;
+        async move {
+            app.call_with(
+                Method::POST,
+                "/api/v1/auth/login",
+                None,
+                Some(&json!({ "email": email, "password": password })),
+                &[("x-forwarded-for", from)],
+            )
+            .await
+        }
+    };
+    let password = unmogrowp_testkit::app::PASSWORD;
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        statuses.push(sign_in("owner@example.com", "wrong guess", "203.0.113.50").await.status);
+    }
+    assert_eq!(statuses, vec![401, 401, 401, 401, 401, 429, 429], "the attacker's pair is blocked");
+    // The right password from the attacker's address is refused too while the wait lasts…
+    assert_eq!(sign_in("owner@example.com", password, "203.0.113.50").await.status, 429);
+    // …but the owner, from another address, gets in (at most slowed down).
+    let owner = sign_in("owner@example.com", password, "198.51.100.20").await;
+    assert_eq!(owner.status, 200, "{}", owner.text);
+
+    // Credential stuffing: one failure each on three accounts blocks the address.
+    for email in ["a@example.com", "b@example.com", "c@example.com"] {
+        assert_eq!(sign_in(email, "stuffed password", "192.0.2.77").await.status, 401, "{email}");
+    }
+    assert_eq!(sign_in("d@example.com", "stuffed password", "192.0.2.77").await.status, 429);
+    assert_eq!(sign_in("owner@example.com", password, "192.0.2.78").await.status, 200);
+    app.stop().await;
+}

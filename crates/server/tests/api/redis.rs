@@ -219,13 +219,13 @@ async fn the_redis_primitives_behave_like_the_per_node_ones() {
         (Duration::from_secs(2), Duration::from_secs(8), Duration::from_secs(60));
     assert_eq!(shared.login_blocked_for("acct").await, Some(None));
     for failure in 1..=2 {
-        assert!(shared.record_login_failure("acct", 3, base, max, window).await);
+        assert_eq!(shared.record_login_failure("acct", 3, base, max, window).await, Some(failure));
         assert_eq!(shared.login_blocked_for("acct").await, Some(None), "failure {failure}");
     }
-    assert!(shared.record_login_failure("acct", 3, base, max, window).await);
+    assert_eq!(shared.record_login_failure("acct", 3, base, max, window).await, Some(3));
     let blocked = shared.login_blocked_for("acct").await.unwrap().expect("blocked");
     assert!(blocked > Duration::from_secs(1) && blocked <= base, "{blocked:?}");
-    assert!(shared.record_login_failure("acct", 3, base, max, window).await);
+    assert_eq!(shared.record_login_failure("acct", 3, base, max, window).await, Some(4));
     let doubled = shared.login_blocked_for("acct").await.unwrap().expect("blocked");
     assert!(doubled > base && doubled <= base * 2, "the delay doubles: {doubled:?}");
     shared.clear_login("acct").await;
@@ -243,7 +243,7 @@ async fn the_redis_primitives_behave_like_the_per_node_ones() {
     let started = Instant::now();
     assert_eq!(gone.rate_limit("k", 10.0, 5.0, 1).await, None);
     assert_eq!(gone.login_blocked_for("acct").await, None);
-    assert!(!gone.record_login_failure("acct", 3, base, max, window).await);
+    assert_eq!(gone.record_login_failure("acct", 3, base, max, window).await, None);
     assert_eq!(gone.cache_get("org-1", "report:x").await, None);
     assert!(!gone.is_up());
     assert!(gone.ping().await.is_err());
