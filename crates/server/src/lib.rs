@@ -27,7 +27,8 @@ pub mod request_id;
 /// postbacks, collection, attribution, reports, exports, the live feed, operations), each annotated
 /// for the OpenAPI document.
 pub mod routes;
-pub mod secrets;
+/// Keys and secrets (in the auth crate).
+pub use unmogrowp_auth::secrets;
 pub mod serve;
 /// What the nodes share through Redis (in the shared crate).
 pub use unmogrowp_shared as shared;

@@ -15,10 +15,6 @@ pub const LIVE_CONNECTIONS: &str = "live_connections";
 pub const LIVE_GAPS_TOTAL: &str = "live_gaps_total";
 /// Live-feed clients closed for reading too slowly.
 pub const LIVE_SLOW_CLIENTS_TOTAL: &str = "live_slow_clients_total";
-/// Login attempts, by outcome.
-pub const LOGINS_TOTAL: &str = "logins_total";
-/// Password hashing requests refused because the hashing queue was full.
-pub const PASSWORD_HASH_REJECTED_TOTAL: &str = "password_hash_rejected_total";
 /// Report cache hits, by level (l1: this node, l2: Redis).
 pub const REPORT_CACHE_HITS_TOTAL: &str = "report_cache_hits_total";
 /// Reports computed because no cache held them.
@@ -26,9 +22,6 @@ pub const REPORT_CACHE_MISSES_TOTAL: &str = "report_cache_misses_total";
 
 /// Requests refused by a rate limit, by policy (`login`, `auth`, `check_email`).
 pub const RATE_LIMITED_TOTAL: &str = "rate_limited_total";
-
-/// Password hashes and checks run, by class (`login`, `bulk`).
-pub const PASSWORD_HASHES_TOTAL: &str = "password_hashes_total";
 
 /// Open HTTP connections.
 pub const HTTP_CONNECTIONS_OPEN: &str = "http_connections_open";
@@ -56,11 +49,6 @@ pub fn describe() {
         LIVE_SLOW_CLIENTS_TOTAL,
         "Live-feed clients closed for reading too slowly."
     );
-    metrics::describe_counter!(LOGINS_TOTAL, "Login attempts, by outcome.");
-    metrics::describe_counter!(
-        PASSWORD_HASH_REJECTED_TOTAL,
-        "Password hashing requests refused because the hashing queue was full."
-    );
     metrics::describe_counter!(
         REPORT_CACHE_HITS_TOTAL,
         "Report cache hits, by level (l1: this node, l2: Redis)."
@@ -72,10 +60,6 @@ pub fn describe() {
     metrics::describe_counter!(
         RATE_LIMITED_TOTAL,
         "Requests refused by a rate limit, by policy (login, auth, check_email)."
-    );
-    metrics::describe_counter!(
-        PASSWORD_HASHES_TOTAL,
-        "Password hashes and checks run, by class (login, bulk)."
     );
     metrics::describe_gauge!(HTTP_CONNECTIONS_OPEN, "Open HTTP connections.");
     metrics::describe_counter!(

@@ -40,6 +40,7 @@ pub fn prometheus() -> PrometheusHandle {
                     unmogrowp_bus::metric_names::describe();
                     unmogrowp_pipeline::metric_names::describe();
                     unmogrowp_jobs::metric_names::describe();
+                    unmogrowp_auth::metric_names::describe();
                     unmogrowp_ingest::metric_names::describe();
                     unmogrowp_shared::metric_names::describe();
                     crate::metric_names::describe();

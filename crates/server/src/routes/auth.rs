@@ -261,7 +261,7 @@ pub async fn login(
             if throttle.record_failure(ThrottleKind::AccountIp, &pair_key).await == 1 {
                 throttle.record_failure(ThrottleKind::Ip, &ip_key).await;
             }
-            metrics::counter!(crate::metric_names::LOGINS_TOTAL, "outcome" => "failure")
+            metrics::counter!(unmogrowp_auth::metric_names::LOGINS_TOTAL, "outcome" => "failure")
                 .increment(1);
             let audit = Audit::new("auth.login", &client)
                 .actor(other.as_ref().map(|c| &c.user.id), email.as_str())
@@ -290,7 +290,8 @@ pub async fn login(
         request.remember_me,
     )
     .await?;
-    metrics::counter!(crate::metric_names::LOGINS_TOTAL, "outcome" => "success").increment(1);
+    metrics::counter!(unmogrowp_auth::metric_names::LOGINS_TOTAL, "outcome" => "success")
+        .increment(1);
     Audit::new("auth.login", &client)
         .actor(Some(&user.id), &user.email)
         .record_for(&state.store, Some(&first.organization.id))

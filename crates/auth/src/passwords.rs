@@ -63,6 +63,23 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
+/// A slot of `permits`, waiting behind at most `max_waiting` others (counted in `waiting`);
+/// [`HashError::Busy`] at once when the queue is full.
+async fn slot(
+    permits: &Arc<Semaphore>,
+    waiting: &AtomicUsize,
+    max_waiting: usize,
+) -> Result<tokio::sync::OwnedSemaphorePermit, HashError> {
+    if waiting.fetch_add(1, Ordering::AcqRel) >= max_waiting + permits.available_permits() {
+        waiting.fetch_sub(1, Ordering::AcqRel);
+        metrics::counter!(crate::metric_names::PASSWORD_HASH_REJECTED_TOTAL).increment(1);
+        return Err(HashError::Busy);
+    }
+    let permit = permits.clone().acquire_owned().await;
+    waiting.fetch_sub(1, Ordering::AcqRel);
+    permit.map_err(|_| HashError::Failed("hash pool closed".into()))
+}
+
 impl PasswordService {
     /// A pool running `concurrency` hashes at once (0: one per CPU, or 2 when that is unknown;
     /// `auth.hash_concurrency`) with room for about `max_waiting` callers waiting for a slot
@@ -97,16 +114,7 @@ impl PasswordService {
         if class == HashClass::Login {
             return self.run(work).await;
         }
-        if self.bulk_waiting.fetch_add(1, Ordering::AcqRel)
-            >= self.bulk_max_waiting + self.bulk_permits.available_permits()
-        {
-            self.bulk_waiting.fetch_sub(1, Ordering::AcqRel);
-            metrics::counter!(crate::metric_names::PASSWORD_HASH_REJECTED_TOTAL).increment(1);
-            return Err(HashError::Busy);
-        }
-        let permit = self.bulk_permits.clone().acquire_owned().await;
-        self.bulk_waiting.fetch_sub(1, Ordering::AcqRel);
-        let _bulk = permit.map_err(|_| HashError::Failed("hash pool closed".into()))?;
+        let _bulk = slot(&self.bulk_permits, &self.bulk_waiting, self.bulk_max_waiting).await?;
         self.run(work).await
     }
 
@@ -114,16 +122,7 @@ impl PasswordService {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        if self.waiting.fetch_add(1, Ordering::AcqRel)
-            >= self.max_waiting + self.permits.available_permits()
-        {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
-            metrics::counter!(crate::metric_names::PASSWORD_HASH_REJECTED_TOTAL).increment(1);
-            return Err(HashError::Busy);
-        }
-        let permit = self.permits.clone().acquire_owned().await;
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
-        let permit = permit.map_err(|_| HashError::Failed("hash pool closed".into()))?;
+        let permit = slot(&self.permits, &self.waiting, self.max_waiting).await?;
         let result = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             work()

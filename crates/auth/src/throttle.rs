@@ -156,14 +156,14 @@ impl LoginThrottle for InMemoryThrottle {
 pub struct SharedThrottle {
     policy: ThrottlePolicy,
     secret: [u8; 32],
-    shared: crate::shared::Shared,
+    shared: unmogrowp_shared::Shared,
     local: InMemoryThrottle,
 }
 
 impl SharedThrottle {
     /// A throttle in Redis through `shared`; `secret` keys the HMAC-SHA256 that stands for each
     /// account or IP in the Redis keys.
-    pub fn new(policy: ThrottlePolicy, shared: crate::shared::Shared, secret: [u8; 32]) -> Self {
+    pub fn new(policy: ThrottlePolicy, shared: unmogrowp_shared::Shared, secret: [u8; 32]) -> Self {
         Self { policy, secret, shared, local: InMemoryThrottle::new(policy) }
     }
 
