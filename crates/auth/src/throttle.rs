@@ -34,7 +34,8 @@ pub enum ThrottleKind {
 pub struct ThrottlePolicy {
     /// Failures of one account before waits begin (`auth.lockout_account_threshold`, default 10).
     pub account_threshold: u32,
-    /// Failures from one IP before waits begin (`auth.lockout_ip_threshold`, default 50).
+    /// Distinct accounts failing from one address before it waits
+    /// (`auth.lockout_ip_threshold`, default 20).
     pub ip_threshold: u32,
     /// The wait set by the failure that reaches the threshold; each further failure doubles it
     /// (`auth.lockout_base_delay_seconds`, default 1 s).

@@ -63,9 +63,9 @@ impl IpNet {
 /// shared/CGNAT (100.64.0.0/10), link-local (169.254.0.0/16 with the cloud metadata address,
 /// fe80::/10), IETF special-purpose, documentation and benchmarking ranges, multicast,
 /// broadcast and reserved space — per the IANA special-purpose address registries (RFC 6890).
-/// IPv6 forms that embed an IPv4 address (IPv4-mapped, IPv4-compatible, NAT64 64:ff9b::/96 and
-/// 64:ff9b:1::/48, 6to4 2002::/16) are judged by the embedded address; Teredo (2001::/32) and
-/// any IPv6 address outside global unicast (2000::/3) are refused.
+/// IPv6 forms that embed an IPv4 address (IPv4-mapped, IPv4-compatible, NAT64 64:ff9b::/96,
+/// 6to4 2002::/16) are judged by the embedded address; local-use NAT64 (64:ff9b:1::/48),
+/// Teredo (2001::/32) and any IPv6 address outside global unicast (2000::/3) are refused.
 pub fn is_public(address: IpAddr) -> bool {
     match address {
         IpAddr::V4(v4) => is_public_v4(v4),
@@ -76,9 +76,13 @@ pub fn is_public(address: IpAddr) -> bool {
             if bits >> 32 == 0xffff || (bits >> 32 == 0 && bits > 1) {
                 return is_public_v4(std::net::Ipv4Addr::from((bits & 0xffff_ffff) as u32));
             }
-            // NAT64: the well-known prefix 64:ff9b::/96 and the local-use 64:ff9b:1::/48.
-            if bits >> 32 == 0x0064_ff9b_0000_0000_0000_0000 || segments[..3] == [0x64, 0xff9b, 1] {
+            // NAT64: the well-known prefix 64:ff9b::/96 carries the IPv4 address in its low 32
+            // bits; the local-use 64:ff9b:1::/48 may place it elsewhere, so it is refused.
+            if bits >> 32 == 0x0064_ff9b_0000_0000_0000_0000 {
                 return is_public_v4(std::net::Ipv4Addr::from((bits & 0xffff_ffff) as u32));
+            }
+            if segments[..3] == [0x64, 0xff9b, 1] {
+                return false;
             }
             // 6to4: 2002:AABB:CCDD::/48 carries AA.BB.CC.DD.
             if segments[0] == 0x2002 {
@@ -216,6 +220,7 @@ mod tests {
             "::ffff:169.254.169.254",
             "64:ff9b::7f00:1",
             "64:ff9b:1::a00:1",
+            "64:ff9b:1::808:808",
             "2002:7f00:1::1",
             "2002:a9fe:a9fe::",
             "fc00::1",

@@ -131,7 +131,8 @@ impl OutboundPolicy {
     pub fn client(&self) -> reqwest::ClientBuilder {
         let policy = self.clone();
         let redirects = reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() >= 3 {
+            // `previous` holds the URLs already requested: the original and each redirect.
+            if attempt.previous().len() > 3 {
                 attempt.error("too many redirects")
             } else if let Err(refusal) = policy.check_url(attempt.url()) {
                 attempt.error(refusal)

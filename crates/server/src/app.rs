@@ -6,8 +6,8 @@ use crate::health::{DatabaseCheck, Readiness};
 use crate::middleware::{ObserveSettings, observe};
 use crate::openapi::ApiDoc;
 use crate::routes::{
-    apps, attribution, audit, auth, cohorts, collect, exports, links, live, ops, org, postbacks,
-    reports,
+    apps, attribution, audit, auth, cohorts, collect, exports, links, live, ops, org,
+    password_reset, postbacks, reports,
 };
 use crate::state::{AppState, AppStateInner};
 use crate::{docs, telemetry};
@@ -406,8 +406,8 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(auth::refresh))
         .routes(routes!(auth::logout))
         .routes(routes!(auth::check_email))
-        .routes(routes!(auth::forgot_password))
-        .routes(routes!(auth::reset_password))
+        .routes(routes!(password_reset::forgot_password))
+        .routes(routes!(password_reset::reset_password))
         .routes(routes!(auth::accept_invitation))
         .routes(routes!(org::me))
         .routes(routes!(org::members))

@@ -484,6 +484,12 @@ impl Config {
         if self.auth.lockout_account_threshold == 0 || self.auth.lockout_ip_threshold == 0 {
             return Err(ConfigError::Invalid("auth.lockout_*_threshold must be positive".into()));
         }
+        if self.http.metrics_token.as_ref().is_some_and(|token| token.expose_secret().len() < 16) {
+            return Err(ConfigError::Invalid(
+                "http.metrics_token must be at least 16 characters (unset it to leave /metrics open)"
+                    .into(),
+            ));
+        }
         unmogrowp_jobs::OutboundPolicy::parse(&self.security.outbound_allow_cidrs).map_err(
             |message| ConfigError::Invalid(format!("security.outbound_allow_cidrs: {message}")),
         )?;

@@ -132,3 +132,21 @@ fn a_worker_knows_its_ordinal_or_says_which_setting_to_fix() {
     let error = crowded.ordinal(Some("w-0")).expect_err("more workers").to_string();
     assert!(error.contains("pipeline.partitions"), "{error}");
 }
+
+#[test]
+fn security_settings_are_checked_when_loaded() {
+    figment::Jail::expect_with(|jail| {
+        jail.set_env("UNMOGROWP_HTTP__METRICS_TOKEN", "");
+        let error = Config::load(None, &Overrides::default()).expect_err("empty token").to_string();
+        assert!(error.contains("http.metrics_token"), "{error}");
+        jail.set_env("UNMOGROWP_HTTP__METRICS_TOKEN", "a-scraper-token-of-some-length");
+        jail.set_env("UNMOGROWP_SECURITY__OUTBOUND_ALLOW_CIDRS", r#"["10.0.0.0/33"]"#);
+        let error = Config::load(None, &Overrides::default()).expect_err("bad range").to_string();
+        assert!(error.contains("security.outbound_allow_cidrs"), "{error}");
+        jail.set_env("UNMOGROWP_SECURITY__OUTBOUND_ALLOW_CIDRS", r#"["10.20.0.0/16"]"#);
+        let config = Config::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+        assert!(config.security.outbound_policy().permits("10.20.3.4".parse().expect("ip")));
+        assert!(!config.security.outbound_policy().permits("10.21.0.1".parse().expect("ip")));
+        Ok(())
+    });
+}

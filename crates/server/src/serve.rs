@@ -29,7 +29,8 @@ pub struct ServeSettings {
     pub header_read_timeout: Duration,
     /// Open connections allowed in total; beyond, new ones are closed at once.
     pub max_connections: usize,
-    /// Open connections allowed from one client address; beyond, new ones are closed at once.
+    /// Open connections allowed from one client address (an IPv6 /64); beyond, new ones are
+    /// closed at once.
     /// Addresses of trusted proxies are exempt (their clients are many).
     pub max_connections_per_ip: usize,
     /// Trusted proxies (`http.trusted_proxies`).
@@ -65,9 +66,21 @@ impl Drop for Admitted {
     }
 }
 
+/// The address a connection counts against: an IPv4 address, or the /64 of an IPv6 one
+/// (what one subscriber usually holds).
+fn tally_key(peer: IpAddr) -> IpAddr {
+    match peer.to_canonical() {
+        IpAddr::V6(v6) => {
+            IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1)))
+        }
+        v4 => v4,
+    }
+}
+
 fn admit(tally: &Arc<Mutex<Tally>>, settings: &ServeSettings, peer: IpAddr) -> Option<Admitted> {
     let peer = peer.to_canonical();
     let per_address = !settings.trusted_proxies.iter().any(|proxy| proxy.contains(peer));
+    let peer = tally_key(peer);
     let mut counts = tally.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let from_peer = counts.by_address.get(&peer).copied().unwrap_or(0);
     let reason = if counts.total >= settings.max_connections {
@@ -85,6 +98,58 @@ fn admit(tally: &Arc<Mutex<Tally>>, settings: &ServeSettings, peer: IpAddr) -> O
     metrics::counter!(crate::metric_names::HTTP_CONNECTIONS_REFUSED_TOTAL, "limit" => reason)
         .increment(1);
     None
+}
+
+/// A socket that holds its connection's place in the tally until it is dropped.
+struct Counted {
+    stream: tokio::net::TcpStream,
+    _admitted: Admitted,
+}
+
+impl tokio::io::AsyncRead for Counted {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Counted {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
 }
 
 /// Raises the soft open-file limit to the hard limit (logged), so the connection caps, not
@@ -141,7 +206,6 @@ pub async fn serve(
         let timeout = settings.header_read_timeout;
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let _admitted = admitted;
             // Telling HTTP/1 from HTTP/2 waits for the first bytes, which the header timeout
             // does not cover: a client that sends nothing is closed here.
             let mut first = [0u8; 1];
@@ -156,9 +220,18 @@ pub async fn serve(
                 });
             let mut builder = auto::Builder::new(TokioExecutor::new());
             builder.http1().timer(TokioTimer::new()).header_read_timeout(timeout);
-            builder.http2().timer(TokioTimer::new()).enable_connect_protocol();
-            let connection =
-                builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+            // HTTP/2 has no header timeout: idle connections are pinged, and one that does not
+            // answer within the timeout is closed.
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .keep_alive_interval(timeout)
+                .keep_alive_timeout(timeout)
+                .enable_connect_protocol();
+            // The connection's place travels with its socket, so a connection upgraded to a
+            // WebSocket (served by another task) still counts until it closes.
+            let io = TokioIo::new(Counted { stream, _admitted: admitted });
+            let connection = builder.serve_connection_with_upgrades(io, service).into_owned();
             if let Err(error) = watcher.watch(connection).await {
                 tracing::trace!(%error, "connection ended with an error");
             }

@@ -201,7 +201,16 @@ pub fn client_info(parts: &Parts, trusted: &[crate::net::IpNet]) -> ClientInfo {
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::from([0, 0, 0, 0]), |info| info.0.ip());
-    let forwarded = parts.headers.get("x-forwarded-for").and_then(|value| value.to_str().ok());
+    // Every `X-Forwarded-For` line, in order: a proxy may add its own line after one the
+    // client sent, and the right-most entries are the ones trusted proxies wrote.
+    let lines: Vec<&str> = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect();
+    let joined = lines.join(",");
+    let forwarded = (!lines.is_empty()).then_some(joined.as_str());
     if forwarded.is_some() && trusted.is_empty() {
         warn_untrusted_forwarding(peer);
     }

@@ -9,6 +9,7 @@ pub mod links;
 pub mod live;
 pub mod ops;
 pub mod org;
+pub mod password_reset;
 pub mod postbacks;
 pub mod reports;
 pub mod views;

@@ -84,14 +84,16 @@ async fn api_answers_with_tokens_are_never_cached() {
 #[tokio::test]
 async fn metrics_need_their_token_when_one_is_configured() {
     let app = TestApp::spawn_with(TestBackend::Sqlite, |config| {
-        config.http.metrics_token = Some("scrape-secret-1".to_owned().into());
+        config.http.metrics_token = Some("scrape-secret-000001".to_owned().into());
     })
     .await;
     let open = app.get("/metrics").await;
     assert_eq!(open.status(), 401);
-    let wrong = app.call_with(Method::GET, "/metrics", Some("scrape-secret-2"), None, &[]).await;
+    let wrong =
+        app.call_with(Method::GET, "/metrics", Some("scrape-secret-000002"), None, &[]).await;
     assert_eq!(wrong.status, 401);
-    let right = app.call_with(Method::GET, "/metrics", Some("scrape-secret-1"), None, &[]).await;
+    let right =
+        app.call_with(Method::GET, "/metrics", Some("scrape-secret-000001"), None, &[]).await;
     assert_eq!(right.status, 200);
     assert!(right.text.contains("http_requests_total"), "{}", right.text);
     app.stop().await;
@@ -253,5 +255,31 @@ async fn idle_and_trickling_connections_do_not_lock_out_a_new_client() {
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
     assert!(refused >= 1_000.0, "sockets over the per-address cap were refused: {refused}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_upgraded_websocket_keeps_its_place_under_the_per_address_cap() {
+    let app = TestApp::spawn_with(TestBackend::Sqlite, |config| {
+        config.http.max_connections_per_ip = 1;
+    })
+    .await;
+    let url = format!("{}/api/v1/live", app.url.replace("http://", "ws://"));
+    let (socket, _) = tokio_tungstenite::connect_async(&url).await.expect("upgraded");
+    // The upgraded socket is the address's one connection: another one is closed at once.
+    let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().expect("client");
+    let refused = client.get(format!("{}/healthz", app.url)).send().await;
+    assert!(refused.is_err(), "a second connection was served: {refused:?}");
+    drop(socket);
+    // Once the WebSocket is gone its place is free again (the server notices the close).
+    let mut served = false;
+    for _ in 0..100 {
+        if let Ok(reply) = client.get(format!("{}/healthz", app.url)).send().await {
+            served = reply.status() == 200;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(served, "the place was given back");
     app.stop().await;
 }
