@@ -170,6 +170,12 @@ pub struct LimitsConfig {
     pub check_email_per_minute: u32,
     /// Those at once per address (`limits.check_email_burst`, default 20).
     pub check_email_burst: u32,
+    /// Management API requests per minute per signed-in user (`limits.api_per_minute`,
+    /// default 600).
+    pub api_per_minute: u32,
+    /// Those at once per user (`limits.api_burst`, default 300): a dashboard page load is a
+    /// handful of requests.
+    pub api_burst: u32,
 }
 
 impl Default for LimitsConfig {
@@ -181,6 +187,8 @@ impl Default for LimitsConfig {
             auth_burst: 20,
             check_email_per_minute: 20,
             check_email_burst: 20,
+            api_per_minute: 600,
+            api_burst: 300,
         }
     }
 }

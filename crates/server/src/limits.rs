@@ -1,4 +1,5 @@
-//! Rate limits of the public account endpoints, per client address, and the 429 they answer.
+//! Rate limits: of the public account endpoints per client address, of the management API per
+//! signed-in user, and the 429 they answer.
 
 use crate::auth::ClientInfo;
 use crate::config::LimitsConfig;
@@ -17,6 +18,8 @@ pub struct Limits {
     pub auth: Limiter,
     /// `POST /api/v1/auth/check-email`.
     pub check_email: Limiter,
+    /// Every request authenticated as a user (the management API), per user.
+    pub api: Limiter,
 }
 
 impl Limits {
@@ -35,6 +38,10 @@ impl Limits {
             check_email: Limiter::new(
                 shared.clone(),
                 policy("check_email", config.check_email_per_minute, config.check_email_burst),
+            ),
+            api: Limiter::new(
+                shared.clone(),
+                policy("api", config.api_per_minute, config.api_burst),
             ),
         }
     }
@@ -59,14 +66,22 @@ pub fn address_key(ip: IpAddr) -> String {
 ///
 /// The 429 when the client is over the limit.
 pub async fn admit(limiter: &Limiter, client: &ClientInfo) -> Result<(), ApiError> {
-    let Err(wait) = limiter.check(&address_key(client.ip)).await else { return Ok(()) };
+    admit_key(limiter, &address_key(client.ip)).await
+}
+
+/// [`admit`] for any key (a user id for the management API).
+///
+/// # Errors
+///
+/// The 429 when the key is over the limit.
+pub async fn admit_key(limiter: &Limiter, key: &str) -> Result<(), ApiError> {
+    let Err(wait) = limiter.check(key).await else { return Ok(()) };
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     let policy = limiter.policy();
     metrics::counter!(crate::metric_names::RATE_LIMITED_TOTAL, "policy" => policy.name)
         .increment(1);
     let header = |text: String| HeaderValue::from_str(&text).ok();
-    let mut error =
-        ApiError::too_many_requests(seconds, "too many requests from this address; slow down");
+    let mut error = ApiError::too_many_requests(seconds, "too many requests; slow down");
     if let Some(value) = header(policy.header()) {
         error = error.with_header(HeaderName::from_static("ratelimit-policy"), value);
     }

@@ -20,7 +20,7 @@ pub const REPORT_CACHE_HITS_TOTAL: &str = "report_cache_hits_total";
 /// Reports computed because no cache held them.
 pub const REPORT_CACHE_MISSES_TOTAL: &str = "report_cache_misses_total";
 
-/// Requests refused by a rate limit, by policy (`login`, `auth`, `check_email`).
+/// Requests refused by a rate limit, by policy (`login`, `auth`, `check_email`, `api`).
 pub const RATE_LIMITED_TOTAL: &str = "rate_limited_total";
 
 /// Open HTTP connections.
@@ -59,7 +59,7 @@ pub fn describe() {
     );
     metrics::describe_counter!(
         RATE_LIMITED_TOTAL,
-        "Requests refused by a rate limit, by policy (login, auth, check_email)."
+        "Requests refused by a rate limit, by policy (login, auth, check_email, api)."
     );
     metrics::describe_gauge!(HTTP_CONNECTIONS_OPEN, "Open HTTP connections.");
     metrics::describe_counter!(

@@ -117,7 +117,9 @@ impl FromRequestParts<AppState> for Auth {
             .headers
             .get(ORG_HEADER)
             .map(|value| value.to_str().unwrap_or_default().to_owned());
-        authenticate(state, token, requested.as_deref()).await
+        let auth = authenticate(state, token, requested.as_deref()).await?;
+        crate::limits::admit_key(&state.limits.api, auth.user_id.as_str()).await?;
+        Ok(auth)
     }
 }
 

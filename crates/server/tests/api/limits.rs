@@ -159,3 +159,27 @@ async fn an_attacker_is_locked_out_and_the_owner_still_signs_in_elsewhere() {
     assert_eq!(sign_in("owner@example.com", password, "192.0.2.78").await.status, 200);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_management_api_is_limited_per_user() {
+    let app = TestApp::spawn_with(TestBackend::Sqlite, |config| {
+        config.limits.api_burst = 3;
+        config.limits.api_per_minute = 1;
+    })
+    .await;
+    let busy = app.register("busy@example.com", "Busy").await;
+    let calm = app.register("calm@example.com", "Calm").await;
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(
+            app.call(Method::GET, "/api/v1/apps", Some(&busy.access_token), None).await.status,
+        );
+    }
+    assert_eq!(statuses, vec![200, 200, 200, 429, 429]);
+    let refused = app.call(Method::GET, "/api/v1/apps", Some(&busy.access_token), None).await;
+    assert_eq!(refused.header("ratelimit-policy"), Some("\"api\";q=3;w=180"));
+    assert!(refused.header("retry-after").is_some());
+    let other = app.call(Method::GET, "/api/v1/apps", Some(&calm.access_token), None).await;
+    assert_eq!(other.status, 200, "another user has a budget of their own");
+    app.stop().await;
+}
