@@ -396,7 +396,7 @@ fn pipeline_options(
 /// Every API route with its OpenAPI entry (registered together, so neither goes without the
 /// other).
 fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let parts = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))
@@ -434,7 +434,10 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(collect::s2s_events))
         .routes(routes!(collect::click))
         .routes(routes!(collect::impression))
-        .split_for_parts()
+        .split_for_parts();
+    let (router, mut openapi) = parts;
+    crate::openapi::complete_responses(&mut openapi);
+    (router, openapi)
 }
 
 /// Reports computed on this node, by key (64 MiB, 20 s).

@@ -283,3 +283,63 @@ async fn an_upgraded_websocket_keeps_its_place_under_the_per_address_cap() {
     assert!(served, "the place was given back");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_document_lists_the_statuses_the_server_answers() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    let owner = app.register("doc@example.com", "Docs").await;
+    let document: serde_json::Value = app.get("/api/openapi.json").await.json().await.unwrap();
+    let listed = |method: &str, template: &str, status: u16| {
+        document["paths"][template][method]["responses"][status.to_string()].is_object()
+    };
+    let unknown_app = "0193a000-0000-7000-8000-0000000000ff";
+    // (method, template, concrete path, token?, body, content type, expected status)
+    let cases: Vec<(&str, &str, String, bool, &str, &str, u16)> = vec![
+        ("get", "/api/v1/apps", "/api/v1/apps".into(), false, "", "", 401),
+        ("post", "/api/v1/apps", "/api/v1/apps".into(), true, "name=x", "text/plain", 415),
+        (
+            "post",
+            "/api/v1/apps",
+            "/api/v1/apps".into(),
+            true,
+            "{\"name\":",
+            "application/json",
+            400,
+        ),
+        ("get", "/api/v1/apps/{app_id}", format!("/api/v1/apps/{unknown_app}"), true, "", "", 404),
+        (
+            "delete",
+            "/api/v1/apps/{app_id}",
+            format!("/api/v1/apps/{unknown_app}"),
+            true,
+            "",
+            "",
+            404,
+        ),
+        (
+            "get",
+            "/api/v1/apps/{app_id}/reports/fraud",
+            format!("/api/v1/apps/{unknown_app}/reports/fraud"),
+            true,
+            "",
+            "",
+            404,
+        ),
+        ("post", "/api/v1/auth/login", "/api/v1/auth/login".into(), false, "{}", "text/plain", 415),
+        ("post", "/v1/events", "/v1/events".into(), false, "{}", "application/json", 401),
+    ];
+    let client = reqwest::Client::new();
+    for (method, template, path, signed_in, body, content_type, expected) in cases {
+        let mut request = client.request(method.to_uppercase().parse().unwrap(), app.at(&path));
+        if signed_in {
+            request = request.bearer_auth(&owner.access_token);
+        }
+        if !content_type.is_empty() {
+            request = request.header("content-type", content_type).body(body.to_owned());
+        }
+        let status = request.send().await.unwrap().status().as_u16();
+        assert_eq!(status, expected, "{method} {path}");
+        assert!(listed(method, template, status), "{method} {template} does not list {status}");
+    }
+    app.stop().await;
+}
