@@ -122,7 +122,7 @@ pub trait EventStore: Send + Sync {
 
     /// Streams raw rows of the query's kinds for an app and range of report days (app time
     /// zone), in time order, to `sink` (which returns `false` to stop). Memory stays constant
-    /// whatever the size.
+    /// whatever the size. No kinds: nothing is sent.
     async fn export(
         &self,
         query: ExportQuery,

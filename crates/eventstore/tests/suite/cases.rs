@@ -234,6 +234,20 @@ pub async fn exports_stream_every_row_in_order(store: &dyn EventStore) {
         .await
         .unwrap();
     assert_eq!(stopped, 1);
+    // No kinds asked for: nothing, and no error.
+    let none = store
+        .export(
+            ExportQuery {
+                app_id: app_id(APP),
+                kinds: Vec::new(),
+                from_day: day("2026-11-20"),
+                to_day: day("2026-11-20"),
+            },
+            Box::new(|_| true),
+        )
+        .await
+        .unwrap();
+    assert_eq!(none, 0);
 }
 
 pub async fn grouping_and_filters(store: &dyn EventStore) {
