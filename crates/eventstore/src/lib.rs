@@ -33,10 +33,29 @@ pub enum StoreError {
 }
 
 impl From<rusqlite::Error> for StoreError {
+    /// A busy or locked database (past the busy timeout), a full disk or an I/O failure is the
+    /// store being unavailable (503, worth retrying); anything else is a refused query.
     fn from(error: rusqlite::Error) -> Self {
-        StoreError::Query(error.to_string())
+        use rusqlite::ErrorCode;
+        let unavailable = matches!(
+            error.sqlite_error_code(),
+            Some(
+                ErrorCode::DatabaseBusy
+                    | ErrorCode::DatabaseLocked
+                    | ErrorCode::DiskFull
+                    | ErrorCode::SystemIoFailure
+                    | ErrorCode::CannotOpen
+                    | ErrorCode::OutOfMemory
+            )
+        );
+        if unavailable {
+            StoreError::Unavailable(error.to_string())
+        } else {
+            StoreError::Query(error.to_string())
+        }
     }
 }
+
 
 /// The result of an event store call: [`StoreError`] unless another error is named.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -192,4 +211,32 @@ pub trait EventStore: Send + Sync {
     /// Runs a trivial query (`SELECT 1`) to check that the backend answers, for readiness
     /// checks: `Ok(())`, or the error that a real call would meet.
     async fn ping(&self) -> Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StoreError;
+
+    #[test]
+    fn a_busy_or_failing_database_is_unavailable_and_a_bad_query_is_not() {
+        let failure = |code| {
+            rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), Some("detail".into()))
+        };
+        for code in
+            [rusqlite::ffi::SQLITE_BUSY, rusqlite::ffi::SQLITE_FULL, rusqlite::ffi::SQLITE_IOERR]
+        {
+            assert!(
+                matches!(StoreError::from(failure(code)), StoreError::Unavailable(_)),
+                "{code}"
+            );
+        }
+        assert!(matches!(
+            StoreError::from(failure(rusqlite::ffi::SQLITE_ERROR)),
+            StoreError::Query(_)
+        ));
+        assert!(matches!(
+            StoreError::from(rusqlite::Error::QueryReturnedNoRows),
+            StoreError::Query(_)
+        ));
+    }
 }
