@@ -56,7 +56,6 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-
 /// The result of an event store call: [`StoreError`] unless another error is named.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

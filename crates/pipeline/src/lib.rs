@@ -61,13 +61,16 @@ pub struct PipelineOptions {
     pub batch_linger: Duration,
     /// How long the event log keeps records every consumer has committed; older ones are
     /// removed. It should cover at least ingestion's dedup window, which ingestion rebuilds
-    /// from the log when it starts. Enforced at most every 10 minutes, when a read finds no
-    /// new records.
+    /// from the log when it starts. Enforced every `retention_every`.
     pub log_retention: Duration,
     /// Raw events are kept this many days: the event store's partitions of UTC days before
     /// the day this many days ago are dropped (rollups stay). Checked together with
     /// `log_retention`.
     pub events_retention_days: u32,
+    /// How often both retentions are enforced, by a task of their own beside the read loop,
+    /// so a worker that is never idle still enforces them (the server's
+    /// `events.retention_check_seconds`, default 600 s).
+    pub retention_every: Duration,
     /// Exchange rates (units per US dollar) used to convert each event's revenue into its
     /// app's currency; revenue in a currency the rates do not know is stored as 0.
     pub rates: Rates,
@@ -232,8 +235,17 @@ impl Pipeline {
         let (feed, acks) =
             feed::Feed::start(&self.log, name, from, self.options.batch_size, &shutdown);
         let store_stage = tokio::spawn(writer.run(receiver, stored_sender, acks, shutdown.clone()));
+        let retention = tokio::spawn(enforce_retention_every(
+            self.log.clone(),
+            self.events.clone(),
+            self.options.log_retention,
+            self.options.events_retention_days,
+            self.options.retention_every,
+            shutdown.clone(),
+        ));
         let prepared = self.read_and_decide(feed, sender, stored.clone(), &mut shutdown).await;
         let _ = store_stage.await;
+        retention.abort();
         let stored_through = *stored.borrow();
         match prepared {
             Some(sequence) if sequence == stored_through => {
@@ -257,7 +269,6 @@ impl Pipeline {
         shutdown: &mut watch::Receiver<bool>,
     ) -> Option<u64> {
         let mut last_snapshot = tokio::time::Instant::now();
-        let mut last_retention = tokio::time::Instant::now();
         let mut sequence = 0;
         loop {
             if *shutdown.borrow() {
@@ -279,13 +290,7 @@ impl Pipeline {
             if !records.is_empty() && records.len() < self.options.min_batch {
                 self.gather(&mut feed, &mut records, shutdown).await;
             }
-            let Some(read_to) = records.last().map(|(_, offset, _)| *offset) else {
-                if last_retention.elapsed() > Duration::from_secs(600) {
-                    self.retention().await;
-                    last_retention = tokio::time::Instant::now();
-                }
-                continue;
-            };
+            let Some(read_to) = records.last().map(|(_, offset, _)| *offset) else { continue };
             // This worker's records not stored yet (after a restart, a partition may be
             // further than the others).
             let positions = &self.positions;
@@ -524,28 +529,57 @@ impl Pipeline {
             }
         }
     }
+}
 
-    async fn retention(&self) {
-        match self.log.enforce_retention(self.options.log_retention).await {
-            Ok(removed) if removed > 0 => {
-                tracing::info!(removed, "event log segments past retention removed")
+/// Enforces the log's and the event store's retention every `every` (the first time one
+/// period after start) until `shutdown` turns true.
+async fn enforce_retention_every(
+    log: Arc<dyn EventLog>,
+    events: Arc<dyn EventStore>,
+    log_retention: Duration,
+    events_retention_days: u32,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval_at(
+        tokio::time::Instant::now() + every,
+        every.max(Duration::from_millis(100)),
+    );
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = shutdown.wait_for(|stopping| *stopping) => return,
+        }
+        retention(log.as_ref(), events.as_ref(), log_retention, events_retention_days).await;
+    }
+}
+
+/// Removes log records past `log_retention` and raw event partitions past
+/// `events_retention_days`; failures are logged and retried at the next period.
+async fn retention(
+    log: &dyn EventLog,
+    events: &dyn EventStore,
+    log_retention: Duration,
+    events_retention_days: u32,
+) {
+    match log.enforce_retention(log_retention).await {
+        Ok(removed) if removed > 0 => {
+            tracing::info!(removed, "event log segments past retention removed")
+        }
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "event log retention failed"),
+    }
+    let cutoff = jiff::Timestamp::now()
+        .checked_sub(jiff::SignedDuration::from_hours(24 * i64::from(events_retention_days)))
+        .map(|t| unmogrowp_domain::Day::of_utc_millis(t.as_millisecond()));
+    if let Ok(cutoff) = cutoff {
+        match events.drop_days_before(cutoff).await {
+            Ok(dropped) if dropped > 0 => {
+                tracing::info!(dropped, "raw event partitions past retention dropped")
             }
             Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "event log retention failed"),
-        }
-        let cutoff = jiff::Timestamp::now()
-            .checked_sub(jiff::SignedDuration::from_hours(
-                24 * i64::from(self.options.events_retention_days),
-            ))
-            .map(|t| unmogrowp_domain::Day::of_utc_millis(t.as_millisecond()));
-        if let Ok(cutoff) = cutoff {
-            match self.events.drop_days_before(cutoff).await {
-                Ok(dropped) if dropped > 0 => {
-                    tracing::info!(dropped, "raw event partitions past retention dropped")
-                }
-                Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "event store retention failed"),
-            }
+            Err(error) => tracing::warn!(%error, "event store retention failed"),
         }
     }
 }

@@ -384,6 +384,7 @@ fn pipeline_options(
         batch_linger,
         log_retention: Duration::from_secs(u64::from(config.events.log_retention_hours) * 3600),
         events_retention_days: config.events.retention_days,
+        retention_every: Duration::from_secs(config.events.retention_check_seconds.max(1)),
         rates: unmogrowp_domain::money::Rates::with_overrides(&config.events.currency_rates),
         snapshot_path: Some(config.data_dir.join("attribution.snapshot")),
         max_event_age: Duration::from_secs(u64::from(config.ingest.max_event_age_days) * 86_400),

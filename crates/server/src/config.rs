@@ -296,6 +296,9 @@ impl PipelineConfig {
 pub struct EventsConfig {
     /// Raw events older than this are dropped (whole days); rollups stay.
     pub retention_days: u32,
+    /// How often the workers enforce both retentions, whatever the load
+    /// (`events.retention_check_seconds`, default 600).
+    pub retention_check_seconds: u64,
     /// The event log keeps what every worker has processed for this long (at least the
     /// dedup window).
     pub log_retention_hours: u32,
@@ -319,6 +322,7 @@ impl Default for EventsConfig {
     fn default() -> Self {
         Self {
             retention_days: 400,
+            retention_check_seconds: 600,
             log_retention_hours: 192,
             batch_size: 20_000,
             clickhouse_batch_rows: 50_000,

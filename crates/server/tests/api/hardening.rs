@@ -343,3 +343,48 @@ async fn the_document_lists_the_statuses_the_server_answers() {
     }
     app.stop().await;
 }
+
+/// Data rows of a CSV export.
+async fn export_rows(app: &TestApp, token: &str, path: &str) -> usize {
+    let reply = app.call(Method::GET, path, Some(token), None).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    reply.text.lines().count() - 1
+}
+
+/// Raw events past `events.retention_days` are dropped on schedule even while the worker is
+/// never idle (it used to enforce retention only when a read found nothing).
+#[tokio::test]
+async fn retention_is_enforced_under_continuous_load() {
+    let app = TestApp::spawn_with(TestBackend::Sqlite, |config| {
+        config.events.retention_days = 1;
+        config.events.retention_check_seconds = 1;
+    })
+    .await;
+    let fixture =
+        crate::collect::fixture(&app, "retention.example", crate::apps::android_app("Kept")).await;
+    let old_day = (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(72))
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    let old = json!({ "id": "old-session", "type": "session",
+                      "timestamp": format!("{old_day}T12:00:00Z"), "device": { "gaid": "kept-device" } });
+    assert_eq!(crate::collect::send(&app, &fixture.app_token, &[old]).await.body["accepted"], 1);
+    crate::collect::settle(&app).await;
+    let export =
+        format!("/api/v1/apps/{}/export/events.csv?from={old_day}&to={old_day}", fixture.app_id);
+    assert_eq!(export_rows(&app, &fixture.owner.access_token, &export).await, 1);
+    // Keep the worker busy (a batch every 50 ms, so no read comes back empty) until the old
+    // day is gone; bounded to 15 s.
+    let mut gone = false;
+    for round in 0..300 {
+        let fresh = json!({ "id": format!("busy-{round}"), "type": "session",
+                            "timestamp": crate::collect::now_rfc3339(0), "device": { "gaid": "busy" } });
+        crate::collect::send(&app, &fixture.app_token, &[fresh]).await;
+        if export_rows(&app, &fixture.owner.access_token, &export).await == 0 {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(gone, "the day past retention was dropped while events kept arriving");
+    app.stop().await;
+}
