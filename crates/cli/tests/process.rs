@@ -247,3 +247,20 @@ fn demo_prints_the_url_and_a_login_that_works() {
     signal(&child, "TERM");
     assert!(wait_for_exit(&mut child, Duration::from_secs(10)).success());
 }
+
+#[test]
+fn a_shared_role_with_empty_urls_is_refused() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let output = command()
+        .args(["serve", "--role", "api", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir.path())
+        .env("UNMOGROWP_DATABASE_URL", "")
+        .env("UNMOGROWP_EVENTS_URL", "")
+        .env("UNMOGROWP_NATS_URL", "")
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "an api node started on the embedded tier");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("database_url, events_url, nats_url"), "{stderr}");
+    assert!(!data_dir.path().join("unmogrowp.db").exists(), "SQLite must not be used");
+}

@@ -282,10 +282,14 @@ impl Application {
 /// Roles other than `all` share their data with other nodes: the three shared URLs must be set.
 fn check_shared_urls(config: &Config) -> anyhow::Result<()> {
     if config.role != crate::config::ServerRole::All {
+        // An empty URL is no URL (the database falls back to SQLite without one).
+        let unset = |url: &Option<secrecy::SecretString>| {
+            url.as_ref().is_none_or(|url| url.expose_secret().trim().is_empty())
+        };
         let missing: Vec<&str> = [
-            ("database_url", config.database_url.is_none()),
-            ("events_url", config.events_url.is_none()),
-            ("nats_url", config.nats_url.is_none()),
+            ("database_url", unset(&config.database_url)),
+            ("events_url", unset(&config.events_url)),
+            ("nats_url", unset(&config.nats_url)),
         ]
         .into_iter()
         .filter_map(|(name, missing)| missing.then_some(name))

@@ -493,6 +493,23 @@ impl Config {
         if self.auth.access_token_ttl_seconds == 0 || self.auth.session_ttl_hours == 0 {
             return Err(ConfigError::Invalid("auth token lifetimes must be positive".into()));
         }
+        for (name, value) in [
+            ("auth.remember_me_ttl_days", self.auth.remember_me_ttl_days),
+            ("auth.password_reset_ttl_minutes", self.auth.password_reset_ttl_minutes),
+            ("auth.invitation_ttl_days", self.auth.invitation_ttl_days),
+            ("auth.lockout_base_delay_seconds", self.auth.lockout_base_delay_seconds),
+            ("auth.lockout_window_seconds", self.auth.lockout_window_seconds),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!("{name} must be positive")));
+            }
+        }
+        if let Err(error) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
+            return Err(ConfigError::Invalid(format!(
+                "log_level `{}` is not a filter such as `info` or `info,unmogrowp_server=debug`: {error}",
+                self.log_level
+            )));
+        }
         if self.auth.lockout_account_threshold == 0 || self.auth.lockout_ip_threshold == 0 {
             return Err(ConfigError::Invalid("auth.lockout_*_threshold must be positive".into()));
         }

@@ -150,3 +150,19 @@ fn security_settings_are_checked_when_loaded() {
         Ok(())
     });
 }
+
+#[test]
+fn zero_lifetimes_and_bad_log_filters_are_refused_by_name() {
+    figment::Jail::expect_with(|jail| {
+        jail.set_env("UNMOGROWP_AUTH__REMEMBER_ME_TTL_DAYS", "0");
+        let error = Config::load(None, &Overrides::default()).expect_err("zero").to_string();
+        assert!(error.contains("auth.remember_me_ttl_days"), "{error}");
+        jail.set_env("UNMOGROWP_AUTH__REMEMBER_ME_TTL_DAYS", "30");
+        jail.set_env("UNMOGROWP_LOG_LEVEL", "info,[");
+        let error = Config::load(None, &Overrides::default()).expect_err("bad filter").to_string();
+        assert!(error.contains("log_level"), "{error}");
+        jail.set_env("UNMOGROWP_LOG_LEVEL", "info,unmogrowp_server=debug");
+        assert!(Config::load(None, &Overrides::default()).is_ok());
+        Ok(())
+    });
+}
