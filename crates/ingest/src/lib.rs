@@ -32,16 +32,28 @@ pub use dedup::Deduper;
 pub use error::IngestError;
 pub use types::{Client, IngestConfig, IngestResponse, RejectedItem, TruncatedItem};
 
-/// Events per second per organization (GCRA: a theoretical arrival time per organization).
-struct OrgLimiter {
+/// Events per second per organization or app, on this node (GCRA: a theoretical arrival time
+/// per key); the fallback when Redis cannot answer.
+struct QuotaLimiter {
+    /// The Redis key prefix (`ingest` for organizations, `ingest-app` for apps).
+    name: &'static str,
     per_second: f64,
     burst: f64,
-    arrivals: Mutex<HashMap<OrgId, Instant>>,
+    arrivals: Mutex<HashMap<String, Instant>>,
 }
 
-impl OrgLimiter {
-    /// `Err(retry_after)` when `events` more would exceed the organization's rate.
-    fn admit(&self, org: &OrgId, events: usize) -> Result<(), Duration> {
+impl QuotaLimiter {
+    fn new(name: &'static str, per_second: u32, burst: u32) -> Self {
+        Self {
+            name,
+            per_second: f64::from(per_second),
+            burst: f64::from(burst.max(1)),
+            arrivals: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `Err(retry_after)` when `events` more would exceed the key's rate.
+    fn admit(&self, key: &str, events: usize) -> Result<(), Duration> {
         if self.per_second <= 0.0 {
             return Ok(());
         }
@@ -49,12 +61,12 @@ impl OrgLimiter {
         let cost = Duration::from_secs_f64(events as f64 / self.per_second);
         let tolerance = Duration::from_secs_f64(self.burst / self.per_second);
         let mut arrivals = self.arrivals.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let tat = arrivals.get(org).copied().unwrap_or(now).max(now);
+        let tat = arrivals.get(key).copied().unwrap_or(now).max(now);
         let new_tat = tat + cost;
         if new_tat > now + tolerance {
             return Err(new_tat - (now + tolerance));
         }
-        arrivals.insert(org.clone(), new_tat);
+        arrivals.insert(key.to_owned(), new_tat);
         Ok(())
     }
 }
@@ -70,7 +82,8 @@ pub struct Ingest {
     pipeline: Arc<PipelineHandle>,
     store: Store,
     dedup: Deduper,
-    limiter: OrgLimiter,
+    limiter: QuotaLimiter,
+    app_limiter: QuotaLimiter,
     shared: unmogrowp_shared::Shared,
     config: IngestConfig,
     apps_by_token: moka::future::Cache<String, Option<Arc<App>>>,
@@ -121,17 +134,17 @@ impl Ingest {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "dedup window rebuilt from the event log"
         );
-        let limiter = OrgLimiter {
-            per_second: f64::from(config.org_events_per_second),
-            burst: f64::from(config.org_events_burst.max(1)),
-            arrivals: Mutex::new(HashMap::new()),
-        };
+        let limiter =
+            QuotaLimiter::new("ingest", config.org_events_per_second, config.org_events_burst);
+        let app_limiter =
+            QuotaLimiter::new("ingest-app", config.app_events_per_second, config.app_events_burst);
         Ok(Self {
             log,
             pipeline,
             store,
             dedup,
             limiter,
+            app_limiter,
             shared,
             config,
             apps_by_token: cache(30),
@@ -228,27 +241,38 @@ impl Ingest {
         Ok(())
     }
 
-    /// The organization's event quota: shared by every node through Redis when configured,
-    /// per node otherwise (or while Redis cannot answer).
-    async fn admit(&self, org: &OrgId, events: usize) -> Result<(), IngestError> {
-        let shared = if self.limiter.per_second > 0.0 {
-            self.shared
-                .rate_limit(
-                    &format!("ingest:{org}"),
-                    self.limiter.per_second,
-                    self.limiter.burst,
-                    events as u64,
-                )
-                .await
-        } else {
-            None
-        };
+    /// The organization's and the app's event quotas: shared by every node through Redis
+    /// when configured, per node otherwise (or while Redis cannot answer).
+    async fn admit(&self, org: &OrgId, app: &AppId, events: usize) -> Result<(), IngestError> {
+        self.admit_to(&self.limiter, org.as_str(), events).await?;
+        self.admit_to(&self.app_limiter, app.as_str(), events).await
+    }
+
+    async fn admit_to(
+        &self,
+        limiter: &QuotaLimiter,
+        key: &str,
+        events: usize,
+    ) -> Result<(), IngestError> {
+        if limiter.per_second <= 0.0 {
+            return Ok(());
+        }
+        let shared = self
+            .shared
+            .rate_limit(
+                &format!("{}:{key}", limiter.name),
+                limiter.per_second,
+                limiter.burst,
+                events as u64,
+            )
+            .await;
         let admitted = match shared {
             Some(result) => result,
-            None => self.limiter.admit(org, events),
+            None => limiter.admit(key, events),
         };
         admitted.map_err(|wait| {
-            metrics::counter!(crate::metric_names::INGEST_QUOTA_EXCEEDED_TOTAL).increment(1);
+            metrics::counter!(crate::metric_names::INGEST_QUOTA_EXCEEDED_TOTAL, "scope" => limiter.name)
+                .increment(1);
             IngestError::OverQuota { retry_after_s: wait.as_secs() + 1 }
         })
     }
@@ -275,7 +299,7 @@ impl Ingest {
             });
         }
         self.check_backlog()?;
-        self.admit(&app.org_id, envelope.events.len()).await?;
+        self.admit(&app.org_id, &app.id, envelope.events.len()).await?;
         let now = jiff::Timestamp::now().as_millisecond();
         let context = CheckContext {
             now_ms: now,
@@ -481,7 +505,7 @@ impl Ingest {
     /// Appends one click or impression recorded by a tracking link.
     pub async fn record_touch(&self, event: LoggedEvent) -> Result<(), IngestError> {
         self.check_backlog()?;
-        self.admit(&event.org_id, 1).await?;
+        self.admit(&event.org_id, &event.app_id, 1).await?;
         let key = event.dedup_key();
         let hash = key_hash(&key);
         self.log.append(vec![Entry { key, payload: encode(&LogRecord::Event(event))? }]).await?;
@@ -521,19 +545,17 @@ mod tests {
     }
 
     #[test]
-    fn the_org_limiter_allows_a_burst_then_refuses() {
-        let limiter =
-            OrgLimiter { per_second: 10.0, burst: 20.0, arrivals: Mutex::new(HashMap::new()) };
+    fn the_quota_limiter_allows_a_burst_then_refuses() {
+        let limiter = QuotaLimiter::new("ingest", 10, 20);
         let org = OrgId::generate();
-        assert!(limiter.admit(&org, 20).is_ok());
-        let wait = limiter.admit(&org, 5).expect_err("over the burst");
+        assert!(limiter.admit(org.as_str(), 20).is_ok());
+        let wait = limiter.admit(org.as_str(), 5).expect_err("over the burst");
         assert!(wait > Duration::ZERO && wait <= Duration::from_secs(1), "{wait:?}");
         assert!(
-            limiter.admit(&OrgId::generate(), 20).is_ok(),
+            limiter.admit(OrgId::generate().as_str(), 20).is_ok(),
             "other organizations are unaffected"
         );
-        let unlimited =
-            OrgLimiter { per_second: 0.0, burst: 1.0, arrivals: Mutex::new(HashMap::new()) };
-        assert!(unlimited.admit(&org, 1_000_000).is_ok());
+        let unlimited = QuotaLimiter::new("ingest", 0, 1);
+        assert!(unlimited.admit(org.as_str(), 1_000_000).is_ok());
     }
 }

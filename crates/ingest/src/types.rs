@@ -80,6 +80,11 @@ pub struct IngestConfig {
     pub org_events_per_second: u32,
     /// Burst allowed above that rate, in events.
     pub org_events_burst: u32,
+    /// Events per second one app may send (0: no limit); beyond, 429. Shared by every node
+    /// through Redis like the organization's quota.
+    pub app_events_per_second: u32,
+    /// Burst allowed above the app's rate, in events.
+    pub app_events_burst: u32,
     /// How long a re-sent event id is recognised.
     pub dedup_window_days: u32,
 }
@@ -93,6 +98,8 @@ impl Default for IngestConfig {
             queue_capacity: 4096,
             org_events_per_second: 0,
             org_events_burst: 100_000,
+            app_events_per_second: 0,
+            app_events_burst: 100_000,
             dedup_window_days: 7,
         }
     }

@@ -578,3 +578,32 @@ async fn an_organization_over_its_quota_is_told_to_slow_down() {
     assert!(over.header("retry-after").is_some());
     app.stop().await;
 }
+
+/// An app over its own event quota is answered 429; another app of the organization is not.
+#[tokio::test]
+async fn an_app_over_its_quota_is_told_to_slow_down() {
+    let app = TestApp::spawn_with(TestBackend::Sqlite, |config| {
+        config.ingest.app_events_per_second = 1;
+        config.ingest.app_events_burst = 10;
+    })
+    .await;
+    let fixture = fixture(&app, "app-quota.example", android_app("Busy")).await;
+    let events: Vec<Value> = (0..10).map(|i| event(&format!("aq-{i}"), "session", None)).collect();
+    assert_eq!(send(&app, &fixture.app_token, &events).await.status, 200);
+    let over = send(&app, &fixture.app_token, &[event("aq-over", "session", None)]).await;
+    assert_eq!(over.status, 429, "{}", over.text);
+    assert!(over.header("retry-after").is_some());
+    let other = app
+        .call(
+            Method::POST,
+            "/api/v1/apps",
+            Some(&fixture.owner.access_token),
+            Some(&android_app("Calm")),
+        )
+        .await;
+    assert_eq!(other.status, 201, "{}", other.text);
+    let calm_token = other.body["app_token"].as_str().unwrap();
+    let calm = send(&app, calm_token, &[event("aq-calm", "session", None)]).await;
+    assert_eq!(calm.status, 200, "{}", calm.text);
+    app.stop().await;
+}
