@@ -12,6 +12,7 @@ mod enrich;
 mod feed;
 mod handle;
 pub mod metric_names;
+mod retention;
 mod store_stage;
 mod warm_up;
 
@@ -235,7 +236,7 @@ impl Pipeline {
         let (feed, acks) =
             feed::Feed::start(&self.log, name, from, self.options.batch_size, &shutdown);
         let store_stage = tokio::spawn(writer.run(receiver, stored_sender, acks, shutdown.clone()));
-        let retention = tokio::spawn(enforce_retention_every(
+        let retention = tokio::spawn(retention::enforce_every(
             self.log.clone(),
             self.events.clone(),
             self.options.log_retention,
@@ -527,59 +528,6 @@ impl Pipeline {
                     }
                 }
             }
-        }
-    }
-}
-
-/// Enforces the log's and the event store's retention every `every` (the first time one
-/// period after start) until `shutdown` turns true.
-async fn enforce_retention_every(
-    log: Arc<dyn EventLog>,
-    events: Arc<dyn EventStore>,
-    log_retention: Duration,
-    events_retention_days: u32,
-    every: Duration,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut ticks = tokio::time::interval_at(
-        tokio::time::Instant::now() + every,
-        every.max(Duration::from_millis(100)),
-    );
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            _ = shutdown.wait_for(|stopping| *stopping) => return,
-        }
-        retention(log.as_ref(), events.as_ref(), log_retention, events_retention_days).await;
-    }
-}
-
-/// Removes log records past `log_retention` and raw event partitions past
-/// `events_retention_days`; failures are logged and retried at the next period.
-async fn retention(
-    log: &dyn EventLog,
-    events: &dyn EventStore,
-    log_retention: Duration,
-    events_retention_days: u32,
-) {
-    match log.enforce_retention(log_retention).await {
-        Ok(removed) if removed > 0 => {
-            tracing::info!(removed, "event log segments past retention removed")
-        }
-        Ok(_) => {}
-        Err(error) => tracing::warn!(%error, "event log retention failed"),
-    }
-    let cutoff = jiff::Timestamp::now()
-        .checked_sub(jiff::SignedDuration::from_hours(24 * i64::from(events_retention_days)))
-        .map(|t| unmogrowp_domain::Day::of_utc_millis(t.as_millisecond()));
-    if let Ok(cutoff) = cutoff {
-        match events.drop_days_before(cutoff).await {
-            Ok(dropped) if dropped > 0 => {
-                tracing::info!(dropped, "raw event partitions past retention dropped")
-            }
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "event store retention failed"),
         }
     }
 }
