@@ -1,7 +1,8 @@
 //! Delivering postbacks: a background sender claims due deliveries (a lease, so several
 //! nodes can share the work), calls the filled URL, and records the outcome. Failures retry
-//! with exponential backoff up to a bounded number of attempts; each destination host has
-//! a circuit breaker, so a network that is down costs no more than a probe now and then.
+//! with exponential backoff up to a bounded number of attempts; each organization has a
+//! circuit breaker per destination host, so a network that is down costs no more than a probe
+//! now and then, and one tenant's failing endpoint never holds back another's deliveries.
 //! Nothing here is on the ingestion or attribution path: a dead destination slows neither.
 
 use crate::outbound::{self, OutboundPolicy};
@@ -91,11 +92,16 @@ impl PostbackSender {
         Ok(Self { store, client, policy, config, breakers: Mutex::new(HashMap::new()) })
     }
 
-    fn host_of(url: &str) -> String {
-        url::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default()
+    /// The breaker a delivery answers to: its organization's, for its destination host.
+    fn breaker_key(delivery: &Delivery) -> String {
+        let host = url::Url::parse(&delivery.url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
+        format!("{}|{host}", delivery.org_id)
     }
 
-    /// `Some(wait)` while the host's breaker is open.
+    /// `Some(wait)` while the breaker is open.
     fn breaker_open(&self, host: &str) -> Option<Duration> {
         let breakers = self.breakers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let until = breakers.get(host)?.open_until?;
@@ -114,13 +120,13 @@ impl PostbackSender {
             breaker.open_until =
                 Some(Instant::now() + Duration::from_millis(self.config.breaker_open_ms));
             metrics::counter!(crate::metric_names::POSTBACK_BREAKER_OPENED_TOTAL).increment(1);
-            tracing::warn!(host, "postback destination failing; circuit breaker open");
+            tracing::warn!(breaker = host, "postback destination failing; circuit breaker open");
         }
     }
 
     #[tracing::instrument(name = "postback.deliver", skip_all, fields(delivery = %delivery.id, app_id = %delivery.app_id))]
     async fn attempt(&self, delivery: &Delivery) -> AttemptOutcome {
-        let host = Self::host_of(&delivery.url);
+        let host = Self::breaker_key(delivery);
         if let Some(wait) = self.breaker_open(&host) {
             return AttemptOutcome::Postponed {
                 next_attempt_at: now_ms() + i64::try_from(wait.as_millis()).unwrap_or(30_000) + 10,

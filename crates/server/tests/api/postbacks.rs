@@ -273,3 +273,64 @@ on_both_backends!(
     a_dead_destination_does_not_slow_ingestion,
     destinations_outside_the_internet_are_refused
 );
+
+/// A click on a new `meta` link for campaign `name`, then the install it wins.
+async fn attributed_install(app: &TestApp, fixture: &crate::collect::Fixture, name: &str) {
+    let meta = link(app, fixture, "meta", name).await;
+    let path =
+        format!("{}?gaid={name}", meta["click_url"].as_str().unwrap().trim_start_matches(&app.url));
+    app.call(Method::GET, &path, None, None).await;
+    let event = json!({ "id": format!("{name}-install"), "type": "install", "timestamp": now_rfc3339(30), "device": { "gaid": name } });
+    assert_eq!(send(app, &fixture.app_token, &[event]).await.body["accepted"], 1);
+}
+
+/// One organization's failing endpoint opens its own breaker only: another organization's
+/// postbacks to the same host are still delivered.
+#[tokio::test]
+async fn a_tenants_failing_endpoint_does_not_hold_back_another_tenant() {
+    let app = TestApp::spawn_with(TestBackend::Sqlite, |config| {
+        config.postbacks.base_backoff_ms = 20;
+        config.postbacks.max_attempts = 50;
+        config.postbacks.breaker_failures = 2;
+        config.postbacks.breaker_open_ms = 60_000;
+    })
+    .await;
+    let (base, network) = start_network(0).await;
+    let failing = fixture(&app, "failing.example", android_app("Failing")).await;
+    let healthy = fixture(&app, "healthy.example", android_app("Healthy")).await;
+    for (fixture, path) in [(&failing, "/missing"), (&healthy, "/pb")] {
+        let created = app.call(Method::POST, &format!("/api/v1/apps/{}/postbacks", fixture.app_id), Some(&fixture.owner.access_token),
+            Some(&json!({ "network": "meta", "url_template": format!("{base}{path}?c={{click_id}}"), "events": ["install"] }))).await;
+        assert_eq!(created.status, 201, "{}", created.text);
+    }
+    let attempts = |log: &[serde_json::Value]| {
+        log.iter().map(|d| d["attempts"].as_i64().unwrap()).sum::<i64>()
+    };
+    // The failing tenant's endpoint answers 404 until its breaker opens.
+    attributed_install(&app, &failing, "failing").await;
+    let failing_log = format!("/api/v1/apps/{}/postbacks/deliveries", failing.app_id);
+    for _ in 0..300 {
+        let reply =
+            app.call(Method::GET, &failing_log, Some(&failing.owner.access_token), None).await;
+        if attempts(reply.body.as_array().unwrap()) >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The healthy tenant's postback to the same host goes through meanwhile.
+    attributed_install(&app, &healthy, "healthy").await;
+    let healthy_log = format!("/api/v1/apps/{}/postbacks/deliveries", healthy.app_id);
+    let mut delivered = false;
+    for _ in 0..300 {
+        let reply =
+            app.call(Method::GET, &healthy_log, Some(&healthy.owner.access_token), None).await;
+        if reply.body.as_array().unwrap().iter().any(|d| d["status"] == "delivered") {
+            delivered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(delivered, "the healthy tenant's postback was held back");
+    assert_eq!(network.received.lock().unwrap().len(), 1);
+    app.stop().await;
+}
