@@ -152,7 +152,8 @@ impl Default for Day {
 
 impl Serialize for Day {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        // The inline text: no allocation per row on the store's write path.
+        serializer.serialize_str(&self.text())
     }
 }
 

@@ -471,6 +471,17 @@ pub struct ExportQuery {
     pub to_day: Day,
 }
 
+impl ExportQuery {
+    /// The UTC days whose raw partitions can hold rows of the report-day range: a day either
+    /// side, since report days follow the app's time zone (at most a day from UTC).
+    pub fn utc_days(&self) -> (Day, Day) {
+        (
+            self.from_day.shifted(-1).unwrap_or(self.from_day),
+            self.to_day.shifted(1).unwrap_or(self.to_day),
+        )
+    }
+}
+
 /// A cohort report request: one app's installs over a range of install days, optionally
 /// grouped, with retention and revenue at chosen days since install (see
 /// [`EventStore::cohorts`](crate::EventStore::cohorts)).

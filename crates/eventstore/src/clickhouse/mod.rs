@@ -437,8 +437,7 @@ impl EventStore for ClickHouseEventStore {
         if query.kinds.is_empty() {
             return Ok(0);
         }
-        let low = query.from_day.shifted(-1).unwrap_or(query.from_day);
-        let high = query.to_day.shifted(1).unwrap_or(query.to_day);
+        let (low, high) = query.utc_days();
         let kinds: Vec<String> = query.kinds.iter().map(|k| quote(k.as_str())).collect();
         let mut days = Vec::new();
         let mut day = low;

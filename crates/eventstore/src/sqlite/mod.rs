@@ -4,6 +4,7 @@
 //! applied so far. One writer connection applies batches in single transactions
 //! (`write.rs`); readers use their own connections. `schema.rs` versions the file.
 
+mod credits;
 mod raw;
 mod schema;
 mod write;
@@ -170,48 +171,6 @@ impl SqliteEventStore {
     }
 }
 
-/// Replaces each group's `installs` by the model's fractional credit.
-fn credit_installs(
-    connection: &Connection,
-    query: &SummaryQuery,
-    model: &str,
-    rows: &mut Vec<SummaryRow>,
-) -> Result<()> {
-    let columns: Vec<&str> = query.group_by.iter().map(|d| d.column()).collect();
-    let select_dims =
-        if columns.is_empty() { String::new() } else { format!("{}, ", columns.join(", ")) };
-    let group =
-        if columns.is_empty() { String::new() } else { format!("GROUP BY {}", columns.join(", ")) };
-    let sql = format!(
-        "SELECT {select_dims} SUM(installs) FROM credit_rollups
-         WHERE app_id = ?1 AND model = ?2 AND day >= ?3 AND day <= ?4
-           AND (?5 IS NULL OR network = ?5) AND (?6 IS NULL OR campaign = ?6) AND (?7 IS NULL OR country = ?7)
-         {group}"
-    );
-    let mut statement = connection.prepare_cached(&sql)?;
-    let credited = statement.query_map(
-        params![
-            query.app_id.as_str(),
-            model,
-            &*query.from_day.text(),
-            &*query.to_day.text(),
-            query.network,
-            query.campaign,
-            query.country
-        ],
-        |row| {
-            let mut key = Vec::new();
-            for index in 0..query.group_by.len() {
-                key.push(row.get::<_, Option<String>>(index)?);
-            }
-            Ok((key, row.get::<_, Option<f64>>(query.group_by.len())?.unwrap_or(0.0)))
-        },
-    )?;
-    let credited = credited.collect::<rusqlite::Result<Vec<_>>>()?;
-    crate::model::merge_credits(&query.group_by, rows, credited);
-    Ok(())
-}
-
 /// The UTC days that have a raw partition, oldest first.
 fn partition_days(connection: &Connection) -> Result<Vec<String>> {
     let mut statement = connection.prepare("SELECT day FROM partitions ORDER BY day")?;
@@ -341,7 +300,7 @@ impl EventStore for SqliteEventStore {
                 }
             }
             if let Some(model) = query.attribution_model.filter(|m| *m != Model::LastTouch) {
-                credit_installs(connection, &query, model.as_str(), &mut out)?;
+                credits::credit_installs(connection, &query, model.as_str(), &mut out)?;
             }
             Ok(out)
         })
@@ -509,9 +468,8 @@ impl EventStore for SqliteEventStore {
     ) -> Result<u64> {
         self.read(move |connection| {
             let partitions = partition_days(connection)?;
-            // Report days follow the app's time zone; UTC partitions a day either side hold them.
-            let low = query.from_day.shifted(-1).unwrap_or(query.from_day).to_string();
-            let high = query.to_day.shifted(1).unwrap_or(query.to_day).to_string();
+            let (low, high) = query.utc_days();
+            let (low, high) = (low.to_string(), high.to_string());
             let mut sent = 0u64;
             for day in partitions.iter().filter(|d| **d >= low && **d <= high) {
                 let (count, stopped) = raw::export_partition(

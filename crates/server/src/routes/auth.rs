@@ -24,6 +24,12 @@ use unmogrowp_storage::{
 
 const BAD_CREDENTIALS: &str = "invalid email or password";
 
+/// Hashes a new password (registration, reset, invitation) in the bulk share of the pool,
+/// which a flood of such requests cannot grow past, so sign-ins keep theirs.
+pub(super) async fn hash_new_password(state: &AppState, password: &Password) -> ApiResult<String> {
+    state.auth.passwords.hash_in(HashClass::Bulk, password.expose()).await.map_err(hash_error)
+}
+
 pub(super) fn hash_error(error: crate::auth::passwords::HashError) -> ApiError {
     match error {
         crate::auth::passwords::HashError::Busy => {
@@ -130,12 +136,7 @@ pub async fn register(
     if state.store.accounts().credentials_by_email(email.as_str()).await?.is_some() {
         return Err(email_taken());
     }
-    let password_hash = state
-        .auth
-        .passwords
-        .hash_in(HashClass::Bulk, password.expose())
-        .await
-        .map_err(hash_error)?;
+    let password_hash = hash_new_password(&state, &password).await?;
     let registered = state
         .store
         .accounts()
@@ -511,12 +512,7 @@ pub async fn accept_invitation(
             let Some(password) = password.filter(|_| errors.is_empty()) else {
                 return Err(ApiError::validation(errors.into_vec()));
             };
-            let password_hash = state
-                .auth
-                .passwords
-                .hash_in(HashClass::Bulk, password.expose())
-                .await
-                .map_err(hash_error)?;
+            let password_hash = hash_new_password(&state, &password).await?;
             Acceptor::New(NewUser { email: invitation.email.clone(), name, password_hash })
         }
     };

@@ -1,9 +1,8 @@
 //! Forgotten passwords: the emailed single-use link, and setting a new password with it.
 
-use super::auth::hash_error;
+use super::auth::hash_new_password;
 use crate::audit::Audit;
 use crate::auth::ClientInfo;
-use crate::auth::passwords::HashClass;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::mail::{send_in_background, templates};
@@ -136,12 +135,7 @@ pub async fn reset_password(
     let related: Vec<&str> = related.iter().map(String::as_str).collect();
     let password = Password::parse_for(&request.password, &related)
         .map_err(|message| ApiError::invalid_field("password", message))?;
-    let password_hash = state
-        .auth
-        .passwords
-        .hash_in(HashClass::Bulk, password.expose())
-        .await
-        .map_err(hash_error)?;
+    let password_hash = hash_new_password(&state, &password).await?;
     let user_id = state.store.accounts().use_one_time_token(&hashed_token, RESET_PURPOSE).await?;
     let Some(user_id) = user_id else { return Err(invalid_token()) };
     state.store.accounts().set_password(&user_id, &password_hash).await?;
