@@ -224,6 +224,9 @@ enum TouchState {
     Flagged,
     /// The click of a click-injection rejection: an install it would win is rejected too.
     Injected,
+    /// Erased with its device (see [`Engine::forget_device`]): never matches, never wins,
+    /// and its id is gone.
+    Erased,
 }
 
 mod index;
@@ -459,6 +462,40 @@ impl Engine {
         for id in device_ids {
             index.devices.insert(*id, state.clone());
         }
+    }
+
+    /// Forgets a device of an app (an erasure): its install and credit, its flood counters, and
+    /// every touchpoint indexed under its identifiers or credited with its install, which are
+    /// made unusable and lose their ids. Returns how many touchpoints were erased. A later
+    /// install of the device is decided as a first install.
+    pub fn forget_device(&mut self, app: u64, device_ids: &[u64]) -> usize {
+        let Some(index) = self.apps.get_mut(&app) else { return 0 };
+        let mut seqs: Vec<u64> = Vec::new();
+        for id in device_ids {
+            for heads in [&index.device_clicks, &index.device_impressions] {
+                seqs.extend(index.chain(heads.get(id), Millis::MIN));
+            }
+        }
+        for id in device_ids {
+            if let Some(state) = index.devices.remove(id)
+                && let Some(touch) = state.touch
+                && touch.kind == TouchKind::Click
+                && let Some(seq) = index.click(crate::id_hash(&touch.id))
+            {
+                seqs.push(seq);
+            }
+            index.device_clicks.remove(id);
+            index.device_impressions.remove(id);
+            index.flood.remove(id);
+        }
+        seqs.sort_unstable();
+        seqs.dedup();
+        seqs.into_iter().filter(|seq| index.erase(*seq)).count()
+    }
+
+    /// Forgets an app entirely (it was deleted): its touchpoints, devices and counters.
+    pub fn forget_app(&mut self, app: u64) {
+        self.apps.remove(&app);
     }
 
     /// The touchpoint an event of the device at `at` is credited through: the install's

@@ -294,17 +294,21 @@ pub enum LogRecord {
     Event(LoggedEvent),
     /// An event refused by its checks, kept for inspection.
     Quarantined(QuarantinedEvent),
+    /// A request to erase a device's data or a deleted app's events, carried out by the
+    /// worker that owns the app when it reaches this point of the log.
+    Erasure(crate::erasure::Erasure),
 }
 
 /// The log's wire format: a postcard enum whose variant index says the record's layout.
 /// Variants are only ever added, so a log written by an older release stays readable:
 /// 0 is an event from before `device.install_id` (release 1.0), 1 a quarantined event, 2 the
-/// current event layout.
+/// current event layout, 3 an erasure request.
 #[derive(Deserialize)]
 enum Wire {
     EventV0(legacy::LoggedEventV0),
     Quarantined(QuarantinedEvent),
     Event(LoggedEvent),
+    Erasure(crate::erasure::Erasure),
 }
 
 /// [`Wire`] borrowed, for encoding without a copy (same variants, same order). An event
@@ -316,6 +320,7 @@ enum WireRef<'a> {
     EventV0(legacy::LoggedEventV0Ref<'a>),
     Quarantined(&'a QuarantinedEvent),
     Event(&'a LoggedEvent),
+    Erasure(&'a crate::erasure::Erasure),
 }
 
 mod legacy;
@@ -330,6 +335,7 @@ impl LogRecord {
                 None => WireRef::Event(event),
             },
             LogRecord::Quarantined(rejected) => WireRef::Quarantined(rejected),
+            LogRecord::Erasure(erasure) => WireRef::Erasure(erasure),
         };
         postcard::to_allocvec(&wire)
     }
@@ -340,6 +346,7 @@ impl LogRecord {
             Wire::EventV0(old) => LogRecord::Event(old.into()),
             Wire::Quarantined(rejected) => LogRecord::Quarantined(rejected),
             Wire::Event(event) => LogRecord::Event(event),
+            Wire::Erasure(erasure) => LogRecord::Erasure(erasure),
         })
     }
 
@@ -349,6 +356,7 @@ impl LogRecord {
         match self {
             LogRecord::Event(event) => &event.app_id,
             LogRecord::Quarantined(rejected) => &rejected.app_id,
+            LogRecord::Erasure(erasure) => &erasure.app_id,
         }
     }
 }

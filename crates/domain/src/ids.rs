@@ -86,6 +86,10 @@ typed_id!(
     /// A tracking link.
     LinkId
 );
+typed_id!(
+    /// A request to erase a device's data (GDPR article 17) or an app's events.
+    ErasureId
+);
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod attribution;
 pub mod day;
+pub mod erasure;
 pub mod event;
 pub mod hash;
 pub mod ids;
@@ -18,7 +19,7 @@ pub mod time;
 pub mod validate;
 
 pub use day::Day;
-pub use ids::{AppId, AuditId, InvitationId, KeyId, LinkId, OrgId, SessionId, UserId};
+pub use ids::{AppId, AuditId, ErasureId, InvitationId, KeyId, LinkId, OrgId, SessionId, UserId};
 pub use policy::{Action, Role};
 
 /// A position in the event log, shared by the log (where records are appended), the event

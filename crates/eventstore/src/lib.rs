@@ -111,6 +111,14 @@ pub trait EventStore: Send + Sync {
     /// the ordered rows.
     async fn summary(&self, query: &SummaryQuery) -> Result<Vec<SummaryRow>>;
 
+    /// Whether the erasure `id` of the app was carried out, and what it removed (`None`: not
+    /// yet, or no such erasure).
+    async fn erasure(
+        &self,
+        app_id: &AppId,
+        id: &unmogrowp_domain::ErasureId,
+    ) -> Result<Option<ErasureReport>>;
+
     /// The decision for an install.
     async fn attribution(&self, app_id: &AppId, event_id: &str) -> Result<Option<AttributionRow>>;
 

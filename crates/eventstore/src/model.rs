@@ -256,6 +256,11 @@ pub struct Batch {
     /// The log partitions the batch reads from and the offset it ends at in each, recorded
     /// with the data. Empty for a log of one partition: partition 0 at `last_offset`.
     pub positions: Vec<(u16, u64)>,
+    /// Erasures the batch's records asked for, carried out after its rows are stored (a
+    /// request erases rows accepted up to its `requested_ms`, so the batch's later rows of
+    /// the device stay) and recorded, so a replayed batch does not repeat them (see
+    /// [`crate::EventStore::erasure`]).
+    pub erasures: Vec<unmogrowp_domain::erasure::Erasure>,
 }
 
 impl Batch {
@@ -263,6 +268,15 @@ impl Batch {
     pub fn ends(&self) -> Vec<(u16, u64)> {
         if self.positions.is_empty() { vec![(0, self.last_offset)] } else { self.positions.clone() }
     }
+}
+
+/// A carried-out erasure, as [`crate::EventStore::erasure`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ErasureReport {
+    /// Raw rows removed (events, clicks, impressions).
+    pub rows: u64,
+    /// When the store finished it, in milliseconds since the Unix epoch.
+    pub completed_ms: i64,
 }
 
 /// What applying a batch did with its rows (`batch.rows` only: quarantined rows, decisions

@@ -279,6 +279,27 @@ impl AppIndex {
         seq
     }
 
+    /// Makes touch `seq` unusable for good and drops what identifies it (its id, its network
+    /// click id, its click-id entry). It stays in its chains, so other keys' chains still
+    /// walk through it. Returns whether there was such a touch.
+    pub(super) fn erase(&mut self, seq: u64) -> bool {
+        let Some(reference) = self.touch_ref(seq) else { return false };
+        if reference.kind == TouchKind::Click {
+            let key = halves(crate::id_hash(&reference.id));
+            if self.click_ids.get(&key) == Some(&(seq as u32)) {
+                self.click_ids.remove(&key);
+            }
+        }
+        self.text_ids.remove(&seq);
+        self.network_click_ids.remove(&seq);
+        if let Some(touch) = self.get_mut(seq) {
+            touch.state = TouchState::Erased;
+            touch.id = [0; 16];
+            touch.flags &= !0b111;
+        }
+        true
+    }
+
     /// The link that follows `link` in its chain.
     pub(super) fn next_link(&self, link: u64) -> u64 {
         let (seq, slot) = (link >> 8, (link & 0xff) as usize);
@@ -395,7 +416,10 @@ impl AppIndex {
         for seq in seqs {
             let Some(touch) = self.get(seq) else { continue };
             let age = install_at - touch.at;
-            if touch.state == TouchState::Flagged || age < 0 || age > window {
+            if matches!(touch.state, TouchState::Flagged | TouchState::Erased)
+                || age < 0
+                || age > window
+            {
                 continue;
             }
             if best.is_none_or(|(at, best_seq)| (touch.at, seq) > (at, best_seq)) {

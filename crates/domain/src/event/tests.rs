@@ -305,6 +305,22 @@ fn log_records_round_trip() {
         raw: "{}".to_owned(),
     });
     assert_eq!(LogRecord::decode(&rejected.encode().unwrap_or_default()).ok(), Some(rejected));
+    for scope in [
+        crate::erasure::ErasureScope::Device { identifiers: vec!["gaid:ab".to_owned()] },
+        crate::erasure::ErasureScope::App,
+    ] {
+        let erasure = LogRecord::Erasure(crate::erasure::Erasure {
+            id: crate::ErasureId::generate(),
+            org_id: OrgId::generate(),
+            app_id: AppId::generate(),
+            scope,
+            requested_ms: 5,
+        });
+        let bytes = erasure.encode().unwrap_or_default();
+        // Variant 3 of the wire enum: records of earlier kinds keep their indexes.
+        assert_eq!(bytes.first(), Some(&3));
+        assert_eq!(LogRecord::decode(&bytes).ok(), Some(erasure));
+    }
 }
 
 #[test]

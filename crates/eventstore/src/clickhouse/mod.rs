@@ -28,6 +28,7 @@
 //! `http.rs` (URL, literals, statements), `rows.rs` (row keys, insert shapes, rows read
 //! back), `write.rs` (the batch write path).
 
+mod erase;
 mod http;
 mod rows;
 mod schema;
@@ -141,6 +142,14 @@ impl ClickHouseEventStore {
 
 #[async_trait::async_trait]
 impl EventStore for ClickHouseEventStore {
+    async fn erasure(
+        &self,
+        app_id: &AppId,
+        id: &unmogrowp_domain::ErasureId,
+    ) -> Result<Option<crate::ErasureReport>> {
+        self.erasure_report(app_id, id).await
+    }
+
     fn kind(&self) -> &'static str {
         "clickhouse"
     }

@@ -13,6 +13,43 @@ pub(super) const ATTRIBUTION_COLUMNS: &str = "app_id, event_id, device_id, statu
     link_id, network, campaign, adgroup, creative, country, rejection_reason, reattribution, reinstall, install_at, \
     decided_at, day";
 
+/// The rollups of events, as the `rollups_mv` view computes them on insert; also what an
+/// erasure recomputes a day's rollups from (append a `WHERE`).
+macro_rules! rollup_select {
+    () => {
+        "SELECT app_id, day, network, campaign, adgroup, creative, country,
+        toUInt64(1) AS row_count,
+        toUInt64(kind = 'click') AS clicks,
+        toUInt64(kind = 'impression') AS impressions,
+        toUInt64(kind = 'install' AND reinstall = 0 AND reattribution = 0
+            AND ifNull(install, '') IN ('attributed', 'organic')) AS installs,
+        toUInt64(kind = 'install' AND reinstall = 0 AND reattribution = 0
+            AND ifNull(install, '') = 'organic') AS organic_installs,
+        toUInt64(kind = 'install' AND reinstall = 0 AND ifNull(install, '') = 'rejected') AS rejected_installs,
+        toUInt64(kind = 'install' AND reinstall = 0 AND reattribution = 1
+            AND ifNull(install, '') IN ('attributed', 'organic')) AS reattributions,
+        toUInt64(kind IN ('open', 'session') AND reengagement = 1) AS reengagements,
+        toUInt64(kind IN ('open', 'session')) AS sessions,
+        toUInt64(kind = 'event') AS events,
+        toUInt64(kind = 'install' AND reinstall = 1) AS reinstalls,
+        if(kind = 'event', revenue, 0) AS event_revenue
+     FROM events"
+    };
+}
+
+/// The device days of events, as `device_days_mv` computes them; an erasure recomputes a
+/// device's days from it (append `AND …`).
+macro_rules! device_days_select {
+    () => {
+        "SELECT app_id, assumeNotNull(device_id) AS device, day, toUInt64(1) AS hits,
+        revenue AS device_revenue
+     FROM events WHERE kind IN ('open', 'session', 'event') AND device_id IS NOT NULL"
+    };
+}
+
+pub(super) const ROLLUP_SELECT: &str = rollup_select!();
+pub(super) const DEVICE_DAYS_SELECT: &str = device_days_select!();
+
 /// The layout this binary writes; see [`MIGRATIONS`].
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -42,24 +79,7 @@ const SCHEMA: &[&str] = &[
         sessions UInt64, events UInt64, reinstalls UInt64, event_revenue Float64
     ) ENGINE = SummingMergeTree() PARTITION BY toYYYYMM(day)
       ORDER BY (app_id, day, network, campaign, adgroup, creative, country)",
-    "CREATE MATERIALIZED VIEW IF NOT EXISTS rollups_mv TO rollups AS
-     SELECT app_id, day, network, campaign, adgroup, creative, country,
-        toUInt64(1) AS row_count,
-        toUInt64(kind = 'click') AS clicks,
-        toUInt64(kind = 'impression') AS impressions,
-        toUInt64(kind = 'install' AND reinstall = 0 AND reattribution = 0
-            AND ifNull(install, '') IN ('attributed', 'organic')) AS installs,
-        toUInt64(kind = 'install' AND reinstall = 0 AND reattribution = 0
-            AND ifNull(install, '') = 'organic') AS organic_installs,
-        toUInt64(kind = 'install' AND reinstall = 0 AND ifNull(install, '') = 'rejected') AS rejected_installs,
-        toUInt64(kind = 'install' AND reinstall = 0 AND reattribution = 1
-            AND ifNull(install, '') IN ('attributed', 'organic')) AS reattributions,
-        toUInt64(kind IN ('open', 'session') AND reengagement = 1) AS reengagements,
-        toUInt64(kind IN ('open', 'session')) AS sessions,
-        toUInt64(kind = 'event') AS events,
-        toUInt64(kind = 'install' AND reinstall = 1) AS reinstalls,
-        if(kind = 'event', revenue, 0) AS event_revenue
-     FROM events",
+    concat!("CREATE MATERIALIZED VIEW IF NOT EXISTS rollups_mv TO rollups AS ", rollup_select!()),
     "CREATE TABLE IF NOT EXISTS fraud_rollups (
         app_id String, day Date, fraud_kind String, reason String, network String, hits UInt64
     ) ENGINE = SummingMergeTree() PARTITION BY toYYYYMM(day)
@@ -71,10 +91,10 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS device_days (
         app_id String, device String, day Date, hits UInt64, device_revenue Float64
     ) ENGINE = SummingMergeTree() PARTITION BY toYYYYMM(day) ORDER BY (app_id, device, day)",
-    "CREATE MATERIALIZED VIEW IF NOT EXISTS device_days_mv TO device_days AS
-     SELECT app_id, assumeNotNull(device_id) AS device, day, toUInt64(1) AS hits,
-        revenue AS device_revenue
-     FROM events WHERE kind IN ('open', 'session', 'event') AND device_id IS NOT NULL",
+    concat!(
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS device_days_mv TO device_days AS ",
+        device_days_select!()
+    ),
     "CREATE TABLE IF NOT EXISTS attributions (
         app_id String, event_id String, device_id Nullable(String), status String,
         match_type Nullable(String), touch_id Nullable(String), touch_kind Nullable(String),
@@ -94,6 +114,14 @@ const SCHEMA: &[&str] = &[
     ) ENGINE = ReplacingMergeTree() ORDER BY (app_id, received_ms, idx, raw_hash)",
     "CREATE TABLE IF NOT EXISTS offsets (key UInt8, log_offset UInt64)
      ENGINE = ReplacingMergeTree(log_offset) ORDER BY key",
+    // Erasures in progress (stage 1: what to delete, kept until done so a crash can finish
+    // it) and carried out (stage 2). A table added without a version step: it is created
+    // on every start, and releases that do not know it leave it alone.
+    "CREATE TABLE IF NOT EXISTS erasures (
+        app_id String, id String, stage UInt8, rows UInt64, days Array(Date),
+        event_ids Array(String), identifiers Array(String), touch_ids Array(String),
+        completed_ms Int64
+    ) ENGINE = ReplacingMergeTree(stage) ORDER BY (app_id, id)",
 ];
 
 impl ClickHouseEventStore {

@@ -199,6 +199,8 @@ impl ClickHouseEventStore {
             )?,
         )
         .await?;
+        // Erasures after the batch's rows (they erase what was accepted before them).
+        self.erase_all(&batch.erasures).await?;
         let mut recorded = String::new();
         for (partition, offset) in &ends {
             let offset = state.positions.get(partition).map_or(*offset, |o| (*o).max(*offset));

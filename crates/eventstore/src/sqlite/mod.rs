@@ -5,6 +5,7 @@
 //! (`write.rs`); readers use their own connections. `schema.rs` versions the file.
 
 mod credits;
+mod erase;
 mod raw;
 mod schema;
 mod write;
@@ -303,6 +304,19 @@ impl EventStore for SqliteEventStore {
                 credits::credit_installs(connection, &query, model.as_str(), &mut out)?;
             }
             Ok(out)
+        })
+        .await
+    }
+
+    async fn erasure(
+        &self,
+        app_id: &AppId,
+        id: &unmogrowp_domain::ErasureId,
+    ) -> Result<Option<crate::ErasureReport>> {
+        let (app_id, id) = (app_id.to_string(), id.clone());
+        self.read(move |connection| {
+            Ok(erase::report(connection, &app_id, &id)?
+                .map(|(rows, completed_ms)| crate::ErasureReport { rows, completed_ms }))
         })
         .await
     }

@@ -60,6 +60,9 @@ CREATE TABLE IF NOT EXISTS quarantine (
     code TEXT NOT NULL, message TEXT NOT NULL, raw TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS quarantine_by_app ON quarantine (app_id, received_ms);
+CREATE TABLE IF NOT EXISTS erasures (
+    id TEXT PRIMARY KEY, app_id TEXT NOT NULL, rows INTEGER NOT NULL, completed_ms INTEGER NOT NULL
+);
 ";
 
 /// The steps from each version to the next: `(version reached, what it does)`.

@@ -376,6 +376,13 @@ pub(crate) fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<ApplyOut
             ])?;
         }
     }
+    if !batch.erasures.is_empty() {
+        let mut days: Vec<String> = partitions.iter().cloned().collect();
+        days.sort_unstable();
+        for erasure in &batch.erasures {
+            super::erase::erase(&tx, &days, erasure)?;
+        }
+    }
     for (partition, offset) in batch.ends() {
         tx.execute(
             "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",

@@ -17,8 +17,12 @@ pub fn day(raw: &str) -> Day {
 }
 
 mod decisions;
+mod erasure;
 use decisions::decision;
 pub use decisions::decisions_cohorts_fraud_and_credits;
+pub use erasure::{
+    erasing_a_device_removes_its_rows_decisions_and_counts, erasing_an_app_removes_all_its_data,
+};
 
 pub const APP: &str = "0193a000-0000-7000-8000-000000000001";
 const OTHER_APP: &str = "0193a000-0000-7000-8000-000000000002";

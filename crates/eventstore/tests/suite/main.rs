@@ -21,6 +21,8 @@ macro_rules! event_store_suite {
                 decisions_cohorts_fraud_and_credits,
                 a_resent_row_later_in_the_log_counts_once,
                 decisions_and_touches_are_read_back_for_a_rebuild,
+                erasing_a_device_removes_its_rows_decisions_and_counts,
+                erasing_an_app_removes_all_its_data,
             );
         }
     };
