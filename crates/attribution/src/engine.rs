@@ -476,17 +476,28 @@ impl Engine {
                 seqs.extend(index.chain(heads.get(id), Millis::MIN));
             }
         }
+        let mut states: Vec<DeviceState> = Vec::new();
         for id in device_ids {
-            if let Some(state) = index.devices.remove(id)
-                && let Some(touch) = state.touch
-                && touch.kind == TouchKind::Click
-                && let Some(seq) = index.click(crate::id_hash(&touch.id))
-            {
-                seqs.push(seq);
+            if let Some(state) = index.devices.remove(id) {
+                if let Some(touch) = &state.touch
+                    && touch.kind == TouchKind::Click
+                    && let Some(seq) = index.click(crate::id_hash(&touch.id))
+                {
+                    seqs.push(seq);
+                }
+                states.push(state);
             }
             index.device_clicks.remove(id);
             index.device_impressions.remove(id);
             index.flood.remove(id);
+        }
+        // An install records its state under each identifier the device sent (an advertising
+        // id and a vendor id, say); the request may name only one. The others hold an equal
+        // state (same install time, outcome and touch): forget those too. (Two devices that
+        // installed in the same millisecond with the same outcome would be taken for one;
+        // the cost is a later re-install of the other counted afresh.)
+        if !states.is_empty() {
+            index.devices.retain(|_, state| !states.contains(state));
         }
         seqs.sort_unstable();
         seqs.dedup();

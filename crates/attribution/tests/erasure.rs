@@ -89,6 +89,31 @@ fn a_forgotten_device_loses_its_install_and_touchpoints_and_others_keep_theirs()
 }
 
 #[test]
+fn a_device_named_by_one_identifier_is_forgotten_under_all_it_installed_with() {
+    let mut engine = Engine::new();
+    let both = [("gaid", Some("dev-a")), ("idfv", Some("vendor-a"))];
+    let keys = device_keys(&both);
+    let decision = engine.decide(
+        &Settings::default(),
+        &InstallInput {
+            app: APP,
+            at: AT,
+            received: AT,
+            click_id: None,
+            device_ids: &keys,
+            fingerprint: None,
+            blocked_ip: false,
+        },
+    );
+    assert_eq!(decision.status, Status::Organic);
+    // Another device installing at another time keeps its state.
+    install(&mut engine, AT + 1, Some("dev-b"), None, None);
+    engine.forget_device(APP, &device_keys(&[("gaid", Some("dev-a"))]));
+    assert!(engine.device_decision(APP, &device_keys(&[("idfv", Some("vendor-a"))])).is_none());
+    assert!(engine.device_decision(APP, &device_keys(&[("gaid", Some("dev-b"))])).is_some());
+}
+
+#[test]
 fn a_forgotten_app_keeps_nothing() {
     let mut engine = Engine::new();
     touch(&mut engine, "c-a", AT - HOUR, Some("dev-a"), None);

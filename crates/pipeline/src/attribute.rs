@@ -297,6 +297,20 @@ impl Attributor {
         );
     }
 
+    /// Forgets what an erasure names: a device of the app (its install, credit and the
+    /// touchpoints tied to it) or the whole app.
+    pub fn forget(&mut self, erasure: &unmogrowp_domain::erasure::Erasure) {
+        let app = id_hash(erasure.app_id.as_str());
+        match &erasure.scope {
+            unmogrowp_domain::erasure::ErasureScope::App => self.engine.forget_app(app),
+            unmogrowp_domain::erasure::ErasureScope::Device { identifiers } => {
+                let keys: Vec<u64> = identifiers.iter().map(|id| id_hash(id)).collect();
+                let touches = self.engine.forget_device(app, &keys);
+                tracing::info!(erasure = %erasure.id, touches, "attribution index forgot a device");
+            }
+        }
+    }
+
     /// The engine's state as of `positions`, encoded for [`write_atomically`].
     pub fn encode(&self, positions: &Positions) -> std::io::Result<Vec<u8>> {
         let snapshot = SnapshotRef {

@@ -492,6 +492,10 @@ impl Pipeline {
                     }
                     batch.rows.push(row);
                 }
+                LogRecord::Erasure(erasure) => {
+                    self.attributor.forget(&erasure);
+                    batch.erasures.push(erasure);
+                }
                 LogRecord::Quarantined(rejected) => batch.quarantined.push(QuarantinedRow {
                     app_id: rejected.app_id.clone(),
                     received_ms: rejected.received_ms,

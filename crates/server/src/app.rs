@@ -6,7 +6,7 @@ use crate::health::{DatabaseCheck, Readiness};
 use crate::middleware::{ObserveSettings, observe};
 use crate::openapi::ApiDoc;
 use crate::routes::{
-    apps, attribution, audit, auth, cohorts, collect, exports, links, live, ops, org,
+    apps, attribution, audit, auth, cohorts, collect, erasures, exports, links, live, ops, org,
     password_reset, postbacks, reports,
 };
 use crate::state::{AppState, AppStateInner};
@@ -434,6 +434,8 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(postbacks::create_postback, postbacks::list_postbacks))
         .routes(routes!(postbacks::deliveries))
         .routes(routes!(exports::export))
+        .routes(routes!(erasures::create_erasure))
+        .routes(routes!(erasures::get_erasure))
         .routes(routes!(live::live))
         .routes(routes!(collect::sdk_events))
         .routes(routes!(collect::s2s_events))

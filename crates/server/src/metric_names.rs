@@ -1,6 +1,8 @@
 //! The names of the metrics this crate records, in one place, with what each measures.
 //! [`describe`] registers the descriptions, shown as `# HELP` on `/metrics`.
 
+/// Deleted apps whose erasure the event log did not take (their events stay stored).
+pub const ERASURES_NOT_LOGGED_TOTAL: &str = "erasures_not_logged_total";
 /// Rows streamed by raw-data exports.
 pub const EXPORT_ROWS_TOTAL: &str = "export_rows_total";
 /// HTTP request latency, by route template and method.
@@ -30,6 +32,10 @@ pub const HTTP_CONNECTIONS_REFUSED_TOTAL: &str = "http_connections_refused_total
 
 /// Registers every metric's description with the installed recorder.
 pub fn describe() {
+    metrics::describe_counter!(
+        ERASURES_NOT_LOGGED_TOTAL,
+        "Deleted apps whose erasure the event log did not take (their events stay stored)."
+    );
     metrics::describe_counter!(EXPORT_ROWS_TOTAL, "Rows streamed by raw-data exports.");
     metrics::describe_histogram!(
         HTTP_REQUEST_DURATION_SECONDS,

@@ -22,6 +22,7 @@ use utoipa::OpenApi;
         (name = "postbacks", description = "Notifying ad networks of attributed installs and events"),
         (name = "collection", description = "What SDKs, servers and ad networks call: events, clicks, impressions"),
         (name = "reports", description = "Reports from the event store"),
+        (name = "privacy", description = "Erasing a device's data (GDPR article 17)"),
     ),
     components(schemas(crate::error::ProblemDocument)),
     modifiers(&BearerAuth)

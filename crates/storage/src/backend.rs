@@ -163,9 +163,31 @@ pub(crate) trait AppsBackend: Send + Sync {
     async fn blocked_ranges_unscoped(&self, org_id: &OrgId) -> Result<Vec<String>>;
 }
 
+/// Erasure requests of one organization's apps.
+#[async_trait::async_trait]
+pub(crate) trait ErasuresBackend: Send + Sync {
+    /// Records a request for the app ([`crate::StorageError::NotFound`] when the organization
+    /// has no such app).
+    async fn create_erasure(
+        &self,
+        org_id: &OrgId,
+        app_id: &AppId,
+        id: &unmogrowp_domain::ErasureId,
+        subject_hash: &str,
+        requested_by: &UserId,
+        requested_at: UnixMillis,
+    ) -> Result<ErasureRequest>;
+    async fn erasure(
+        &self,
+        org_id: &OrgId,
+        app_id: &AppId,
+        id: &unmogrowp_domain::ErasureId,
+    ) -> Result<Option<ErasureRequest>>;
+}
+
 #[async_trait::async_trait]
 pub(crate) trait StoreBackend:
-    AccountsBackend + TenantBackend + AppsBackend + 'static
+    AccountsBackend + TenantBackend + AppsBackend + ErasuresBackend + 'static
 {
     fn kind(&self) -> Backend;
     async fn ping(&self) -> Result<()>;

@@ -35,6 +35,7 @@ const SQLITE: &[Migration] = migrations!("sqlite":
     (3, "0003", "links"),
     (4, "0004", "blocked_ips"),
     (5, "0005", "postbacks"),
+    (6, "0006", "erasures"),
 );
 const POSTGRES: &[Migration] = migrations!("postgres":
     (1, "0001", "accounts"),
@@ -42,6 +43,7 @@ const POSTGRES: &[Migration] = migrations!("postgres":
     (3, "0003", "links"),
     (4, "0004", "blocked_ips"),
     (5, "0005", "postbacks"),
+    (6, "0006", "erasures"),
 );
 
 /// The migrations this binary carries for `backend`, in increasing version order. Both backends

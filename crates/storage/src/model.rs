@@ -450,6 +450,24 @@ pub struct NewLink {
     pub retargeting: bool,
 }
 
+/// A request to erase a device's data from an app (GDPR article 17), as the OLTP store keeps
+/// it; whether it was carried out is the event store's to say.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErasureRequest {
+    /// The request's id.
+    pub id: unmogrowp_domain::ErasureId,
+    /// The organization that owns the app.
+    pub org_id: OrgId,
+    /// The app whose data is erased.
+    pub app_id: unmogrowp_domain::AppId,
+    /// SHA-256 of the device identifiers asked for (hex); the identifiers are not kept.
+    pub subject_hash: String,
+    /// Who asked (`None` once the user is gone).
+    pub requested_by: Option<UserId>,
+    /// When it was asked, in milliseconds since the Unix epoch.
+    pub requested_at: UnixMillis,
+}
+
 /// A postback: a URL template the server calls to tell an ad network about installs and in-app
 /// events attributed to it.
 #[derive(Clone, Debug, PartialEq, Eq)]

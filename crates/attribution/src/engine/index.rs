@@ -128,7 +128,7 @@ impl Touch {
     }
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(super) struct DeviceState {
     /// When the install that set the current credit happened.
     pub(super) attributed_at: Millis,

@@ -273,7 +273,8 @@ pub async fn update_app(
     Ok(Json(AppView::from(&updated)))
 }
 
-/// Deletes an app; its token and keys stop working at once.
+/// Deletes an app; its token and keys stop working at once, and everything it stored (events,
+/// decisions, reports, quarantined events) is erased from the event store in log order.
 #[utoipa::path(delete, path = "/api/v1/apps/{app_id}", tag = "apps", security(("bearer" = [])),
     params(("app_id" = String, Path, description = "The app's id")),
     responses((status = 204, description = "Deleted"),
@@ -291,6 +292,7 @@ pub async fn delete_app(
     state
         .invalidate(Invalidation::App { id: app.id.to_string(), token: app.app_token.clone() })
         .await;
+    crate::routes::erasures::erase_deleted_app(&state, &app.org_id, &app.id).await;
     Audit::new("app.deleted", &client)
         .by(&auth)
         .target(format!("app:{app_id}"))

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod auth;
 pub mod cohorts;
 pub mod collect;
+pub mod erasures;
 pub mod exports;
 pub mod links;
 pub mod live;

@@ -41,5 +41,6 @@ mod ops;
 mod org;
 mod postbacks;
 mod postgres;
+mod privacy;
 mod redis;
 mod roles;

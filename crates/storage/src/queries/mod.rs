@@ -6,11 +6,13 @@
 
 mod accounts;
 mod apps;
+mod erasures;
 mod rows;
 mod tenant;
 
 pub(crate) use accounts::implement_accounts;
 pub(crate) use apps::implement_apps;
+pub(crate) use erasures::implement_erasures;
 pub(crate) use rows::*;
 pub(crate) use tenant::implement_tenant;
 
@@ -31,6 +33,7 @@ macro_rules! implement_store_backend {
         $crate::queries::implement_accounts!($store);
         $crate::queries::implement_tenant!($store);
         $crate::queries::implement_apps!($store);
+        $crate::queries::implement_erasures!($store);
     };
 }
 
