@@ -42,6 +42,22 @@ pub struct Erasure {
     pub requested_ms: i64,
 }
 
+/// A device's opt-out of tracking, as the event log carries it: from this point of the log on,
+/// the app's events from any of these identifiers are kept only as anonymous counts (see
+/// [`crate::event::LoggedEvent::anonymize`]). Opt-outs are kept for good (an erasure does not
+/// lift them).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OptOut {
+    /// The organization that owns the app.
+    pub org_id: OrgId,
+    /// The app the device opted out of.
+    pub app_id: AppId,
+    /// The device's identifiers, as `kind:value` ([`crate::event::Device::identifiers`]).
+    pub identifiers: Vec<String>,
+    /// When it was accepted (server clock, ms since the epoch).
+    pub received_ms: i64,
+}
+
 /// Why a device identifier given for erasure cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum IdentifierError {

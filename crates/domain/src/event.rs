@@ -257,6 +257,23 @@ pub struct LoggedEvent {
 }
 
 impl LoggedEvent {
+    /// Strips what could identify the device or its user, for a device that opted out: its
+    /// identifiers, IP, user agent, model and locale, the click ids and the custom
+    /// properties. What stays is what an anonymous count needs: the kind, name and time, the
+    /// revenue, the tracking link (campaign facts), and the device's OS and country.
+    pub fn anonymize(&mut self) {
+        let device = std::mem::take(&mut self.device);
+        self.device = Device {
+            os: device.os,
+            os_version: device.os_version,
+            country: device.country,
+            ..Device::default()
+        };
+        self.click_id = None;
+        self.network_click_id = None;
+        self.properties = None;
+    }
+
     /// The key that makes a re-sent event recognisable: unique per app.
     pub fn dedup_key(&self) -> String {
         format!("{}:{}", self.app_id, self.id)
@@ -297,18 +314,21 @@ pub enum LogRecord {
     /// A request to erase a device's data or a deleted app's events, carried out by the
     /// worker that owns the app when it reaches this point of the log.
     Erasure(crate::erasure::Erasure),
+    /// A device opting out of tracking (see [`crate::erasure::OptOut`]).
+    OptOut(crate::erasure::OptOut),
 }
 
 /// The log's wire format: a postcard enum whose variant index says the record's layout.
 /// Variants are only ever added, so a log written by an older release stays readable:
 /// 0 is an event from before `device.install_id` (release 1.0), 1 a quarantined event, 2 the
-/// current event layout, 3 an erasure request.
+/// current event layout, 3 an erasure request, 4 an opt-out.
 #[derive(Deserialize)]
 enum Wire {
     EventV0(legacy::LoggedEventV0),
     Quarantined(QuarantinedEvent),
     Event(LoggedEvent),
     Erasure(crate::erasure::Erasure),
+    OptOut(crate::erasure::OptOut),
 }
 
 /// [`Wire`] borrowed, for encoding without a copy (same variants, same order). An event
@@ -321,6 +341,7 @@ enum WireRef<'a> {
     Quarantined(&'a QuarantinedEvent),
     Event(&'a LoggedEvent),
     Erasure(&'a crate::erasure::Erasure),
+    OptOut(&'a crate::erasure::OptOut),
 }
 
 mod legacy;
@@ -336,6 +357,7 @@ impl LogRecord {
             },
             LogRecord::Quarantined(rejected) => WireRef::Quarantined(rejected),
             LogRecord::Erasure(erasure) => WireRef::Erasure(erasure),
+            LogRecord::OptOut(opt_out) => WireRef::OptOut(opt_out),
         };
         postcard::to_allocvec(&wire)
     }
@@ -347,6 +369,7 @@ impl LogRecord {
             Wire::Quarantined(rejected) => LogRecord::Quarantined(rejected),
             Wire::Event(event) => LogRecord::Event(event),
             Wire::Erasure(erasure) => LogRecord::Erasure(erasure),
+            Wire::OptOut(opt_out) => LogRecord::OptOut(opt_out),
         })
     }
 
@@ -357,6 +380,7 @@ impl LogRecord {
             LogRecord::Event(event) => &event.app_id,
             LogRecord::Quarantined(rejected) => &rejected.app_id,
             LogRecord::Erasure(erasure) => &erasure.app_id,
+            LogRecord::OptOut(opt_out) => &opt_out.app_id,
         }
     }
 }

@@ -119,6 +119,11 @@ pub trait EventStore: Send + Sync {
         id: &unmogrowp_domain::ErasureId,
     ) -> Result<Option<ErasureReport>>;
 
+    /// Every opt-out stored, as `(app key, device key)`: the stable hashes
+    /// ([`unmogrowp_domain::hash::stable_hash`]) of the app id and of the device identifier
+    /// (`kind:value`). The pipeline loads them at start, snapshot or not.
+    async fn opt_outs(&self) -> Result<Vec<(u64, u64)>>;
+
     /// The decision for an install.
     async fn attribution(&self, app_id: &AppId, event_id: &str) -> Result<Option<AttributionRow>>;
 

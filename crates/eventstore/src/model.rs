@@ -261,6 +261,9 @@ pub struct Batch {
     /// the device stay) and recorded, so a replayed batch does not repeat them (see
     /// [`crate::EventStore::erasure`]).
     pub erasures: Vec<unmogrowp_domain::erasure::Erasure>,
+    /// Devices that opted out in the batch's records, kept for good (see
+    /// [`crate::EventStore::opt_outs`]).
+    pub opt_outs: Vec<unmogrowp_domain::erasure::OptOut>,
 }
 
 impl Batch {

@@ -104,6 +104,28 @@ where
 }
 
 /// A record for the log; failing to encode one is a bug (500), never an empty record.
+/// The log entry of a device's opt-out (`None`: the device sent no identifier, so there is
+/// nothing to opt out beyond the event itself). Its key names the app (for the partition) and
+/// a hash of the identifiers, not the identifiers.
+fn opt_out_entry(event: &LoggedEvent) -> Result<Option<Entry>, IngestError> {
+    let identifiers = event.device.identifiers();
+    if identifiers.is_empty() {
+        return Ok(None);
+    }
+    let key = format!(
+        "{}:optout:{:016x}",
+        event.app_id,
+        unmogrowp_domain::hash::stable_hash(&identifiers.join("\n"))
+    );
+    let record = LogRecord::OptOut(unmogrowp_domain::erasure::OptOut {
+        org_id: event.org_id.clone(),
+        app_id: event.app_id.clone(),
+        identifiers,
+        received_ms: event.received_ms,
+    });
+    Ok(Some(Entry { key, payload: encode(&record)? }))
+}
+
 fn encode(record: &LogRecord) -> Result<Vec<u8>, IngestError> {
     record.encode().map_err(|error| IngestError::Encoding(error.to_string()))
 }
@@ -277,6 +299,39 @@ impl Ingest {
         })
     }
 
+    /// Records that a device of `app` opted out of tracking (`POST /v1/opt-out`): from this
+    /// point of the log on, its events are kept only as anonymous counts. `device` must carry
+    /// at least one real identifier (the caller says so to the client otherwise). Returns once
+    /// the opt-out is durable.
+    pub async fn opt_out(
+        &self,
+        app: &App,
+        device: unmogrowp_domain::event::Device,
+    ) -> Result<(), IngestError> {
+        let event = LoggedEvent {
+            id: String::new(),
+            org_id: app.org_id.clone(),
+            app_id: app.id.clone(),
+            kind: unmogrowp_domain::event::EventType::Session,
+            name: None,
+            timestamp_ms: 0,
+            received_ms: jiff::Timestamp::now().as_millisecond(),
+            source: Source::Sdk,
+            device,
+            click_id: None,
+            link: None,
+            network_click_id: None,
+            subs: Vec::new(),
+            revenue: None,
+            properties: None,
+        };
+        if let Some(entry) = opt_out_entry(&event)? {
+            self.log.append(vec![entry]).await?;
+            metrics::counter!(crate::metric_names::INGEST_OPT_OUTS_TOTAL).increment(1);
+        }
+        Ok(())
+    }
+
     /// Checks and appends a batch of SDK or S2S events for `app`. Good events are kept,
     /// bad ones reported (and quarantined), re-sent ones counted once.
     pub async fn ingest(
@@ -318,7 +373,7 @@ impl Ingest {
             let text = raw.get();
             let outcome = self.check_one(app, text, source, &context, client).await?;
             match outcome {
-                Ok(Checked { event, truncated: fields }) => {
+                Ok(Checked { event, truncated: fields, opt_out }) => {
                     let key = event.dedup_key();
                     let hash = key_hash(&key);
                     // A duplicate is only an id whose first copy is durable (appended
@@ -335,6 +390,15 @@ impl Ingest {
                         metrics::counter!(crate::metric_names::INGEST_EVENTS_TRUNCATED_TOTAL)
                             .increment(1);
                         truncated.push(TruncatedItem { index, id: event.id.clone(), fields });
+                    }
+                    let mut event = event;
+                    if opt_out {
+                        // The opt-out goes first, so the worker applies it to this event and
+                        // every later one; this event is stripped here already.
+                        if let Some(entry) = opt_out_entry(&event)? {
+                            entries.push(entry);
+                        }
+                        event.anonymize();
                     }
                     entries.push(Entry { key, payload: encode(&LogRecord::Event(event))? });
                 }

@@ -11,6 +11,8 @@ pub const INGEST_EVENTS_DUPLICATE_TOTAL: &str = "ingest_events_duplicate_total";
 pub const INGEST_EVENTS_REJECTED_TOTAL: &str = "ingest_events_rejected_total";
 /// Accepted events whose descriptive text was cut to the limit.
 pub const INGEST_EVENTS_TRUNCATED_TOTAL: &str = "ingest_events_truncated_total";
+/// Opt-outs recorded by `POST /v1/opt-out`.
+pub const INGEST_OPT_OUTS_TOTAL: &str = "ingest_opt_outs_total";
 /// Collection requests refused because the log queue was full.
 pub const INGEST_OVERLOADED_TOTAL: &str = "ingest_overloaded_total";
 /// Collection requests refused by an app rate limit.
@@ -20,6 +22,7 @@ pub const INGEST_TOUCHES_TOTAL: &str = "ingest_touches_total";
 
 /// Registers every metric's description with the installed recorder.
 pub fn describe() {
+    metrics::describe_counter!(INGEST_OPT_OUTS_TOTAL, "Opt-outs recorded by `POST /v1/opt-out`.");
     metrics::describe_counter!(
         INGEST_BACKPRESSURE_TOTAL,
         "Collection requests refused with 503 because the workers are too far behind."

@@ -5,7 +5,7 @@
 
 use crate::enrich::AppInfo;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use unmogrowp_attribution::{
     Decision, Engine, InstallInput, Model, RestoredInstall, Status, TouchInput, TouchKind,
@@ -154,6 +154,9 @@ pub struct Attributor {
     snapshot_path: Option<PathBuf>,
     /// How late an event may arrive (ingestion's maximum event age), in ms.
     max_lateness_ms: i64,
+    /// Devices that opted out, by app key: their identifiers' index keys. Not in the
+    /// snapshot: loaded from the event store at start (it keeps every opt-out).
+    opted_out: HashMap<u64, HashSet<u64>>,
 }
 
 /// What attribution added to a batch.
@@ -205,7 +208,13 @@ fn blocked(ip: Option<&str>, ranges: &[unmogrowp_domain::net::IpNet]) -> bool {
 
 impl Attributor {
     pub fn new(snapshot_path: Option<PathBuf>, max_lateness_ms: i64) -> Self {
-        Self { engine: Engine::new(), sources: Sources::default(), snapshot_path, max_lateness_ms }
+        Self {
+            engine: Engine::new(),
+            sources: Sources::default(),
+            snapshot_path,
+            max_lateness_ms,
+            opted_out: HashMap::new(),
+        }
     }
 
     /// Loads the snapshot if `usable` accepts its positions (per partition); returns them
@@ -295,6 +304,30 @@ impl Attributor {
                 network_click_id: row.network_click_id.as_deref(),
             },
         );
+    }
+
+    /// The stored opt-outs, `(app key, device key)` as [`EventStore::opt_outs`] gives them.
+    ///
+    /// [`EventStore::opt_outs`]: unmogrowp_eventstore::EventStore::opt_outs
+    pub fn set_opt_outs(&mut self, keys: &[(u64, u64)]) {
+        self.opted_out.clear();
+        for (app, device) in keys {
+            self.opted_out.entry(*app).or_default().insert(*device);
+        }
+    }
+
+    /// Records a device's opt-out: from now on its events are anonymized.
+    pub fn opt_out(&mut self, opt_out: &unmogrowp_domain::erasure::OptOut) {
+        let devices = self.opted_out.entry(id_hash(opt_out.app_id.as_str())).or_default();
+        devices.extend(opt_out.identifiers.iter().map(|id| id_hash(id)));
+    }
+
+    /// Whether the event's device opted out of the event's app (by any of its identifiers).
+    pub fn opted_out(&self, event: &LoggedEvent) -> bool {
+        !self.opted_out.is_empty()
+            && self.opted_out.get(&id_hash(event.app_id.as_str())).is_some_and(|opted| {
+                !opted.is_empty() && devices(event).iter().any(|key| opted.contains(key))
+            })
     }
 
     /// Forgets what an erasure names: a device of the app (its install, credit and the

@@ -465,7 +465,10 @@ impl Pipeline {
                 }
             };
             match record {
-                LogRecord::Event(event) => {
+                LogRecord::Event(mut event) => {
+                    if self.attributor.opted_out(&event) {
+                        event.anonymize();
+                    }
                     let app = match apps.get(&event.app_id) {
                         Some(app) => app.clone(),
                         None => {
@@ -495,6 +498,10 @@ impl Pipeline {
                 LogRecord::Erasure(erasure) => {
                     self.attributor.forget(&erasure);
                     batch.erasures.push(erasure);
+                }
+                LogRecord::OptOut(opt_out) => {
+                    self.attributor.opt_out(&opt_out);
+                    batch.opt_outs.push(opt_out);
                 }
                 LogRecord::Quarantined(rejected) => batch.quarantined.push(QuarantinedRow {
                     app_id: rejected.app_id.clone(),

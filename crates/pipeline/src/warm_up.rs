@@ -16,6 +16,16 @@ impl Pipeline {
         &mut self,
         shutdown: &mut watch::Receiver<bool>,
     ) -> anyhow::Result<()> {
+        // Opt-outs first: a replay of the log below must already anonymize their devices.
+        let opt_outs = self.events.opt_outs().await?;
+        self.attributor.set_opt_outs(&opt_outs);
+        self.warm_up_engine(shutdown).await?;
+        // A rebuild from the store starts from a new attributor.
+        self.attributor.set_opt_outs(&opt_outs);
+        Ok(())
+    }
+
+    async fn warm_up_engine(&mut self, shutdown: &mut watch::Receiver<bool>) -> anyhow::Result<()> {
         let stored = self.positions.clone();
         let single = stored.keys().eq([0u16].iter()) && self.log.partitions() == 1;
         let loaded = self.attributor.load(|snapshot| {

@@ -438,6 +438,7 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(erasures::get_erasure))
         .routes(routes!(live::live))
         .routes(routes!(collect::sdk_events))
+        .routes(routes!(collect::opt_out))
         .routes(routes!(collect::s2s_events))
         .routes(routes!(collect::click))
         .routes(routes!(collect::impression))

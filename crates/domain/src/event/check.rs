@@ -38,6 +38,11 @@ pub struct IncomingEvent {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub properties: Option<serde_json::Map<String, serde_json::Value>>,
+    /// `true` when the user opted out of tracking: from this event on, the device's events
+    /// are kept only as anonymous counts (no identifiers, IP, user agent or properties; no
+    /// attribution, no postbacks). Applies to the device's identifiers in `device`.
+    #[serde(default)]
+    pub opt_out: bool,
 }
 
 /// Why an event was refused: a stable code and a message naming the field.
@@ -148,6 +153,8 @@ pub struct Checked {
     /// The paths of the fields that were cut, e.g. `device.user_agent` or `properties`, in
     /// the order they were checked; empty when nothing was cut.
     pub truncated: Vec<&'static str>,
+    /// The event asked for the device to be opted out (see [`IncomingEvent::opt_out`]).
+    pub opt_out: bool,
 }
 
 /// Checks an incoming event and turns it into a log record (without the link, which the
@@ -163,6 +170,7 @@ pub fn check_event(
     source: Source,
     context: &CheckContext,
 ) -> Result<Checked, Rejection> {
+    let opt_out = event.opt_out;
     let id = event.id.trim();
     if id.is_empty() || id.chars().count() > MAX_ID_CHARS || id.chars().any(char::is_control) {
         return Err(Rejection::new("invalid_id", "id: must be 1 to 128 printable characters"));
@@ -301,5 +309,5 @@ pub fn check_event(
         revenue,
         properties,
     };
-    Ok(Checked { event, truncated })
+    Ok(Checked { event, truncated, opt_out })
 }

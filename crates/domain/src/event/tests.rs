@@ -321,6 +321,41 @@ fn log_records_round_trip() {
         assert_eq!(bytes.first(), Some(&3));
         assert_eq!(LogRecord::decode(&bytes).ok(), Some(erasure));
     }
+    let opt_out = LogRecord::OptOut(crate::erasure::OptOut {
+        org_id: OrgId::generate(),
+        app_id: AppId::generate(),
+        identifiers: vec!["idfv:v".to_owned()],
+        received_ms: 9,
+    });
+    let bytes = opt_out.encode().unwrap_or_default();
+    assert_eq!(bytes.first(), Some(&4));
+    assert_eq!(LogRecord::decode(&bytes).ok(), Some(opt_out));
+}
+
+#[test]
+fn an_opted_out_event_keeps_only_what_an_anonymous_count_needs() {
+    let checked = check_all(serde_json::json!({
+        "id": "e-1", "type": "event", "name": "purchase", "timestamp": at(context().now_ms),
+        "click_id": "c-1", "opt_out": true, "revenue": {"amount": 2.0, "currency": "EUR"},
+        "properties": {"email": "someone@example.com"},
+        "device": {"gaid": "g-1", "idfv": "v-1", "install_id": "i-1", "ip": "203.0.113.5",
+                   "user_agent": "Mozilla/5.0", "model": "Pixel 8", "locale": "de_DE",
+                   "os": "Android", "os_version": "14", "country": "de"}
+    }))
+    .unwrap_or_else(|r| unreachable!("{r:?}"));
+    assert!(checked.opt_out);
+    let mut event = checked.event;
+    event.anonymize();
+    assert_eq!(event.device.identifiers(), Vec::<String>::new());
+    assert_eq!((event.device.ip.as_deref(), event.device.user_agent.as_deref()), (None, None));
+    assert_eq!((event.device.model.as_deref(), event.device.locale.as_deref()), (None, None));
+    assert_eq!((event.click_id.as_deref(), event.properties.as_deref()), (None, None));
+    assert_eq!(event.device.os.as_deref(), Some("Android"));
+    assert_eq!(event.device.country.as_deref(), Some("DE"));
+    assert_eq!(
+        (event.name.as_deref(), event.revenue.map(|r| r.amount)),
+        (Some("purchase"), Some(2.0))
+    );
 }
 
 #[test]

@@ -142,6 +142,18 @@ impl ClickHouseEventStore {
 
 #[async_trait::async_trait]
 impl EventStore for ClickHouseEventStore {
+    async fn opt_outs(&self) -> Result<Vec<(u64, u64)>> {
+        Ok(self
+            .query("SELECT DISTINCT toString(app_key) AS app_key, toString(device_key) AS device_key FROM opt_outs")
+            .await?
+            .iter()
+            .filter_map(|row| {
+                let key = |column| text(row, column).and_then(|k| k.parse::<u64>().ok());
+                Some((key("app_key")?, key("device_key")?))
+            })
+            .collect())
+    }
+
     async fn erasure(
         &self,
         app_id: &AppId,

@@ -114,6 +114,9 @@ const SCHEMA: &[&str] = &[
     ) ENGINE = ReplacingMergeTree() ORDER BY (app_id, received_ms, idx, raw_hash)",
     "CREATE TABLE IF NOT EXISTS offsets (key UInt8, log_offset UInt64)
      ENGINE = ReplacingMergeTree(log_offset) ORDER BY key",
+    // Devices that opted out (hashes of the app id and of the identifier), kept for good.
+    "CREATE TABLE IF NOT EXISTS opt_outs (app_key UInt64, device_key UInt64, at Int64)
+     ENGINE = ReplacingMergeTree() ORDER BY (app_key, device_key)",
     // Erasures in progress (stage 1: what to delete, kept until done so a crash can finish
     // it) and carried out (stage 2). A table added without a version step: it is created
     // on every start, and releases that do not know it leave it alone.

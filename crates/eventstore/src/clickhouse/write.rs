@@ -199,6 +199,19 @@ impl ClickHouseEventStore {
             )?,
         )
         .await?;
+        let mut opt_outs = String::new();
+        for opt_out in &batch.opt_outs {
+            let app_key = unmogrowp_domain::hash::stable_hash(opt_out.app_id.as_str());
+            for identifier in &opt_out.identifiers {
+                let device_key = unmogrowp_domain::hash::stable_hash(identifier);
+                let _ = writeln!(
+                    opt_outs,
+                    "{{\"app_key\":{app_key},\"device_key\":{device_key},\"at\":{}}}",
+                    opt_out.received_ms
+                );
+            }
+        }
+        self.insert("opt_outs", opt_outs).await?;
         // Erasures after the batch's rows (they erase what was accepted before them).
         self.erase_all(&batch.erasures).await?;
         let mut recorded = String::new();

@@ -60,6 +60,10 @@ CREATE TABLE IF NOT EXISTS quarantine (
     code TEXT NOT NULL, message TEXT NOT NULL, raw TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS quarantine_by_app ON quarantine (app_id, received_ms);
+CREATE TABLE IF NOT EXISTS opt_outs (
+    app_key INTEGER NOT NULL, device_key INTEGER NOT NULL, at INTEGER NOT NULL,
+    PRIMARY KEY (app_key, device_key)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS erasures (
     id TEXT PRIMARY KEY, app_id TEXT NOT NULL, rows INTEGER NOT NULL, completed_ms INTEGER NOT NULL
 );

@@ -376,6 +376,20 @@ pub(crate) fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<ApplyOut
             ])?;
         }
     }
+    {
+        let mut statement = tx.prepare_cached(
+            "INSERT OR IGNORE INTO opt_outs (app_key, device_key, at) VALUES (?1, ?2, ?3)",
+        )?;
+        for opt_out in &batch.opt_outs {
+            for identifier in &opt_out.identifiers {
+                statement.execute(params![
+                    raw::text_key(opt_out.app_id.as_str()),
+                    raw::text_key(identifier),
+                    opt_out.received_ms
+                ])?;
+            }
+        }
+    }
     if !batch.erasures.is_empty() {
         let mut days: Vec<String> = partitions.iter().cloned().collect();
         days.sort_unstable();

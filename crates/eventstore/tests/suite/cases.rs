@@ -22,6 +22,7 @@ use decisions::decision;
 pub use decisions::decisions_cohorts_fraud_and_credits;
 pub use erasure::{
     erasing_a_device_removes_its_rows_decisions_and_counts, erasing_an_app_removes_all_its_data,
+    opt_outs_are_kept_and_read_back,
 };
 
 pub const APP: &str = "0193a000-0000-7000-8000-000000000001";

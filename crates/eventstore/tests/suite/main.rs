@@ -23,6 +23,7 @@ macro_rules! event_store_suite {
                 decisions_and_touches_are_read_back_for_a_rebuild,
                 erasing_a_device_removes_its_rows_decisions_and_counts,
                 erasing_an_app_removes_all_its_data,
+                opt_outs_are_kept_and_read_back,
             );
         }
     };

@@ -70,6 +70,48 @@ pub async fn sdk_events(
     Ok(Json(response))
 }
 
+/// The body of `/v1/opt-out`.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OptOutBody {
+    /// The device that opts out: at least one real identifier (`gaid`, `idfa`, `idfv` or
+    /// `install_id`); its other facts are ignored.
+    pub device: unmogrowp_domain::event::Device,
+}
+
+/// A device opts out of tracking, authenticated by the app's token: from now on the app's
+/// events from any of its identifiers are kept only as anonymous counts — no identifiers, IP,
+/// user agent or custom properties are stored, nothing is attributed and no postback is sent.
+/// An event can say the same with `"opt_out": true`. Opt-outs are kept for good.
+#[utoipa::path(post, path = "/v1/opt-out", tag = "collection",
+    params(("X-App-Token" = String, Header, description = "The app's token")),
+    request_body = OptOutBody,
+    responses(
+        (status = 202, description = "Recorded; applies to every event processed after it"),
+        (status = 400, description = "No usable device identifier", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or unknown app token", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+        (status = 503, description = "Overloaded; see Retry-After", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+    ))]
+pub async fn opt_out(State(state): State<AppState>, request: Request) -> ApiResult<StatusCode> {
+    let token = header_text(request.headers(), "x-app-token")
+        .ok_or_else(|| ApiError::unauthorized("send the app's token in X-App-Token"))?
+        .to_owned();
+    let app = state.ingest.app_by_token(&token).await?.ok_or_else(|| {
+        ApiError::new(StatusCode::UNAUTHORIZED, "invalid_app_token")
+            .with_detail("unknown app token")
+    })?;
+    let (_, body) = json_body(request, &state).await?;
+    let OptOutBody { device } = unmogrowp_domain::json::parse(&body)?;
+    if device.identifiers().is_empty() {
+        return Err(ApiError::invalid_field(
+            "device",
+            "needs a real gaid, idfa, idfv or install_id (placeholders such as all zeros identify no device)",
+        ));
+    }
+    state.ingest.opt_out(&app, device).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
 /// The body of `/v1/events` and `/v1/s2s/events`.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]

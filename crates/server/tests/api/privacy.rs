@@ -182,7 +182,111 @@ async fn a_deleted_app_leaves_no_events(backend: TestBackend) {
     app.stop().await;
 }
 
+async fn an_opted_out_device_is_only_counted(backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    let fixture = fixture(&app, "optout.example", android_app("Opt-out")).await;
+    let base = format!("/api/v1/apps/{}", fixture.app_id);
+    let token = fixture.owner.access_token.clone();
+    let opt_out = |body: Value, app_token: Option<String>| {
+        let app = &app;
+        async move {
+            let headers: Vec<(&str, &str)> =
+                app_token.as_deref().map(|t| vec![("x-app-token", t)]).unwrap_or_default();
+            app.call_with(Method::POST, "/v1/opt-out", None, Some(&body), &headers).await
+        }
+    };
+    let meta = link(&app, &fixture, "meta", "optout").await;
+    // A click from the device before it opts out: it would attribute the install.
+    let click_path = format!(
+        "{}?gaid=opt-dev",
+        meta["click_url"].as_str().unwrap().trim_start_matches(&app.url)
+    );
+    assert_eq!(app.call(Method::GET, &click_path, None, None).await.status, 302);
+
+    let placeholder = opt_out(
+        json!({ "device": { "gaid": "00000000-0000-0000-0000-000000000000" } }),
+        Some(fixture.app_token.clone()),
+    )
+    .await;
+    assert_eq!(placeholder.status, 400, "{}", placeholder.text);
+    assert!(placeholder.text.contains("device"), "{}", placeholder.text);
+    assert_eq!(opt_out(json!({ "device": { "gaid": "OPT-DEV" } }), None).await.status, 401);
+    let recorded =
+        opt_out(json!({ "device": { "gaid": "OPT-DEV" } }), Some(fixture.app_token.clone())).await;
+    assert_eq!(recorded.status, 202, "{}", recorded.text);
+
+    let events = vec![
+        json!({ "id": "opt-install", "type": "install", "timestamp": now_rfc3339(30), "device": { "gaid": "opt-dev", "country": "FR", "model": "Pixel 8" } }),
+        json!({ "id": "opt-buy", "type": "event", "name": "purchase", "timestamp": now_rfc3339(40), "device": { "gaid": "opt-dev" },
+                "revenue": { "amount": 5.0, "currency": "USD" }, "properties": { "email": "someone@optout.example" } }),
+        // An event that opts its own device out, then a later session of that device.
+        json!({ "id": "flag-session", "type": "session", "timestamp": now_rfc3339(50), "device": { "idfv": "flag-dev" }, "opt_out": true }),
+        json!({ "id": "flag-later", "type": "session", "timestamp": now_rfc3339(60), "device": { "idfv": "flag-dev" } }),
+        json!({ "id": "other-session", "type": "session", "timestamp": now_rfc3339(60), "device": { "idfv": "someone-else" } }),
+    ];
+    let sent = send(&app, &fixture.app_token, &events).await;
+    assert_eq!(sent.body["accepted"], 5, "{}", sent.text);
+    settle(&app).await;
+
+    // Counted, but not attributed and with nothing that identifies the device.
+    let decided =
+        app.call(Method::GET, &format!("{base}/installs/opt-install"), Some(&token), None).await;
+    assert_eq!(decided.body["status"], "organic", "{}", decided.text);
+    let totals = app
+        .call(Method::GET, &format!("{base}/reports/summary"), Some(&token), None)
+        .await
+        .body["totals"]
+        .clone();
+    assert_eq!(
+        (&totals["installs"], &totals["events"], &totals["sessions"]),
+        (&json!(1), &json!(1), &json!(3)),
+        "{totals}"
+    );
+    assert_eq!(totals["revenue"], 5.0, "{totals}");
+    let export = |kind: &str| {
+        let (app, token, path) = (&app, token.clone(), format!("{base}/export/{kind}"));
+        async move { app.call(Method::GET, &path, Some(&token), None).await.text }
+    };
+    let everything = format!("{}{}", export("installs.csv").await, export("events.csv").await);
+    for leak in ["opt-dev", "flag-dev", "someone@optout.example", "Pixel 8"] {
+        assert!(
+            !everything.to_ascii_lowercase().contains(&leak.to_ascii_lowercase()),
+            "{leak} in {everything}"
+        );
+    }
+    assert!(
+        everything.contains("someone-else"),
+        "other devices keep their identifiers: {everything}"
+    );
+    assert!(
+        everything.contains("opt-install") && everything.contains("flag-later"),
+        "{everything}"
+    );
+
+    // Kept for good: after a restart without the attribution snapshot, the store's opt-outs
+    // still apply.
+    let app = app
+        .restart_after(|dir| {
+            let _ = std::fs::remove_file(dir.join("attribution.snapshot"));
+        })
+        .await;
+    let later = vec![
+        json!({ "id": "after-restart", "type": "session", "timestamp": now_rfc3339(70), "device": { "gaid": "OPT-DEV" } }),
+    ];
+    assert_eq!(send(&app, &fixture.app_token, &later).await.body["accepted"], 1);
+    settle(&app).await;
+    let sessions =
+        app.call(Method::GET, &format!("{base}/export/events.csv"), Some(&token), None).await.text;
+    let line = sessions
+        .lines()
+        .find(|line| line.starts_with("after-restart,"))
+        .unwrap_or_else(|| panic!("{sessions}"));
+    assert!(!line.to_ascii_lowercase().contains("opt-dev"), "{line}");
+    app.stop().await;
+}
+
 on_both_backends!(
     an_erased_device_is_gone_from_exports_reports_and_attribution,
     a_deleted_app_leaves_no_events,
+    an_opted_out_device_is_only_counted,
 );

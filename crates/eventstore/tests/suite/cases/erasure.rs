@@ -152,3 +152,31 @@ pub async fn erasing_an_app_removes_all_its_data(store: &dyn EventStore) {
     assert_eq!(exported(store, OTHER_APP).await, ["click-x"]);
     assert_eq!(store.position().await.unwrap(), 8);
 }
+
+pub async fn opt_outs_are_kept_and_read_back(store: &dyn EventStore) {
+    assert!(store.opt_outs().await.unwrap().is_empty());
+    let opt_out = unmogrowp_domain::erasure::OptOut {
+        org_id: unmogrowp_domain::OrgId::from_stored("org".to_owned()),
+        app_id: app_id(APP),
+        identifiers: vec!["gaid:aaa-1".to_owned(), "idfv:vvv-1".to_owned()],
+        received_ms: T0,
+    };
+    let batch = Batch { opt_outs: vec![opt_out], last_offset: 3, ..Batch::default() };
+    store.apply(batch.clone()).await.unwrap();
+    // Replayed, and erased with the app's data: still there (an opt-out is kept for good).
+    store.apply(batch).await.unwrap();
+    store
+        .apply(Batch {
+            erasures: vec![erasure(ErasureScope::App, T0 + 1)],
+            last_offset: 4,
+            ..Batch::default()
+        })
+        .await
+        .unwrap();
+    let mut found = store.opt_outs().await.unwrap();
+    found.sort_unstable();
+    let hash = unmogrowp_domain::hash::stable_hash;
+    let mut expected = vec![(hash(APP), hash("gaid:aaa-1")), (hash(APP), hash("idfv:vvv-1"))];
+    expected.sort_unstable();
+    assert_eq!(found, expected);
+}
