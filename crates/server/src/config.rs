@@ -176,6 +176,12 @@ pub struct LimitsConfig {
     /// Those at once per user (`limits.api_burst`, default 300): a dashboard page load is a
     /// handful of requests.
     pub api_burst: u32,
+    /// Clicks and impressions per minute per tracking link and client address
+    /// (`limits.touch_per_minute`, default 60). A person taps an ad a few times at most;
+    /// hundreds of clicks on one link from one address are a click flood.
+    pub touch_per_minute: u32,
+    /// Those at once per link and address (`limits.touch_burst`, default 30).
+    pub touch_burst: u32,
 }
 
 impl Default for LimitsConfig {
@@ -189,6 +195,8 @@ impl Default for LimitsConfig {
             check_email_burst: 20,
             api_per_minute: 600,
             api_burst: 300,
+            touch_per_minute: 60,
+            touch_burst: 30,
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Rate limits: of the public account endpoints per client address, of the management API per
-//! signed-in user, and the 429 they answer.
+//! signed-in user, of tracking links per link and address, and the 429 they answer.
 
 use crate::auth::ClientInfo;
 use crate::config::LimitsConfig;
@@ -20,6 +20,8 @@ pub struct Limits {
     pub check_email: Limiter,
     /// Every request authenticated as a user (the management API), per user.
     pub api: Limiter,
+    /// Clicks and impressions (`/c/…`, `/i/…`), per tracking link and client address.
+    pub touch: Limiter,
 }
 
 impl Limits {
@@ -42,6 +44,10 @@ impl Limits {
             api: Limiter::new(
                 shared.clone(),
                 policy("api", config.api_per_minute, config.api_burst),
+            ),
+            touch: Limiter::new(
+                shared.clone(),
+                policy("touch", config.touch_per_minute, config.touch_burst),
             ),
         }
     }

@@ -60,6 +60,8 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
             check_email_burst: 100_000,
             api_per_minute: 100_000,
             api_burst: 100_000,
+            touch_per_minute: 100_000,
+            touch_burst: 100_000,
         },
         // Tests' postback receivers listen on loopback.
         security: unmogrowp_server::config::SecurityConfig {

@@ -247,6 +247,7 @@ pub fn redirect_target(app: &unmogrowp_storage::App, click_id: &str) -> String {
            ("sub1" = Option<String>, Query, description = "Free sub-parameters sub1 to sub5")),
     responses(
         (status = 302, description = "To the store; Android gets `referrer=unmogrowp_click_id%3D<click_id>`"),
+        (status = 429, description = "Too many clicks on this link from this address (`limits.touch_*`); see Retry-After", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "Unknown link (nothing recorded)", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
         (status = 503, description = "Overloaded; see Retry-After", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
     ))]
@@ -256,6 +257,7 @@ pub async fn click(
     Path(link_id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
+    admit_touch(&state, &client, &link_id).await?;
     let (event, app) = touch(&state, &client, &link_id, &query, EventType::Click).await?;
     let target = redirect_target(&app, &event.id);
     state.ingest.record_touch(event).await?;
@@ -267,11 +269,20 @@ pub async fn click(
     Ok(response)
 }
 
+/// Counts a click or impression against `limits.touch_*` for the link and the client's
+/// address (before the link is even looked up: a flood costs a counter, not a query).
+async fn admit_touch(state: &AppState, client: &ClientInfo, link_id: &str) -> ApiResult<()> {
+    let link: String = link_id.chars().take(64).collect();
+    let key = format!("{link}|{}", crate::limits::address_key(client.ip));
+    crate::limits::admit_key(&state.limits.touch, &key).await
+}
+
 /// Records an impression (a view-through touchpoint).
 #[utoipa::path(get, path = "/i/{link_id}", tag = "collection",
     params(("link_id" = String, Path, description = "The tracking link")),
     responses(
         (status = 204, description = "Recorded"),
+        (status = 429, description = "Too many impressions on this link from this address (`limits.touch_*`); see Retry-After", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "Unknown link (nothing recorded)", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
     ))]
 pub async fn impression(
@@ -280,6 +291,7 @@ pub async fn impression(
     Path(link_id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<StatusCode> {
+    admit_touch(&state, &client, &link_id).await?;
     let (event, _) = touch(&state, &client, &link_id, &query, EventType::Impression).await?;
     state.ingest.record_touch(event).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -183,3 +183,56 @@ async fn the_management_api_is_limited_per_user() {
     assert_eq!(other.status, 200, "another user has a budget of their own");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn clicks_and_impressions_are_limited_per_link_and_address() {
+    let app = TestApp::spawn_with(TestBackend::Sqlite, |config| {
+        config.http.trusted_proxies = vec!["127.0.0.1".to_owned()];
+        config.limits.touch_burst = 3;
+        config.limits.touch_per_minute = 1;
+    })
+    .await;
+    let owner = app.register("owner@touch.example", "Touch").await;
+    let created = app
+        .call(
+            Method::POST,
+            "/api/v1/apps",
+            Some(&owner.access_token),
+            Some(&crate::apps::android_app("Touch")),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let app_id = created.body["id"].as_str().unwrap().to_owned();
+    let mut paths = Vec::new();
+    for campaign in ["one", "two"] {
+        let link = app
+            .call(
+                Method::POST,
+                &format!("/api/v1/apps/{app_id}/links"),
+                Some(&owner.access_token),
+                Some(&json!({ "network": "meta", "campaign": campaign })),
+            )
+            .await;
+        assert_eq!(link.status, 201, "{}", link.text);
+        paths
+            .push(link.body["click_url"].as_str().unwrap().trim_start_matches(&app.url).to_owned());
+    }
+    let click = |path: String, from: &'static str| {
+        let app = &app;
+        async move { app.call_with(Method::GET, &path, None, None, &[("x-forwarded-for", from)]).await }
+    };
+    for _ in 0..3 {
+        assert_eq!(click(paths[0].clone(), "198.51.100.7").await.status, 302);
+    }
+    let refused = click(paths[0].clone(), "198.51.100.7").await;
+    assert_eq!(refused.status, 429, "{}", refused.text);
+    assert!(refused.header("retry-after").is_some());
+    assert_eq!(refused.header("ratelimit-policy"), Some("\"touch\";q=3;w=180"));
+    // The impression pixel of the same link shares the budget.
+    let impression = paths[0].replacen("/c/", "/i/", 1);
+    assert_eq!(click(impression, "198.51.100.7").await.status, 429);
+    // Another address on that link, and the same address on another link, are not held back.
+    assert_eq!(click(paths[0].clone(), "198.51.100.8").await.status, 302);
+    assert_eq!(click(paths[1].clone(), "198.51.100.7").await.status, 302);
+    app.stop().await;
+}
