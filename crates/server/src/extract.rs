@@ -95,8 +95,18 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match Query::<T>::from_request_parts(parts, state).await {
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        // An empty parameter (`?from=`) is the same as leaving it out, as forms send them.
+        let kept: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(
+                url::form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
+                    .filter(|(_, value)| !value.is_empty()),
+            )
+            .finish();
+        let uri: axum::http::Uri = format!("/?{kept}")
+            .parse()
+            .map_err(|_| ApiError::bad_request("invalid_query", "the query string is not valid"))?;
+        match Query::<T>::try_from_uri(&uri) {
             Ok(Query(value)) => Ok(ApiQuery(value)),
             Err(QueryRejection::FailedToDeserializeQueryString(failure)) => {
                 let text = failure.body_text();

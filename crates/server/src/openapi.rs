@@ -89,6 +89,17 @@ pub fn complete_responses(openapi: &mut utoipa::openapi::OpenApi) {
                     .entry(status.to_owned())
                     .or_insert_with(|| problem(description).into());
             };
+            let has_query = operation.parameters.as_ref().is_some_and(|parameters| {
+                parameters
+                    .iter()
+                    .any(|p| matches!(p, utoipa::openapi::RefOr::T(p) if matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query)))
+            });
+            if has_query {
+                add(
+                    "400",
+                    "A query parameter is unknown, missing or wrong (`errors` names it); an empty one counts as left out",
+                );
+            }
             if operation.request_body.is_some() {
                 add("400", "A field of the request is missing or wrong (`errors` names it)");
                 add("413", "The request body is larger than the server accepts");

@@ -110,6 +110,7 @@ pub async fn install(
 #[serde(deny_unknown_fields)]
 pub struct DeviceParams {
     /// The device's gaid, idfa, idfv or (for devices without one) the SDK's install id.
+    #[param(min_length = 1)]
     pub device_id: String,
 }
 
@@ -117,6 +118,7 @@ pub struct DeviceParams {
 #[utoipa::path(get, path = "/v1/attribution", tag = "collection",
     params(DeviceParams, ("X-App-Token" = String, Header, description = "The app's token")),
     responses((status = 200, description = "The decision", body = InstallView),
+              (status = 400, description = "`device_id` missing", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
               (status = 401, description = "Unknown app token", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
               (status = 404, description = "No install decided for this device", body = crate::error::ProblemDocument, content_type = "application/problem+json")))]
 pub async fn sdk_attribution(

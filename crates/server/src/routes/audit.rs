@@ -24,6 +24,7 @@ pub struct AuditQuery {
     /// Only this actor (email or user id).
     pub actor: Option<String>,
     /// `success`, `failure` or `denied`.
+    #[param(pattern = r"^(success|failure|denied)?$")]
     pub outcome: Option<String>,
     /// From this time (RFC 3339) or day (`YYYY-MM-DD`), inclusive.
     pub from: Option<String>,
@@ -32,6 +33,7 @@ pub struct AuditQuery {
     /// The `X-Next-Cursor` of the previous page.
     pub cursor: Option<String>,
     /// Entries per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 
@@ -103,6 +105,7 @@ fn parse_time(field: &str, raw: &str, end_of_day: bool) -> Result<i64, ApiError>
     params(AuditQuery),
     responses(
         (status = 200, description = "Entries", body = [AuditView]),
+        (status = 400, description = "A time that is neither RFC 3339 nor `YYYY-MM-DD`, an unknown outcome, a cursor not from this API, or a limit out of range", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
         (status = 403, description = "Admins and owners only", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
     ))]
 pub async fn audit_log(
@@ -116,7 +119,7 @@ pub async fn audit_log(
         return Err(ApiError::invalid_field("limit", "must be between 1 and 200"));
     }
     let outcome = match query.outcome.as_deref() {
-        None => None,
+        None | Some("") => None,
         Some(raw) => Some(Outcome::parse(raw).ok_or_else(|| {
             ApiError::invalid_field("outcome", "must be success, failure or denied")
         })?),
@@ -132,8 +135,18 @@ pub async fn audit_log(
         action: query.action.clone().filter(|a| !a.is_empty()),
         actor: query.actor.clone().filter(|a| !a.is_empty()),
         outcome,
-        from: query.from.as_deref().map(|raw| parse_time("from", raw, false)).transpose()?,
-        to: query.to.as_deref().map(|raw| parse_time("to", raw, true)).transpose()?,
+        from: query
+            .from
+            .as_deref()
+            .filter(|raw| !raw.is_empty())
+            .map(|raw| parse_time("from", raw, false))
+            .transpose()?,
+        to: query
+            .to
+            .as_deref()
+            .filter(|raw| !raw.is_empty())
+            .map(|raw| parse_time("to", raw, true))
+            .transpose()?,
         before,
         limit: limit + 1,
     };

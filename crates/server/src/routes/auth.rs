@@ -93,12 +93,24 @@ async fn open_session(
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// The account's email address, at most 254 characters; stored trimmed and in lower case.
+    #[schema(
+        pattern = r"^[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[!-?A-~]{1,64}@[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$",
+        max_length = 254
+    )]
     pub email: String,
-    /// 8 to 128 characters, not one of the most common passwords.
+    /// 8 to 128 characters (at least 8 other than spaces), not one of the most common
+    /// passwords, not containing the email or name, and not easily guessed (zxcvbn score 3).
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
     /// The user's display name: 1 to 100 characters (surrounding spaces are trimmed).
+    #[schema(
+        pattern = r"^[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]([^\x00-\x1f\x7f-\x9f]{0,98}[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     pub name: String,
-    /// The name of the organization to create.
+    /// The name of the organization to create: 1 to 100 characters.
+    #[schema(
+        pattern = r"^[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]([^\x00-\x1f\x7f-\x9f]{0,98}[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     pub organization: String,
 }
 
@@ -171,8 +183,13 @@ fn email_taken() -> ApiError {
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// The account's email address (case does not matter).
+    #[schema(
+        pattern = r"^[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[!-?A-~]{1,64}@[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$",
+        max_length = 254
+    )]
     pub email: String,
     /// The account's password.
+    #[schema(min_length = 1)]
     pub password: String,
     /// Keep the session for 30 days instead of 24 hours.
     #[serde(default)]
@@ -408,6 +425,10 @@ pub async fn logout(
 #[serde(deny_unknown_fields)]
 pub struct CheckEmailRequest {
     /// The address to check (case does not matter).
+    #[schema(
+        pattern = r"^[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[!-?A-~]{1,64}@[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$",
+        max_length = 254
+    )]
     pub email: String,
 }
 

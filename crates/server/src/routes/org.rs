@@ -130,6 +130,7 @@ fn parse_user_id(raw: &str) -> Result<UserId, ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct UpdateMemberRequest {
     /// `owner`, `admin`, `member` or `viewer`.
+    #[schema(pattern = r"^(owner|admin|member|viewer)$")]
     pub role: String,
 }
 
@@ -226,8 +227,13 @@ pub async fn remove_member(
 #[serde(deny_unknown_fields)]
 pub struct InviteRequest {
     /// The email address to send the invitation to.
+    #[schema(
+        pattern = r"^[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[!-?A-~]{1,64}@[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$",
+        max_length = 254
+    )]
     pub email: String,
     /// `owner` (owners only), `admin`, `member` or `viewer`.
+    #[schema(pattern = r"^(owner|admin|member|viewer)$")]
     pub role: String,
 }
 

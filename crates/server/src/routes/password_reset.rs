@@ -23,6 +23,10 @@ const RESETS_PER_HOUR: u64 = 5;
 #[serde(deny_unknown_fields)]
 pub struct ForgotPasswordRequest {
     /// The account's email address. The answer is the same whether or not an account has it.
+    #[schema(
+        pattern = r"^[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[!-?A-~]{1,64}@[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$",
+        max_length = 254
+    )]
     pub email: String,
 }
 

@@ -19,7 +19,10 @@ use unmogrowp_storage::{NewPostback, Postback};
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePostbackRequest {
-    /// The network whose attributed installs and events trigger it.
+    /// The network whose attributed installs and events trigger it: 1 to 100 characters.
+    #[schema(
+        pattern = r"^[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]([^\x00-\x1f\x7f-\x9f]{0,98}[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     pub network: String,
     /// An http(s) URL; macros `{click_id} {network_click_id} {event_name} {revenue} {currency}
     /// {device_id} {install_time} {campaign}` are replaced by URL-encoded values.
@@ -128,6 +131,7 @@ pub async fn list_postbacks(found: TenantApp<AsViewer>) -> ApiResult<Json<Vec<Po
 #[serde(deny_unknown_fields)]
 pub struct DeliveriesParams {
     /// Entries, 1 to 500 (default 100), newest first.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 

@@ -260,6 +260,7 @@ pub async fn summary(
 #[serde(deny_unknown_fields)]
 pub struct RejectedParams {
     /// Entries per page, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// Only entries received before this time (RFC 3339): the `received_at` of the last entry
     /// of the previous page.
