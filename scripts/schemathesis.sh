@@ -16,6 +16,17 @@ seconds="${2:-150}"
 version="4.32.5"
 venv="${XDG_CACHE_HOME:-$HOME/.cache}/unmogrowp-schemathesis-$version"
 if [ ! -x "$venv/bin/schemathesis" ]; then
+    if ! python3 -m venv --help > /dev/null 2>&1 || ! python3 -c 'import ensurepip' 2> /dev/null; then
+        if [ "$(id -u)" = 0 ]; then
+            echo "[schemathesis] installing python3-venv" >&2
+            apt-get update -qq > /dev/null
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv > /dev/null
+        else
+            echo "[schemathesis] python3 cannot make a virtualenv: apt-get install python3-venv" >&2
+            exit 1
+        fi
+    fi
+    rm -rf "$venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet "schemathesis==$version"
 fi
