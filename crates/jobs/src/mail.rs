@@ -234,6 +234,38 @@ pub mod templates {
         }
     }
 
+    /// The notice sent when many sign-ins of the account failed within the window (the
+    /// account is protected: attempts are slowed, never let through).
+    pub fn failed_sign_ins(
+        to: &str,
+        name: &str,
+        failures: u32,
+        window_minutes: u64,
+    ) -> OutgoingEmail {
+        let greeting = format!("Hello {name},");
+        let news = format!(
+            "There were {failures} failed attempts to sign in to your UnMoGrowP account in the last {window_minutes} minutes."
+        );
+        let advice = "If that was not you, someone may be guessing your password: choose a long, unique one (Forgot password on the sign-in page) and tell your organization's administrators. Your account stays usable; attempts are being slowed.".to_owned();
+        OutgoingEmail {
+            to: to.to_owned(),
+            subject: "Failed sign-ins on your UnMoGrowP account".to_owned(),
+            text: format!("{greeting}\n\n{news}\n{advice}\n"),
+            html: html_page("Failed sign-ins on your account", &[greeting, news, advice], None),
+        }
+    }
+
+    /// A security alert for operators or an organization's administrators: `title` and the
+    /// facts, one per line.
+    pub fn security_alert(to: &str, title: &str, facts: &[String]) -> OutgoingEmail {
+        OutgoingEmail {
+            to: to.to_owned(),
+            subject: format!("UnMoGrowP security alert: {title}"),
+            text: format!("{title}\n\n{}\n", facts.join("\n")),
+            html: html_page(title, facts, None),
+        }
+    }
+
     /// The notice sent after a password change (every session was ended).
     pub fn password_changed(to: &str, name: &str) -> OutgoingEmail {
         let greeting = format!("Hello {name},");

@@ -211,6 +211,15 @@ pub struct SecurityConfig {
     /// TOML array in the environment too). Empty by default: loopback, private, link-local
     /// (cloud metadata included) and other special-purpose addresses are refused.
     pub outbound_allow_cidrs: Vec<String>,
+    /// Who is emailed platform-wide security events, such as credential stuffing from one
+    /// address (`security.alert_emails`, e.g. `["secops@example.com"]`). Empty by default: the
+    /// events are still in the audit log, the logs and `security_events_total`.
+    pub alert_emails: Vec<String>,
+    /// An organization's exported rows in one day count as unusual above this many times its
+    /// average of the 7 days before (`security.export_anomaly_factor`, default 10) …
+    pub export_anomaly_factor: Option<u64>,
+    /// … and above this many rows (`security.export_anomaly_min_rows`, default 1 000 000).
+    pub export_anomaly_min_rows: Option<u64>,
     /// Hosts accepted as an app's store URL besides the public app stores (Google Play, the
     /// App Store, AppGallery, Galaxy Store, Amazon, Microsoft Store, F-Droid, RuStore), e.g.
     /// `["store.corp.example"]` for an enterprise store (`security.store_url_hosts` /

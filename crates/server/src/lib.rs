@@ -27,6 +27,7 @@ pub mod request_id;
 /// postbacks, collection, attribution, reports, exports, the live feed, operations), each annotated
 /// for the OpenAPI document.
 pub mod routes;
+pub mod security_events;
 /// Keys and secrets (in the auth crate).
 pub use unmogrowp_auth::secrets;
 pub mod serve;

@@ -3,6 +3,9 @@
 
 /// Deleted apps whose erasure the event log did not take (their events stay stored).
 pub const ERASURES_NOT_LOGGED_TOTAL: &str = "erasures_not_logged_total";
+/// Security events detected, by kind (`credential_stuffing`, `account_attacked`,
+/// `unusual_export`).
+pub const SECURITY_EVENTS_TOTAL: &str = "security_events_total";
 /// Rows streamed by raw-data exports.
 pub const EXPORT_ROWS_TOTAL: &str = "export_rows_total";
 /// HTTP request latency, by route template and method.
@@ -32,6 +35,10 @@ pub const HTTP_CONNECTIONS_REFUSED_TOTAL: &str = "http_connections_refused_total
 
 /// Registers every metric's description with the installed recorder.
 pub fn describe() {
+    metrics::describe_counter!(
+        SECURITY_EVENTS_TOTAL,
+        "Security events detected, by kind (credential_stuffing, account_attacked, unusual_export)."
+    );
     metrics::describe_counter!(
         ERASURES_NOT_LOGGED_TOTAL,
         "Deleted apps whose erasure the event log did not take (their events stay stored)."

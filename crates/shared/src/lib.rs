@@ -143,12 +143,14 @@ struct Link {
 pub struct Shared {
     link: Option<std::sync::Arc<Link>>,
     node: std::sync::Arc<str>,
+    /// Daily counters of this node, when Redis cannot answer (see [`Shared::add_daily`]).
+    daily: std::sync::Arc<Mutex<std::collections::HashMap<(String, i64), u64>>>,
 }
 
 impl Shared {
     /// Per-node behaviour only.
     pub fn local() -> Self {
-        Self { link: None, node: node_id().into() }
+        Self { link: None, node: node_id().into(), daily: Default::default() }
     }
 
     /// Shared through Redis at `url` (`redis://HOST:PORT/DB`), keys under `prefix`. Does not
@@ -169,7 +171,11 @@ impl Shared {
             blocked_for: redis::Script::new(BLOCKED_FOR),
         };
         metrics::gauge!(crate::metric_names::REDIS_UP).set(1.0);
-        Ok(Self { link: Some(std::sync::Arc::new(link)), node: node_id().into() })
+        Ok(Self {
+            link: Some(std::sync::Arc::new(link)),
+            node: node_id().into(),
+            daily: Default::default(),
+        })
     }
 
     /// Whether a Redis URL was configured (Redis may still be down: see `is_up`).
@@ -354,6 +360,36 @@ impl Shared {
             |mut connection| async move { connection.del::<_, i64>(&key).await },
         )
         .await;
+    }
+
+    /// Adds `amount` to the counter `key` of `day` (days since the epoch) and returns the
+    /// counts of the days `day - back ..= day`, oldest first. Shared by every node through
+    /// Redis (each day's key expires after `back + 2` days); per node when Redis cannot answer
+    /// (days older than the window are dropped).
+    pub async fn add_daily(&self, key: &str, day: i64, amount: u64, back: i64) -> Vec<u64> {
+        let days: Vec<i64> = (day - back..=day).collect();
+        if let Some(prefix) = self.key(&format!("daily:{key}")) {
+            let today = format!("{prefix}:{day}");
+            let keys: Vec<String> = days.iter().map(|d| format!("{prefix}:{d}")).collect();
+            let ttl = (back + 2) * 86_400;
+            let reply: Option<(i64, i64, Vec<Option<u64>>)> = self
+                .run("daily counter", |mut connection| async move {
+                    redis::pipe()
+                        .incr(&today, amount)
+                        .expire(&today, ttl)
+                        .mget(&keys)
+                        .query_async(&mut connection)
+                        .await
+                })
+                .await;
+            if let Some((_, _, counts)) = reply {
+                return counts.into_iter().map(Option::unwrap_or_default).collect();
+            }
+        }
+        let mut daily = lock(&self.daily);
+        daily.retain(|(_, d), _| *d >= day - back);
+        *daily.entry((key.to_owned(), day)).or_insert(0) += amount;
+        days.iter().map(|d| daily.get(&(key.to_owned(), *d)).copied().unwrap_or(0)).collect()
     }
 
     /// A cached value from L2 under the organization's prefix.

@@ -215,11 +215,23 @@ async fn blocked_for(
 
 /// Counts a wrong password for `email` from an address; the address's own count is of
 /// distinct accounts (one per pair's first failure).
-async fn record_failure(state: &AppState, email: &str, pair_key: &str, ip_key: &str) {
+async fn record_failure(
+    state: &AppState,
+    client: &ClientInfo,
+    email: &str,
+    pair_key: &str,
+    ip_key: &str,
+) {
     let throttle = &state.auth.throttle;
-    throttle.record_failure(ThrottleKind::Account, email).await;
+    let account = throttle.record_failure(ThrottleKind::Account, email).await;
+    if account == state.config.auth.lockout_account_threshold {
+        crate::security_events::account_attacked(state, client, email, account).await;
+    }
     if throttle.record_failure(ThrottleKind::AccountIp, pair_key).await == 1 {
-        throttle.record_failure(ThrottleKind::Ip, ip_key).await;
+        let accounts = throttle.record_failure(ThrottleKind::Ip, ip_key).await;
+        if accounts == state.config.auth.lockout_ip_threshold {
+            crate::security_events::credential_stuffing(state, client, ip_key, accounts).await;
+        }
     }
 }
 
@@ -293,7 +305,7 @@ pub async fn login(
     let credentials = match credentials {
         Some(found) if verified => found,
         other => {
-            record_failure(&state, email.as_str(), &pair_key, &ip_key).await;
+            record_failure(&state, &client, email.as_str(), &pair_key, &ip_key).await;
             metrics::counter!(unmogrowp_auth::metric_names::LOGINS_TOTAL, "outcome" => "failure")
                 .increment(1);
             let audit = Audit::new("auth.login", &client)
@@ -518,7 +530,7 @@ pub async fn accept_invitation(
                 .await
                 .map_err(hash_error)?;
             if !matches {
-                record_failure(&state, &invitation.email, &pair_key, &ip_key).await;
+                record_failure(&state, &client, &invitation.email, &pair_key, &ip_key).await;
                 return Err(ApiError::unauthorized(
                     "an account with this email exists; give its password to join",
                 ));

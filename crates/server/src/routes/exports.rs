@@ -100,7 +100,8 @@ fn csv_line(row: &EventRow, out: &mut String) {
               (status = 404, description = "No such app or export", body = crate::error::ProblemDocument, content_type = "application/problem+json")))]
 pub async fn export(
     State(state): State<AppState>,
-    TenantApp { app, .. }: TenantApp<AsMember>,
+    TenantApp { app, auth, .. }: TenantApp<AsMember>,
+    client: crate::auth::ClientInfo,
     Path((_app_id, kind)): Path<(String, String)>,
     ApiQuery(params): ApiQuery<ExportParams>,
 ) -> ApiResult<Response> {
@@ -121,6 +122,11 @@ pub async fn export(
     let query = ExportQuery { app_id: app.id.clone(), kinds, from_day: from, to_day: to };
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(16);
     let events = state.events.clone();
+    let details = serde_json::json!({
+        "app_id": app.id.to_string(), "kind": kind.trim_end_matches(".csv"),
+        "from": from.to_string(), "to": to.to_string(),
+    });
+    let task_state = state.clone();
     tokio::spawn(async move {
         let first = sender.clone();
         if first.send(Ok(bytes::Bytes::from_static(HEADER.as_bytes()))).await.is_err() {
@@ -151,6 +157,16 @@ pub async fn export(
                     let _ = sender.send(Ok(bytes::Bytes::from(rest))).await;
                 }
                 metrics::counter!(crate::metric_names::EXPORT_ROWS_TOTAL).increment(rows);
+                let mut details = details;
+                details["rows"] = rows.into();
+                crate::security_events::export_completed(
+                    &task_state,
+                    &auth,
+                    &client,
+                    details,
+                    rows,
+                )
+                .await;
             }
             Err(error) => {
                 tracing::error!(%error, "export failed");

@@ -44,3 +44,4 @@ mod postgres;
 mod privacy;
 mod redis;
 mod roles;
+mod security;
