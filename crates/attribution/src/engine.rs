@@ -496,8 +496,26 @@ impl Engine {
         // state (same install time, outcome and touch): forget those too. (Two devices that
         // installed in the same millisecond with the same outcome would be taken for one;
         // the cost is a later re-install of the other counted afresh.)
+        let mut linked: Vec<u64> = Vec::new();
         if !states.is_empty() {
-            index.devices.retain(|_, state| !states.contains(state));
+            index.devices.retain(|key, state| {
+                let same = states.contains(state);
+                if same {
+                    linked.push(*key);
+                }
+                !same
+            });
+        }
+        // Those identifiers' own touchpoints go too (a click that carried only the vendor id).
+        for key in &linked {
+            for heads in [&index.device_clicks, &index.device_impressions] {
+                seqs.extend(index.chain(heads.get(key), Millis::MIN));
+            }
+        }
+        for key in &linked {
+            index.device_clicks.remove(key);
+            index.device_impressions.remove(key);
+            index.flood.remove(key);
         }
         seqs.sort_unstable();
         seqs.dedup();

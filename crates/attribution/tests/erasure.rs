@@ -106,9 +106,30 @@ fn a_device_named_by_one_identifier_is_forgotten_under_all_it_installed_with() {
         },
     );
     assert_eq!(decision.status, Status::Organic);
+    // A click from the device that carried only its vendor id.
+    let vendor_only = device_keys(&[("idfv", Some("vendor-a"))]);
+    engine.add_touch(
+        &Settings::default(),
+        &TouchInput {
+            app: APP,
+            id: "c-vendor",
+            kind: TouchKind::Click,
+            at: AT + HOUR,
+            received: AT + HOUR,
+            retargeting: true,
+            source: 7,
+            device_ids: &vendor_only,
+            fingerprint: None,
+            ip: None,
+            network_click_id: None,
+        },
+    );
     // Another device installing at another time keeps its state.
     install(&mut engine, AT + 1, Some("dev-b"), None, None);
-    engine.forget_device(APP, &device_keys(&[("gaid", Some("dev-a"))]));
+    assert_eq!(engine.forget_device(APP, &device_keys(&[("gaid", Some("dev-a"))])), 1);
+    // The vendor-id click can win nothing now, by click id or by the vendor id.
+    let later = install(&mut engine, AT + 2 * HOUR, None, Some("c-vendor"), None);
+    assert_eq!(later.status, Status::Organic);
     assert!(engine.device_decision(APP, &device_keys(&[("idfv", Some("vendor-a"))])).is_none());
     assert!(engine.device_decision(APP, &device_keys(&[("gaid", Some("dev-b"))])).is_some());
 }

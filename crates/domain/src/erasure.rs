@@ -37,8 +37,9 @@ pub struct Erasure {
     pub app_id: AppId,
     /// What is erased.
     pub scope: ErasureScope,
-    /// When the request was accepted (server clock, ms since the epoch): rows accepted up to
-    /// this moment are erased; later ones are new data.
+    /// When the request was accepted (server clock, ms since the epoch). What is erased is
+    /// decided by log order, not by this time: every row before the request in the log goes,
+    /// rows after it are new data.
     pub requested_ms: i64,
 }
 

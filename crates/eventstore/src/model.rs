@@ -256,10 +256,10 @@ pub struct Batch {
     /// The log partitions the batch reads from and the offset it ends at in each, recorded
     /// with the data. Empty for a log of one partition: partition 0 at `last_offset`.
     pub positions: Vec<(u16, u64)>,
-    /// Erasures the batch's records asked for, carried out after its rows are stored (a
-    /// request erases rows accepted up to its `requested_ms`, so the batch's later rows of
-    /// the device stay) and recorded, so a replayed batch does not repeat them (see
-    /// [`crate::EventStore::erasure`]).
+    /// Erasures the batch's records asked for, carried out on what earlier batches stored
+    /// *before* this batch's rows are stored (the pipeline takes the batch's own rows that
+    /// came before the request out of `rows`; those after it stay), and recorded, so a batch
+    /// applied again does not repeat them (see [`crate::EventStore::erasure`]).
     pub erasures: Vec<unmogrowp_domain::erasure::Erasure>,
     /// Devices that opted out in the batch's records, kept for good (see
     /// [`crate::EventStore::opt_outs`]).

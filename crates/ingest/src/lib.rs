@@ -105,18 +105,16 @@ where
 
 /// A record for the log; failing to encode one is a bug (500), never an empty record.
 /// The log entry of a device's opt-out (`None`: the device sent no identifier, so there is
-/// nothing to opt out beyond the event itself). Its key names the app (for the partition) and
-/// a hash of the identifiers, not the identifiers.
+/// nothing to opt out beyond the event itself). Its key names the app (for the partition),
+/// never the identifiers.
 fn opt_out_entry(event: &LoggedEvent) -> Result<Option<Entry>, IngestError> {
     let identifiers = event.device.identifiers();
     if identifiers.is_empty() {
         return Ok(None);
     }
-    let key = format!(
-        "{}:optout:{:016x}",
-        event.app_id,
-        unmogrowp_domain::hash::stable_hash(&identifiers.join("\n"))
-    );
+    // Random, so that no event id (`optout:…`) can share the key and be taken for a
+    // duplicate of it.
+    let key = format!("{}:optout:{}", event.app_id, uuid::Uuid::new_v4().simple());
     let record = LogRecord::OptOut(unmogrowp_domain::erasure::OptOut {
         org_id: event.org_id.clone(),
         app_id: event.app_id.clone(),
@@ -325,6 +323,8 @@ impl Ingest {
             revenue: None,
             properties: None,
         };
+        self.check_backlog()?;
+        self.admit(&app.org_id, &app.id, 1).await?;
         if let Some(entry) = opt_out_entry(&event)? {
             self.log.append(vec![entry]).await?;
             metrics::counter!(crate::metric_names::INGEST_OPT_OUTS_TOTAL).increment(1);

@@ -9,6 +9,7 @@
 
 mod attribute;
 mod enrich;
+mod erasure;
 mod feed;
 mod handle;
 pub mod metric_names;
@@ -497,6 +498,7 @@ impl Pipeline {
                 }
                 LogRecord::Erasure(erasure) => {
                     self.attributor.forget(&erasure);
+                    erasure::drop_erased(&erasure, &mut batch, &mut outputs, &mut live);
                     batch.erasures.push(erasure);
                 }
                 LogRecord::OptOut(opt_out) => {

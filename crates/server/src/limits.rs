@@ -82,10 +82,16 @@ pub async fn admit(limiter: &Limiter, client: &ClientInfo) -> Result<(), ApiErro
 /// The 429 when the key is over the limit.
 pub async fn admit_key(limiter: &Limiter, key: &str) -> Result<(), ApiError> {
     let Err(wait) = limiter.check(key).await else { return Ok(()) };
+    metrics::counter!(crate::metric_names::RATE_LIMITED_TOTAL, "policy" => limiter.policy().name)
+        .increment(1);
+    Err(refusal(limiter, wait))
+}
+
+/// The 429 of `limiter` for a client that must wait `wait`: `Retry-After`, and the IETF
+/// draft's `RateLimit-Policy` and `RateLimit` headers.
+pub fn refusal(limiter: &Limiter, wait: std::time::Duration) -> ApiError {
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     let policy = limiter.policy();
-    metrics::counter!(crate::metric_names::RATE_LIMITED_TOTAL, "policy" => policy.name)
-        .increment(1);
     let header = |text: String| HeaderValue::from_str(&text).ok();
     let mut error = ApiError::too_many_requests(seconds, "too many requests; slow down");
     if let Some(value) = header(policy.header()) {
@@ -94,7 +100,7 @@ pub async fn admit_key(limiter: &Limiter, key: &str) -> Result<(), ApiError> {
     if let Some(value) = header(format!("\"{}\";r=0;t={}", policy.name, seconds.max(1))) {
         error = error.with_header(HeaderName::from_static("ratelimit"), value);
     }
-    Err(error)
+    error
 }
 
 #[cfg(test)]

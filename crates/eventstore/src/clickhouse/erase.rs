@@ -42,11 +42,12 @@ fn strings(value: Option<&Value>) -> BTreeSet<String> {
     }
 }
 
-/// Rows of the device: any of its identifiers, accepted up to the request.
-fn own_rows(identifiers: &BTreeSet<String>, before: i64) -> String {
+/// Rows of the device: any of its identifiers. (Every stored row came before the request in
+/// the log: erasures run before their batch's rows are stored.)
+fn own_rows(identifiers: &BTreeSet<String>) -> String {
     let Some(ids) = list(identifiers) else { return "0".to_owned() };
     format!(
-        "(received <= {before} AND (ifNull(device_id, '') IN ({ids})
+        "((ifNull(device_id, '') IN ({ids})
             OR concat('gaid:', lower(replaceRegexpAll(ifNull(gaid, ''), '^[[:space:]]+|[[:space:]]+$', ''))) IN ({ids})
             OR concat('idfa:', lower(replaceRegexpAll(ifNull(idfa, ''), '^[[:space:]]+|[[:space:]]+$', ''))) IN ({ids})
             OR concat('idfv:', lower(replaceRegexpAll(ifNull(idfv, ''), '^[[:space:]]+|[[:space:]]+$', ''))) IN ({ids})))"
@@ -136,13 +137,15 @@ impl ClickHouseEventStore {
                     self.execute(&format!("ALTER TABLE {table} DELETE WHERE app_id = {app}"))
                         .await?;
                 }
-                self.mutations_done().await?;
+                self.mutations_done(&erasure.app_id).await?;
             }
             ErasureScope::Device { .. } => self.erase_device(erasure, &plan).await?,
         }
         self.record(erasure, 2, &Plan { rows: plan.rows, ..Plan::default() }).await?;
         // Merge the stage-1 row (which names the identifiers) away.
         self.execute("OPTIMIZE TABLE erasures FINAL").await?;
+        // (ClickHouse keeps the text of mutations, which names the identifiers, in
+        // `system.mutations` until old mutations are cleaned up: see ARCHITECTURE.md.)
         tracing::info!(erasure = %erasure.id, app_id = %erasure.app_id, rows = plan.rows, "erasure carried out");
         Ok(())
     }
@@ -152,13 +155,12 @@ impl ClickHouseEventStore {
     /// counts the rows to delete.
     async fn plan(&self, erasure: &Erasure, asked: &[String]) -> Result<Plan> {
         let app = quote(erasure.app_id.as_str());
-        let before = erasure.requested_ms;
         let mut plan = Plan { identifiers: asked.iter().cloned().collect(), ..Plan::default() };
         for _ in 0..8 {
             let rows = self
                 .query(&format!(
                     "SELECT DISTINCT gaid, idfa, idfv, device_id FROM events WHERE app_id = {app} AND {}",
-                    own_rows(&plan.identifiers, before)
+                    own_rows(&plan.identifiers)
                 ))
                 .await?;
             let known = plan.identifiers.len();
@@ -178,7 +180,7 @@ impl ClickHouseEventStore {
             for row in self
                 .query(&format!(
                     "SELECT event_id, touch_id FROM attributions
-                     WHERE app_id = {app} AND install_at <= {before} AND device_id IN ({ids})"
+                     WHERE app_id = {app} AND device_id IN ({ids})"
                 ))
                 .await?
             {
@@ -189,7 +191,7 @@ impl ClickHouseEventStore {
         for row in self
             .query(&format!(
                 "SELECT id, kind, toString(day) AS day FROM events WHERE app_id = {app} AND {}",
-                self.device_rows(erasure, &plan)
+                Self::device_rows(&plan)
             ))
             .await?
         {
@@ -206,8 +208,8 @@ impl ClickHouseEventStore {
 
     /// The events a device erasure deletes: the device's own rows, the touchpoints its
     /// installs were credited to, and its installs.
-    fn device_rows(&self, erasure: &Erasure, plan: &Plan) -> String {
-        let mut terms = vec![own_rows(&plan.identifiers, erasure.requested_ms)];
+    fn device_rows(plan: &Plan) -> String {
+        let mut terms = vec![own_rows(&plan.identifiers)];
         if let Some(touches) = list(&plan.touch_ids) {
             terms.push(format!("(kind IN ('click', 'impression') AND id IN ({touches}))"));
         }
@@ -221,7 +223,7 @@ impl ClickHouseEventStore {
         let app = quote(erasure.app_id.as_str());
         self.execute(&format!(
             "ALTER TABLE events DELETE WHERE app_id = {app} AND {}",
-            self.device_rows(erasure, plan)
+            Self::device_rows(plan)
         ))
         .await?;
         if let Some(installs) = list(&plan.event_ids) {
@@ -247,7 +249,21 @@ impl ClickHouseEventStore {
             ))
             .await?;
         }
-        self.mutations_done().await?;
+        // Quarantined events keep the raw JSON as sent: those naming the device go too.
+        let values: Vec<String> = plan
+            .identifiers
+            .iter()
+            .filter_map(|id| id.split_once(':'))
+            .map(|(_, value)| format!("positionCaseInsensitive(raw, {}) > 0", quote(value)))
+            .collect();
+        if !values.is_empty() {
+            self.execute(&format!(
+                "ALTER TABLE quarantine DELETE WHERE app_id = {app} AND ({})",
+                values.join(" OR ")
+            ))
+            .await?;
+        }
+        self.mutations_done(&erasure.app_id).await?;
         // What remains of those days and of the device (its rows accepted after the request).
         if !days.is_empty() {
             self.execute(&format!(
@@ -284,12 +300,15 @@ impl ClickHouseEventStore {
         self.insert("erasures", format!("{line}\n")).await
     }
 
-    /// Waits until the database has no mutation left to run.
-    async fn mutations_done(&self) -> Result<()> {
+    /// Waits until the mutations of this app's erasures have run (others, of other apps or
+    /// by hand, are not waited for: each names its app in its command).
+    async fn mutations_done(&self, app_id: &AppId) -> Result<()> {
         let started = std::time::Instant::now();
         let sql = format!(
-            "SELECT count() AS pending FROM system.mutations WHERE database = {} AND is_done = 0",
-            quote(&self.database)
+            "SELECT count() AS pending FROM system.mutations
+             WHERE database = {} AND is_done = 0 AND position(command, {}) > 0",
+            quote(&self.database),
+            quote(app_id.as_str())
         );
         let mut pause = Duration::from_millis(20);
         loop {

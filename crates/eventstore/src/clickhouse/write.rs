@@ -78,6 +78,10 @@ impl ClickHouseEventStore {
             // Already applied (a replay after a restart).
             return Ok(ApplyOutcome { stored: 0, duplicates: batch.rows.len() as u64 });
         }
+        // Erasures first: they take what earlier batches stored (the pipeline already took
+        // this batch's rows from before the request out of it). A batch applied again after
+        // a crash finds them done and cannot bring erased rows back.
+        self.erase_all(&batch.erasures).await?;
         let stored_before: HashSet<StoredKey> = self.stored_rows(&batch.rows).await?;
         let mut outcome = ApplyOutcome::default();
         let mut seen: HashSet<StoredKey> = HashSet::new();
@@ -212,8 +216,6 @@ impl ClickHouseEventStore {
             }
         }
         self.insert("opt_outs", opt_outs).await?;
-        // Erasures after the batch's rows (they erase what was accepted before them).
-        self.erase_all(&batch.erasures).await?;
         let mut recorded = String::new();
         for (partition, offset) in &ends {
             let offset = state.positions.get(partition).map_or(*offset, |o| (*o).max(*offset));

@@ -120,19 +120,26 @@ fn erase_device(
     asked: &[String],
 ) -> Result<u64> {
     let app_id = erasure.app_id.as_str();
-    let before = erasure.requested_ms;
     // The device's identifiers: those asked for and those seen with them on a row.
+    // Until no pass adds one (a row may link two identifiers that only a later row ties to
+    // the device); usually two passes.
     let mut ids: HashSet<String> = asked.iter().cloned().collect();
-    for day in days {
-        blocks_of(tx, day, app_id, &mut |block| {
-            for row in &block.rows {
-                let row_ids = identifiers_of(row);
-                if row.received_ms <= before && row_ids.iter().any(|id| ids.contains(id)) {
-                    ids.extend(row_ids);
+    loop {
+        let known = ids.len();
+        for day in days {
+            blocks_of(tx, day, app_id, &mut |block| {
+                for row in &block.rows {
+                    let row_ids = identifiers_of(row);
+                    if row_ids.iter().any(|id| ids.contains(id)) {
+                        ids.extend(row_ids);
+                    }
                 }
-            }
-            Ok(())
-        })?;
+                Ok(())
+            })?;
+        }
+        if ids.len() == known {
+            break;
+        }
     }
     let id_list: Vec<&str> = ids.iter().map(String::as_str).collect();
     let marks = vec!["?"; id_list.len()].join(", ");
@@ -143,14 +150,11 @@ fn erase_device(
     {
         let mut statement = tx.prepare(&format!(
             "SELECT event_id, touch_id FROM attributions
-             WHERE app_id = ? AND install_at <= ? AND device_id IN ({marks})"
+             WHERE app_id = ? AND device_id IN ({marks})"
         ))?;
-        let values = [
-            rusqlite::types::Value::Text(app_id.to_owned()),
-            rusqlite::types::Value::Integer(before),
-        ]
-        .into_iter()
-        .chain(id_list.iter().map(|id| rusqlite::types::Value::Text((*id).to_owned())));
+        let values = [rusqlite::types::Value::Text(app_id.to_owned())]
+            .into_iter()
+            .chain(id_list.iter().map(|id| rusqlite::types::Value::Text((*id).to_owned())));
         let mut found = statement.query(params_from_iter(values))?;
         while let Some(row) = found.next()? {
             installs.insert(row.get(0)?);
@@ -166,8 +170,7 @@ fn erase_device(
         blocks_of(tx, day, app_id, &mut |block| {
             let (gone, kept): (Vec<EventRow>, Vec<EventRow>) =
                 block.rows.into_iter().partition(|row| {
-                    let own = row.received_ms <= before
-                        && identifiers_of(row).iter().any(|id| ids.contains(id));
+                    let own = identifiers_of(row).iter().any(|id| ids.contains(id));
                     let credited = matches!(row.kind, EventType::Click | EventType::Impression)
                         && touches.contains(&row.id);
                     own || credited
@@ -219,6 +222,13 @@ fn erase_device(
             tx.prepare_cached("DELETE FROM device_days WHERE app_key = ?1 AND device_key = ?2")?;
         for id in &ids {
             statement.execute(params![raw::text_key(app_id), raw::text_key(id)])?;
+        }
+        // Quarantined events keep the raw JSON as sent: those naming the device go too.
+        let mut statement = tx.prepare_cached(
+            "DELETE FROM quarantine WHERE app_id = ?1 AND instr(lower(raw), ?2) > 0",
+        )?;
+        for value in ids.iter().filter_map(|id| id.split_once(':').map(|(_, value)| value)) {
+            statement.execute(params![app_id, value])?;
         }
     }
     Ok(removed)

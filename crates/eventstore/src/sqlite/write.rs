@@ -147,6 +147,15 @@ pub(crate) fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<ApplyOut
     let mut fraud: HashMap<FraudKey<'_>, i64> = HashMap::default();
     let Writer { connection, partitions } = writer;
     let tx = connection.unchecked_transaction()?;
+    // Erasures first: they take what earlier batches stored (the pipeline already took this
+    // batch's rows from before the request out of it; its rows after the request stay).
+    if !batch.erasures.is_empty() {
+        let mut days: Vec<String> = partitions.iter().cloned().collect();
+        days.sort_unstable();
+        for erasure in &batch.erasures {
+            super::erase::erase(&tx, &days, erasure)?;
+        }
+    }
 
     // Installs are one per id whatever their time (as on ClickHouse): a copy re-sent with
     // another timestamp is found through the decisions already stored.
@@ -388,13 +397,6 @@ pub(crate) fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<ApplyOut
                     opt_out.received_ms
                 ])?;
             }
-        }
-    }
-    if !batch.erasures.is_empty() {
-        let mut days: Vec<String> = partitions.iter().cloned().collect();
-        days.sort_unstable();
-        for erasure in &batch.erasures {
-            super::erase::erase(&tx, &days, erasure)?;
         }
     }
     for (partition, offset) in batch.ends() {

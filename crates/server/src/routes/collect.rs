@@ -179,13 +179,17 @@ fn bounded(value: Option<&String>) -> Option<String> {
     value.map(|v| v.chars().take(128).collect::<String>()).filter(|v| !v.trim().is_empty())
 }
 
+/// The touchpoint a request to a tracking link records, and the link's app; for the
+/// touchpoint, how long to wait when the link and client address are over `limits.touch_*`
+/// (counted in `rate_limited_total{policy="touch"}`). Unknown links are a 404 before any counting, so
+/// made-up link ids cost a cached lookup, not a limiter entry.
 async fn touch(
     state: &AppState,
     client: &ClientInfo,
     link_id: &str,
     query: &HashMap<String, String>,
     kind: EventType,
-) -> ApiResult<(LoggedEvent, std::sync::Arc<unmogrowp_storage::App>)> {
+) -> ApiResult<(Result<LoggedEvent, std::time::Duration>, std::sync::Arc<unmogrowp_storage::App>)> {
     let link = match LinkId::parse(link_id) {
         Some(id) => state.ingest.link(&id).await?,
         None => None,
@@ -196,6 +200,12 @@ async fn touch(
         .app_by_id(&link.app_id)
         .await?
         .ok_or_else(|| ApiError::not_found("tracking link"))?;
+    let key = format!("{}|{}", link.id, crate::limits::address_key(client.ip));
+    if let Err(wait) = state.limits.touch.check(&key).await {
+        metrics::counter!(crate::metric_names::RATE_LIMITED_TOTAL, "policy" => "touch")
+            .increment(1);
+        return Ok((Err(wait), app));
+    }
     let now = jiff::Timestamp::now().as_millisecond();
     let id = uuid::Uuid::now_v7().simple().to_string();
     let event = LoggedEvent {
@@ -222,7 +232,7 @@ async fn touch(
         revenue: None,
         properties: None,
     };
-    Ok((event, app))
+    Ok((Ok(event), app))
 }
 
 /// Where a click goes: the app's store page; Android store pages carry the click id in the
@@ -247,7 +257,6 @@ pub fn redirect_target(app: &unmogrowp_storage::App, click_id: &str) -> String {
            ("sub1" = Option<String>, Query, description = "Free sub-parameters sub1 to sub5")),
     responses(
         (status = 302, description = "To the store; Android gets `referrer=unmogrowp_click_id%3D<click_id>`"),
-        (status = 429, description = "Too many clicks on this link from this address (`limits.touch_*`); see Retry-After", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "Unknown link (nothing recorded)", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
         (status = 503, description = "Overloaded; see Retry-After", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
     ))]
@@ -257,24 +266,23 @@ pub async fn click(
     Path(link_id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
-    admit_touch(&state, &client, &link_id).await?;
     let (event, app) = touch(&state, &client, &link_id, &query, EventType::Click).await?;
-    let target = redirect_target(&app, &event.id);
-    state.ingest.record_touch(event).await?;
+    // Over the limit, the person is still sent to the store (an install must not be lost to
+    // a shared address); the click is just not recorded, so it can win nothing.
+    let target = match event {
+        Ok(event) => {
+            let target = redirect_target(&app, &event.id);
+            state.ingest.record_touch(event).await?;
+            target
+        }
+        Err(_) => app.store_url.clone(),
+    };
     let mut response = StatusCode::FOUND.into_response();
     let location = HeaderValue::from_str(&target)
         .map_err(|_| ApiError::internal(anyhow::anyhow!("store url is not a header value")))?;
     response.headers_mut().insert(header::LOCATION, location);
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
-}
-
-/// Counts a click or impression against `limits.touch_*` for the link and the client's
-/// address (before the link is even looked up: a flood costs a counter, not a query).
-async fn admit_touch(state: &AppState, client: &ClientInfo, link_id: &str) -> ApiResult<()> {
-    let link: String = link_id.chars().take(64).collect();
-    let key = format!("{link}|{}", crate::limits::address_key(client.ip));
-    crate::limits::admit_key(&state.limits.touch, &key).await
 }
 
 /// Records an impression (a view-through touchpoint).
@@ -291,8 +299,8 @@ pub async fn impression(
     Path(link_id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<StatusCode> {
-    admit_touch(&state, &client, &link_id).await?;
     let (event, _) = touch(&state, &client, &link_id, &query, EventType::Impression).await?;
+    let event = event.map_err(|wait| crate::limits::refusal(&state.limits.touch, wait))?;
     state.ingest.record_touch(event).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,6 +1,6 @@
 //! Erasure of a device's data (GDPR article 17, the right to erasure), and of a deleted app's
 //! events. A request is recorded, then travels through the event log like an event: the worker
-//! that owns the app carries it out in log order (everything accepted before the request goes,
+//! that owns the app carries it out in log order (everything before the request in the log goes,
 //! from the event store and the attribution index), and the event store records that it did.
 
 use crate::audit::Audit;
@@ -41,7 +41,8 @@ pub struct ErasureView {
     /// `pending` until the event store has carried it out, then `completed`.
     #[schema(example = "completed")]
     pub status: &'static str,
-    /// When it was asked (RFC 3339, UTC). Rows accepted up to this moment are erased.
+    /// When it was asked (RFC 3339, UTC). Everything the device sent before the request
+    /// reached the event log is erased.
     pub requested_at: String,
     /// When it was carried out (RFC 3339, UTC); null while pending.
     pub completed_at: Option<String>,

@@ -221,18 +221,49 @@ async fn clicks_and_impressions_are_limited_per_link_and_address() {
         let app = &app;
         async move { app.call_with(Method::GET, &path, None, None, &[("x-forwarded-for", from)]).await }
     };
-    for _ in 0..3 {
-        assert_eq!(click(paths[0].clone(), "198.51.100.7").await.status, 302);
+    let mut referrers = 0;
+    for _ in 0..4 {
+        let reply = click(paths[0].clone(), "198.51.100.7").await;
+        // Over the limit the person still reaches the store, without a click id to carry.
+        assert_eq!(reply.status, 302, "{}", reply.text);
+        let location = reply.header("location").unwrap().to_owned();
+        assert!(location.starts_with("https://play.google.com/"), "{location}");
+        referrers += usize::from(location.contains("unmogrowp_click_id"));
     }
-    let refused = click(paths[0].clone(), "198.51.100.7").await;
+    assert_eq!(referrers, 3, "the fourth click was not recorded");
+    // The impression pixel of the same link shares the budget, and answers 429.
+    let impression = paths[0].replacen("/c/", "/i/", 1);
+    let refused = click(impression, "198.51.100.7").await;
     assert_eq!(refused.status, 429, "{}", refused.text);
     assert!(refused.header("retry-after").is_some());
     assert_eq!(refused.header("ratelimit-policy"), Some("\"touch\";q=3;w=180"));
-    // The impression pixel of the same link shares the budget.
-    let impression = paths[0].replacen("/c/", "/i/", 1);
-    assert_eq!(click(impression, "198.51.100.7").await.status, 429);
     // Another address on that link, and the same address on another link, are not held back.
-    assert_eq!(click(paths[0].clone(), "198.51.100.8").await.status, 302);
-    assert_eq!(click(paths[1].clone(), "198.51.100.7").await.status, 302);
+    assert!(
+        click(paths[0].clone(), "198.51.100.8")
+            .await
+            .header("location")
+            .unwrap()
+            .contains("unmogrowp_click_id")
+    );
+    assert!(
+        click(paths[1].clone(), "198.51.100.7")
+            .await
+            .header("location")
+            .unwrap()
+            .contains("unmogrowp_click_id")
+    );
+    // Unknown links answer 404 and count against nothing.
+    let unknown = format!("/c/{}", uuid::Uuid::now_v7());
+    assert_eq!(click(unknown, "198.51.100.7").await.status, 404);
+    crate::collect::settle(&app).await;
+    let summary = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/apps/{app_id}/reports/summary"),
+            Some(&owner.access_token),
+            None,
+        )
+        .await;
+    assert_eq!(summary.body["totals"]["clicks"], 5, "{}", summary.text);
     app.stop().await;
 }

@@ -75,7 +75,23 @@ pub async fn erasing_a_device_removes_its_rows_decisions_and_counts(store: &dyn 
         of_device(row(OTHER_APP, "other-a", EventType::Session, "meta", T0), Some("AAA-1"), None),
     ];
     let attributions = vec![decision_a, decision(&install_b, "attributed", "unity")];
-    store.apply(Batch { rows, attributions, last_offset: 10, ..Batch::default() }).await.unwrap();
+    let quarantined = |index: u32, raw: &str| QuarantinedRow {
+        app_id: app_id(APP),
+        received_ms: T0 + i64::from(index),
+        index,
+        event_id: Some(format!("bad-{index}")),
+        code: "invalid_timestamp".to_owned(),
+        message: "timestamp: not RFC 3339".to_owned(),
+        raw: raw.to_owned(),
+    };
+    let quarantined = vec![
+        quarantined(0, r#"{"id":"bad-0","device":{"gaid":"AAA-1"}}"#),
+        quarantined(1, r#"{"id":"bad-1","device":{"gaid":"BBB-1"}}"#),
+    ];
+    store
+        .apply(Batch { rows, attributions, quarantined, last_offset: 10, ..Batch::default() })
+        .await
+        .unwrap();
 
     // The request, asked by the advertising id as the device reports it, in a batch that
     // also carries a session of A accepted after the request (new data: it stays).
@@ -98,6 +114,14 @@ pub async fn erasing_a_device_removes_its_rows_decisions_and_counts(store: &dyn 
     assert!(store.erasure(&app_id(OTHER_APP), &request.id).await.unwrap().is_none());
     assert_eq!(exported(store, APP).await, ["buy-b", "install-b", "late-a", "session-b"]);
     assert_eq!(exported(store, OTHER_APP).await, ["other-a"], "other apps keep the device");
+    let kept: Vec<Option<String>> = store
+        .quarantined(&app_id(APP), 10, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| row.event_id)
+        .collect();
+    assert_eq!(kept, [Some("bad-1".to_owned())], "quarantined events naming the device go");
 
     let totals = store.summary(&query(vec![])).await.unwrap();
     let counts = &totals[0].counts;
