@@ -173,7 +173,6 @@ pub(crate) trait ErasuresBackend: Send + Sync {
         org_id: &OrgId,
         app_id: &AppId,
         id: &unmogrowp_domain::ErasureId,
-        subject_hash: &str,
         requested_by: &UserId,
         requested_at: UnixMillis,
     ) -> Result<ErasureRequest>;

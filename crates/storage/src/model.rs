@@ -460,8 +460,6 @@ pub struct ErasureRequest {
     pub org_id: OrgId,
     /// The app whose data is erased.
     pub app_id: unmogrowp_domain::AppId,
-    /// SHA-256 of the device identifiers asked for (hex); the identifiers are not kept.
-    pub subject_hash: String,
     /// Who asked (`None` once the user is gone).
     pub requested_by: Option<UserId>,
     /// When it was asked, in milliseconds since the Unix epoch.

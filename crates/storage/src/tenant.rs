@@ -256,19 +256,18 @@ impl<L: ManagesApps> Tenant<'_, L> {
         self.backend.set_blocked_ranges(self.org(), ranges).await
     }
 
-    /// Records the request `id` to erase a device's data from the app (`subject_hash`:
-    /// SHA-256 hex of what was asked), made by the handle's user at `requested_at` (ms).
+    /// Records the request `id` to erase a device's data from the app, made by the handle's
+    /// user at `requested_at` (ms). Nothing of the device is kept.
     ///
     /// [`StorageError::NotFound`] when the organization has no such app.
     pub async fn create_erasure(
         &self,
         app_id: &AppId,
         id: &unmogrowp_domain::ErasureId,
-        subject_hash: &str,
         requested_at: unmogrowp_domain::time::UnixMillis,
     ) -> Result<ErasureRequest> {
         let user = &self.membership.user_id;
-        self.backend.create_erasure(self.org(), app_id, id, subject_hash, user, requested_at).await
+        self.backend.create_erasure(self.org(), app_id, id, user, requested_at).await
     }
 
     /// An erasure request of the app; `None` when the organization has no such request.

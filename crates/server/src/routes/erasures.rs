@@ -12,7 +12,6 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::{Deserialize, Serialize};
-use sha2::Digest;
 use unmogrowp_domain::erasure::{Erasure, ErasureScope, device_identifiers};
 use unmogrowp_domain::event::LogRecord;
 use unmogrowp_domain::time::rfc3339;
@@ -122,7 +121,6 @@ pub async fn create_erasure(
 ) -> ApiResult<(StatusCode, HeaderMap, Json<ErasureView>)> {
     let identifiers = device_identifiers(&request.device_id)
         .map_err(|error| ApiError::invalid_field("device_id", error.to_string()))?;
-    let subject_hash = hex::encode(sha2::Sha256::digest(identifiers.join("\n").as_bytes()));
     let app = &found.app;
     let erasure = Erasure {
         id: ErasureId::generate(),
@@ -135,7 +133,7 @@ pub async fn create_erasure(
     // Logged first: a request the log took is carried out even if recording it fails (the
     // caller retries, and a second erasure of the same device changes nothing).
     append_erasure(&state, erasure).await?;
-    let recorded = found.tenant().create_erasure(&app.id, &id, &subject_hash, requested_ms).await?;
+    let recorded = found.tenant().create_erasure(&app.id, &id, requested_ms).await?;
     Audit::new("erasure.requested", &client)
         .by(&found.auth)
         .target(format!("app:{}", app.id))
