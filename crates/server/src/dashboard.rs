@@ -1,6 +1,7 @@
 //! The web dashboard: the static SvelteKit build in `web/build`, embedded in release binaries
 //! (read from the source tree's `web/build` in debug builds), served at `/`. Client-side routes (`/apps`, `/login`…)
-//! get the single-page shell; unknown API-looking paths keep answering problem+json 404s.
+//! get the single-page shell; any other page path gets it with 404 (the shell shows its
+//! not-found view); unknown API-looking paths keep answering problem+json 404s.
 //! When the dashboard was not built (`npm run build` in `web/`), `/` serves a short page that
 //! points at the API documentation instead.
 
@@ -46,6 +47,26 @@ fn load(file: &str) -> Option<Asset> {
 
 /// The single-page shell every client-side route loads.
 const SHELL: &str = "index.html";
+
+/// The dashboard's client-side routes (`/`, `/apps`, `/login`…; `*` matches one segment),
+/// listed from `web/src/routes` when the server is built.
+pub const CLIENT_ROUTES: &[&str] = include!(concat!(env!("OUT_DIR"), "/client_routes.rs"));
+
+/// Whether `path` is one of the dashboard's pages (a trailing slash is the same page).
+pub fn is_client_route(path: &str) -> bool {
+    let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
+    CLIENT_ROUTES.iter().any(|route| {
+        let (mut want, mut got) = (route.split('/'), path.split('/'));
+        loop {
+            match (want.next(), got.next()) {
+                (None, None) => return true,
+                (Some("*"), Some(segment)) if !segment.is_empty() => {}
+                (Some(a), Some(b)) if a == b => {}
+                _ => return false,
+            }
+        }
+    })
+}
 
 /// Paths that belong to the API and collection endpoints: never answered with the dashboard.
 const RESERVED_PREFIXES: &[&str] = &["/api/", "/v1/", "/c/", "/i/"];
@@ -118,14 +139,19 @@ pub async fn fallback(method: Method, uri: Uri) -> Response {
     if let Some(response) = asset_response(file) {
         return response;
     }
-    // A missing file with an extension is a real 404 (a stale asset link); anything else is a
-    // client-side route and gets the shell.
+    // A missing file with an extension is a real 404 (a stale asset link).
     let last = file.rsplit('/').next().unwrap_or_default();
     if last.contains('.') {
         return ApiError::not_found("dashboard asset").into_response();
     }
+    // A page of the dashboard gets the shell; any other path gets the shell too (it shows
+    // its not-found view) but with 404, so that monitors and crawlers see the truth.
     match asset_response(SHELL) {
-        Some(response) => response,
+        Some(response) if is_client_route(path) => response,
+        Some(mut response) => {
+            *response.status_mut() = StatusCode::NOT_FOUND;
+            response
+        }
         None => problem_for_status(StatusCode::NOT_FOUND).into_response(),
     }
 }
@@ -154,4 +180,19 @@ fn asset_response(file: &str) -> Option<Response> {
     };
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     Some(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CLIENT_ROUTES, is_client_route};
+
+    #[test]
+    fn the_dashboard_pages_are_known_and_nothing_else() {
+        for page in ["/", "/apps", "/apps/", "/login", "/team", "/reset-password", "/postbacks"] {
+            assert!(is_client_route(page), "{page} in {CLIENT_ROUTES:?}");
+        }
+        for other in ["/definitely-not-a-page", "/apps/extra", "/log", "/loginx", "//apps"] {
+            assert!(!is_client_route(other), "{other}");
+        }
+    }
 }

@@ -115,8 +115,13 @@ fn needs_problem_body(response: &Response) -> bool {
     if !(status.is_client_error() || status.is_server_error()) {
         return false;
     }
+    // Problem documents, and the dashboard's shell for an unknown page (an HTML 404 that
+    // shows its own not-found view), are deliberate bodies.
     let content_type = response.headers().get(header::CONTENT_TYPE);
-    !content_type.is_some_and(|value| value.as_bytes().starts_with(PROBLEM_JSON.as_bytes()))
+    !content_type.is_some_and(|value| {
+        let value = value.as_bytes();
+        value.starts_with(PROBLEM_JSON.as_bytes()) || value.starts_with(b"text/html")
+    })
 }
 
 static HSTS: HeaderValue = HeaderValue::from_static("max-age=63072000; includeSubDomains");

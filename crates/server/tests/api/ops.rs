@@ -109,6 +109,36 @@ async fn the_root_page_says_what_this_is() {
     app.stop().await;
 }
 
+/// Every page of the dashboard loads directly; any other page path answers 404 (with the
+/// shell, which shows its not-found view), so monitors and crawlers see the truth.
+#[tokio::test]
+async fn unknown_pages_answer_404_and_every_dashboard_page_loads() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    let built =
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/build/index.html"))
+            .exists();
+    assert!(unmogrowp_server::dashboard::CLIENT_ROUTES.len() >= 14);
+    for route in unmogrowp_server::dashboard::CLIENT_ROUTES {
+        let path = route.replace('*', "x");
+        let response = app.get(&path).await;
+        let expected = if built || path == "/" { 200 } else { 404 };
+        assert_eq!(response.status(), expected, "{path}");
+    }
+    for path in ["/definitely-not-a-page", "/apps/nothing-here", "/login/extra"] {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), 404, "{path}");
+        let body = response.text().await.unwrap();
+        if built {
+            assert!(body.contains("<html"), "{path}: the shell, to show its not-found view: {body}");
+        }
+    }
+    // API-looking paths keep their problem documents.
+    let api = app.get("/api/v1/nothing").await;
+    assert_eq!(api.status(), 404);
+    assert_eq!(api.headers()["content-type"], "application/problem+json");
+    app.stop().await;
+}
+
 /// The dashboard's typed client is generated from `web/openapi.json`: it must be exactly the
 /// document the server serves (refresh it with
 /// `curl -s http://127.0.0.1:8080/api/openapi.json > web/openapi.json`).
