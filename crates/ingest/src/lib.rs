@@ -245,6 +245,12 @@ impl Ingest {
         self.keys.invalidate_all();
     }
 
+    /// Forgets the cached tracking link (after it was changed or deleted), so the next click
+    /// reads it from the store.
+    pub async fn forget_link(&self, link_id: &LinkId) {
+        self.links.invalidate(link_id).await;
+    }
+
     /// Forgets the cached S2S key (after it was revoked or changed), so the next request
     /// reads it from the store.
     pub async fn forget_key(&self, key_id: &KeyId) {

@@ -81,6 +81,10 @@ impl AppState {
                 self.ingest.forget_app(&id, &token).await;
                 self.pipeline.forget_app_settings();
             }
+            Invalidation::Link { id } => {
+                let id = unmogrowp_domain::LinkId::from_stored(id);
+                self.ingest.forget_link(&id).await;
+            }
             Invalidation::Key { id } => {
                 let id = unmogrowp_domain::KeyId::from_stored(id);
                 self.ingest.forget_key(&id).await;

@@ -100,6 +100,11 @@ pub enum Invalidation {
         /// The app's SDK token.
         token: String,
     },
+    /// A tracking link changed or was deleted.
+    Link {
+        /// The link's id.
+        id: String,
+    },
     /// An S2S key was revoked.
     Key {
         /// The key's id.

@@ -184,9 +184,44 @@ pub(crate) trait ErasuresBackend: Send + Sync {
     ) -> Result<Option<ErasureRequest>>;
 }
 
+/// Changes to an organization's links and postbacks, and a delivery retried by hand. Each
+/// answers [`crate::StorageError::NotFound`] for an object not of this organization and app.
+#[async_trait::async_trait]
+pub(crate) trait ChangesBackend: Send + Sync {
+    async fn update_link(
+        &self,
+        org_id: &OrgId,
+        app_id: &AppId,
+        link_id: &LinkId,
+        patch: LinkPatch,
+    ) -> Result<Link>;
+    async fn delete_link(&self, org_id: &OrgId, app_id: &AppId, link_id: &LinkId) -> Result<()>;
+    async fn update_postback(
+        &self,
+        org_id: &OrgId,
+        app_id: &AppId,
+        postback_id: &str,
+        patch: PostbackPatch,
+    ) -> Result<Postback>;
+    async fn delete_postback(
+        &self,
+        org_id: &OrgId,
+        app_id: &AppId,
+        postback_id: &str,
+    ) -> Result<()>;
+    /// Sets a failed delivery pending again, due now ([`crate::StorageError::Refused`] when it
+    /// is not failed).
+    async fn retry_delivery(
+        &self,
+        org_id: &OrgId,
+        app_id: &AppId,
+        delivery_id: &str,
+    ) -> Result<Delivery>;
+}
+
 #[async_trait::async_trait]
 pub(crate) trait StoreBackend:
-    AccountsBackend + TenantBackend + AppsBackend + ErasuresBackend + 'static
+    AccountsBackend + TenantBackend + AppsBackend + ErasuresBackend + ChangesBackend + 'static
 {
     fn kind(&self) -> Backend;
     async fn ping(&self) -> Result<()>;

@@ -434,6 +434,34 @@ pub struct Link {
     pub created_at: UnixMillis,
 }
 
+/// Fields of a tracking link to change ([`Tenant::update_link`](crate::Tenant::update_link));
+/// `None` keeps the current value. The caller validates the labels.
+#[derive(Clone, Debug, Default)]
+pub struct LinkPatch {
+    /// The ad network.
+    pub network: Option<String>,
+    /// The campaign name.
+    pub campaign: Option<String>,
+    /// The ad group (empty for none).
+    pub adgroup: Option<String>,
+    /// The creative (empty for none).
+    pub creative: Option<String>,
+    /// Whether opens through it count as re-engagements.
+    pub retargeting: Option<bool>,
+}
+
+/// Fields of a postback to change ([`Tenant::update_postback`](crate::Tenant::update_postback));
+/// `None` keeps the current value. The caller validates the template.
+#[derive(Clone, Debug, Default)]
+pub struct PostbackPatch {
+    /// The network whose installs and events trigger it.
+    pub network: Option<String>,
+    /// The URL template.
+    pub url_template: Option<String>,
+    /// `install` and/or in-app event names.
+    pub events: Option<Vec<String>>,
+}
+
 /// A tracking link to create with [`Tenant::create_link`](crate::Tenant::create_link); the store
 /// assigns the id and time. The caller validates the labels.
 #[derive(Clone, Debug)]

@@ -310,6 +310,30 @@ impl<L: ManagesLinks> Tenant<'_, L> {
     pub async fn create_link(&self, app_id: &AppId, link: NewLink) -> Result<Link> {
         self.backend.create_link(self.org(), app_id, link, &self.membership.user_id).await
     }
+
+    /// Changes the fields set in `patch` and returns the link. Touchpoints recorded before keep
+    /// the network and campaign they were recorded with.
+    ///
+    /// [`StorageError::NotFound`] when the app has no such link in this organization.
+    pub async fn update_link(
+        &self,
+        app_id: &AppId,
+        link_id: &unmogrowp_domain::LinkId,
+        patch: LinkPatch,
+    ) -> Result<Link> {
+        self.backend.update_link(self.org(), app_id, link_id, patch).await
+    }
+
+    /// Deletes the link: its click and impression URLs stop recording (404).
+    ///
+    /// [`StorageError::NotFound`] when the app has no such link in this organization.
+    pub async fn delete_link(
+        &self,
+        app_id: &AppId,
+        link_id: &unmogrowp_domain::LinkId,
+    ) -> Result<()> {
+        self.backend.delete_link(self.org(), app_id, link_id).await
+    }
 }
 
 impl<L: ManagesPostbacks> Tenant<'_, L> {
@@ -318,6 +342,34 @@ impl<L: ManagesPostbacks> Tenant<'_, L> {
     /// [`StorageError::NotFound`] when the organization has no such app.
     pub async fn create_postback(&self, app_id: &AppId, postback: NewPostback) -> Result<Postback> {
         self.backend.create_postback(self.org(), app_id, postback, &self.membership.user_id).await
+    }
+
+    /// Changes the fields set in `patch` and returns the postback; deliveries already queued
+    /// keep their URL.
+    ///
+    /// [`StorageError::NotFound`] when the app has no such postback in this organization.
+    pub async fn update_postback(
+        &self,
+        app_id: &AppId,
+        postback_id: &str,
+        patch: PostbackPatch,
+    ) -> Result<Postback> {
+        self.backend.update_postback(self.org(), app_id, postback_id, patch).await
+    }
+
+    /// Deletes the postback and its deliveries (pending ones are not sent).
+    ///
+    /// [`StorageError::NotFound`] when the app has no such postback in this organization.
+    pub async fn delete_postback(&self, app_id: &AppId, postback_id: &str) -> Result<()> {
+        self.backend.delete_postback(self.org(), app_id, postback_id).await
+    }
+
+    /// Sets a failed delivery pending again, due now: it gets one more attempt.
+    ///
+    /// [`StorageError::NotFound`] when the app has no such delivery in this organization;
+    /// [`StorageError::Refused`] when it is not failed.
+    pub async fn retry_delivery(&self, app_id: &AppId, delivery_id: &str) -> Result<Delivery> {
+        self.backend.retry_delivery(self.org(), app_id, delivery_id).await
     }
 }
 

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use unmogrowp_domain::time::rfc3339;
 use unmogrowp_domain::validate::FieldErrors;
 use unmogrowp_storage::tenant::{AsMember, AsViewer};
-use unmogrowp_storage::{Link, NewLink};
+use unmogrowp_storage::{Link, LinkPatch, NewLink};
 
 /// A tracking link to create.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -163,4 +163,117 @@ pub async fn list_links(
     let (tenant, app_id) = (found.tenant(), &found.app.id);
     let public_url = state.config.public_url();
     Ok(Json(tenant.links(app_id).await?.iter().map(|link| view(link, &public_url)).collect()))
+}
+
+/// Fields of a tracking link to change; fields left out keep their value.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateLinkRequest {
+    /// The ad network: 1 to 100 characters without control characters.
+    #[schema(
+        pattern = r"^[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]([^\x00-\x1f\x7f-\x9f]{0,98}[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
+    pub network: Option<String>,
+    /// The campaign name: 1 to 100 characters without control characters.
+    #[schema(
+        pattern = r"^[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]([^\x00-\x1f\x7f-\x9f]{0,98}[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
+    pub campaign: Option<String>,
+    /// The ad group: up to 100 characters; empty for none.
+    #[schema(
+        pattern = r"^[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*([^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]([^\x00-\x1f\x7f-\x9f]{0,98}[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?)?[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
+    pub adgroup: Option<String>,
+    /// The creative: up to 100 characters; empty for none.
+    #[schema(
+        pattern = r"^[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*([^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]([^\x00-\x1f\x7f-\x9f]{0,98}[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?)?[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
+    pub creative: Option<String>,
+    /// Whether opens through it count as re-engagements.
+    pub retargeting: Option<bool>,
+}
+
+/// The path of one tracking link.
+#[derive(Deserialize)]
+pub struct LinkPath {
+    /// The link's id.
+    pub link_id: String,
+}
+
+fn link_id(path: &LinkPath) -> ApiResult<unmogrowp_domain::LinkId> {
+    unmogrowp_domain::LinkId::parse(&path.link_id).ok_or_else(|| ApiError::not_found("link"))
+}
+
+/// Changes a tracking link. Touchpoints recorded before keep the network and campaign they
+/// were recorded with; later ones are credited to the new values.
+#[utoipa::path(patch, path = "/api/v1/apps/{app_id}/links/{link_id}", tag = "links", security(("bearer" = [])),
+    params(("app_id" = String, Path, description = "The app's id"), ("link_id" = String, Path, description = "The link's id")),
+    request_body = UpdateLinkRequest,
+    responses((status = 200, description = "The changed link", body = LinkView),
+              (status = 404, description = "No such app or link", body = crate::error::ProblemDocument, content_type = "application/problem+json")))]
+pub async fn update_link(
+    State(state): State<AppState>,
+    found: TenantApp<AsMember>,
+    client: ClientInfo,
+    Path(path): Path<LinkPath>,
+    ApiJson(request): ApiJson<UpdateLinkRequest>,
+) -> ApiResult<Json<LinkView>> {
+    let id = link_id(&path)?;
+    let mut errors = FieldErrors::new();
+    let mut text = |field: &str, value: Option<&str>, required: bool| {
+        value.map(|value| label(&mut errors, field, Some(value), required))
+    };
+    let network = text("network", request.network.as_deref(), true);
+    let campaign = text("campaign", request.campaign.as_deref(), true);
+    let adgroup = text("adgroup", request.adgroup.as_deref(), false);
+    let creative = text("creative", request.creative.as_deref(), false);
+    if network.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(unmogrowp_eventstore::ORGANIC)) {
+        errors.push("network", "`organic` is reserved for installs without a touchpoint");
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors.into_vec()));
+    }
+    let patch =
+        LinkPatch { network, campaign, adgroup, creative, retargeting: request.retargeting };
+    let link =
+        found.tenant().update_link(&found.app.id, &id, patch).await.map_err(
+            |error| match error {
+                unmogrowp_storage::StorageError::NotFound => ApiError::not_found("link"),
+                other => other.into(),
+            },
+        )?;
+    state.invalidate(crate::shared::Invalidation::Link { id: id.to_string() }).await;
+    Audit::new("link.changed", &client)
+        .by(&found.auth)
+        .target(format!("link:{id}"))
+        .details(&serde_json::json!({ "network": link.network, "campaign": link.campaign, "adgroup": link.adgroup, "creative": link.creative, "retargeting": link.retargeting }))
+        .record(&state.store, &found.auth)
+        .await;
+    Ok(Json(view(&link, &state.config.public_url())))
+}
+
+/// Deletes a tracking link: its click and impression URLs answer 404 from now on (what they
+/// recorded stays in reports).
+#[utoipa::path(delete, path = "/api/v1/apps/{app_id}/links/{link_id}", tag = "links", security(("bearer" = [])),
+    params(("app_id" = String, Path, description = "The app's id"), ("link_id" = String, Path, description = "The link's id")),
+    responses((status = 204, description = "Deleted"),
+              (status = 404, description = "No such app or link", body = crate::error::ProblemDocument, content_type = "application/problem+json")))]
+pub async fn delete_link(
+    State(state): State<AppState>,
+    found: TenantApp<AsMember>,
+    client: ClientInfo,
+    Path(path): Path<LinkPath>,
+) -> ApiResult<StatusCode> {
+    let id = link_id(&path)?;
+    found.tenant().delete_link(&found.app.id, &id).await.map_err(|error| match error {
+        unmogrowp_storage::StorageError::NotFound => ApiError::not_found("link"),
+        other => other.into(),
+    })?;
+    state.invalidate(crate::shared::Invalidation::Link { id: id.to_string() }).await;
+    Audit::new("link.deleted", &client)
+        .by(&found.auth)
+        .target(format!("link:{id}"))
+        .record(&state.store, &found.auth)
+        .await;
+    Ok(StatusCode::NO_CONTENT)
 }

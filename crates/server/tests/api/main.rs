@@ -30,6 +30,7 @@ mod attribution;
 mod clickhouse;
 mod collect;
 mod correctness;
+mod edits;
 mod email;
 mod errors;
 mod hardening;

@@ -129,7 +129,10 @@ async fn unknown_pages_answer_404_and_every_dashboard_page_loads() {
         assert_eq!(response.status(), 404, "{path}");
         let body = response.text().await.unwrap();
         if built {
-            assert!(body.contains("<html"), "{path}: the shell, to show its not-found view: {body}");
+            assert!(
+                body.contains("<html"),
+                "{path}: the shell, to show its not-found view: {body}"
+            );
         }
     }
     // API-looking paths keep their problem documents.

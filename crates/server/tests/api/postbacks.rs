@@ -14,8 +14,8 @@ use std::time::Duration;
 use unmogrowp_testkit::{TestApp, TestBackend};
 
 #[derive(Clone, Default)]
-struct Network {
-    received: Arc<Mutex<Vec<String>>>,
+pub(crate) struct Network {
+    pub(crate) received: Arc<Mutex<Vec<String>>>,
     failures_left: Arc<Mutex<u32>>,
 }
 
@@ -29,7 +29,7 @@ async fn postback(State(network): State<Network>, RawQuery(query): RawQuery) -> 
     StatusCode::OK
 }
 
-async fn start_network(failures: u32) -> (String, Network) {
+pub(crate) async fn start_network(failures: u32) -> (String, Network) {
     let network = Network { failures_left: Arc::new(Mutex::new(failures)), ..Network::default() };
     let router = Router::new().route("/pb", get(postback)).with_state(network.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -6,12 +6,14 @@
 
 mod accounts;
 mod apps;
+mod changes;
 mod erasures;
 mod rows;
 mod tenant;
 
 pub(crate) use accounts::implement_accounts;
 pub(crate) use apps::implement_apps;
+pub(crate) use changes::implement_changes;
 pub(crate) use erasures::implement_erasures;
 pub(crate) use rows::*;
 pub(crate) use tenant::implement_tenant;
@@ -34,6 +36,7 @@ macro_rules! implement_store_backend {
         $crate::queries::implement_tenant!($store);
         $crate::queries::implement_apps!($store);
         $crate::queries::implement_erasures!($store);
+        $crate::queries::implement_changes!($store);
     };
 }
 
