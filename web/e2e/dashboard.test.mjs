@@ -141,6 +141,20 @@ test('dashboard flow against the demo server', { timeout: 300_000 }, async (t) =
 			const row = page.locator('[data-testid="links-table"] tr', { hasText: campaign });
 			await row.waitFor();
 			assert.equal((await row.getByTestId('click-url').textContent())?.trim(), shown);
+			// Changed: the row shows the new campaign and keeps its URL.
+			await row.getByTestId('edit-link').click();
+			assert.equal(await page.inputValue('#link-campaign'), campaign, 'the form holds the link');
+			await page.fill('#link-campaign', `${campaign}_renamed`);
+			await page.getByTestId('create-link').click();
+			const renamed = page.locator('[data-testid="links-table"] tr', { hasText: `${campaign}_renamed` });
+			await renamed.waitFor({ timeout: 10_000 });
+			assert.equal((await renamed.getByTestId('click-url').textContent())?.trim(), shown, 'same URL');
+			// Deleted, after a confirmation.
+			await renamed.getByTestId('delete-link').click();
+			await renamed.getByTestId('confirm-delete-link').click();
+			await poll('the deleted link to leave the table', async () => (await renamed.count()) === 0, { timeoutMs: 10_000 });
+			const gone = await fetch(shown, { redirect: 'manual' });
+			assert.equal(gone.status, 404, 'a deleted link records nothing');
 		});
 
 		await step('4. an install sent through the SDK endpoint shows up live', async () => {
