@@ -95,29 +95,54 @@ impl Seeder<'_> {
         self.records.len() - 1
     }
 
-    /// What an installed user does afterwards: sessions over the following days, sometimes
-    /// purchases.
+    /// What an installed user does afterwards, day by day: active on the install day with
+    /// probability 0.9, and `n` days later with `0.35 · n^-0.55` (about 35 % on day 1, 12 % on
+    /// day 7, 5 % on day 30: the decay mobile games show); one or two sessions on an active day.
+    /// Purchases come mostly from users who stayed: the chance per active day grows from 4 %
+    /// on the first days to 25 % from the second week on.
     fn engage(&mut self, device: &Device, installed_at: i64) {
-        let sessions = self.rng.random_range(1..8);
-        let mut at = installed_at;
-        for _ in 0..sessions {
-            at += self.rng.random_range(600_000..2 * 86_400_000);
-            if at > self.now {
+        const DAY: i64 = 86_400_000;
+        let install_day = installed_at.div_euclid(DAY) * DAY;
+        let mut day: i64 = 0;
+        loop {
+            let day_start = install_day + day * DAY;
+            if day_start > self.now {
                 break;
             }
-            self.push(EventType::Session, at, device.clone(), None);
-            if self.rng.random_bool(0.12) {
-                let index = self.push(EventType::Event, at + 60_000, device.clone(), None);
-                let (currency, amount) = match self.rng.random_range(0..10) {
-                    0..=5 => ("USD", [0.99, 4.99, 9.99, 19.99][self.rng.random_range(0..4)]),
-                    6..=8 => ("EUR", [0.99, 4.99, 9.99][self.rng.random_range(0..3)]),
-                    _ => ("BRL", [4.9, 24.9, 49.9][self.rng.random_range(0..3)]),
-                };
-                let record = &mut self.records[index];
-                record.name = Some("purchase".to_owned());
-                record.revenue = Some(Money { amount, currency: currency.to_owned() });
+            let retained = if day == 0 { 0.9 } else { 0.35 * (day as f64).powf(-0.55) };
+            if self.rng.random_bool(retained) {
+                let earliest = if day == 0 { installed_at + 60_000 } else { day_start };
+                let latest = (day_start + DAY - 120_000).min(self.now);
+                if earliest < latest {
+                    for _ in 0..self.rng.random_range(1..=2) {
+                        let at = self.rng.random_range(earliest..latest);
+                        self.push(EventType::Session, at, device.clone(), None);
+                    }
+                    let buys = match day {
+                        0..=2 => 0.04,
+                        3..=13 => 0.12,
+                        _ => 0.25,
+                    };
+                    if self.rng.random_bool(buys) {
+                        let at = self.rng.random_range(earliest..latest);
+                        self.purchase(at, device);
+                    }
+                }
             }
+            day += 1;
         }
+    }
+
+    fn purchase(&mut self, at: i64, device: &Device) {
+        let index = self.push(EventType::Event, at, device.clone(), None);
+        let (currency, amount) = match self.rng.random_range(0..10) {
+            0..=5 => ("USD", [0.99, 4.99, 9.99, 19.99][self.rng.random_range(0..4)]),
+            6..=8 => ("EUR", [0.99, 4.99, 9.99][self.rng.random_range(0..3)]),
+            _ => ("BRL", [4.9, 24.9, 49.9][self.rng.random_range(0..3)]),
+        };
+        let record = &mut self.records[index];
+        record.name = Some("purchase".to_owned());
+        record.revenue = Some(Money { amount, currency: currency.to_owned() });
     }
 }
 

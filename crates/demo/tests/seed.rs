@@ -72,3 +72,47 @@ async fn the_demo_fills_every_report() {
     );
     app.stop().await;
 }
+
+/// Demo users return like real ones: fewer each day after the install, never none by day 30,
+/// with most revenue from those who stayed.
+#[tokio::test]
+async fn demo_retention_decays_like_a_real_apps() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    let login = unmogrowp_demo::seed(&app.state, 60, 0.3).await.unwrap();
+    settle(&app).await;
+    let session = app.login(&login.email, &login.password).await;
+    let token = session.body["access_token"].as_str().unwrap().to_owned();
+    let apps = app.call(Method::GET, "/api/v1/apps", Some(&token), None).await;
+    let today = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
+    let day = |back: i64| (today - jiff::Span::new().days(back)).to_string();
+    for listed in apps.body.as_array().unwrap() {
+        let app_id = listed["id"].as_str().unwrap();
+        let path = format!(
+            "/api/v1/apps/{app_id}/reports/cohorts?from={}&to={}&days=0,1,7,30",
+            day(45),
+            day(31)
+        );
+        let cohorts = app.call(Method::GET, &path, Some(&token), None).await;
+        assert_eq!(cohorts.status, 200, "{}", cohorts.text);
+        let rows = cohorts.body["cohorts"].as_array().expect("cohorts");
+        assert!(rows.len() >= 10, "{}", cohorts.text);
+        let mut retained = [0u64; 4];
+        let mut installs = 0;
+        for row in rows {
+            installs += row["installs"].as_u64().unwrap();
+            for (sum, day) in retained.iter_mut().zip(["0", "1", "7", "30"]) {
+                *sum += row["retained"][day].as_u64().unwrap();
+            }
+        }
+        let [d0, d1, d7, d30] = retained;
+        assert!(
+            d0 >= d1 && d1 >= d7 && d7 >= d30 && d30 > 0,
+            "{installs} installs: D0 {d0}, D1 {d1}, D7 {d7}, D30 {d30}"
+        );
+        // Roughly the curve: D1 around a third of the cohort, D30 a few percent.
+        let share = |n: u64| n as f64 / installs as f64;
+        assert!((0.2..0.5).contains(&share(d1)), "D1 {:.2}", share(d1));
+        assert!((0.01..0.12).contains(&share(d30)), "D30 {:.2}", share(d30));
+    }
+    app.stop().await;
+}
