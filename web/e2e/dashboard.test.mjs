@@ -227,6 +227,7 @@ test('dashboard flow against the demo server', { timeout: 300_000 }, async (t) =
 				['Postbacks', '/postbacks', 'postbacks'],
 				['S2S keys', '/keys', 'keys'],
 				['Team', '/team', 'team'],
+				['Your account', '/account', 'account'],
 				['Audit log', '/audit', 'audit']
 			];
 			for (const [label, path, name] of pages) {
@@ -265,7 +266,33 @@ test('dashboard flow against the demo server', { timeout: 300_000 }, async (t) =
 			await settled();
 		});
 
-		await step('6. sign out, and protected pages send to sign-in', async () => {
+		await step('6. rename yourself and change your password (and back)', async () => {
+			await page.getByRole('link', { name: 'Your account', exact: true }).click();
+			await page.waitForURL(`${BASE_URL}/account`);
+			await page.fill('#account-name', 'Demo Owner (e2e)');
+			await page.getByTestId('save-name').click();
+			await page.getByTestId('name-saved').waitFor({ timeout: 10_000 });
+			// A weak new password is refused with its reason, next to the field.
+			await page.fill('#account-current', DEMO_PASSWORD);
+			await page.fill('#account-new', 'password123');
+			await page.getByTestId('change-password').click();
+			await page.getByTestId('field-error-account-new').waitFor({ timeout: 10_000 });
+			const changed = `${DEMO_PASSWORD} e2e`;
+			for (const [current, next] of [
+				[DEMO_PASSWORD, changed],
+				[changed, DEMO_PASSWORD]
+			]) {
+				await page.fill('#account-current', current);
+				await page.fill('#account-new', next);
+				await page.getByTestId('change-password').click();
+				await page.getByTestId('password-changed').waitFor({ timeout: 15_000 });
+			}
+			// Still signed in, as the renamed user.
+			await page.reload();
+			assert.equal(await page.inputValue('#account-name'), 'Demo Owner (e2e)');
+		});
+
+		await step('7. sign out, and protected pages send to sign-in', async () => {
 			await page.getByTestId('logout').click();
 			await page.waitForURL(/\/login(\?|$)/);
 			await page.getByRole('heading', { name: 'Sign in' }).waitFor();

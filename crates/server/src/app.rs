@@ -6,8 +6,8 @@ use crate::health::{DatabaseCheck, Readiness};
 use crate::middleware::{ObserveSettings, observe};
 use crate::openapi::ApiDoc;
 use crate::routes::{
-    apps, attribution, audit, auth, cohorts, collect, erasures, exports, links, live, ops, org,
-    password_reset, postbacks, reports,
+    account, apps, attribution, audit, auth, cohorts, collect, erasures, exports, links, live, ops,
+    org, password_reset, postbacks, reports,
 };
 use crate::state::{AppState, AppStateInner};
 use crate::{docs, telemetry};
@@ -414,7 +414,8 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(password_reset::forgot_password))
         .routes(routes!(password_reset::reset_password))
         .routes(routes!(auth::accept_invitation))
-        .routes(routes!(org::me))
+        .routes(routes!(org::me, account::update_me))
+        .routes(routes!(account::change_password))
         .routes(routes!(org::members))
         .routes(routes!(org::update_member, org::remove_member))
         .routes(routes!(org::invite, org::invitations))

@@ -41,12 +41,20 @@ pub(crate) trait AccountsBackend: Send + Sync {
     async fn memberships_of(&self, user_id: &UserId) -> Result<Vec<OrganizationMembership>>;
     async fn membership(&self, user_id: &UserId, org_id: &OrgId) -> Result<Option<Membership>>;
     async fn set_password(&self, user_id: &UserId, password_hash: &str) -> Result<()>;
+    async fn set_name(&self, user_id: &UserId, name: &str) -> Result<()>;
 
     async fn create_session(&self, session: NewSession) -> Result<Session>;
     async fn session(&self, session_id: &SessionId) -> Result<Option<Session>>;
     async fn revoke_session(&self, session_id: &SessionId, reason: &str) -> Result<()>;
     /// Revokes every active session of the user; returns their ids.
     async fn revoke_user_sessions(&self, user_id: &UserId, reason: &str) -> Result<Vec<SessionId>>;
+    /// Revokes every active session of the user but `keep`; returns their ids.
+    async fn revoke_other_sessions(
+        &self,
+        user_id: &UserId,
+        keep: &SessionId,
+        reason: &str,
+    ) -> Result<Vec<SessionId>>;
     async fn add_refresh_token(
         &self,
         token_hash: &str,

@@ -225,6 +225,13 @@ impl Accounts<'_> {
         self.backend.set_password(user_id, password_hash).await
     }
 
+    /// Changes the user's display name (validated by the caller).
+    ///
+    /// [`StorageError::NotFound`] when the user does not exist.
+    pub async fn set_name(&self, user_id: &UserId, name: &str) -> Result<()> {
+        self.backend.set_name(user_id, name).await
+    }
+
     /// Starts a session with a fresh id and `created_at` set to now, and returns it.
     pub async fn create_session(&self, session: NewSession) -> Result<Session> {
         self.backend.create_session(session).await
@@ -240,6 +247,17 @@ impl Accounts<'_> {
     /// revoked or does not exist.
     pub async fn revoke_session(&self, session_id: &SessionId, reason: &str) -> Result<()> {
         self.backend.revoke_session(session_id, reason).await
+    }
+
+    /// Ends every session of the user but `keep` (the one asking); returns the ids that were
+    /// active.
+    pub async fn revoke_other_sessions(
+        &self,
+        user_id: &UserId,
+        keep: &SessionId,
+        reason: &str,
+    ) -> Result<Vec<SessionId>> {
+        self.backend.revoke_other_sessions(user_id, keep, reason).await
     }
 
     /// Ends every session of the user; returns the ids that were active.

@@ -26,11 +26,11 @@ const BAD_CREDENTIALS: &str = "invalid email or password";
 
 /// Hashes a new password (registration, reset, invitation) in the bulk share of the pool,
 /// which a flood of such requests cannot grow past, so sign-ins keep theirs.
-pub(super) async fn hash_new_password(state: &AppState, password: &Password) -> ApiResult<String> {
+pub(crate) async fn hash_new_password(state: &AppState, password: &Password) -> ApiResult<String> {
     state.auth.passwords.hash_in(HashClass::Bulk, password.expose()).await.map_err(hash_error)
 }
 
-pub(super) fn hash_error(error: crate::auth::passwords::HashError) -> ApiError {
+pub(crate) fn hash_error(error: crate::auth::passwords::HashError) -> ApiError {
     match error {
         crate::auth::passwords::HashError::Busy => {
             ApiError::unavailable(1, "the server is busy checking passwords; try again")

@@ -1,3 +1,4 @@
+pub mod account;
 pub mod apps;
 pub mod attribution;
 pub mod audit;

@@ -24,6 +24,7 @@ macro_rules! on_both_backends {
     };
 }
 
+mod account;
 mod accounts;
 mod apps;
 mod attribution;

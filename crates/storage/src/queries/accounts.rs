@@ -150,6 +150,21 @@ macro_rules! implement_accounts {
                 Ok(())
             }
 
+            async fn set_name(&self, user_id: &unmogrowp_domain::UserId, name: &str) -> $crate::Result<()> {
+                use $crate::backend::{Mode, Scope};
+                let mut tx = self.begin(Scope::User(user_id), Mode::Write).await?;
+                let done = sqlx::query("UPDATE users SET name = $1 WHERE id = $2")
+                    .bind(name)
+                    .bind(user_id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                if done.rows_affected() == 0 {
+                    return Err($crate::error::StorageError::NotFound);
+                }
+                Ok(())
+            }
+
             async fn create_session(&self, session: $crate::model::NewSession) -> $crate::Result<$crate::model::Session> {
                 use $crate::backend::{Mode, Scope};
                 let record = $crate::model::Session {
@@ -223,6 +238,28 @@ macro_rules! implement_accounts {
                 .bind(unmogrowp_domain::time::now_millis())
                 .bind(reason)
                 .bind(user_id.as_str())
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(ids.into_iter().map(|(id,)| unmogrowp_domain::SessionId::from_stored(id)).collect())
+            }
+
+            async fn revoke_other_sessions(
+                &self,
+                user_id: &unmogrowp_domain::UserId,
+                keep: &unmogrowp_domain::SessionId,
+                reason: &str,
+            ) -> $crate::Result<Vec<unmogrowp_domain::SessionId>> {
+                use $crate::backend::{Mode, Scope};
+                let mut tx = self.begin(Scope::User(user_id), Mode::Write).await?;
+                let ids: Vec<(String,)> = sqlx::query_as(
+                    "UPDATE sessions SET revoked_at = $1, revoked_reason = $2
+                     WHERE user_id = $3 AND id <> $4 AND revoked_at IS NULL RETURNING id",
+                )
+                .bind(unmogrowp_domain::time::now_millis())
+                .bind(reason)
+                .bind(user_id.as_str())
+                .bind(keep.as_str())
                 .fetch_all(&mut *tx)
                 .await?;
                 tx.commit().await?;
