@@ -290,6 +290,13 @@ test('dashboard flow against the demo server', { timeout: 300_000 }, async (t) =
 			// Still signed in, as the renamed user.
 			await page.reload();
 			assert.equal(await page.inputValue('#account-name'), 'Demo Owner (e2e)');
+			// A second organization, created and switched to; then back to the demo's.
+			await page.fill('#organization-name', 'E2E Studio');
+			await page.getByTestId('create-organization').click();
+			await page.locator('[data-testid="organizations"] li', { hasText: /E2E Studio\s*\(current\)/ }).waitFor({ timeout: 10_000 });
+			const back = page.locator('[data-testid="organizations"] li', { hasText: 'Demo Studio' });
+			await back.getByTestId('switch-organization').click();
+			await page.locator('[data-testid="organizations"] li', { hasText: /Demo Studio\s*\(current\)/ }).waitFor({ timeout: 10_000 });
 		});
 
 		await step('7. sign out, and protected pages send to sign-in', async () => {

@@ -416,6 +416,7 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(auth::accept_invitation))
         .routes(routes!(org::me, account::update_me))
         .routes(routes!(account::change_password))
+        .routes(routes!(account::create_organization))
         .routes(routes!(org::members))
         .routes(routes!(org::update_member, org::remove_member))
         .routes(routes!(org::invite, org::invitations))

@@ -42,6 +42,12 @@ pub(crate) trait AccountsBackend: Send + Sync {
     async fn membership(&self, user_id: &UserId, org_id: &OrgId) -> Result<Option<Membership>>;
     async fn set_password(&self, user_id: &UserId, password_hash: &str) -> Result<()>;
     async fn set_name(&self, user_id: &UserId, name: &str) -> Result<()>;
+    /// Creates an organization with the user as its owner.
+    async fn create_organization(
+        &self,
+        user_id: &UserId,
+        name: &str,
+    ) -> Result<(Organization, Membership)>;
 
     async fn create_session(&self, session: NewSession) -> Result<Session>;
     async fn session(&self, session_id: &SessionId) -> Result<Option<Session>>;

@@ -225,6 +225,15 @@ impl Accounts<'_> {
         self.backend.set_password(user_id, password_hash).await
     }
 
+    /// Creates an organization (name validated by the caller) with the user as its owner.
+    pub async fn create_organization(
+        &self,
+        user_id: &UserId,
+        name: &str,
+    ) -> Result<(Organization, Membership)> {
+        self.backend.create_organization(user_id, name).await
+    }
+
     /// Changes the user's display name (validated by the caller).
     ///
     /// [`StorageError::NotFound`] when the user does not exist.

@@ -123,3 +123,47 @@ pub async fn change_password(
         .await;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// An organization to create.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrganizationRequest {
+    /// Its name: 1 to 100 characters (surrounding spaces are trimmed).
+    #[schema(
+        pattern = r"^[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]([^\x00-\x1f\x7f-\x9f]{0,98}[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
+    pub name: String,
+}
+
+/// Creates another organization, owned by the signed-in user (send its id as `X-Org-Id` to
+/// act in it; `GET /api/v1/me` lists it among the user's organizations).
+#[utoipa::path(post, path = "/api/v1/organizations", tag = "organizations", security(("bearer" = [])),
+    request_body = CreateOrganizationRequest,
+    responses((status = 201, description = "Created, with the caller as owner", body = crate::routes::org::MembershipView)))]
+pub async fn create_organization(
+    State(state): State<AppState>,
+    auth: Auth,
+    client: ClientInfo,
+    ApiJson(request): ApiJson<CreateOrganizationRequest>,
+) -> ApiResult<(StatusCode, Json<crate::routes::org::MembershipView>)> {
+    let mut errors = FieldErrors::new();
+    let name = unmogrowp_domain::validate::name("name", &request.name, 100, &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors.into_vec()));
+    }
+    let (organization, membership) =
+        state.store.accounts().create_organization(&auth.user_id, &name).await?;
+    Audit::new("organization.created", &client)
+        .by(&auth)
+        .target(format!("organization:{}", organization.id))
+        .record_for(&state.store, Some(&organization.id))
+        .await;
+    Ok((
+        StatusCode::CREATED,
+        Json(crate::routes::org::MembershipView {
+            id: organization.id.to_string(),
+            name: organization.name,
+            role: membership.role().as_str().to_owned(),
+        }),
+    ))
+}

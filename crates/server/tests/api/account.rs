@@ -45,4 +45,57 @@ async fn a_user_renames_themself_and_changes_their_password(backend: TestBackend
     app.stop().await;
 }
 
-on_both_backends!(a_user_renames_themself_and_changes_their_password);
+async fn a_user_creates_another_organization_and_acts_in_it(backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.register("grace@orgs.example", "First Org").await;
+    let token = owner.access_token.clone();
+    let created = app
+        .call(
+            Method::POST,
+            "/api/v1/organizations",
+            Some(&token),
+            Some(&json!({ "name": " Second Org " })),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert_eq!(
+        (&created.body["name"], &created.body["role"]),
+        (&json!("Second Org"), &json!("owner"))
+    );
+    let second = created.body["id"].as_str().unwrap().to_owned();
+    let blank = app
+        .call(Method::POST, "/api/v1/organizations", Some(&token), Some(&json!({ "name": "" })))
+        .await;
+    assert_eq!(blank.body["errors"][0]["field"], "name");
+    let me = app.call(Method::GET, "/api/v1/me", Some(&token), None).await;
+    let names: Vec<&str> = me.body["organizations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    // Acting in the new one: its apps are its own.
+    let in_second = app
+        .call_with(Method::GET, "/api/v1/me", Some(&token), None, &[("x-org-id", second.as_str())])
+        .await;
+    assert_eq!(in_second.body["organization"]["name"], "Second Org", "{}", in_second.text);
+    let made = app
+        .call_with(
+            Method::POST,
+            "/api/v1/apps",
+            Some(&token),
+            Some(&crate::apps::android_app("In Second")),
+            &[("x-org-id", second.as_str())],
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    let first_apps = app.call(Method::GET, "/api/v1/apps", Some(&token), None).await;
+    assert_eq!(first_apps.body, json!([]), "the first organization does not see it");
+    app.stop().await;
+}
+
+on_both_backends!(
+    a_user_renames_themself_and_changes_their_password,
+    a_user_creates_another_organization_and_acts_in_it
+);

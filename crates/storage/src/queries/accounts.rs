@@ -150,6 +150,42 @@ macro_rules! implement_accounts {
                 Ok(())
             }
 
+            async fn create_organization(
+                &self,
+                user_id: &unmogrowp_domain::UserId,
+                name: &str,
+            ) -> $crate::Result<($crate::model::Organization, $crate::model::Membership)> {
+                use $crate::backend::{Mode, Scope};
+                let now = unmogrowp_domain::time::now_millis();
+                let organization = $crate::model::Organization {
+                    id: unmogrowp_domain::OrgId::generate(),
+                    name: name.to_owned(),
+                    created_at: now,
+                };
+                // A new tenant: no organization's wall applies yet.
+                let mut tx = self.begin(Scope::System, Mode::Write).await?;
+                sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)")
+                    .bind(organization.id.as_str())
+                    .bind(&organization.name)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(organization.id.as_str())
+                    .bind(user_id.as_str())
+                    .bind(unmogrowp_domain::Role::Owner.as_str())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                let membership = $crate::model::Membership {
+                    org_id: organization.id.clone(),
+                    user_id: user_id.clone(),
+                    role: unmogrowp_domain::Role::Owner,
+                };
+                Ok((organization, membership))
+            }
+
             async fn set_name(&self, user_id: &unmogrowp_domain::UserId, name: &str) -> $crate::Result<()> {
                 use $crate::backend::{Mode, Scope};
                 let mut tx = self.begin(Scope::User(user_id), Mode::Write).await?;
