@@ -131,6 +131,7 @@ pub(crate) trait AppsBackend: Send + Sync {
         org_id: &OrgId,
         app_id: &AppId,
         nonce: &str,
+        name: &str,
         created_by: &UserId,
     ) -> Result<AppKey>;
     async fn keys(&self, org_id: &OrgId, app_id: &AppId) -> Result<Vec<AppKey>>;

@@ -36,6 +36,7 @@ const SQLITE: &[Migration] = migrations!("sqlite":
     (4, "0004", "blocked_ips"),
     (5, "0005", "postbacks"),
     (6, "0006", "erasures"),
+    (7, "0007", "key_names"),
 );
 const POSTGRES: &[Migration] = migrations!("postgres":
     (1, "0001", "accounts"),
@@ -44,6 +45,7 @@ const POSTGRES: &[Migration] = migrations!("postgres":
     (4, "0004", "blocked_ips"),
     (5, "0005", "postbacks"),
     (6, "0006", "erasures"),
+    (7, "0007", "key_names"),
 );
 
 /// The migrations this binary carries for `backend`, in increasing version order. Both backends

@@ -298,6 +298,8 @@ pub struct AppKey {
     pub app_id: unmogrowp_domain::AppId,
     /// Input, with the master key, of the secret's derivation; not a secret by itself.
     pub nonce: String,
+    /// What the key is for, as its creator named it (empty when unnamed).
+    pub name: String,
     /// When the key was created, in milliseconds since the Unix epoch.
     pub created_at: UnixMillis,
     /// The member who created it; `None` only for keys stored without a creator.

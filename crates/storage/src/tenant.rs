@@ -282,11 +282,13 @@ impl<L: ManagesApps> Tenant<'_, L> {
 
 impl<L: ManagesKeys> Tenant<'_, L> {
     /// Creates an S2S key for the app with `nonce` (from which, with the master key, its secret is
-    /// derived), recording the handle's user as its creator.
+    /// derived) and `name` (validated by the caller; may be empty), recording the handle's user
+    /// as its creator.
     ///
     /// [`StorageError::NotFound`] when the organization has no such app.
-    pub async fn create_key(&self, app_id: &AppId, nonce: &str) -> Result<AppKey> {
-        self.backend.create_key(self.org(), app_id, nonce, &self.membership.user_id).await
+    pub async fn create_key(&self, app_id: &AppId, nonce: &str, name: &str) -> Result<AppKey> {
+        let user = &self.membership.user_id;
+        self.backend.create_key(self.org(), app_id, nonce, name, user).await
     }
 
     /// The app's S2S keys, revoked ones included, oldest first; empty when the organization has no

@@ -301,11 +301,25 @@ pub async fn delete_app(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// What to call a new key (the body may be left out: an unnamed key).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKeyRequest {
+    /// What the key is for, e.g. `billing server`: up to 100 characters without control
+    /// characters (surrounding spaces are trimmed); empty or left out for none.
+    #[schema(
+        pattern = r"^[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*([^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]([^\x00-\x1f\x7f-\x9f]{0,98}[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?)?[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
+    pub name: Option<String>,
+}
+
 /// A new server-to-server signing key, with its secret.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct CreatedKeyView {
     /// Send it as `X-Key-Id`.
     pub id: String,
+    /// What the key is for (empty when unnamed).
+    pub name: String,
     /// The app whose events the key signs.
     pub app_id: String,
     /// The HMAC-SHA256 signing secret. Shown this once: it is not stored.
@@ -319,6 +333,8 @@ pub struct CreatedKeyView {
 pub struct KeyView {
     /// The key's id, sent as `X-Key-Id` with signed requests.
     pub id: String,
+    /// What the key is for (empty when unnamed).
+    pub name: String,
     /// The app whose events the key signs.
     pub app_id: String,
     /// When the key was created (RFC 3339, UTC).
@@ -333,6 +349,7 @@ pub struct KeyView {
 /// Creates a server-to-server signing key. Its secret is in this answer only.
 #[utoipa::path(post, path = "/api/v1/apps/{app_id}/keys", tag = "apps", security(("bearer" = [])),
     params(("app_id" = String, Path, description = "The app's id")),
+    request_body(content = Option<CreateKeyRequest>, description = "Optional: the key's name"),
     responses(
         (status = 201, description = "Created; the secret is shown once", body = CreatedKeyView),
         (status = 403, description = "Admins and owners only", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
@@ -343,10 +360,26 @@ pub async fn create_key(
     auth: Auth,
     client: ClientInfo,
     Path(app_id): Path<String>,
+    body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<CreatedKeyView>)> {
     let tenant = auth.tenant::<AsAdmin>(&state.store)?;
     let app_id = parse_app_id(&app_id)?;
-    let key = tenant.create_key(&app_id, &random_token(16)).await?;
+    let request: CreateKeyRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        CreateKeyRequest { name: None }
+    } else {
+        unmogrowp_domain::json::parse(&body)?
+    };
+    let mut errors = FieldErrors::new();
+    let name = request.name.as_deref().unwrap_or_default().trim().to_owned();
+    if name.chars().count() > 100 {
+        errors.push("name", "must be at most 100 characters");
+    } else if name.chars().any(char::is_control) {
+        errors.push("name", "must not contain control characters");
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors.into_vec()));
+    }
+    let key = tenant.create_key(&app_id, &random_token(16), &name).await?;
     Audit::new("key.created", &client)
         .by(&auth)
         .target(format!("key:{}", key.id))
@@ -357,6 +390,7 @@ pub async fn create_key(
         StatusCode::CREATED,
         Json(CreatedKeyView {
             id: key.id.to_string(),
+            name: key.name.clone(),
             app_id: key.app_id.to_string(),
             secret: s2s_secret(&state.auth.keys.s2s, &key),
             created_at: rfc3339(key.created_at),
@@ -374,6 +408,7 @@ pub async fn list_keys(found: TenantApp<AsAdmin>) -> ApiResult<Json<Vec<KeyView>
         keys.iter()
             .map(|key| KeyView {
                 id: key.id.to_string(),
+                name: key.name.clone(),
                 app_id: key.app_id.to_string(),
                 created_at: rfc3339(key.created_at),
                 created_by: key.created_by.as_ref().map(ToString::to_string),

@@ -134,11 +134,36 @@ async fn keys_show_their_secret_once_and_revoke(backend: TestBackend) {
     let key_id = key.body["id"].as_str().unwrap().to_owned();
     assert!(secret.len() >= 40);
 
+    assert_eq!(key.body["name"], "", "no body: an unnamed key");
+    // A named one; a name with a control character is refused, naming the field.
+    let keys_path = format!("/api/v1/apps/{app_id}/keys");
+    let named = app
+        .call(
+            Method::POST,
+            &keys_path,
+            token,
+            Some(&serde_json::json!({ "name": " billing server " })),
+        )
+        .await;
+    assert_eq!(named.status, 201, "{}", named.text);
+    assert_eq!(named.body["name"], "billing server");
+    let bad = app
+        .call(Method::POST, &keys_path, token, Some(&serde_json::json!({ "name": "a\u{7}b" })))
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    assert_eq!(bad.body["errors"][0]["field"], "name");
+    let named_id = named.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.call(Method::DELETE, &format!("{keys_path}/{named_id}"), token, None).await.status,
+        204
+    );
+
     let list = app.call(Method::GET, &format!("/api/v1/apps/{app_id}/keys"), token, None).await;
     assert_eq!(list.status, 200);
-    assert_eq!(list.body.as_array().unwrap().len(), 1);
+    assert_eq!(list.body.as_array().unwrap().len(), 2);
     assert!(!list.text.contains(&secret), "the secret is shown once only");
     assert!(list.body[0]["revoked_at"].is_null());
+    assert_eq!(list.body[1]["name"], "billing server");
 
     // The database holds nothing from which the secret could be read back.
     let stored = app
@@ -176,7 +201,7 @@ async fn keys_show_their_secret_once_and_revoke(backend: TestBackend) {
         .await;
     assert_eq!(missing.status, 404);
     let log = app.call(Method::GET, "/api/v1/audit-log?action=key.revoked", token, None).await;
-    assert_eq!(log.body.as_array().unwrap().len(), 1);
+    assert_eq!(log.body.as_array().unwrap().len(), 2, "the named key and this one");
     app.stop().await;
 }
 

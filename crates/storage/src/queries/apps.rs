@@ -167,6 +167,7 @@ macro_rules! implement_apps {
                 org_id: &unmogrowp_domain::OrgId,
                 app_id: &unmogrowp_domain::AppId,
                 nonce: &str,
+                name: &str,
                 created_by: &unmogrowp_domain::UserId,
             ) -> $crate::Result<$crate::model::AppKey> {
                 use $crate::backend::{Mode, Scope};
@@ -175,6 +176,7 @@ macro_rules! implement_apps {
                     org_id: org_id.clone(),
                     app_id: app_id.clone(),
                     nonce: nonce.to_owned(),
+                    name: name.to_owned(),
                     created_at: unmogrowp_domain::time::now_millis(),
                     created_by: Some(created_by.clone()),
                     revoked_at: None,
@@ -182,7 +184,7 @@ macro_rules! implement_apps {
                 let mut tx = self.begin(Scope::Tenant(org_id), Mode::Write).await?;
                 self.ensure_app(&mut tx, org_id, app_id).await?;
                 sqlx::query(
-                    "INSERT INTO app_keys (id, org_id, app_id, nonce, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6)",
+                    "INSERT INTO app_keys (id, org_id, app_id, nonce, created_at, created_by, name) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
                 .bind(record.id.as_str())
                 .bind(org_id.as_str())
@@ -190,6 +192,7 @@ macro_rules! implement_apps {
                 .bind(&record.nonce)
                 .bind(record.created_at)
                 .bind(created_by.as_str())
+                .bind(name)
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
@@ -204,7 +207,7 @@ macro_rules! implement_apps {
                 use $crate::backend::{Mode, Scope};
                 let mut tx = self.begin(Scope::Tenant(org_id), Mode::Read).await?;
                 let rows: Vec<$crate::queries::KeyRow> = sqlx::query_as(
-                    "SELECT id, org_id, app_id, nonce, created_at, created_by, revoked_at
+                    "SELECT id, org_id, app_id, nonce, name, created_at, created_by, revoked_at
                      FROM app_keys WHERE org_id = $1 AND app_id = $2 ORDER BY created_at, id",
                 )
                 .bind(org_id.as_str())
@@ -268,7 +271,7 @@ macro_rules! implement_apps {
                 use $crate::backend::{Mode, Scope};
                 let mut tx = self.begin(Scope::System, Mode::ReadFresh).await?;
                 let row: Option<$crate::queries::KeyRow> = sqlx::query_as(
-                    "SELECT id, org_id, app_id, nonce, created_at, created_by, revoked_at FROM app_keys WHERE id = $1",
+                    "SELECT id, org_id, app_id, nonce, name, created_at, created_by, revoked_at FROM app_keys WHERE id = $1",
                 )
                 .bind(key_id.as_str())
                 .fetch_optional(&mut *tx)

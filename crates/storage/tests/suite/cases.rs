@@ -285,7 +285,7 @@ pub async fn apps_and_keys_belong_to_their_organization(harness: &Harness) {
         Err(StorageError::NotFound)
     ));
     assert!(matches!(
-        store.tenant::<AsOwner>(&theirs).unwrap().create_key(&app.id, "n").await,
+        store.tenant::<AsOwner>(&theirs).unwrap().create_key(&app.id, "n", "").await,
         Err(StorageError::NotFound)
     ));
     assert_eq!(
@@ -312,8 +312,14 @@ pub async fn apps_and_keys_belong_to_their_organization(harness: &Harness) {
     assert_eq!(updated.currency, "EUR");
     assert_eq!(updated.name, "Game");
 
-    let key = store.tenant::<AsOwner>(&mine).unwrap().create_key(&app.id, "nonce-1").await.unwrap();
-    assert_eq!(store.credentials().key(&key.id).await.unwrap().unwrap().nonce, "nonce-1");
+    let key = store
+        .tenant::<AsOwner>(&mine)
+        .unwrap()
+        .create_key(&app.id, "nonce-1", "billing")
+        .await
+        .unwrap();
+    let stored = store.credentials().key(&key.id).await.unwrap().unwrap();
+    assert_eq!((stored.nonce.as_str(), stored.name.as_str()), ("nonce-1", "billing"));
     assert!(matches!(
         store.tenant::<AsOwner>(&theirs).unwrap().revoke_key(&app.id, &key.id).await,
         Err(StorageError::NotFound)
