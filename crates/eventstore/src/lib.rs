@@ -59,6 +59,19 @@ impl From<rusqlite::Error> for StoreError {
 /// The result of an event store call: [`StoreError`] unless another error is named.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+impl EventRow {
+    /// The device identifiers the row carries, as `kind:value` (placeholders left out): what
+    /// an erasure matches.
+    pub fn identifiers(&self) -> Vec<String> {
+        unmogrowp_domain::erasure::row_identifiers(
+            self.gaid.as_deref(),
+            self.idfa.as_deref(),
+            self.idfv.as_deref(),
+            self.device_id.as_deref(),
+        )
+    }
+}
+
 /// An event store backend: [`SqliteEventStore`] (one embedded file) or
 /// [`ClickHouseEventStore`] (a ClickHouse server or cluster). The pipeline applies batches
 /// from the event log with [`EventStore::apply`]; reports, exports, the attribution API and

@@ -8,18 +8,9 @@
 use crate::attribute::Outputs;
 use crate::handle::LiveMessage;
 use std::collections::HashSet;
-use unmogrowp_domain::erasure::{Erasure, ErasureScope, row_identifiers};
+use unmogrowp_domain::erasure::{Erasure, ErasureScope};
 use unmogrowp_domain::event::EventType;
-use unmogrowp_eventstore::{Batch, EventRow};
-
-fn identifiers(row: &EventRow) -> Vec<String> {
-    row_identifiers(
-        row.gaid.as_deref(),
-        row.idfa.as_deref(),
-        row.idfv.as_deref(),
-        row.device_id.as_deref(),
-    )
-}
+use unmogrowp_eventstore::Batch;
 
 /// Takes what `erasure` names out of the batch decided so far.
 pub(crate) fn drop_erased(
@@ -40,7 +31,7 @@ pub(crate) fn drop_erased(
             loop {
                 let known = ids.len();
                 for row in batch.rows.iter().filter(|row| &row.app_id == app) {
-                    let row_ids = identifiers(row);
+                    let row_ids = row.identifiers();
                     if row_ids.iter().any(|id| ids.contains(id)) {
                         ids.extend(row_ids);
                     }
@@ -53,7 +44,7 @@ pub(crate) fn drop_erased(
                 .rows
                 .iter()
                 .filter(|row| {
-                    &row.app_id == app && identifiers(row).iter().any(|id| ids.contains(id))
+                    &row.app_id == app && row.identifiers().iter().any(|id| ids.contains(id))
                 })
                 .map(|row| row.id.clone())
                 .collect();

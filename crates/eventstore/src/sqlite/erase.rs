@@ -7,7 +7,7 @@ use super::raw;
 use crate::{Counts, Dims, EventRow, Result, StoreError};
 use rusqlite::{OptionalExtension, Transaction, params, params_from_iter};
 use std::collections::{HashMap, HashSet};
-use unmogrowp_domain::erasure::{Erasure, ErasureScope, row_identifiers};
+use unmogrowp_domain::erasure::{Erasure, ErasureScope};
 use unmogrowp_domain::event::EventType;
 use unmogrowp_domain::{Day, ErasureId};
 
@@ -37,6 +37,18 @@ pub(crate) fn erase(tx: &Transaction<'_>, days: &[String], erasure: &Erasure) ->
     )?;
     tracing::info!(erasure = %erasure.id, app_id = %erasure.app_id, rows, "erasure carried out");
     Ok(())
+}
+
+/// Every stored opt-out as `(app key, device key)` (see [`crate::EventStore::opt_outs`]).
+pub(crate) fn opt_outs(connection: &rusqlite::Connection) -> Result<Vec<(u64, u64)>> {
+    let mut statement = connection.prepare("SELECT app_key, device_key FROM opt_outs")?;
+    let keys = statement
+        .query_map([], |row| {
+            let (app, device): (i64, i64) = (row.get(0)?, row.get(1)?);
+            Ok((u64::from_ne_bytes(app.to_ne_bytes()), u64::from_ne_bytes(device.to_ne_bytes())))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(keys)
 }
 
 /// `(rows, completed_ms)` of a carried-out erasure.
@@ -104,15 +116,6 @@ fn blocks_of(
     Ok(())
 }
 
-fn identifiers_of(row: &EventRow) -> Vec<String> {
-    row_identifiers(
-        row.gaid.as_deref(),
-        row.idfa.as_deref(),
-        row.idfv.as_deref(),
-        row.device_id.as_deref(),
-    )
-}
-
 fn erase_device(
     tx: &Transaction<'_>,
     days: &[String],
@@ -129,7 +132,7 @@ fn erase_device(
         for day in days {
             blocks_of(tx, day, app_id, &mut |block| {
                 for row in &block.rows {
-                    let row_ids = identifiers_of(row);
+                    let row_ids = row.identifiers();
                     if row_ids.iter().any(|id| ids.contains(id)) {
                         ids.extend(row_ids);
                     }
@@ -170,7 +173,7 @@ fn erase_device(
         blocks_of(tx, day, app_id, &mut |block| {
             let (gone, kept): (Vec<EventRow>, Vec<EventRow>) =
                 block.rows.into_iter().partition(|row| {
-                    let own = identifiers_of(row).iter().any(|id| ids.contains(id));
+                    let own = row.identifiers().iter().any(|id| ids.contains(id));
                     let credited = matches!(row.kind, EventType::Click | EventType::Impression)
                         && touches.contains(&row.id);
                     own || credited
@@ -240,35 +243,17 @@ fn subtract_rollups(
     rollups: &HashMap<(Day, Dims), Counts>,
 ) -> Result<()> {
     let mut statement = tx.prepare_cached(
-        "UPDATE rollups SET clicks = clicks - ?1, impressions = impressions - ?2, installs = installs - ?3,
-            organic_installs = organic_installs - ?4, rejected_installs = rejected_installs - ?5,
-            reattributions = reattributions - ?6, reengagements = reengagements - ?7,
-            sessions = sessions - ?8, events = events - ?9, revenue = revenue - ?10,
-            reinstalls = reinstalls - ?11
-         WHERE app_id = ?12 AND day = ?13 AND network = ?14 AND campaign = ?15 AND adgroup = ?16
-            AND creative = ?17 AND country = ?18",
+        "UPDATE rollups SET clicks = clicks - ?8, impressions = impressions - ?9, installs = installs - ?10,
+            organic_installs = organic_installs - ?11, rejected_installs = rejected_installs - ?12,
+            reattributions = reattributions - ?13, reengagements = reengagements - ?14,
+            sessions = sessions - ?15, events = events - ?16, revenue = revenue - ?17,
+            reinstalls = reinstalls - ?18
+         WHERE app_id = ?1 AND day = ?2 AND network = ?3 AND campaign = ?4 AND adgroup = ?5
+            AND creative = ?6 AND country = ?7",
     )?;
     for ((day, dims), counts) in rollups {
-        statement.execute(params![
-            counts.clicks as i64,
-            counts.impressions as i64,
-            counts.installs as i64,
-            counts.organic_installs as i64,
-            counts.rejected_installs as i64,
-            counts.reattributions as i64,
-            counts.reengagements as i64,
-            counts.sessions as i64,
-            counts.events as i64,
-            counts.revenue,
-            counts.reinstalls as i64,
-            app_id,
-            &*day.text(),
-            dims.network,
-            dims.campaign,
-            dims.adgroup,
-            dims.creative,
-            dims.country,
-        ])?;
+        let values = super::write::rollup_params(app_id, *day, dims, counts);
+        statement.execute(params_from_iter(values))?;
     }
     // A group left with nothing is removed, as if it had never been counted.
     tx.execute(

@@ -309,20 +309,7 @@ impl EventStore for SqliteEventStore {
     }
 
     async fn opt_outs(&self) -> Result<Vec<(u64, u64)>> {
-        self.read(|connection| {
-            let mut statement = connection.prepare("SELECT app_key, device_key FROM opt_outs")?;
-            let keys = statement
-                .query_map([], |row| {
-                    let (app, device): (i64, i64) = (row.get(0)?, row.get(1)?);
-                    Ok((
-                        u64::from_ne_bytes(app.to_ne_bytes()),
-                        u64::from_ne_bytes(device.to_ne_bytes()),
-                    ))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(keys)
-        })
-        .await
+        self.read(erase::opt_outs).await
     }
 
     async fn erasure(

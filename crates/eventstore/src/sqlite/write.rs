@@ -137,6 +137,40 @@ fn stored_installs(
     Ok(found)
 }
 
+/// A rollup row as statement parameters `?1..?18`: its key (app, day, network, campaign, ad
+/// group, creative, country), then its counts in column order (clicks, impressions, installs,
+/// organic installs, rejected installs, re-attributions, re-engagements, sessions, events,
+/// revenue, re-installs). The batch's upsert adds them; an erasure subtracts them.
+pub(crate) fn rollup_params(
+    app_id: &str,
+    day: Day,
+    dims: &Dims,
+    counts: &Counts,
+) -> [rusqlite::types::Value; 18] {
+    use rusqlite::types::Value::{Integer, Real, Text};
+    let count = |n: u64| Integer(i64::try_from(n).unwrap_or(i64::MAX));
+    [
+        Text(app_id.to_owned()),
+        Text(day.text().to_string()),
+        Text(dims.network.clone()),
+        Text(dims.campaign.clone()),
+        Text(dims.adgroup.clone()),
+        Text(dims.creative.clone()),
+        Text(dims.country.clone()),
+        count(counts.clicks),
+        count(counts.impressions),
+        count(counts.installs),
+        count(counts.organic_installs),
+        count(counts.rejected_installs),
+        count(counts.reattributions),
+        count(counts.reengagements),
+        count(counts.sessions),
+        count(counts.events),
+        Real(counts.revenue),
+        count(counts.reinstalls),
+    ]
+}
+
 type FraudKey<'a> = (&'a str, Day, FraudReason, &'a str);
 
 pub(crate) fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<ApplyOutcome> {
@@ -262,26 +296,8 @@ pub(crate) fn apply_batch(writer: &mut Writer, batch: &Batch) -> Result<ApplyOut
                 reinstalls = reinstalls + excluded.reinstalls",
         )?;
         for ((app_id, day, dims), counts) in &rollups {
-            statement.execute(params![
-                app_id,
-                &*day.text(),
-                dims.network,
-                dims.campaign,
-                dims.adgroup,
-                dims.creative,
-                dims.country,
-                counts.clicks as i64,
-                counts.impressions as i64,
-                counts.installs as i64,
-                counts.organic_installs as i64,
-                counts.rejected_installs as i64,
-                counts.reattributions as i64,
-                counts.reengagements as i64,
-                counts.sessions as i64,
-                counts.events as i64,
-                counts.revenue,
-                counts.reinstalls as i64,
-            ])?;
+            statement
+                .execute(rusqlite::params_from_iter(rollup_params(app_id, *day, dims, counts)))?;
         }
     }
     {
