@@ -29,6 +29,44 @@ export const PALETTE = [
 	'#ec4899'
 ];
 
+/** The two themes charts are drawn with, matching the dashboard's light and dark palettes
+ * (axis text at least 4.5:1 against the card). Registered once, by name. */
+export const CHART_THEMES = { light: 'unmogrowp-light', dark: 'unmogrowp-dark' } as const;
+
+function chartTheme(dark: boolean) {
+	const text = dark ? '#cbd5e1' : '#475569'; // slate-300 / slate-600
+	const strong = dark ? '#f1f5f9' : '#1e293b';
+	const line = dark ? '#475569' : '#cbd5e1';
+	const grid = dark ? '#1e293b' : '#eef2f7';
+	const surface = dark ? '#0f172a' : '#ffffff'; // the card
+	const axis = {
+		axisLine: { lineStyle: { color: line } },
+		axisTick: { lineStyle: { color: line } },
+		axisLabel: { color: text },
+		nameTextStyle: { color: text },
+		splitLine: { lineStyle: { color: grid } }
+	};
+	return {
+		darkMode: dark,
+		backgroundColor: 'transparent',
+		textStyle: { color: text },
+		legend: {
+			textStyle: { color: text },
+			pageTextStyle: { color: text },
+			pageIconColor: dark ? '#a5b4fc' : '#4f46e5',
+			pageIconInactiveColor: line
+		},
+		tooltip: { backgroundColor: surface, borderColor: line, textStyle: { color: strong } },
+		axisPointer: { lineStyle: { color: line }, shadowStyle: { color: dark ? 'rgba(148,163,184,0.12)' : 'rgba(100,116,139,0.1)' } },
+		categoryAxis: axis,
+		valueAxis: axis,
+		pie: { itemStyle: { borderColor: surface } }
+	};
+}
+
+echarts.registerTheme(CHART_THEMES.light, chartTheme(false));
+echarts.registerTheme(CHART_THEMES.dark, chartTheme(true));
+
 /** Organic traffic is always drawn in the same grey. */
 export const ORGANIC_COLOR = '#94a3b8';
 
