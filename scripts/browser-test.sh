@@ -2,7 +2,9 @@
 # Browser tests of the web dashboard against a real server seeded with demo data.
 #
 #   scripts/browser-test.sh build           npm ci in web/ (when node_modules is missing or older
-#                                           than package-lock.json), then npm run build
+#                                           than package-lock.json), then npm run build — skipped
+#                                           when the dashboard's sources are unchanged since the
+#                                           last build (FORCE_WEB_BUILD=1 builds anyway)
 #   scripts/browser-test.sh run [BINARY]    start `BINARY demo` on a free loopback port with a
 #                                           temporary data dir, wait for /readyz, run
 #                                           `npm run test:e2e`, stop the server, remove the dir
@@ -41,11 +43,34 @@ install_deps() {
 	fi
 }
 
+# A digest of everything the dashboard build reads: its sources, static files, configuration,
+# lock file and the OpenAPI snapshot its API types are generated from (not the generated types
+# themselves). Paths are part of the digest, so a renamed or deleted file changes it too.
+source_digest() {
+	(
+		cd "$WEB"
+		find src static scripts package.json package-lock.json svelte.config.js vite.config.ts \
+			tsconfig.json openapi.json -type f ! -path src/lib/api/schema.d.ts -print0 2>/dev/null |
+			LC_ALL=C sort -z | xargs -0 sha256sum
+	) | sha256sum | cut -d' ' -f1
+}
+
+# Builds the dashboard unless web/build already holds a build of the same sources. An unchanged
+# build keeps its files (and their times), so cargo does not re-embed them into a release binary:
+# a second `make run` without source changes starts in seconds instead of relinking.
 build() {
+	local stamp="$WEB/.build-stamp" digest
+	digest="$(source_digest)"
+	if [[ -z "${FORCE_WEB_BUILD:-}" && -f "$WEB/build/index.html" && -f "$stamp" && "$(cat "$stamp")" == "$digest" ]]; then
+		say "the dashboard is up to date (web/build matches its sources; FORCE_WEB_BUILD=1 rebuilds)"
+		return 0
+	fi
 	install_deps
 	say "building the dashboard (npm run build)"
+	rm -f "$stamp"
 	(cd "$WEB" && npm run build)
 	[[ -f "$WEB/build/index.html" ]] || die "npm run build left no web/build/index.html"
+	printf '%s\n' "$digest" >"$stamp"
 }
 
 free_port() {

@@ -90,6 +90,10 @@ typed_id!(
     /// A request to erase a device's data (GDPR article 17) or an app's events.
     ErasureId
 );
+typed_id!(
+    /// A note pinned to a date of an app's charts ("campaign paused", "new build").
+    AnnotationId
+);
 
 #[cfg(test)]
 mod tests {

@@ -19,7 +19,9 @@ pub mod time;
 pub mod validate;
 
 pub use day::Day;
-pub use ids::{AppId, AuditId, ErasureId, InvitationId, KeyId, LinkId, OrgId, SessionId, UserId};
+pub use ids::{
+    AnnotationId, AppId, AuditId, ErasureId, InvitationId, KeyId, LinkId, OrgId, SessionId, UserId,
+};
 pub use policy::{Action, Role};
 
 /// A position in the event log, shared by the log (where records are appended), the event

@@ -111,6 +111,9 @@ pub enum Action {
     ManagePostbacks,
     /// Download CSV exports of installs and events (members and above).
     RunExports,
+    /// Pin annotations to an app's charts and delete them (members and above; a member
+    /// deletes only their own, admins any).
+    Annotate,
     /// Create, change and delete apps and their attribution settings, and set the
     /// organization's blocked IP ranges (admins and above).
     ManageApps,
@@ -127,11 +130,12 @@ pub enum Action {
 
 impl Action {
     /// Every action, in declaration order (the order of [`POLICY`]'s rows).
-    pub const ALL: [Action; 9] = [
+    pub const ALL: [Action; 10] = [
         Action::Read,
         Action::ManageLinks,
         Action::ManagePostbacks,
         Action::RunExports,
+        Action::Annotate,
         Action::ManageApps,
         Action::ManageKeys,
         Action::ManageMembers,
@@ -141,11 +145,12 @@ impl Action {
 }
 
 /// The least role that may perform each action.
-pub const POLICY: [(Action, Role); 9] = [
+pub const POLICY: [(Action, Role); 10] = [
     (Action::Read, Role::Viewer),
     (Action::ManageLinks, Role::Member),
     (Action::ManagePostbacks, Role::Member),
     (Action::RunExports, Role::Member),
+    (Action::Annotate, Role::Member),
     (Action::ManageApps, Role::Admin),
     (Action::ManageKeys, Role::Admin),
     (Action::ManageMembers, Role::Admin),
@@ -163,7 +168,9 @@ mod tests {
         match role {
             Role::Owner => true,
             Role::Admin => !matches!(action, ManageOrganization),
-            Role::Member => matches!(action, Read | ManageLinks | ManagePostbacks | RunExports),
+            Role::Member => {
+                matches!(action, Read | ManageLinks | ManagePostbacks | RunExports | Annotate)
+            }
             Role::Viewer => matches!(action, Read),
         }
     }

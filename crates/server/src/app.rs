@@ -6,8 +6,8 @@ use crate::health::{DatabaseCheck, Readiness};
 use crate::middleware::{ObserveSettings, observe};
 use crate::openapi::ApiDoc;
 use crate::routes::{
-    account, apps, attribution, audit, auth, cohorts, collect, erasures, exports, links, live, ops,
-    org, password_reset, postbacks, reports,
+    account, annotations, apps, attribution, audit, auth, cohorts, collect, erasures, exports,
+    links, live, ops, org, password_reset, postbacks, reports,
 };
 use crate::state::{AppState, AppStateInner};
 use crate::{docs, telemetry};
@@ -149,6 +149,7 @@ impl Application {
             report_cache: report_cache(),
             prometheus: telemetry::prometheus(),
             openapi_json,
+            collab: crate::collab::Collab::new(),
         });
         if shared.is_configured() {
             let listener_state = state.clone();
@@ -439,6 +440,8 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(postbacks::update_postback, postbacks::delete_postback))
         .routes(routes!(postbacks::retry_delivery))
         .routes(routes!(exports::export))
+        .routes(routes!(annotations::list_annotations, annotations::create_annotation))
+        .routes(routes!(annotations::delete_annotation))
         .routes(routes!(erasures::create_erasure))
         .routes(routes!(erasures::get_erasure))
         .routes(routes!(live::live))

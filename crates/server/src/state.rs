@@ -47,6 +47,8 @@ pub struct AppStateInner {
     pub prometheus: PrometheusHandle,
     /// The OpenAPI document, rendered once at start.
     pub openapi_json: Arc<String>,
+    /// Presence and annotation messages for the live connections of this node.
+    pub collab: crate::collab::Collab,
 }
 
 impl AppState {

@@ -199,6 +199,39 @@ pub(crate) trait ErasuresBackend: Send + Sync {
     ) -> Result<Option<ErasureRequest>>;
 }
 
+/// Annotations of one organization's apps' charts. Each answers
+/// [`crate::StorageError::NotFound`] for an app or annotation not of this organization.
+#[async_trait::async_trait]
+pub(crate) trait AnnotationsBackend: Send + Sync {
+    async fn create_annotation(
+        &self,
+        org_id: &OrgId,
+        annotation: &Annotation,
+    ) -> Result<Annotation>;
+    /// The app's annotations with `from <= day <= to` (either bound optional), by day then
+    /// creation time, at most `limit`.
+    async fn annotations(
+        &self,
+        org_id: &OrgId,
+        app_id: &AppId,
+        from: Option<unmogrowp_domain::Day>,
+        to: Option<unmogrowp_domain::Day>,
+        limit: u32,
+    ) -> Result<Vec<Annotation>>;
+    async fn annotation(
+        &self,
+        org_id: &OrgId,
+        app_id: &AppId,
+        id: &unmogrowp_domain::AnnotationId,
+    ) -> Result<Option<Annotation>>;
+    async fn delete_annotation(
+        &self,
+        org_id: &OrgId,
+        app_id: &AppId,
+        id: &unmogrowp_domain::AnnotationId,
+    ) -> Result<()>;
+}
+
 /// Changes to an organization's links and postbacks, and a delivery retried by hand. Each
 /// answers [`crate::StorageError::NotFound`] for an object not of this organization and app.
 #[async_trait::async_trait]
@@ -236,7 +269,13 @@ pub(crate) trait ChangesBackend: Send + Sync {
 
 #[async_trait::async_trait]
 pub(crate) trait StoreBackend:
-    AccountsBackend + TenantBackend + AppsBackend + ErasuresBackend + ChangesBackend + 'static
+    AccountsBackend
+    + TenantBackend
+    + AppsBackend
+    + ErasuresBackend
+    + ChangesBackend
+    + AnnotationsBackend
+    + 'static
 {
     fn kind(&self) -> Backend;
     async fn ping(&self) -> Result<()>;

@@ -37,6 +37,7 @@ const SQLITE: &[Migration] = migrations!("sqlite":
     (5, "0005", "postbacks"),
     (6, "0006", "erasures"),
     (7, "0007", "key_names"),
+    (8, "0008", "annotations"),
 );
 const POSTGRES: &[Migration] = migrations!("postgres":
     (1, "0001", "accounts"),
@@ -46,6 +47,7 @@ const POSTGRES: &[Migration] = migrations!("postgres":
     (5, "0005", "postbacks"),
     (6, "0006", "erasures"),
     (7, "0007", "key_names"),
+    (8, "0008", "annotations"),
 );
 
 /// The migrations this binary carries for `backend`, in increasing version order. Both backends

@@ -100,6 +100,8 @@ capabilities! {
     ManagesMembers = Action::ManageMembers => [AsAdmin, AsOwner];
     /// Read the audit log.
     ReadsAuditLog = Action::ReadAuditLog => [AsAdmin, AsOwner];
+    /// Pin annotations to an app's charts and delete them.
+    Annotates = Action::Annotate => [AsMember, AsAdmin, AsOwner];
 }
 
 /// One organization's rows, reached through a proven [`Membership`], at level `L`.
@@ -188,6 +190,63 @@ impl<'a, L: Level> Tenant<'a, L> {
     /// The organization's blocked IP ranges (CIDR text).
     pub async fn blocked_ranges(&self) -> Result<Vec<String>> {
         self.backend.blocked_ranges(self.org()).await
+    }
+
+    /// The app's chart annotations with `from <= day <= to` (either bound optional), by day
+    /// then creation time, at most `limit`. [`StorageError::NotFound`] when the organization
+    /// has no such app.
+    pub async fn annotations(
+        &self,
+        app_id: &AppId,
+        from: Option<unmogrowp_domain::Day>,
+        to: Option<unmogrowp_domain::Day>,
+        limit: u32,
+    ) -> Result<Vec<Annotation>> {
+        self.backend.annotations(self.org(), app_id, from, to, limit).await
+    }
+
+    /// One annotation of the app; `None` when this organization has no such annotation.
+    pub async fn annotation(
+        &self,
+        app_id: &AppId,
+        id: &unmogrowp_domain::AnnotationId,
+    ) -> Result<Option<Annotation>> {
+        self.backend.annotation(self.org(), app_id, id).await
+    }
+}
+
+impl<L: Annotates> Tenant<'_, L> {
+    /// Pins `text` (validated by the caller) to `day` of the app's charts, written by the
+    /// handle's user at `created_at` (ms). [`StorageError::NotFound`] when the organization
+    /// has no such app.
+    pub async fn create_annotation(
+        &self,
+        app_id: &AppId,
+        day: unmogrowp_domain::Day,
+        text: String,
+        created_at: unmogrowp_domain::time::UnixMillis,
+    ) -> Result<Annotation> {
+        let annotation = Annotation {
+            id: unmogrowp_domain::AnnotationId::generate(),
+            org_id: self.org().clone(),
+            app_id: app_id.clone(),
+            day,
+            text,
+            created_by: Some(self.membership.user_id.clone()),
+            author_name: None,
+            created_at,
+        };
+        self.backend.create_annotation(self.org(), &annotation).await
+    }
+
+    /// Deletes an annotation of the app (who may delete whose is the caller's rule).
+    /// [`StorageError::NotFound`] when this organization has no such annotation.
+    pub async fn delete_annotation(
+        &self,
+        app_id: &AppId,
+        id: &unmogrowp_domain::AnnotationId,
+    ) -> Result<()> {
+        self.backend.delete_annotation(self.org(), app_id, id).await
     }
 }
 
@@ -393,6 +452,6 @@ mod tests {
                 );
             }
         }
-        assert_eq!(CAPABILITIES.len(), 6);
+        assert_eq!(CAPABILITIES.len(), 7);
     }
 }

@@ -11,6 +11,15 @@
 //! burst the relay itself could not follow (the pipeline publishing a large batch at once) is
 //! not the client's fault: it gets `{"type": "gap"}` (messages were skipped; re-read the
 //! reports) and stays connected.
+//!
+//! With `"batch": true` in the first message, messages that queue up while the socket is busy
+//! arrive together as `{"type": "batch", "messages": [...]}` (at most [`BATCH`] per frame), which
+//! saves frames and client wake-ups under load; otherwise each is its own frame.
+//!
+//! The connection also carries collaboration ([`crate::collab`]): the client may send
+//! `{"type": "presence", "view": "<what it looks at>" | null}` (at most [`PRESENCE_UPDATES`]
+//! per [`PRESENCE_WINDOW`]); the organization's presence and annotation messages are relayed
+//! like the feed's. `ready` carries the connection's `connection_id` and the `viewers` so far.
 
 use crate::auth::context::authenticate;
 use crate::state::AppState;
@@ -30,10 +39,29 @@ const CLOSE_POLICY: u16 = 1008;
 const CLOSE_TRY_AGAIN: u16 = 1013;
 /// Messages waiting for one client's socket before it counts as too slow.
 const QUEUE: usize = 8192;
+/// The most messages one batch frame carries.
+pub const BATCH: usize = 256;
+/// Presence updates a client may send per [`PRESENCE_WINDOW`] before it is disconnected.
+pub const PRESENCE_UPDATES: u32 = 30;
+/// The window [`PRESENCE_UPDATES`] is counted in.
+pub const PRESENCE_WINDOW: Duration = Duration::from_secs(10);
 
 enum Outgoing {
     Message(std::sync::Arc<unmogrowp_pipeline::LiveMessage>),
+    Collab(std::sync::Arc<crate::collab::CollabMessage>),
     Gap,
+}
+
+impl Outgoing {
+    fn to_json(&self) -> serde_json::Value {
+        match self {
+            Outgoing::Message(message) => {
+                serde_json::to_value(message.as_ref()).unwrap_or_default()
+            }
+            Outgoing::Collab(message) => message.body.clone(),
+            Outgoing::Gap => serde_json::json!({ "type": "gap" }),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -41,6 +69,15 @@ struct Hello {
     token: String,
     #[serde(default)]
     org_id: Option<String>,
+    #[serde(default)]
+    batch: bool,
+}
+
+/// What a client may send after the first message.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientMessage {
+    Presence { view: Option<String> },
 }
 
 /// Live installs and events of the caller's organization (WebSocket; authenticate with the
@@ -80,21 +117,36 @@ async fn serve(mut socket: WebSocket, state: AppState) {
     };
     let org_id = auth.org_id().to_string();
     let mut feed = state.pipeline.subscribe();
+    let mut collab = state.collab.subscribe();
+    let connection_id = state.collab.connection_id();
+    let name = match state.store.accounts().user(&auth.user_id).await {
+        Ok(Some(user)) => user.name,
+        _ => auth.email.clone(),
+    };
     let (queue_sender, mut queue) = tokio::sync::mpsc::channel::<Outgoing>(QUEUE);
     let slow = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let relay_slow = slow.clone();
     let relay_org = org_id.clone();
     let relay = tokio::spawn(async move {
         loop {
-            let item = match feed.recv().await {
-                Ok(message) if message.org_id == relay_org => Outgoing::Message(message),
-                Ok(_) => continue,
-                Err(RecvError::Lagged(_)) => {
-                    // The count covers every organization: not the client's business.
-                    metrics::counter!(crate::metric_names::LIVE_GAPS_TOTAL).increment(1);
-                    Outgoing::Gap
-                }
-                Err(RecvError::Closed) => return,
+            let item = tokio::select! {
+                received = feed.recv() => match received {
+                    Ok(message) if message.org_id == relay_org => Outgoing::Message(message),
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(_)) => {
+                        // The count covers every organization: not the client's business.
+                        metrics::counter!(crate::metric_names::LIVE_GAPS_TOTAL).increment(1);
+                        Outgoing::Gap
+                    }
+                    Err(RecvError::Closed) => return,
+                },
+                received = collab.recv() => match received {
+                    Ok(message) if message.org_id == relay_org => Outgoing::Collab(message),
+                    Ok(_) => continue,
+                    // Presence messages carry the whole set: the next one repairs a skip.
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return,
+                },
             };
             match queue_sender.try_send(item) {
                 Ok(()) => {}
@@ -108,13 +160,19 @@ async fn serve(mut socket: WebSocket, state: AppState) {
     });
     let _relay = AbortOnDrop(relay);
     metrics::gauge!(crate::metric_names::LIVE_CONNECTIONS).increment(1.0);
-    let ready = serde_json::json!({ "type": "ready", "organization_id": org_id });
+    let ready = serde_json::json!({
+        "type": "ready",
+        "organization_id": org_id,
+        "connection_id": connection_id,
+        "viewers": state.collab.viewers(&org_id),
+    });
     if !send_json(&mut socket, &ready).await {
         metrics::gauge!(crate::metric_names::LIVE_CONNECTIONS).decrement(1.0);
         return;
     }
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.tick().await;
+    let mut presence = PresenceBudget::new();
     loop {
         tokio::select! {
             item = queue.recv() => {
@@ -125,10 +183,22 @@ async fn serve(mut socket: WebSocket, state: AppState) {
                     break;
                 }
                 let value = match item {
-                    Some(Outgoing::Message(message)) => {
-                        serde_json::to_value(message.as_ref()).unwrap_or_default()
+                    Some(first) if hello.batch => {
+                        let mut messages = vec![first.to_json()];
+                        while messages.len() < BATCH {
+                            match queue.try_recv() {
+                                Ok(next) => messages.push(next.to_json()),
+                                Err(_) => break,
+                            }
+                        }
+                        if messages.len() == 1 {
+                            messages.pop().unwrap_or_default()
+                        } else {
+                            metrics::counter!(crate::metric_names::LIVE_BATCHES_TOTAL).increment(1);
+                            serde_json::json!({ "type": "batch", "messages": messages })
+                        }
                     }
-                    Some(Outgoing::Gap) => serde_json::json!({ "type": "gap" }),
+                    Some(item) => item.to_json(),
                     None if slow.load(std::sync::atomic::Ordering::Relaxed) => {
                         metrics::counter!(crate::metric_names::LIVE_SLOW_CLIENTS_TOTAL).increment(1);
                         close(socket, CLOSE_TRY_AGAIN, "too slow; reconnect").await;
@@ -155,11 +225,54 @@ async fn serve(mut socket: WebSocket, state: AppState) {
             }
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(Message::Text(text))) => {
+                    let Ok(ClientMessage::Presence { view }) = serde_json::from_str(&text) else {
+                        continue;
+                    };
+                    if !presence.take() {
+                        close(socket, CLOSE_POLICY, "too many presence updates").await;
+                        break;
+                    }
+                    let viewer = view.as_deref().and_then(crate::collab::clean_view).map(|view| {
+                        crate::collab::Viewer {
+                            connection_id,
+                            user_id: auth.user_id.to_string(),
+                            name: name.clone(),
+                            view,
+                            since: unmogrowp_domain::time::rfc3339(unmogrowp_domain::time::now_millis()),
+                        }
+                    });
+                    state.collab.set(&org_id, connection_id, viewer);
+                }
                 Some(Ok(_)) => {}
             },
         }
     }
+    state.collab.set(&org_id, connection_id, None);
     metrics::gauge!(crate::metric_names::LIVE_CONNECTIONS).decrement(1.0);
+}
+
+/// Counts a connection's presence updates in fixed windows of [`PRESENCE_WINDOW`].
+struct PresenceBudget {
+    window_start: tokio::time::Instant,
+    used: u32,
+}
+
+impl PresenceBudget {
+    fn new() -> Self {
+        Self { window_start: tokio::time::Instant::now(), used: 0 }
+    }
+
+    /// Whether one more update fits.
+    fn take(&mut self) -> bool {
+        let now = tokio::time::Instant::now();
+        if now.duration_since(self.window_start) >= PRESENCE_WINDOW {
+            self.window_start = now;
+            self.used = 0;
+        }
+        self.used += 1;
+        self.used <= PRESENCE_UPDATES
+    }
 }
 
 /// Stops the relay task when the connection ends, whichever way.

@@ -1,4 +1,5 @@
 pub mod account;
+pub mod annotations;
 pub mod apps;
 pub mod attribution;
 pub mod audit;

@@ -103,6 +103,17 @@ async fn another_organizations_objects_are_not_found(backend: TestBackend) {
     let b_links = format!("/api/v1/apps/{}/links", b.app_id);
     let b_postbacks = format!("/api/v1/apps/{}/postbacks", b.app_id);
     let b_owner = format!("/api/v1/org/members/{}", b.owner.user_id);
+    let b_annotations = format!("/api/v1/apps/{}/annotations", b.app_id);
+    let b_note = app
+        .call(
+            Method::POST,
+            &b_annotations,
+            Some(&b.owner.access_token),
+            Some(&json!({ "date": "2026-11-20", "text": "Beta's launch" })),
+        )
+        .await;
+    assert_eq!(b_note.status, 201, "{}", b_note.text);
+    let b_note_id = b_note.body["id"].as_str().unwrap().to_owned();
     let calls: Vec<(Method, String, Option<Value>)> = vec![
         (Method::GET, b_app.clone(), None),
         (Method::PATCH, b_app.clone(), Some(json!({ "name": "hijacked" }))),
@@ -130,6 +141,10 @@ async fn another_organizations_objects_are_not_found(backend: TestBackend) {
         (Method::GET, format!("/api/v1/apps/{}/reports/fraud", b.app_id), None),
         (Method::GET, format!("/api/v1/apps/{}/rejected-events", b.app_id), None),
         (Method::GET, format!("/api/v1/apps/{}/installs/some-install", b.app_id), None),
+        (Method::GET, b_annotations.clone(), None),
+        (Method::POST, b_annotations.clone(), Some(json!({ "date": "2026-11-21", "text": "x" }))),
+        (Method::DELETE, format!("{b_annotations}/{b_note_id}"), None),
+        (Method::DELETE, format!("/api/v1/apps/{}/annotations/{b_note_id}", a.app_id), None),
     ];
     for (method, path, body) in &calls {
         let reply = app.call(method.clone(), path, token, body.as_ref()).await;
@@ -187,6 +202,9 @@ async fn another_organizations_objects_are_not_found(backend: TestBackend) {
     let b_members =
         app.call(Method::GET, "/api/v1/org/members", Some(&b.owner.access_token), None).await;
     assert_eq!(b_members.body.as_array().unwrap().len(), 2);
+    let b_notes = app.call(Method::GET, &b_annotations, Some(&b.owner.access_token), None).await;
+    assert_eq!(b_notes.body.as_array().map(Vec::len), Some(1), "{}", b_notes.text);
+    assert_eq!(b_notes.body[0]["text"], "Beta's launch");
     app.stop().await;
 }
 

@@ -29,6 +29,7 @@ mod accounts;
 mod apps;
 mod attribution;
 mod clickhouse;
+mod collab;
 mod collect;
 mod correctness;
 mod edits;

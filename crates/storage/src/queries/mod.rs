@@ -5,6 +5,7 @@
 //! row-level-security settings), `lock_clause()` and its pool housekeeping.
 
 mod accounts;
+mod annotations;
 mod apps;
 mod changes;
 mod erasures;
@@ -12,6 +13,7 @@ mod rows;
 mod tenant;
 
 pub(crate) use accounts::implement_accounts;
+pub(crate) use annotations::implement_annotations;
 pub(crate) use apps::implement_apps;
 pub(crate) use changes::implement_changes;
 pub(crate) use erasures::implement_erasures;
@@ -37,6 +39,7 @@ macro_rules! implement_store_backend {
         $crate::queries::implement_apps!($store);
         $crate::queries::implement_erasures!($store);
         $crate::queries::implement_changes!($store);
+        $crate::queries::implement_annotations!($store);
     };
 }
 

@@ -370,3 +370,25 @@ impl From<DeliveryRow> for Delivery {
 }
 
 pub(crate) const DELIVERY_COLUMNS: &str = "id, org_id, app_id, postback_id, url, status, attempts, last_error, next_attempt_at, created_at, updated_at";
+
+/// An annotation as selected: id, app id, day, text, author id, author name, created at.
+pub(crate) type AnnotationRow =
+    (String, String, String, String, Option<String>, Option<String>, i64);
+
+/// An annotation of `org_id` from its row; a stored day that does not parse is corrupt data.
+pub(crate) fn annotation_of(
+    org_id: &OrgId,
+    (id, app_id, day, text, created_by, author_name, created_at): AnnotationRow,
+) -> Result<Annotation> {
+    let day = day.parse().map_err(|_| corrupt("annotation day", &day))?;
+    Ok(Annotation {
+        id: unmogrowp_domain::AnnotationId::from_stored(id),
+        org_id: org_id.clone(),
+        app_id: AppId::from_stored(app_id),
+        day,
+        text,
+        created_by: created_by.map(UserId::from_stored),
+        author_name,
+        created_at,
+    })
+}
