@@ -159,6 +159,22 @@ pub trait EventLog: Send + Sync {
     ) -> Result<Option<tokio::sync::mpsc::Receiver<Vec<u8>>>, LogError> {
         Ok(None)
     }
+
+    /// Publishes one collaboration payload (presence, annotation announcements) to every node
+    /// that subscribed with [`EventLog::subscribe_collab`]. Best effort, not stored; logs that
+    /// do not relay ([`EventLog::relays_live`] false) drop it.
+    async fn publish_collab(&self, payload: Vec<u8>) -> Result<(), LogError> {
+        let _ = payload;
+        Ok(())
+    }
+
+    /// Payloads published by any node's [`EventLog::publish_collab`] (this node's own
+    /// included); `None` when the log does not relay.
+    async fn subscribe_collab(
+        &self,
+    ) -> Result<Option<tokio::sync::mpsc::Receiver<Vec<u8>>>, LogError> {
+        Ok(None)
+    }
 }
 
 /// A cursor over an [`EventLog`], returning records in offset order from where it was

@@ -3,7 +3,8 @@
 //! process. Clients send events to both ingest nodes while one of them is killed with
 //! SIGKILL and restarted; every acknowledged event is counted once, and both API nodes answer
 //! the same report; an API node's live feed hears an install sent to an ingest node; an id
-//! sent to both ingest nodes, and again after the broker's duplicate window, counts once.
+//! sent to both ingest nodes, and again after the broker's duplicate window, counts once;
+//! presence and annotations reach live connections on the other API node.
 //! Bounded in count and time.
 
 #![allow(clippy::unwrap_used)]
@@ -207,6 +208,50 @@ async fn two_ingest_two_api_one_worker_lose_nothing_under_kill_nine() {
     assert_eq!(heard["type"], "install");
     assert_eq!(heard["app_id"], app_id.as_str());
     drop(socket);
+
+    // Collaboration crosses API nodes: a connection on one node sees the presence of a
+    // connection on the other, and hears an annotation made through the other.
+    let mut sockets = Vec::new();
+    for base in [api_a, api_b] {
+        let url = format!("{}/api/v1/live", base.replace("http://", "ws://"));
+        let (mut socket, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+        socket.send(Message::Text(json!({ "token": token }).to_string().into())).await.unwrap();
+        assert_eq!(next_json(&mut socket).await["type"], "ready");
+        sockets.push(socket);
+    }
+    let view = format!("overview:{app_id}");
+    let presence = json!({ "type": "presence", "view": view });
+    sockets[0].send(Message::Text(presence.to_string().into())).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let message = next_json(&mut sockets[1]).await;
+            if message["type"] == "presence" && message["viewers"][0]["view"] == view.as_str() {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the other API node shows the presence within 10 s");
+    let note = http
+        .post(format!("{api_a}/api/v1/apps/{app_id}/annotations"))
+        .bearer_auth(&token)
+        .json(&json!({ "date": "2026-11-20", "text": "Across nodes" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(note.status(), 201);
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let message = next_json(&mut sockets[1]).await;
+            if message["type"] == "annotation" {
+                assert_eq!(message["annotation"]["text"], "Across nodes");
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the other API node announces the annotation within 10 s");
+    drop(sockets);
 
     // A re-sent id counts once on every path, for sessions, events and revenue as for
     // installs: set A goes to one ingest node, then to the other after the broker's duplicate

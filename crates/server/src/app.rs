@@ -247,6 +247,11 @@ impl Application {
         let relays = self.state.log.relays_live()
             && role_serves(config_role(&self.state.config), "/api/v1/live");
         let live_relay = relays.then(|| tokio::spawn(self.state.pipeline.clone().relay_live()));
+        // Presence and annotation announcements cross between the nodes the same way.
+        let collab_relay = relays.then(|| {
+            let state = self.state.clone();
+            tokio::spawn(async move { state.collab.relay(state.log.clone()).await })
+        });
         let pipeline_task =
             self.pipeline.map(|pipeline| tokio::spawn(pipeline.run(pipeline_stopped)));
         let mut deadline = stop;
@@ -267,7 +272,7 @@ impl Application {
         if let Some(task) = follower {
             task.abort();
         }
-        if let Some(task) = live_relay {
+        for task in [live_relay, collab_relay].into_iter().flatten() {
             task.abort();
         }
         if let Some(task) = sender_task {

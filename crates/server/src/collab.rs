@@ -8,15 +8,19 @@
 //! message is right again at the next one. Annotation changes reach the organization's
 //! connections as `{"type": "annotation", "action": "created" | "deleted", "annotation": {…}}`.
 //!
-//! Presence is kept by the node that holds the connection, so in a cluster two members see
-//! each other when their connections reach the same API node (annotations are stored, so every
-//! node's readers get them on the next read).
+//! In the cluster tier the nodes serving live connections share all of this through the
+//! event log's collaboration relay (core NATS `<prefix>.collab`, best effort): each node
+//! publishes its own connections' viewers per organization when they change and every
+//! [`REFRESH`] (a node that stops refreshing is forgotten after [`EXPIRY`]), and announcements
+//! to an organization reach its connections on every node. Each node merges the others'
+//! viewers with its own.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::broadcast;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::Instant;
 
 /// The longest `view` kept (characters); longer ones are cut.
 pub const MAX_VIEW_CHARS: usize = 200;
@@ -24,6 +28,12 @@ pub const MAX_VIEW_CHARS: usize = 200;
 pub const MAX_VIEWERS: usize = 200;
 /// Messages waiting for the slowest live connection before it skips some.
 const CHANNEL: usize = 1024;
+/// How often a node republishes its viewers to the others.
+pub const REFRESH: Duration = Duration::from_secs(15);
+/// How long another node's viewers count without a refresh (its connections may be gone).
+pub const EXPIRY: Duration = Duration::from_secs(45);
+/// Payloads waiting for the relay; more are dropped (best effort, the next refresh repairs).
+const RELAY_QUEUE: usize = 1024;
 
 /// A message for every live connection of one organization.
 #[derive(Debug)]
@@ -35,9 +45,10 @@ pub struct CollabMessage {
 }
 
 /// One live connection's presence.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Viewer {
-    /// The live connection (a user with two tabs open has two).
+    /// The live connection (a user with two tabs open has two), random so that connections of
+    /// different nodes do not collide (below 2⁵³, exact in JavaScript).
     pub connection_id: u64,
     /// The member.
     pub user_id: String,
@@ -49,11 +60,53 @@ pub struct Viewer {
     pub since: String,
 }
 
+/// What the nodes tell each other.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Wire {
+    /// A message for the organization's live connections.
+    Broadcast { node: String, org_id: String, body: serde_json::Value },
+    /// All viewers the node holds for the organization (empty: none any more).
+    Presence { node: String, org_id: String, viewers: Vec<Viewer> },
+}
+
+#[derive(Default)]
+struct Presence {
+    /// This node's connections, per organization.
+    local: HashMap<String, BTreeMap<u64, Viewer>>,
+    /// Other nodes' viewers per organization and node, with when they were last heard.
+    remote: HashMap<String, HashMap<String, (Vec<Viewer>, Instant)>>,
+}
+
+impl Presence {
+    /// Every viewer of the organization: this node's and the others' still fresh ones, by
+    /// arrival, at most [`MAX_VIEWERS`].
+    fn merged(&self, org_id: &str, now: Instant) -> Vec<Viewer> {
+        let mut all: Vec<Viewer> =
+            self.local.get(org_id).map(|org| org.values().cloned().collect()).unwrap_or_default();
+        if let Some(nodes) = self.remote.get(org_id) {
+            for (viewers, heard) in nodes.values() {
+                if now.duration_since(*heard) < EXPIRY {
+                    all.extend(viewers.iter().cloned());
+                }
+            }
+        }
+        all.sort_by(|a, b| (&a.since, a.connection_id).cmp(&(&b.since, b.connection_id)));
+        all.truncate(MAX_VIEWERS);
+        all
+    }
+
+    fn local_viewers(&self, org_id: &str) -> Vec<Viewer> {
+        self.local.get(org_id).map(|org| org.values().cloned().collect()).unwrap_or_default()
+    }
+}
+
 /// Presence per organization and the broadcast of collaboration messages.
 pub struct Collab {
+    node: String,
     sender: broadcast::Sender<Arc<CollabMessage>>,
-    viewers: std::sync::Mutex<HashMap<String, BTreeMap<u64, Viewer>>>,
-    next_connection: AtomicU64,
+    presence: std::sync::Mutex<Presence>,
+    relay: std::sync::OnceLock<mpsc::Sender<Vec<u8>>>,
 }
 
 impl Default for Collab {
@@ -63,18 +116,19 @@ impl Default for Collab {
 }
 
 impl Collab {
-    /// No viewers yet.
+    /// No viewers yet; not relayed to other nodes until [`Collab::relay`] runs.
     pub fn new() -> Self {
         Self {
+            node: uuid::Uuid::new_v4().to_string(),
             sender: broadcast::channel(CHANNEL).0,
-            viewers: std::sync::Mutex::new(HashMap::new()),
-            next_connection: AtomicU64::new(1),
+            presence: std::sync::Mutex::new(Presence::default()),
+            relay: std::sync::OnceLock::new(),
         }
     }
 
-    /// A new connection's id (unique in this process).
+    /// A new connection's id: random below 2⁵³.
     pub fn connection_id(&self) -> u64 {
-        self.next_connection.fetch_add(1, Ordering::Relaxed)
+        rand::random::<u64>() >> 11
     }
 
     /// Every collaboration message from now on (each connection keeps its organization's).
@@ -82,19 +136,39 @@ impl Collab {
         self.sender.subscribe()
     }
 
-    /// Sends `body` to every live connection of `org_id`.
-    pub fn publish(&self, org_id: &str, body: serde_json::Value) {
-        // No receiver means no live connection: nothing to tell.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Presence> {
+        self.presence.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn deliver(&self, org_id: &str, body: serde_json::Value) {
+        // No receiver means no live connection here: nothing to tell.
         let _ = self.sender.send(Arc::new(CollabMessage { org_id: org_id.to_owned(), body }));
     }
 
-    /// Sets (`Some`) or clears (`None`) what connection `viewer.connection_id` looks at, and
-    /// tells the organization when that changed the set. A connection that says the same view
-    /// again keeps its `since`.
+    fn tell_nodes(&self, wire: &Wire) {
+        if let (Some(relay), Ok(payload)) = (self.relay.get(), serde_json::to_vec(wire)) {
+            // Best effort: a full relay queue drops it, the next refresh repairs presence.
+            let _ = relay.try_send(payload);
+        }
+    }
+
+    /// Sends `body` to every live connection of `org_id`, on every node.
+    pub fn publish(&self, org_id: &str, body: serde_json::Value) {
+        self.tell_nodes(&Wire::Broadcast {
+            node: self.node.clone(),
+            org_id: org_id.to_owned(),
+            body: body.clone(),
+        });
+        self.deliver(org_id, body);
+    }
+
+    /// Sets (`Some`) or clears (`None`) what this node's connection `connection_id` looks at,
+    /// and tells the organization when that changed the set. A connection that says the same
+    /// view again keeps its `since`.
     pub fn set(&self, org_id: &str, connection_id: u64, viewer: Option<Viewer>) {
-        let snapshot = {
-            let mut all = self.viewers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let org = all.entry(org_id.to_owned()).or_default();
+        let (merged, local) = {
+            let mut presence = self.lock();
+            let org = presence.local.entry(org_id.to_owned()).or_default();
             let changed = match viewer {
                 Some(viewer)
                     if org.get(&connection_id).is_some_and(|old| old.view == viewer.view) =>
@@ -107,24 +181,131 @@ impl Collab {
                 }
                 None => org.remove(&connection_id).is_some(),
             };
+            if org.is_empty() {
+                presence.local.remove(org_id);
+            }
             if !changed {
                 return;
             }
-            let snapshot: Vec<Viewer> = org.values().take(MAX_VIEWERS).cloned().collect();
-            if org.is_empty() {
-                all.remove(org_id);
-            }
-            snapshot
+            (presence.merged(org_id, Instant::now()), presence.local_viewers(org_id))
         };
-        self.publish(org_id, presence_message(&snapshot));
+        self.tell_nodes(&Wire::Presence {
+            node: self.node.clone(),
+            org_id: org_id.to_owned(),
+            viewers: local,
+        });
+        self.deliver(org_id, presence_message(&merged));
     }
 
-    /// The organization's viewers now, earliest connection first.
+    /// The organization's viewers now, on every node, earliest arrival first.
     pub fn viewers(&self, org_id: &str) -> Vec<Viewer> {
-        let all = self.viewers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        all.get(org_id)
-            .map(|org| org.values().take(MAX_VIEWERS).cloned().collect())
-            .unwrap_or_default()
+        self.lock().merged(org_id, Instant::now())
+    }
+
+    /// Takes in another node's payload (this node's own are skipped).
+    fn receive(&self, payload: &[u8], now: Instant) {
+        match serde_json::from_slice::<Wire>(payload) {
+            Ok(Wire::Broadcast { node, .. } | Wire::Presence { node, .. }) if node == self.node => {
+            }
+            Ok(Wire::Broadcast { org_id, body, .. }) => self.deliver(&org_id, body),
+            Ok(Wire::Presence { node, org_id, viewers }) => {
+                let merged = {
+                    let mut presence = self.lock();
+                    let before = presence.merged(&org_id, now);
+                    let nodes = presence.remote.entry(org_id.clone()).or_default();
+                    if viewers.is_empty() {
+                        nodes.remove(&node);
+                    } else {
+                        nodes.insert(node, (viewers, now));
+                    }
+                    if nodes.is_empty() {
+                        presence.remote.remove(&org_id);
+                    }
+                    let after = presence.merged(&org_id, now);
+                    if after == before {
+                        return;
+                    }
+                    after
+                };
+                self.deliver(&org_id, presence_message(&merged));
+            }
+            Err(error) => tracing::warn!(%error, "skipping an unreadable collaboration payload"),
+        }
+    }
+
+    /// Republishes this node's viewers of every organization, and forgets other nodes'
+    /// viewers not heard of for [`EXPIRY`] (telling the organizations concerned).
+    fn refresh(&self, now: Instant) {
+        let (mine, expired) = {
+            let mut presence = self.lock();
+            let mine: Vec<(String, Vec<Viewer>)> = presence
+                .local
+                .iter()
+                .map(|(org_id, org)| (org_id.clone(), org.values().cloned().collect()))
+                .collect();
+            let mut expired = Vec::new();
+            presence.remote.retain(|org_id, nodes| {
+                let before = nodes.len();
+                nodes.retain(|_, (_, heard)| now.duration_since(*heard) < EXPIRY);
+                if nodes.len() != before {
+                    expired.push(org_id.clone());
+                }
+                !nodes.is_empty()
+            });
+            let expired: Vec<(String, Vec<Viewer>)> = expired
+                .into_iter()
+                .map(|org_id| {
+                    let merged = presence.merged(&org_id, now);
+                    (org_id, merged)
+                })
+                .collect();
+            (mine, expired)
+        };
+        for (org_id, viewers) in mine {
+            self.tell_nodes(&Wire::Presence { node: self.node.clone(), org_id, viewers });
+        }
+        for (org_id, merged) in expired {
+            self.deliver(&org_id, presence_message(&merged));
+        }
+    }
+
+    /// Shares presence and announcements with the other nodes through the log's relay, until
+    /// the task running it ends. Returns at once when the log does not relay.
+    pub async fn relay(&self, log: Arc<dyn unmogrowp_bus::EventLog>) {
+        if !log.relays_live() {
+            return;
+        }
+        let (sender, mut outgoing) = mpsc::channel::<Vec<u8>>(RELAY_QUEUE);
+        if self.relay.set(sender).is_err() {
+            return;
+        }
+        let mut refresh = tokio::time::interval(REFRESH);
+        loop {
+            let mut incoming = match log.subscribe_collab().await {
+                Ok(Some(incoming)) => incoming,
+                Ok(None) => return,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot subscribe to the collaboration relay");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            loop {
+                tokio::select! {
+                    payload = incoming.recv() => match payload {
+                        Some(payload) => self.receive(&payload, Instant::now()),
+                        None => break,
+                    },
+                    Some(payload) = outgoing.recv() => {
+                        if let Err(error) = log.publish_collab(payload).await {
+                            tracing::warn!(%error, "a collaboration message was not relayed");
+                        }
+                    },
+                    _ = refresh.tick() => self.refresh(Instant::now()),
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
     }
 }
 
@@ -141,6 +322,7 @@ pub fn clean_view(view: &str) -> Option<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -191,6 +373,54 @@ mod tests {
         assert_eq!(next_viewers(&mut receiver), ("org-a".to_owned(), vec![]));
         assert!(collab.viewers("org-a").is_empty());
         assert_eq!(collab.viewers("org-b").len(), 1);
+    }
+
+    #[test]
+    fn nodes_merge_each_others_viewers_and_forget_a_silent_one() {
+        let (a, b) = (Collab::new(), Collab::new());
+        let (relay, mut from_a) = mpsc::channel(16);
+        a.relay.set(relay).unwrap();
+        let (mut on_a, mut on_b) = (a.subscribe(), b.subscribe());
+        let now = Instant::now();
+
+        a.set("org", 1, Some(viewer(1, "overview:app")));
+        assert_eq!(next_viewers(&mut on_a), ("org".to_owned(), vec![1]));
+        let payload = from_a.try_recv().expect("a tells the other nodes");
+        b.receive(&payload, now);
+        assert_eq!(next_viewers(&mut on_b), ("org".to_owned(), vec![1]));
+        b.set("org", 2, Some(viewer(2, "overview:app")));
+        assert_eq!(next_viewers(&mut on_b), ("org".to_owned(), vec![1, 2]));
+        assert_eq!(b.viewers("org").len(), 2);
+        // The same payload again changes nothing; a node's own payload is skipped.
+        b.receive(&payload, now);
+        a.receive(&payload, now);
+        assert!(on_b.try_recv().is_err() && on_a.try_recv().is_err());
+
+        // An announcement crosses to the other node's connections.
+        a.publish("org", serde_json::json!({ "type": "annotation", "action": "created" }));
+        assert_eq!(on_a.try_recv().unwrap().body["action"], "created");
+        b.receive(&from_a.try_recv().unwrap(), now);
+        let crossed = on_b.try_recv().unwrap();
+        assert_eq!(
+            (crossed.org_id.as_str(), &crossed.body["type"]),
+            ("org", &serde_json::json!("annotation"))
+        );
+
+        // A refresh repeats a's viewers; once a stops refreshing, b forgets them.
+        a.refresh(now);
+        b.receive(&from_a.try_recv().expect("a refresh"), now + REFRESH);
+        assert!(on_b.try_recv().is_err(), "a refresh of the same set is no change");
+        b.refresh(now + REFRESH + EXPIRY / 2);
+        assert!(on_b.try_recv().is_err(), "still fresh");
+        b.refresh(now + REFRESH + EXPIRY);
+        assert_eq!(next_viewers(&mut on_b), ("org".to_owned(), vec![2]));
+
+        // Leaving is told to the other nodes as an empty set.
+        a.set("org", 1, None);
+        let _ = next_viewers(&mut on_a);
+        b.receive(&from_a.try_recv().unwrap(), now + REFRESH + EXPIRY);
+        assert!(on_b.try_recv().is_err(), "b had already forgotten a's viewer");
+        assert_eq!(b.viewers("org").len(), 1);
     }
 
     #[test]

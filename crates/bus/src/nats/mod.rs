@@ -122,6 +122,29 @@ fn described_partitions(description: Option<&str>) -> Option<u16> {
 }
 
 impl NatsLog {
+    /// Payloads of core NATS subject `<prefix>.<name>` from now on (1024 waiting at most: a
+    /// reader that falls further behind stalls the subscription, not the publishers).
+    async fn subscribe_core(
+        &self,
+        name: &str,
+    ) -> Result<tokio::sync::mpsc::Receiver<Vec<u8>>, LogError> {
+        use futures::StreamExt as _;
+        let mut subscription = self
+            .client
+            .subscribe(format!("{}.{name}", self.subject_prefix))
+            .await
+            .map_err(|error| failed("subscribe", error))?;
+        let (sender, receiver) = tokio::sync::mpsc::channel(1024);
+        tokio::spawn(async move {
+            while let Some(message) = subscription.next().await {
+                if sender.send(message.payload.to_vec()).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(receiver)
+    }
+
     /// Connects to NATS (5 s connection timeout, retrying the first connection), creates the
     /// events and offsets streams if they do not exist, and starts a task that refreshes
     /// [`EventLog::head`] every 250 ms (other nodes append too).
@@ -308,21 +331,21 @@ impl EventLog for NatsLog {
     async fn subscribe_live(
         &self,
     ) -> Result<Option<tokio::sync::mpsc::Receiver<Vec<u8>>>, LogError> {
-        use futures::StreamExt as _;
-        let mut subscription = self
-            .client
-            .subscribe(format!("{}.live", self.subject_prefix))
+        self.subscribe_core("live").await.map(Some)
+    }
+
+    /// Core NATS: `<prefix>.collab`, delivered to the nodes subscribed now.
+    async fn publish_collab(&self, payload: Vec<u8>) -> Result<(), LogError> {
+        self.client
+            .publish(format!("{}.collab", self.subject_prefix), payload.into())
             .await
-            .map_err(|error| failed("live subscribe", error))?;
-        let (sender, receiver) = tokio::sync::mpsc::channel(1024);
-        tokio::spawn(async move {
-            while let Some(message) = subscription.next().await {
-                if sender.send(message.payload.to_vec()).await.is_err() {
-                    break;
-                }
-            }
-        });
-        Ok(Some(receiver))
+            .map_err(|error| failed("collab publish", error))
+    }
+
+    async fn subscribe_collab(
+        &self,
+    ) -> Result<Option<tokio::sync::mpsc::Receiver<Vec<u8>>>, LogError> {
+        self.subscribe_core("collab").await.map(Some)
     }
 
     #[tracing::instrument(name = "event_log.append", skip_all, fields(log = "nats", records = entries.len()))]
