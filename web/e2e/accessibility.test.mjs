@@ -9,7 +9,7 @@ import { readdirSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import axe from 'axe-core';
-import { BASE_URL, DEMO_EMAIL, DEMO_PASSWORD, launch, screenshotPath, watchConsole } from './support/harness.mjs';
+import { BASE_URL, DEMO_EMAIL, DEMO_PASSWORD, apiJson, launch, poll, screenshotPath, watchConsole } from './support/harness.mjs';
 import { STRONG_PASSWORD, freshEmail, registerThroughApi, settled, signIn } from './support/steps.mjs';
 
 const ROUTES_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'routes');
@@ -76,6 +76,18 @@ test('accessibility: no serious or critical axe violations, light and dark', { t
 	assert.ok(routes.length >= 15, `found ${routes.length} pages under src/routes`);
 	const signedOut = routes.filter((r) => r.group === 'auth');
 	const signedIn = routes.filter((r) => r.group !== 'auth');
+	// The pages (and their screenshots) are checked with the demo's data in them: the server
+	// processes the seeded traffic within seconds of starting.
+	const auth = await apiJson('/api/v1/auth/login', { method: 'POST', body: { email: DEMO_EMAIL, password: DEMO_PASSWORD } });
+	const [demoApp] = await apiJson('/api/v1/apps', { token: auth.access_token });
+	const day = (offset) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
+	await poll(
+		'the demo traffic to be processed',
+		async () => (await apiJson(`/api/v1/apps/${demoApp.id}/reports/summary?from=${day(-29)}&to=${day(1)}`, { token: auth.access_token })).totals.installs > 0,
+		{ timeoutMs: 60_000, intervalMs: 1_000 }
+	);
+	await apiJson('/api/v1/auth/logout', { method: 'POST', token: auth.access_token });
+
 	const browser = await launch();
 	try {
 		for (const theme of THEMES) {
