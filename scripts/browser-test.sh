@@ -95,6 +95,7 @@ wait_ready() {
 
 SERVER_PID=""
 WORK_DIR=""
+OUTBOX_DIR=""
 
 stop_pid() {
 	local pid="$1"
@@ -129,6 +130,8 @@ start_server() {
 		"$BIN" demo --addr "127.0.0.1:$port" --data-dir "$data" >"$log" 2>&1 &
 	fi
 	SERVER_PID=$!
+	# Emails the server sends (invitations, resets) land here; tests read them.
+	OUTBOX_DIR="$data/outbox"
 	wait_ready "http://127.0.0.1:$port/readyz" "$SERVER_PID" "$log"
 }
 
@@ -171,7 +174,7 @@ run() {
 	say "running the browser tests against $base"
 	local output="$WORK_DIR/e2e.out" status=0
 	(cd "$WEB" && BASE_URL="$base" DEMO_EMAIL="$email" DEMO_PASSWORD="$password" SCREENSHOT_DIR="$SCREENSHOT_DIR" \
-		npm run --silent test:e2e) 2>&1 | tee "$output" || status=$?
+		OUTBOX_DIR="$OUTBOX_DIR" npm run --silent test:e2e) 2>&1 | tee "$output" || status=$?
 
 	local passed failed
 	passed="$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$output" | tail -n1)"

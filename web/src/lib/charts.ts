@@ -1,16 +1,22 @@
 // ECharts, with only the charts and components the dashboard draws (keeps the bundle small).
 import * as echarts from 'echarts/core';
 import { BarChart, LineChart, PieChart } from 'echarts/charts';
-import { GridComponent, TooltipComponent, LegendComponent } from 'echarts/components';
+import { GridComponent, TooltipComponent, LegendComponent, MarkLineComponent } from 'echarts/components';
 import { CanvasRenderer } from 'echarts/renderers';
 import type { ComposeOption } from 'echarts/core';
 import type { BarSeriesOption, LineSeriesOption, PieSeriesOption } from 'echarts/charts';
-import type { GridComponentOption, TooltipComponentOption, LegendComponentOption } from 'echarts/components';
+import type { GridComponentOption, TooltipComponentOption, LegendComponentOption, MarkLineComponentOption } from 'echarts/components';
 
-echarts.use([BarChart, LineChart, PieChart, GridComponent, TooltipComponent, LegendComponent, CanvasRenderer]);
+echarts.use([BarChart, LineChart, PieChart, GridComponent, TooltipComponent, LegendComponent, MarkLineComponent, CanvasRenderer]);
 
 export type ChartOption = ComposeOption<
-	BarSeriesOption | LineSeriesOption | PieSeriesOption | GridComponentOption | TooltipComponentOption | LegendComponentOption
+	| BarSeriesOption
+	| LineSeriesOption
+	| PieSeriesOption
+	| GridComponentOption
+	| TooltipComponentOption
+	| LegendComponentOption
+	| MarkLineComponentOption
 >;
 
 export { echarts };
@@ -85,4 +91,32 @@ export function sumOfSeries(option: ChartOption): number {
 		}
 	}
 	return total;
+}
+
+/** Annotation colour (amber: visible on both themes and apart from the series palette). */
+export const ANNOTATION_COLOR = '#d97706';
+
+/** A dashed vertical line per annotated day of a category axis of days, labelled with the
+ * day's notes (several on one day are joined), for a series' `markLine`. */
+export function annotationMarks(notes: { date: string; text: string }[], axis: string[]) {
+	const byDay = new Map<string, string[]>();
+	for (const note of notes) {
+		if (axis.includes(note.date)) byDay.set(note.date, [...(byDay.get(note.date) ?? []), note.text]);
+	}
+	return {
+		symbol: 'none',
+		animation: false,
+		lineStyle: { type: 'dashed' as const, color: ANNOTATION_COLOR, width: 1.5 },
+		label: {
+			show: true,
+			position: 'insideEndTop' as const,
+			color: ANNOTATION_COLOR,
+			formatter: (param: { name?: string }) => {
+				const text = param.name ?? '';
+				return text.length > 28 ? `${text.slice(0, 27)}…` : text;
+			}
+		},
+		tooltip: { show: true },
+		data: [...byDay].map(([day, texts]) => ({ xAxis: day, name: texts.join(' · ') }))
+	};
 }

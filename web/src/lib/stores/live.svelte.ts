@@ -1,6 +1,8 @@
 // The organization's live feed over the /api/v1/live WebSocket: counts of new installs, events
-// and clicks per app since the dashboard opened, and the latest records. Reconnects with
-// exponential backoff; every connection authenticates with a fresh access token.
+// and clicks per app since the dashboard opened, and the latest records; who else in the
+// organization is looking at what (presence) and annotations as members make them. Reconnects
+// with exponential backoff; every connection authenticates with a fresh access token and asks
+// for batched frames.
 import { freshAccessToken, refreshSession } from '$lib/api/client';
 import { tokens } from '$lib/api/tokens.svelte';
 
@@ -14,6 +16,31 @@ export interface LiveRecord {
 	campaign: string;
 	country: string;
 	revenue: number;
+}
+
+/** A live connection of the organization and what it said it is looking at. */
+export interface Viewer {
+	connection_id: number;
+	user_id: string;
+	name: string;
+	view: string;
+	since: string;
+}
+
+/** An annotation as the API and the live feed carry it. */
+export interface Annotation {
+	id: string;
+	app_id: string;
+	date: string;
+	text: string;
+	author?: { user_id: string; name: string } | null;
+	created_at: string;
+}
+
+/** An annotation made or deleted by someone in the organization (this tab included). */
+export interface AnnotationChange {
+	action: 'created' | 'deleted';
+	annotation: Annotation;
 }
 
 export type LiveStatus = 'idle' | 'connecting' | 'live' | 'reconnecting' | 'offline';
@@ -46,12 +73,38 @@ class LiveFeed {
 	lastError = $state<string | null>(null);
 	/** When the current connection became ready (epoch ms), or null while not connected. */
 	connectedAt = $state<number | null>(null);
+	/** Every live connection of the organization that said what it looks at (this one too). */
+	viewers = $state<Viewer[]>([]);
+	/** This connection's id, to tell it apart from the user's other tabs. */
+	connectionId = $state<number | null>(null);
+	/** The latest annotation change (pages watch it and update their lists). */
+	annotationChange = $state<AnnotationChange | null>(null);
+
+	private view: string | null = null;
 
 	private socket: WebSocket | null = null;
 	private wanted = false;
 	private attempt = 0;
 	private retryTimer: ReturnType<typeof setTimeout> | undefined;
 	private silenceTimer: ReturnType<typeof setTimeout> | undefined;
+
+	/** Says what this tab is looking at (`null`: nothing), now and after every reconnection. */
+	setView(view: string | null) {
+		if (this.view === view) return;
+		this.view = view;
+		this.sendView();
+	}
+
+	/** Who else (other connections) looks at `view`. */
+	othersViewing(view: string): Viewer[] {
+		return this.viewers.filter((viewer) => viewer.view === view && viewer.connection_id !== this.connectionId);
+	}
+
+	private sendView() {
+		if (this.socket?.readyState === WebSocket.OPEN && this.status === 'live') {
+			this.socket.send(JSON.stringify({ type: 'presence', view: this.view }));
+		}
+	}
 
 	countsFor(appId: string | null | undefined): Counts {
 		return (appId && this.counts[appId]) || emptyCounts();
@@ -75,6 +128,8 @@ class LiveFeed {
 		this.connectedAt = null;
 		this.counts = {};
 		this.recent = [];
+		this.viewers = [];
+		this.connectionId = null;
 	}
 
 	private async connect(forceRefresh = false) {
@@ -100,7 +155,7 @@ class LiveFeed {
 		this.socket = socket;
 		socket.onopen = () => {
 			const orgId = tokens.current?.orgId;
-			socket.send(JSON.stringify(orgId ? { token, org_id: orgId } : { token }));
+			socket.send(JSON.stringify(orgId ? { token, org_id: orgId, batch: true } : { token, batch: true }));
 			this.watchSilence();
 		};
 		socket.onmessage = (event) => {
@@ -114,6 +169,8 @@ class LiveFeed {
 			clearTimeout(this.silenceTimer);
 			if (this.connectedAt !== null && Date.now() - this.connectedAt > STEADY_MS) this.attempt = 0;
 			this.connectedAt = null;
+			this.viewers = [];
+			this.connectionId = null;
 			if (!this.wanted) return;
 			this.lastError = event.reason || null;
 			// 1008: the token was refused or the session ended; try once more with a new token.
@@ -123,16 +180,39 @@ class LiveFeed {
 
 	private handle(raw: unknown) {
 		if (typeof raw !== 'string') return;
-		let message: Omit<Partial<LiveRecord>, 'type'> & { type?: string };
+		let message: unknown;
 		try {
 			message = JSON.parse(raw);
 		} catch {
 			return;
 		}
+		const frame = message as { type?: string; messages?: unknown[] };
+		// A batch carries what queued up while the socket was busy, in order.
+		const messages = frame.type === 'batch' && Array.isArray(frame.messages) ? frame.messages : [message];
+		for (const one of messages) this.handleOne(one as Omit<Partial<LiveRecord>, 'type'> & { type?: string });
+	}
+
+	private handleOne(message: Omit<Partial<LiveRecord>, 'type'> & { type?: string }) {
+		if (!message || typeof message !== 'object') return;
 		if (message.type === 'ready') {
+			const ready = message as { connection_id?: number; viewers?: Viewer[] };
 			this.status = 'live';
 			this.connectedAt = Date.now();
 			this.lastError = null;
+			this.connectionId = ready.connection_id ?? null;
+			this.viewers = ready.viewers ?? [];
+			this.sendView();
+			return;
+		}
+		if (message.type === 'presence') {
+			this.viewers = (message as { viewers?: Viewer[] }).viewers ?? [];
+			return;
+		}
+		if (message.type === 'annotation') {
+			const change = message as unknown as AnnotationChange;
+			if (change.annotation && (change.action === 'created' || change.action === 'deleted')) {
+				this.annotationChange = { action: change.action, annotation: change.annotation };
+			}
 			return;
 		}
 		if (message.type === 'gap') {
