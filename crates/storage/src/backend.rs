@@ -2,6 +2,7 @@
 //! the organization explicitly; only the scoped handles in `store.rs` call them, with the
 //! organization from a [`crate::Membership`].
 
+use crate::Annotation;
 use crate::Result;
 use crate::model::*;
 use crate::store::Backend;

@@ -17,6 +17,8 @@ mod sqlite;
 mod store;
 pub mod tenant;
 
+mod annotation;
+pub use annotation::Annotation;
 pub use error::StorageError;
 pub use migrate::{MigrationReport, migrations_for};
 pub use model::*;

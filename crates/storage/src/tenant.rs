@@ -29,6 +29,7 @@
 //! # }
 //! ```
 
+use crate::Annotation;
 use crate::Result;
 use crate::StorageError;
 use crate::backend::StoreBackend;

@@ -7,8 +7,8 @@ macro_rules! implement_annotations {
             async fn create_annotation(
                 &self,
                 org_id: &unmogrowp_domain::OrgId,
-                annotation: &$crate::model::Annotation,
-            ) -> $crate::Result<$crate::model::Annotation> {
+                annotation: &$crate::Annotation,
+            ) -> $crate::Result<$crate::Annotation> {
                 use $crate::backend::{Mode, Scope};
                 let mut tx = self.begin(Scope::Tenant(org_id), Mode::Write).await?;
                 self.ensure_app(&mut tx, org_id, &annotation.app_id).await?;
@@ -33,7 +33,7 @@ macro_rules! implement_annotations {
                     None => None,
                 };
                 tx.commit().await?;
-                Ok($crate::model::Annotation {
+                Ok($crate::Annotation {
                     org_id: org_id.clone(),
                     author_name: author.map(|(name,)| name),
                     ..annotation.clone()
@@ -47,7 +47,7 @@ macro_rules! implement_annotations {
                 from: Option<unmogrowp_domain::Day>,
                 to: Option<unmogrowp_domain::Day>,
                 limit: u32,
-            ) -> $crate::Result<Vec<$crate::model::Annotation>> {
+            ) -> $crate::Result<Vec<$crate::Annotation>> {
                 use $crate::backend::{Mode, Scope};
                 let mut tx = self.begin(Scope::Tenant(org_id), Mode::ReadFresh).await?;
                 self.ensure_app(&mut tx, org_id, app_id).await?;
@@ -74,7 +74,7 @@ macro_rules! implement_annotations {
                 org_id: &unmogrowp_domain::OrgId,
                 app_id: &unmogrowp_domain::AppId,
                 id: &unmogrowp_domain::AnnotationId,
-            ) -> $crate::Result<Option<$crate::model::Annotation>> {
+            ) -> $crate::Result<Option<$crate::Annotation>> {
                 use $crate::backend::{Mode, Scope};
                 let mut tx = self.begin(Scope::Tenant(org_id), Mode::ReadFresh).await?;
                 let row: Option<$crate::queries::AnnotationRow> = sqlx::query_as(

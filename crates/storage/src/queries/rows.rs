@@ -1,6 +1,7 @@
 //! Rows as the database returns them (plain strings and integers, decoded the same way by
 //! both drivers), and their conversion into the crate's records.
 
+use crate::Annotation;
 use crate::model::*;
 use crate::{Result, StorageError};
 use unmogrowp_domain::{
