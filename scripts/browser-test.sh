@@ -43,25 +43,34 @@ install_deps() {
 	fi
 }
 
-# A digest of everything the dashboard build reads: its sources, static files, configuration,
-# lock file and the OpenAPI snapshot its API types are generated from (not the generated types
-# themselves). Paths are part of the digest, so a renamed or deleted file changes it too.
+# A digest of everything the dashboard build may read: every file under web/ except what
+# the build writes or installs (node_modules, build, .svelte-kit, the generated API types, test
+# output). Tailwind scans the folder's files for class names, so even README and tests count.
+# Paths are part of the digest, so a renamed or deleted file changes it too.
 source_digest() {
 	(
 		cd "$WEB"
-		find src static scripts package.json package-lock.json svelte.config.js vite.config.ts \
-			tsconfig.json openapi.json -type f ! -path src/lib/api/schema.d.ts -print0 2>/dev/null |
+		find . \( -path ./node_modules -o -path ./build -o -path ./.svelte-kit -o -path ./test-results \) -prune -o \
+			-type f ! -name .build-stamp ! -name '*.log' ! -path ./src/lib/api/schema.d.ts -print0 |
 			LC_ALL=C sort -z | xargs -0 sha256sum
 	) | sha256sum | cut -d' ' -f1
 }
 
-# Builds the dashboard unless web/build already holds a build of the same sources. An unchanged
-# build keeps its files (and their times), so cargo does not re-embed them into a release binary:
-# a second `make run` without source changes starts in seconds instead of relinking.
+# What web/build holds now: its shell names every hashed asset, so any change of the output
+# changes this.
+build_digest() {
+	sha256sum "$WEB/build/index.html" 2>/dev/null | cut -d' ' -f1
+}
+
+# Builds the dashboard unless web/build already holds the build of these sources (the stamp
+# names both the sources' digest and the build's, so a build made by hand from other sources
+# is not mistaken for it). An unchanged build keeps its files (and their times), so cargo does
+# not re-embed them into a release binary: a second `make run` without source changes serves
+# in about half a second instead of relinking for minutes.
 build() {
 	local stamp="$WEB/.build-stamp" digest
 	digest="$(source_digest)"
-	if [[ -z "${FORCE_WEB_BUILD:-}" && -f "$WEB/build/index.html" && -f "$stamp" && "$(cat "$stamp")" == "$digest" ]]; then
+	if [[ -z "${FORCE_WEB_BUILD:-}" && -f "$stamp" && "$(cat "$stamp")" == "$digest $(build_digest)" ]]; then
 		say "the dashboard is up to date (web/build matches its sources; FORCE_WEB_BUILD=1 rebuilds)"
 		return 0
 	fi
@@ -70,7 +79,7 @@ build() {
 	rm -f "$stamp"
 	(cd "$WEB" && npm run build)
 	[[ -f "$WEB/build/index.html" ]] || die "npm run build left no web/build/index.html"
-	printf '%s\n' "$digest" >"$stamp"
+	printf '%s %s\n' "$digest" "$(build_digest)" >"$stamp"
 }
 
 free_port() {

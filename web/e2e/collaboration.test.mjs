@@ -112,7 +112,10 @@ test('two members see each other and each other\'s annotations live', { timeout:
 		});
 
 		await step('leaving the page ends the presence', async () => {
-			await memberPage.goto(`${BASE_URL}/links`);
+			// A client-side navigation: the connection stays, the view is withdrawn.
+			await memberPage.getByRole('link', { name: 'Tracking links' }).click();
+			await memberPage.waitForURL(`${BASE_URL}/links`);
+			assert.equal(await memberPage.evaluate(() => window.__sameDocument), true, 'no reload');
 			await poll('the member to leave the owner\'s overview', async () => !(await presenceNames(ownerPage)).includes(memberName), {
 				timeoutMs: 5_000,
 				intervalMs: 50

@@ -42,6 +42,8 @@ pub struct CollabMessage {
     pub org_id: String,
     /// The JSON sent as it is.
     pub body: serde_json::Value,
+    /// `body` as text, written once for every connection.
+    pub text: Arc<str>,
 }
 
 /// One live connection's presence.
@@ -91,7 +93,9 @@ impl Presence {
                 }
             }
         }
-        all.sort_by(|a, b| (&a.since, a.connection_id).cmp(&(&b.since, b.connection_id)));
+        // `since` is RFC 3339 with a varying number of fraction digits: compared as times.
+        let at = |viewer: &Viewer| viewer.since.parse::<jiff::Timestamp>().ok();
+        all.sort_by_key(|viewer| (at(viewer), viewer.connection_id));
         all.truncate(MAX_VIEWERS);
         all
     }
@@ -107,6 +111,7 @@ pub struct Collab {
     sender: broadcast::Sender<Arc<CollabMessage>>,
     presence: std::sync::Mutex<Presence>,
     relay: std::sync::OnceLock<mpsc::Sender<Vec<u8>>>,
+    connections: std::sync::Mutex<HashMap<String, usize>>,
 }
 
 impl Default for Collab {
@@ -123,6 +128,32 @@ impl Collab {
             sender: broadcast::channel(CHANNEL).0,
             presence: std::sync::Mutex::new(Presence::default()),
             relay: std::sync::OnceLock::new(),
+            connections: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts one more live connection of `user_id` on this node, unless it already has
+    /// `limit` (then `false`). Each `true` needs one [`Collab::release_connection`].
+    pub fn admit_connection(&self, user_id: &str, limit: usize) -> bool {
+        let mut connections =
+            self.connections.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let count = connections.entry(user_id.to_owned()).or_default();
+        if *count >= limit {
+            return false;
+        }
+        *count += 1;
+        true
+    }
+
+    /// One live connection of `user_id` ended.
+    pub fn release_connection(&self, user_id: &str) {
+        let mut connections =
+            self.connections.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(count) = connections.get_mut(user_id) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                connections.remove(user_id);
+            }
         }
     }
 
@@ -141,8 +172,9 @@ impl Collab {
     }
 
     fn deliver(&self, org_id: &str, body: serde_json::Value) {
+        let text = Arc::from(body.to_string());
         // No receiver means no live connection here: nothing to tell.
-        let _ = self.sender.send(Arc::new(CollabMessage { org_id: org_id.to_owned(), body }));
+        let _ = self.sender.send(Arc::new(CollabMessage { org_id: org_id.to_owned(), body, text }));
     }
 
     fn tell_nodes(&self, wire: &Wire) {
@@ -166,7 +198,9 @@ impl Collab {
     /// and tells the organization when that changed the set. A connection that says the same
     /// view again keeps its `since`.
     pub fn set(&self, org_id: &str, connection_id: u64, viewer: Option<Viewer>) {
-        let (merged, local) = {
+        // Told while the lock is held (both sends only queue), so concurrent changes reach
+        // every receiver in the order they were made and the last set is the true one.
+        {
             let mut presence = self.lock();
             let org = presence.local.entry(org_id.to_owned()).or_default();
             let changed = match viewer {
@@ -187,14 +221,15 @@ impl Collab {
             if !changed {
                 return;
             }
-            (presence.merged(org_id, Instant::now()), presence.local_viewers(org_id))
-        };
-        self.tell_nodes(&Wire::Presence {
-            node: self.node.clone(),
-            org_id: org_id.to_owned(),
-            viewers: local,
-        });
-        self.deliver(org_id, presence_message(&merged));
+            let (merged, local) =
+                (presence.merged(org_id, Instant::now()), presence.local_viewers(org_id));
+            self.tell_nodes(&Wire::Presence {
+                node: self.node.clone(),
+                org_id: org_id.to_owned(),
+                viewers: local,
+            });
+            self.deliver(org_id, presence_message(&merged));
+        }
     }
 
     /// The organization's viewers now, on every node, earliest arrival first.
@@ -209,25 +244,21 @@ impl Collab {
             }
             Ok(Wire::Broadcast { org_id, body, .. }) => self.deliver(&org_id, body),
             Ok(Wire::Presence { node, org_id, viewers }) => {
-                let merged = {
-                    let mut presence = self.lock();
-                    let before = presence.merged(&org_id, now);
-                    let nodes = presence.remote.entry(org_id.clone()).or_default();
-                    if viewers.is_empty() {
-                        nodes.remove(&node);
-                    } else {
-                        nodes.insert(node, (viewers, now));
-                    }
-                    if nodes.is_empty() {
-                        presence.remote.remove(&org_id);
-                    }
-                    let after = presence.merged(&org_id, now);
-                    if after == before {
-                        return;
-                    }
-                    after
-                };
-                self.deliver(&org_id, presence_message(&merged));
+                let mut presence = self.lock();
+                let before = presence.merged(&org_id, now);
+                let nodes = presence.remote.entry(org_id.clone()).or_default();
+                if viewers.is_empty() {
+                    nodes.remove(&node);
+                } else {
+                    nodes.insert(node, (viewers, now));
+                }
+                if nodes.is_empty() {
+                    presence.remote.remove(&org_id);
+                }
+                let after = presence.merged(&org_id, now);
+                if after != before {
+                    self.deliver(&org_id, presence_message(&after));
+                }
             }
             Err(error) => tracing::warn!(%error, "skipping an unreadable collaboration payload"),
         }
@@ -236,36 +267,26 @@ impl Collab {
     /// Republishes this node's viewers of every organization, and forgets other nodes'
     /// viewers not heard of for [`EXPIRY`] (telling the organizations concerned).
     fn refresh(&self, now: Instant) {
-        let (mine, expired) = {
-            let mut presence = self.lock();
-            let mine: Vec<(String, Vec<Viewer>)> = presence
-                .local
-                .iter()
-                .map(|(org_id, org)| (org_id.clone(), org.values().cloned().collect()))
-                .collect();
-            let mut expired = Vec::new();
-            presence.remote.retain(|org_id, nodes| {
-                let before = nodes.len();
-                nodes.retain(|_, (_, heard)| now.duration_since(*heard) < EXPIRY);
-                if nodes.len() != before {
-                    expired.push(org_id.clone());
-                }
-                !nodes.is_empty()
+        let mut presence = self.lock();
+        for (org_id, org) in &presence.local {
+            let viewers = org.values().cloned().collect();
+            self.tell_nodes(&Wire::Presence {
+                node: self.node.clone(),
+                org_id: org_id.clone(),
+                viewers,
             });
-            let expired: Vec<(String, Vec<Viewer>)> = expired
-                .into_iter()
-                .map(|org_id| {
-                    let merged = presence.merged(&org_id, now);
-                    (org_id, merged)
-                })
-                .collect();
-            (mine, expired)
-        };
-        for (org_id, viewers) in mine {
-            self.tell_nodes(&Wire::Presence { node: self.node.clone(), org_id, viewers });
         }
-        for (org_id, merged) in expired {
-            self.deliver(&org_id, presence_message(&merged));
+        let mut expired = Vec::new();
+        presence.remote.retain(|org_id, nodes| {
+            let before = nodes.len();
+            nodes.retain(|_, (_, heard)| now.duration_since(*heard) < EXPIRY);
+            if nodes.len() != before {
+                expired.push(org_id.clone());
+            }
+            !nodes.is_empty()
+        });
+        for org_id in expired {
+            self.deliver(&org_id, presence_message(&presence.merged(&org_id, now)));
         }
     }
 
@@ -421,6 +442,31 @@ mod tests {
         b.receive(&from_a.try_recv().unwrap(), now + REFRESH + EXPIRY);
         assert!(on_b.try_recv().is_err(), "b had already forgotten a's viewer");
         assert_eq!(b.viewers("org").len(), 1);
+    }
+
+    #[test]
+    fn connections_are_counted_per_user_up_to_the_limit() {
+        let collab = Collab::new();
+        assert!(collab.admit_connection("u1", 2));
+        assert!(collab.admit_connection("u1", 2));
+        assert!(!collab.admit_connection("u1", 2), "a third is refused");
+        assert!(collab.admit_connection("u2", 2), "another user has their own count");
+        collab.release_connection("u1");
+        assert!(collab.admit_connection("u1", 2), "a released slot is free again");
+        collab.release_connection("nobody");
+    }
+
+    #[test]
+    fn viewers_are_ordered_by_arrival_time_whatever_the_fraction_digits() {
+        let collab = Collab::new();
+        let mut early = viewer(9, "v");
+        early.since = "2026-11-30T12:00:00.5Z".to_owned();
+        let mut late = viewer(1, "v");
+        late.since = "2026-11-30T12:00:00.25Z".to_owned();
+        collab.set("org", 1, Some(late));
+        collab.set("org", 9, Some(early));
+        let order: Vec<u64> = collab.viewers("org").iter().map(|v| v.connection_id).collect();
+        assert_eq!(order, vec![1, 9], ".25 s is before .5 s");
     }
 
     #[test]

@@ -101,11 +101,11 @@ fn announce(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AnnotationQuery {
-    /// The first date (`YYYY-MM-DD`), inclusive; default: no lower bound.
-    #[param(pattern = r"^\d{4}-\d{2}-\d{2}$")]
+    /// The first date (`YYYY-MM-DD`), inclusive; default (or empty): no lower bound.
+    #[param(pattern = r"^(\d{4}-\d{2}-\d{2})?$")]
     pub from: Option<String>,
-    /// The last date (`YYYY-MM-DD`), inclusive; default: no upper bound.
-    #[param(pattern = r"^\d{4}-\d{2}-\d{2}$")]
+    /// The last date (`YYYY-MM-DD`), inclusive; default (or empty): no upper bound.
+    #[param(pattern = r"^(\d{4}-\d{2}-\d{2})?$")]
     pub to: Option<String>,
 }
 

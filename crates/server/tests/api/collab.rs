@@ -138,7 +138,7 @@ async fn members_see_each_others_presence_and_annotations(backend: TestBackend) 
     ] {
         let refused = app.call(Method::POST, &notes, Some(&member.access_token), Some(&body)).await;
         assert_eq!(refused.status, 400, "{body}: {}", refused.text);
-        assert!(refused.text.contains(field), "{body}: {}", refused.text);
+        assert_eq!(refused.body["errors"][0]["field"], field, "{body}: {}", refused.text);
     }
     let reversed = app
         .call(
@@ -149,6 +149,7 @@ async fn members_see_each_others_presence_and_annotations(backend: TestBackend) 
         )
         .await;
     assert_eq!(reversed.status, 400);
+    assert_eq!(reversed.body["errors"][0]["field"], "from", "{}", reversed.text);
     assert_eq!(
         app.call(Method::POST, &notes, Some(&viewer.access_token), Some(&note)).await.status,
         403
@@ -200,8 +201,16 @@ async fn members_see_each_others_presence_and_annotations(backend: TestBackend) 
     drop(member_socket);
     let seen = presence_where(&mut owner_socket, |v| viewing(v, &member.user_id).is_none()).await;
     assert!(viewing(&seen, &owner.user_id).is_some());
+    // The stranger's own presence comes after anything the broadcast carried before it, so
+    // an annotation or presence of the other organization would have arrived first.
     say_view(&mut stranger_socket, Some("overview:elsewhere")).await;
-    let own = next_of(&mut stranger_socket, "presence").await;
+    let own = loop {
+        let message = next_json(&mut stranger_socket).await;
+        assert_ne!(message["type"], "annotation", "another organization's annotation: {message}");
+        if message["type"] == "presence" {
+            break message;
+        }
+    };
     assert_eq!(own["viewers"].as_array().map(Vec::len), Some(1), "only its own connection: {own}");
     assert_eq!(own["viewers"][0]["user_id"], stranger.user_id.as_str());
     app.stop().await;
@@ -214,7 +223,9 @@ on_both_backends!(members_see_each_others_presence_and_annotations);
 async fn a_presence_flood_closes_the_connection() {
     let app = TestApp::spawn(TestBackend::Sqlite).await;
     let owner = app.register("owner@flood.example", "Flood").await;
-    let (mut socket, _) = connect(&app, &owner, false).await;
+    let (mut watcher, _) = connect(&app, &owner, false).await;
+    let (mut socket, ready) = connect(&app, &owner, false).await;
+    let flooder = ready["connection_id"].as_u64().unwrap();
     for i in 0..=30 {
         say_view(&mut socket, Some(&format!("view-{i}"))).await;
     }
@@ -228,6 +239,75 @@ async fn a_presence_flood_closes_the_connection() {
             other => panic!("expected a close frame, got {other:?}"),
         }
     };
+    assert_eq!(code, 1008);
+    let has = |viewers: &[Value]| viewers.iter().any(|v| v["connection_id"] == flooder);
+    presence_where(&mut watcher, has).await;
+    presence_where(&mut watcher, |viewers| !has(viewers)).await;
+    app.stop().await;
+}
+
+/// A user holds at most 16 live connections per node; the next is refused with 1008, and a
+/// slot frees when one closes.
+#[tokio::test]
+async fn a_user_holds_a_bounded_number_of_live_connections() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    let owner = app.register("owner@many.example", "Many").await;
+    let mut sockets = Vec::new();
+    for _ in 0..16 {
+        sockets.push(connect(&app, &owner, false).await.0);
+    }
+    let url = format!("{}/api/v1/live", app.url.replace("http://", "ws://"));
+    let hello = json!({ "token": owner.access_token }).to_string();
+    let (mut extra, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    extra.send(Message::Text(hello.clone().into())).await.unwrap();
+    match tokio::time::timeout(Duration::from_secs(10), extra.next()).await.unwrap() {
+        Some(Ok(Message::Close(Some(frame)))) => {
+            assert_eq!(u16::from(frame.code), 1008);
+            assert!(frame.reason.contains("too many live connections"), "{}", frame.reason);
+        }
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    // Closing one frees its slot once the server has seen the close: retried a bounded number
+    // of times, each answer read in full (a close frame while the server is still closing).
+    let mut closing = sockets.pop().unwrap();
+    closing.close(None).await.unwrap();
+    while let Some(Ok(_)) = closing.next().await {}
+    let mut admitted = false;
+    for _ in 0..50 {
+        let (mut again, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+        again.send(Message::Text(hello.clone().into())).await.unwrap();
+        let answer = tokio::time::timeout(Duration::from_secs(10), again.next()).await.unwrap();
+        if let Some(Ok(Message::Text(text))) = answer {
+            assert!(text.contains("\"ready\""), "{text}");
+            admitted = true;
+            break;
+        }
+    }
+    assert!(admitted, "a slot was freed");
+    app.stop().await;
+}
+
+/// A member removed from the organization stops hearing it at the next heartbeat (20 s).
+#[tokio::test]
+async fn a_removed_member_is_disconnected_at_the_next_heartbeat() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    let owner = app.register("owner@removed.example", "Removed").await;
+    let member = app.add_member(&owner, "member@removed.example", "member").await;
+    let (mut socket, _) = connect(&app, &member, false).await;
+    let path = format!("/api/v1/org/members/{}", member.user_id);
+    let removed = app.call(Method::DELETE, &path, Some(&owner.access_token), None).await;
+    assert_eq!(removed.status, 204, "{}", removed.text);
+    let code = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(Some(frame)))) => return u16::from(frame.code),
+                Some(Ok(_)) => {}
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("closed within a heartbeat");
     assert_eq!(code, 1008);
     app.stop().await;
 }

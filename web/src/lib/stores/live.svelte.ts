@@ -77,8 +77,14 @@ class LiveFeed {
 	viewers = $state<Viewer[]>([]);
 	/** This connection's id, to tell it apart from the user's other tabs. */
 	connectionId = $state<number | null>(null);
-	/** The latest annotation change (pages watch it and update their lists). */
-	annotationChange = $state<AnnotationChange | null>(null);
+	/** Annotation changes as they arrived, numbered (`seq` increases by one each), the latest
+	 * 200 kept: pages apply every one after the last they saw. */
+	annotationChanges = $state<(AnnotationChange & { seq: number })[]>([]);
+	/** Bumped when messages may have been missed (a new connection, a gap): pages that keep
+	 * lists up to date from the feed re-read them. */
+	resyncs = $state(0);
+
+	private annotationSeq = 0;
 
 	private view: string | null = null;
 
@@ -201,6 +207,7 @@ class LiveFeed {
 			this.lastError = null;
 			this.connectionId = ready.connection_id ?? null;
 			this.viewers = ready.viewers ?? [];
+			this.resyncs += 1;
 			this.sendView();
 			return;
 		}
@@ -211,13 +218,16 @@ class LiveFeed {
 		if (message.type === 'annotation') {
 			const change = message as unknown as AnnotationChange;
 			if (change.annotation && (change.action === 'created' || change.action === 'deleted')) {
-				this.annotationChange = { action: change.action, annotation: change.annotation };
+				this.annotationSeq += 1;
+				const entry = { seq: this.annotationSeq, action: change.action, annotation: change.annotation };
+				this.annotationChanges = [...this.annotationChanges.slice(-199), entry];
 			}
 			return;
 		}
 		if (message.type === 'gap') {
 			// the server skipped a burst it could not relay: let pages re-read their numbers
 			this.tick += 1;
+			this.resyncs += 1;
 			return;
 		}
 		if (message.type === 'heartbeat' || !message.app_id || !message.id) return;
