@@ -56,6 +56,7 @@ pub fn store_options(config: &Config) -> StoreOptions {
             .filter(|url| !url.is_empty()),
         max_connections: config.database_max_connections,
         statement_timeout_ms: config.database_statement_timeout_ms,
+        slow_statement_ms: config.observability.slow_query_ms,
         app_role: Some(config.database_app_role.clone()).filter(|role| !role.is_empty()),
     }
 }
@@ -101,7 +102,11 @@ impl Application {
         }
 
         let log = open_log(&config).await?;
-        let events = open_event_store(&config).await?;
+        let events: Arc<dyn unmogrowp_eventstore::EventStore> =
+            Arc::new(crate::slow_queries::SlowQueryLog::new(
+                open_event_store(&config).await?,
+                Duration::from_millis(config.observability.slow_query_ms),
+            ));
         let runs_pipeline = matches!(
             config.role,
             crate::config::ServerRole::All | crate::config::ServerRole::Worker

@@ -148,6 +148,24 @@ pub struct Config {
     pub security: SecurityConfig,
     /// The `[limits]` section (`UNMOGROWP_LIMITS__*`): request rate limits per client address.
     pub limits: LimitsConfig,
+    /// The `[observability]` section (`UNMOGROWP_OBSERVABILITY__*`).
+    pub observability: ObservabilityConfig,
+}
+
+/// What the server reports about itself beyond `/metrics`' defaults.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ObservabilityConfig {
+    /// OLTP statements and event-store queries slower than this many milliseconds are logged
+    /// (warning, with kind, duration, rows and app) and counted in `slow_queries_total`
+    /// (`observability.slow_query_ms`, default 100).
+    pub slow_query_ms: u64,
+}
+
+impl Default for ObservabilityConfig {
+    fn default() -> Self {
+        Self { slow_query_ms: 100 }
+    }
 }
 
 /// Request rate limits per client address (an IPv4 address, or an IPv6 /64), shared by every
@@ -414,6 +432,7 @@ impl Default for Config {
             pipeline: PipelineConfig::default(),
             security: SecurityConfig::default(),
             limits: LimitsConfig::default(),
+            observability: ObservabilityConfig::default(),
         }
     }
 }

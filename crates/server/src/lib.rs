@@ -32,6 +32,7 @@ pub mod security_events;
 /// Keys and secrets (in the auth crate).
 pub use unmogrowp_auth::secrets;
 pub mod serve;
+pub mod slow_queries;
 /// What the nodes share through Redis (in the shared crate).
 pub use unmogrowp_shared as shared;
 pub mod state;

@@ -18,6 +18,8 @@ pub const HTTP_REQUESTS_TOTAL: &str = "http_requests_total";
 pub const LIVE_CONNECTIONS: &str = "live_connections";
 /// Gap notices sent to live-feed clients that fell behind the broadcast.
 pub const LIVE_GAPS_TOTAL: &str = "live_gaps_total";
+/// Queries slower than `observability.slow_query_ms`, by store (`events`, `oltp`) and kind.
+pub const SLOW_QUERIES_TOTAL: &str = "slow_queries_total";
 /// Batch frames sent to live-feed clients that asked for batches (several messages in one).
 pub const LIVE_BATCHES_TOTAL: &str = "live_batches_total";
 /// Live-feed clients closed for reading too slowly.
@@ -56,6 +58,10 @@ pub fn describe() {
         "HTTP requests answered, by route template, method and status."
     );
     metrics::describe_gauge!(LIVE_CONNECTIONS, "Open live-feed WebSocket connections.");
+    metrics::describe_counter!(
+        SLOW_QUERIES_TOTAL,
+        "Queries slower than observability.slow_query_ms, by store (events, oltp) and kind."
+    );
     metrics::describe_counter!(
         LIVE_BATCHES_TOTAL,
         "Batch frames sent to live-feed clients that asked for batches."

@@ -15,11 +15,17 @@ pub fn init_logging(config: &Config) {
         LogFormat::Pretty => false,
         LogFormat::Auto => !std::io::stdout().is_terminal(),
     };
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true);
+    // Slow OLTP statements (sqlx's warnings) are counted as well as logged.
+    let counter = crate::slow_queries::SlowStatementCounter;
     let _ = if json {
-        builder.json().flatten_event(true).with_current_span(false).with_span_list(false).try_init()
+        let builder =
+            builder.json().flatten_event(true).with_current_span(false).with_span_list(false);
+        builder.finish().with(counter).try_init()
     } else {
-        builder.compact().try_init()
+        builder.compact().finish().with(counter).try_init()
     };
 }
 

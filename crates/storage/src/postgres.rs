@@ -41,7 +41,11 @@ pub(crate) fn connect_options(url: &str, statement_timeout_ms: u64) -> Result<Pg
 }
 
 async fn pool(url: &str, options: &StoreOptions) -> Result<PgPool> {
-    let connect = connect_options(url, options.statement_timeout_ms)?;
+    let connect = sqlx::ConnectOptions::log_slow_statements(
+        connect_options(url, options.statement_timeout_ms)?,
+        log::LevelFilter::Warn,
+        Duration::from_millis(options.slow_statement_ms),
+    );
     let set_role = match &options.app_role {
         Some(role) => Some(format!("SET ROLE \"{}\"", checked_role_name(role)?)),
         None => None,

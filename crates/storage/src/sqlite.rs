@@ -33,7 +33,12 @@ pub(crate) fn connect_options(data_dir: &Path) -> Result<SqliteConnectOptions> {
 
 impl SqliteStore {
     pub(crate) async fn open(options: &StoreOptions) -> Result<Self> {
-        let connect = connect_options(&options.data_dir)?;
+        let slow = Duration::from_millis(options.slow_statement_ms);
+        let connect = sqlx::ConnectOptions::log_slow_statements(
+            connect_options(&options.data_dir)?,
+            log::LevelFilter::Warn,
+            slow,
+        );
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)

@@ -45,6 +45,9 @@ pub struct StoreOptions {
     /// PostgreSQL `statement_timeout` for the application's connections, in milliseconds; 0 sets
     /// none. Not used by SQLite, nor while migrating.
     pub statement_timeout_ms: u64,
+    /// Statements slower than this many milliseconds are logged by sqlx as warnings (target
+    /// `sqlx::query`, with the statement, `elapsed_secs` and rows).
+    pub slow_statement_ms: u64,
     /// The PostgreSQL role the application switches to after connecting. It owns no table,
     /// so row-level security applies to it even when the login role is a superuser.
     /// `None` keeps the login role (then RLS only binds if that role is not an owner).
@@ -52,7 +55,8 @@ pub struct StoreOptions {
 }
 
 impl StoreOptions {
-    /// Options for SQLite in `data_dir`: up to 8 reader connections, a 10 s statement timeout and
+    /// Options for SQLite in `data_dir`: up to 8 reader connections, slow statements from 100 ms,
+    /// a 10 s statement timeout and
     /// the application role `unmogrowp_app` (the last two matter only if a PostgreSQL
     /// `database_url` is set afterwards).
     pub fn embedded(data_dir: impl Into<PathBuf>) -> Self {
@@ -62,6 +66,7 @@ impl StoreOptions {
             replica_url: None,
             max_connections: 8,
             statement_timeout_ms: 10_000,
+            slow_statement_ms: 100,
             app_role: Some("unmogrowp_app".to_owned()),
         }
     }

@@ -76,7 +76,8 @@ impl TestApp {
     /// Starts the application on `backend` with the [`test_config`] defaults; panics if it
     /// cannot start (or, on PostgreSQL, without `TEST_POSTGRES_URL`).
     pub async fn spawn(backend: TestBackend) -> Self {
-        Self::spawn_with(backend, |_| {}).await
+        // Boxed: starting holds the whole configuration across awaits.
+        Box::pin(Self::spawn_with(backend, |_| {})).await
     }
 
     /// Spawns with a configuration the test may adjust.
@@ -91,7 +92,7 @@ impl TestApp {
             config.database_url = Some(SecretString::from(database.url.clone()));
         }
         customize(&mut config);
-        Self::start(config, data_dir, database).await
+        Box::pin(Self::start(config, data_dir, database)).await
     }
 
     async fn start(
@@ -99,7 +100,7 @@ impl TestApp {
         data_dir: tempfile::TempDir,
         database: Option<TempDatabase>,
     ) -> Self {
-        let application = Application::build(config.clone()).await.unwrap();
+        let application = Box::pin(Application::build(config.clone())).await.unwrap();
         let url = application.url();
         let state = application.state().clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -172,3 +172,49 @@ async fn the_dashboard_snapshot_of_the_openapi_document_is_current() {
         }
     }
 }
+
+/// With the threshold at 0 every query counts as slow: a report request is logged and
+/// counted under its kind (the decorator is wired into the running server), and the OLTP
+/// statements of signing up are counted from sqlx's own slow-statement warnings.
+#[tokio::test]
+async fn slow_queries_are_counted_by_store_and_kind() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    // This process's log subscriber, with the counter `serve` installs (nextest runs each
+    // test in a process of its own).
+    let subscriber =
+        tracing_subscriber::registry().with(unmogrowp_server::slow_queries::SlowStatementCounter);
+    let _ = tracing::subscriber::set_global_default(subscriber);
+    let app = TestApp::spawn_with(TestBackend::Sqlite, |config| {
+        config.observability.slow_query_ms = 0;
+    })
+    .await;
+    let fixture =
+        crate::collect::fixture(&app, "slow.example", crate::apps::android_app("Slow")).await;
+    let path = format!("/api/v1/apps/{}/reports/summary", fixture.app_id);
+    let reply =
+        app.call(reqwest::Method::GET, &path, Some(&fixture.owner.access_token), None).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert!(text.contains("# HELP slow_queries_total"), "{text}");
+    let summary = text.lines().find(|line| {
+        line.starts_with("slow_queries_total{")
+            && line.contains(r#"kind="summary""#)
+            && line.contains(r#"store="events""#)
+    });
+    let count: f64 = summary
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    assert!(count >= 1.0, "{summary:?}");
+    let inserts = text.lines().find(|line| {
+        line.starts_with("slow_queries_total{")
+            && line.contains(r#"store="oltp""#)
+            && line.contains(r#"kind="INSERT""#)
+    });
+    let count: f64 = inserts
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    assert!(count >= 1.0, "signing up inserts rows: {inserts:?}");
+    app.stop().await;
+}
