@@ -397,6 +397,7 @@ impl Ingest {
             .increment(duplicates as u64);
         metrics::counter!(crate::metric_names::INGEST_EVENTS_REJECTED_TOTAL)
             .increment(rejected.len() as u64);
+        count_for_tenant(&app.org_id, accepted, duplicates, rejected.len());
         Ok(IngestResponse { accepted, duplicates, rejected, truncated })
     }
 
@@ -542,6 +543,24 @@ pub fn link_ref(link: &Link) -> LinkRef {
         adgroup: link.adgroup.clone(),
         creative: link.creative.clone(),
         retargeting: link.retargeting,
+    }
+}
+
+/// Counts a request's events for its organization under a bounded label
+/// ([`unmogrowp_domain::tenant_label`]): `tenant_events_total{org_id, outcome}`.
+fn count_for_tenant(org_id: &OrgId, accepted: usize, duplicates: usize, rejected: usize) {
+    let label = unmogrowp_domain::tenant_label::label(
+        org_id.as_str(),
+        (accepted + duplicates + rejected) as u64,
+    );
+    for (outcome, count) in
+        [("accepted", accepted), ("duplicate", duplicates), ("rejected", rejected)]
+    {
+        if count > 0 {
+            metrics::counter!(crate::metric_names::TENANT_EVENTS_TOTAL,
+                "org_id" => label.to_string(), "outcome" => outcome)
+            .increment(count as u64);
+        }
     }
 }
 

@@ -17,11 +17,17 @@ pub const INGEST_OPT_OUTS_TOTAL: &str = "ingest_opt_outs_total";
 pub const INGEST_OVERLOADED_TOTAL: &str = "ingest_overloaded_total";
 /// Collection requests refused by an app rate limit.
 pub const INGEST_QUOTA_EXCEEDED_TOTAL: &str = "ingest_quota_exceeded_total";
+/// Events answered per organization (top N by id, the rest `other`), by outcome.
+pub const TENANT_EVENTS_TOTAL: &str = "tenant_events_total";
 /// Clicks and impressions recorded by tracking links.
 pub const INGEST_TOUCHES_TOTAL: &str = "ingest_touches_total";
 
 /// Registers every metric's description with the installed recorder.
 pub fn describe() {
+    metrics::describe_counter!(
+        TENANT_EVENTS_TOTAL,
+        "Events answered per organization (the busiest by id, the rest other), by outcome."
+    );
     metrics::describe_counter!(INGEST_OPT_OUTS_TOTAL, "Opt-outs recorded by `POST /v1/opt-out`.");
     metrics::describe_counter!(
         INGEST_BACKPRESSURE_TOTAL,

@@ -102,6 +102,7 @@ impl Application {
         }
 
         let log = open_log(&config).await?;
+        unmogrowp_domain::tenant_label::configure(config.observability.tenant_metrics_top_n);
         let events: Arc<dyn unmogrowp_eventstore::EventStore> =
             Arc::new(crate::slow_queries::SlowQueryLog::new(
                 open_event_store(&config).await?,

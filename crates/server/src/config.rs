@@ -160,11 +160,14 @@ pub struct ObservabilityConfig {
     /// (warning, with kind, duration, rows and app) and counted in `slow_queries_total`
     /// (`observability.slow_query_ms`, default 100).
     pub slow_query_ms: u64,
+    /// Per-organization metrics label this many of the busiest organizations by id and fold
+    /// the rest into `other` (`observability.tenant_metrics_top_n`, default 20).
+    pub tenant_metrics_top_n: usize,
 }
 
 impl Default for ObservabilityConfig {
     fn default() -> Self {
-        Self { slow_query_ms: 100 }
+        Self { slow_query_ms: 100, tenant_metrics_top_n: 20 }
     }
 }
 

@@ -18,6 +18,11 @@ pub const HTTP_REQUESTS_TOTAL: &str = "http_requests_total";
 pub const LIVE_CONNECTIONS: &str = "live_connections";
 /// Gap notices sent to live-feed clients that fell behind the broadcast.
 pub const LIVE_GAPS_TOTAL: &str = "live_gaps_total";
+/// Management API requests per organization (the busiest by id, the rest `other`), by status
+/// class.
+pub const TENANT_API_REQUESTS_TOTAL: &str = "tenant_api_requests_total";
+/// Management API latency per organization (the busiest by id, the rest `other`).
+pub const TENANT_API_REQUEST_DURATION_SECONDS: &str = "tenant_api_request_duration_seconds";
 /// Queries slower than `observability.slow_query_ms`, by store (`events`, `oltp`) and kind.
 pub const SLOW_QUERIES_TOTAL: &str = "slow_queries_total";
 /// Batch frames sent to live-feed clients that asked for batches (several messages in one).
@@ -58,6 +63,15 @@ pub fn describe() {
         "HTTP requests answered, by route template, method and status."
     );
     metrics::describe_gauge!(LIVE_CONNECTIONS, "Open live-feed WebSocket connections.");
+    metrics::describe_counter!(
+        TENANT_API_REQUESTS_TOTAL,
+        "Management API requests per organization (the busiest by id, the rest other), by status class."
+    );
+    metrics::describe_histogram!(
+        TENANT_API_REQUEST_DURATION_SECONDS,
+        metrics::Unit::Seconds,
+        "Management API latency per organization (the busiest by id, the rest other)."
+    );
     metrics::describe_counter!(
         SLOW_QUERIES_TOTAL,
         "Queries slower than observability.slow_query_ms, by store (events, oltp) and kind."

@@ -49,6 +49,8 @@ pub(crate) async fn observe(
         None => Arc::from("unmatched"),
     };
     request.extensions_mut().insert(RequestIdExt(id.clone()));
+    let tenant = TenantSlot::default();
+    request.extensions_mut().insert(tenant.clone());
     let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
     let response = request_id::scope(id.clone(), next.run(request).instrument(span)).await;
 
@@ -87,6 +89,16 @@ pub(crate) async fn observe(
     metrics::counter!(crate::metric_names::HTTP_REQUESTS_TOTAL, &labels).increment(1);
     metrics::histogram!(crate::metric_names::HTTP_REQUEST_DURATION_SECONDS, &labels)
         .record(elapsed.as_secs_f64());
+    if let Some(org_id) = tenant.0.get() {
+        // Per organization, under a bounded label (the busiest by id, the rest `other`).
+        let org = unmogrowp_domain::tenant_label::label(org_id, 1).to_string();
+        let class = format!("{}xx", status.as_u16() / 100);
+        metrics::counter!(crate::metric_names::TENANT_API_REQUESTS_TOTAL,
+            "org_id" => org.clone(), "status" => class)
+        .increment(1);
+        metrics::histogram!(crate::metric_names::TENANT_API_REQUEST_DURATION_SECONDS, "org_id" => org)
+            .record(elapsed.as_secs_f64());
+    }
     if status.is_server_error() {
         tracing::warn!(request_id = %id, method = %method, route = %route, status = status.as_u16(),
             elapsed_ms = elapsed.as_secs_f64() * 1e3, "request served");
@@ -105,6 +117,11 @@ pub(crate) async fn observe(
 fn is_high_volume(route: &str) -> bool {
     route.starts_with("/v1/") || route.starts_with("/c/") || route.starts_with("/i/")
 }
+
+/// Where the request's authentication leaves the organization it acts in, for the
+/// per-organization request metrics.
+#[derive(Clone, Debug, Default)]
+pub struct TenantSlot(pub Arc<std::sync::OnceLock<String>>);
 
 /// The request id, for handlers that want it without the task-local.
 #[derive(Clone, Debug)]

@@ -118,6 +118,9 @@ impl FromRequestParts<AppState> for Auth {
             .get(ORG_HEADER)
             .map(|value| value.to_str().unwrap_or_default().to_owned());
         let auth = authenticate(state, token, requested.as_deref()).await?;
+        if let Some(slot) = parts.extensions.get::<crate::middleware::TenantSlot>() {
+            let _ = slot.0.set(auth.org_id().to_string());
+        }
         crate::limits::admit_key(&state.limits.api, auth.user_id.as_str()).await?;
         Ok(auth)
     }

@@ -218,3 +218,41 @@ async fn slow_queries_are_counted_by_store_and_kind() {
     assert!(count >= 1.0, "signing up inserts rows: {inserts:?}");
     app.stop().await;
 }
+
+/// Per-organization metrics keep their cardinality bounded: with N = 2, traffic from three
+/// organizations shows two of them by id and the third as `other`, for events and for API
+/// requests alike.
+#[tokio::test]
+async fn per_organization_metrics_label_the_top_n_and_fold_the_rest() {
+    let app = TestApp::spawn_with(TestBackend::Sqlite, |config| {
+        config.observability.tenant_metrics_top_n = 2;
+    })
+    .await;
+    let mut orgs = Vec::new();
+    for name in ["one", "two", "three"] {
+        let fixture = crate::collect::fixture(
+            &app,
+            &format!("{name}.example"),
+            crate::apps::android_app(name),
+        )
+        .await;
+        let events = [crate::collect::event(&format!("{name}-1"), "session", None)];
+        assert_eq!(crate::collect::send(&app, &fixture.app_token, &events).await.status, 200);
+        orgs.push(fixture.owner.org_id.clone());
+    }
+    let text = app.get("/metrics").await.text().await.unwrap();
+    for metric in ["tenant_events_total{", "tenant_api_requests_total{"] {
+        let lines: Vec<&str> = text.lines().filter(|line| line.starts_with(metric)).collect();
+        let labelled: Vec<&String> = orgs
+            .iter()
+            .filter(|org| lines.iter().any(|line| line.contains(&format!("org_id=\"{org}\""))))
+            .collect();
+        assert_eq!(labelled.len(), 2, "{metric}: {lines:?}");
+        assert!(lines.iter().any(|line| line.contains(r#"org_id="other""#)), "{metric}: {lines:?}");
+    }
+    assert!(
+        text.contains("tenant_api_request_duration_seconds_bucket{"),
+        "latency per organization"
+    );
+    app.stop().await;
+}
