@@ -19,11 +19,17 @@ pub const PIPELINE_RECORDS_STORED_TOTAL: &str = "pipeline_records_stored_total";
 pub const PIPELINE_STAGE_SECONDS: &str = "pipeline_stage_seconds";
 /// Log records that could not be decoded and were skipped.
 pub const PIPELINE_UNDECODABLE_RECORDS_TOTAL: &str = "pipeline_undecodable_records_total";
+/// Install decisions stored per organization (the busiest by id, the rest `other`), by status.
+pub const TENANT_INSTALLS_TOTAL: &str = "tenant_installs_total";
 /// Postback deliveries enqueued by the pipeline.
 pub const POSTBACKS_ENQUEUED_TOTAL: &str = "postbacks_enqueued_total";
 
 /// Registers every metric's description with the installed recorder.
 pub fn describe() {
+    metrics::describe_counter!(
+        TENANT_INSTALLS_TOTAL,
+        "Install decisions stored per organization (the busiest by id, the rest other), by status."
+    );
     metrics::describe_counter!(
         PIPELINE_DEPENDENCY_ERRORS_TOTAL,
         "Failed reads of app settings from the OLTP store (retried)."

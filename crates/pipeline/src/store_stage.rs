@@ -109,6 +109,7 @@ impl StoreStage {
                         .increment(outcome.stored);
                     metrics::counter!(crate::metric_names::PIPELINE_RECORDS_DUPLICATE_TOTAL)
                         .increment(outcome.duplicates);
+                    count_installs_by_tenant(&prepared.batch);
                     return true;
                 }
                 Err(error) => {
@@ -169,5 +170,33 @@ impl StoreStage {
             metrics::counter!(crate::metric_names::POSTBACKS_ENQUEUED_TOTAL).increment(added);
         }
         Ok(())
+    }
+}
+
+/// Counts the batch's install decisions per organization and status under a bounded label
+/// ([`unmogrowp_domain::tenant_label`]): `tenant_installs_total{org_id, status}`.
+fn count_installs_by_tenant(batch: &unmogrowp_eventstore::Batch) {
+    if batch.attributions.is_empty() {
+        return;
+    }
+    let orgs: std::collections::HashMap<(&str, &str), &str> = batch
+        .rows
+        .iter()
+        .filter(|row| row.kind == unmogrowp_domain::event::EventType::Install)
+        .map(|row| ((row.app_id.as_str(), row.id.as_str()), row.org_id.as_str()))
+        .collect();
+    let mut counts: std::collections::HashMap<(&str, &'static str), u64> =
+        std::collections::HashMap::new();
+    for decision in &batch.attributions {
+        if let Some(org) = orgs.get(&(decision.app_id.as_str(), decision.event_id.as_str())) {
+            *counts.entry((*org, decision.status.as_str())).or_default() += 1;
+        }
+    }
+    for ((org, status), count) in counts {
+        // Activity is counted where the events arrive; a label is only looked up here.
+        let label = unmogrowp_domain::tenant_label::label(org, 0).to_string();
+        metrics::counter!(crate::metric_names::TENANT_INSTALLS_TOTAL,
+            "org_id" => label, "status" => status)
+        .increment(count);
     }
 }

@@ -236,12 +236,13 @@ async fn per_organization_metrics_label_the_top_n_and_fold_the_rest() {
             crate::apps::android_app(name),
         )
         .await;
-        let events = [crate::collect::event(&format!("{name}-1"), "session", None)];
+        let events = [crate::collect::event(&format!("{name}-1"), "install", None)];
         assert_eq!(crate::collect::send(&app, &fixture.app_token, &events).await.status, 200);
         orgs.push(fixture.owner.org_id.clone());
     }
+    crate::collect::settle(&app).await;
     let text = app.get("/metrics").await.text().await.unwrap();
-    for metric in ["tenant_events_total{", "tenant_api_requests_total{"] {
+    for metric in ["tenant_events_total{", "tenant_api_requests_total{", "tenant_installs_total{"] {
         let lines: Vec<&str> = text.lines().filter(|line| line.starts_with(metric)).collect();
         let labelled: Vec<&String> = orgs
             .iter()
