@@ -22,6 +22,28 @@ if [ ! -x /usr/bin/chromium ] && [ -z "${CHROMIUM_PATH:-}" ]; then
     fi
 fi
 
+# Prometheus's promtool checks the deploy assets (Debian's prometheus package, installed when
+# missing and we are root).
+if ! command -v promtool >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+        echo "[test] installing prometheus (promtool)" >&2
+        apt-get update -qq >/dev/null
+        # Only the tool is wanted: keep the package from starting a Prometheus server.
+        policy=""
+        if [ ! -e /usr/sbin/policy-rc.d ]; then
+            printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+            policy=/usr/sbin/policy-rc.d
+        fi
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+        if [ -n "$policy" ]; then rm -f "$policy"; fi
+    else
+        echo "[test] promtool is missing: apt-get install prometheus" >&2
+        exit 1
+    fi
+fi
+promtool check config deploy/prometheus/prometheus.yml
+promtool test rules deploy/prometheus/tests/*.yml
+
 # The dashboard first (the server embeds or serves web/build), then every Rust test binary,
 # outside the services' lifetime so they are not kept waiting on a compile.
 scripts/browser-test.sh build

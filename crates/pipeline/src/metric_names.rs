@@ -17,6 +17,9 @@ pub const PIPELINE_RECORDS_DUPLICATE_TOTAL: &str = "pipeline_records_duplicate_t
 pub const PIPELINE_RECORDS_STORED_TOTAL: &str = "pipeline_records_stored_total";
 /// Time a batch spent in a pipeline stage (`stage`: read, decide, hand_over, store).
 pub const PIPELINE_STAGE_SECONDS: &str = "pipeline_stage_seconds";
+/// Per stored batch, the time from its oldest row's acknowledgement to the batch being stored
+/// (visible to reports).
+pub const PIPELINE_VISIBLE_LATENCY_SECONDS: &str = "pipeline_visible_latency_seconds";
 /// Log records that could not be decoded and were skipped.
 pub const PIPELINE_UNDECODABLE_RECORDS_TOTAL: &str = "pipeline_undecodable_records_total";
 /// Install decisions stored per organization (the busiest by id, the rest `other`), by status.
@@ -26,6 +29,11 @@ pub const POSTBACKS_ENQUEUED_TOTAL: &str = "postbacks_enqueued_total";
 
 /// Registers every metric's description with the installed recorder.
 pub fn describe() {
+    metrics::describe_histogram!(
+        PIPELINE_VISIBLE_LATENCY_SECONDS,
+        metrics::Unit::Seconds,
+        "Per stored batch: from its oldest row's acknowledgement to being visible to reports."
+    );
     metrics::describe_counter!(
         TENANT_INSTALLS_TOTAL,
         "Install decisions stored per organization (the busiest by id, the rest other), by status."

@@ -110,6 +110,7 @@ impl StoreStage {
                     metrics::counter!(crate::metric_names::PIPELINE_RECORDS_DUPLICATE_TOTAL)
                         .increment(outcome.duplicates);
                     count_installs_by_tenant(&prepared.batch);
+                    record_visible_latency(&prepared.batch);
                     return true;
                 }
                 Err(error) => {
@@ -170,6 +171,16 @@ impl StoreStage {
             metrics::counter!(crate::metric_names::POSTBACKS_ENQUEUED_TOTAL).increment(added);
         }
         Ok(())
+    }
+}
+
+/// Records how long the batch's oldest row took from acknowledgement to being stored (what
+/// reports see): `pipeline_visible_latency_seconds`, one observation per batch.
+fn record_visible_latency(batch: &unmogrowp_eventstore::Batch) {
+    if let Some(oldest) = batch.rows.iter().map(|row| row.received_ms).min() {
+        let now = unmogrowp_domain::time::now_millis();
+        let seconds = (now.saturating_sub(oldest)).max(0) as f64 / 1000.0;
+        metrics::histogram!(crate::metric_names::PIPELINE_VISIBLE_LATENCY_SECONDS).record(seconds);
     }
 }
 

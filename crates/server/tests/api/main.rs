@@ -32,6 +32,7 @@ mod clickhouse;
 mod collab;
 mod collect;
 mod correctness;
+mod deploy;
 mod edits;
 mod email;
 mod errors;
