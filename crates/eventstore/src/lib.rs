@@ -13,6 +13,18 @@ pub use model::*;
 pub use sqlite::SqliteEventStore;
 
 pub use unmogrowp_domain::Offset;
+
+/// Where a page of quarantined events ends: the next page holds the entries received before
+/// `received_ms`, and, when `index` is set, those received at that very time (one request's
+/// events share it) whose index in the request is below `index`. Entries come newest first, by
+/// index from last to first within a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuarantineCursor {
+    /// The last entry's receipt time, in milliseconds since the Unix epoch.
+    pub received_ms: i64,
+    /// The last entry's index in its request.
+    pub index: Option<u32>,
+}
 use unmogrowp_domain::{AppId, Day};
 
 /// Why an event store call failed. The text says what failed, for logs (it may quote the
@@ -155,13 +167,14 @@ pub trait EventStore: Send + Sync {
     async fn fraud(&self, app_id: &AppId, from_day: Day, to_day: Day) -> Result<Vec<FraudRow>>;
 
     /// An app's quarantined events (those that failed ingestion's checks), newest first by
-    /// receipt time, at most `limit` of them. With `before_ms`, only those received strictly
-    /// before that time: pass the last entry's `received_ms` to page back.
+    /// receipt time and, within a request, last index first, at most `limit` of them. With
+    /// `before`, only those after that point in this order: pass the last entry's
+    /// `received_ms` and `index` to page back.
     async fn quarantined(
         &self,
         app_id: &AppId,
         limit: u32,
-        before_ms: Option<i64>,
+        before: Option<QuarantineCursor>,
     ) -> Result<Vec<QuarantinedRow>>;
 
     /// Streams raw rows of the query's kinds for an app and range of report days (app time

@@ -136,10 +136,10 @@ impl EventStore for SlowQueryLog {
         &self,
         app_id: &AppId,
         limit: u32,
-        before_ms: Option<i64>,
+        before: Option<unmogrowp_eventstore::QuarantineCursor>,
     ) -> Result<Vec<QuarantinedRow>> {
         let started = Instant::now();
-        let result = self.inner.quarantined(app_id, limit, before_ms).await;
+        let result = self.inner.quarantined(app_id, limit, before).await;
         self.check("quarantined", Some(app_id), started, result, Vec::len)
     }
 

@@ -423,9 +423,17 @@ impl EventStore for ClickHouseEventStore {
         &self,
         app_id: &AppId,
         limit: u32,
-        before_ms: Option<i64>,
+        before: Option<crate::QuarantineCursor>,
     ) -> Result<Vec<QuarantinedRow>> {
-        let before = before_ms.map(|ms| format!(" AND received_ms < {ms}")).unwrap_or_default();
+        let before = match before {
+            None => String::new(),
+            Some(crate::QuarantineCursor { received_ms, index: None }) => {
+                format!(" AND received_ms < {received_ms}")
+            }
+            Some(crate::QuarantineCursor { received_ms, index: Some(index) }) => format!(
+                " AND (received_ms < {received_ms} OR (received_ms = {received_ms} AND idx < {index}))"
+            ),
+        };
         let sql = format!(
             "SELECT app_id, received_ms, idx, event_id, code, message, raw FROM quarantine FINAL
              WHERE app_id = {}{before} ORDER BY received_ms DESC, idx DESC LIMIT {limit}",

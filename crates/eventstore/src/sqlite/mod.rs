@@ -452,27 +452,30 @@ impl EventStore for SqliteEventStore {
         &self,
         app_id: &AppId,
         limit: u32,
-        before_ms: Option<i64>,
+        before: Option<crate::QuarantineCursor>,
     ) -> Result<Vec<QuarantinedRow>> {
         let app_id = app_id.to_string();
+        let before_ms = before.map(|cursor| cursor.received_ms);
+        let before_index = before.and_then(|cursor| cursor.index).map(i64::from);
         self.read(move |connection| {
             let mut statement = connection.prepare_cached(
                 "SELECT app_id, received_ms, idx, event_id, code, message, raw FROM quarantine
-                 WHERE app_id = ?1 AND (?2 IS NULL OR received_ms < ?2)
-                 ORDER BY received_ms DESC, rowid DESC LIMIT ?3",
+                 WHERE app_id = ?1 AND (?2 IS NULL OR received_ms < ?2
+                     OR (received_ms = ?2 AND ?3 IS NOT NULL AND idx < ?3))
+                 ORDER BY received_ms DESC, idx DESC, rowid DESC LIMIT ?4",
             )?;
-            let rows =
-                statement.query_map(params![app_id, before_ms, i64::from(limit)], |row| {
-                    Ok(QuarantinedRow {
-                        app_id: AppId::from_stored(row.get(0)?),
-                        received_ms: row.get(1)?,
-                        index: row.get(2)?,
-                        event_id: row.get(3)?,
-                        code: row.get(4)?,
-                        message: row.get(5)?,
-                        raw: row.get(6)?,
-                    })
-                })?;
+            let values = params![app_id, before_ms, before_index, i64::from(limit)];
+            let rows = statement.query_map(values, |row| {
+                Ok(QuarantinedRow {
+                    app_id: AppId::from_stored(row.get(0)?),
+                    received_ms: row.get(1)?,
+                    index: row.get(2)?,
+                    event_id: row.get(3)?,
+                    code: row.get(4)?,
+                    message: row.get(5)?,
+                    raw: row.get(6)?,
+                })
+            })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await

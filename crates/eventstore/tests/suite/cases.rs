@@ -2,7 +2,7 @@ use unmogrowp_domain::event::EventType;
 use unmogrowp_domain::{AppId, Day};
 use unmogrowp_eventstore::{
     AttributionRow, Batch, CohortQuery, CreditRow, Dimension, Dims, EventRow, EventStore,
-    ExportQuery, FraudHit, InstallOutcome, QuarantinedRow, SummaryQuery,
+    ExportQuery, FraudHit, InstallOutcome, QuarantineCursor, QuarantinedRow, SummaryQuery,
 };
 use unmogrowp_eventstore::{FlagReason, FraudReason, MatchType, Model, RejectionReason, TouchKind};
 
@@ -191,8 +191,28 @@ pub async fn quarantine_is_listed_newest_first(store: &dyn EventStore) {
         .unwrap();
     let all = store.quarantined(&app_id(APP), 10, None).await.unwrap();
     assert_eq!(all.iter().map(|r| r.index).collect::<Vec<_>>(), vec![2, 1, 0]);
-    let older = store.quarantined(&app_id(APP), 10, Some(T0 + 20)).await.unwrap();
+    let before = |ms: i64, index: Option<u32>| Some(QuarantineCursor { received_ms: ms, index });
+    let older = store.quarantined(&app_id(APP), 10, before(T0 + 20, None)).await.unwrap();
     assert_eq!(older.len(), 2);
+    // One request's rejected events share their receipt time: paging by two goes through all
+    // of them, none twice and none skipped.
+    store
+        .apply(Batch {
+            quarantined: (10..15).map(|index| rejected(T0 + 30, index)).collect(),
+            last_offset: 4,
+            ..Batch::default()
+        })
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store.quarantined(&app_id(APP), 2, cursor).await.unwrap();
+        let Some(last) = page.last() else { break };
+        cursor = before(last.received_ms, Some(last.index));
+        seen.extend(page.iter().map(|r| r.index));
+    }
+    assert_eq!(seen, vec![14, 13, 12, 11, 10, 2, 1, 0]);
     assert!(store.quarantined(&app_id(OTHER_APP), 10, None).await.unwrap().is_empty());
 }
 

@@ -265,6 +265,10 @@ pub struct RejectedParams {
     /// Only entries received before this time (RFC 3339): the `received_at` of the last entry
     /// of the previous page.
     pub before: Option<String>,
+    /// With `before`: also the entries received at that very time whose `index` is below this
+    /// one — pass the last entry's `index` too, so a page that ends inside one request's
+    /// rejected events goes on with the rest of them.
+    pub before_index: Option<u32>,
 }
 
 /// An event that was refused when collected, kept with the reason.
@@ -299,12 +303,17 @@ pub async fn rejected_events(
         return Err(ApiError::invalid_field("limit", "must be between 1 and 500"));
     }
     let before = match params.before.as_deref() {
+        None if params.before_index.is_some() => {
+            return Err(ApiError::invalid_field("before_index", "needs `before`"));
+        }
         None => None,
-        Some(raw) => Some(
-            raw.parse::<jiff::Timestamp>()
+        Some(raw) => Some(unmogrowp_eventstore::QuarantineCursor {
+            received_ms: raw
+                .parse::<jiff::Timestamp>()
                 .map_err(|_| ApiError::invalid_field("before", "must be an RFC 3339 time"))?
                 .as_millisecond(),
-        ),
+            index: params.before_index,
+        }),
     };
     let rows = state
         .events

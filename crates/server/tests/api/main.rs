@@ -45,6 +45,7 @@ mod ops;
 mod org;
 mod postbacks;
 mod postgres;
+mod pressure;
 mod privacy;
 mod redis;
 mod roles;
