@@ -66,15 +66,26 @@ impl Keyring {
 }
 
 fn decode_key(text: &str) -> anyhow::Result<Vec<u8>> {
-    if text.len() >= 64 && text.chars().all(|c| c.is_ascii_hexdigit()) {
+    let hex_digits = text.chars().all(|c| c.is_ascii_hexdigit());
+    if text.len() >= 64 && hex_digits {
         return Ok(hex::decode(text)?);
     }
+    // 32 to 63 hex digits would also read as base64 (a different, longer key): refused rather
+    // than guessed.
+    anyhow::ensure!(
+        !(hex_digits && text.len() >= 32),
+        "the key looks like hex but has {} digits; a hex key needs at least 64 (32 bytes)",
+        text.len()
+    );
     STANDARD
         .decode(text)
         .or_else(|_| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')))
         .map_err(Into::into)
 }
 
+/// Generates the key file. It is written under a temporary name and then linked into place,
+/// so a process that starts at the same moment either creates it or finds it complete, never
+/// empty or half written; the loser of that race uses the winner's key.
 fn create_key_file(path: &Path) -> anyhow::Result<Vec<u8>> {
     use std::io::Write;
     if let Some(parent) = path.parent() {
@@ -82,6 +93,7 @@ fn create_key_file(path: &Path) -> anyhow::Result<Vec<u8>> {
     }
     let mut master = vec![0u8; 32];
     rand::rng().fill_bytes(&mut master);
+    let temporary = path.with_extension(format!("key.{}.{}", std::process::id(), random_token(16)));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -89,14 +101,22 @@ fn create_key_file(path: &Path) -> anyhow::Result<Vec<u8>> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    match options.open(path) {
-        Ok(mut file) => {
-            file.write_all(STANDARD.encode(&master).as_bytes())?;
-            file.sync_all()?;
+    let written = options.open(&temporary).and_then(|mut file| {
+        file.write_all(STANDARD.encode(&master).as_bytes())?;
+        file.sync_all()
+    });
+    if let Err(error) = written {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(error).with_context(|| format!("writing {}", temporary.display()));
+    }
+    let linked = std::fs::hard_link(&temporary, path);
+    let _ = std::fs::remove_file(&temporary);
+    match linked {
+        Ok(()) => {
             tracing::info!(path = %path.display(), "generated a new master key");
             Ok(master)
         }
-        // Another process created it first: use theirs.
+        // Another process linked its key first: use theirs (complete, it was linked whole).
         Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
             let text = std::fs::read_to_string(path)?;
             decode_key(text.trim())
@@ -175,6 +195,29 @@ mod tests {
                 std::fs::metadata(dir.path().join(KEY_FILE)).expect("exists").permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn processes_starting_together_share_one_complete_key() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().to_owned();
+        let keys: Vec<[u8; 32]> = std::thread::scope(|scope| {
+            let started: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| Keyring::load(None, &path).expect("loaded").token_signing))
+                .collect();
+            started.into_iter().map(|thread| thread.join().expect("joined")).collect()
+        });
+        assert!(keys.windows(2).all(|pair| pair[0] == pair[1]), "every starter has the same key");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).expect("listed").collect();
+        assert_eq!(left.len(), 1, "no temporary file is left behind");
+    }
+
+    #[test]
+    fn short_hex_keys_are_refused_not_read_as_base64() {
+        let error = decode_key(&"ab".repeat(24)).expect_err("48 hex digits");
+        assert!(error.to_string().contains("64"), "{error}");
+        assert_eq!(decode_key(&"ab".repeat(32)).expect("64 hex digits").len(), 32);
+        assert_eq!(decode_key(&STANDARD.encode([9u8; 32])).expect("base64").len(), 32);
     }
 
     #[test]
