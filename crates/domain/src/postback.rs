@@ -39,7 +39,9 @@ pub fn validate_template(template: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn encode(value: &str) -> String {
+/// `value` as [`fill`] puts it in a URL: unreserved characters (RFC 3986) kept, every other
+/// byte percent-encoded.
+pub fn encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for byte in value.bytes() {
         match byte {

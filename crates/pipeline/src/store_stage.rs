@@ -102,6 +102,14 @@ impl StoreStage {
                 return false;
             }
         }
+        // An erased device's postback URLs go too (those just enqueued included), and what was
+        // still to be sent about it is not sent.
+        while let Err(error) = self.scrub_erased_deliveries(&prepared.batch).await {
+            tracing::error!(%error, "scrubbing an erased device's postbacks failed; retrying");
+            if backoff.wait(shutdown).await {
+                return false;
+            }
+        }
         loop {
             match self.events.apply_shared(prepared.batch.clone()).await {
                 Ok(outcome) => {
@@ -125,6 +133,27 @@ impl StoreStage {
 
     /// Enqueues a delivery for every postback a trigger matches (idempotent: a replayed
     /// trigger finds its delivery already there).
+    async fn scrub_erased_deliveries(
+        &self,
+        batch: &unmogrowp_eventstore::Batch,
+    ) -> unmogrowp_storage::Result<()> {
+        use unmogrowp_domain::erasure::ErasureScope;
+        for erasure in &batch.erasures {
+            let ErasureScope::Device { identifiers } = &erasure.scope else { continue };
+            let values: Vec<String> = identifiers
+                .iter()
+                .filter_map(|id| id.split_once(':').map(|(_, value)| value.to_owned()))
+                .collect();
+            let credentials = self.store.credentials();
+            let scrubbed =
+                credentials.scrub_deliveries(&erasure.org_id, &erasure.app_id, &values).await?;
+            if scrubbed > 0 {
+                tracing::info!(erasure_id = %erasure.id, scrubbed, "erased a device's postback URLs");
+            }
+        }
+        Ok(())
+    }
+
     #[tracing::instrument(name = "pipeline.enqueue_postbacks", skip_all, fields(triggers = triggers.len()))]
     async fn enqueue_postbacks(&self, triggers: &[attribute::Trigger]) -> anyhow::Result<()> {
         let mut deliveries = Vec::new();

@@ -237,6 +237,15 @@ pub(crate) trait AnnotationsBackend: Send + Sync {
 /// answers [`crate::StorageError::NotFound`] for an object not of this organization and app.
 #[async_trait::async_trait]
 pub(crate) trait ChangesBackend: Send + Sync {
+    /// Scrubs the app's deliveries whose URL contains one of `values` (lower case, compared
+    /// without case): the URL becomes [`crate::ERASED_URL`], and a pending one fails (with the
+    /// reason) instead of being sent. Returns how many were scrubbed.
+    async fn scrub_deliveries(
+        &self,
+        org_id: &OrgId,
+        app_id: &AppId,
+        values: &[String],
+    ) -> Result<u64>;
     async fn update_link(
         &self,
         org_id: &OrgId,

@@ -20,6 +20,9 @@ pub mod tenant;
 mod annotation;
 pub use annotation::Annotation;
 pub use error::StorageError;
+
+/// What a postback delivery's URL becomes once the device it named was erased.
+pub const ERASED_URL: &str = "(erased)";
 pub use migrate::{MigrationReport, migrations_for};
 pub use model::*;
 pub use store::{Accounts, Backend, Credentials, Store, StoreOptions};

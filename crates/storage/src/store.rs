@@ -408,6 +408,18 @@ impl Credentials<'_> {
         self.backend.postbacks_unscoped(app_id).await
     }
 
+    /// Scrubs the app's postback deliveries whose URL names one of the device identifier
+    /// `values` (an erasure): their URL becomes [`crate::ERASED_URL`], and pending ones fail
+    /// instead of being sent (a retry by hand is refused). Returns how many were scrubbed.
+    pub async fn scrub_deliveries(
+        &self,
+        org_id: &unmogrowp_domain::OrgId,
+        app_id: &AppId,
+        values: &[String],
+    ) -> Result<u64> {
+        self.backend.scrub_deliveries(org_id, app_id, values).await
+    }
+
     /// Adds deliveries; one already enqueued under the same key is left alone.
     pub async fn enqueue_deliveries(&self, deliveries: &[NewDelivery]) -> Result<u64> {
         self.backend.enqueue_deliveries(deliveries).await

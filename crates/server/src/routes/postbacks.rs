@@ -155,7 +155,8 @@ pub struct DeliveryView {
     pub postback_id: String,
     /// The filled URL.
     pub url: String,
-    /// `pending`, `delivered` or `failed`.
+    /// `pending`, `delivered` or `failed`. The URL of a delivery whose device was erased reads
+    /// `(erased)`; one still pending then failed with `last_error` saying so.
     pub status: String,
     /// How many attempts were made so far.
     pub attempts: i64,

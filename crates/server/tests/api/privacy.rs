@@ -46,10 +46,22 @@ async fn an_erased_device_is_gone_from_exports_reports_and_attribution(backend: 
         json!({ "id": "kept-install", "type": "install", "timestamp": now_rfc3339(30), "device": device(Some("keep-me"), None) }),
         json!({ "id": "kept-session", "type": "session", "timestamp": now_rfc3339(40), "device": device(Some("keep-me"), None) }),
     ];
+    // A postback naming the device (to a closed port: the delivery stays pending, retrying).
+    let postback = json!({ "network": "meta", "url_template": "http://127.0.0.1:9/pb?device={device_id}&c={campaign}", "events": ["install"] });
+    let created =
+        app.call(Method::POST, &format!("{base}/postbacks"), Some(&token), Some(&postback)).await;
+    assert_eq!(created.status, 201, "{}", created.text);
     assert_eq!(send(&app, &fixture.app_token, &events).await.body["accepted"], 5);
     settle(&app).await;
     let attributed = get(format!("{base}/installs/gone-install")).await;
     assert_eq!(attributed.body["status"], "attributed", "{}", attributed.text);
+    let deliveries = get(format!("{base}/postbacks/deliveries")).await;
+    assert_eq!(deliveries.body.as_array().map(Vec::len), Some(1), "{}", deliveries.text);
+    assert!(
+        deliveries.body[0]["url"].as_str().unwrap().contains("device=erase-me"),
+        "{}",
+        deliveries.text
+    );
 
     // Bad requests name the field; other roles and organizations are refused.
     for (body, field) in [
@@ -110,6 +122,19 @@ async fn an_erased_device_is_gone_from_exports_reports_and_attribution(backend: 
     );
     assert_eq!(get(format!("{base}/installs/gone-install")).await.status, 404);
     assert_eq!(get(format!("{base}/installs/kept-install")).await.status, 200);
+    // The postback naming it is scrubbed and will not be sent, nor can it be retried.
+    let deliveries = get(format!("{base}/postbacks/deliveries")).await;
+    let delivery = &deliveries.body[0];
+    assert_eq!(
+        (&delivery["url"], &delivery["status"]),
+        (&json!("(erased)"), &json!("failed")),
+        "{}",
+        deliveries.text
+    );
+    assert_eq!(delivery["last_error"], "the device was erased", "{}", deliveries.text);
+    assert!(!deliveries.text.to_ascii_lowercase().contains("erase-me"), "{}", deliveries.text);
+    let retry = format!("{base}/postbacks/deliveries/{}/retry", delivery["id"].as_str().unwrap());
+    assert_eq!(app.call(Method::POST, &retry, Some(&token), None).await.status, 409);
 
     // The attribution index forgot the device: installing again is a first install, and
     // the erased click attributes nothing.

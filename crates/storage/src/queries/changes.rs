@@ -146,8 +146,8 @@ macro_rules! implement_changes {
                 use $crate::error::StorageError;
                 let now = unmogrowp_domain::time::now_millis();
                 let mut tx = self.begin(Scope::Tenant(org_id), Mode::Write).await?;
-                let status: Option<(String,)> = sqlx::query_as(
-                    "SELECT status FROM postback_deliveries WHERE org_id = $1 AND app_id = $2 AND id = $3",
+                let status: Option<(String, String)> = sqlx::query_as(
+                    "SELECT status, url FROM postback_deliveries WHERE org_id = $1 AND app_id = $2 AND id = $3",
                 )
                 .bind(org_id.as_str())
                 .bind(app_id.as_str())
@@ -156,7 +156,10 @@ macro_rules! implement_changes {
                 .await?;
                 match status {
                     None => return Err(StorageError::NotFound),
-                    Some((status,)) if status != "failed" => {
+                    Some((_, url)) if url == $crate::ERASED_URL => {
+                        return Err(StorageError::Refused("the delivery's device was erased"));
+                    }
+                    Some((status, _)) if status != "failed" => {
                         return Err(StorageError::Refused("only a failed delivery can be retried"));
                     }
                     Some(_) => {}
@@ -181,6 +184,46 @@ macro_rules! implement_changes {
                     .await?;
                 tx.commit().await?;
                 Ok(row.into())
+            }
+
+            async fn scrub_deliveries(
+                &self,
+                org_id: &unmogrowp_domain::OrgId,
+                app_id: &unmogrowp_domain::AppId,
+                values: &[String],
+            ) -> $crate::Result<u64> {
+                use $crate::backend::{Mode, Scope};
+                let now = unmogrowp_domain::time::now_millis();
+                let mut tx = self.begin(Scope::System, Mode::Write).await?;
+                let mut scrubbed = 0;
+                for value in values {
+                    // As it was put in the URL (percent-encoded), and as sent; LIKE wildcards
+                    // in it are matched literally.
+                    let mut forms = vec![unmogrowp_domain::postback::encode(value).to_lowercase()];
+                    forms.push(value.to_lowercase());
+                    forms.dedup();
+                    for form in forms.into_iter().filter(|form| !form.is_empty()) {
+                        let escaped =
+                            form.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+                        let done = sqlx::query(
+                            "UPDATE postback_deliveries SET url = $1, updated_at = $2,
+                                 last_error = CASE WHEN status = 'pending' THEN 'the device was erased' ELSE last_error END,
+                                 status = CASE WHEN status = 'pending' THEN 'failed' ELSE status END
+                             WHERE org_id = $3 AND app_id = $4 AND url <> $1
+                               AND lower(url) LIKE $5 ESCAPE '\\'",
+                        )
+                        .bind($crate::ERASED_URL)
+                        .bind(now)
+                        .bind(org_id.as_str())
+                        .bind(app_id.as_str())
+                        .bind(format!("%{escaped}%"))
+                        .execute(&mut *tx)
+                        .await?;
+                        scrubbed += done.rows_affected();
+                    }
+                }
+                tx.commit().await?;
+                Ok(scrubbed)
             }
         }
     };
