@@ -120,14 +120,11 @@ pub fn validate_bundle_id(platform: Platform, bundle_id: &str, errors: &mut Fiel
         }
     };
     if bundle_id.len() > 255 || !ok {
-        let example = match platform {
-            Platform::Android => "com.example.app",
-            Platform::Ios => "com.example.App",
+        let expected = match platform {
+            Platform::Android => "an Android package name such as com.example.app",
+            Platform::Ios => "an iOS bundle id such as com.example.App",
         };
-        errors.push(
-            "bundle_id",
-            format!("must be a {} bundle id such as {example}", platform.as_str()),
-        );
+        errors.push("bundle_id", format!("must be {expected}"));
     }
 }
 

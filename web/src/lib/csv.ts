@@ -44,7 +44,10 @@ export function chartCsv(option: ChartOption, categoryLabel = 'category'): strin
 	const series = asArray(option.series as unknown[] | undefined) as { type?: string; name?: string; data?: unknown[] }[];
 	if (series.length > 0 && series.every((s) => s.type === 'pie')) {
 		const rows: Cell[][] = [[categoryLabel, 'value']];
-		for (const s of series) for (const point of s.data ?? []) rows.push([categoryName(point), pointValue(point)]);
+		// A slice is `{ name, value }`: its name heads the row.
+		const sliceName = (point: unknown) =>
+			point && typeof point === 'object' && 'name' in point ? String((point as { name?: unknown }).name ?? '') : categoryName(point);
+		for (const s of series) for (const point of s.data ?? []) rows.push([sliceName(point), pointValue(point)]);
 		return toCsv(rows);
 	}
 	type Axis = { type?: string; data?: unknown[] };
