@@ -16,6 +16,7 @@ import {
 	screenshotPath,
 	watchConsole
 } from './support/harness.mjs';
+import { stepper } from './support/steps.mjs';
 
 const DESKTOP = { width: 1366, height: 900 };
 const PHONE = { width: 390, height: 844 };
@@ -27,7 +28,6 @@ test('dashboard flow against the demo server', { timeout: 300_000 }, async (t) =
 	const page = await context.newPage();
 	page.setDefaultTimeout(15_000);
 	const consoleLog = watchConsole(page);
-	let broken = null;
 	const shots = [];
 
 	async function shoot(name, { fullPage = true } = {}) {
@@ -36,26 +36,7 @@ test('dashboard flow against the demo server', { timeout: 300_000 }, async (t) =
 	}
 
 	/** One step of the flow: skipped after a failure; on failure, evidence is saved. */
-	async function step(name, body) {
-		await t.test(name, async (s) => {
-			if (broken) {
-				s.skip(`skipped: step "${broken}" failed`);
-				return;
-			}
-			try {
-				await body();
-			} catch (error) {
-				broken = name;
-				const file = `FAILED-${name.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').toLowerCase()}`;
-				await page.screenshot({ path: screenshotPath(file), fullPage: true }).catch(() => {});
-				console.error(`\n✗ step "${name}" failed at ${page.url()}; screenshot ${screenshotPath(file)}`);
-				console.error(`  browser console errors (${consoleLog.errors.length}):`);
-				for (const line of consoleLog.errors.slice(-30)) console.error(`    ${line}`);
-				for (const line of consoleLog.exceptions) console.error(`  uncaught: ${line}`);
-				throw error;
-			}
-		});
-	}
+	const step = stepper(t, page, consoleLog);
 
 	/** Waits until the page has no loading placeholder left (bounded). */
 	async function settled(timeout = 15_000) {
