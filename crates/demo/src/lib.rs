@@ -97,7 +97,8 @@ impl Seeder<'_> {
 
     /// What an installed user does afterwards, day by day: active on the install day with
     /// probability 0.9, and `n` days later with `0.35 · n^-0.55` (about 35 % on day 1, 12 % on
-    /// day 7, 5 % on day 30: the decay mobile games show); one or two sessions on an active day.
+    /// day 7, 5 % on day 30: the decay mobile games show); one or two sessions on an active day,
+    /// and a `level_complete` event on 60 % of them.
     /// Purchases come mostly from users who stayed: the chance per active day grows from 4 %
     /// on the first days to 25 % from the second week on.
     fn engage(&mut self, device: &Device, installed_at: i64) {
@@ -117,6 +118,12 @@ impl Seeder<'_> {
                     for _ in 0..self.rng.random_range(1..=2) {
                         let at = self.rng.random_range(earliest..latest);
                         self.push(EventType::Session, at, device.clone(), None);
+                    }
+                    // Playing: most active days finish a level.
+                    if self.rng.random_bool(0.6) {
+                        let at = self.rng.random_range(earliest..latest);
+                        let index = self.push(EventType::Event, at, device.clone(), None);
+                        self.records[index].name = Some("level_complete".to_owned());
                     }
                     let buys = match day {
                         0..=2 => 0.04,
