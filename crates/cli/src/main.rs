@@ -177,12 +177,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         role: args.role.map(ServerRole::from),
     };
     let config = Config::load(args.config.as_deref(), &overrides)?;
-    telemetry::init_logging(&config);
+    let tracing = telemetry::init_logging(&config)?;
     let application = Application::build(config).await?;
     tracing::info!(url = %application.url(), role = application.state().config.role.as_str(),
         backend = application.state().store.backend().as_str(), "listening");
     announce(&format!("url: {}/", application.url()));
-    application.run_until_stopped(shutdown_signal()).await
+    let served = application.run_until_stopped(shutdown_signal()).await;
+    finish_tracing(tracing).await;
+    served
+}
+
+/// Exports the last spans (bounded by `otel.export_timeout_ms`) on a blocking thread.
+async fn finish_tracing(tracing: Option<unmogrowp_server::otel::Tracing>) {
+    if let Some(tracing) = tracing {
+        let _ = tokio::task::spawn_blocking(move || tracing.shutdown()).await;
+    }
 }
 
 async fn demo(args: DemoArgs) -> anyhow::Result<()> {
@@ -193,7 +202,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     );
     let overrides = Overrides { addr: args.addr, data_dir: args.data_dir, role: None };
     let config = Config::load(args.config.as_deref(), &overrides)?;
-    telemetry::init_logging(&config);
+    let tracing = telemetry::init_logging(&config)?;
     let application = Application::build(config).await?;
     let login = unmogrowp_demo::seed(application.state(), args.days, args.scale).await?;
     if login.records > 0 {
@@ -206,13 +215,15 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     }
     announce(&format!("url: {}/", application.url()));
     announce(&format!("login: {} {}", login.email, login.password));
-    application.run_until_stopped(shutdown_signal()).await
+    let served = application.run_until_stopped(shutdown_signal()).await;
+    finish_tracing(tracing).await;
+    served
 }
 
 async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
     let overrides = Overrides { data_dir: args.data_dir, ..Overrides::default() };
     let config = Config::load(args.config.as_deref(), &overrides)?;
-    telemetry::init_logging(&config);
+    let tracing = telemetry::init_logging(&config)?;
     let options = unmogrowp_server::app::store_options(&config);
     let report = unmogrowp_storage::Store::migrate(&options).await.context("migrating")?;
     let backend = report.backend.map_or("unknown", |b| b.as_str());
@@ -224,6 +235,7 @@ async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
         }
         announce(&format!("{backend}: schema is at version {}", report.current_version));
     }
+    finish_tracing(tracing).await;
     Ok(())
 }
 

@@ -91,6 +91,7 @@ impl Seeder<'_> {
             subs: Vec::new(),
             revenue: None,
             properties: None,
+            trace: None,
         });
         self.records.len() - 1
     }

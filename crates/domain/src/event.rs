@@ -254,6 +254,11 @@ pub struct LoggedEvent {
     pub revenue: Option<Money>,
     /// A JSON object, as text.
     pub properties: Option<String>,
+    /// The trace of the request that accepted the event, when it was traced and sampled
+    /// (OpenTelemetry): the pipeline's batch span and the event's postbacks continue it. Not
+    /// part of the event's own layout: a traced event is written as its own log variant.
+    #[serde(skip)]
+    pub trace: Option<crate::trace::TraceContext>,
 }
 
 impl LoggedEvent {
@@ -321,7 +326,9 @@ pub enum LogRecord {
 /// The log's wire format: a postcard enum whose variant index says the record's layout.
 /// Variants are only ever added, so a log written by an older release stays readable:
 /// 0 is an event from before `device.install_id` (release 1.0), 1 a quarantined event, 2 the
-/// current event layout, 3 an erasure request, 4 an opt-out.
+/// current event layout, 3 an erasure request, 4 an opt-out, 5 an event with the trace
+/// context of the request that accepted it (only written when tracing is on and the request
+/// was sampled, so a log without tracing stays readable by the previous release).
 #[derive(Deserialize)]
 enum Wire {
     EventV0(legacy::LoggedEventV0),
@@ -329,6 +336,7 @@ enum Wire {
     Event(LoggedEvent),
     Erasure(crate::erasure::Erasure),
     OptOut(crate::erasure::OptOut),
+    TracedEvent(LoggedEvent, crate::trace::TraceContext),
 }
 
 /// [`Wire`] borrowed, for encoding without a copy (same variants, same order). An event
@@ -342,6 +350,7 @@ enum WireRef<'a> {
     Event(&'a LoggedEvent),
     Erasure(&'a crate::erasure::Erasure),
     OptOut(&'a crate::erasure::OptOut),
+    TracedEvent(&'a LoggedEvent, &'a crate::trace::TraceContext),
 }
 
 mod legacy;
@@ -351,9 +360,10 @@ impl LogRecord {
     /// does — a bug, reported as such, never an empty record.
     pub fn encode(&self) -> Result<Vec<u8>, postcard::Error> {
         let wire = match self {
-            LogRecord::Event(event) => match legacy::as_v0(event) {
-                Some(v0) => WireRef::EventV0(v0),
-                None => WireRef::Event(event),
+            LogRecord::Event(event) => match (&event.trace, legacy::as_v0(event)) {
+                (Some(trace), _) => WireRef::TracedEvent(event, trace),
+                (None, Some(v0)) => WireRef::EventV0(v0),
+                (None, None) => WireRef::Event(event),
             },
             LogRecord::Quarantined(rejected) => WireRef::Quarantined(rejected),
             LogRecord::Erasure(erasure) => WireRef::Erasure(erasure),
@@ -370,6 +380,10 @@ impl LogRecord {
             Wire::Event(event) => LogRecord::Event(event),
             Wire::Erasure(erasure) => LogRecord::Erasure(erasure),
             Wire::OptOut(opt_out) => LogRecord::OptOut(opt_out),
+            Wire::TracedEvent(mut event, trace) => {
+                event.trace = Some(trace);
+                LogRecord::Event(event)
+            }
         })
     }
 

@@ -17,6 +17,7 @@ pub mod policy;
 pub mod postback;
 pub mod tenant_label;
 pub mod time;
+pub mod trace;
 pub mod validate;
 
 pub use day::Day;

@@ -313,6 +313,7 @@ impl Ingest {
             max_age_ms: i64::from(self.config.max_event_age_days) * 86_400_000,
             max_future_ms: i64::from(self.config.max_future_minutes) * 60_000,
             allow_touches: source == Source::S2s,
+            trace: unmogrowp_domain::trace::TraceContext::current(),
         };
         let mut entries = Vec::with_capacity(envelope.events.len());
         let mut appended = Vec::new();

@@ -51,6 +51,7 @@ impl Ingest {
             subs: Vec::new(),
             revenue: None,
             properties: None,
+            trace: None,
         };
         self.check_backlog()?;
         self.admit(&app.org_id, &app.id, 1).await?;

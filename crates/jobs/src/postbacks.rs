@@ -124,8 +124,21 @@ impl PostbackSender {
         }
     }
 
-    #[tracing::instrument(name = "postback.deliver", skip_all, fields(delivery = %delivery.id, app_id = %delivery.app_id))]
+    /// One attempt, in a `postback.deliver` span that continues the trace of the request
+    /// whose event triggered the delivery (when it was traced).
     async fn attempt(&self, delivery: &Delivery) -> AttemptOutcome {
+        use tracing::Instrument as _;
+        let span = tracing::info_span!("postback.deliver", otel.kind = "client",
+            delivery = %delivery.id, app_id = %delivery.app_id, attempt = delivery.attempts + 1);
+        if let Some(parent) =
+            delivery.traceparent.as_deref().and_then(unmogrowp_domain::trace::TraceContext::parse)
+        {
+            parent.adopt(&span);
+        }
+        self.attempt_in_span(delivery).instrument(span).await
+    }
+
+    async fn attempt_in_span(&self, delivery: &Delivery) -> AttemptOutcome {
         let host = Self::breaker_key(delivery);
         if let Some(wait) = self.breaker_open(&host) {
             return AttemptOutcome::Postponed {
@@ -144,8 +157,16 @@ impl PostbackSender {
             metrics::counter!(crate::metric_names::POSTBACKS_FAILED_TOTAL).increment(1);
             return AttemptOutcome::Failed { error: "destination refused".to_owned() };
         }
-        let result =
-            self.client.get(&delivery.url).header("idempotency-key", &delivery.id).send().await;
+        let mut request = self.client.get(&delivery.url).header("idempotency-key", &delivery.id);
+        // The network sees the call as part of the trace (W3C Trace Context): this span's
+        // context, or, in a process that does not trace, the triggering request's as it came.
+        let stored =
+            delivery.traceparent.as_deref().and_then(unmogrowp_domain::trace::TraceContext::parse);
+        if let Some(context) = unmogrowp_domain::trace::TraceContext::current().or(stored) {
+            request =
+                request.header(unmogrowp_domain::trace::TRACEPARENT, context.to_traceparent());
+        }
+        let result = request.send().await;
         let error = match result {
             Ok(response) if response.status().is_success() => {
                 self.record(&host, true);

@@ -184,6 +184,8 @@ pub struct Trigger {
     pub currency: Option<String>,
     pub device_id: Option<String>,
     pub install_time: Option<i64>,
+    /// The trace of the request that accepted the event: its postback calls continue it.
+    pub trace: Option<unmogrowp_domain::trace::TraceContext>,
 }
 
 /// The device's first real identifier as sent (for the `{device_id}` macro).
@@ -433,6 +435,7 @@ impl Attributor {
                             currency: event.revenue.as_ref().map(|m| m.currency.clone()),
                             device_id: raw_device_id(event),
                             install_time: credit.installed_at,
+                            trace: event.trace,
                         });
                     }
                 }
@@ -507,6 +510,7 @@ impl Attributor {
                 currency: None,
                 device_id: raw_device_id(event),
                 install_time: Some(event.timestamp_ms),
+                trace: event.trace,
             });
         }
         // Multi-touch credit: new installs only (re-installs and rejections are not installs).

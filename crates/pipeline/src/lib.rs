@@ -15,6 +15,7 @@ mod handle;
 pub mod metric_names;
 mod retention;
 mod store_stage;
+mod trace;
 mod warm_up;
 
 use store_stage::StoreStage;
@@ -126,6 +127,8 @@ pub(crate) struct Prepared {
     /// The last offset read for the batch: every record up to it is processed once the batch
     /// is stored (records of other workers' partitions are skipped).
     read_to: Offset,
+    /// The batch's span (`pipeline.batch`), open until the batch is stored.
+    span: tracing::Span,
 }
 
 impl Pipeline {
@@ -301,7 +304,12 @@ impl Pipeline {
             });
             let deciding = std::time::Instant::now();
             stage_time("read", reading, deciding);
-            let (mut batch, live, triggers) = self.prepare(records, shutdown).await?;
+            let records = trace::decode(records);
+            let span = trace::batch_span(&records, self.handle.lag());
+            let (mut batch, live, triggers) = {
+                use tracing::Instrument as _;
+                self.prepare(records, shutdown).instrument(span.clone()).await?
+            };
             // Everything up to `read_to` is processed for every partition of this worker.
             batch.last_offset = read_to;
             batch.positions =
@@ -310,7 +318,8 @@ impl Pipeline {
                 *position = read_to;
             }
             sequence += 1;
-            let prepared = Prepared { batch: Arc::new(batch), live, triggers, sequence, read_to };
+            let prepared =
+                Prepared { batch: Arc::new(batch), live, triggers, sequence, read_to, span };
             let handing = std::time::Instant::now();
             stage_time("decide", deciding, handing);
             let sent = sender.send(prepared).await;
@@ -432,11 +441,11 @@ impl Pipeline {
         }
     }
 
-    /// Decodes and decides a run of records. `None` when shutdown came while the settings
+    /// Decides a run of decoded records. `None` when shutdown came while the settings
     /// of an app could not be read (the run is then only partly decided).
     async fn prepare(
         &mut self,
-        records: Vec<feed::Record>,
+        records: Vec<trace::Decoded>,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Option<(Batch, Vec<LiveMessage>, Vec<attribute::Trigger>)> {
         let mut ends = std::collections::BTreeMap::new();
@@ -455,16 +464,7 @@ impl Pipeline {
         let mut outputs = attribute::Outputs::default();
         let mut apps: std::collections::HashMap<unmogrowp_domain::AppId, Arc<AppInfo>> =
             std::collections::HashMap::new();
-        for (partition, offset, bytes) in records {
-            let record = match LogRecord::decode(&bytes) {
-                Ok(record) => record,
-                Err(error) => {
-                    metrics::counter!(crate::metric_names::PIPELINE_UNDECODABLE_RECORDS_TOTAL)
-                        .increment(1);
-                    tracing::error!(partition, offset, %error, "skipping an undecodable log record");
-                    continue;
-                }
-            };
+        for (_, _, record) in records {
             match record {
                 LogRecord::Event(mut event) => {
                     if self.attributor.opted_out(&event) {

@@ -91,7 +91,7 @@ impl StoreStage {
 
     /// Enqueues the batch's postbacks, then applies it; retried with backoff. `false` when
     /// shutdown came while retrying.
-    #[tracing::instrument(name = "pipeline.store_batch", skip_all, fields(batch = prepared.sequence, rows = prepared.batch.rows.len(), read_to = prepared.read_to))]
+    #[tracing::instrument(name = "pipeline.store_batch", parent = &prepared.span, skip_all, fields(batch = prepared.sequence, rows = prepared.batch.rows.len(), read_to = prepared.read_to))]
     async fn store_one(&self, prepared: &Prepared, shutdown: &mut watch::Receiver<bool>) -> bool {
         let mut backoff = crate::Backoff::new();
         // Postbacks are enqueued before the batch is stored: a crash in between replays the
@@ -192,6 +192,7 @@ impl StoreStage {
                     postback_id: postback.id.clone(),
                     dedup_key: format!("{}:{}", postback.id, trigger.event_id),
                     url,
+                    traceparent: trigger.trace.map(|trace| trace.to_traceparent()),
                 });
             }
         }

@@ -65,7 +65,9 @@ impl Pipeline {
                 anyhow::bail!("the event log ends at {} but the store is at {position}", next - 1);
             }
             next = records.last().map_or(next, |(offset, _)| offset + 1);
-            let records = records.into_iter().map(|(offset, bytes)| (0, offset, bytes)).collect();
+            let records = crate::trace::decode(
+                records.into_iter().map(|(offset, bytes)| (0, offset, bytes)).collect(),
+            );
             if self.prepare(records, shutdown).await.is_none() {
                 anyhow::bail!("stopped while rebuilding");
             }

@@ -150,6 +150,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// The `[observability]` section (`UNMOGROWP_OBSERVABILITY__*`).
     pub observability: ObservabilityConfig,
+    /// The `[otel]` section (`UNMOGROWP_OTEL__*`): traces over OTLP (off by default).
+    pub otel: crate::otel::OtelConfig,
 }
 
 /// What the server reports about itself beyond `/metrics`' defaults.
@@ -436,6 +438,7 @@ impl Default for Config {
             security: SecurityConfig::default(),
             limits: LimitsConfig::default(),
             observability: ObservabilityConfig::default(),
+            otel: crate::otel::OtelConfig::default(),
         }
     }
 }
@@ -561,6 +564,7 @@ impl Config {
         unmogrowp_jobs::OutboundPolicy::parse(&self.security.outbound_allow_cidrs).map_err(
             |message| ConfigError::Invalid(format!("security.outbound_allow_cidrs: {message}")),
         )?;
+        self.otel.validate().map_err(ConfigError::Invalid)?;
         for proxy in &self.http.trusted_proxies {
             crate::net::IpNet::parse(proxy).map_err(|message| {
                 ConfigError::Invalid(format!("http.trusted_proxies: `{proxy}`: {message}"))

@@ -34,6 +34,11 @@ pub struct ProblemDocument {
     /// client sent when it is 1 to 128 visible ASCII characters, else one the server made. Quote it
     /// when reporting a problem.
     pub request_id: String,
+    /// On server errors (5xx) of a traced request: the trace id (32 lowercase hex digits) to
+    /// look the request up in the trace back end (`otel.endpoint`), or the caller's trace id
+    /// from its `traceparent` when this server does not trace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
     /// Extra members some problems carry (e.g. readiness checks).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
@@ -201,6 +206,11 @@ impl ApiError {
     ) -> (StatusCode, Option<u64>, Vec<(header::HeaderName, HeaderValue)>, ProblemDocument) {
         let this = *self.0;
         let request_id = current_request_id();
+        let trace_id = if this.status.is_server_error() {
+            crate::request_id::current_trace_id().map(|id| id.to_string())
+        } else {
+            None
+        };
         let detail = if this.status.is_server_error() {
             if let Some(internal) = &this.internal {
                 tracing::error!(request_id = %request_id, status = this.status.as_u16(), error = format!("{internal:#}"), "request failed");
@@ -223,6 +233,7 @@ impl ApiError {
             code: this.code.into_owned(),
             errors: this.errors,
             request_id,
+            trace_id,
             extra: this.extra,
         };
         (this.status, this.retry_after_seconds, this.headers, document)
@@ -332,3 +343,37 @@ impl From<StorageError> for ApiError {
 
 /// What handlers return: a value, or an error answered as a problem document.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body(error: ApiError) -> serde_json::Value {
+        let response = error.into_response();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap_or_default();
+        serde_json::from_slice(&bytes).unwrap_or_default()
+    }
+
+    /// A server error names the request's trace; a client error does not need to.
+    #[tokio::test]
+    async fn server_errors_carry_the_trace_id() {
+        let trace: Option<std::sync::Arc<str>> = Some("4bf92f3577b34da6a3ce929d0e0e4736".into());
+        let (server, client) = crate::request_id::scope("req-1".into(), trace, async {
+            (
+                body(ApiError::internal(anyhow::anyhow!("boom"))).await,
+                body(ApiError::not_found("app")).await,
+            )
+        })
+        .await;
+        assert_eq!(server["request_id"], "req-1");
+        assert_eq!(server["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(client["request_id"], "req-1");
+        assert!(client.get("trace_id").is_none(), "{client}");
+        // Untraced: no member at all.
+        let untraced = crate::request_id::scope("req-2".into(), None, async {
+            body(ApiError::unavailable(1, "busy")).await
+        })
+        .await;
+        assert!(untraced.get("trace_id").is_none(), "{untraced}");
+    }
+}

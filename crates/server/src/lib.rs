@@ -21,6 +21,7 @@ pub mod metric_names;
 pub mod middleware;
 pub mod net;
 pub mod openapi;
+pub mod otel;
 /// The postback sender (in the jobs crate).
 pub use unmogrowp_jobs::postbacks;
 pub mod request_id;

@@ -34,6 +34,14 @@ pub const REPORT_CACHE_HITS_TOTAL: &str = "report_cache_hits_total";
 /// Reports computed because no cache held them.
 pub const REPORT_CACHE_MISSES_TOTAL: &str = "report_cache_misses_total";
 
+/// Finished spans dropped because the export queue was full (`otel.queue_size`): the trace
+/// back end is slow or down; requests are never held up for it.
+pub const OTEL_SPANS_DROPPED_TOTAL: &str = "otel_spans_dropped_total";
+/// Spans sent to the trace back end (`otel.endpoint`).
+pub const OTEL_SPANS_EXPORTED_TOTAL: &str = "otel_spans_exported_total";
+/// Span batches the trace back end did not take (their spans are lost).
+pub const OTEL_EXPORT_ERRORS_TOTAL: &str = "otel_export_errors_total";
+
 /// Requests refused by a rate limit, by policy (`login`, `auth`, `check_email`, `api`).
 pub const RATE_LIMITED_TOTAL: &str = "rate_limited_total";
 
@@ -44,6 +52,15 @@ pub const HTTP_CONNECTIONS_REFUSED_TOTAL: &str = "http_connections_refused_total
 
 /// Registers every metric's description with the installed recorder.
 pub fn describe() {
+    metrics::describe_counter!(
+        OTEL_SPANS_DROPPED_TOTAL,
+        "Finished spans dropped because the export queue was full (the trace back end is slow or down)."
+    );
+    metrics::describe_counter!(OTEL_SPANS_EXPORTED_TOTAL, "Spans sent to the trace back end.");
+    metrics::describe_counter!(
+        OTEL_EXPORT_ERRORS_TOTAL,
+        "Span batches the trace back end did not take (their spans are lost)."
+    );
     metrics::describe_counter!(
         SECURITY_EVENTS_TOTAL,
         "Security events detected, by kind (credential_stuffing, account_attacked, unusual_export)."

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
+use unmogrowp_domain::trace::TraceContext;
 
 #[derive(Clone)]
 pub(crate) struct ObserveSettings {
@@ -51,14 +52,37 @@ pub(crate) async fn observe(
     request.extensions_mut().insert(RequestIdExt(id.clone()));
     let tenant = TenantSlot::default();
     request.extensions_mut().insert(tenant.clone());
-    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
-    let response = request_id::scope(id.clone(), next.run(request).instrument(span)).await;
+    // The request's span, continuing the caller's trace when it sent a W3C `traceparent`.
+    let incoming = request
+        .headers()
+        .get(unmogrowp_domain::trace::TRACEPARENT)
+        .and_then(|value| value.to_str().ok())
+        .and_then(TraceContext::parse);
+    let span = tracing::info_span!("request",
+        otel.name = %format_args!("{method} {route}"),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        request_id = %id,
+        http.request.method = %method,
+        http.route = %route,
+        http.response.status_code = tracing::field::Empty,
+        tenant.id = tracing::field::Empty,
+    );
+    if let Some(parent) = incoming {
+        parent.adopt(&span);
+    }
+    let trace_id: Option<Arc<str>> =
+        TraceContext::of_span(&span).or(incoming).map(|context| Arc::from(context.trace_id_hex()));
+    let response =
+        request_id::scope(id.clone(), trace_id.clone(), next.run(request).instrument(span.clone()))
+            .await;
 
     let mut response = if needs_problem_body(&response) {
         let status = response.status();
         let headers = response.headers().clone();
-        let mut converted =
-            request_id::sync_scope(id.clone(), || problem_for_status(status).into_response());
+        let mut converted = request_id::sync_scope(id.clone(), trace_id.clone(), || {
+            problem_for_status(status).into_response()
+        });
         for name in [header::ALLOW, header::RETRY_AFTER] {
             if let Some(value) = headers.get(&name) {
                 converted.headers_mut().insert(name, value.clone());
@@ -70,6 +94,13 @@ pub(crate) async fn observe(
     };
 
     let status = response.status();
+    span.record("http.response.status_code", status.as_u16());
+    if status.is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
+    if let Some(org_id) = tenant.0.get() {
+        span.record("tenant.id", org_id.as_str());
+    }
     add_standard_headers(&mut response, &id, settings.behind_tls);
     // Management API answers carry tokens, secrets and tenant data: no cache may keep them
     // (a route that knows better, e.g. an export, sets its own).
@@ -99,19 +130,28 @@ pub(crate) async fn observe(
         metrics::histogram!(crate::metric_names::TENANT_API_REQUEST_DURATION_SECONDS, "org_id" => org)
             .record(elapsed.as_secs_f64());
     }
-    if status.is_server_error() {
-        tracing::warn!(request_id = %id, method = %method, route = %route, status = status.as_u16(),
-            elapsed_ms = elapsed.as_secs_f64() * 1e3, "request served");
-    } else if is_high_volume(&route) {
-        // Collection endpoints see tens of thousands of requests a second: their access log
-        // is at debug level (errors above stay at warn), like an access log turned off.
-        tracing::debug!(request_id = %id, method = %method, route = %route, status = status.as_u16(),
-            elapsed_ms = elapsed.as_secs_f64() * 1e3, "request served");
-    } else if !matches!(&*route, "/healthz" | "/readyz" | "/metrics") {
-        tracing::info!(request_id = %id, method = %method, route = %route, status = status.as_u16(),
-            elapsed_ms = elapsed.as_secs_f64() * 1e3, "request served");
-    }
+    // The access log line, in the request's scope (JSON lines then carry its trace id).
+    request_id::sync_scope(id.clone(), trace_id, || {
+        if status.is_server_error() {
+            tracing::warn!(request_id = %id, method = %method, route = %route, status = status.as_u16(),
+                elapsed_ms = elapsed.as_secs_f64() * 1e3, "request served");
+        } else if is_high_volume(&route) {
+            // Collection endpoints see tens of thousands of requests a second: their access log
+            // is at debug level (errors above stay at warn), like an access log turned off.
+            tracing::debug!(request_id = %id, method = %method, route = %route, status = status.as_u16(),
+                elapsed_ms = elapsed.as_secs_f64() * 1e3, "request served");
+        } else if !matches!(&*route, "/healthz" | "/readyz" | "/metrics") {
+            tracing::info!(request_id = %id, method = %method, route = %route, status = status.as_u16(),
+                elapsed_ms = elapsed.as_secs_f64() * 1e3, "request served");
+        }
+    });
     response
+}
+
+/// Names the organization a collection request acts for on the request's span (`tenant.id`);
+/// the management API's is recorded from its [`TenantSlot`] when the request ends.
+pub(crate) fn record_tenant(org_id: &unmogrowp_domain::OrgId) {
+    tracing::Span::current().record("tenant.id", org_id.as_str());
 }
 
 fn is_high_volume(route: &str) -> bool {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 tokio::task_local! {
     static REQUEST_ID: Arc<str>;
+    static TRACE_ID: Option<Arc<str>>;
 }
 
 /// The header carrying the request id: read from requests, set on every response.
@@ -15,12 +16,22 @@ pub fn current_request_id() -> String {
     REQUEST_ID.try_with(|id| id.to_string()).unwrap_or_else(|_| "-".to_owned())
 }
 
-pub(crate) async fn scope<F: Future>(id: Arc<str>, future: F) -> F::Output {
-    REQUEST_ID.scope(id, future).await
+/// The trace id of the request being served (32 lowercase hex digits), when it is traced
+/// (see [`crate::otel`]); `None` outside of a request or when it is not.
+pub fn current_trace_id() -> Option<Arc<str>> {
+    TRACE_ID.try_with(Clone::clone).ok().flatten()
 }
 
-pub(crate) fn sync_scope<R>(id: Arc<str>, f: impl FnOnce() -> R) -> R {
-    REQUEST_ID.sync_scope(id, f)
+pub(crate) async fn scope<F: Future>(
+    id: Arc<str>,
+    trace_id: Option<Arc<str>>,
+    future: F,
+) -> F::Output {
+    REQUEST_ID.scope(id, TRACE_ID.scope(trace_id, future)).await
+}
+
+pub(crate) fn sync_scope<R>(id: Arc<str>, trace_id: Option<Arc<str>>, f: impl FnOnce() -> R) -> R {
+    REQUEST_ID.sync_scope(id, || TRACE_ID.sync_scope(trace_id, f))
 }
 
 /// Accepts a client's id when it is short printable ASCII; otherwise makes one.

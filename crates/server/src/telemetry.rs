@@ -2,31 +2,114 @@
 //! Prometheus recorder (one per process: the `metrics` facade is global).
 
 use crate::config::{Config, LogFormat};
+use crate::otel::Tracing;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::io::IsTerminal;
 use std::sync::OnceLock;
+use tracing::Level;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
 
-/// Installs the global log subscriber. Safe to call more than once (later calls do nothing).
-pub fn init_logging(config: &Config) {
+/// Installs the global log subscriber, and traces over OTLP when `otel.endpoint` is set (see
+/// [`crate::otel`]); the returned [`Tracing`] exports the last spans at
+/// [`Tracing::shutdown`]. Safe to call more than once (later calls install nothing and
+/// return `None`). Must be called inside the Tokio runtime.
+///
+/// # Errors
+///
+/// Tracing is configured but its exporter cannot be built.
+pub fn init_logging(config: &Config) -> anyhow::Result<Option<Tracing>> {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    type Boxed = Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync>;
     let filter = EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
     let json = match config.log_format {
         LogFormat::Json => true,
         LogFormat::Pretty => false,
         LogFormat::Auto => !std::io::stdout().is_terminal(),
     };
-    use tracing_subscriber::layer::SubscriberExt as _;
-    use tracing_subscriber::util::SubscriberInitExt as _;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true);
-    // Slow OLTP statements (sqlx's warnings) are counted as well as logged.
-    let counter = crate::slow_queries::SlowStatementCounter;
-    let _ = if json {
-        let builder =
-            builder.json().flatten_event(true).with_current_span(false).with_span_list(false);
-        builder.finish().with(counter).try_init()
+    let mut layers: Vec<Boxed> = Vec::new();
+    let fmt = tracing_subscriber::fmt::layer().with_target(true);
+    layers.push(if json {
+        let format = tracing_subscriber::fmt::format()
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false);
+        fmt.json().event_format(WithTraceId(format)).with_filter(filter).boxed()
     } else {
-        builder.compact().finish().with(counter).try_init()
+        fmt.compact().with_filter(filter).boxed()
+    });
+    // Slow OLTP statements (sqlx's warnings) are counted as well as logged.
+    layers.push(
+        crate::slow_queries::SlowStatementCounter
+            .with_filter(Targets::new().with_target("sqlx::query", Level::WARN))
+            .boxed(),
+    );
+    let tracing = if tracing::dispatcher::has_been_set() {
+        None
+    } else {
+        crate::otel::Tracing::start(&config.otel, config.role.as_str())?
     };
+    if let Some(tracing) = &tracing {
+        // Spans at info and above; events stay in the logs, not in spans.
+        layers.push(
+            tracing_opentelemetry::layer()
+                .with_tracer(tracing.tracer.clone())
+                .with_location(false)
+                .with_threads(false)
+                .with_target(false)
+                .with_tracked_inactivity(false)
+                .with_filter(tracing_subscriber::filter::filter_fn(|metadata| {
+                    metadata.is_span() && *metadata.level() <= Level::INFO
+                }))
+                .boxed(),
+        );
+        let system = if config.database_url().is_some() { "postgresql" } else { "sqlite" };
+        layers.push(
+            crate::otel::queries::StatementSpans::new(tracing.tracer.clone(), system)
+                .with_filter(Targets::new().with_target("sqlx::query", Level::DEBUG))
+                .boxed(),
+        );
+    }
+    if tracing_subscriber::registry().with(layers).try_init().is_err() {
+        return Ok(None);
+    }
+    Ok(tracing)
+}
+
+/// Adds the request's trace id (`trace_id`, when it is traced: see
+/// [`crate::request_id::current_trace_id`]) to each JSON log line written while serving it.
+struct WithTraceId<F>(F);
+
+impl<S, N, F> tracing_subscriber::fmt::FormatEvent<S, N> for WithTraceId<F>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+    F: tracing_subscriber::fmt::FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let Some(trace_id) = crate::request_id::current_trace_id() else {
+            return self.0.format_event(ctx, writer, event);
+        };
+        let mut line = String::new();
+        self.0.format_event(ctx, tracing_subscriber::fmt::format::Writer::new(&mut line), event)?;
+        // The line is one JSON object (then a newline): the id goes in before its last brace.
+        match line.rfind('}') {
+            Some(end) => {
+                writer.write_str(&line[..end])?;
+                write!(writer, ",\"trace_id\":\"{trace_id}\"")?;
+                writer.write_str(&line[end..])
+            }
+            None => writer.write_str(&line),
+        }
+    }
 }
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();

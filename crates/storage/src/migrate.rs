@@ -38,6 +38,7 @@ const SQLITE: &[Migration] = migrations!("sqlite":
     (6, "0006", "erasures"),
     (7, "0007", "key_names"),
     (8, "0008", "annotations"),
+    (9, "0009", "delivery_trace"),
 );
 const POSTGRES: &[Migration] = migrations!("postgres":
     (1, "0001", "accounts"),
@@ -48,6 +49,7 @@ const POSTGRES: &[Migration] = migrations!("postgres":
     (6, "0006", "erasures"),
     (7, "0007", "key_names"),
     (8, "0008", "annotations"),
+    (9, "0009", "delivery_trace"),
 );
 
 /// The migrations this binary carries for `backend`, in increasing version order. Both backends

@@ -555,6 +555,9 @@ pub struct Delivery {
     pub created_at: UnixMillis,
     /// When its state last changed, in milliseconds since the Unix epoch.
     pub updated_at: UnixMillis,
+    /// The W3C `traceparent` of the request whose event triggered it, when that request was
+    /// traced: the call continues the trace.
+    pub traceparent: Option<String>,
 }
 
 /// A delivery to enqueue with
@@ -573,6 +576,9 @@ pub struct NewDelivery {
     pub dedup_key: String,
     /// The URL to call, with the template's macros filled in.
     pub url: String,
+    /// The W3C `traceparent` of the request whose event triggers it, when that request was
+    /// traced (see [`Delivery::traceparent`]).
+    pub traceparent: Option<String>,
 }
 
 /// How one delivery attempt ended.

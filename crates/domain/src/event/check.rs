@@ -74,6 +74,9 @@ pub struct CheckContext {
     pub max_future_ms: i64,
     /// Whether `click` and `impression` are accepted (server-to-server only).
     pub allow_touches: bool,
+    /// The trace of the request, given to every event it accepts (see
+    /// [`crate::trace::TraceContext::current`]).
+    pub trace: Option<crate::trace::TraceContext>,
 }
 
 /// The most characters an identifier may have: the event's `id` (after trimming), the device
@@ -308,6 +311,7 @@ pub fn check_event(
         subs: Vec::new(),
         revenue,
         properties,
+        trace: context.trace,
     };
     Ok(Checked { event, truncated, opt_out })
 }

@@ -136,6 +136,7 @@ impl From<LoggedEventV0> for LoggedEvent {
             subs: old.subs,
             revenue: old.revenue,
             properties: old.properties,
+            trace: None,
         }
     }
 }

@@ -6,6 +6,7 @@ fn context() -> CheckContext {
         max_age_ms: 30 * 86_400_000,
         max_future_ms: 300_000,
         allow_touches: false,
+        trace: None,
     }
 }
 
@@ -274,6 +275,25 @@ fn events_without_new_fields_are_written_in_the_previous_layout() {
         .unwrap_or_else(|r| unreachable!("{r:?}"));
     let bytes = LogRecord::Event(newer.clone()).encode().unwrap_or_default();
     assert_eq!(LogRecord::decode(&bytes).ok(), Some(LogRecord::Event(newer)));
+}
+
+/// A traced event keeps its trace context through the log, in a variant of its own; the same
+/// event untraced is written exactly as before (the previous release reads it).
+#[test]
+fn traced_events_keep_their_trace_context() {
+    let now = at(context().now_ms);
+    let untraced = check(serde_json::json!({"id": "a", "type": "install", "timestamp": now, "device": {"gaid": "g"}}))
+        .unwrap_or_else(|r| unreachable!("{r:?}"));
+    let trace = crate::trace::TraceContext::parse(
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    );
+    assert!(trace.is_some());
+    let traced = LoggedEvent { trace, ..untraced.clone() };
+    let plain_bytes = LogRecord::Event(untraced.clone()).encode().unwrap_or_default();
+    let traced_bytes = LogRecord::Event(traced.clone()).encode().unwrap_or_default();
+    assert_ne!(plain_bytes, traced_bytes);
+    assert_eq!(LogRecord::decode(&traced_bytes).ok(), Some(LogRecord::Event(traced)));
+    assert_eq!(LogRecord::decode(&plain_bytes).ok(), Some(LogRecord::Event(untraced)));
 }
 
 #[test]

@@ -65,6 +65,7 @@ pub async fn sdk_events(
         ApiError::new(StatusCode::UNAUTHORIZED, "invalid_app_token")
             .with_detail("unknown app token")
     })?;
+    crate::middleware::record_tenant(&app.org_id);
     let (_, body) = json_body(request, &state).await?;
     let response = state.ingest.ingest(&app, &body, Source::Sdk, &client.for_ingest()).await?;
     Ok(Json(response))
@@ -100,6 +101,7 @@ pub async fn opt_out(State(state): State<AppState>, request: Request) -> ApiResu
         ApiError::new(StatusCode::UNAUTHORIZED, "invalid_app_token")
             .with_detail("unknown app token")
     })?;
+    crate::middleware::record_tenant(&app.org_id);
     let (_, body) = json_body(request, &state).await?;
     let OptOutBody { device } = unmogrowp_domain::json::parse(&body)?;
     if device.identifiers().is_empty() {
@@ -171,6 +173,7 @@ pub async fn s2s_events(
         .app_by_id(&key.app_id)
         .await?
         .ok_or_else(|| refused("invalid_key", "the key's app no longer exists"))?;
+    crate::middleware::record_tenant(&app.org_id);
     let response = state.ingest.ingest(&app, &body, Source::S2s, &client.for_ingest()).await?;
     Ok(Json(response))
 }
@@ -200,6 +203,7 @@ async fn touch(
         .app_by_id(&link.app_id)
         .await?
         .ok_or_else(|| ApiError::not_found("tracking link"))?;
+    crate::middleware::record_tenant(&app.org_id);
     let key = format!("{}|{}", link.id, crate::limits::address_key(client.ip));
     if let Err(wait) = state.limits.touch.check(&key).await {
         metrics::counter!(crate::metric_names::RATE_LIMITED_TOTAL, "policy" => "touch")
@@ -231,6 +235,7 @@ async fn touch(
         subs: (1..=5).map(|i| bounded(query.get(&format!("sub{i}")))).collect(),
         revenue: None,
         properties: None,
+        trace: unmogrowp_domain::trace::TraceContext::current(),
     };
     Ok((Ok(event), app))
 }

@@ -458,8 +458,8 @@ macro_rules! implement_apps {
                 for delivery in deliveries {
                     let done = sqlx::query(
                         "INSERT INTO postback_deliveries (id, org_id, app_id, postback_id, dedup_key, url, status, attempts,
-                            next_attempt_at, created_at, updated_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7, $7)
+                            next_attempt_at, created_at, updated_at, traceparent)
+                         VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7, $7, $8)
                          ON CONFLICT (dedup_key) DO NOTHING",
                     )
                     .bind(uuid::Uuid::now_v7().to_string())
@@ -469,6 +469,7 @@ macro_rules! implement_apps {
                     .bind(&delivery.dedup_key)
                     .bind(&delivery.url)
                     .bind(now)
+                    .bind(delivery.traceparent.as_deref())
                     .execute(&mut *tx)
                     .await?;
                     added += done.rows_affected();

@@ -350,6 +350,7 @@ pub(crate) struct DeliveryRow {
     pub next_attempt_at: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    pub traceparent: Option<String>,
 }
 
 impl From<DeliveryRow> for Delivery {
@@ -366,11 +367,12 @@ impl From<DeliveryRow> for Delivery {
             next_attempt_at: row.next_attempt_at,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            traceparent: row.traceparent,
         }
     }
 }
 
-pub(crate) const DELIVERY_COLUMNS: &str = "id, org_id, app_id, postback_id, url, status, attempts, last_error, next_attempt_at, created_at, updated_at";
+pub(crate) const DELIVERY_COLUMNS: &str = "id, org_id, app_id, postback_id, url, status, attempts, last_error, next_attempt_at, created_at, updated_at, traceparent";
 
 /// An annotation as selected: id, app id, day, text, author id, author name, created at.
 pub(crate) type AnnotationRow =
