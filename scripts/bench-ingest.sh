@@ -47,7 +47,7 @@ UNMOGROWP_LOG_FORMAT=json "$BIN" serve --addr "127.0.0.1:$PORT" --data-dir "$WOR
 SERVER=$!
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
 TOKEN=$(curl -fs -X POST -H 'content-type: application/json' "http://127.0.0.1:$PORT/api/v1/auth/register" \
-    -d '{"email":"bench@example.com","password":"benchmark passphrase 1","name":"Bench","organization":"Bench"}' \
+    -d '{"email":"bench@example.com","password":"quiet harbor lantern 93","name":"Bench","organization":"Bench"}' \
     | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
 APP_TOKEN=$(curl -fs -X POST -H 'content-type: application/json' -H "authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/api/v1/apps" \
     -d '{"name":"Bench","platform":"android","bundle_id":"com.example.bench","store_url":"https://play.google.com/store/apps/details?id=com.example.bench"}' \

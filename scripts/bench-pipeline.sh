@@ -51,7 +51,7 @@ for ordinal in $(seq 1 $((WORKERS - 1))); do
 done
 EMAIL="bench-$(date +%s%N)@example.com"
 REGISTERED=$(curl -fs -X POST -H 'content-type: application/json' "http://127.0.0.1:$PORT/api/v1/auth/register" \
-    -d "{\"email\":\"$EMAIL\",\"password\":\"benchmark passphrase 1\",\"name\":\"Bench\",\"organization\":\"Bench\"}")
+    -d "{\"email\":\"$EMAIL\",\"password\":\"quiet harbor lantern 93\",\"name\":\"Bench\",\"organization\":\"Bench\"}")
 TOKEN=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])' <<<"$REGISTERED")
 APP_IDS=()
 APP_TOKENS=()

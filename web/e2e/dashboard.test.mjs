@@ -209,6 +209,7 @@ test('dashboard flow against the demo server', { timeout: 300_000 }, async (t) =
 				['S2S keys', '/keys', 'keys'],
 				['Team', '/team', 'team'],
 				['Your account', '/account', 'account'],
+				['API tokens', '/api-tokens', 'api-tokens'],
 				['Audit log', '/audit', 'audit']
 			];
 			for (const [label, path, name] of pages) {
@@ -245,6 +246,28 @@ test('dashboard flow against the demo server', { timeout: 300_000 }, async (t) =
 			await page.setViewportSize(DESKTOP);
 			await page.reload();
 			await settled();
+		});
+
+		await step('5b. an API token made in the dashboard reads reports, then is revoked', async () => {
+			await page.getByRole('link', { name: 'API tokens', exact: true }).click();
+			await page.waitForURL(`${BASE_URL}/api-tokens`);
+			await page.fill('#token-name', 'E2E reporting');
+			await page.selectOption('#token-role', 'viewer');
+			await page.getByTestId('create-token').click();
+			const token = (await page.getByTestId('api-token-value').textContent({ timeout: 10_000 }))?.trim() ?? '';
+			assert.match(token, /^unm_[A-Za-z0-9_-]{40,}$/, 'the token is shown once');
+			await page.getByRole('button', { name: 'I stored the token' }).click();
+			const row = page.locator('[data-testid="api-tokens-table"] tbody tr', { hasText: 'E2E reporting' });
+			await row.waitFor();
+			assert.ok((await row.textContent()).includes(token.slice(0, 12)), 'the list shows the prefix');
+			assert.ok(!(await page.content()).includes(token), 'the list never shows the token');
+			const read = await fetch(`${BASE_URL}/api/v1/apps`, { headers: { authorization: `Bearer ${token}` } });
+			assert.equal(read.status, 200, 'the token reads');
+			page.once('dialog', (dialog) => dialog.accept());
+			await row.getByRole('button', { name: 'Revoke' }).click();
+			await row.getByText('revoked').waitFor({ timeout: 10_000 });
+			const refused = await fetch(`${BASE_URL}/api/v1/apps`, { headers: { authorization: `Bearer ${token}` } });
+			assert.equal(refused.status, 401, 'the revoked token is refused');
 		});
 
 		await step('6. rename yourself and change your password (and back)', async () => {

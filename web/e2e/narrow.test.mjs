@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { BASE_URL, DEMO_EMAIL, DEMO_PASSWORD, launch, screenshotPath, watchConsole } from './support/harness.mjs';
 import { settled, signIn, stepper } from './support/steps.mjs';
 
-const PAGES = ['/', '/cohorts', '/fraud', '/apps', '/links', '/postbacks', '/keys', '/team', '/audit', '/account'];
+const PAGES = ['/', '/cohorts', '/fraud', '/apps', '/links', '/postbacks', '/keys', '/team', '/api-tokens', '/audit', '/account'];
 
 test('narrow screens: no page is wider than the screen', { timeout: 180_000 }, async (t) => {
 	const browser = await launch();

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use throttle::{InMemoryThrottle, LoginThrottle, ThrottlePolicy};
 use unmogrowp_domain::{OrgId, SessionId, UserId};
-use unmogrowp_storage::{Membership, Session, Store, User};
+use unmogrowp_storage::{ApiToken, Membership, Session, Store, User};
 
 /// Everything authentication needs, built once at start and shared by the handlers: the keys
 /// derived from the master key, the password hasher, the login throttle, the `auth.*` settings, and
@@ -39,6 +39,34 @@ pub struct AuthService {
     pub config: AuthConfig,
     sessions: moka::future::Cache<SessionId, Session>,
     memberships: moka::future::Cache<(UserId, OrgId), Option<Membership>>,
+    /// API tokens by the SHA-256 of the token (an unknown hash is cached as `None` too).
+    api_tokens: moka::future::Cache<String, Option<(ApiToken, Membership)>>,
+    /// Tokens whose last use was recorded within the last minute.
+    api_tokens_touched: moka::future::Cache<unmogrowp_domain::ApiTokenId, ()>,
+}
+
+/// The prefix of every API token (`unm_` then 43 base64url characters, 256 random bits), so a
+/// token is recognised in a request, a log line or a secret scanner.
+pub const API_TOKEN_PREFIX: &str = "unm_";
+
+/// A new API token: what the caller is shown once, and what the store keeps.
+pub struct IssuedApiToken {
+    /// The token to hand out (`unm_…`).
+    pub token: String,
+    /// Its first 12 characters, kept to recognise it in lists.
+    pub prefix: String,
+    /// SHA-256 of the token, lowercase hex.
+    pub token_hash: String,
+}
+
+/// Makes a new API token (see [`API_TOKEN_PREFIX`]).
+pub fn new_api_token() -> IssuedApiToken {
+    let token = format!("{API_TOKEN_PREFIX}{}", random_token(32));
+    IssuedApiToken {
+        prefix: token.chars().take(12).collect(),
+        token_hash: token_hash(&token),
+        token,
+    }
 }
 
 /// A freshly issued pair.
@@ -85,7 +113,53 @@ impl AuthService {
                 .max_capacity(100_000)
                 .time_to_live(ttl)
                 .build(),
+            api_tokens: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(ttl)
+                .build(),
+            api_tokens_touched: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
         }
+    }
+
+    /// The API token `token` names and the membership its requests act under, through the
+    /// cache; `None` for an unknown token. Revoked and expired tokens are returned too (check
+    /// [`ApiToken::usable_at`]).
+    pub async fn api_token(
+        &self,
+        store: &Store,
+        token: &str,
+    ) -> unmogrowp_storage::Result<Option<(ApiToken, Membership)>> {
+        let hash = token_hash(token);
+        if let Some(cached) = self.api_tokens.get(&hash).await {
+            return Ok(cached);
+        }
+        let loaded = store.credentials().api_token(&hash).await?;
+        self.api_tokens.insert(hash, loaded.clone()).await;
+        Ok(loaded)
+    }
+
+    /// Records the token's use at `now` (ms) unless that was done within the last minute; in
+    /// the background, a failure only logged.
+    pub async fn touch_api_token(&self, store: &Store, token: &ApiToken, now: i64) {
+        if self.api_tokens_touched.contains_key(&token.id) {
+            return;
+        }
+        self.api_tokens_touched.insert(token.id.clone(), ()).await;
+        let (store, id) = (store.clone(), token.id.clone());
+        tokio::spawn(async move {
+            if let Err(error) = store.credentials().touch_api_token(&id, now).await {
+                tracing::debug!(%error, token = %id, "could not record an API token's use");
+            }
+        });
+    }
+
+    /// Drops an API token from the cache (by the SHA-256 of the token): its next use reads the
+    /// database (and sees it revoked).
+    pub async fn forget_api_token(&self, token_hash: &str) {
+        self.api_tokens.invalidate(token_hash).await;
     }
 
     /// How long a new session lasts: `auth.remember_me_ttl_days` with "remember me", else
@@ -178,9 +252,10 @@ impl AuthService {
         self.memberships.invalidate(&(user_id.clone(), org_id.clone())).await;
     }
 
-    /// Empties the session and membership caches.
+    /// Empties the session, membership and API-token caches.
     pub fn forget_all(&self) {
         self.sessions.invalidate_all();
         self.memberships.invalidate_all();
+        self.api_tokens.invalidate_all();
     }
 }

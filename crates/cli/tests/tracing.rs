@@ -149,6 +149,7 @@ async fn call(request: reqwest::RequestBuilder) -> Value {
 const TRACE_A: &str = "0af7651916cd43dd8448eb211c80319c";
 const TRACE_B: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const TRACE_C: &str = "5d1c0de5a5b2c3d4e5f60718293a4b5c";
+const TRACE_D: &str = "6e2d1f0e9a8b7c6d5e4f3a2b1c0d9e8f";
 const CALLER_SPAN: &str = "00f067aa0ba902b7";
 
 fn traceparent(trace: &str) -> String {
@@ -300,6 +301,26 @@ async fn an_install_is_one_trace_from_request_to_postback() {
         Some(format!("00-{TRACE_B}-{}-01", hex(&deliver.span_id)).as_str()),
         "the postback continues the install's trace: {postback:?}"
     );
+
+    // An event-store query is a span of its request, with its kind and rows.
+    call(
+        http.get(format!("{base}/api/v1/apps/{app_id}/reports/summary?group_by=network"))
+            .bearer_auth(&token)
+            .header("traceparent", traceparent(TRACE_D)),
+    )
+    .await;
+    let report = exported(&otlp, "summary request span", |span| {
+        hex(&span.trace_id) == TRACE_D && span.name.starts_with("GET ")
+    })
+    .await;
+    let query = exported(&otlp, "event-store query span", |span| {
+        span.name == "event_store.summary" && hex(&span.trace_id) == TRACE_D
+    })
+    .await;
+    assert_eq!(query.parent_span_id, report.span_id);
+    assert_eq!(attribute(&query, "db.operation.name").as_deref(), Some("summary"));
+    assert_eq!(attribute(&query, "db.system.name").as_deref(), Some("sqlite"));
+    assert!(attribute(&query, "db.rows_returned").is_some(), "{query:?}");
 
     // The management request's log line carries its trace id.
     let logged = lines.lock().unwrap().iter().any(|line| {

@@ -55,6 +55,10 @@ macro_rules! typed_id {
 }
 
 typed_id!(
+    /// An organization's long-lived API token.
+    ApiTokenId
+);
+typed_id!(
     /// An organization (tenant).
     OrgId
 );

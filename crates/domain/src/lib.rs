@@ -22,7 +22,8 @@ pub mod validate;
 
 pub use day::Day;
 pub use ids::{
-    AnnotationId, AppId, AuditId, ErasureId, InvitationId, KeyId, LinkId, OrgId, SessionId, UserId,
+    AnnotationId, ApiTokenId, AppId, AuditId, ErasureId, InvitationId, KeyId, LinkId, OrgId,
+    SessionId, UserId,
 };
 pub use policy::{Action, Role};
 

@@ -6,8 +6,8 @@ use crate::health::{DatabaseCheck, Readiness};
 use crate::middleware::{ObserveSettings, observe};
 use crate::openapi::ApiDoc;
 use crate::routes::{
-    account, annotations, apps, attribution, audit, auth, cohorts, collect, erasures, exports,
-    links, live, ops, org, password_reset, postbacks, reports,
+    account, annotations, api_tokens, apps, attribution, audit, auth, cohorts, collect, erasures,
+    exports, links, live, ops, org, password_reset, postbacks, reports,
 };
 use crate::state::{AppState, AppStateInner};
 use crate::{docs, telemetry};
@@ -446,6 +446,8 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(cohorts::cohorts))
         .routes(routes!(attribution::sdk_attribution))
         .routes(routes!(org::blocked_ips, org::set_blocked_ips))
+        .routes(routes!(api_tokens::create_api_token, api_tokens::list_api_tokens))
+        .routes(routes!(api_tokens::revoke_api_token))
         .routes(routes!(postbacks::create_postback, postbacks::list_postbacks))
         .routes(routes!(postbacks::deliveries))
         .routes(routes!(postbacks::update_postback, postbacks::delete_postback))

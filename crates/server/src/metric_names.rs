@@ -37,6 +37,9 @@ pub const REPORT_CACHE_MISSES_TOTAL: &str = "report_cache_misses_total";
 /// Finished spans dropped because the export queue was full (`otel.queue_size`): the trace
 /// back end is slow or down; requests are never held up for it.
 pub const OTEL_SPANS_DROPPED_TOTAL: &str = "otel_spans_dropped_total";
+/// New traces not recorded because the export queue was over half full (the trace back end is
+/// slow or down).
+pub const OTEL_TRACES_SHED_TOTAL: &str = "otel_traces_shed_total";
 /// Spans sent to the trace back end (`otel.endpoint`).
 pub const OTEL_SPANS_EXPORTED_TOTAL: &str = "otel_spans_exported_total";
 /// Span batches the trace back end did not take (their spans are lost).
@@ -57,6 +60,10 @@ pub fn describe() {
         "Finished spans dropped because the export queue was full (the trace back end is slow or down)."
     );
     metrics::describe_counter!(OTEL_SPANS_EXPORTED_TOTAL, "Spans sent to the trace back end.");
+    metrics::describe_counter!(
+        OTEL_TRACES_SHED_TOTAL,
+        "New traces not recorded because the export queue was over half full."
+    );
     metrics::describe_counter!(
         OTEL_EXPORT_ERRORS_TOTAL,
         "Span batches the trace back end did not take (their spans are lost)."

@@ -38,18 +38,53 @@ impl SlowQueryLog {
         Self { inner, threshold }
     }
 
-    /// Logs and counts the query if it took too long; passes its result on.
+    /// The span of one event-store query (`event_store.<kind>`): the store
+    /// (`db.system.name`), the query kind (`db.operation.name`), the app, and the rows it
+    /// answered (`db.rows_returned`, recorded by [`SlowQueryLog::check`]).
+    fn span(&self, kind: &'static str, app_id: Option<&AppId>) -> tracing::Span {
+        tracing::info_span!(
+            "event_store.query",
+            otel.name = %format_args!("event_store.{kind}"),
+            otel.kind = "client",
+            db.system.name = self.inner.kind(),
+            db.operation.name = kind,
+            app_id = app_id.map(AppId::as_str),
+            db.rows_returned = tracing::field::Empty,
+        )
+    }
+
+    /// Runs `query` in its span ([`SlowQueryLog::span`]); records its rows, and logs and
+    /// counts it if it took too long; passes its result on.
+    async fn timed<T>(
+        &self,
+        kind: &'static str,
+        app_id: Option<&AppId>,
+        query: impl Future<Output = Result<T>>,
+        rows: impl FnOnce(&T) -> usize,
+    ) -> Result<T> {
+        use tracing::Instrument as _;
+        let span = self.span(kind, app_id);
+        let started = Instant::now();
+        let result = query.instrument(span.clone()).await;
+        let rows = result.as_ref().map(rows).ok();
+        if let Some(rows) = rows {
+            span.record("db.rows_returned", rows);
+        }
+        self.check(kind, app_id, started, &result, rows);
+        result
+    }
+
+    /// Logs and counts the query if it took too long.
     fn check<T>(
         &self,
         kind: &'static str,
         app_id: Option<&AppId>,
         started: Instant,
-        result: Result<T>,
-        rows: impl FnOnce(&T) -> usize,
-    ) -> Result<T> {
+        result: &Result<T>,
+        rows: Option<usize>,
+    ) {
         let elapsed = started.elapsed();
         if elapsed >= self.threshold {
-            let rows = result.as_ref().map(rows).ok();
             tracing::warn!(
                 target: "unmogrowp::slow_query",
                 store = self.inner.kind(),
@@ -63,7 +98,6 @@ impl SlowQueryLog {
             );
             count("events", kind.to_owned());
         }
-        result
     }
 }
 
@@ -80,13 +114,12 @@ impl EventStore for SlowQueryLog {
     async fn apply_shared(&self, batch: Arc<Batch>) -> Result<ApplyOutcome> {
         let (started, rows) = (Instant::now(), batch.rows.len());
         let result = self.inner.apply_shared(batch).await;
-        self.check("apply", None, started, result, |_| rows)
+        self.check("apply", None, started, &result, Some(rows));
+        result
     }
 
     async fn summary(&self, query: &SummaryQuery) -> Result<Vec<SummaryRow>> {
-        let started = Instant::now();
-        let result = self.inner.summary(query).await;
-        self.check("summary", Some(&query.app_id), started, result, Vec::len)
+        self.timed("summary", Some(&query.app_id), self.inner.summary(query), Vec::len).await
     }
 
     async fn erasure(
@@ -94,9 +127,10 @@ impl EventStore for SlowQueryLog {
         app_id: &AppId,
         id: &unmogrowp_domain::ErasureId,
     ) -> Result<Option<ErasureReport>> {
-        let started = Instant::now();
-        let result = self.inner.erasure(app_id, id).await;
-        self.check("erasure", Some(app_id), started, result, |found| usize::from(found.is_some()))
+        self.timed("erasure", Some(app_id), self.inner.erasure(app_id, id), |found| {
+            usize::from(found.is_some())
+        })
+        .await
     }
 
     async fn opt_outs(&self) -> Result<Vec<(u64, u64)>> {
@@ -104,9 +138,10 @@ impl EventStore for SlowQueryLog {
     }
 
     async fn attribution(&self, app_id: &AppId, event_id: &str) -> Result<Option<AttributionRow>> {
-        let started = Instant::now();
-        let result = self.inner.attribution(app_id, event_id).await;
-        self.check("attribution", Some(app_id), started, result, |row| usize::from(row.is_some()))
+        self.timed("attribution", Some(app_id), self.inner.attribution(app_id, event_id), |row| {
+            usize::from(row.is_some())
+        })
+        .await
     }
 
     async fn device_attribution(
@@ -114,22 +149,23 @@ impl EventStore for SlowQueryLog {
         app_id: &AppId,
         device_ids: &[String],
     ) -> Result<Option<AttributionRow>> {
-        let started = Instant::now();
-        let result = self.inner.device_attribution(app_id, device_ids).await;
         let rows = |row: &Option<AttributionRow>| usize::from(row.is_some());
-        self.check("device_attribution", Some(app_id), started, result, rows)
+        self.timed(
+            "device_attribution",
+            Some(app_id),
+            self.inner.device_attribution(app_id, device_ids),
+            rows,
+        )
+        .await
     }
 
     async fn cohorts(&self, query: &CohortQuery) -> Result<Vec<CohortRow>> {
-        let started = Instant::now();
-        let result = self.inner.cohorts(query).await;
-        self.check("cohorts", Some(&query.app_id), started, result, Vec::len)
+        self.timed("cohorts", Some(&query.app_id), self.inner.cohorts(query), Vec::len).await
     }
 
     async fn fraud(&self, app_id: &AppId, from_day: Day, to_day: Day) -> Result<Vec<FraudRow>> {
-        let started = Instant::now();
-        let result = self.inner.fraud(app_id, from_day, to_day).await;
-        self.check("fraud", Some(app_id), started, result, Vec::len)
+        self.timed("fraud", Some(app_id), self.inner.fraud(app_id, from_day, to_day), Vec::len)
+            .await
     }
 
     async fn quarantined(
@@ -138,9 +174,13 @@ impl EventStore for SlowQueryLog {
         limit: u32,
         before: Option<unmogrowp_eventstore::QuarantineCursor>,
     ) -> Result<Vec<QuarantinedRow>> {
-        let started = Instant::now();
-        let result = self.inner.quarantined(app_id, limit, before).await;
-        self.check("quarantined", Some(app_id), started, result, Vec::len)
+        self.timed(
+            "quarantined",
+            Some(app_id),
+            self.inner.quarantined(app_id, limit, before),
+            Vec::len,
+        )
+        .await
     }
 
     async fn export(

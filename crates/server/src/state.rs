@@ -91,6 +91,7 @@ impl AppState {
                 let id = unmogrowp_domain::KeyId::from_stored(id);
                 self.ingest.forget_key(&id).await;
             }
+            Invalidation::ApiToken { token_hash } => self.auth.forget_api_token(&token_hash).await,
             Invalidation::AppSettings => self.pipeline.forget_app_settings(),
             Invalidation::Heartbeat => {}
             Invalidation::All => {

@@ -61,6 +61,10 @@ pub fn init_logging(config: &Config) -> anyhow::Result<Option<Tracing>> {
                 .with_threads(false)
                 .with_target(false)
                 .with_tracked_inactivity(false)
+                // Nothing reads OpenTelemetry's own current context (the code asks spans for
+                // theirs), so entering a span need not activate one: each poll of a request's
+                // future enters and leaves its span.
+                .with_context_activation(false)
                 .with_filter(tracing_subscriber::filter::filter_fn(|metadata| {
                     metadata.is_span() && *metadata.level() <= Level::INFO
                 }))

@@ -110,6 +110,11 @@ pub enum Invalidation {
         /// The key's id.
         id: String,
     },
+    /// An API token was revoked.
+    ApiToken {
+        /// SHA-256 of the token, lowercase hex (what the caches are keyed by).
+        token_hash: String,
+    },
     /// App settings the pipeline reads (attribution windows, postbacks, blocked IPs) changed.
     AppSettings,
     /// Everything (after a reconnection, when messages may have been missed).

@@ -277,6 +277,33 @@ pub(crate) trait ChangesBackend: Send + Sync {
     ) -> Result<Delivery>;
 }
 
+/// An organization's API tokens; the lookup by hash and the last-use stamp serve every
+/// request that sends one, across organizations.
+#[async_trait::async_trait]
+pub(crate) trait ApiTokensBackend: Send + Sync {
+    async fn create_api_token(
+        &self,
+        org_id: &OrgId,
+        token: &crate::NewApiToken,
+        created_by: &UserId,
+    ) -> Result<crate::ApiToken>;
+    /// The organization's tokens, revoked and expired ones included, oldest first.
+    async fn api_tokens(&self, org_id: &OrgId) -> Result<Vec<crate::ApiToken>>;
+    /// Revokes the token (revoking again keeps the first time) and returns it;
+    /// [`crate::StorageError::NotFound`] for a token not of this organization.
+    async fn revoke_api_token(
+        &self,
+        org_id: &OrgId,
+        id: &unmogrowp_domain::ApiTokenId,
+    ) -> Result<crate::ApiToken>;
+    async fn api_token_by_hash(&self, token_hash: &str) -> Result<Option<crate::ApiToken>>;
+    async fn touch_api_token(
+        &self,
+        id: &unmogrowp_domain::ApiTokenId,
+        at: unmogrowp_domain::time::UnixMillis,
+    ) -> Result<()>;
+}
+
 #[async_trait::async_trait]
 pub(crate) trait StoreBackend:
     AccountsBackend
@@ -285,6 +312,7 @@ pub(crate) trait StoreBackend:
     + ErasuresBackend
     + ChangesBackend
     + AnnotationsBackend
+    + ApiTokensBackend
     + 'static
 {
     fn kind(&self) -> Backend;

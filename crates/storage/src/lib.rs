@@ -19,6 +19,8 @@ pub mod tenant;
 
 mod annotation;
 pub use annotation::Annotation;
+mod api_token;
+pub use api_token::{ApiToken, NewApiToken};
 pub use error::StorageError;
 
 /// What a postback delivery's URL becomes once the device it named was erased.

@@ -39,6 +39,7 @@ const SQLITE: &[Migration] = migrations!("sqlite":
     (7, "0007", "key_names"),
     (8, "0008", "annotations"),
     (9, "0009", "delivery_trace"),
+    (10, "0010", "api_tokens"),
 );
 const POSTGRES: &[Migration] = migrations!("postgres":
     (1, "0001", "accounts"),
@@ -50,6 +51,7 @@ const POSTGRES: &[Migration] = migrations!("postgres":
     (7, "0007", "key_names"),
     (8, "0008", "annotations"),
     (9, "0009", "delivery_trace"),
+    (10, "0010", "api_tokens"),
 );
 
 /// The migrations this binary carries for `backend`, in increasing version order. Both backends

@@ -386,6 +386,33 @@ impl Credentials<'_> {
         self.backend.app_by_id_unscoped(app_id).await
     }
 
+    /// The API token whose SHA-256 hash (lowercase hex) is `token_hash`, in any organization,
+    /// with the membership requests sending it act under (its organization, its creator, its
+    /// role); `None` when there is none. Revoked and expired tokens are returned too: check
+    /// [`crate::ApiToken::usable_at`].
+    pub async fn api_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(crate::ApiToken, crate::Membership)>> {
+        Ok(self.backend.api_token_by_hash(token_hash).await?.map(|token| {
+            let membership = crate::Membership {
+                org_id: token.org_id.clone(),
+                user_id: token.created_by.clone(),
+                role: token.role,
+            };
+            (token, membership)
+        }))
+    }
+
+    /// Records that the token was used at `at` (ms); an earlier time never overwrites a later.
+    pub async fn touch_api_token(
+        &self,
+        id: &unmogrowp_domain::ApiTokenId,
+        at: unmogrowp_domain::time::UnixMillis,
+    ) -> Result<()> {
+        self.backend.touch_api_token(id, at).await
+    }
+
     /// The S2S key with this id, in any organization, revoked or not (check `revoked_at`); `None`
     /// when there is none.
     pub async fn key(&self, key_id: &KeyId) -> Result<Option<AppKey>> {

@@ -341,6 +341,28 @@ impl<L: ManagesApps> Tenant<'_, L> {
 }
 
 impl<L: ManagesKeys> Tenant<'_, L> {
+    /// Stores a new API token of the organization, made by the handle's user. The caller
+    /// made the token, hashed it, and checked the name, the role (never above the caller's)
+    /// and the expiry.
+    pub async fn create_api_token(&self, token: &crate::NewApiToken) -> Result<crate::ApiToken> {
+        self.backend.create_api_token(self.org(), token, &self.membership.user_id).await
+    }
+
+    /// The organization's API tokens, revoked and expired ones included, oldest first.
+    pub async fn api_tokens(&self) -> Result<Vec<crate::ApiToken>> {
+        self.backend.api_tokens(self.org()).await
+    }
+
+    /// Revokes the token now (revoking again keeps the first time) and returns it.
+    ///
+    /// [`StorageError::NotFound`] when the organization has no such token.
+    pub async fn revoke_api_token(
+        &self,
+        id: &unmogrowp_domain::ApiTokenId,
+    ) -> Result<crate::ApiToken> {
+        self.backend.revoke_api_token(self.org(), id).await
+    }
+
     /// Creates an S2S key for the app with `nonce` (from which, with the master key, its secret is
     /// derived) and `name` (validated by the caller; may be empty), recording the handle's user
     /// as its creator.

@@ -182,7 +182,6 @@ impl EventStore for ClickHouseEventStore {
         self.apply_batch(batch).await
     }
 
-    #[tracing::instrument(name = "event_store.summary", skip_all, fields(store = self.kind(), app_id = %query.app_id))]
     async fn summary(&self, query: &SummaryQuery) -> Result<Vec<SummaryRow>> {
         let columns: Vec<&str> = query.group_by.iter().map(|d| d.column()).collect();
         let select_dims =
@@ -251,7 +250,6 @@ impl EventStore for ClickHouseEventStore {
         Ok(out)
     }
 
-    #[tracing::instrument(name = "event_store.attribution", skip_all, fields(store = self.kind(), app_id = %app_id))]
     async fn attribution(&self, app_id: &AppId, event_id: &str) -> Result<Option<AttributionRow>> {
         let sql = format!(
             "SELECT {ATTRIBUTION_COLUMNS} FROM attributions FINAL WHERE app_id = {} AND event_id = {} LIMIT 1",
@@ -315,7 +313,6 @@ impl EventStore for ClickHouseEventStore {
             .collect())
     }
 
-    #[tracing::instrument(name = "event_store.device_attribution", skip_all, fields(store = self.kind(), app_id = %app_id))]
     async fn device_attribution(
         &self,
         app_id: &AppId,
@@ -334,7 +331,6 @@ impl EventStore for ClickHouseEventStore {
         self.query(&sql).await?.first().map(attribution_from_row).transpose()
     }
 
-    #[tracing::instrument(name = "event_store.cohorts", skip_all, fields(store = self.kind(), app_id = %query.app_id))]
     async fn cohorts(&self, query: &CohortQuery) -> Result<Vec<CohortRow>> {
         let group = match query.group_by {
             Some(Dimension::Network) => Some("network"),
@@ -394,7 +390,6 @@ impl EventStore for ClickHouseEventStore {
             .collect()
     }
 
-    #[tracing::instrument(name = "event_store.fraud", skip_all, fields(store = self.kind(), app_id = %app_id))]
     async fn fraud(&self, app_id: &AppId, from_day: Day, to_day: Day) -> Result<Vec<FraudRow>> {
         let sql = format!(
             "SELECT fraud_kind, reason, network, sum(hits) AS total FROM fraud_rollups
@@ -418,7 +413,6 @@ impl EventStore for ClickHouseEventStore {
             .collect()
     }
 
-    #[tracing::instrument(name = "event_store.quarantined", skip_all, fields(store = self.kind(), app_id = %app_id))]
     async fn quarantined(
         &self,
         app_id: &AppId,

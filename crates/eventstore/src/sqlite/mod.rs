@@ -228,7 +228,6 @@ impl EventStore for SqliteEventStore {
         .await
     }
 
-    #[tracing::instrument(name = "event_store.summary", skip_all, fields(store = self.kind(), app_id = %query.app_id))]
     async fn summary(&self, query: &SummaryQuery) -> Result<Vec<SummaryRow>> {
         let query = query.clone();
         self.read(move |connection| {
@@ -325,7 +324,6 @@ impl EventStore for SqliteEventStore {
         .await
     }
 
-    #[tracing::instrument(name = "event_store.attribution", skip_all, fields(store = self.kind(), app_id = %app_id))]
     async fn attribution(&self, app_id: &AppId, event_id: &str) -> Result<Option<AttributionRow>> {
         let (app_id, event_id) = (app_id.to_string(), event_id.to_owned());
         self.read(move |connection| {
@@ -339,7 +337,6 @@ impl EventStore for SqliteEventStore {
         .await
     }
 
-    #[tracing::instrument(name = "event_store.device_attribution", skip_all, fields(store = self.kind(), app_id = %app_id))]
     async fn device_attribution(
         &self,
         app_id: &AppId,
@@ -365,7 +362,6 @@ impl EventStore for SqliteEventStore {
         .await
     }
 
-    #[tracing::instrument(name = "event_store.cohorts", skip_all, fields(store = self.kind(), app_id = %query.app_id))]
     async fn cohorts(&self, query: &CohortQuery) -> Result<Vec<CohortRow>> {
         let query = query.clone();
         self.read(move |connection| {
@@ -422,7 +418,6 @@ impl EventStore for SqliteEventStore {
         .await
     }
 
-    #[tracing::instrument(name = "event_store.fraud", skip_all, fields(store = self.kind(), app_id = %app_id))]
     async fn fraud(&self, app_id: &AppId, from_day: Day, to_day: Day) -> Result<Vec<FraudRow>> {
         let (app_id, from_day, to_day) = (app_id.to_string(), from_day.text(), to_day.text());
         self.read(move |connection| {
@@ -447,7 +442,6 @@ impl EventStore for SqliteEventStore {
         .await
     }
 
-    #[tracing::instrument(name = "event_store.quarantined", skip_all, fields(store = self.kind(), app_id = %app_id))]
     async fn quarantined(
         &self,
         app_id: &AppId,

@@ -13,21 +13,34 @@ use unmogrowp_storage::tenant::Level;
 use unmogrowp_storage::{Membership, Store, Tenant};
 
 /// The caller of a management endpoint: a live session, and a verified membership of the
-/// organization the request acts in (the token's, or the one `X-Org-Id` names).
+/// organization the request acts in (the token's, or the one `X-Org-Id` names) — or an
+/// organization's API token (`unm_…`), acting as its creator within the token's role.
 #[derive(Clone, Debug)]
 pub struct Auth {
-    /// The signed-in user (the token's subject).
+    /// The signed-in user (the token's subject), or the API token's creator.
     pub user_id: UserId,
-    /// The user's email as the access token carries it (as of when it was issued).
+    /// The user's email as the access token carries it (as of when it was issued); for an API
+    /// token, `api-token:<prefix>` (what the audit log names as the actor).
     pub email: String,
-    /// The session the access token belongs to, checked to be live on every request.
-    pub session_id: SessionId,
+    /// The session the access token belongs to, checked to be live on every request; `None`
+    /// for an API token.
+    pub session_id: Option<SessionId>,
+    /// The API token the request was made with, if it was.
+    pub api_token: Option<unmogrowp_domain::ApiTokenId>,
     /// The caller's membership of the organization the request acts in (organization and role),
     /// read through the membership cache, not taken from the token.
     pub membership: Membership,
 }
 
 impl Auth {
+    /// The session of a signed-in user; 403 for an API token (account settings, sign-out, the
+    /// live feed and API tokens themselves are for people signed in, not for scripts).
+    pub fn require_session(&self) -> Result<&SessionId, ApiError> {
+        self.session_id
+            .as_ref()
+            .ok_or_else(|| ApiError::forbidden("an API token cannot do this; sign in as a user"))
+    }
+
     /// The caller's role in the organization, from the membership (the token's `role` claim is not
     /// trusted).
     pub fn role(&self) -> Role {
@@ -117,11 +130,20 @@ impl FromRequestParts<AppState> for Auth {
             .headers
             .get(ORG_HEADER)
             .map(|value| value.to_str().unwrap_or_default().to_owned());
-        let auth = authenticate(state, token, requested.as_deref()).await?;
+        let auth = if token.starts_with(unmogrowp_auth::API_TOKEN_PREFIX) {
+            authenticate_api_token(state, token, requested.as_deref()).await?
+        } else {
+            authenticate(state, token, requested.as_deref()).await?
+        };
         if let Some(slot) = parts.extensions.get::<crate::middleware::TenantSlot>() {
             let _ = slot.0.set(auth.org_id().to_string());
         }
-        crate::limits::admit_key(&state.limits.api, auth.user_id.as_str()).await?;
+        // Limited per user, and each API token on its own.
+        let limit_key = match &auth.api_token {
+            Some(id) => format!("token:{id}"),
+            None => auth.user_id.to_string(),
+        };
+        crate::limits::admit_key(&state.limits.api, &limit_key).await?;
         Ok(auth)
     }
 }
@@ -158,7 +180,46 @@ pub async fn authenticate(
             None => ApiError::forbidden("you are no longer a member of this organization"),
         });
     };
-    Ok(Auth { user_id, email: claims.email, session_id, membership })
+    Ok(Auth {
+        user_id,
+        email: claims.email,
+        session_id: Some(session_id),
+        api_token: None,
+        membership,
+    })
+}
+
+/// Checks an organization's API token: known, not revoked, not expired, and (when `X-Org-Id`
+/// is sent) of the organization named. Its use is recorded (at most once a minute).
+pub async fn authenticate_api_token(
+    state: &AppState,
+    token: &str,
+    requested_org: Option<&str>,
+) -> Result<Auth, ApiError> {
+    let now = jiff::Timestamp::now().as_millisecond();
+    let Some((record, membership)) = state.auth.api_token(&state.store, token).await? else {
+        return Err(ApiError::unauthorized("unknown API token"));
+    };
+    if record.revoked_at.is_some() {
+        return Err(ApiError::unauthorized("the API token was revoked"));
+    }
+    if !record.usable_at(now) {
+        return Err(ApiError::unauthorized("the API token has expired"));
+    }
+    if let Some(requested) = requested_org
+        && requested != record.org_id.as_str()
+    {
+        // Another organization's id, or a made-up one: the token knows only its own.
+        return Err(ApiError::not_found("organization"));
+    }
+    state.auth.touch_api_token(&state.store, &record, now).await;
+    Ok(Auth {
+        user_id: record.created_by.clone(),
+        email: format!("api-token:{}", record.prefix),
+        session_id: None,
+        api_token: Some(record.id),
+        membership,
+    })
 }
 
 /// Where a request came from: the client's IP (believing `X-Forwarded-For` only from trusted

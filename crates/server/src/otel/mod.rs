@@ -4,7 +4,8 @@
 //! sampled by `otel.sample_ratio` (a caller's `traceparent` decides for its own trace), put
 //! in a bounded queue and exported in batches over OTLP/HTTP with protobuf bodies by a thread
 //! of their own ([`processor`]). A full queue drops spans and counts them
-//! (`otel_spans_dropped_total`): a slow or dead collector never slows a request.
+//! (`otel_spans_dropped_total`), and while it is over half full no new trace is recorded
+//! (`otel_traces_shed_total`): a slow or dead collector never slows a request.
 //!
 //! What is traced: each HTTP request (`request`: route template, method, status,
 //! `tenant.id`), each OLTP statement (`db.query`, from sqlx's statement log: [`queries`]),
@@ -155,11 +156,13 @@ impl Tracing {
             .build();
         opentelemetry_sdk::trace::SpanExporter::set_resource(&mut exporter, &resource);
         let processor = processor::QueueProcessor::start(exporter, config)?;
+        let sampler = processor.shedding(
+            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(config.sample_ratio))),
+            config.queue_size,
+        );
         let provider = SdkTracerProvider::builder()
             .with_span_processor(processor)
-            .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
-                config.sample_ratio,
-            ))))
+            .with_sampler(sampler)
             .with_resource(resource)
             .build();
         let tracer = provider.tracer("unmogrowp");

@@ -9,12 +9,16 @@
 use super::OtelConfig;
 use crate::metric_names::{
     OTEL_EXPORT_ERRORS_TOTAL, OTEL_SPANS_DROPPED_TOTAL, OTEL_SPANS_EXPORTED_TOTAL,
+    OTEL_TRACES_SHED_TOTAL,
 };
 use bytes::Bytes;
+use opentelemetry::trace::{Link, SpanKind, TraceContextExt as _, TraceId};
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::trace::{SamplingDecision, SamplingResult, ShouldSample};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter, SpanProcessor};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How often the export thread looks for a flush or shutdown request while spans are quiet.
@@ -73,8 +77,11 @@ enum Control {
 #[derive(Debug)]
 pub(super) struct QueueProcessor {
     spans: SyncSender<SpanData>,
+    /// Spans in the queue now (the export thread takes them off).
+    queued: Arc<AtomicUsize>,
     control: Mutex<Sender<Control>>,
     timeout: Duration,
+    dropped: metrics::Counter,
 }
 
 impl QueueProcessor {
@@ -87,14 +94,33 @@ impl QueueProcessor {
         let batch_size = config.batch_size;
         let interval = Duration::from_millis(config.export_interval_ms);
         let runtime = tokio::runtime::Handle::current();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let taken = queued.clone();
         std::thread::Builder::new().name("otel-export".to_owned()).spawn(move || {
-            export_loop(&exporter, &queue, &requests, batch_size, interval, &runtime);
+            export_loop(&exporter, &queue, &taken, &requests, batch_size, interval, &runtime);
         })?;
         Ok(Self {
             spans,
+            queued,
             control: Mutex::new(control),
             timeout: Duration::from_millis(config.export_timeout_ms) * 2,
+            dropped: metrics::counter!(OTEL_SPANS_DROPPED_TOTAL),
         })
+    }
+
+    /// A sampler that starts no new trace while the queue is over half full (see
+    /// [`Shedding`]).
+    pub(super) fn shedding(
+        &self,
+        inner: opentelemetry_sdk::trace::Sampler,
+        queue_size: usize,
+    ) -> Shedding {
+        Shedding {
+            inner,
+            queued: self.queued.clone(),
+            high_water: (queue_size / 2).max(1),
+            shed: metrics::counter!(OTEL_TRACES_SHED_TOTAL),
+        }
     }
 
     fn ask(
@@ -122,10 +148,13 @@ impl SpanProcessor for QueueProcessor {
         if !span.span_context.is_sampled() {
             return;
         }
+        // Counted before sending, so the export thread never takes it below zero.
+        self.queued.fetch_add(1, Ordering::Relaxed);
         match self.spans.try_send(span) {
             Ok(()) => {}
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                metrics::counter!(OTEL_SPANS_DROPPED_TOTAL).increment(1);
+                self.queued.fetch_sub(1, Ordering::Relaxed);
+                self.dropped.increment(1);
             }
         }
     }
@@ -139,9 +168,51 @@ impl SpanProcessor for QueueProcessor {
     }
 }
 
+/// The sampler in front of the configured one: while the export queue is over half full (the
+/// trace back end is slow or down), new traces — a span without a parent in this process — are
+/// not recorded at all, and counted in `otel_traces_shed_total`; spans of traces already
+/// recording go on (the other half of the queue is theirs). Building spans only to drop them
+/// would cost every request for nothing.
+#[derive(Clone, Debug)]
+pub(super) struct Shedding {
+    inner: opentelemetry_sdk::trace::Sampler,
+    queued: Arc<AtomicUsize>,
+    high_water: usize,
+    shed: metrics::Counter,
+}
+
+impl ShouldSample for Shedding {
+    fn should_sample(
+        &self,
+        parent_context: Option<&opentelemetry::Context>,
+        trace_id: TraceId,
+        name: &str,
+        span_kind: &SpanKind,
+        attributes: &[opentelemetry::KeyValue],
+        links: &[Link],
+    ) -> SamplingResult {
+        let local_parent = parent_context.is_some_and(|cx| {
+            let parent = cx.span().span_context().clone();
+            parent.is_valid() && !parent.is_remote()
+        });
+        if !local_parent && self.queued.load(Ordering::Relaxed) >= self.high_water {
+            self.shed.increment(1);
+            return SamplingResult {
+                decision: SamplingDecision::Drop,
+                attributes: Vec::new(),
+                trace_state: parent_context
+                    .map(|cx| cx.span().span_context().trace_state().clone())
+                    .unwrap_or_default(),
+            };
+        }
+        self.inner.should_sample(parent_context, trace_id, name, span_kind, attributes, links)
+    }
+}
+
 fn export_loop<E: SpanExporter>(
     exporter: &E,
     queue: &Receiver<SpanData>,
+    queued: &AtomicUsize,
     requests: &Receiver<Control>,
     batch_size: usize,
     interval: Duration,
@@ -169,6 +240,7 @@ fn export_loop<E: SpanExporter>(
         let wait = due.saturating_duration_since(Instant::now()).min(CONTROL_TICK);
         match queue.recv_timeout(wait) {
             Ok(span) => {
+                queued.fetch_sub(1, Ordering::Relaxed);
                 batch.push(span);
                 if batch.len() >= batch_size {
                     let _ = export(&mut batch);
@@ -187,11 +259,11 @@ fn export_loop<E: SpanExporter>(
         }
         match requests.try_recv() {
             Ok(Control::Flush(reply)) => {
-                let result = drain(queue, &mut batch, batch_size, &export);
+                let result = drain(queue, queued, &mut batch, batch_size, &export);
                 let _ = reply.send(result);
             }
             Ok(Control::Shutdown(reply)) => {
-                let result = drain(queue, &mut batch, batch_size, &export);
+                let result = drain(queue, queued, &mut batch, batch_size, &export);
                 let _ = exporter.shutdown();
                 let _ = reply.send(result);
                 return;
@@ -208,12 +280,14 @@ fn export_loop<E: SpanExporter>(
 /// Exports everything queued now, in batches; the first failure is the result.
 fn drain(
     queue: &Receiver<SpanData>,
+    queued: &AtomicUsize,
     batch: &mut Vec<SpanData>,
     batch_size: usize,
     export: &impl Fn(&mut Vec<SpanData>) -> OTelSdkResult,
 ) -> OTelSdkResult {
     let mut result = Ok(());
     while let Ok(span) = queue.try_recv() {
+        queued.fetch_sub(1, Ordering::Relaxed);
         batch.push(span);
         if batch.len() >= batch_size {
             result = result.and(export(batch));

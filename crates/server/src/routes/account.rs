@@ -37,6 +37,7 @@ pub async fn update_me(
     client: ClientInfo,
     ApiJson(request): ApiJson<UpdateMeRequest>,
 ) -> ApiResult<Json<UserView>> {
+    auth.require_session()?;
     let mut errors = FieldErrors::new();
     let name = unmogrowp_domain::validate::name("name", &request.name, 100, &mut errors);
     if !errors.is_empty() {
@@ -80,6 +81,7 @@ pub async fn change_password(
     client: ClientInfo,
     ApiJson(request): ApiJson<ChangePasswordRequest>,
 ) -> ApiResult<StatusCode> {
+    let current_session = auth.require_session()?.clone();
     // Guessing the current password with a stolen session is held to the same budget as
     // other password work from this address.
     crate::limits::admit(&state.limits.auth, &client).await?;
@@ -108,7 +110,7 @@ pub async fn change_password(
     let password_hash = hash_new_password(&state, &password).await?;
     accounts.set_password(&auth.user_id, &password_hash).await?;
     let ended =
-        accounts.revoke_other_sessions(&auth.user_id, &auth.session_id, "password_changed").await?;
+        accounts.revoke_other_sessions(&auth.user_id, &current_session, "password_changed").await?;
     for session_id in &ended {
         state.invalidate(Invalidation::Session { id: session_id.to_string() }).await;
     }
@@ -146,6 +148,7 @@ pub async fn create_organization(
     client: ClientInfo,
     ApiJson(request): ApiJson<CreateOrganizationRequest>,
 ) -> ApiResult<(StatusCode, Json<crate::routes::org::MembershipView>)> {
+    auth.require_session()?;
     let mut errors = FieldErrors::new();
     let name = unmogrowp_domain::validate::name("name", &request.name, 100, &mut errors);
     if !errors.is_empty() {

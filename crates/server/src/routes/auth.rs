@@ -426,8 +426,9 @@ pub async fn logout(
     auth: Auth,
     client: ClientInfo,
 ) -> ApiResult<StatusCode> {
-    state.store.accounts().revoke_session(&auth.session_id, "logout").await?;
-    state.invalidate(Invalidation::Session { id: auth.session_id.to_string() }).await;
+    let session_id = auth.require_session()?;
+    state.store.accounts().revoke_session(session_id, "logout").await?;
+    state.invalidate(Invalidation::Session { id: session_id.to_string() }).await;
     Audit::new("auth.logout", &client).by(&auth).record(&state.store, &auth).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -246,7 +246,8 @@ async fn serve(mut socket: WebSocket, state: AppState) {
 /// organization (a removed member stops hearing it at the next heartbeat). The reason if not.
 async fn still_allowed(state: &AppState, auth: &crate::auth::Auth) -> Result<(), &'static str> {
     let now = unmogrowp_domain::time::now_millis();
-    let session = state.auth.session(&state.store, &auth.session_id).await;
+    let Some(session_id) = &auth.session_id else { return Err("the session has ended") };
+    let session = state.auth.session(&state.store, session_id).await;
     if !matches!(session, Ok(Some(session)) if session.is_active(now)) {
         return Err("the session has ended");
     }

@@ -1,5 +1,6 @@
 pub mod account;
 pub mod annotations;
+pub mod api_tokens;
 pub mod apps;
 pub mod attribution;
 pub mod audit;

@@ -193,6 +193,10 @@ pub async fn remove_member(
 ) -> ApiResult<StatusCode> {
     let user_id = parse_user_id(&user_id)?;
     let leaving = user_id == auth.user_id;
+    if leaving {
+        // Leaving is the member's own act; a token made by the member cannot do it for them.
+        auth.require_session()?;
+    }
     let target = if leaving {
         let tenant = auth.tenant::<AsViewer>(&state.store)?;
         let target = tenant.member(&user_id).await?.ok_or_else(|| ApiError::not_found("member"))?;

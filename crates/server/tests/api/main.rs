@@ -26,6 +26,7 @@ macro_rules! on_both_backends {
 
 mod account;
 mod accounts;
+mod api_tokens;
 mod apps;
 mod attribution;
 mod clickhouse;

@@ -17,7 +17,7 @@ use unmogrowp_testkit::proxy::TcpProxy;
 use unmogrowp_testkit::{TestApp, TestBackend};
 
 /// The test Redis's address (`TEST_REDIS_URL`, started by `make test`).
-fn redis_addr() -> SocketAddr {
+pub(crate) fn redis_addr() -> SocketAddr {
     let url = std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| {
         panic!(
             "TEST_REDIS_URL is not set: run the tests with `make test` (scripts/with-services.sh)"
@@ -34,7 +34,7 @@ async fn redis_keys(pattern: &str) -> Vec<String> {
 }
 
 /// Polls `check` for up to five seconds.
-async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+pub(crate) async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(5);
     while !check().await {
         assert!(Instant::now() < deadline, "{what} did not happen within five seconds");
@@ -42,7 +42,7 @@ async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
     }
 }
 
-async fn create_app(app: &TestApp, token: &str, name: &str) -> (String, String) {
+pub(crate) async fn create_app(app: &TestApp, token: &str, name: &str) -> (String, String) {
     let created =
         app.call(Method::POST, "/api/v1/apps", Some(token), Some(&android_app(name))).await;
     assert_eq!(created.status, 201, "{}", created.text);

@@ -6,6 +6,7 @@
 
 mod accounts;
 mod annotations;
+mod api_tokens;
 mod apps;
 mod changes;
 mod erasures;
@@ -14,6 +15,7 @@ mod tenant;
 
 pub(crate) use accounts::implement_accounts;
 pub(crate) use annotations::implement_annotations;
+pub(crate) use api_tokens::{API_TOKEN_COLUMNS, ApiTokenRow, implement_api_tokens};
 pub(crate) use apps::implement_apps;
 pub(crate) use changes::implement_changes;
 pub(crate) use erasures::implement_erasures;
@@ -40,6 +42,7 @@ macro_rules! implement_store_backend {
         $crate::queries::implement_erasures!($store);
         $crate::queries::implement_changes!($store);
         $crate::queries::implement_annotations!($store);
+        $crate::queries::implement_api_tokens!($store);
     };
 }
 
