@@ -3,7 +3,9 @@
 # and with tracing on (`otel.endpoint`, every request sampled) while the OTLP receiver is down
 # (nothing listens on its port: every export fails, the queue fills and drops). The two
 # configurations alternate ROUNDS times so that the machine's drift hits both alike; medians are
-# printed at the end. Loopback only, bounded in time. Usage:
+# printed at the end, of the accepted events per second and of the server's CPU time per event
+# (user + system, from /proc: steadier than throughput on a shared machine). Loopback only,
+# bounded in time. Usage:
 #   scripts/bench-tracing.sh [SECONDS] [ROUNDS]     (default 10 s per measurement, 3 rounds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,8 +25,11 @@ trap cleanup EXIT
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(lscpu | sed -n 's/Model name: *//p'), kernel $(uname -r)"
 
+# The server's CPU time so far, in clock ticks (user + system).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
 # One measurement: a fresh server in MODE (off | down), one app, loadgen with BATCH events per
-# request; prints the accepted events per second.
+# request; prints the accepted events per second and the server's CPU microseconds per event.
 measure() {
     local mode=$1 batch=$2 concurrency=$3
     rm -rf "$WORK/data"
@@ -44,17 +49,23 @@ measure() {
     app_token=$(curl -fs -X POST -H 'content-type: application/json' -H "authorization: Bearer $token" "http://127.0.0.1:$PORT/api/v1/apps" \
         -d '{"name":"Bench","platform":"android","bundle_id":"com.example.bench","store_url":"https://play.google.com/store/apps/details?id=com.example.bench"}' \
         | sed -E 's/.*"app_token":"([^"]+)".*/\1/')
-    local rate
-    rate=$("$BIN" loadgen --url "http://127.0.0.1:$PORT" --app-token "$app_token" --batch "$batch" \
+    local rate events before after line
+    before=$(cpu_ticks "$SERVER")
+    line=$("$BIN" loadgen --url "http://127.0.0.1:$PORT" --app-token "$app_token" --batch "$batch" \
         --concurrency "$concurrency" --events 100000000 --duration-seconds "$SECONDS_PER" --baseline-seconds 0 \
-        | sed -nE "s/.* events\/s=([0-9]+).*/\1/p" | head -1)
+        | grep ' events/s=' | head -1)
+    after=$(cpu_ticks "$SERVER")
+    rate=$(echo "$line" | sed -nE "s/.* events\/s=([0-9]+).*/\1/p")
+    events=$(echo "$line" | sed -nE "s/.* events=([0-9]+) .*/\1/p")
+    local cpu_us
+    cpu_us=$(awk "BEGIN {printf \"%.2f\", ($after - $before) * 1000000 / $(getconf CLK_TCK) / $events}")
     if [ "$mode" = down ]; then
         local dropped
         dropped=$(curl -fs "http://127.0.0.1:$PORT/metrics" | sed -nE 's/^otel_spans_dropped_total ([0-9.e+]+)/\1/p')
         echo "    (spans dropped: ${dropped:-0}; export errors: $(curl -fs "http://127.0.0.1:$PORT/metrics" | sed -nE 's/^otel_export_errors_total ([0-9.e+]+)/\1/p'))" >&2
     fi
     kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=
-    echo "$rate"
+    echo "$rate $cpu_us"
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
@@ -62,13 +73,17 @@ median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else prin
 for shape in "1 64" "100 32"; do
     set -- $shape
     batch=$1 concurrency=$2
-    : >"$WORK/off" ; : >"$WORK/down"
+    : >"$WORK/off" ; : >"$WORK/down"; : >"$WORK/off-cpu" ; : >"$WORK/down-cpu"
     echo "--- batch $batch, concurrency $concurrency, $ROUNDS rounds of ${SECONDS_PER} s"
     for round in $(seq 1 "$ROUNDS"); do
-        off=$(measure off "$batch" "$concurrency"); echo "$off" >>"$WORK/off"
-        down=$(measure down "$batch" "$concurrency"); echo "$down" >>"$WORK/down"
-        echo "  round $round: tracing off ${off} events/s, receiver down ${down} events/s"
+        read -r off off_cpu <<<"$(measure off "$batch" "$concurrency")"
+        read -r down down_cpu <<<"$(measure down "$batch" "$concurrency")"
+        echo "$off" >>"$WORK/off"; echo "$down" >>"$WORK/down"
+        echo "$off_cpu" >>"$WORK/off-cpu"; echo "$down_cpu" >>"$WORK/down-cpu"
+        echo "  round $round: tracing off ${off} events/s (${off_cpu} µs CPU/event), receiver down ${down} events/s (${down_cpu} µs CPU/event)"
     done
     off_median=$(median <"$WORK/off"); down_median=$(median <"$WORK/down")
-    echo "  median: off ${off_median}, receiver down ${down_median}, ratio $(awk "BEGIN {printf \"%.3f\", $down_median / $off_median}")"
+    off_cpu=$(median <"$WORK/off-cpu"); down_cpu=$(median <"$WORK/down-cpu")
+    echo "  median: off ${off_median} events/s, receiver down ${down_median} events/s, ratio $(awk "BEGIN {printf \"%.3f\", $down_median / $off_median}")"
+    echo "  median CPU per event: off ${off_cpu} µs, receiver down ${down_cpu} µs, ratio $(awk "BEGIN {printf \"%.3f\", $down_cpu / $off_cpu}")"
 done

@@ -276,6 +276,12 @@ async fn an_install_is_one_trace_from_request_to_postback() {
     })
     .await;
     assert_eq!(store.parent_span_id, batch.span_id);
+    // So is the log position committed after it.
+    let commit = exported(&otlp, "log commit span", |span| {
+        span.name == "event_log.commit" && hex(&span.trace_id) == TRACE_B
+    })
+    .await;
+    assert_eq!(commit.parent_span_id, batch.span_id);
     // OLTP statements of the trace are spans with their kind and table.
     let statement = exported(&otlp, "postback enqueue statement", |span| {
         hex(&span.trace_id) == TRACE_B

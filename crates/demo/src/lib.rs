@@ -219,6 +219,8 @@ pub async fn seed(state: &AppState, days: u32, scale: f64) -> anyhow::Result<Dem
                             adgroup: "broad".to_owned(),
                             creative: "video_a".to_owned(),
                             retargeting: false,
+                            // Installs from these clicks open on the campaign's offer.
+                            deep_link: Some(format!("spacerush://offer/{campaign}")),
                         },
                     )
                     .await?;
@@ -234,6 +236,7 @@ pub async fn seed(state: &AppState, days: u32, scale: f64) -> anyhow::Result<Dem
                     adgroup: String::new(),
                     creative: String::new(),
                     retargeting: false,
+                    deep_link: None,
                 },
             )
             .await?;

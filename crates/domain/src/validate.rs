@@ -123,8 +123,66 @@ pub fn name(field: &str, raw: &str, max_chars: usize, errors: &mut FieldErrors) 
     trimmed.to_owned()
 }
 
+/// The longest deferred deep link, in characters.
+pub const MAX_DEEP_LINK_CHARS: usize = 2048;
+
+/// Schemes a deep link may not use: a web page or web view following one would run code or
+/// open local files.
+const UNSAFE_SCHEMES: [&str; 4] = ["javascript", "data", "vbscript", "file"];
+
+/// Checks a deferred deep link: a URI with a scheme, such as `myapp://product/42` or an https
+/// universal link, of visible ASCII only (no spaces: percent-encode them), at most
+/// [`MAX_DEEP_LINK_CHARS`], and not of a scheme that runs code or opens files. Surrounding
+/// spaces are dropped; empty gives `None` (no deep link).
+pub fn deep_link(field: &str, raw: &str, errors: &mut FieldErrors) -> Option<String> {
+    let value = raw.trim();
+    if value.is_empty() {
+        return None;
+    }
+    let scheme = value.split_once(':').map(|(scheme, _)| scheme).unwrap_or_default();
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if value.chars().count() > MAX_DEEP_LINK_CHARS {
+        errors.push(field, format!("must be at most {MAX_DEEP_LINK_CHARS} characters"));
+    } else if !value.bytes().all(|b| b.is_ascii_graphic()) {
+        errors.push(field, "must be visible ASCII without spaces (percent-encode the rest)");
+    } else if !scheme_ok || value.len() == scheme.len() + 1 {
+        errors.push(
+            field,
+            "must be a URI with a scheme, e.g. myapp://product/42 or https://example.com/p/42",
+        );
+    } else if UNSAFE_SCHEMES.iter().any(|unsafe_scheme| scheme.eq_ignore_ascii_case(unsafe_scheme))
+    {
+        errors.push(field, format!("must not use the {} scheme", scheme.to_ascii_lowercase()));
+    }
+    Some(value.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn deep_links_are_uris_of_safe_schemes() {
+        let check = |raw: &str| {
+            let mut errors = super::FieldErrors::new();
+            let value = super::deep_link("deep_link", raw, &mut errors);
+            (value, errors.into_vec().into_iter().map(|e| e.message).collect::<Vec<_>>())
+        };
+        assert_eq!(check(" myapp://product/42 "), (Some("myapp://product/42".to_owned()), vec![]));
+        assert_eq!(check("https://example.com/p?id=42&x=%20").1, Vec::<String>::new());
+        assert_eq!(check("  "), (None, vec![]));
+        for bad in
+            ["product/42", "://x", "42app://x", "myapp:", "my app://x", "myapp://a b", "myapp://é"]
+        {
+            assert_eq!(check(bad).1.len(), 1, "{bad}");
+        }
+        for unsafe_link in
+            ["javascript:alert(1)", "JavaScript:alert(1)", "data:text/html,x", "file:///etc/passwd"]
+        {
+            assert!(check(unsafe_link).1[0].contains("scheme"), "{unsafe_link}");
+        }
+        assert!(check(&format!("myapp://{}", "a".repeat(2048))).1[0].contains("2048"));
+    }
+
     #[test]
     fn names_are_trimmed_bounded_and_free_of_control_characters() {
         let check = |raw: &str| {

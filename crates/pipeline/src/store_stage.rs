@@ -48,7 +48,12 @@ impl StoreStage {
                 // One worker, one partition: the batch's end is the whole log's position.
                 let last = prepared.batch.last_offset;
                 self.handle.position.store(last, Ordering::Release);
-                if let Err(error) = self.log.commit(CONSUMER, last).await {
+                // The commit belongs to the batch's trace.
+                let commit = {
+                    use tracing::Instrument as _;
+                    self.log.commit(CONSUMER, last).instrument(prepared.span.clone())
+                };
+                if let Err(error) = commit.await {
                     tracing::warn!(%error, "cannot record the pipeline's log offset");
                 }
             }

@@ -65,9 +65,7 @@ pub fn init_logging(config: &Config) -> anyhow::Result<Option<Tracing>> {
                 // theirs), so entering a span need not activate one: each poll of a request's
                 // future enters and leaves its span.
                 .with_context_activation(false)
-                .with_filter(tracing_subscriber::filter::filter_fn(|metadata| {
-                    metadata.is_span() && *metadata.level() <= Level::INFO
-                }))
+                .with_filter(tracing.span_filter.clone())
                 .boxed(),
         );
         let system = if config.database_url().is_some() { "postgresql" } else { "sqlite" };

@@ -40,6 +40,7 @@ const SQLITE: &[Migration] = migrations!("sqlite":
     (8, "0008", "annotations"),
     (9, "0009", "delivery_trace"),
     (10, "0010", "api_tokens"),
+    (11, "0011", "link_deep_links"),
 );
 const POSTGRES: &[Migration] = migrations!("postgres":
     (1, "0001", "accounts"),
@@ -52,6 +53,7 @@ const POSTGRES: &[Migration] = migrations!("postgres":
     (8, "0008", "annotations"),
     (9, "0009", "delivery_trace"),
     (10, "0010", "api_tokens"),
+    (11, "0011", "link_deep_links"),
 );
 
 /// The migrations this binary carries for `backend`, in increasing version order. Both backends

@@ -432,6 +432,9 @@ pub struct Link {
     pub creative: String,
     /// Whether opens through this link within the re-engagement window count as re-engagements.
     pub retargeting: bool,
+    /// Where the app should take a user who installs after clicking it (a deferred deep link,
+    /// e.g. `myapp://product/42` or an https universal link); `None` for none.
+    pub deep_link: Option<String>,
     /// When the link was created, in milliseconds since the Unix epoch.
     pub created_at: UnixMillis,
 }
@@ -450,6 +453,8 @@ pub struct LinkPatch {
     pub creative: Option<String>,
     /// Whether opens through it count as re-engagements.
     pub retargeting: Option<bool>,
+    /// The deferred deep link (an empty string removes it).
+    pub deep_link: Option<String>,
 }
 
 /// Fields of a postback to change ([`Tenant::update_postback`](crate::Tenant::update_postback));
@@ -478,6 +483,8 @@ pub struct NewLink {
     pub creative: String,
     /// Whether opens through the link within the re-engagement window count as re-engagements.
     pub retargeting: bool,
+    /// The deferred deep link, if any.
+    pub deep_link: Option<String>,
 }
 
 /// A request to erase a device's data from an app (GDPR article 17), as the OLTP store keeps

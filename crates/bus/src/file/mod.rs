@@ -162,6 +162,7 @@ impl EventLog for FileLog {
         }))
     }
 
+    #[tracing::instrument(name = "event_log.commit", skip_all, fields(log = "file", consumer = consumer, offset = offset))]
     async fn commit(&self, consumer: &str, offset: Offset) -> Result<(), LogError> {
         let path = self.consumer_path(consumer)?;
         let dir = self.shared.dir.join("consumers");

@@ -422,6 +422,7 @@ impl EventLog for NatsLog {
         Ok(lowest)
     }
 
+    #[tracing::instrument(name = "event_log.commit", skip_all, fields(log = "nats", consumer = consumer, offset = offset))]
     async fn commit(&self, consumer: &str, offset: Offset) -> Result<(), LogError> {
         self.context
             .publish(self.offset_subject(consumer), offset.to_string().into())

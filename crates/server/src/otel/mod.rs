@@ -16,7 +16,7 @@
 //! request, its append, the batch that decided its events and their postback calls are one
 //! trace; postback calls carry it on to the network as `traceparent`.
 
-mod processor;
+pub mod processor;
 pub mod queries;
 
 use opentelemetry::trace::TracerProvider as _;
@@ -122,6 +122,8 @@ pub struct Tracing {
     provider: SdkTracerProvider,
     /// The tracer spans are made with.
     pub tracer: SdkTracer,
+    /// The filter of the layer that hands spans to the tracer.
+    pub span_filter: processor::SpanFilter,
 }
 
 impl Tracing {
@@ -156,6 +158,7 @@ impl Tracing {
             .build();
         opentelemetry_sdk::trace::SpanExporter::set_resource(&mut exporter, &resource);
         let processor = processor::QueueProcessor::start(exporter, config)?;
+        let span_filter = processor.span_filter(config.queue_size);
         let sampler = processor.shedding(
             Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(config.sample_ratio))),
             config.queue_size,
@@ -166,7 +169,7 @@ impl Tracing {
             .with_resource(resource)
             .build();
         let tracer = provider.tracer("unmogrowp");
-        Ok(Some(Self { provider, tracer }))
+        Ok(Some(Self { provider, tracer, span_filter }))
     }
 
     /// Exports what is queued and stops the export thread (bounded by the export timeout).

@@ -108,6 +108,12 @@ impl QueueProcessor {
         })
     }
 
+    /// The layer filter that lets no span through while the queue is over half full (see
+    /// [`SpanFilter`]).
+    pub(super) fn span_filter(&self, queue_size: usize) -> SpanFilter {
+        SpanFilter { queued: self.queued.clone(), high_water: (queue_size / 2).max(1) }
+    }
+
     /// A sampler that starts no new trace while the queue is over half full (see
     /// [`Shedding`]).
     pub(super) fn shedding(
@@ -206,6 +212,48 @@ impl ShouldSample for Shedding {
             };
         }
         self.inner.should_sample(parent_context, trace_id, name, span_kind, attributes, links)
+    }
+}
+
+/// The filter of the `tracing` → OpenTelemetry layer: spans at info level and above, and none
+/// at all while the export queue is over half full — the layer then does no work for them
+/// (no span builder, no ids, no sampling), which is most of what tracing costs a request.
+/// Children of a span it skipped start traces of their own when it lets spans through again.
+#[derive(Clone, Debug)]
+pub struct SpanFilter {
+    queued: Arc<AtomicUsize>,
+    high_water: usize,
+}
+
+impl SpanFilter {
+    fn admits(metadata: &tracing::Metadata<'_>) -> bool {
+        metadata.is_span() && *metadata.level() <= tracing::Level::INFO
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::layer::Filter<S> for SpanFilter {
+    fn enabled(
+        &self,
+        metadata: &tracing::Metadata<'_>,
+        _context: &tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        Self::admits(metadata) && self.queued.load(Ordering::Relaxed) < self.high_water
+    }
+
+    fn callsite_enabled(
+        &self,
+        metadata: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        if Self::admits(metadata) {
+            // Decided per span: the queue's fill changes.
+            tracing::subscriber::Interest::sometimes()
+        } else {
+            tracing::subscriber::Interest::never()
+        }
+    }
+
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        Some(tracing::level_filters::LevelFilter::INFO)
     }
 }
 

@@ -55,6 +55,11 @@ pub struct InstallView {
     pub reattribution: bool,
     /// A re-install inside the re-attribution window (keeps its original source).
     pub reinstall: bool,
+    /// The deferred deep link: for a new install attributed to a click on a tracking link
+    /// that has one, that link's `deep_link` (as it is now), for the app to open on first
+    /// launch; the click's parameters are in `touch`. Null otherwise (organic, rejected,
+    /// re-installs, impressions, links without one).
+    pub deep_link: Option<String>,
 }
 
 fn install_view(row: &unmogrowp_eventstore::AttributionRow) -> InstallView {
@@ -76,7 +81,26 @@ fn install_view(row: &unmogrowp_eventstore::AttributionRow) -> InstallView {
         attributed_at: Some(rfc3339(row.decided_at_ms)),
         reattribution: row.reattribution,
         reinstall: row.reinstall,
+        deep_link: None,
     }
+}
+
+/// The install's view with its deferred deep link filled in (see [`InstallView::deep_link`]).
+async fn with_deep_link(
+    state: &AppState,
+    row: &unmogrowp_eventstore::AttributionRow,
+) -> ApiResult<InstallView> {
+    let mut view = install_view(row);
+    let from_click = row.status == unmogrowp_domain::attribution::InstallStatus::Attributed
+        && !row.reinstall
+        && row.touch_kind == Some(unmogrowp_domain::attribution::TouchKind::Click);
+    let link_id = row.link_id.as_deref().and_then(unmogrowp_domain::LinkId::parse);
+    if let (true, Some(link_id)) = (from_click, link_id) {
+        let link = state.ingest.link(&link_id).await?;
+        view.deep_link =
+            link.filter(|link| link.app_id == row.app_id).and_then(|link| link.deep_link);
+    }
+    Ok(view)
 }
 
 /// The attribution of an install event: `pending` while the workers have not reached it.
@@ -90,7 +114,7 @@ pub async fn install(
     Path((_app_id, event_id)): Path<(String, String)>,
 ) -> ApiResult<Json<InstallView>> {
     match state.events.attribution(&app.id, &event_id).await.map_err(|e| store_unavailable(&e))? {
-        Some(row) => Ok(Json(install_view(&row))),
+        Some(row) => Ok(Json(with_deep_link(&state, &row).await?)),
         None if state.pipeline.lag() > 0 => Ok(Json(InstallView {
             status: "pending".to_owned(),
             match_type: None,
@@ -99,6 +123,7 @@ pub async fn install(
             attributed_at: None,
             reattribution: false,
             reinstall: false,
+            deep_link: None,
         })),
         None => Err(ApiError::not_found("install")),
     }
@@ -150,6 +175,8 @@ pub async fn sdk_attribution(
         .device_attribution(&app.id, &candidates)
         .await
         .map_err(|e| store_unavailable(&e))?;
-    row.map(|row| Json(install_view(&row)))
-        .ok_or_else(|| ApiError::not_found("install for this device"))
+    match row {
+        Some(row) => Ok(Json(with_deep_link(&state, &row).await?)),
+        None => Err(ApiError::not_found("install for this device")),
+    }
 }

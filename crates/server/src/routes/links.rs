@@ -46,6 +46,16 @@ pub struct CreateLinkRequest {
     /// Opens through this link within the re-engagement window count as re-engagements.
     #[serde(default)]
     pub retargeting: bool,
+    /// A deferred deep link: where the app takes a user who installs after clicking this link
+    /// (`GET /v1/attribution` answers it), e.g. `myapp://product/42` or an https universal
+    /// link. A URI with a scheme, visible ASCII, at most 2048 characters; not `javascript:`,
+    /// `data:`, `vbscript:` or `file:`. Left out or empty for none.
+    #[serde(default)]
+    #[schema(
+        example = "myapp://product/42",
+        pattern = r"^([A-Za-z][A-Za-z0-9+.-]*:[!-~]{1,2040})?$"
+    )]
+    pub deep_link: Option<String>,
 }
 
 /// A tracking link of an app, with the URLs to give the ad network.
@@ -66,6 +76,8 @@ pub struct LinkView {
     /// Whether it is a retargeting link: an app open through it by a device that already installed
     /// is a re-engagement, and the device's activity in the re-engagement window is credited to it.
     pub retargeting: bool,
+    /// The deferred deep link of installs from its clicks; null for none.
+    pub deep_link: Option<String>,
     /// Give this to the network for clicks (it answers 302 to the store).
     pub click_url: String,
     /// Give this to the network for impressions (it answers 204).
@@ -83,6 +95,7 @@ fn view(link: &Link, public_url: &str) -> LinkView {
         adgroup: link.adgroup.clone(),
         creative: link.creative.clone(),
         retargeting: link.retargeting,
+        deep_link: link.deep_link.clone(),
         click_url: format!("{public_url}/c/{}", link.id),
         impression_url: format!("{public_url}/i/{}", link.id),
         created_at: rfc3339(link.created_at),
@@ -129,13 +142,24 @@ pub async fn create_link(
     let campaign = label(&mut errors, "campaign", Some(&request.campaign), true);
     let adgroup = label(&mut errors, "adgroup", request.adgroup.as_deref(), false);
     let creative = label(&mut errors, "creative", request.creative.as_deref(), false);
+    let deep_link = request
+        .deep_link
+        .as_deref()
+        .and_then(|raw| unmogrowp_domain::validate::deep_link("deep_link", raw, &mut errors));
     if !errors.is_empty() {
         return Err(ApiError::validation(errors.into_vec()));
     }
     let link = tenant
         .create_link(
             &app_id,
-            NewLink { network, campaign, adgroup, creative, retargeting: request.retargeting },
+            NewLink {
+                network,
+                campaign,
+                adgroup,
+                creative,
+                retargeting: request.retargeting,
+                deep_link,
+            },
         )
         .await
         .map_err(|error| match error {
@@ -191,6 +215,12 @@ pub struct UpdateLinkRequest {
     pub creative: Option<String>,
     /// Whether opens through it count as re-engagements.
     pub retargeting: Option<bool>,
+    /// The deferred deep link (see the create request); empty to remove it.
+    #[schema(
+        example = "myapp://product/42",
+        pattern = r"^([A-Za-z][A-Za-z0-9+.-]*:[!-~]{1,2040})?$"
+    )]
+    pub deep_link: Option<String>,
 }
 
 /// The path of one tracking link.
@@ -227,14 +257,24 @@ pub async fn update_link(
     let campaign = text("campaign", request.campaign.as_deref(), true);
     let adgroup = text("adgroup", request.adgroup.as_deref(), false);
     let creative = text("creative", request.creative.as_deref(), false);
+    // Given: checked, or `""` to remove it.
+    let deep_link = request.deep_link.as_deref().map(|raw| {
+        unmogrowp_domain::validate::deep_link("deep_link", raw, &mut errors).unwrap_or_default()
+    });
     if network.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(unmogrowp_eventstore::ORGANIC)) {
         errors.push("network", "`organic` is reserved for installs without a touchpoint");
     }
     if !errors.is_empty() {
         return Err(ApiError::validation(errors.into_vec()));
     }
-    let patch =
-        LinkPatch { network, campaign, adgroup, creative, retargeting: request.retargeting };
+    let patch = LinkPatch {
+        network,
+        campaign,
+        adgroup,
+        creative,
+        retargeting: request.retargeting,
+        deep_link,
+    };
     let link =
         found.tenant().update_link(&found.app.id, &id, patch).await.map_err(
             |error| match error {

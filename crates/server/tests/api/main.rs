@@ -33,6 +33,7 @@ mod clickhouse;
 mod collab;
 mod collect;
 mod correctness;
+mod deep_links;
 mod deploy;
 mod edits;
 mod email;

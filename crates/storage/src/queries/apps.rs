@@ -297,13 +297,14 @@ macro_rules! implement_apps {
                     adgroup: link.adgroup,
                     creative: link.creative,
                     retargeting: link.retargeting,
+                    deep_link: link.deep_link,
                     created_at: unmogrowp_domain::time::now_millis(),
                 };
                 let mut tx = self.begin(Scope::Tenant(org_id), Mode::Write).await?;
                 self.ensure_app(&mut tx, org_id, app_id).await?;
                 sqlx::query(
-                    "INSERT INTO links (id, org_id, app_id, network, campaign, adgroup, creative, retargeting, created_at, created_by)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    "INSERT INTO links (id, org_id, app_id, network, campaign, adgroup, creative, retargeting, created_at, created_by, deep_link)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 )
                 .bind(record.id.as_str())
                 .bind(org_id.as_str())
@@ -315,6 +316,7 @@ macro_rules! implement_apps {
                 .bind(record.retargeting)
                 .bind(record.created_at)
                 .bind(created_by.as_str())
+                .bind(record.deep_link.as_deref())
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
@@ -329,7 +331,7 @@ macro_rules! implement_apps {
                 use $crate::backend::{Mode, Scope};
                 let mut tx = self.begin(Scope::Tenant(org_id), Mode::Read).await?;
                 let rows: Vec<$crate::queries::LinkRow> = sqlx::query_as(
-                    "SELECT id, org_id, app_id, network, campaign, adgroup, creative, retargeting, created_at
+                    "SELECT id, org_id, app_id, network, campaign, adgroup, creative, retargeting, deep_link, created_at
                      FROM links WHERE org_id = $1 AND app_id = $2 ORDER BY created_at, id",
                 )
                 .bind(org_id.as_str())
@@ -344,7 +346,7 @@ macro_rules! implement_apps {
                 use $crate::backend::{Mode, Scope};
                 let mut tx = self.begin(Scope::System, Mode::ReadFresh).await?;
                 let row: Option<$crate::queries::LinkRow> = sqlx::query_as(
-                    "SELECT id, org_id, app_id, network, campaign, adgroup, creative, retargeting, created_at
+                    "SELECT id, org_id, app_id, network, campaign, adgroup, creative, retargeting, deep_link, created_at
                      FROM links WHERE id = $1",
                 )
                 .bind(link_id.as_str())

@@ -16,7 +16,8 @@ macro_rules! implement_changes {
                 let done = sqlx::query(
                     "UPDATE links SET network = COALESCE($1, network), campaign = COALESCE($2, campaign),
                         adgroup = COALESCE($3, adgroup), creative = COALESCE($4, creative),
-                        retargeting = COALESCE($5, retargeting)
+                        retargeting = COALESCE($5, retargeting),
+                        deep_link = NULLIF(COALESCE($9, deep_link, ''), '')
                      WHERE org_id = $6 AND app_id = $7 AND id = $8",
                 )
                 .bind(patch.network)
@@ -27,13 +28,14 @@ macro_rules! implement_changes {
                 .bind(org_id.as_str())
                 .bind(app_id.as_str())
                 .bind(link_id.as_str())
+                .bind(patch.deep_link)
                 .execute(&mut *tx)
                 .await?;
                 if done.rows_affected() == 0 {
                     return Err($crate::error::StorageError::NotFound);
                 }
                 let row: $crate::queries::LinkRow = sqlx::query_as(
-                    "SELECT id, org_id, app_id, network, campaign, adgroup, creative, retargeting, created_at
+                    "SELECT id, org_id, app_id, network, campaign, adgroup, creative, retargeting, deep_link, created_at
                      FROM links WHERE org_id = $1 AND id = $2",
                 )
                 .bind(org_id.as_str())

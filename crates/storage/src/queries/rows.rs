@@ -293,6 +293,7 @@ pub(crate) struct LinkRow {
     pub adgroup: String,
     pub creative: String,
     pub retargeting: bool,
+    pub deep_link: Option<String>,
     pub created_at: i64,
 }
 
@@ -307,6 +308,7 @@ impl From<LinkRow> for Link {
             adgroup: row.adgroup,
             creative: row.creative,
             retargeting: row.retargeting,
+            deep_link: row.deep_link,
             created_at: row.created_at,
         }
     }
