@@ -54,9 +54,9 @@ APP_TOKEN=$(curl -fs -X POST -H 'content-type: application/json' -H "authorizati
     | sed -E 's/.*"app_token":"([^"]+)".*/\1/')
 
 echo "--- single-event requests"
-"$BIN" loadgen --url "http://127.0.0.1:$PORT" --app-token "$APP_TOKEN" --batch 1 --concurrency 64 \
+"$BIN" loadgen --url "http://127.0.0.1:$PORT" --app-token="$APP_TOKEN" --batch 1 --concurrency 64 \
     --events 100000000 --duration-seconds "$SECONDS_PER" --baseline-seconds "$SECONDS_PER"
 echo "--- 100-event batches"
-"$BIN" loadgen --url "http://127.0.0.1:$PORT" --app-token "$APP_TOKEN" --batch 100 --concurrency 32 \
+"$BIN" loadgen --url "http://127.0.0.1:$PORT" --app-token="$APP_TOKEN" --batch 100 --concurrency 32 \
     --events 100000000 --duration-seconds "$SECONDS_PER" --baseline-seconds 0
 echo "--- pipeline after the run: $(curl -fs "http://127.0.0.1:$PORT/metrics" | grep -E '^pipeline_lag_records|^process_resident_memory_bytes' | tr '\n' ' ')"

@@ -123,30 +123,39 @@ pub fn name(field: &str, raw: &str, max_chars: usize, errors: &mut FieldErrors) 
     trimmed.to_owned()
 }
 
-/// The longest deferred deep link, in characters.
-pub const MAX_DEEP_LINK_CHARS: usize = 2048;
+/// The longest scheme of a deferred deep link, in characters.
+pub const MAX_DEEP_LINK_SCHEME_CHARS: usize = 32;
+/// The most characters of a deferred deep link after its scheme's colon.
+pub const MAX_DEEP_LINK_REST_CHARS: usize = 2000;
 
 /// Schemes a deep link may not use: a web page or web view following one would run code or
 /// open local files.
 const UNSAFE_SCHEMES: [&str; 4] = ["javascript", "data", "vbscript", "file"];
 
 /// Checks a deferred deep link: a URI with a scheme, such as `myapp://product/42` or an https
-/// universal link, of visible ASCII only (no spaces: percent-encode them), at most
-/// [`MAX_DEEP_LINK_CHARS`], and not of a scheme that runs code or opens files. Surrounding
-/// spaces are dropped; empty gives `None` (no deep link).
+/// universal link, of visible ASCII only (no spaces: percent-encode them), with a scheme of at
+/// most [`MAX_DEEP_LINK_SCHEME_CHARS`] and at most [`MAX_DEEP_LINK_REST_CHARS`] after it, and
+/// not of a scheme that runs code or opens files. Surrounding spaces are dropped; empty gives
+/// `None` (no deep link).
 pub fn deep_link(field: &str, raw: &str, errors: &mut FieldErrors) -> Option<String> {
     let value = raw.trim();
     if value.is_empty() {
         return None;
     }
-    let scheme = value.split_once(':').map(|(scheme, _)| scheme).unwrap_or_default();
+    let (scheme, rest) = value.split_once(':').unwrap_or_default();
     let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
         && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-    if value.chars().count() > MAX_DEEP_LINK_CHARS {
-        errors.push(field, format!("must be at most {MAX_DEEP_LINK_CHARS} characters"));
-    } else if !value.bytes().all(|b| b.is_ascii_graphic()) {
+    if !value.bytes().all(|b| b.is_ascii_graphic()) {
         errors.push(field, "must be visible ASCII without spaces (percent-encode the rest)");
-    } else if !scheme_ok || value.len() == scheme.len() + 1 {
+    } else if scheme.len() > MAX_DEEP_LINK_SCHEME_CHARS || rest.len() > MAX_DEEP_LINK_REST_CHARS {
+        errors.push(
+            field,
+            format!(
+                "must have a scheme of at most {MAX_DEEP_LINK_SCHEME_CHARS} characters and at \
+                 most {MAX_DEEP_LINK_REST_CHARS} characters after it"
+            ),
+        );
+    } else if !scheme_ok || rest.is_empty() {
         errors.push(
             field,
             "must be a URI with a scheme, e.g. myapp://product/42 or https://example.com/p/42",
@@ -180,7 +189,9 @@ mod tests {
         {
             assert!(check(unsafe_link).1[0].contains("scheme"), "{unsafe_link}");
         }
-        assert!(check(&format!("myapp://{}", "a".repeat(2048))).1[0].contains("2048"));
+        assert!(check(&format!("myapp://{}", "a".repeat(1998))).1.is_empty());
+        assert!(check(&format!("myapp://{}", "a".repeat(1999))).1[0].contains("2000"));
+        assert!(check(&format!("{}:x", "a".repeat(33))).1[0].contains("32"));
     }
 
     #[test]

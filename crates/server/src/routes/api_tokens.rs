@@ -39,7 +39,7 @@ pub struct CreateApiTokenRequest {
     pub role: Role,
     /// When the token stops working (RFC 3339, in the future, at most 5 years ahead); left out
     /// or null for never.
-    #[schema(example = "2027-06-30T00:00:00Z")]
+    #[schema(example = "2027-06-30T00:00:00Z", format = DateTime)]
     pub expires_at: Option<String>,
 }
 

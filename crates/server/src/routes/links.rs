@@ -48,12 +48,13 @@ pub struct CreateLinkRequest {
     pub retargeting: bool,
     /// A deferred deep link: where the app takes a user who installs after clicking this link
     /// (`GET /v1/attribution` answers it), e.g. `myapp://product/42` or an https universal
-    /// link. A URI with a scheme, visible ASCII, at most 2048 characters; not `javascript:`,
-    /// `data:`, `vbscript:` or `file:`. Left out or empty for none.
+    /// link. A URI with a scheme (at most 32 characters), visible ASCII, at most 2000
+    /// characters after the scheme; not `javascript:`, `data:`, `vbscript:` or `file:`
+    /// (surrounding spaces are trimmed). Left out or empty for none.
     #[serde(default)]
     #[schema(
         example = "myapp://product/42",
-        pattern = r"^([A-Za-z][A-Za-z0-9+.-]*:[!-~]{1,2040})?$"
+        pattern = r"^[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*([A-Za-z][A-Za-z0-9+.-]{0,31}:[!-~]{1,2000})?[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
     )]
     pub deep_link: Option<String>,
 }
@@ -218,7 +219,7 @@ pub struct UpdateLinkRequest {
     /// The deferred deep link (see the create request); empty to remove it.
     #[schema(
         example = "myapp://product/42",
-        pattern = r"^([A-Za-z][A-Za-z0-9+.-]*:[!-~]{1,2040})?$"
+        pattern = r"^[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*([A-Za-z][A-Za-z0-9+.-]{0,31}:[!-~]{1,2000})?[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
     )]
     pub deep_link: Option<String>,
 }
