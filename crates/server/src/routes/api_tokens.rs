@@ -38,7 +38,7 @@ pub struct CreateApiTokenRequest {
     /// most the caller's own role.
     pub role: Role,
     /// When the token stops working (RFC 3339, in the future, at most 5 years ahead); left out
-    /// or null for never.
+    /// or null for never (an empty string is not a time).
     #[schema(example = "2027-06-30T00:00:00Z", format = DateTime)]
     pub expires_at: Option<String>,
 }
@@ -86,8 +86,6 @@ impl From<&ApiToken> for ApiTokenView {
 /// A new API token with the token itself, shown this once.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct CreatedApiTokenView {
-    /// The token's id.
-    pub id: String,
     /// The token: send it as `Authorization: Bearer unm_…`. Only its hash is kept: it cannot
     /// be shown again.
     pub token: String,
@@ -122,8 +120,8 @@ pub async fn create_api_token(
     let mut errors = FieldErrors::new();
     let name = unmogrowp_domain::validate::name("name", &request.name, 100, &mut errors);
     let now = unmogrowp_domain::time::now_millis();
-    let expires_at = match request.expires_at.as_deref().map(str::trim) {
-        None | Some("") => None,
+    let expires_at = match request.expires_at.as_deref() {
+        None => None,
         Some(text) => match text.parse::<jiff::Timestamp>() {
             Ok(at) if at.as_millisecond() <= now => {
                 errors.push("expires_at", "must be in the future");
@@ -168,11 +166,7 @@ pub async fn create_api_token(
         .await;
     Ok((
         StatusCode::CREATED,
-        Json(CreatedApiTokenView {
-            id: token.id.to_string(),
-            token: issued.token,
-            details: ApiTokenView::from(&token),
-        }),
+        Json(CreatedApiTokenView { token: issued.token, details: ApiTokenView::from(&token) }),
     ))
 }
 

@@ -160,6 +160,7 @@ async fn only_admins_make_tokens_and_never_above_themselves(backend: TestBackend
             "expires_at",
         ),
         (json!({ "name": "x", "role": "viewer", "expires_at": "next week" }), "expires_at"),
+        (json!({ "name": "x", "role": "viewer", "expires_at": "" }), "expires_at"),
         (
             json!({ "name": "x", "role": "viewer", "expires_at": "2999-01-01T00:00:00Z" }),
             "expires_at",
