@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 mod backend;
+mod delivery;
 mod error;
 mod migrate;
 mod model;
