@@ -39,8 +39,11 @@ pub struct AuthService {
     pub config: AuthConfig,
     sessions: moka::future::Cache<SessionId, Session>,
     memberships: moka::future::Cache<(UserId, OrgId), Option<Membership>>,
-    /// API tokens by the SHA-256 of the token (an unknown hash is cached as `None` too).
-    api_tokens: moka::future::Cache<String, Option<(ApiToken, Membership)>>,
+    /// API tokens by the SHA-256 of the token, kept a few seconds (a revocation racing a
+    /// lookup cannot outlive that).
+    api_tokens: moka::future::Cache<String, (ApiToken, Membership)>,
+    /// Hashes of tokens that do not exist, kept apart so guesses cannot push real tokens out.
+    unknown_api_tokens: moka::future::Cache<String, ()>,
     /// Tokens whose last use was recorded within the last minute.
     api_tokens_touched: moka::future::Cache<unmogrowp_domain::ApiTokenId, ()>,
 }
@@ -48,6 +51,10 @@ pub struct AuthService {
 /// The prefix of every API token (`unm_` then 43 base64url characters, 256 random bits), so a
 /// token is recognised in a request, a log line or a secret scanner.
 pub const API_TOKEN_PREFIX: &str = "unm_";
+
+/// The longest an API token's record is cached (a revocation made elsewhere reaches every node
+/// at once through the invalidation channel; this bounds a lookup that raced it).
+const API_TOKEN_CACHE_TTL: Duration = Duration::from_secs(5);
 
 /// A new API token: what the caller is shown once, and what the store keeps.
 pub struct IssuedApiToken {
@@ -57,6 +64,15 @@ pub struct IssuedApiToken {
     pub prefix: String,
     /// SHA-256 of the token, lowercase hex.
     pub token_hash: String,
+}
+
+/// Whether `text` has the shape of an API token (`unm_` and 43 base64url characters), checked
+/// before any lookup.
+pub fn is_api_token(text: &str) -> bool {
+    text.strip_prefix(API_TOKEN_PREFIX).is_some_and(|rest| {
+        rest.len() == 43
+            && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
 }
 
 /// Makes a new API token (see [`API_TOKEN_PREFIX`]).
@@ -115,7 +131,11 @@ impl AuthService {
                 .build(),
             api_tokens: moka::future::Cache::builder()
                 .max_capacity(100_000)
-                .time_to_live(ttl)
+                .time_to_live(ttl.min(API_TOKEN_CACHE_TTL))
+                .build(),
+            unknown_api_tokens: moka::future::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(ttl.min(API_TOKEN_CACHE_TTL))
                 .build(),
             api_tokens_touched: moka::future::Cache::builder()
                 .max_capacity(100_000)
@@ -134,10 +154,16 @@ impl AuthService {
     ) -> unmogrowp_storage::Result<Option<(ApiToken, Membership)>> {
         let hash = token_hash(token);
         if let Some(cached) = self.api_tokens.get(&hash).await {
-            return Ok(cached);
+            return Ok(Some(cached));
+        }
+        if self.unknown_api_tokens.contains_key(&hash) {
+            return Ok(None);
         }
         let loaded = store.credentials().api_token(&hash).await?;
-        self.api_tokens.insert(hash, loaded.clone()).await;
+        match &loaded {
+            Some(found) => self.api_tokens.insert(hash, found.clone()).await,
+            None => self.unknown_api_tokens.insert(hash, ()).await,
+        }
         Ok(loaded)
     }
 
@@ -160,6 +186,7 @@ impl AuthService {
     /// database (and sees it revoked).
     pub async fn forget_api_token(&self, token_hash: &str) {
         self.api_tokens.invalidate(token_hash).await;
+        self.unknown_api_tokens.invalidate(token_hash).await;
     }
 
     /// How long a new session lasts: `auth.remember_me_ttl_days` with "remember me", else
@@ -257,5 +284,6 @@ impl AuthService {
         self.sessions.invalidate_all();
         self.memberships.invalidate_all();
         self.api_tokens.invalidate_all();
+        self.unknown_api_tokens.invalidate_all();
     }
 }

@@ -131,7 +131,16 @@ impl FromRequestParts<AppState> for Auth {
             .get(ORG_HEADER)
             .map(|value| value.to_str().unwrap_or_default().to_owned());
         let auth = if token.starts_with(unmogrowp_auth::API_TOKEN_PREFIX) {
-            authenticate_api_token(state, token, requested.as_deref()).await?
+            match authenticate_api_token(state, token, requested.as_deref()).await {
+                Ok(auth) => auth,
+                Err(refused) => {
+                    // Guessing tokens costs the guesser: failures count per client address.
+                    let ip = client_info(parts, &state.trusted_proxies).ip;
+                    let key = format!("api-token:{}", crate::limits::address_key(ip));
+                    crate::limits::admit_key(&state.limits.auth, &key).await?;
+                    return Err(refused);
+                }
+            }
         } else {
             authenticate(state, token, requested.as_deref()).await?
         };
@@ -189,15 +198,20 @@ pub async fn authenticate(
     })
 }
 
-/// Checks an organization's API token: known, not revoked, not expired, and (when `X-Org-Id`
-/// is sent) of the organization named. Its use is recorded (at most once a minute).
+/// Checks an organization's API token: well formed, known, not revoked, not expired, its
+/// creator still a member (the token acts with the lower of its role and the creator's role
+/// now), and (when `X-Org-Id` is sent) of the organization named. Its use is recorded (at most
+/// once a minute).
 pub async fn authenticate_api_token(
     state: &AppState,
     token: &str,
     requested_org: Option<&str>,
 ) -> Result<Auth, ApiError> {
     let now = jiff::Timestamp::now().as_millisecond();
-    let Some((record, membership)) = state.auth.api_token(&state.store, token).await? else {
+    if !unmogrowp_auth::is_api_token(token) {
+        return Err(ApiError::unauthorized("unknown API token"));
+    }
+    let Some((record, token_membership)) = state.auth.api_token(&state.store, token).await? else {
         return Err(ApiError::unauthorized("unknown API token"));
     };
     if record.revoked_at.is_some() {
@@ -207,11 +221,21 @@ pub async fn authenticate_api_token(
         return Err(ApiError::unauthorized("the API token has expired"));
     }
     if let Some(requested) = requested_org
-        && requested != record.org_id.as_str()
+        && OrgId::parse(requested).as_ref() != Some(&record.org_id)
     {
         // Another organization's id, or a made-up one: the token knows only its own.
         return Err(ApiError::not_found("organization"));
     }
+    // A member who left or was removed takes their tokens' power along; one demoted lowers it.
+    let Some(creator) =
+        state.auth.membership(&state.store, &record.created_by, &record.org_id).await?
+    else {
+        return Err(ApiError::unauthorized(
+            "the API token's creator is no longer a member of the organization",
+        ));
+    };
+    let membership =
+        if creator.role() < token_membership.role() { creator } else { token_membership };
     state.auth.touch_api_token(&state.store, &record, now).await;
     Ok(Auth {
         user_id: record.created_by.clone(),

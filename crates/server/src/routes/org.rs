@@ -49,8 +49,11 @@ pub struct MeResponse {
 /// user belongs to.
 #[utoipa::path(get, path = "/api/v1/me", tag = "organizations", security(("bearer" = [])),
     responses((status = 200, description = "The caller", body = MeResponse),
-              (status = 401, description = "Not signed in", body = crate::error::ProblemDocument, content_type = "application/problem+json")))]
+              (status = 401, description = "Not signed in", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+              (status = 403, description = "Sent with an API token (it has no user of its own)", body = crate::error::ProblemDocument, content_type = "application/problem+json")))]
 pub async fn me(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<MeResponse>> {
+    // The user's profile and every organization they belong to: not a token's to read.
+    auth.require_session()?;
     let user = state
         .store
         .accounts()
@@ -310,11 +313,22 @@ pub async fn invite(
         .await?;
     let organization = tenant.organization().await?;
     let link = format!("{}/accept-invitation?token={token}", state.config.public_url());
+    // The email names the member who invited (an API token's creator), never a token.
+    let inviter = match &auth.api_token {
+        None => auth.email.clone(),
+        Some(_) => state
+            .store
+            .accounts()
+            .user(&auth.user_id)
+            .await?
+            .map(|user| user.email)
+            .unwrap_or_default(),
+    };
     send_in_background(
         state.mailer.clone(),
         templates::invitation(
             &invitation.email,
-            &auth.email,
+            &inviter,
             &organization.name,
             role.as_str(),
             &link,

@@ -55,6 +55,7 @@ async fn api_tokens_act_within_their_role(backend: TestBackend) {
         (Method::POST, TOKENS, Some(json!({ "name": "again", "role": "viewer" }))),
         (Method::POST, "/api/v1/auth/logout", None),
         (Method::PATCH, "/api/v1/me", Some(json!({ "name": "Someone" }))),
+        (Method::GET, "/api/v1/me", None),
     ] {
         let refused = app.call(method, path, Some(&token), body.as_ref()).await;
         assert_eq!(refused.status, 403, "{path}: {}", refused.text);
@@ -131,6 +132,14 @@ async fn api_tokens_act_within_their_role(backend: TestBackend) {
     );
     let made_up = "unm_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
     assert_eq!(app.call(Method::GET, "/api/v1/apps", Some(made_up), None).await.status, 401);
+    assert_eq!(app.call(Method::GET, "/api/v1/apps", Some("unm_short"), None).await.status, 401);
+    // Its own organization's id in any spelling is its own.
+    let upper = owner.org_id.to_uppercase();
+    let member_headers = [("x-org-id", upper.as_str())];
+    let own = app
+        .call_with(Method::GET, "/api/v1/apps", Some(&member_token), None, &member_headers)
+        .await;
+    assert_eq!(own.status, 200, "{}", own.text);
 
     app.stop().await;
 }
@@ -151,6 +160,33 @@ async fn only_admins_make_tokens_and_never_above_themselves(backend: TestBackend
         create_token(&app, &admin.access_token, &json!({ "name": "x", "role": "admin" })).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(app.call(Method::GET, TOKENS, Some(&member.access_token), None).await.status, 403);
+
+    // A token is worth no more than its creator now: demoted, it writes no more; removed, it
+    // stops working.
+    let (status, body) =
+        create_token(&app, &admin.access_token, &json!({ "name": "ops", "role": "admin" })).await;
+    assert_eq!(status, 201, "{body}");
+    let ops = body["token"].as_str().unwrap().to_owned();
+    let apps_path = "/api/v1/apps";
+    let new_app = crate::apps::android_app("ByToken");
+    assert_eq!(app.call(Method::POST, apps_path, Some(&ops), Some(&new_app)).await.status, 201);
+    let admin_path = format!("/api/v1/org/members/{}", admin.user_id);
+    let demoted = app
+        .call(
+            Method::PATCH,
+            &admin_path,
+            Some(&owner.access_token),
+            Some(&json!({ "role": "viewer" })),
+        )
+        .await;
+    assert_eq!(demoted.status, 200, "{}", demoted.text);
+    let refused = app.call(Method::POST, apps_path, Some(&ops), Some(&new_app)).await;
+    assert_eq!(refused.status, 403, "a demoted creator's token: {}", refused.text);
+    assert_eq!(app.call(Method::GET, apps_path, Some(&ops), None).await.status, 200);
+    let removed = app.call(Method::DELETE, &admin_path, Some(&owner.access_token), None).await;
+    assert_eq!(removed.status, 204, "{}", removed.text);
+    let gone = app.call(Method::GET, apps_path, Some(&ops), None).await;
+    assert_eq!(gone.status, 401, "a removed creator's token: {}", gone.text);
 
     // Bad fields are named.
     for (body, field) in [
