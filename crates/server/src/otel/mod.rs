@@ -7,13 +7,13 @@
 //! (`otel_spans_dropped_total`), and while it is over half full no new trace is recorded
 //! (`otel_traces_shed_total`): a slow or dead collector never slows a request.
 //!
-//! What is traced: each HTTP request (`request`: route template, method, status,
-//! `tenant.id`), each OLTP statement (`db.query`, from sqlx's statement log: [`queries`]),
-//! each event-store query (`event_store.*`), each log append (`event_log.append`), each
-//! pipeline batch (`pipeline.batch` with its `pipeline.store_batch`: records, partitions,
-//! lag), each postback call (`postback.deliver`) and each email (`email.send`). The trace
-//! context travels with each event through the event log (`unmogrowp_domain::trace`), so a
-//! request, its append, the batch that decided its events and their postback calls are one
+//! What is traced: each HTTP request (`request`: route template, method, status, `tenant.id`), each
+//! OLTP statement (named by kind and table, e.g. `SELECT apps`, from sqlx's statement log:
+//! [`queries`]), each event-store query (`event_store.*`), each log append (`event_log.append`),
+//! each pipeline batch (`pipeline.batch` with its `pipeline.store_batch`: records, partitions,
+//! lag), each postback call (`postback.deliver`) and each email (`email.send`). The trace context
+//! travels with each event through the event log (`unmogrowp_domain::trace`), so a request, its
+//! append, the batch that decided its events and their postback calls are one
 //! trace; postback calls carry it on to the network as `traceparent`.
 
 pub mod processor;

@@ -1,9 +1,9 @@
-//! A span for each OLTP statement (`db.query`), made from the statement log sqlx writes as
-//! each statement finishes (target `sqlx::query`: the statement's summary, rows affected and
-//! returned, elapsed time). The span is placed where the statement ran: it starts `elapsed`
-//! before the log line and is a child of the span that issued the statement (sqlx's SQLite
-//! worker thread enters the caller's span for each command). Statements outside any traced
-//! span (start-up, migrations, background sweeps without a span) make no span of their own.
+//! A span for each OLTP statement (named `<KIND> <table>`, e.g. `SELECT apps`), made from the
+//! statement log sqlx writes as each statement finishes (target `sqlx::query`: the statement's
+//! summary, rows affected and returned, elapsed time). The span is placed where the statement ran:
+//! it starts `elapsed` before the log line and is a child of the span that issued the statement
+//! (sqlx's SQLite worker thread enters the caller's span for each command). Statements outside any
+//! traced span (start-up, migrations, background sweeps without a span) make no span of their own.
 //!
 //! Attributes follow OpenTelemetry's database conventions where they apply:
 //! `db.system.name`, `db.operation.name` (the statement kind: `SELECT`, `INSERT`, …),
