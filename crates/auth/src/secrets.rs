@@ -154,6 +154,18 @@ pub fn random_token(bytes: usize) -> String {
     URL_SAFE_NO_PAD.encode(buffer)
 }
 
+/// A new app token (SDK key): 192 random bits, base64url, never starting with `-` (command-line
+/// tools would read such a token as an option, e.g. `loadgen --app-token -x…`). Drawing again
+/// on a leading `-` keeps every allowed token equally likely.
+pub fn app_token() -> String {
+    loop {
+        let token = random_token(24);
+        if !token.starts_with('-') {
+            return token;
+        }
+    }
+}
+
 /// How tokens are stored: the hex SHA-256 of the token text.
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -232,6 +244,7 @@ mod tests {
 
     #[test]
     fn tokens_are_random_and_long() {
+        assert!((0..2_000).all(|_| !app_token().starts_with('-')), "no app token starts with '-'");
         let a = random_token(32);
         assert_eq!(a.len(), 43);
         assert_ne!(a, random_token(32));

@@ -201,7 +201,7 @@ pub async fn seed(state: &AppState, days: u32, scale: f64) -> anyhow::Result<Dem
                 platform,
                 bundle_id: bundle.to_owned(),
                 store_url: store.to_owned(),
-                app_token: unmogrowp_server::secrets::random_token(24),
+                app_token: unmogrowp_server::secrets::app_token(),
                 attribution: AttributionSettings::default(),
                 time_zone: "UTC".to_owned(),
                 currency: "USD".to_owned(),

@@ -152,7 +152,7 @@ pub async fn create_app(
             platform,
             bundle_id: request.bundle_id.trim().to_owned(),
             store_url: request.store_url.trim().to_owned(),
-            app_token: random_token(24),
+            app_token: crate::secrets::app_token(),
             attribution,
             time_zone,
             currency,
