@@ -17,85 +17,9 @@ use std::io::BufRead as _;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-
-/// One HTTP request a recorder received: request line target, headers (lower-cased names)
-/// and body.
-#[derive(Clone, Debug)]
-struct Received {
-    target: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Received {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
-    }
-}
-
-/// A minimal HTTP/1.1 endpoint that records every request and answers 200 with an empty
-/// body (an empty protobuf message, for the OTLP receiver).
-async fn recorder() -> (u16, Arc<Mutex<Vec<Received>>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let received = Arc::new(Mutex::new(Vec::new()));
-    let log = received.clone();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let log = log.clone();
-            tokio::spawn(async move {
-                loop {
-                    let mut data = Vec::new();
-                    let mut buffer = [0u8; 8192];
-                    let head_end = loop {
-                        if let Some(at) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-                            break at + 4;
-                        }
-                        match socket.read(&mut buffer).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(read) => data.extend_from_slice(&buffer[..read]),
-                        }
-                    };
-                    let head = String::from_utf8_lossy(&data[..head_end]).to_string();
-                    let mut lines = head.lines();
-                    let target = lines
-                        .next()
-                        .and_then(|l| l.split_whitespace().nth(1))
-                        .unwrap_or("")
-                        .to_owned();
-                    let headers: Vec<(String, String)> = lines
-                        .filter_map(|line| {
-                            let (name, value) = line.split_once(':')?;
-                            Some((name.trim().to_ascii_lowercase(), value.trim().to_owned()))
-                        })
-                        .collect();
-                    let length: usize = headers
-                        .iter()
-                        .find(|(name, _)| name == "content-length")
-                        .and_then(|(_, value)| value.parse().ok())
-                        .unwrap_or(0);
-                    while data.len() < head_end + length {
-                        match socket.read(&mut buffer).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(read) => data.extend_from_slice(&buffer[..read]),
-                        }
-                    }
-                    let body = data[head_end..head_end + length].to_vec();
-                    log.lock().unwrap().push(Received { target, headers, body });
-                    let answer = b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
-                    if socket.write_all(answer).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    (port, received)
-}
 
 /// Every span the OTLP receiver got so far.
-fn spans(received: &Mutex<Vec<Received>>) -> Vec<Span> {
+fn spans(received: &Mutex<Vec<common::Received>>) -> Vec<Span> {
     received
         .lock()
         .unwrap()
@@ -123,7 +47,7 @@ fn attribute(span: &Span, key: &str) -> Option<String> {
 
 /// Waits (30 s at most) until a span satisfying `find` was exported; returns it.
 async fn exported(
-    received: &Mutex<Vec<Received>>,
+    received: &Mutex<Vec<common::Received>>,
     what: &str,
     find: impl Fn(&Span) -> bool,
 ) -> Span {
@@ -160,8 +84,8 @@ fn traceparent(trace: &str) -> String {
 #[allow(clippy::zombie_processes)]
 async fn an_install_is_one_trace_from_request_to_postback() {
     unmogrowp_server::postbacks::install_crypto_provider();
-    let (otlp_port, otlp) = recorder().await;
-    let (network_port, network) = recorder().await;
+    let (otlp_port, otlp) = common::recorder().await;
+    let (network_port, network) = common::recorder().await;
     let dir = tempfile::tempdir().unwrap();
     let port = common::free_port();
     let mut server = Stopped(Some(

@@ -15,54 +15,13 @@ use common::{Ledger, Senders, free_port, stop};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::process::Child;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const PARTITIONS: u16 = 8;
 const BATCH: usize = 20;
 const INSTALLS_PER_APP: usize = 30;
-
-/// An ad network's postback endpoint: every request's path and query, with its
-/// `Idempotency-Key`, in arrival order.
-async fn start_network() -> (u16, Arc<Mutex<Vec<(String, String)>>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let received = Arc::new(Mutex::new(Vec::new()));
-    let log = received.clone();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let log = log.clone();
-            tokio::spawn(async move {
-                let mut request = Vec::new();
-                let mut buffer = [0u8; 2048];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 65_536 {
-                    match socket.read(&mut buffer).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(read) => request.extend_from_slice(&buffer[..read]),
-                    }
-                }
-                let text = String::from_utf8_lossy(&request);
-                let key = text
-                    .lines()
-                    .find_map(|line| {
-                        let (name, value) = line.split_once(':')?;
-                        name.eq_ignore_ascii_case("idempotency-key")
-                            .then(|| value.trim().to_owned())
-                    })
-                    .unwrap_or_default();
-                if let Some(target) = text.split_whitespace().nth(1) {
-                    log.lock().unwrap().push((target.to_owned(), key));
-                }
-                let _ = socket
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                    .await;
-            });
-        }
-    });
-    (port, received)
-}
 
 struct Deployment {
     env: Vec<(String, String)>,
@@ -280,7 +239,7 @@ async fn two_workers_share_the_partitions_and_lose_nothing_under_kill_nine() {
     }
 
     // Apps until each worker owns at least one (worker i owns partitions p with p % 2 == i).
-    let (network_port, received) = start_network().await;
+    let (network_port, received) = common::recorder().await;
     let (token, _, _) = common::account_with_app(&http, &api, &api, "Workers").await;
     let mut by_worker: [Option<App>; 2] = [None, None];
     for n in 0..40 {
@@ -442,9 +401,10 @@ async fn two_workers_share_the_partitions_and_lose_nothing_under_kill_nine() {
     // sender killed between the network's answer and recording it sends that delivery
     // again (at least once), always with the same key, which the network drops.
     let mut keys: HashMap<String, std::collections::HashSet<String>> = HashMap::new();
-    for (target, key) in received.lock().unwrap().iter() {
+    for request in received.lock().unwrap().iter() {
+        let (target, key) = (&request.target, request.header("idempotency-key").unwrap_or(""));
         assert!(!key.is_empty(), "every postback carries an Idempotency-Key: {target}");
-        keys.entry(target.clone()).or_default().insert(key.clone());
+        keys.entry(target.clone()).or_default().insert(key.to_owned());
     }
     assert_eq!(keys.len(), expected, "a postback for every install: {keys:?}");
     assert!(keys.values().all(|k| k.len() == 1), "one delivery per install: {keys:?}");

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 pub const BINARY: &str = env!("CARGO_BIN_EXE_unmogrowp");
 
@@ -259,4 +260,80 @@ impl SharedTier {
             .await;
         self.database.drop_database().await;
     }
+}
+
+/// One HTTP request a recorder received: request line target, headers (lower-cased names)
+/// and body.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
+    }
+}
+
+/// A minimal HTTP/1.1 endpoint (an ad network's postback receiver, an OTLP receiver) that
+/// records every request and answers 200 with an empty body (an empty protobuf message, for
+/// the OTLP receiver); connections are kept alive.
+pub async fn recorder() -> (u16, Arc<Mutex<Vec<Received>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let log = received.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let log = log.clone();
+            tokio::spawn(async move {
+                loop {
+                    let mut data = Vec::new();
+                    let mut buffer = [0u8; 8192];
+                    let head_end = loop {
+                        if let Some(at) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break at + 4;
+                        }
+                        match socket.read(&mut buffer).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(read) => data.extend_from_slice(&buffer[..read]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&data[..head_end]).to_string();
+                    let mut lines = head.lines();
+                    let target = lines
+                        .next()
+                        .and_then(|l| l.split_whitespace().nth(1))
+                        .unwrap_or("")
+                        .to_owned();
+                    let headers: Vec<(String, String)> = lines
+                        .filter_map(|line| {
+                            let (name, value) = line.split_once(':')?;
+                            Some((name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+                        })
+                        .collect();
+                    let length: usize = headers
+                        .iter()
+                        .find(|(name, _)| name == "content-length")
+                        .and_then(|(_, value)| value.parse().ok())
+                        .unwrap_or(0);
+                    while data.len() < head_end + length {
+                        match socket.read(&mut buffer).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(read) => data.extend_from_slice(&buffer[..read]),
+                        }
+                    }
+                    let body = data[head_end..head_end + length].to_vec();
+                    log.lock().unwrap().push(Received { target, headers, body });
+                    let answer = b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
+                    if socket.write_all(answer).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, received)
 }

@@ -42,6 +42,19 @@ pub(crate) async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool)
     }
 }
 
+/// Two nodes of one deployment: A on a fresh PostgreSQL database, B on the same database,
+/// both configured by `configure` (which should share Redis and the master key).
+pub(crate) async fn two_nodes(configure: impl Fn(&mut Config)) -> (TestApp, TestApp) {
+    let a = TestApp::spawn_with(TestBackend::Postgres, &configure).await;
+    let database_url = a.database.as_ref().unwrap().url.clone();
+    let b = TestApp::spawn_with(TestBackend::Sqlite, |config| {
+        configure(config);
+        config.database_url = Some(SecretString::from(database_url));
+    })
+    .await;
+    (a, b)
+}
+
 pub(crate) async fn create_app(app: &TestApp, token: &str, name: &str) -> (String, String) {
     let created =
         app.call(Method::POST, "/api/v1/apps", Some(token), Some(&android_app(name))).await;
@@ -89,13 +102,7 @@ async fn two_nodes_share_limits_throttling_and_revocations_and_ride_out_redis_go
         // Long enough that only an invalidation explains a change seen by the other node.
         config.auth.cache_ttl_seconds = 600;
     };
-    let a = TestApp::spawn_with(TestBackend::Postgres, configure).await;
-    let database_url = a.database.as_ref().unwrap().url.clone();
-    let b = TestApp::spawn_with(TestBackend::Sqlite, |config| {
-        configure(config);
-        config.database_url = Some(SecretString::from(database_url));
-    })
-    .await;
+    let (a, b) = two_nodes(configure).await;
     for node in [&a, &b] {
         let (status, body) = readyz(node).await;
         assert_eq!(status, 200, "{body}");
