@@ -27,13 +27,19 @@ log() { printf '[services] %s\n' "$*" >&2; }
 
 # Ports come from below the kernel's ephemeral range (ip_local_port_range, 32768 and up on
 # Debian), where an outgoing connection's local port can make a bind fail although nothing
-# listens there.
+# listens there. A port handed out is written down: a service given several ports (ClickHouse)
+# binds none of them until it starts, so a second draw could otherwise return the first again.
 free_port() {
     local port low
     low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+    touch "$WORK/ports"
     for _ in $(seq 1 200); do
         port=$(( (RANDOM % (low - 20000)) + 20000 ))
+        if grep -qx "$port" "$WORK/ports"; then
+            continue
+        fi
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$port" >>"$WORK/ports"
             echo "$port"
             return 0
         fi
