@@ -1,6 +1,7 @@
 //! The `unmogrowp` binary. Only wiring lives here: parse the command line, load the
 //! configuration, hand over to the server or the tools.
 
+mod admin;
 mod loadgen;
 
 /// mimalloc: the ingestion path allocates many small, short-lived buffers; measured faster
@@ -33,6 +34,9 @@ enum Command {
     Migrate(MigrateArgs),
     /// Send realistic events to a running server and report throughput and latency.
     Loadgen(LoadgenArgs),
+    /// Operator commands: key rotation, deleting an organization.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
 }
 
 #[derive(Args)]
@@ -150,6 +154,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve(args).await,
         Command::Demo(args) => demo(args).await,
         Command::Migrate(args) => migrate(args).await,
+        Command::Admin(command) => admin::run(command, announce).await,
         Command::Loadgen(args) => {
             let report = loadgen::run(loadgen::Options {
                 url: args.url,

@@ -6,10 +6,12 @@
 
 mod clickhouse;
 mod model;
+mod sealed;
 mod sqlite;
 
 pub use clickhouse::{ClickHouseEventStore, SCHEMA_VERSION as CLICKHOUSE_SCHEMA_VERSION};
 pub use model::*;
+pub use sealed::SealedEventStore;
 pub use sqlite::SqliteEventStore;
 
 pub use unmogrowp_domain::Offset;

@@ -58,7 +58,16 @@ pub fn store_options(config: &Config) -> StoreOptions {
         statement_timeout_ms: config.database_statement_timeout_ms,
         slow_statement_ms: config.observability.slow_query_ms,
         app_role: Some(config.database_app_role.clone()).filter(|role| !role.is_empty()),
+        master_keys: None,
     }
+}
+
+/// [`store_options`] with the master key ring loaded: what opening the store for serving
+/// (or an admin command that reads sealed data) needs.
+pub fn store_options_with_keys(config: &Config) -> anyhow::Result<StoreOptions> {
+    let mut options = store_options(config);
+    options.master_keys = Some(config.encryption.master_keys(&config.data_dir)?);
+    Ok(options)
 }
 
 impl Application {
@@ -71,7 +80,9 @@ impl Application {
         config.addr = listener.local_addr().context("reading the bound address")?;
 
         check_shared_urls(&config)?;
-        let store = Store::open(&store_options(&config)).await.context("opening the database")?;
+        let store = Store::open(&store_options_with_keys(&config)?)
+            .await
+            .context("opening the database")?;
         let keys = crate::secrets::Keyring::load(config.auth.secret_key.as_ref(), &config.data_dir)
             .context("loading the master key")?;
         let shared = match &config.redis_url {
@@ -103,11 +114,14 @@ impl Application {
 
         let log = open_log(&config).await?;
         unmogrowp_domain::tenant_label::configure(config.observability.tenant_metrics_top_n);
-        let events: Arc<dyn unmogrowp_eventstore::EventStore> =
+        let mut events: Arc<dyn unmogrowp_eventstore::EventStore> =
             Arc::new(crate::slow_queries::SlowQueryLog::new(
                 open_event_store(&config).await?,
                 Duration::from_millis(config.observability.slow_query_ms),
             ));
+        if config.encryption.event_store {
+            events = Arc::new(unmogrowp_eventstore::SealedEventStore::new(events, store.vault()));
+        }
         let runs_pipeline = matches!(
             config.role,
             crate::config::ServerRole::All | crate::config::ServerRole::Worker

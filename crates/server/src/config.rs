@@ -152,6 +152,8 @@ pub struct Config {
     pub observability: ObservabilityConfig,
     /// The `[otel]` section (`UNMOGROWP_OTEL__*`): traces over OTLP (off by default).
     pub otel: crate::otel::OtelConfig,
+    /// The `[encryption]` section (`UNMOGROWP_ENCRYPTION__*`): the master key ring.
+    pub encryption: crate::encryption::EncryptionConfig,
 }
 
 /// What the server reports about itself beyond `/metrics`' defaults.
@@ -439,6 +441,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             observability: ObservabilityConfig::default(),
             otel: crate::otel::OtelConfig::default(),
+            encryption: crate::encryption::EncryptionConfig::default(),
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod collab;
 pub mod config;
 pub mod dashboard;
 pub mod docs;
+pub mod encryption;
 pub mod error;
 pub mod extract;
 pub mod health;

@@ -237,15 +237,19 @@ pub(crate) trait AnnotationsBackend: Send + Sync {
 /// answers [`crate::StorageError::NotFound`] for an object not of this organization and app.
 #[async_trait::async_trait]
 pub(crate) trait ChangesBackend: Send + Sync {
-    /// Scrubs the app's deliveries whose URL contains one of `values` (lower case, compared
-    /// without case): the URL becomes [`crate::ERASED_URL`], and a pending one fails (with the
-    /// reason) instead of being sent. Returns how many were scrubbed.
-    async fn scrub_deliveries(
+    /// Scrubs the app's deliveries with these ids: the URL becomes [`crate::ERASED_URL`], and a
+    /// pending one fails (with the reason) instead of being sent. Returns how many were
+    /// scrubbed.
+    async fn scrub_deliveries(&self, org_id: &OrgId, app_id: &AppId, ids: &[String])
+    -> Result<u64>;
+    /// A page of the app's deliveries as `(id, url)`, ids after `after` in order.
+    async fn delivery_urls(
         &self,
         org_id: &OrgId,
         app_id: &AppId,
-        values: &[String],
-    ) -> Result<u64>;
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, String)>>;
     async fn update_link(
         &self,
         org_id: &OrgId,
@@ -304,6 +308,48 @@ pub(crate) trait ApiTokensBackend: Send + Sync {
     ) -> Result<()>;
 }
 
+/// Wrapped data keys ([`crate::Vault`]) and sealing rows written before encryption.
+#[async_trait::async_trait]
+pub(crate) trait KeysBackend: Send + Sync {
+    /// The scope's wrapped key: `(master_version, wrapped)`.
+    async fn data_key(&self, scope: &str) -> Result<Option<(u32, String)>>;
+    /// Stores a new key unless the scope has one already, or the organization it names does
+    /// not exist; `true` when stored.
+    async fn insert_data_key(
+        &self,
+        scope: &str,
+        org_id: Option<&OrgId>,
+        master_version: u32,
+        wrapped: &str,
+    ) -> Result<bool>;
+    /// Every wrapped key: `(scope, master_version, wrapped)`.
+    async fn data_keys(&self) -> Result<Vec<(String, u32, String)>>;
+    /// Replaces a key's wrapping if it is still under `old_version`; `true` when replaced.
+    async fn rewrap_data_key(
+        &self,
+        scope: &str,
+        old_version: u32,
+        new_version: u32,
+        wrapped: &str,
+    ) -> Result<bool>;
+    /// Deletes the organization, everything of it in the OLTP store and its data key.
+    async fn delete_organization(&self, org_id: &OrgId) -> Result<()>;
+    /// Up to `limit` rows whose `column` is not sealed yet: `(id, org_id, value)`.
+    async fn unsealed(
+        &self,
+        column: crate::queries::keys::SealedColumn,
+        limit: u32,
+    ) -> Result<Vec<(String, Option<String>, String)>>;
+    /// Replaces a row's plain value by its sealed form (if it is still `plain`).
+    async fn seal_row(
+        &self,
+        column: crate::queries::keys::SealedColumn,
+        id: &str,
+        plain: &str,
+        sealed: &str,
+    ) -> Result<()>;
+}
+
 #[async_trait::async_trait]
 pub(crate) trait StoreBackend:
     AccountsBackend
@@ -313,6 +359,7 @@ pub(crate) trait StoreBackend:
     + ChangesBackend
     + AnnotationsBackend
     + ApiTokensBackend
+    + KeysBackend
     + 'static
 {
     fn kind(&self) -> Backend;

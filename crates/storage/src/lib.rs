@@ -14,9 +14,11 @@ mod migrate;
 mod model;
 mod postgres;
 mod queries;
+mod sealing;
 mod sqlite;
 mod store;
 pub mod tenant;
+pub mod vault;
 
 mod annotation;
 pub use annotation::Annotation;

@@ -41,6 +41,7 @@ const SQLITE: &[Migration] = migrations!("sqlite":
     (9, "0009", "delivery_trace"),
     (10, "0010", "api_tokens"),
     (11, "0011", "link_deep_links"),
+    (12, "0012", "data_keys"),
 );
 const POSTGRES: &[Migration] = migrations!("postgres":
     (1, "0001", "accounts"),
@@ -54,6 +55,7 @@ const POSTGRES: &[Migration] = migrations!("postgres":
     (9, "0009", "delivery_trace"),
     (10, "0010", "api_tokens"),
     (11, "0011", "link_deep_links"),
+    (12, "0012", "data_keys"),
 );
 
 /// The migrations this binary carries for `backend`, in increasing version order. Both backends

@@ -52,6 +52,10 @@ pub struct StoreOptions {
     /// so row-level security applies to it even when the login role is a superuser.
     /// `None` keeps the login role (then RLS only binds if that role is not an owner).
     pub app_role: Option<String>,
+    /// The master key ring that wraps the data keys (see [`crate::vault`]). `None` reads the
+    /// key file `master.keys` in `data_dir`, made with a fresh key on first start (every node
+    /// of a cluster must then share that file or configure the same ring).
+    pub master_keys: Option<Arc<crate::vault::MasterKeys>>,
 }
 
 impl StoreOptions {
@@ -68,6 +72,7 @@ impl StoreOptions {
             statement_timeout_ms: 10_000,
             slow_statement_ms: 100,
             app_role: Some("unmogrowp_app".to_owned()),
+            master_keys: None,
         }
     }
 
@@ -94,6 +99,7 @@ impl StoreOptions {
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<dyn StoreBackend>,
+    vault: Arc<crate::vault::Vault>,
 }
 
 impl std::fmt::Debug for Store {
@@ -120,12 +126,40 @@ impl Store {
             Backend::Sqlite => Arc::new(sqlite::SqliteStore::open(options).await?),
             Backend::Postgres => Arc::new(postgres::PgStore::open(options).await?),
         };
-        Ok(Self { inner })
+        let master = match &options.master_keys {
+            Some(master) => master.clone(),
+            None => Arc::new(
+                crate::vault::MasterKeys::load(
+                    None,
+                    &options.data_dir.join(unmogrowp_vault::KEY_FILE),
+                )
+                .map_err(|error| StorageError::Unexpected(anyhow::Error::new(error)))?,
+            ),
+        };
+        let vault = Arc::new(crate::vault::Vault::new(inner.clone(), master));
+        vault.seal_legacy_rows().await?;
+        Ok(Self { inner, vault })
     }
 
     /// Applies pending migrations without opening the store (`unmogrowp migrate`).
     pub async fn migrate(options: &StoreOptions) -> Result<migrate::MigrationReport> {
         migrate::run(options).await
+    }
+
+    /// The data keys: what sealing code outside the OLTP store (the event store) uses.
+    pub fn vault(&self) -> Arc<crate::vault::Vault> {
+        self.vault.clone()
+    }
+
+    /// Deletes the organization with everything it has in the OLTP store, and destroys its
+    /// data key: what was sealed under it, anywhere (the event store's device identifiers
+    /// and IPs included), can no longer be read (crypto-shredding).
+    ///
+    /// [`StorageError::NotFound`] when there is no such organization.
+    pub async fn delete_organization(&self, org_id: &OrgId) -> Result<()> {
+        self.inner.delete_organization(org_id).await?;
+        self.vault.forget(org_id);
+        Ok(())
     }
 
     /// Which database this store runs on.
@@ -147,12 +181,12 @@ impl Store {
     /// The handle for users, sessions, tokens and invitation acceptance: rows that belong to a
     /// person rather than to one organization.
     pub fn accounts(&self) -> Accounts<'_> {
-        Accounts { backend: self.inner.as_ref() }
+        Accounts { backend: self.inner.as_ref(), vault: &self.vault }
     }
 
     /// Lookups by app token or key id, for collection endpoints and workers.
     pub fn credentials(&self) -> Credentials<'_> {
-        Credentials { backend: self.inner.as_ref() }
+        Credentials { backend: self.inner.as_ref(), vault: &self.vault }
     }
 
     /// The handle for one organization's rows at role level `L` ([`crate::tenant::AsViewer`],
@@ -164,7 +198,7 @@ impl Store {
         &self,
         membership: &Membership,
     ) -> Option<crate::tenant::Tenant<'_, L>> {
-        crate::tenant::Tenant::new(self.inner.as_ref(), membership)
+        crate::tenant::Tenant::new(self.inner.as_ref(), &self.vault, membership)
     }
 
     /// The handle every member has: reads, leaving, and audit entries.
@@ -172,7 +206,7 @@ impl Store {
         &self,
         membership: &Membership,
     ) -> crate::tenant::Tenant<'_, crate::tenant::AsViewer> {
-        crate::tenant::Tenant::new(self.inner.as_ref(), membership)
+        crate::tenant::Tenant::new(self.inner.as_ref(), &self.vault, membership)
             .unwrap_or_else(|| unreachable!("every role is at least a viewer"))
     }
 }
@@ -182,6 +216,7 @@ impl Store {
 #[derive(Clone, Copy)]
 pub struct Accounts<'a> {
     backend: &'a dyn StoreBackend,
+    vault: &'a crate::vault::Vault,
 }
 
 impl Accounts<'_> {
@@ -191,25 +226,46 @@ impl Accounts<'_> {
         new_user: NewUser,
         organization_name: &str,
     ) -> Result<(User, Organization, Membership)> {
-        self.backend.register_owner(new_user, organization_name).await
+        let key = self.vault.platform_key().await?;
+        let (user, organization, membership) = self
+            .backend
+            .register_owner(crate::sealing::seal_new_user(&key, new_user), organization_name)
+            .await?;
+        Ok((crate::sealing::open_user(&key, user)?, organization, membership))
     }
 
     /// The account with this email and its password hash, for logging in; `None` when there is
     /// none. The email is matched exactly, so pass it normalised (trimmed, lower case). Always
     /// reads the primary, never a replica.
     pub async fn credentials_by_email(&self, email: &str) -> Result<Option<UserCredentials>> {
-        self.backend.user_credentials_by_email(email).await
+        let key = self.vault.platform_key().await?;
+        let sealed = crate::vault::seal(&key, crate::vault::USER_EMAIL, email);
+        self.backend
+            .user_credentials_by_email(&sealed)
+            .await?
+            .map(|credentials| crate::sealing::open_credentials(&key, credentials))
+            .transpose()
     }
 
     /// The account and its password hash by user id (e.g. to check the current password before a
     /// change); `None` when there is no such user.
     pub async fn credentials_by_id(&self, user_id: &UserId) -> Result<Option<UserCredentials>> {
-        self.backend.user_credentials_by_id(user_id).await
+        let key = self.vault.platform_key().await?;
+        self.backend
+            .user_credentials_by_id(user_id)
+            .await?
+            .map(|credentials| crate::sealing::open_credentials(&key, credentials))
+            .transpose()
     }
 
     /// The user's account; `None` when there is no such user. May be answered by a read replica.
     pub async fn user(&self, user_id: &UserId) -> Result<Option<User>> {
-        self.backend.user_by_id(user_id).await
+        let key = self.vault.platform_key().await?;
+        self.backend
+            .user_by_id(user_id)
+            .await?
+            .map(|user| crate::sealing::open_user(&key, user))
+            .transpose()
     }
 
     /// Every organization the user belongs to, oldest membership first.
@@ -243,7 +299,10 @@ impl Accounts<'_> {
     ///
     /// [`StorageError::NotFound`] when the user does not exist.
     pub async fn set_name(&self, user_id: &UserId, name: &str) -> Result<()> {
-        self.backend.set_name(user_id, name).await
+        let key = self.vault.platform_key().await?;
+        self.backend
+            .set_name(user_id, &crate::vault::seal(&key, crate::vault::USER_NAME, name))
+            .await
     }
 
     /// Starts a session with a fresh id and `created_at` set to now, and returns it.
@@ -346,7 +405,11 @@ impl Accounts<'_> {
     /// The invitation whose token has this hash, whether open, accepted or expired (the caller
     /// checks); `None` when there is none.
     pub async fn invitation_by_token(&self, token_hash: &str) -> Result<Option<Invitation>> {
-        self.backend.invitation_by_token(token_hash).await
+        let Some(invitation) = self.backend.invitation_by_token(token_hash).await? else {
+            return Ok(None);
+        };
+        let Some(key) = self.vault.org_key(&invitation.org_id).await? else { return Ok(None) };
+        crate::sealing::open_invitation(&key, invitation).map(Some)
     }
 
     /// Marks the invitation accepted and adds the membership (creating the user when new),
@@ -356,7 +419,13 @@ impl Accounts<'_> {
         invitation_id: &InvitationId,
         acceptor: Acceptor,
     ) -> Result<(User, Membership)> {
-        self.backend.accept_invitation(invitation_id, acceptor).await
+        let key = self.vault.platform_key().await?;
+        let acceptor = match acceptor {
+            Acceptor::New(new_user) => Acceptor::New(crate::sealing::seal_new_user(&key, new_user)),
+            existing => existing,
+        };
+        let (user, membership) = self.backend.accept_invitation(invitation_id, acceptor).await?;
+        Ok((crate::sealing::open_user(&key, user)?, membership))
     }
 
     /// Records a security event tied to no organization (or to one, by id, for events that
@@ -372,6 +441,7 @@ impl Accounts<'_> {
 #[derive(Clone, Copy)]
 pub struct Credentials<'a> {
     backend: &'a dyn StoreBackend,
+    vault: &'a crate::vault::Vault,
 }
 
 impl Credentials<'_> {
@@ -416,7 +486,9 @@ impl Credentials<'_> {
     /// The S2S key with this id, in any organization, revoked or not (check `revoked_at`); `None`
     /// when there is none.
     pub async fn key(&self, key_id: &KeyId) -> Result<Option<AppKey>> {
-        self.backend.key_by_id(key_id).await
+        let Some(app_key) = self.backend.key_by_id(key_id).await? else { return Ok(None) };
+        let Some(key) = self.vault.org_key(&app_key.org_id).await? else { return Ok(None) };
+        crate::sealing::open_key(&key, app_key).map(Some)
     }
 
     /// The tracking link with this id, in any organization, for the click and impression endpoints;
@@ -432,7 +504,13 @@ impl Credentials<'_> {
 
     /// An app's postbacks, for the worker that enqueues deliveries.
     pub async fn postbacks(&self, app_id: &AppId) -> Result<Vec<Postback>> {
-        self.backend.postbacks_unscoped(app_id).await
+        let postbacks = self.backend.postbacks_unscoped(app_id).await?;
+        let Some(first) = postbacks.first() else { return Ok(postbacks) };
+        let Some(key) = self.vault.org_key(&first.org_id).await? else { return Ok(Vec::new()) };
+        postbacks
+            .into_iter()
+            .map(|postback| crate::sealing::open_postback(&key, postback))
+            .collect()
     }
 
     /// Scrubs the app's postback deliveries whose URL names one of the device identifier
@@ -444,12 +522,20 @@ impl Credentials<'_> {
         app_id: &AppId,
         values: &[String],
     ) -> Result<u64> {
-        self.backend.scrub_deliveries(org_id, app_id, values).await
+        let Some(key) = self.vault.org_key(org_id).await? else { return Ok(0) };
+        crate::sealing::scrub_deliveries(self.backend, &key, org_id, app_id, values).await
     }
 
     /// Adds deliveries; one already enqueued under the same key is left alone.
     pub async fn enqueue_deliveries(&self, deliveries: &[NewDelivery]) -> Result<u64> {
-        self.backend.enqueue_deliveries(deliveries).await
+        let mut sealed = Vec::with_capacity(deliveries.len());
+        for delivery in deliveries {
+            let Some(key) = self.vault.org_key(&delivery.org_id).await? else { continue };
+            let mut delivery = delivery.clone();
+            delivery.url = crate::vault::seal(&key, crate::vault::DELIVERY_URL, &delivery.url);
+            sealed.push(delivery);
+        }
+        self.backend.enqueue_deliveries(&sealed).await
     }
 
     /// Takes up to `limit` due deliveries, leasing them until `lease_until`.
@@ -459,7 +545,14 @@ impl Credentials<'_> {
         lease_until: UnixMillis,
         limit: u32,
     ) -> Result<Vec<Delivery>> {
-        self.backend.claim_deliveries(now, lease_until, limit).await
+        let claimed = self.backend.claim_deliveries(now, lease_until, limit).await?;
+        let mut opened = Vec::with_capacity(claimed.len());
+        for delivery in claimed {
+            // An organization deleted meanwhile: its deliveries went with it.
+            let Some(key) = self.vault.org_key(&delivery.org_id).await? else { continue };
+            opened.push(crate::sealing::open_delivery(&key, delivery)?);
+        }
+        Ok(opened)
     }
 
     /// Records how an attempt at delivery `id` ended: its status, attempt count, last error and

@@ -108,20 +108,31 @@ capabilities! {
 /// One organization's rows, reached through a proven [`Membership`], at level `L`.
 pub struct Tenant<'a, L: Level> {
     backend: &'a dyn StoreBackend,
+    vault: &'a crate::vault::Vault,
     membership: Membership,
     level: PhantomData<L>,
 }
 
 impl<L: Level> Clone for Tenant<'_, L> {
     fn clone(&self) -> Self {
-        Self { backend: self.backend, membership: self.membership.clone(), level: PhantomData }
+        Self {
+            backend: self.backend,
+            vault: self.vault,
+            membership: self.membership.clone(),
+            level: PhantomData,
+        }
     }
 }
 
 impl<'a, L: Level> Tenant<'a, L> {
-    pub(crate) fn new(backend: &'a dyn StoreBackend, membership: &Membership) -> Option<Self> {
+    pub(crate) fn new(
+        backend: &'a dyn StoreBackend,
+        vault: &'a crate::vault::Vault,
+        membership: &Membership,
+    ) -> Option<Self> {
         (membership.role >= L::ROLE).then(|| Self {
             backend,
+            vault,
             membership: membership.clone(),
             level: PhantomData,
         })
@@ -136,6 +147,14 @@ impl<'a, L: Level> Tenant<'a, L> {
         &self.membership.org_id
     }
 
+    async fn key(&self) -> Result<std::sync::Arc<crate::vault::DataKey>> {
+        self.vault.org_key_required(self.org()).await
+    }
+
+    async fn platform_key(&self) -> Result<std::sync::Arc<crate::vault::DataKey>> {
+        self.vault.platform_key().await
+    }
+
     /// The organization's record. [`StorageError::NotFound`] if it no longer exists.
     pub async fn organization(&self) -> Result<Organization> {
         self.backend.organization(self.org()).await?.ok_or(StorageError::NotFound)
@@ -143,12 +162,16 @@ impl<'a, L: Level> Tenant<'a, L> {
 
     /// The organization's members, oldest membership first.
     pub async fn members(&self) -> Result<Vec<Member>> {
-        self.backend.members(self.org()).await
+        let key = self.platform_key().await?;
+        let members = self.backend.members(self.org()).await?;
+        members.into_iter().map(|member| crate::sealing::open_member(&key, member)).collect()
     }
 
     /// One member of the organization; `None` when the user is not a member of it.
     pub async fn member(&self, user_id: &UserId) -> Result<Option<Member>> {
-        self.backend.member(self.org(), user_id).await
+        let key = self.platform_key().await?;
+        let member = self.backend.member(self.org(), user_id).await?;
+        member.map(|member| crate::sealing::open_member(&key, member)).transpose()
     }
 
     /// Removes the caller's own membership (anyone may leave).
@@ -180,12 +203,22 @@ impl<'a, L: Level> Tenant<'a, L> {
 
     /// The app's postbacks, oldest first; empty when the organization has no such app.
     pub async fn postbacks(&self, app_id: &AppId) -> Result<Vec<Postback>> {
-        self.backend.postbacks(self.org(), app_id).await
+        let key = self.key().await?;
+        let postbacks = self.backend.postbacks(self.org(), app_id).await?;
+        postbacks
+            .into_iter()
+            .map(|postback| crate::sealing::open_postback(&key, postback))
+            .collect()
     }
 
     /// The app's postback deliveries, newest first.
     pub async fn deliveries(&self, app_id: &AppId, limit: u32) -> Result<Vec<Delivery>> {
-        self.backend.deliveries(self.org(), app_id, limit).await
+        let key = self.key().await?;
+        let deliveries = self.backend.deliveries(self.org(), app_id, limit).await?;
+        deliveries
+            .into_iter()
+            .map(|delivery| crate::sealing::open_delivery(&key, delivery))
+            .collect()
     }
 
     /// The organization's blocked IP ranges (CIDR text).
@@ -203,7 +236,9 @@ impl<'a, L: Level> Tenant<'a, L> {
         to: Option<unmogrowp_domain::Day>,
         limit: u32,
     ) -> Result<Vec<Annotation>> {
-        self.backend.annotations(self.org(), app_id, from, to, limit).await
+        let key = self.platform_key().await?;
+        let annotations = self.backend.annotations(self.org(), app_id, from, to, limit).await?;
+        annotations.into_iter().map(|a| crate::sealing::open_annotation(&key, a)).collect()
     }
 
     /// One annotation of the app; `None` when this organization has no such annotation.
@@ -212,7 +247,9 @@ impl<'a, L: Level> Tenant<'a, L> {
         app_id: &AppId,
         id: &unmogrowp_domain::AnnotationId,
     ) -> Result<Option<Annotation>> {
-        self.backend.annotation(self.org(), app_id, id).await
+        let key = self.platform_key().await?;
+        let annotation = self.backend.annotation(self.org(), app_id, id).await?;
+        annotation.map(|a| crate::sealing::open_annotation(&key, a)).transpose()
     }
 }
 
@@ -237,7 +274,9 @@ impl<L: Annotates> Tenant<'_, L> {
             author_name: None,
             created_at,
         };
-        self.backend.create_annotation(self.org(), &annotation).await
+        let key = self.platform_key().await?;
+        let created = self.backend.create_annotation(self.org(), &annotation).await?;
+        crate::sealing::open_annotation(&key, created)
     }
 
     /// Deletes an annotation of the app (who may delete whose is the caller's rule).
@@ -272,12 +311,19 @@ impl<L: ManagesMembers> Tenant<'_, L> {
     /// Records an invitation to this organization and returns it (with a fresh id, `created_at` now
     /// and not yet accepted).
     pub async fn create_invitation(&self, invitation: NewInvitation) -> Result<Invitation> {
-        self.backend.create_invitation(self.org(), invitation).await
+        let key = self.key().await?;
+        let mut invitation = invitation;
+        invitation.email =
+            crate::vault::seal(&key, crate::vault::INVITATION_EMAIL, &invitation.email);
+        let created = self.backend.create_invitation(self.org(), invitation).await?;
+        crate::sealing::open_invitation(&key, created)
     }
 
     /// The organization's invitations, newest first, accepted and expired ones included.
     pub async fn invitations(&self) -> Result<Vec<Invitation>> {
-        self.backend.invitations(self.org()).await
+        let key = self.key().await?;
+        let invitations = self.backend.invitations(self.org()).await?;
+        invitations.into_iter().map(|i| crate::sealing::open_invitation(&key, i)).collect()
     }
 }
 
@@ -370,13 +416,18 @@ impl<L: ManagesKeys> Tenant<'_, L> {
     /// [`StorageError::NotFound`] when the organization has no such app.
     pub async fn create_key(&self, app_id: &AppId, nonce: &str, name: &str) -> Result<AppKey> {
         let user = &self.membership.user_id;
-        self.backend.create_key(self.org(), app_id, nonce, name, user).await
+        let key = self.key().await?;
+        let sealed = crate::vault::seal(&key, crate::vault::KEY_NONCE, nonce);
+        let created = self.backend.create_key(self.org(), app_id, &sealed, name, user).await?;
+        crate::sealing::open_key(&key, created)
     }
 
     /// The app's S2S keys, revoked ones included, oldest first; empty when the organization has no
     /// such app.
     pub async fn keys(&self, app_id: &AppId) -> Result<Vec<AppKey>> {
-        self.backend.keys(self.org(), app_id).await
+        let key = self.key().await?;
+        let keys = self.backend.keys(self.org(), app_id).await?;
+        keys.into_iter().map(|app_key| crate::sealing::open_key(&key, app_key)).collect()
     }
 
     /// Revokes the key now; revoking it again keeps the first time.
@@ -425,7 +476,15 @@ impl<L: ManagesPostbacks> Tenant<'_, L> {
     ///
     /// [`StorageError::NotFound`] when the organization has no such app.
     pub async fn create_postback(&self, app_id: &AppId, postback: NewPostback) -> Result<Postback> {
-        self.backend.create_postback(self.org(), app_id, postback, &self.membership.user_id).await
+        let key = self.key().await?;
+        let mut postback = postback;
+        postback.url_template =
+            crate::vault::seal(&key, crate::vault::POSTBACK_URL, &postback.url_template);
+        let created = self
+            .backend
+            .create_postback(self.org(), app_id, postback, &self.membership.user_id)
+            .await?;
+        crate::sealing::open_postback(&key, created)
     }
 
     /// Changes the fields set in `patch` and returns the postback; deliveries already queued
@@ -438,7 +497,13 @@ impl<L: ManagesPostbacks> Tenant<'_, L> {
         postback_id: &str,
         patch: PostbackPatch,
     ) -> Result<Postback> {
-        self.backend.update_postback(self.org(), app_id, postback_id, patch).await
+        let key = self.key().await?;
+        let mut patch = patch;
+        patch.url_template = patch
+            .url_template
+            .map(|url| crate::vault::seal(&key, crate::vault::POSTBACK_URL, &url));
+        let updated = self.backend.update_postback(self.org(), app_id, postback_id, patch).await?;
+        crate::sealing::open_postback(&key, updated)
     }
 
     /// Deletes the postback and its deliveries (pending ones are not sent).
@@ -453,7 +518,9 @@ impl<L: ManagesPostbacks> Tenant<'_, L> {
     /// [`StorageError::NotFound`] when the app has no such delivery in this organization;
     /// [`StorageError::Refused`] when it is not failed.
     pub async fn retry_delivery(&self, app_id: &AppId, delivery_id: &str) -> Result<Delivery> {
-        self.backend.retry_delivery(self.org(), app_id, delivery_id).await
+        let key = self.key().await?;
+        let delivery = self.backend.retry_delivery(self.org(), app_id, delivery_id).await?;
+        crate::sealing::open_delivery(&key, delivery)
     }
 }
 

@@ -192,40 +192,53 @@ macro_rules! implement_changes {
                 &self,
                 org_id: &unmogrowp_domain::OrgId,
                 app_id: &unmogrowp_domain::AppId,
-                values: &[String],
+                ids: &[String],
             ) -> $crate::Result<u64> {
                 use $crate::backend::{Mode, Scope};
                 let now = unmogrowp_domain::time::now_millis();
                 let mut tx = self.begin(Scope::System, Mode::Write).await?;
                 let mut scrubbed = 0;
-                for value in values {
-                    // As it was put in the URL (percent-encoded), and as sent; LIKE wildcards
-                    // in it are matched literally.
-                    let mut forms = vec![unmogrowp_domain::postback::encode(value).to_lowercase()];
-                    forms.push(value.to_lowercase());
-                    forms.dedup();
-                    for form in forms.into_iter().filter(|form| !form.is_empty()) {
-                        let escaped =
-                            form.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-                        let done = sqlx::query(
-                            "UPDATE postback_deliveries SET url = $1, updated_at = $2,
-                                 last_error = CASE WHEN status = 'pending' THEN 'the device was erased' ELSE last_error END,
-                                 status = CASE WHEN status = 'pending' THEN 'failed' ELSE status END
-                             WHERE org_id = $3 AND app_id = $4 AND url <> $1
-                               AND lower(url) LIKE $5 ESCAPE '\\'",
-                        )
-                        .bind($crate::ERASED_URL)
-                        .bind(now)
-                        .bind(org_id.as_str())
-                        .bind(app_id.as_str())
-                        .bind(format!("%{escaped}%"))
-                        .execute(&mut *tx)
-                        .await?;
-                        scrubbed += done.rows_affected();
-                    }
+                for id in ids {
+                    let done = sqlx::query(
+                        "UPDATE postback_deliveries SET url = $1, updated_at = $2,
+                             last_error = CASE WHEN status = 'pending' THEN 'the device was erased' ELSE last_error END,
+                             status = CASE WHEN status = 'pending' THEN 'failed' ELSE status END
+                         WHERE org_id = $3 AND app_id = $4 AND id = $5 AND url <> $1",
+                    )
+                    .bind($crate::ERASED_URL)
+                    .bind(now)
+                    .bind(org_id.as_str())
+                    .bind(app_id.as_str())
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                    scrubbed += done.rows_affected();
                 }
                 tx.commit().await?;
                 Ok(scrubbed)
+            }
+
+            async fn delivery_urls(
+                &self,
+                org_id: &unmogrowp_domain::OrgId,
+                app_id: &unmogrowp_domain::AppId,
+                after: &str,
+                limit: u32,
+            ) -> $crate::Result<Vec<(String, String)>> {
+                use $crate::backend::{Mode, Scope};
+                let mut tx = self.begin(Scope::System, Mode::ReadFresh).await?;
+                let rows: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT id, url FROM postback_deliveries
+                     WHERE org_id = $1 AND app_id = $2 AND id > $3 ORDER BY id LIMIT $4",
+                )
+                .bind(org_id.as_str())
+                .bind(app_id.as_str())
+                .bind(after)
+                .bind(i64::from(limit))
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(rows)
             }
         }
     };

@@ -10,6 +10,7 @@ mod api_tokens;
 mod apps;
 mod changes;
 mod erasures;
+pub(crate) mod keys;
 mod rows;
 mod tenant;
 
@@ -19,6 +20,7 @@ pub(crate) use api_tokens::{API_TOKEN_COLUMNS, ApiTokenRow, implement_api_tokens
 pub(crate) use apps::implement_apps;
 pub(crate) use changes::implement_changes;
 pub(crate) use erasures::implement_erasures;
+pub(crate) use keys::implement_keys;
 pub(crate) use rows::*;
 pub(crate) use tenant::implement_tenant;
 
@@ -43,6 +45,7 @@ macro_rules! implement_store_backend {
         $crate::queries::implement_changes!($store);
         $crate::queries::implement_annotations!($store);
         $crate::queries::implement_api_tokens!($store);
+        $crate::queries::implement_keys!($store);
     };
 }
 
