@@ -2,7 +2,8 @@
 //! key (see `unmogrowp_vault`): device identifiers (`device_id`, `gaid`, `idfa`, `idfv`, and
 //! the decisions' `device_id`) sealed for lookup, so that reports, cohorts, erasures and the
 //! attribution lookup keep comparing and grouping by them; IP addresses and quarantined
-//! payloads sealed with random nonces. Wraps either backend; what goes in and comes out is
+//! payloads sealed with random nonces (a quarantined payload followed by the lookup-sealed
+//! form of each string in it, so an erasure still finds the ones naming the device). Wraps either backend; what goes in and comes out is
 //! plain, what the backend stores is sealed. Rows of an organization that no longer exists
 //! (its key destroyed) are not stored, and its stored rows can no longer be opened.
 
@@ -80,6 +81,54 @@ pub(crate) fn open_row(key: &DataKey, row: &mut EventRow) -> Result<(), VaultErr
         *ip = key.open(IP, ip)?;
     }
     Ok(())
+}
+
+/// Seals a quarantined event's raw text, followed by the lookup-sealed form of every string
+/// value in it (`… v1-… v1-…`), so that an erasure, which looks for the device's sealed
+/// identifier values in the text, still finds the quarantined events naming the device.
+fn seal_quarantine(key: &DataKey, raw: &str) -> String {
+    fn strings<'a>(value: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+        match value {
+            serde_json::Value::String(text) => out.push(text),
+            serde_json::Value::Array(items) => items.iter().for_each(|item| strings(item, out)),
+            serde_json::Value::Object(fields) => {
+                fields.values().for_each(|item| strings(item, out))
+            }
+            _ => {}
+        }
+    }
+    let mut sealed = key.seal(QUARANTINE_RAW, raw);
+    let Ok(parsed) = serde_json::from_str::<serde_json::Value>(raw) else { return sealed };
+    let mut found = Vec::new();
+    strings(&parsed, &mut found);
+    let mut tokens: Vec<String> = Vec::new();
+    for text in found {
+        let text = text.trim();
+        let candidates = [Some(text), text.split_once(':').map(|(_, value)| value)];
+        for candidate in candidates.into_iter().flatten() {
+            if candidate.chars().count() <= unmogrowp_domain::event::MAX_ID_CHARS
+                && !is_placeholder_id(candidate)
+            {
+                tokens.push(key.seal_identifier_value(candidate));
+            }
+        }
+    }
+    tokens.sort();
+    tokens.dedup();
+    for token in tokens {
+        sealed.push(' ');
+        sealed.push_str(&token);
+    }
+    sealed
+}
+
+fn open_quarantine(key: &DataKey, stored: &str) -> Result<String, VaultError> {
+    let sealed = stored.split_once(' ').map_or(stored, |(sealed, _)| sealed);
+    if unmogrowp_vault::is_sealed(sealed) {
+        key.open(QUARANTINE_RAW, sealed)
+    } else {
+        Ok(stored.to_owned())
+    }
 }
 
 fn open_decision(key: &DataKey, row: &mut AttributionRow) -> Result<(), VaultError> {
@@ -173,7 +222,7 @@ impl SealedEventStore {
         for quarantined in &batch.quarantined {
             let Some(key) = keys.app(&quarantined.app_id).await? else { continue };
             let mut quarantined = quarantined.clone();
-            quarantined.raw = key.seal(QUARANTINE_RAW, &quarantined.raw);
+            quarantined.raw = seal_quarantine(&key, &quarantined.raw);
             sealed.quarantined.push(quarantined);
         }
         for erasure in &batch.erasures {
@@ -272,7 +321,7 @@ impl EventStore for SealedEventStore {
         };
         rows.into_iter()
             .map(|mut row| {
-                row.raw = key.open(QUARANTINE_RAW, &row.raw).map_err(key_error)?;
+                row.raw = open_quarantine(&key, &row.raw).map_err(key_error)?;
                 Ok(row)
             })
             .collect()

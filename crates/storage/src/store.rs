@@ -137,6 +137,13 @@ impl Store {
             ),
         };
         let vault = Arc::new(crate::vault::Vault::new(inner.clone(), master));
+        // A ring that does not open this database's keys (a node configured apart from the
+        // others) fails here, at start, rather than on every request.
+        vault.platform_key().await.map_err(|error| {
+            StorageError::Unexpected(anyhow::anyhow!(
+                "{error:#}: every node sharing this database needs the same master key ring (encryption.master_keys)"
+            ))
+        })?;
         vault.seal_legacy_rows().await?;
         Ok(Self { inner, vault })
     }

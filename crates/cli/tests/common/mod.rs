@@ -246,6 +246,8 @@ impl SharedTier {
             ("UNMOGROWP_NATS_URL".to_owned(), required("TEST_NATS_URL")),
             ("UNMOGROWP_NATS_PREFIX".to_owned(), unique.clone()),
             ("UNMOGROWP_AUTH__SECRET_KEY".to_owned(), "ab".repeat(32)),
+            // One master key ring for every node of the deployment.
+            ("UNMOGROWP_ENCRYPTION__MASTER_KEYS".to_owned(), format!("1:{}", "cd".repeat(32))),
             ("UNMOGROWP_EVENTS__CLICKHOUSE_FLUSH_MS".to_owned(), "200".to_owned()),
         ];
         Self { database, unique, env }

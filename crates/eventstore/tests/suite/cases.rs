@@ -26,9 +26,9 @@ pub use erasure::{
 };
 
 pub const APP: &str = "0193a000-0000-7000-8000-000000000001";
-const OTHER_APP: &str = "0193a000-0000-7000-8000-000000000002";
+pub const OTHER_APP: &str = "0193a000-0000-7000-8000-000000000002";
 /// 2026-11-20T10:00:00Z
-const T0: i64 = 1_795_168_800_000;
+pub const T0: i64 = 1_795_168_800_000;
 
 pub fn row(app: &str, id: &str, kind: EventType, network: &str, ts: i64) -> EventRow {
     let day = Day::of_utc_millis(ts);

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod cases;
+mod sealed;
 mod upgrade;
 
 macro_rules! event_store_suite {
@@ -45,6 +46,16 @@ async fn sqlite() -> (Box<dyn unmogrowp_eventstore::EventStore>, tempfile::TempD
 }
 
 event_store_suite!(sqlite, crate::sqlite());
+event_store_suite!(sealed_sqlite, crate::sealed::sealed(crate::sqlite()));
+
+#[tokio::test]
+async fn sqlite_identifiers_and_ips_are_sealed_at_rest_and_shredded_with_the_key() {
+    let (store, _dir) = sqlite().await;
+    sealed::identifiers_and_ips_are_sealed_at_rest_and_shredded_with_the_key(std::sync::Arc::from(
+        store,
+    ))
+    .await;
+}
 
 /// A fresh database on the test ClickHouse (`TEST_CLICKHOUSE_URL`, started by `make test`),
 /// dropped when the guard goes.
@@ -137,6 +148,16 @@ async fn clickhouse_reopened_store_skips_rows_stored_past_its_position() {
 }
 
 event_store_suite!(clickhouse, crate::clickhouse());
+event_store_suite!(sealed_clickhouse, crate::sealed::sealed(crate::clickhouse()));
+
+#[tokio::test]
+async fn clickhouse_identifiers_and_ips_are_sealed_at_rest_and_shredded_with_the_key() {
+    let (store, _database) = clickhouse().await;
+    sealed::identifiers_and_ips_are_sealed_at_rest_and_shredded_with_the_key(std::sync::Arc::from(
+        store,
+    ))
+    .await;
+}
 
 /// The ClickHouse schema is versioned: a new database records the current version; one
 /// written before versions were kept (no `schema_version`) is taken as version 1 and keeps

@@ -43,12 +43,19 @@ pub(crate) async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool)
 }
 
 /// Two nodes of one deployment: A on a fresh PostgreSQL database, B on the same database,
-/// both configured by `configure` (which should share Redis and the master key).
+/// both configured by `configure` (which should share Redis and the master key) and sharing
+/// one master key ring.
 pub(crate) async fn two_nodes(configure: impl Fn(&mut Config)) -> (TestApp, TestApp) {
-    let a = TestApp::spawn_with(TestBackend::Postgres, &configure).await;
+    let ring = unmogrowp_storage::vault::MasterKeys::new_entry(1);
+    let a = TestApp::spawn_with(TestBackend::Postgres, |config| {
+        configure(config);
+        config.encryption.master_keys = Some(SecretString::from(ring.clone()));
+    })
+    .await;
     let database_url = a.database.as_ref().unwrap().url.clone();
     let b = TestApp::spawn_with(TestBackend::Sqlite, |config| {
         configure(config);
+        config.encryption.master_keys = Some(SecretString::from(ring.clone()));
         config.database_url = Some(SecretString::from(database_url));
     })
     .await;

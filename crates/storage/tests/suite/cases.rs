@@ -4,6 +4,8 @@ use unmogrowp_domain::{OrgId, Role, UserId};
 use unmogrowp_storage::tenant::AsOwner;
 use unmogrowp_storage::{StorageError, Store, migrations_for};
 
+pub use crate::sealing::*;
+
 pub async fn registering_creates_user_organization_and_owner_membership(harness: &Harness) {
     let store = &harness.store;
     let (user, organization, membership) = store
@@ -89,7 +91,7 @@ pub async fn migrations_are_idempotent(harness: &Harness) {
     assert_eq!(report.current_version, latest);
 }
 
-fn app_record(token: &str) -> unmogrowp_storage::NewApp {
+pub(crate) fn app_record(token: &str) -> unmogrowp_storage::NewApp {
     unmogrowp_storage::NewApp {
         name: "Game".to_owned(),
         platform: unmogrowp_domain::app::Platform::Android,

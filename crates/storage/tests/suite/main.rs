@@ -32,6 +32,59 @@ impl Harness {
         Self { store, options, _data_dir: data_dir, database: Some(database) }
     }
 
+    /// The first text column of every row `sql` returns, read straight from the database
+    /// (past the store and its sealing; on PostgreSQL with row-level security lifted).
+    pub async fn raw_texts(&self, sql: &str) -> Vec<Option<String>> {
+        use sqlx::Connection;
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match &self.database {
+            Some(database) => {
+                let mut connection = sqlx::PgConnection::connect(&database.url).await.unwrap();
+                sqlx::query("SELECT set_config('unmogrowp.system', 'on', false)")
+                    .execute(&mut connection)
+                    .await
+                    .unwrap();
+                let rows: Vec<(Option<String>,)> =
+                    sqlx::query_as(sql).fetch_all(&mut connection).await.unwrap();
+                connection.close().await.unwrap();
+                rows.into_iter().map(|(text,)| text).collect()
+            }
+            None => {
+                let path = self.options.data_dir.join("unmogrowp.db");
+                let url = format!("sqlite://{}", path.display());
+                let mut connection = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                let rows: Vec<(Option<String>,)> =
+                    sqlx::query_as(sql).fetch_all(&mut connection).await.unwrap();
+                connection.close().await.unwrap();
+                rows.into_iter().map(|(text,)| text).collect()
+            }
+        }
+    }
+
+    /// Runs a statement straight on the database (as [`Harness::raw_texts`]).
+    pub async fn raw_execute(&self, sql: &str) {
+        use sqlx::Connection;
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match &self.database {
+            Some(database) => {
+                let mut connection = sqlx::PgConnection::connect(&database.url).await.unwrap();
+                sqlx::query("SELECT set_config('unmogrowp.system', 'on', false)")
+                    .execute(&mut connection)
+                    .await
+                    .unwrap();
+                sqlx::query(sql).execute(&mut connection).await.unwrap();
+                connection.close().await.unwrap();
+            }
+            None => {
+                let path = self.options.data_dir.join("unmogrowp.db");
+                let url = format!("sqlite://{}", path.display());
+                let mut connection = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                sqlx::query(sql).execute(&mut connection).await.unwrap();
+                connection.close().await.unwrap();
+            }
+        }
+    }
+
     pub async fn finish(self) {
         self.store.close().await;
         if let Some(database) = self.database {
@@ -74,6 +127,7 @@ macro_rules! suite {
 }
 
 mod cases;
+mod sealing;
 
 suite!(
     registering_creates_user_organization_and_owner_membership,
@@ -88,6 +142,10 @@ suite!(
     the_last_owner_stays,
     apps_and_keys_belong_to_their_organization,
     the_audit_log_is_per_organization_newest_first,
+    personal_columns_are_sealed_at_rest_and_read_back_plain,
+    deleting_an_organization_destroys_its_data_key,
+    rotation_rewraps_data_keys_under_the_new_master_version,
+    rows_written_before_encryption_are_sealed_on_open,
 );
 
 mod postgres_only;
