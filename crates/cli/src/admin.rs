@@ -43,7 +43,7 @@ pub(crate) struct RotateKeysArgs {
 pub(crate) struct DeleteOrgArgs {
     #[command(flatten)]
     target: Target,
-    /// The organization's id (`org_…`).
+    /// The organization's id (a UUID, as `GET /api/v1/me` shows it).
     #[arg(long, value_name = "ORG_ID")]
     org: String,
     /// Confirm: the organization's data cannot be recovered.

@@ -31,7 +31,8 @@ pub struct DataKey {
     scope: String,
     material: [u8; 32],
     cipher: LessSafeKey,
-    siv: [u8; 32],
+    /// Keyed once (ring precomputes the inner and outer hash states).
+    siv: ring::hmac::Key,
 }
 
 impl std::fmt::Debug for DataKey {
@@ -61,7 +62,10 @@ impl DataKey {
     /// The key for `scope` from its 32 bytes (as unwrapped from the store).
     pub fn from_material(scope: &str, material: [u8; 32]) -> Self {
         let cipher_key = hmac(&material, &[b"unmogrowp/field/aes-256-gcm/v1"]);
-        let siv = hmac(&material, &[b"unmogrowp/field/synthetic-iv/v1"]);
+        let siv = ring::hmac::Key::new(
+            ring::hmac::HMAC_SHA256,
+            &hmac(&material, &[b"unmogrowp/field/synthetic-iv/v1"]),
+        );
         let unbound = UnboundKey::new(&AES_256_GCM, &cipher_key)
             .unwrap_or_else(|_| unreachable!("an AES-256 key is 32 bytes"));
         Self { scope: scope.to_owned(), material, cipher: LessSafeKey::new(unbound), siv }
@@ -119,9 +123,14 @@ impl DataKey {
     }
 
     fn lookup_nonce(&self, field: &str, plaintext: &[u8]) -> [u8; NONCE_LEN] {
-        let digest = hmac(&self.siv, &[self.scope.as_bytes(), field.as_bytes(), plaintext]);
+        let mut context = ring::hmac::Context::with_key(&self.siv);
+        for part in [self.scope.as_bytes(), field.as_bytes(), plaintext] {
+            context.update(&(part.len() as u64).to_be_bytes());
+            context.update(part);
+        }
+        let digest = context.sign();
         let mut nonce = [0u8; NONCE_LEN];
-        nonce.copy_from_slice(&digest[..NONCE_LEN]);
+        nonce.copy_from_slice(&digest.as_ref()[..NONCE_LEN]);
         nonce
     }
 
