@@ -116,7 +116,14 @@ pub(crate) trait TenantBackend: Send + Sync {
         invitation: NewInvitation,
     ) -> Result<Invitation>;
     async fn invitations(&self, org_id: &OrgId) -> Result<Vec<Invitation>>;
-    async fn audit_log(&self, org_id: &OrgId, filter: &AuditFilter) -> Result<Vec<AuditEntry>>;
+    /// `sealed_actor` is `filter.actor` as the `actor` column holds it (sealed); `filter.actor`
+    /// itself is compared with `actor_id`.
+    async fn audit_log(
+        &self,
+        org_id: &OrgId,
+        filter: &AuditFilter,
+        sealed_actor: Option<&str>,
+    ) -> Result<Vec<AuditEntry>>;
 }
 
 /// One organization's apps and their keys.

@@ -107,3 +107,54 @@ pub(crate) async fn scrub_deliveries(
     }
     Ok(scrubbed)
 }
+
+fn seal_option(
+    key: &DataKey,
+    column: crate::queries::keys::SealedColumn,
+    value: &mut Option<String>,
+) {
+    if let Some(text) = value {
+        *text = seal(key, column, text);
+    }
+}
+
+fn open_option(
+    key: &DataKey,
+    column: crate::queries::keys::SealedColumn,
+    value: &mut Option<String>,
+) -> Result<()> {
+    if let Some(text) = value {
+        *text = open(key, column, text)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn seal_audit(key: &DataKey, mut entry: NewAuditEntry) -> NewAuditEntry {
+    seal_option(key, vault::AUDIT_ACTOR, &mut entry.actor);
+    seal_option(key, vault::AUDIT_TARGET, &mut entry.target);
+    seal_option(key, vault::AUDIT_IP, &mut entry.ip);
+    seal_option(key, vault::AUDIT_USER_AGENT, &mut entry.user_agent);
+    seal_option(key, vault::AUDIT_DETAILS, &mut entry.details);
+    entry
+}
+
+pub(crate) fn open_audit(key: &DataKey, mut entry: AuditEntry) -> Result<AuditEntry> {
+    open_option(key, vault::AUDIT_ACTOR, &mut entry.actor)?;
+    open_option(key, vault::AUDIT_TARGET, &mut entry.target)?;
+    open_option(key, vault::AUDIT_IP, &mut entry.ip)?;
+    open_option(key, vault::AUDIT_USER_AGENT, &mut entry.user_agent)?;
+    open_option(key, vault::AUDIT_DETAILS, &mut entry.details)?;
+    Ok(entry)
+}
+
+pub(crate) fn seal_session(key: &DataKey, mut session: NewSession) -> NewSession {
+    session.ip = seal(key, vault::SESSION_IP, &session.ip);
+    session.user_agent = seal(key, vault::SESSION_USER_AGENT, &session.user_agent);
+    session
+}
+
+pub(crate) fn open_session(key: &DataKey, mut session: Session) -> Result<Session> {
+    session.ip = open(key, vault::SESSION_IP, &session.ip)?;
+    session.user_agent = open(key, vault::SESSION_USER_AGENT, &session.user_agent)?;
+    Ok(session)
+}

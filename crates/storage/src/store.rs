@@ -314,13 +314,18 @@ impl Accounts<'_> {
 
     /// Starts a session with a fresh id and `created_at` set to now, and returns it.
     pub async fn create_session(&self, session: NewSession) -> Result<Session> {
-        self.backend.create_session(session).await
+        let key = self.vault.platform_key().await?;
+        let created =
+            self.backend.create_session(crate::sealing::seal_session(&key, session)).await?;
+        crate::sealing::open_session(&key, created)
     }
 
     /// The session with this id, whether active or not (see [`Session::is_active`]); `None` when
     /// there is none.
     pub async fn session(&self, session_id: &SessionId) -> Result<Option<Session>> {
-        self.backend.session(session_id).await
+        let key = self.vault.platform_key().await?;
+        let session = self.backend.session(session_id).await?;
+        session.map(|session| crate::sealing::open_session(&key, session)).transpose()
     }
 
     /// Revokes the session now, recording `reason` (e.g. `logout`). Does nothing when it is already
@@ -438,7 +443,11 @@ impl Accounts<'_> {
     /// Records a security event tied to no organization (or to one, by id, for events that
     /// happen before anyone has a membership: a failed login of a known user).
     pub async fn audit(&self, org_id: Option<&OrgId>, entry: NewAuditEntry) -> Result<()> {
-        self.backend.audit(org_id, entry).await
+        let key = match org_id {
+            Some(org_id) => self.vault.org_key_required(org_id).await?,
+            None => self.vault.platform_key().await?,
+        };
+        self.backend.audit(org_id, crate::sealing::seal_audit(&key, entry)).await
     }
 }
 

@@ -182,7 +182,8 @@ impl<'a, L: Level> Tenant<'a, L> {
     /// Records an audit entry in this organization (every handle: the record of what was
     /// done is not a permission).
     pub async fn audit(&self, entry: NewAuditEntry) -> Result<()> {
-        self.backend.audit(Some(self.org()), entry).await
+        let key = self.key().await?;
+        self.backend.audit(Some(self.org()), crate::sealing::seal_audit(&key, entry)).await
     }
 
     /// The organization's apps, oldest first.
@@ -331,7 +332,13 @@ impl<L: ReadsAuditLog> Tenant<'_, L> {
     /// The organization's audit entries that match `filter`, newest first, at most `filter.limit`
     /// of them.
     pub async fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
-        self.backend.audit_log(self.org(), filter).await
+        let key = self.key().await?;
+        let actor = filter
+            .actor
+            .as_deref()
+            .map(|actor| crate::vault::seal(&key, crate::vault::AUDIT_ACTOR, actor));
+        let entries = self.backend.audit_log(self.org(), filter, actor.as_deref()).await?;
+        entries.into_iter().map(|entry| crate::sealing::open_audit(&key, entry)).collect()
     }
 }
 

@@ -1,10 +1,11 @@
 //! Envelope encryption in the OLTP store: the data keys (wrapped in `data_keys`), cached,
 //! and the sealing of personal columns by the handles (see `unmogrowp_vault` for the scheme).
 //!
-//! Sealed columns: `users.email` (for lookup) and `users.name` under the platform's key (an
-//! account is not one organization's); `invitations.email` (for lookup),
-//! `postbacks.url_template`, `postback_deliveries.url` and `app_keys.nonce` under the
-//! organization's key.
+//! Sealed columns: `users.email` (for lookup), `users.name`, `sessions.ip` and
+//! `sessions.user_agent` under the platform's key (an account is not one organization's);
+//! `invitations.email` (for lookup), `postbacks.url_template`, `postback_deliveries.url`,
+//! `app_keys.nonce` and the audit log's `actor` (for lookup), `target`, `ip`, `user_agent` and
+//! `details` under the organization's key (the platform's for entries of no organization).
 
 use crate::backend::StoreBackend;
 use crate::queries::keys::SealedColumn;
@@ -28,11 +29,32 @@ pub(crate) const INVITATION_EMAIL: SealedColumn = ("invitations", "email", Some(
 pub(crate) const POSTBACK_URL: SealedColumn = ("postbacks", "url_template", Some("org_id"));
 pub(crate) const DELIVERY_URL: SealedColumn = ("postback_deliveries", "url", Some("org_id"));
 pub(crate) const KEY_NONCE: SealedColumn = ("app_keys", "nonce", Some("org_id"));
+pub(crate) const SESSION_IP: SealedColumn = ("sessions", "ip", None);
+pub(crate) const SESSION_USER_AGENT: SealedColumn = ("sessions", "user_agent", None);
+// Audit entries of no organization (`org_id` NULL) are sealed under the platform's key.
+pub(crate) const AUDIT_ACTOR: SealedColumn = ("audit_log", "actor", Some("org_id"));
+pub(crate) const AUDIT_TARGET: SealedColumn = ("audit_log", "target", Some("org_id"));
+pub(crate) const AUDIT_IP: SealedColumn = ("audit_log", "ip", Some("org_id"));
+pub(crate) const AUDIT_USER_AGENT: SealedColumn = ("audit_log", "user_agent", Some("org_id"));
+pub(crate) const AUDIT_DETAILS: SealedColumn = ("audit_log", "details", Some("org_id"));
 
 /// Columns sealed for equality lookups (the rest with random nonces).
-const LOOKUP_COLUMNS: [SealedColumn; 2] = [USER_EMAIL, INVITATION_EMAIL];
-const ALL_COLUMNS: [SealedColumn; 6] =
-    [USER_EMAIL, USER_NAME, INVITATION_EMAIL, POSTBACK_URL, DELIVERY_URL, KEY_NONCE];
+const LOOKUP_COLUMNS: [SealedColumn; 3] = [USER_EMAIL, INVITATION_EMAIL, AUDIT_ACTOR];
+const ALL_COLUMNS: [SealedColumn; 13] = [
+    USER_EMAIL,
+    USER_NAME,
+    INVITATION_EMAIL,
+    POSTBACK_URL,
+    DELIVERY_URL,
+    KEY_NONCE,
+    SESSION_IP,
+    SESSION_USER_AGENT,
+    AUDIT_ACTOR,
+    AUDIT_TARGET,
+    AUDIT_IP,
+    AUDIT_USER_AGENT,
+    AUDIT_DETAILS,
+];
 
 /// The associated-data name of a sealed column: `table.column`.
 pub(crate) fn field(column: SealedColumn) -> String {

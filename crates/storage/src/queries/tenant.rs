@@ -177,6 +177,7 @@ macro_rules! implement_tenant {
                 &self,
                 org_id: &unmogrowp_domain::OrgId,
                 filter: &$crate::model::AuditFilter,
+                sealed_actor: Option<&str>,
             ) -> $crate::Result<Vec<$crate::model::AuditEntry>> {
                 use $crate::backend::{Mode, Scope};
                 let mut tx = self.begin(Scope::Tenant(org_id), Mode::Read).await?;
@@ -186,7 +187,7 @@ macro_rules! implement_tenant {
                      WHERE org_id = $1
                        AND ($2 IS NULL OR id < $2)
                        AND ($3 IS NULL OR action = $3)
-                       AND ($4 IS NULL OR actor = $4 OR actor_id = $4)
+                       AND ($4 IS NULL OR actor = $9 OR actor_id = $4)
                        AND ($5 IS NULL OR outcome = $5)
                        AND ($6 IS NULL OR at >= $6)
                        AND ($7 IS NULL OR at < $7)
@@ -201,6 +202,7 @@ macro_rules! implement_tenant {
                 .bind(filter.from)
                 .bind(filter.to)
                 .bind(i64::from(filter.limit))
+                .bind(sealed_actor)
                 .fetch_all(&mut *tx)
                 .await?;
                 tx.commit().await?;

@@ -27,6 +27,13 @@ async fn all_personal_values(harness: &Harness) -> Vec<String> {
         "SELECT url_template FROM postbacks",
         "SELECT url FROM postback_deliveries",
         "SELECT nonce FROM app_keys",
+        "SELECT ip FROM sessions",
+        "SELECT user_agent FROM sessions",
+        "SELECT actor FROM audit_log",
+        "SELECT target FROM audit_log",
+        "SELECT ip FROM audit_log",
+        "SELECT user_agent FROM audit_log",
+        "SELECT details FROM audit_log",
     ] {
         values.extend(harness.raw_texts(sql).await.into_iter().flatten());
     }
@@ -77,9 +84,61 @@ pub async fn personal_columns_are_sealed_at_rest_and_read_back_plain(harness: &H
         .await
         .unwrap();
 
+    let session = store
+        .accounts()
+        .create_session(unmogrowp_storage::NewSession {
+            user_id: owner.id.clone(),
+            expires_at: unmogrowp_domain::time::now_millis() + 60_000,
+            remember_me: false,
+            ip: "198.51.100.23".into(),
+            user_agent: "SealBrowser/1.0".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (session.ip.as_str(), session.user_agent.as_str()),
+        ("198.51.100.23", "SealBrowser/1.0")
+    );
+    let read = store.accounts().session(&session.id).await.unwrap().unwrap();
+    assert_eq!((read.ip.as_str(), read.user_agent.as_str()), ("198.51.100.23", "SealBrowser/1.0"));
+    tenant
+        .audit(unmogrowp_storage::NewAuditEntry {
+            actor_id: Some(owner.id.clone()),
+            actor: Some("ada@seal.example".into()),
+            action: "member.invited".into(),
+            target: Some("bob@seal.example".into()),
+            ip: Some("198.51.100.23".into()),
+            user_agent: Some("SealBrowser/1.0".into()),
+            outcome: None,
+            details: Some(r#"{"email":"bob@seal.example"}"#.into()),
+        })
+        .await
+        .unwrap();
+    let by_email = unmogrowp_storage::AuditFilter {
+        actor: Some("ada@seal.example".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    let entries = tenant.audit_log(&by_email).await.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].target.as_deref(), Some("bob@seal.example"));
+    assert_eq!(entries[0].ip.as_deref(), Some("198.51.100.23"));
+    let by_id = unmogrowp_storage::AuditFilter {
+        actor: Some(owner.id.as_str().to_owned()),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(tenant.audit_log(&by_id).await.unwrap().len(), 1);
+    let nobody = unmogrowp_storage::AuditFilter {
+        actor: Some("eve@seal.example".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    assert!(tenant.audit_log(&nobody).await.unwrap().is_empty());
+
     // At rest: every value sealed, none of the plain text anywhere.
     let stored = all_personal_values(harness).await;
-    assert_eq!(stored.len(), 6, "{stored:?}");
+    assert_eq!(stored.len(), 13, "{stored:?}");
     for value in &stored {
         assert!(value.starts_with("ev1."), "not sealed: {value}");
         for secret in SECRETS {
