@@ -41,6 +41,39 @@ impl std::fmt::Debug for DataKey {
     }
 }
 
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends lower-case hex of `bytes` (the `hex` crate's encoder collects chars one by one,
+/// which showed in profiles of the event store's write path).
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    out.reserve(bytes.len() * 2);
+    for byte in bytes {
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+}
+
+fn hex_digit(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        b'A'..=b'F' => Some(digit - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn parse_hex(text: &str) -> Option<Vec<u8>> {
+    let digits = text.as_bytes();
+    if digits.len() % 2 != 0 {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(digits.len() / 2);
+    for pair in digits.chunks_exact(2) {
+        bytes.push(hex_digit(pair[0])? << 4 | hex_digit(pair[1])?);
+    }
+    Some(bytes)
+}
+
 fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     let mut mac = HmacSha256::new_from_slice(key)
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
@@ -81,12 +114,23 @@ impl DataKey {
         &self.material
     }
 
-    fn aad(&self, field: &str) -> Vec<u8> {
-        let mut aad = Vec::with_capacity(self.scope.len() + field.len() + 1);
-        aad.extend_from_slice(self.scope.as_bytes());
-        aad.push(b'|');
-        aad.extend_from_slice(field.as_bytes());
-        aad
+    /// `scope|field`, on the stack when it fits (it always does for the built-in fields).
+    fn with_aad<T>(&self, field: &str, use_aad: impl FnOnce(&[u8]) -> T) -> T {
+        let (scope, field) = (self.scope.as_bytes(), field.as_bytes());
+        let length = scope.len() + 1 + field.len();
+        let mut buffer = [0u8; 160];
+        if length <= buffer.len() {
+            buffer[..scope.len()].copy_from_slice(scope);
+            buffer[scope.len()] = b'|';
+            buffer[scope.len() + 1..length].copy_from_slice(field);
+            use_aad(&buffer[..length])
+        } else {
+            let mut aad = Vec::with_capacity(length);
+            aad.extend_from_slice(scope);
+            aad.push(b'|');
+            aad.extend_from_slice(field);
+            use_aad(&aad)
+        }
     }
 
     fn encrypt(&self, nonce: [u8; NONCE_LEN], field: &str, plaintext: &[u8]) -> Vec<u8> {
@@ -94,32 +138,46 @@ impl DataKey {
         out.extend_from_slice(&nonce);
         out.extend_from_slice(plaintext);
         let tag = self
-            .cipher
-            .seal_in_place_separate_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(self.aad(field)),
-                &mut out[NONCE_LEN..],
-            )
+            .with_aad(field, |aad| {
+                self.cipher.seal_in_place_separate_tag(
+                    Nonce::assume_unique_for_key(nonce),
+                    Aad::from(aad),
+                    &mut out[NONCE_LEN..],
+                )
+            })
             .unwrap_or_else(|_| unreachable!("a field is far below GCM's length limit"));
         out.extend_from_slice(tag.as_ref());
         out
     }
 
+    /// Opens `nonce ‖ ciphertext ‖ tag` in place and returns the text without copying it.
     fn decrypt(&self, field: &str, mut sealed: Vec<u8>) -> Result<String, VaultError> {
         let corrupt = || VaultError::Corrupt(field.to_owned());
         if sealed.len() < NONCE_LEN + TAG_LEN {
             return Err(corrupt());
         }
         let nonce: [u8; NONCE_LEN] = sealed[..NONCE_LEN].try_into().map_err(|_| corrupt())?;
-        let plain = self
-            .cipher
-            .open_in_place(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(self.aad(field)),
-                &mut sealed[NONCE_LEN..],
-            )
+        let length = self
+            .with_aad(field, |aad| {
+                self.cipher
+                    .open_in_place(
+                        Nonce::assume_unique_for_key(nonce),
+                        Aad::from(aad),
+                        &mut sealed[NONCE_LEN..],
+                    )
+                    .map(|plain| plain.len())
+            })
             .map_err(|_| corrupt())?;
-        String::from_utf8(plain.to_vec()).map_err(|_| corrupt())
+        sealed.truncate(NONCE_LEN + length);
+        sealed.drain(..NONCE_LEN);
+        String::from_utf8(sealed).map_err(|_| corrupt())
+    }
+
+    fn field_text(sealed: &[u8]) -> String {
+        let mut out = String::with_capacity(FIELD_PREFIX.len() + sealed.len().div_ceil(3) * 4);
+        out.push_str(FIELD_PREFIX);
+        URL_SAFE_NO_PAD.encode_string(sealed, &mut out);
+        out
     }
 
     fn lookup_nonce(&self, field: &str, plaintext: &[u8]) -> [u8; NONCE_LEN] {
@@ -138,16 +196,14 @@ impl DataKey {
     pub fn seal(&self, field: &str, plaintext: &str) -> String {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
-        let sealed = self.encrypt(nonce, field, plaintext.as_bytes());
-        format!("{FIELD_PREFIX}{}", URL_SAFE_NO_PAD.encode(sealed))
+        Self::field_text(&self.encrypt(nonce, field, plaintext.as_bytes()))
     }
 
     /// Seals `plaintext` for the column `field` so that the same text always gives the same
     /// result under this key (for columns that are looked up or unique, such as emails).
     pub fn seal_lookup(&self, field: &str, plaintext: &str) -> String {
         let nonce = self.lookup_nonce(field, plaintext.as_bytes());
-        let sealed = self.encrypt(nonce, field, plaintext.as_bytes());
-        format!("{FIELD_PREFIX}{}", URL_SAFE_NO_PAD.encode(sealed))
+        Self::field_text(&self.encrypt(nonce, field, plaintext.as_bytes()))
     }
 
     /// Opens what [`DataKey::seal`] or [`DataKey::seal_lookup`] made for `field`. Text that is
@@ -168,17 +224,40 @@ impl DataKey {
     /// event store can compare, group and erase by it and a lower-casing comparison leaves it
     /// intact. The value is trimmed and lower-cased first, as identifiers are compared.
     pub fn seal_identifier_value(&self, value: &str) -> String {
-        let normal = value.trim().to_ascii_lowercase();
+        let mut out = String::new();
+        self.push_identifier_value(&mut out, value);
+        out
+    }
+
+    fn push_identifier_value(&self, out: &mut String, value: &str) {
+        let trimmed = value.trim();
+        let lowered;
+        let normal = if trimmed.bytes().any(|byte| byte.is_ascii_uppercase()) {
+            lowered = trimmed.to_ascii_lowercase();
+            lowered.as_str()
+        } else {
+            trimmed
+        };
         let nonce = self.lookup_nonce(ID_FIELD, normal.as_bytes());
         let sealed = self.encrypt(nonce, ID_FIELD, normal.as_bytes());
-        format!("{ID_PREFIX}{}", hex::encode(sealed))
+        out.reserve(ID_PREFIX.len() + sealed.len() * 2);
+        out.push_str(ID_PREFIX);
+        push_hex(out, &sealed);
     }
 
     /// Seals a device identifier `kind:value` as `kind:` + the sealed value; the kind stays
     /// readable (it is not personal, and erasures and reports match on it).
     pub fn seal_identifier(&self, identifier: &str) -> String {
         match identifier.split_once(':') {
-            Some((kind, value)) => format!("{kind}:{}", self.seal_identifier_value(value)),
+            Some((kind, value)) => {
+                let mut out = String::with_capacity(
+                    kind.len() + 1 + ID_PREFIX.len() + 2 * (NONCE_LEN + value.len() + TAG_LEN),
+                );
+                out.push_str(kind);
+                out.push(':');
+                self.push_identifier_value(&mut out, value);
+                out
+            }
             None => self.seal_identifier_value(identifier),
         }
     }
@@ -189,7 +268,7 @@ impl DataKey {
         let Some(body) = text.strip_prefix(ID_PREFIX) else {
             return Ok(text.to_owned());
         };
-        let Ok(sealed) = hex::decode(body) else {
+        let Some(sealed) = parse_hex(body) else {
             return Ok(text.to_owned());
         };
         self.decrypt(ID_FIELD, sealed)
@@ -198,7 +277,14 @@ impl DataKey {
     /// Opens what [`DataKey::seal_identifier`] made.
     pub fn open_identifier(&self, text: &str) -> Result<String, VaultError> {
         match text.split_once(':') {
-            Some((kind, value)) => Ok(format!("{kind}:{}", self.open_identifier_value(value)?)),
+            Some((kind, value)) => {
+                let value = self.open_identifier_value(value)?;
+                let mut out = String::with_capacity(kind.len() + 1 + value.len());
+                out.push_str(kind);
+                out.push(':');
+                out.push_str(&value);
+                Ok(out)
+            }
             None => self.open_identifier_value(text),
         }
     }
