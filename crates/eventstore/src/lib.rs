@@ -120,6 +120,21 @@ pub trait EventStore: Send + Sync {
     /// Shared, so a caller that retries after an error keeps the batch without copying it.
     async fn apply_shared(&self, batch: std::sync::Arc<Batch>) -> Result<ApplyOutcome>;
 
+    /// Does ahead of time, on the caller's task, the work that turns `batch` into what the
+    /// backend stores (a wrapper's: [`SealedEventStore`] seals it), so that a pipeline can
+    /// do it in a stage with time to spare. `None`: nothing to do, apply `batch` itself.
+    /// Pass a returned batch to [`EventStore::apply_prepared`], never to `apply_shared`.
+    async fn prepare(&self, batch: &Batch) -> Result<Option<Batch>> {
+        let _ = batch;
+        Ok(None)
+    }
+
+    /// Applies what [`EventStore::prepare`] returned, as [`EventStore::apply_shared`] applies
+    /// a batch.
+    async fn apply_prepared(&self, prepared: std::sync::Arc<Batch>) -> Result<ApplyOutcome> {
+        self.apply_shared(prepared).await
+    }
+
     /// [`EventStore::apply_shared`] for a batch the caller does not keep.
     async fn apply(&self, batch: Batch) -> Result<ApplyOutcome> {
         self.apply_shared(std::sync::Arc::new(batch)).await

@@ -259,6 +259,14 @@ impl EventStore for SealedEventStore {
         Ok(outcome)
     }
 
+    async fn prepare(&self, batch: &Batch) -> Result<Option<Batch>> {
+        Ok(Some(self.seal_batch(batch).await?))
+    }
+
+    async fn apply_prepared(&self, prepared: Arc<Batch>) -> Result<ApplyOutcome> {
+        self.inner.apply_shared(prepared).await
+    }
+
     async fn summary(&self, query: &SummaryQuery) -> Result<Vec<SummaryRow>> {
         self.inner.summary(query).await
     }
@@ -293,7 +301,9 @@ impl EventStore for SealedEventStore {
         let Some(key) = Keys::new(self.keys.as_ref()).app(app_id).await? else {
             return Ok(None);
         };
-        let sealed: Vec<String> = device_ids.iter().map(|id| key.seal_identifier(id)).collect();
+        // Sealed, and as given: installs stored before encryption was turned on are plain.
+        let mut sealed: Vec<String> = device_ids.iter().map(|id| key.seal_identifier(id)).collect();
+        sealed.extend(device_ids.iter().cloned());
         let Some(mut row) = self.inner.device_attribution(app_id, &sealed).await? else {
             return Ok(None);
         };

@@ -119,6 +119,9 @@ pub struct Pipeline {
 /// A batch decided by the first stage, on its way to the store.
 pub(crate) struct Prepared {
     batch: Arc<Batch>,
+    /// The batch as the event store stores it, made by [`EventStore::prepare`] in the
+    /// deciding stage (sealed personal fields); `None`: store `batch` itself.
+    stored: Option<Arc<Batch>>,
     live: Vec<LiveMessage>,
     triggers: Vec<attribute::Trigger>,
     /// The batch's number in this run (1 for the first), so each stage knows what the other
@@ -318,8 +321,24 @@ impl Pipeline {
                 *position = read_to;
             }
             sequence += 1;
-            let prepared =
-                Prepared { batch: Arc::new(batch), live, triggers, sequence, read_to, span };
+            // The store's own preparation (sealing) here, where there is time to spare; if
+            // it fails, the store stage does it with its retries.
+            let stored_form = match self.events.prepare(&batch).await {
+                Ok(stored_form) => stored_form.map(Arc::new),
+                Err(error) => {
+                    tracing::warn!(%error, "preparing a batch for the event store failed; the store stage will");
+                    None
+                }
+            };
+            let prepared = Prepared {
+                batch: Arc::new(batch),
+                stored: stored_form,
+                live,
+                triggers,
+                sequence,
+                read_to,
+                span,
+            };
             let handing = std::time::Instant::now();
             stage_time("decide", deciding, handing);
             let sent = sender.send(prepared).await;

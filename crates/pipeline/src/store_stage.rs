@@ -116,7 +116,11 @@ impl StoreStage {
             }
         }
         loop {
-            match self.events.apply_shared(prepared.batch.clone()).await {
+            let applied = match &prepared.stored {
+                Some(stored) => self.events.apply_prepared(stored.clone()).await,
+                None => self.events.apply_shared(prepared.batch.clone()).await,
+            };
+            match applied {
                 Ok(outcome) => {
                     metrics::counter!(crate::metric_names::PIPELINE_RECORDS_STORED_TOTAL)
                         .increment(outcome.stored);

@@ -64,7 +64,7 @@ fn hex_digit(digit: u8) -> Option<u8> {
 
 fn parse_hex(text: &str) -> Option<Vec<u8>> {
     let digits = text.as_bytes();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return None;
     }
     let mut bytes = Vec::with_capacity(digits.len() / 2);
