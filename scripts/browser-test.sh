@@ -2,9 +2,10 @@
 # Browser tests of the web dashboard against a real server seeded with demo data.
 #
 #   scripts/browser-test.sh build           npm ci in web/ (when node_modules is missing or older
-#                                           than package-lock.json), then npm run build — skipped
-#                                           when the dashboard's sources are unchanged since the
-#                                           last build (FORCE_WEB_BUILD=1 builds anyway)
+#                                           than package-lock.json), builds the TypeScript client
+#                                           package (clients/typescript), then npm run build —
+#                                           skipped when the dashboard's sources are unchanged
+#                                           since the last build (FORCE_WEB_BUILD=1 builds anyway)
 #   scripts/browser-test.sh run [BINARY]    start `BINARY demo` on a free loopback port with a
 #                                           temporary data dir, wait for /readyz, run
 #                                           `npm run test:e2e`, stop the server, remove the dir
@@ -70,6 +71,7 @@ build_digest() {
 build() {
 	local stamp="$WEB/.build-stamp" digest
 	digest="$(source_digest)"
+	build_client
 	if [[ -z "${FORCE_WEB_BUILD:-}" && -f "$stamp" && "$(cat "$stamp")" == "$digest $(build_digest)" ]]; then
 		say "the dashboard is up to date (web/build matches its sources; FORCE_WEB_BUILD=1 rebuilds)"
 		return 0
@@ -80,6 +82,19 @@ build() {
 	(cd "$WEB" && npm run build)
 	[[ -f "$WEB/build/index.html" ]] || die "npm run build left no web/build/index.html"
 	printf '%s %s\n' "$digest" "$(build_digest)" >"$stamp"
+}
+
+# Builds the TypeScript client package (clients/typescript) with the dashboard's packages
+# (the same pinned openapi-fetch, openapi-typescript and typescript): its types are generated
+# from web/openapi.json, then compiled to dist/, which the client test imports.
+build_client() {
+	local client="$ROOT/clients/typescript"
+	install_deps
+	if [[ ! -e "$client/node_modules" ]]; then
+		ln -s ../../web/node_modules "$client/node_modules"
+	fi
+	say "building the TypeScript client (clients/typescript)"
+	(cd "$client" && node scripts/generate.mjs && node node_modules/typescript/bin/tsc -p tsconfig.json)
 }
 
 free_port() {
@@ -148,6 +163,7 @@ run() {
 	[[ -x "$CHROMIUM_PATH" ]] || die "no Chromium at $CHROMIUM_PATH: install Debian's (apt-get install chromium) or set CHROMIUM_PATH"
 	[[ -x "$BIN" ]] || die "no server binary at $BIN: build it (cargo build) or pass its path: scripts/browser-test.sh run PATH"
 	[[ -f "$WEB/build/index.html" ]] || die "the dashboard is not built: scripts/browser-test.sh build"
+	[[ -f "$ROOT/clients/typescript/dist/index.js" ]] || die "the TypeScript client is not built: scripts/browser-test.sh build"
 	install_deps
 
 	WORK_DIR="$(mktemp -d "${TMPDIR:-/tmp}/unmogrowp-browser-test.XXXXXX")"
