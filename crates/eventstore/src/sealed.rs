@@ -190,6 +190,30 @@ impl FirstError {
     }
 }
 
+/// Wraps a reader's sink so that each row is opened (with its app's key) before `sink` sees
+/// it. Rows of apps without a key (their organization is gone) are skipped; a row that does
+/// not open stops the read, and the returned [`FirstError`] holds why.
+fn opening<R: 'static>(
+    keys: HashMap<AppId, Arc<DataKey>>,
+    app_of: fn(&R) -> &AppId,
+    open: fn(&DataKey, &mut R) -> Result<(), VaultError>,
+    mut sink: Box<dyn FnMut(R) -> bool + Send>,
+) -> (Box<dyn FnMut(R) -> bool + Send>, FirstError) {
+    let failure = FirstError::default();
+    let seen = failure.clone();
+    let wrapped = Box::new(move |mut row: R| {
+        let Some(key) = keys.get(app_of(&row)) else { return true };
+        match open(key, &mut row) {
+            Ok(()) => sink(row),
+            Err(error) => {
+                seen.set(error);
+                false
+            }
+        }
+    });
+    (wrapped, failure)
+}
+
 impl SealedEventStore {
     async fn seal_batch(&self, batch: &Batch) -> Result<Batch> {
         let mut keys = Keys::new(self.keys.as_ref());
@@ -340,52 +364,24 @@ impl EventStore for SealedEventStore {
     async fn export(
         &self,
         query: ExportQuery,
-        mut sink: Box<dyn FnMut(EventRow) -> bool + Send>,
+        sink: Box<dyn FnMut(EventRow) -> bool + Send>,
     ) -> Result<u64> {
         let Some(key) = Keys::new(self.keys.as_ref()).app(&query.app_id).await? else {
             // The organization is gone, and with it the key: nothing can be opened.
             return Ok(0);
         };
-        let failure = FirstError::default();
-        let seen = failure.clone();
-        let sent = self
-            .inner
-            .export(
-                query,
-                Box::new(move |mut row| match open_row(&key, &mut row) {
-                    Ok(()) => sink(row),
-                    Err(error) => {
-                        seen.set(error);
-                        false
-                    }
-                }),
-            )
-            .await?;
+        let keys = HashMap::from([(query.app_id.clone(), key)]);
+        let (sink, failure) = opening(keys, |row: &EventRow| &row.app_id, open_row, sink);
+        let sent = self.inner.export(query, sink).await?;
         failure.check()?;
         Ok(sent)
     }
 
-    async fn decisions(
-        &self,
-        mut sink: Box<dyn FnMut(AttributionRow) -> bool + Send>,
-    ) -> Result<u64> {
+    async fn decisions(&self, sink: Box<dyn FnMut(AttributionRow) -> bool + Send>) -> Result<u64> {
         let keys = self.keys.app_keys().await.map_err(key_error)?;
-        let failure = FirstError::default();
-        let seen = failure.clone();
-        let sent = self
-            .inner
-            .decisions(Box::new(move |mut row| {
-                // An app whose organization is gone: its decisions cannot be opened.
-                let Some(key) = keys.get(&row.app_id) else { return true };
-                match open_decision(key, &mut row) {
-                    Ok(()) => sink(row),
-                    Err(error) => {
-                        seen.set(error);
-                        false
-                    }
-                }
-            }))
-            .await?;
+        let (sink, failure) =
+            opening(keys, |row: &AttributionRow| &row.app_id, open_decision, sink);
+        let sent = self.inner.decisions(sink).await?;
         failure.check()?;
         Ok(sent)
     }
@@ -397,27 +393,11 @@ impl EventStore for SealedEventStore {
     async fn touches(
         &self,
         since_ms: i64,
-        mut sink: Box<dyn FnMut(EventRow) -> bool + Send>,
+        sink: Box<dyn FnMut(EventRow) -> bool + Send>,
     ) -> Result<u64> {
         let keys = self.keys.app_keys().await.map_err(key_error)?;
-        let failure = FirstError::default();
-        let seen = failure.clone();
-        let sent = self
-            .inner
-            .touches(
-                since_ms,
-                Box::new(move |mut row| {
-                    let Some(key) = keys.get(&row.app_id) else { return true };
-                    match open_row(key, &mut row) {
-                        Ok(()) => sink(row),
-                        Err(error) => {
-                            seen.set(error);
-                            false
-                        }
-                    }
-                }),
-            )
-            .await?;
+        let (sink, failure) = opening(keys, |row: &EventRow| &row.app_id, open_row, sink);
+        let sent = self.inner.touches(since_ms, sink).await?;
         failure.check()?;
         Ok(sent)
     }

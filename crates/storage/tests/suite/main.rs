@@ -32,11 +32,10 @@ impl Harness {
         Self { store, options, _data_dir: data_dir, database: Some(database) }
     }
 
-    /// The first text column of every row `sql` returns, read straight from the database
-    /// (past the store and its sealing; on PostgreSQL with row-level security lifted).
-    pub async fn raw_texts(&self, sql: &str) -> Vec<Option<String>> {
+    /// A connection straight to the database, past the store and its sealing (on PostgreSQL
+    /// with row-level security lifted).
+    async fn raw_connection(&self) -> RawConnection {
         use sqlx::Connection;
-        let sql = sqlx::AssertSqlSafe(sql.to_owned());
         match &self.database {
             Some(database) => {
                 let mut connection = sqlx::PgConnection::connect(&database.url).await.unwrap();
@@ -44,41 +43,45 @@ impl Harness {
                     .execute(&mut connection)
                     .await
                     .unwrap();
-                let rows: Vec<(Option<String>,)> =
-                    sqlx::query_as(sql).fetch_all(&mut connection).await.unwrap();
-                connection.close().await.unwrap();
-                rows.into_iter().map(|(text,)| text).collect()
+                RawConnection::Postgres(connection)
             }
             None => {
                 let path = self.options.data_dir.join("unmogrowp.db");
                 let url = format!("sqlite://{}", path.display());
-                let mut connection = sqlx::SqliteConnection::connect(&url).await.unwrap();
-                let rows: Vec<(Option<String>,)> =
-                    sqlx::query_as(sql).fetch_all(&mut connection).await.unwrap();
-                connection.close().await.unwrap();
-                rows.into_iter().map(|(text,)| text).collect()
+                RawConnection::Sqlite(sqlx::SqliteConnection::connect(&url).await.unwrap())
             }
         }
     }
 
-    /// Runs a statement straight on the database (as [`Harness::raw_texts`]).
+    /// The first text column of every row `sql` returns, read straight from the database.
+    pub async fn raw_texts(&self, sql: &str) -> Vec<Option<String>> {
+        use sqlx::Connection;
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        let rows: Vec<(Option<String>,)> = match self.raw_connection().await {
+            RawConnection::Postgres(mut connection) => {
+                let rows = sqlx::query_as(sql).fetch_all(&mut connection).await.unwrap();
+                connection.close().await.unwrap();
+                rows
+            }
+            RawConnection::Sqlite(mut connection) => {
+                let rows = sqlx::query_as(sql).fetch_all(&mut connection).await.unwrap();
+                connection.close().await.unwrap();
+                rows
+            }
+        };
+        rows.into_iter().map(|(text,)| text).collect()
+    }
+
+    /// Runs a statement straight on the database.
     pub async fn raw_execute(&self, sql: &str) {
         use sqlx::Connection;
         let sql = sqlx::AssertSqlSafe(sql.to_owned());
-        match &self.database {
-            Some(database) => {
-                let mut connection = sqlx::PgConnection::connect(&database.url).await.unwrap();
-                sqlx::query("SELECT set_config('unmogrowp.system', 'on', false)")
-                    .execute(&mut connection)
-                    .await
-                    .unwrap();
+        match self.raw_connection().await {
+            RawConnection::Postgres(mut connection) => {
                 sqlx::query(sql).execute(&mut connection).await.unwrap();
                 connection.close().await.unwrap();
             }
-            None => {
-                let path = self.options.data_dir.join("unmogrowp.db");
-                let url = format!("sqlite://{}", path.display());
-                let mut connection = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            RawConnection::Sqlite(mut connection) => {
                 sqlx::query(sql).execute(&mut connection).await.unwrap();
                 connection.close().await.unwrap();
             }
@@ -91,6 +94,11 @@ impl Harness {
             database.drop_database().await;
         }
     }
+}
+
+enum RawConnection {
+    Postgres(sqlx::PgConnection),
+    Sqlite(sqlx::SqliteConnection),
 }
 
 pub fn new_user(email: &str) -> NewUser {
