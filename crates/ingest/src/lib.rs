@@ -27,6 +27,7 @@ mod dedup;
 mod error;
 pub mod metric_names;
 mod opt_out;
+pub mod segment;
 mod types;
 
 pub use dedup::Deduper;

@@ -7,7 +7,7 @@ use crate::middleware::{ObserveSettings, observe};
 use crate::openapi::ApiDoc;
 use crate::routes::{
     account, annotations, api_tokens, apps, attribution, audit, auth, cohorts, collect, erasures,
-    exports, links, live, ops, org, password_reset, postbacks, reports,
+    exports, links, live, ops, org, password_reset, postbacks, reports, segment,
 };
 use crate::state::{AppState, AppStateInner};
 use crate::{docs, telemetry};
@@ -475,6 +475,13 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(collect::sdk_events))
         .routes(routes!(collect::opt_out))
         .routes(routes!(collect::s2s_events))
+        .routes(routes!(segment::batch))
+        .routes(routes!(segment::track))
+        .routes(routes!(segment::identify))
+        .routes(routes!(segment::page))
+        .routes(routes!(segment::screen))
+        .routes(routes!(segment::alias))
+        .routes(routes!(segment::group))
         .routes(routes!(collect::click))
         .routes(routes!(collect::impression))
         .split_for_parts();

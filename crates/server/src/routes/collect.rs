@@ -21,7 +21,10 @@ fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// The JSON body as sent and decoded (`Content-Encoding: gzip` or `deflate` undone, the
 /// size limit applied to the decoded body).
-async fn json_body(request: Request, state: &AppState) -> ApiResult<(bytes::Bytes, bytes::Bytes)> {
+pub(crate) async fn json_body(
+    request: Request,
+    state: &AppState,
+) -> ApiResult<(bytes::Bytes, bytes::Bytes)> {
     if !is_json_content_type(request.headers().get(header::CONTENT_TYPE)) {
         return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             .with_detail("send the body as application/json"));

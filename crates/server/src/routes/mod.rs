@@ -16,4 +16,5 @@ pub mod org;
 pub mod password_reset;
 pub mod postbacks;
 pub mod reports;
+pub mod segment;
 pub mod views;

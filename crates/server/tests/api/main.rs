@@ -52,3 +52,4 @@ mod privacy;
 mod redis;
 mod roles;
 mod security;
+mod segment;

@@ -1,0 +1,90 @@
+//! Official analytics client libraries, installed from their registries and left unchanged,
+//! sending to the compatible endpoints with the app token as their key. `make test` installs
+//! them (scripts/test.sh) and names the interpreter in `TEST_SEGMENT_PYTHON`.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+fn script(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat").join(name)
+}
+
+/// Stops the server when the test ends, passed or not.
+struct Server(Option<std::process::Child>);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.take() {
+            common::stop(child);
+        }
+    }
+}
+
+#[tokio::test]
+async fn segments_python_library_sends_installs_and_purchases_counted_once() {
+    unmogrowp_server::postbacks::install_crypto_provider();
+    let python = common::required("TEST_SEGMENT_PYTHON");
+    let port = common::free_port();
+    let data_dir = tempfile::tempdir().unwrap();
+    let _server = Server(Some(common::serve(port, data_dir.path(), &[], &[])));
+    let base = format!("http://127.0.0.1:{port}");
+    let http =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    common::wait_for(&http, &base, "/healthz", Duration::from_secs(30)).await;
+    let (token, app_id, app_token) = common::account_with_app(&http, &base, &base, "Segment").await;
+
+    // A click on a tracking link with the device's advertising id.
+    let link: Value = http
+        .post(format!("{base}/api/v1/apps/{app_id}/links"))
+        .bearer_auth(&token)
+        .json(&json!({ "network": "meta", "campaign": "python" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let gaid = "5f1e0a3c-2b7d-4c1e-9a8b-0c6d2e4f7a91";
+    let click = format!("{}?gaid={gaid}", link["click_url"].as_str().unwrap());
+    assert_eq!(http.get(click).send().await.unwrap().status(), 302);
+
+    // The library sends its batch twice (a retry of the whole run, same message ids).
+    for _ in 0..2 {
+        let output = std::process::Command::new(&python)
+            .arg(script("segment_client.py"))
+            .args([&base, &app_token, gaid, "run1"])
+            .output()
+            .unwrap();
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(output.status.success(), "{said}");
+    }
+
+    // Counted once: one install attributed to the click, the purchase's revenue, two events.
+    let path = format!("{base}/api/v1/apps/{app_id}/reports/summary?group_by=network");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let summary = loop {
+        let summary: Value =
+            http.get(&path).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        let installs = summary["totals"]["installs"].as_u64().unwrap_or(0);
+        let events = summary["totals"]["events"].as_u64().unwrap_or(0);
+        if (installs, events) == (1, 2) || Instant::now() > deadline {
+            break summary;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(summary["totals"]["installs"], 1, "{summary}");
+    assert_eq!(summary["totals"]["events"], 2, "{summary}");
+    let meta = summary["rows"].as_array().unwrap().iter().find(|row| row["network"] == "meta");
+    assert_eq!(meta.map(|row| row["installs"].clone()), Some(json!(1)), "{summary}");
+    // 7.5 EUR in the app's currency (USD).
+    let revenue = summary["totals"]["revenue"].as_f64().unwrap();
+    assert!(revenue > 7.5 && revenue < 10.0, "{summary}");
+}
