@@ -1,6 +1,7 @@
 //! Official analytics client libraries, installed from their registries and left unchanged,
 //! sending to the compatible endpoints with the app token as their key. `make test` installs
-//! them (scripts/test.sh) and names the interpreter in `TEST_SEGMENT_PYTHON`.
+//! them (scripts/test.sh: Segment's `segment-analytics-python` and RudderStack's
+//! `rudder-sdk-python` from PyPI) and names the interpreter in `TEST_SEGMENT_PYTHON`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -26,6 +27,23 @@ impl Drop for Server {
 
 #[tokio::test]
 async fn segments_python_library_sends_installs_and_purchases_counted_once() {
+    a_python_library_sends_installs_and_purchases_counted_once(
+        "segment",
+        "5f1e0a3c-2b7d-4c1e-9a8b-0c6d2e4f7a91",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn rudderstacks_python_library_sends_installs_and_purchases_counted_once() {
+    a_python_library_sends_installs_and_purchases_counted_once(
+        "rudderstack",
+        "8a2b4c6d-1e3f-4a5b-8c7d-9e0f1a2b3c4d",
+    )
+    .await;
+}
+
+async fn a_python_library_sends_installs_and_purchases_counted_once(library: &str, gaid: &str) {
     unmogrowp_server::postbacks::install_crypto_provider();
     let python = common::required("TEST_SEGMENT_PYTHON");
     let port = common::free_port();
@@ -35,7 +53,7 @@ async fn segments_python_library_sends_installs_and_purchases_counted_once() {
     let http =
         reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     common::wait_for(&http, &base, "/healthz", Duration::from_secs(30)).await;
-    let (token, app_id, app_token) = common::account_with_app(&http, &base, &base, "Segment").await;
+    let (token, app_id, app_token) = common::account_with_app(&http, &base, &base, library).await;
 
     // A click on a tracking link with the device's advertising id.
     let link: Value = http
@@ -48,15 +66,14 @@ async fn segments_python_library_sends_installs_and_purchases_counted_once() {
         .json()
         .await
         .unwrap();
-    let gaid = "5f1e0a3c-2b7d-4c1e-9a8b-0c6d2e4f7a91";
     let click = format!("{}?gaid={gaid}", link["click_url"].as_str().unwrap());
     assert_eq!(http.get(click).send().await.unwrap().status(), 302);
 
     // The library sends its batch twice (a retry of the whole run, same message ids).
     for _ in 0..2 {
         let output = std::process::Command::new(&python)
-            .arg(script("segment_client.py"))
-            .args([&base, &app_token, gaid, "run1"])
+            .arg(script("python_client.py"))
+            .args([library, &base, &app_token, gaid, "run1"])
             .output()
             .unwrap();
         let said = format!(

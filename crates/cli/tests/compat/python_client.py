@@ -1,14 +1,20 @@
-"""Drives Segment's official Python library (segment-analytics-python, unchanged) against an
-UnMoGrowP server: an install with an advertising id, a purchase, a screen, all with fixed
-message ids. Usage: python segment_client.py BASE_URL WRITE_KEY GAID RUN_TAG
+"""Drives an official Python analytics library, unchanged, against an UnMoGrowP server: an
+install with an advertising id, a purchase and a screen, with fixed message ids.
+
+Usage: python python_client.py LIBRARY BASE_URL WRITE_KEY GAID RUN_TAG
+LIBRARY: segment (segment-analytics-python) or rudderstack (rudder-sdk-python).
 Exits 1 when the library reports an error."""
 
 import datetime
 import sys
 
-from segment.analytics import Client
-
-base, write_key, gaid, tag = sys.argv[1:5]
+library, base, write_key, gaid, tag = sys.argv[1:6]
+if library == "segment":
+    from segment.analytics import Client
+elif library == "rudderstack":
+    from rudderstack.analytics import Client
+else:
+    sys.exit(f"unknown library {library!r}: segment or rudderstack")
 errors = []
 client = Client(
     write_key,
