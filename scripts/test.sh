@@ -47,7 +47,7 @@ promtool test rules deploy/prometheus/tests/*.yml
 # Official analytics client libraries, from PyPI and unchanged, for the compatible
 # collection endpoints' tests: a virtual environment kept outside the clone.
 PYCLIENTS="${XDG_CACHE_HOME:-$HOME/.cache}/unmogrowp-pyclients"
-if [ ! -x "$PYCLIENTS/bin/python" ] || ! "$PYCLIENTS/bin/python" -c 'import segment.analytics, rudderstack.analytics' 2>/dev/null; then
+if [ ! -x "$PYCLIENTS/bin/python" ] || ! "$PYCLIENTS/bin/python" -c 'import segment.analytics, rudderstack.analytics, posthog' 2>/dev/null; then
     if ! python3 -m venv --help >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
         apt-get update -qq >/dev/null
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
@@ -55,7 +55,7 @@ if [ ! -x "$PYCLIENTS/bin/python" ] || ! "$PYCLIENTS/bin/python" -c 'import segm
     echo "[test] installing the analytics client libraries into $PYCLIENTS" >&2
     rm -rf "$PYCLIENTS"
     python3 -m venv "$PYCLIENTS"
-    "$PYCLIENTS/bin/pip" install -q 'segment-analytics-python==2.4.0' 'rudder-sdk-python==2.1.9'
+    "$PYCLIENTS/bin/pip" install -q 'segment-analytics-python==2.4.0' 'rudder-sdk-python==2.1.9' 'posthog==7.91.1'
 fi
 export TEST_SEGMENT_PYTHON="$PYCLIENTS/bin/python"
 

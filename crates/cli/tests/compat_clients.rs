@@ -1,7 +1,8 @@
 //! Official analytics client libraries, installed from their registries and left unchanged,
 //! sending to the compatible endpoints with the app token as their key. `make test` installs
-//! them (scripts/test.sh: Segment's `segment-analytics-python` and RudderStack's
-//! `rudder-sdk-python` from PyPI) and names the interpreter in `TEST_SEGMENT_PYTHON`.
+//! them (scripts/test.sh: Segment's `segment-analytics-python`, RudderStack's
+//! `rudder-sdk-python` and PostHog's `posthog`, from PyPI) and names the interpreter in
+//! `TEST_SEGMENT_PYTHON`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -39,6 +40,15 @@ async fn rudderstacks_python_library_sends_installs_and_purchases_counted_once()
     a_python_library_sends_installs_and_purchases_counted_once(
         "rudderstack",
         "8a2b4c6d-1e3f-4a5b-8c7d-9e0f1a2b3c4d",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn posthogs_python_library_sends_installs_and_purchases_counted_once() {
+    a_python_library_sends_installs_and_purchases_counted_once(
+        "posthog",
+        "3c9d7e1a-4b2f-4e8a-9c1d-5f6a7b8c9d0e",
     )
     .await;
 }

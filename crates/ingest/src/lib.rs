@@ -27,6 +27,7 @@ mod dedup;
 mod error;
 pub mod metric_names;
 mod opt_out;
+pub mod posthog;
 pub mod segment;
 mod types;
 

@@ -7,7 +7,7 @@ use crate::middleware::{ObserveSettings, observe};
 use crate::openapi::ApiDoc;
 use crate::routes::{
     account, annotations, api_tokens, apps, attribution, audit, auth, cohorts, collect, erasures,
-    exports, links, live, ops, org, password_reset, postbacks, reports, segment,
+    exports, links, live, ops, org, password_reset, postbacks, posthog, reports, segment,
 };
 use crate::state::{AppState, AppStateInner};
 use crate::{docs, telemetry};
@@ -476,6 +476,10 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(collect::opt_out))
         .routes(routes!(collect::s2s_events))
         .routes(routes!(segment::batch))
+        .routes(routes!(posthog::batch))
+        .routes(routes!(posthog::capture))
+        .routes(routes!(posthog::e))
+        .routes(routes!(posthog::i_v0_e))
         .routes(routes!(segment::track))
         .routes(routes!(segment::identify))
         .routes(routes!(segment::page))
@@ -486,6 +490,7 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(collect::impression))
         .split_for_parts();
     let (router, mut openapi) = parts;
+    let router = router.merge(posthog::slash_routes());
     crate::openapi::complete_responses(&mut openapi);
     (router, openapi)
 }
@@ -552,6 +557,7 @@ pub fn role_serves(role: crate::config::ServerRole, path: &str) -> bool {
         return true;
     }
     let collection = path == "/v1/events"
+        || crate::routes::posthog::is_capture_path(path)
         || path.starts_with("/v1/")
         || path.starts_with("/c/")
         || path.starts_with("/i/");

@@ -70,7 +70,9 @@ pub fn complete_responses(openapi: &mut utoipa::openapi::OpenApi) {
             .build()
     };
     for (path, item) in openapi.paths.paths.iter_mut() {
-        let served = path.starts_with("/api/") || path.starts_with("/v1/");
+        let served = path.starts_with("/api/")
+            || path.starts_with("/v1/")
+            || crate::routes::posthog::is_capture_path(path);
         let has_parameter = path.contains('{');
         let operations = [
             (false, item.get.as_mut()),

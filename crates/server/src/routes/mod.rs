@@ -15,6 +15,7 @@ pub mod ops;
 pub mod org;
 pub mod password_reset;
 pub mod postbacks;
+pub mod posthog;
 pub mod reports;
 pub mod segment;
 pub mod views;

@@ -95,7 +95,7 @@ pub struct SegmentBatch {
 macro_rules! segment_endpoint {
     ($name:ident, $path:literal, $endpoint:expr, $body:ty, $what:literal) => {
         #[doc = $what]
-        #[utoipa::path(post, path = $path, tag = "collection",
+        #[utoipa::path(post, path = $path, tag = "collection", operation_id = concat!("segment_", stringify!($name)),
             params(("Authorization" = Option<String>, Header, description = "Basic base64(app token + \":\"); or writeKey in the body")),
             request_body(content = $body, description = "Segment's HTTP tracking API format"),
             responses(

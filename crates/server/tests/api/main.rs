@@ -47,6 +47,7 @@ mod ops;
 mod org;
 mod postbacks;
 mod postgres;
+mod posthog;
 mod pressure;
 mod privacy;
 mod redis;

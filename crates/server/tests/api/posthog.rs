@@ -1,0 +1,118 @@
+//! The PostHog-compatible capture endpoints: the app token as the project API key, the body
+//! forms PostHog's libraries send (JSON, gzip, base64, form `data=`), events on the one
+//! collection path (dedup by `uuid`, per-event rejections), installs attributed to a click.
+
+use crate::apps::android_app;
+use crate::collect::{fixture, link, now_rfc3339, settle};
+use base64::Engine;
+use reqwest::Method;
+use serde_json::{Value, json};
+use unmogrowp_testkit::app::Reply;
+use unmogrowp_testkit::{TestApp, TestBackend};
+
+async fn post(app: &TestApp, path: &str, content_type: &str, body: Vec<u8>, gzip: bool) -> Reply {
+    let request = app.client.post(app.at(path)).header("content-type", content_type);
+    let body = if gzip {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(&body).unwrap();
+        encoder.finish().unwrap()
+    } else {
+        body
+    };
+    let response = request.body(body).send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Reply { status, headers, body, text }
+}
+
+async fn posthog_events_are_collected_in_every_body_form(backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    let fixture = fixture(&app, "posthog.example", android_app("PostHog")).await;
+    let token = fixture.owner.access_token.clone();
+    let key = fixture.app_token.clone();
+    let meta = link(&app, &fixture, "meta", "winter").await;
+    let click = format!(
+        "{}?gaid=ph-gaid-1",
+        meta["click_url"].as_str().unwrap().trim_start_matches(&app.url)
+    );
+    assert_eq!(app.call(Method::GET, &click, None, None).await.status, 302);
+
+    let props = json!({ "$gaid": "ph-gaid-1", "$os": "Android", "$lib": "posthog-python" });
+    let batch = json!({ "api_key": key, "batch": [
+        { "event": "Application Installed", "uuid": "ph-install", "distinct_id": "d1", "timestamp": now_rfc3339(60), "properties": props },
+        { "event": "purchase", "uuid": "ph-buy", "distinct_id": "d1", "timestamp": now_rfc3339(61),
+          "properties": { "$gaid": "ph-gaid-1", "revenue": 5, "currency": "USD" } },
+        { "uuid": "ph-nameless", "distinct_id": "d1", "timestamp": now_rfc3339(61), "properties": {} }
+    ]});
+    let body = serde_json::to_vec(&batch).unwrap();
+    // gzip, as `?compression=gzip-js` says (posthog-js sends text/plain).
+    let first = post(&app, "/batch/?compression=gzip-js", "text/plain", body.clone(), true).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(first.body["accepted"], 2, "{}", first.text);
+    assert_eq!(first.body["rejected"][0]["index"], 2, "{}", first.text);
+    let again = post(&app, "/batch", "application/json", body, false).await;
+    assert_eq!(again.body["duplicates"], 2, "{}", again.text);
+
+    // One event with the key in its properties (posthog-js), base64 in a form's `data=`.
+    let single = json!([{ "event": "$screen", "uuid": "ph-screen", "distinct_id": "d1", "timestamp": now_rfc3339(62),
+        "properties": { "token": key, "$screen_name": "Home" } }]);
+    let encoded =
+        base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&single).unwrap());
+    let form = format!(
+        "data={}",
+        url::form_urlencoded::byte_serialize(encoded.as_bytes()).collect::<String>()
+    );
+    let reply =
+        post(&app, "/e/", "application/x-www-form-urlencoded", form.into_bytes(), false).await;
+    assert_eq!(reply.body["accepted"], 1, "{}", reply.text);
+    let capture = json!({ "api_key": key, "event": "level_up", "uuid": "ph-level", "distinct_id": "d1", "timestamp": now_rfc3339(63) });
+    let reply = post(
+        &app,
+        "/i/v0/e?compression=base64",
+        "text/plain",
+        base64::engine::general_purpose::STANDARD
+            .encode(serde_json::to_vec(&capture).unwrap())
+            .into_bytes(),
+        false,
+    )
+    .await;
+    assert_eq!(reply.body["accepted"], 1, "{}", reply.text);
+
+    // Refusals: no key, an unknown key, lz-string compression, a body of the wrong shape.
+    let none = post(
+        &app,
+        "/capture",
+        "application/json",
+        br#"{"event": "x", "uuid": "n"}"#.to_vec(),
+        false,
+    )
+    .await;
+    assert_eq!(none.status, 401, "{}", none.text);
+    let unknown = post(
+        &app,
+        "/capture",
+        "application/json",
+        br#"{"api_key": "nope", "event": "x"}"#.to_vec(),
+        false,
+    )
+    .await;
+    assert_eq!(unknown.status, 401, "{}", unknown.text);
+    let lz = post(&app, "/e?compression=lz64", "text/plain", b"abc".to_vec(), false).await;
+    assert_eq!(lz.status, 415, "{}", lz.text);
+    let shape = post(&app, "/batch", "application/json", br#"{"batch": 3}"#.to_vec(), false).await;
+    assert_eq!(shape.status, 400, "{}", shape.text);
+
+    settle(&app).await;
+    let path = format!("/api/v1/apps/{}/reports/summary?group_by=network", fixture.app_id);
+    let summary = app.call(Method::GET, &path, Some(&token), None).await;
+    let rows = summary.body["rows"].as_array().unwrap();
+    let meta_row = rows.iter().find(|row| row["network"] == "meta").unwrap();
+    assert_eq!(meta_row["installs"], 1, "{}", summary.text);
+    assert_eq!(summary.body["totals"]["events"], 3, "{}", summary.text);
+    assert_eq!(summary.body["totals"]["revenue"], 5.0, "{}", summary.text);
+}
+
+on_both_backends!(posthog_events_are_collected_in_every_body_form);
