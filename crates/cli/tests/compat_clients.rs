@@ -15,17 +15,6 @@ fn script(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat").join(name)
 }
 
-/// Stops the server when the test ends, passed or not.
-struct Server(Option<std::process::Child>);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(child) = self.0.take() {
-            common::stop(child);
-        }
-    }
-}
-
 #[tokio::test]
 async fn segments_python_library_sends_installs_and_purchases_counted_once() {
     a_python_library_sends_installs_and_purchases_counted_once(
@@ -58,7 +47,7 @@ async fn a_python_library_sends_installs_and_purchases_counted_once(library: &st
     let python = common::required("TEST_SEGMENT_PYTHON");
     let port = common::free_port();
     let data_dir = tempfile::tempdir().unwrap();
-    let _server = Server(Some(common::serve(port, data_dir.path(), &[], &[])));
+    let _server = common::Running(Some(common::serve(port, data_dir.path(), &[], &[])));
     let base = format!("http://127.0.0.1:{port}");
     let http =
         reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();

@@ -36,7 +36,7 @@ async fn the_python_s2s_example_signs_and_sends_events() {
     unmogrowp_server::postbacks::install_crypto_provider();
     let port = common::free_port();
     let data_dir = tempfile::tempdir().unwrap();
-    let server = Server(Some(common::serve(port, data_dir.path(), &[], &[])));
+    let server = common::Running(Some(common::serve(port, data_dir.path(), &[], &[])));
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     common::wait_for(&http, &base, "/healthz", Duration::from_secs(30)).await;
@@ -102,15 +102,4 @@ async fn the_python_s2s_example_signs_and_sends_events() {
     assert_eq!(answer["status"].as_u64(), Some(401), "{answer}");
 
     drop(server);
-}
-
-/// Stops the server when the test ends, passed or not.
-struct Server(Option<std::process::Child>);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(child) = self.0.take() {
-            common::stop(child);
-        }
-    }
 }

@@ -70,6 +70,18 @@ pub fn batch(tag: &str, client: usize, sequence: usize, size: usize) -> (Vec<Str
     (ids, json!({ "events": events }))
 }
 
+/// A server process stopped (as [`stop`] does) when the guard goes, whether the test passed
+/// or panicked.
+pub struct Running(pub Option<Child>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.take() {
+            stop(child);
+        }
+    }
+}
+
 /// SIGTERM, then waits for the process to exit.
 pub fn stop(mut child: Child) {
     let _ = Command::new("kill").args(["-s", "TERM", &child.id().to_string()]).status();

@@ -6,26 +6,12 @@ use crate::apps::android_app;
 use crate::collect::{fixture, link, now_rfc3339, settle};
 use base64::Engine;
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 use unmogrowp_testkit::app::Reply;
 use unmogrowp_testkit::{TestApp, TestBackend};
 
 async fn post(app: &TestApp, path: &str, content_type: &str, body: Vec<u8>, gzip: bool) -> Reply {
-    let request = app.client.post(app.at(path)).header("content-type", content_type);
-    let body = if gzip {
-        use std::io::Write;
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        encoder.write_all(&body).unwrap();
-        encoder.finish().unwrap()
-    } else {
-        body
-    };
-    let response = request.body(body).send().await.unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let text = response.text().await.unwrap();
-    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Reply { status, headers, body, text }
+    crate::segment::post_raw(app, path, &[("content-type", content_type)], body, gzip).await
 }
 
 async fn posthog_events_are_collected_in_every_body_form(backend: TestBackend) {

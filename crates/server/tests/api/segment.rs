@@ -10,17 +10,23 @@ use serde_json::{Value, json};
 use unmogrowp_testkit::app::Reply;
 use unmogrowp_testkit::{TestApp, TestBackend};
 
-async fn post(app: &TestApp, path: &str, key: Option<&str>, body: Vec<u8>, gzip: bool) -> Reply {
-    let mut request = app.client.post(app.at(path)).header("content-type", "application/json");
-    if let Some(key) = key {
-        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{key}:"));
-        request = request.header("authorization", format!("Basic {basic}"));
+/// POSTs raw `body` to `path` with these headers, gzipped first when `gzip` (the caller adds
+/// the header or query parameter that says so).
+pub(crate) async fn post_raw(
+    app: &TestApp,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+    gzip: bool,
+) -> Reply {
+    let mut request = app.client.post(app.at(path));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
     }
     let body = if gzip {
         use std::io::Write;
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         encoder.write_all(&body).unwrap();
-        request = request.header("content-encoding", "gzip");
         encoder.finish().unwrap()
     } else {
         body
@@ -31,6 +37,21 @@ async fn post(app: &TestApp, path: &str, key: Option<&str>, body: Vec<u8>, gzip:
     let text = response.text().await.unwrap();
     let body = serde_json::from_str(&text).unwrap_or(Value::Null);
     Reply { status, headers, body, text }
+}
+
+/// A Segment call: the write key by Basic auth (when given), gzip with its header.
+async fn post(app: &TestApp, path: &str, key: Option<&str>, body: Vec<u8>, gzip: bool) -> Reply {
+    let basic = key.map(|key| {
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{key}:")))
+    });
+    let mut headers = vec![("content-type", "application/json")];
+    if let Some(basic) = &basic {
+        headers.push(("authorization", basic.as_str()));
+    }
+    if gzip {
+        headers.push(("content-encoding", "gzip"));
+    }
+    post_raw(app, path, &headers, body, gzip).await
 }
 
 async fn segment_messages_are_collected_attributed_and_counted_once(backend: TestBackend) {
