@@ -5,6 +5,7 @@ use crate::error::ApiError;
 use crate::health::{DatabaseCheck, Readiness};
 use crate::middleware::{ObserveSettings, observe};
 use crate::openapi::ApiDoc;
+pub use crate::roles::role_serves;
 use crate::routes::{
     account, annotations, api_tokens, apps, attribution, audit, auth, cohorts, collect, erasures,
     exports, links, live, ops, org, password_reset, postbacks, posthog, reports, segment,
@@ -185,9 +186,10 @@ impl Application {
             .route("/api/docs/{*file}", get(docs::asset))
             .fallback(crate::dashboard::fallback)
             .with_state(state.clone());
-        let router = match config_role(&state.config) {
+        let router = match state.config.role {
             crate::config::ServerRole::All => router,
-            role => router.layer(axum::middleware::from_fn_with_state(role, serve_role_paths)),
+            role => router
+                .layer(axum::middleware::from_fn_with_state(role, crate::roles::serve_role_paths)),
         };
         let router = with_middleware(router, &state.config)?;
         Ok(Self { listener, router, state, pipeline: runs_pipeline.then_some(pipeline) })
@@ -264,8 +266,8 @@ impl Application {
         // On a shared log, WebSocket clients of every node serving the live feed hear what
         // any worker stores through the log's relay (ingest and worker nodes serve no live
         // feed and skip it; a worker's own records come back the same way).
-        let relays = self.state.log.relays_live()
-            && role_serves(config_role(&self.state.config), "/api/v1/live");
+        let relays =
+            self.state.log.relays_live() && role_serves(self.state.config.role, "/api/v1/live");
         let live_relay = relays.then(|| tokio::spawn(self.state.pipeline.clone().relay_live()));
         // Presence and annotation announcements cross between the nodes the same way.
         let collab_relay = relays.then(|| {
@@ -540,46 +542,6 @@ fn cors_layer(origins: &[String]) -> anyhow::Result<Option<CorsLayer>> {
             .expose_headers([header::HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
             .max_age(Duration::from_secs(3600)),
     ))
-}
-
-fn config_role(config: &Config) -> crate::config::ServerRole {
-    config.role
-}
-
-/// Whether a role answers a path. `api`: the management API, reports, live feed, docs and
-/// dashboard; `ingest`: collection (SDK, S2S, clicks, impressions, SDK attribution lookups);
-/// `worker`: the log's consumers, with no public routes. Every role answers `/healthz`,
-/// `/readyz` and `/metrics`.
-pub fn role_serves(role: crate::config::ServerRole, path: &str) -> bool {
-    use crate::config::ServerRole;
-    const OPERATIONS: &[&str] = &["/healthz", "/readyz", "/metrics"];
-    if OPERATIONS.contains(&path) {
-        return true;
-    }
-    let collection = path == "/v1/events"
-        || crate::routes::posthog::is_capture_path(path)
-        || path.starts_with("/v1/")
-        || path.starts_with("/c/")
-        || path.starts_with("/i/");
-    match role {
-        ServerRole::All => true,
-        ServerRole::Api => !collection,
-        ServerRole::Ingest => collection,
-        ServerRole::Worker => false,
-    }
-}
-
-async fn serve_role_paths(
-    axum::extract::State(role): axum::extract::State<crate::config::ServerRole>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    if role_serves(role, request.uri().path()) {
-        next.run(request).await
-    } else {
-        crate::error::ApiError::not_found("route on this node (its --role does not serve it)")
-            .into_response()
-    }
 }
 
 /// Wraps `router` in the standard layers, outermost first: request id, access log, metrics,

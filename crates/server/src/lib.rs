@@ -26,10 +26,12 @@ pub mod otel;
 /// The postback sender (in the jobs crate).
 pub use unmogrowp_jobs::postbacks;
 pub mod request_id;
+pub mod roles;
 /// The HTTP handlers, one module per area of the API (accounts, organizations, apps, links,
 /// postbacks, collection, attribution, reports, exports, the live feed, operations), each annotated
 /// for the OpenAPI document.
 pub mod routes;
+pub mod security_config;
 pub mod security_events;
 /// Keys and secrets (in the auth crate).
 pub use unmogrowp_auth::secrets;

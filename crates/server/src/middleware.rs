@@ -155,10 +155,7 @@ pub(crate) fn record_tenant(org_id: &unmogrowp_domain::OrgId) {
 }
 
 fn is_high_volume(route: &str) -> bool {
-    route.starts_with("/v1/")
-        || route.starts_with("/c/")
-        || route.starts_with("/i/")
-        || crate::routes::posthog::is_capture_path(route)
+    crate::roles::is_collection_path(route)
 }
 
 /// Where the request's authentication leaves the organization it acts in, for the
