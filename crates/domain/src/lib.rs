@@ -15,6 +15,7 @@ pub mod net;
 pub mod password;
 pub mod policy;
 pub mod postback;
+pub mod skan;
 pub mod tenant_label;
 pub mod time;
 pub mod trace;

@@ -29,6 +29,7 @@ pub mod metric_names;
 mod opt_out;
 pub mod posthog;
 pub mod segment;
+pub mod skadnetwork;
 mod types;
 
 pub use dedup::Deduper;

@@ -9,6 +9,7 @@ pub use crate::roles::role_serves;
 use crate::routes::{
     account, annotations, api_tokens, apps, attribution, audit, auth, cohorts, collect, erasures,
     exports, links, live, ops, org, password_reset, postbacks, posthog, reports, segment,
+    skadnetwork, skadnetwork_reports,
 };
 use crate::state::{AppState, AppStateInner};
 use crate::{docs, telemetry};
@@ -488,6 +489,10 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(segment::screen))
         .routes(routes!(segment::alias))
         .routes(routes!(segment::group))
+        .routes(routes!(skadnetwork::receive_postback))
+        .routes(routes!(skadnetwork::sdk_schema))
+        .routes(routes!(skadnetwork::get_schema, skadnetwork::put_schema))
+        .routes(routes!(skadnetwork_reports::report))
         .routes(routes!(collect::click))
         .routes(routes!(collect::impression))
         .split_for_parts();

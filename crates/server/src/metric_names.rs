@@ -53,8 +53,16 @@ pub const HTTP_CONNECTIONS_OPEN: &str = "http_connections_open";
 /// Connections closed at once because a cap was reached, by cap (`total`, `per_ip`).
 pub const HTTP_CONNECTIONS_REFUSED_TOTAL: &str = "http_connections_refused_total";
 
+/// SKAdNetwork postbacks received, by outcome (`recorded`, `duplicate`, `invalid_signature`,
+/// `unsupported_version`, `malformed`, `wrong_app`).
+pub const SKAN_POSTBACKS_TOTAL: &str = "skan_postbacks_total";
+
 /// Registers every metric's description with the installed recorder.
 pub fn describe() {
+    metrics::describe_counter!(
+        SKAN_POSTBACKS_TOTAL,
+        "SKAdNetwork postbacks received, by outcome (recorded, duplicate, invalid_signature, unsupported_version, malformed, wrong_app)."
+    );
     metrics::describe_counter!(
         OTEL_SPANS_DROPPED_TOTAL,
         "Finished spans dropped because the export queue was full (the trace back end is slow or down)."

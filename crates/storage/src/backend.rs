@@ -366,6 +366,7 @@ pub(crate) trait StoreBackend:
     + ChangesBackend
     + AnnotationsBackend
     + ApiTokensBackend
+    + crate::skan::SkanBackend
     + KeysBackend
     + 'static
 {

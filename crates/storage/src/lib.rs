@@ -23,8 +23,10 @@ pub mod vault;
 mod annotation;
 pub use annotation::Annotation;
 mod api_token;
+mod skan;
 pub use api_token::{ApiToken, NewApiToken};
 pub use error::StorageError;
+pub use skan::{SkanCount, SkanRecord, StoredSchema};
 
 /// What a postback delivery's URL becomes once the device it named was erased.
 pub const ERASED_URL: &str = "(erased)";

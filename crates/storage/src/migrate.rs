@@ -42,6 +42,7 @@ const SQLITE: &[Migration] = migrations!("sqlite":
     (10, "0010", "api_tokens"),
     (11, "0011", "link_deep_links"),
     (12, "0012", "data_keys"),
+    (13, "0013", "skadnetwork"),
 );
 const POSTGRES: &[Migration] = migrations!("postgres":
     (1, "0001", "accounts"),
@@ -56,6 +57,7 @@ const POSTGRES: &[Migration] = migrations!("postgres":
     (10, "0010", "api_tokens"),
     (11, "0011", "link_deep_links"),
     (12, "0012", "data_keys"),
+    (13, "0013", "skadnetwork"),
 );
 
 /// The migrations this binary carries for `backend`, in increasing version order. Both backends

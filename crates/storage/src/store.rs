@@ -456,7 +456,7 @@ impl Accounts<'_> {
 /// answers a management request.
 #[derive(Clone, Copy)]
 pub struct Credentials<'a> {
-    backend: &'a dyn StoreBackend,
+    pub(crate) backend: &'a dyn StoreBackend,
     vault: &'a crate::vault::Vault,
 }
 

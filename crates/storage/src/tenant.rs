@@ -147,6 +147,14 @@ impl<'a, L: Level> Tenant<'a, L> {
         &self.membership.org_id
     }
 
+    pub(crate) fn org_id(&self) -> &OrgId {
+        &self.membership.org_id
+    }
+
+    pub(crate) fn backend(&self) -> &dyn StoreBackend {
+        self.backend
+    }
+
     async fn key(&self) -> Result<std::sync::Arc<crate::vault::DataKey>> {
         self.vault.org_key_required(self.org()).await
     }

@@ -45,7 +45,7 @@ fn neutralised(value: &str) -> std::borrow::Cow<'_, str> {
 
 /// One cell and its separator: neutralised, then quoted when it holds a separator, a quote
 /// or a line break (RFC 4180).
-fn field(out: &mut String, value: &str) {
+pub(crate) fn field(out: &mut String, value: &str) {
     let value = neutralised(value);
     if value.contains([',', '"', '\n', '\r']) {
         out.push('"');
@@ -94,23 +94,36 @@ fn csv_line(row: &EventRow, out: &mut String) {
 /// (clicks and impressions), for a range of report days, oldest first, streamed.
 #[utoipa::path(get, path = "/api/v1/apps/{app_id}/export/{kind}", tag = "reports", security(("bearer" = [])),
     params(("app_id" = String, Path, description = "The app's id"),
-           ("kind" = String, Path, description = "`installs.csv`, `events.csv` or `clicks.csv`"), ExportParams),
+           ("kind" = String, Path, description = "`installs.csv`, `events.csv`, `clicks.csv` or `skadnetwork.csv` (SKAdNetwork postbacks)"), ExportParams),
     responses((status = 200, description = "CSV, streamed", content_type = "text/csv"),
               (status = 403, description = "Viewers cannot export", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
               (status = 404, description = "No such app or export", body = crate::error::ProblemDocument, content_type = "application/problem+json")))]
 pub async fn export(
     State(state): State<AppState>,
-    TenantApp { app, auth, .. }: TenantApp<AsMember>,
+    found: TenantApp<AsMember>,
     client: crate::auth::ClientInfo,
     Path((_app_id, kind)): Path<(String, String)>,
     ApiQuery(params): ApiQuery<ExportParams>,
 ) -> ApiResult<Response> {
+    if kind == "skadnetwork.csv" {
+        return crate::routes::skadnetwork_reports::export_csv(
+            state,
+            found,
+            client,
+            params.from.as_deref(),
+            params.to.as_deref(),
+        )
+        .await;
+    }
+    let TenantApp { app, auth, .. } = found;
     let kinds = match kind.as_str() {
         "installs.csv" => vec![EventType::Install],
         "events.csv" => vec![EventType::Open, EventType::Session, EventType::Event],
         "clicks.csv" => vec![EventType::Click, EventType::Impression],
         _ => {
-            return Err(ApiError::not_found("export (use installs.csv, events.csv or clicks.csv)"));
+            return Err(ApiError::not_found(
+                "export (use installs.csv, events.csv, clicks.csv or skadnetwork.csv)",
+            ));
         }
     };
     let (from, to) = crate::routes::reports::day_range(

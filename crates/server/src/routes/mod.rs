@@ -18,4 +18,6 @@ pub mod postbacks;
 pub mod posthog;
 pub mod reports;
 pub mod segment;
+pub mod skadnetwork;
+pub mod skadnetwork_reports;
 pub mod views;

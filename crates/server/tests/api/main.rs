@@ -54,3 +54,4 @@ mod redis;
 mod roles;
 mod security;
 mod segment;
+mod skadnetwork;

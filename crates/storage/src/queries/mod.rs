@@ -12,6 +12,7 @@ mod changes;
 mod erasures;
 pub(crate) mod keys;
 mod rows;
+mod skan;
 mod tenant;
 
 pub(crate) use accounts::implement_accounts;
@@ -22,6 +23,7 @@ pub(crate) use changes::implement_changes;
 pub(crate) use erasures::implement_erasures;
 pub(crate) use keys::implement_keys;
 pub(crate) use rows::*;
+pub(crate) use skan::implement_skan;
 pub(crate) use tenant::implement_tenant;
 
 macro_rules! implement_store_backend {
@@ -46,6 +48,7 @@ macro_rules! implement_store_backend {
         $crate::queries::implement_annotations!($store);
         $crate::queries::implement_api_tokens!($store);
         $crate::queries::implement_keys!($store);
+        $crate::queries::implement_skan!($store);
     };
 }
 
