@@ -203,6 +203,7 @@ test('dashboard flow against the demo server', { timeout: 300_000 }, async (t) =
 				['Overview', '/', 'overview'],
 				['Cohorts', '/cohorts', 'cohorts'],
 				['Fraud', '/fraud', 'fraud'],
+				['SKAdNetwork', '/skadnetwork', 'skadnetwork'],
 				['Apps', '/apps', 'apps'],
 				['Tracking links', '/links', 'links'],
 				['Postbacks', '/postbacks', 'postbacks'],
@@ -220,6 +221,17 @@ test('dashboard flow against the demo server', { timeout: 300_000 }, async (t) =
 				assert.deepEqual(problems, [], `${path} shows no error`);
 				await shoot(name);
 			}
+			// SKAdNetwork: the demo's iOS app has postbacks by network and campaign, and a schema.
+			await page.getByRole('link', { name: 'SKAdNetwork', exact: true }).click();
+			await page.waitForURL(`${BASE_URL}/skadnetwork`);
+			const switcher = page.getByTestId('app-switcher');
+			const previous = await switcher.inputValue();
+			await switcher.selectOption({ label: 'Space Rush iOS · iOS' });
+			await poll('SKAdNetwork rows for the iOS app', async () => (await page.locator('[data-testid="skan-table"] tbody tr').count()) >= 6);
+			assert.ok(Number((await page.getByTestId('kpi-skan-installs').textContent()).replace(/\D/g, '')) > 0, 'SKAN installs counted');
+			assert.equal(await page.getByTestId('skan-rule').count(), 8, 'the demo schema has 8 rules');
+			await shoot('skadnetwork-ios');
+			await switcher.selectOption(previous);
 			// Charts elsewhere are drawn from data too.
 			await page.getByRole('link', { name: 'Cohorts', exact: true }).click();
 			await settled();

@@ -1,7 +1,8 @@
 //! The demo organization: an owner account, two apps, tracking links on several networks and
 //! `days` of realistic traffic (clicks, impressions, attributed and organic installs, some
 //! click-injection fraud, sessions, purchases in several currencies), appended to the event
-//! log in time order so the pipeline attributes it like live traffic. Seeding is idempotent:
+//! log in time order so the pipeline attributes it like live traffic; and for the iOS app, a
+//! SKAdNetwork conversion-value schema and postbacks. Seeding is idempotent:
 //! a data dir that already has the demo account is left as it is.
 #![warn(missing_docs)]
 
@@ -12,6 +13,8 @@ use unmogrowp_domain::app::{AttributionSettings, Platform};
 use unmogrowp_domain::event::{Device, EventType, LinkRef, LogRecord, LoggedEvent, Money, Source};
 use unmogrowp_server::state::AppState;
 use unmogrowp_storage::{App, Link, NewApp, NewLink, NewUser};
+
+mod skan;
 
 /// The demo owner account's sign-in email (a reserved `.localhost` address, never a real
 /// mailbox); [`seed`] checks for it to tell whether the demo already exists.
@@ -207,6 +210,10 @@ pub async fn seed(state: &AppState, days: u32, scale: f64) -> anyhow::Result<Dem
                 currency: "USD".to_owned(),
             })
             .await?;
+        if platform == Platform::Ios {
+            let postbacks = skan::seed(state, &membership, &app, &NETWORKS, days, scale).await?;
+            tracing::info!(postbacks, "demo SKAdNetwork postbacks stored");
+        }
         let mut links = Vec::new();
         for (network, campaigns, conversion) in NETWORKS {
             for campaign in campaigns {
