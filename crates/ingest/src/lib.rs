@@ -25,9 +25,11 @@ pub const MAX_EVENT_BYTES: usize = 32 * 1024;
 
 mod dedup;
 mod error;
+mod lz_string;
 pub mod metric_names;
 mod opt_out;
 pub mod posthog;
+pub use lz_string::{LzError, decompress_base64 as lz_string_decompress};
 pub mod segment;
 pub mod skadnetwork;
 mod types;

@@ -1,7 +1,8 @@
 //! PostHog's capture API: `/batch`, `/capture`, `/e` and `/i/v0/e` (with or without a trailing
 //! slash), with the app token as the project API key (`api_key`, or `token` as posthog-js
 //! sends it). Bodies may be JSON, gzip (`Content-Encoding: gzip` or `?compression=gzip-js`),
-//! base64 (`?compression=base64`) or a form with `data=` (JSON or base64), as PostHog's
+//! base64 (`?compression=base64`), lz-string (`compression=lz64`, in the query or the form, as
+//! older posthog-js sends it) or a form with `data=` (JSON or base64), as PostHog's
 //! libraries send them. Events are read into the product's own
 //! (`unmogrowp_ingest::posthog`, which documents the mapping) and take the one collection
 //! path.
@@ -39,6 +40,9 @@ pub enum Compression {
     /// base64 of the JSON.
     #[serde(rename = "base64")]
     Base64,
+    /// lz-string's `compressToBase64` (older posthog-js).
+    #[serde(rename = "lz64")]
+    Lz64,
 }
 
 /// The query PostHog's libraries add.
@@ -46,7 +50,8 @@ pub enum Compression {
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub struct CaptureQuery {
-    /// How the body is compressed: gzip-js, gzip or base64 (posthog-js's lz64 answers 415).
+    /// How the body is compressed: gzip-js, gzip, base64 or lz64 (a form body may say it in
+    /// its own `compression` field instead).
     #[param(inline)]
     compression: Option<Compression>,
 }
@@ -69,7 +74,7 @@ fn base64_decode(text: &[u8]) -> ApiResult<bytes::Bytes> {
 /// The JSON text of a capture request, whatever way the library sent it.
 async fn capture_body(request: Request, state: &AppState) -> ApiResult<bytes::Bytes> {
     let limit = state.config.http.max_body_bytes;
-    let compression = request.uri().query().and_then(|query| {
+    let mut compression = request.uri().query().and_then(|query| {
         url::form_urlencoded::parse(query.as_bytes())
             .find(|(key, _)| key == "compression")
             .map(|(_, value)| value.to_ascii_lowercase())
@@ -84,19 +89,45 @@ async fn capture_body(request: Request, state: &AppState) -> ApiResult<bytes::By
     let mut encoding = request.headers().get(header::CONTENT_ENCODING).cloned();
     let mut raw = read_body(request, state).await?;
     if form {
-        let data = url::form_urlencoded::parse(&raw)
-            .find(|(key, _)| key == "data")
-            .map(|(_, value)| value.into_owned())
-            .ok_or_else(|| ApiError::invalid_field("data", "is required in a form body"))?;
+        let mut data = None;
+        for (key, value) in url::form_urlencoded::parse(&raw) {
+            match &*key {
+                "data" => data = Some(value.into_owned()),
+                // posthog-js puts lz64 in the form rather than the query.
+                "compression" if compression.is_none() => {
+                    compression = Some(value.to_ascii_lowercase());
+                }
+                _ => {}
+            }
+        }
+        let data =
+            data.ok_or_else(|| ApiError::invalid_field("data", "is required in a form body"))?;
         raw = bytes::Bytes::from(data.into_bytes());
     }
     match compression.as_deref() {
         None | Some("") => {}
         Some("gzip" | "gzip-js") => encoding = Some(HeaderValue::from_static("gzip")),
         Some("base64") => raw = base64_decode(&raw)?,
+        Some("lz64") => {
+            // The decoder bounds its output by the body limit (LZW can expand quadratically).
+            let text = tokio::task::spawn_blocking(move || {
+                unmogrowp_ingest::lz_string_decompress(&raw, limit)
+            })
+            .await
+            .map_err(|error| {
+                ApiError::internal(anyhow::anyhow!("decompressing the body panicked: {error}"))
+            })?
+            .map_err(|error| match error {
+                unmogrowp_ingest::LzError::TooLarge(_) => {
+                    ApiError::payload_too_large(format!("the lz64 body {error}"))
+                }
+                other => ApiError::invalid_field("data", other.to_string()),
+            })?;
+            return Ok(bytes::Bytes::from(text.into_bytes()));
+        }
         Some(other) => {
             return Err(unsupported(format!(
-                "compression={other} is not supported; send gzip-js, base64 or none (posthog-js: `disable_compression` or a gzip-capable browser)"
+                "compression={other} is not supported; send gzip-js, base64, lz64 or none"
             )));
         }
     }

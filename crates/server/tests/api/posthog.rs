@@ -1,5 +1,5 @@
 //! The PostHog-compatible capture endpoints: the app token as the project API key, the body
-//! forms PostHog's libraries send (JSON, gzip, base64, form `data=`), events on the one
+//! forms PostHog's libraries send (JSON, gzip, base64, lz-string, form `data=`), events on the one
 //! collection path (dedup by `uuid`, per-event rejections), installs attributed to a click.
 
 use crate::apps::android_app;
@@ -66,8 +66,20 @@ async fn posthog_events_are_collected_in_every_body_form(backend: TestBackend) {
     )
     .await;
     assert_eq!(reply.body["accepted"], 1, "{}", reply.text);
+    // lz-string in a form, `compression=lz64` beside `data=` (older posthog-js).
+    let tutorial = json!([{ "event": "tutorial_done", "uuid": "ph-tutorial", "distinct_id": "d1", "timestamp": now_rfc3339(64),
+        "properties": { "token": key, "step": "héllo ✓" } }]);
+    let packed = lz_str::compress_to_base64(serde_json::to_string(&tutorial).unwrap().as_str());
+    let form = format!(
+        "data={}&compression=lz64",
+        url::form_urlencoded::byte_serialize(packed.as_bytes()).collect::<String>()
+    );
+    let reply =
+        post(&app, "/e/?ip=1", "application/x-www-form-urlencoded", form.into_bytes(), false).await;
+    assert_eq!((reply.status, &reply.body["accepted"]), (200, &json!(1)), "{}", reply.text);
 
-    // Refusals: no key, an unknown key, lz-string compression, a body of the wrong shape.
+    // Refusals: no key, an unknown key, an unknown compression, lz64 that is not lz-string,
+    // a body of the wrong shape.
     let none = post(
         &app,
         "/capture",
@@ -86,8 +98,15 @@ async fn posthog_events_are_collected_in_every_body_form(backend: TestBackend) {
     )
     .await;
     assert_eq!(unknown.status, 401, "{}", unknown.text);
-    let lz = post(&app, "/e?compression=lz64", "text/plain", b"abc".to_vec(), false).await;
-    assert_eq!(lz.status, 415, "{}", lz.text);
+    let zstd = post(&app, "/e?compression=zstd", "text/plain", b"abc".to_vec(), false).await;
+    assert_eq!(zstd.status, 415, "{}", zstd.text);
+    let lz = post(&app, "/e?compression=lz64", "text/plain", b"!!!!".to_vec(), false).await;
+    assert_eq!(
+        (lz.status, lz.body["errors"][0]["field"].as_str()),
+        (400, Some("data")),
+        "{}",
+        lz.text
+    );
     let shape = post(&app, "/batch", "application/json", br#"{"batch": 3}"#.to_vec(), false).await;
     assert_eq!(shape.status, 400, "{}", shape.text);
 
@@ -97,7 +116,7 @@ async fn posthog_events_are_collected_in_every_body_form(backend: TestBackend) {
     let rows = summary.body["rows"].as_array().unwrap();
     let meta_row = rows.iter().find(|row| row["network"] == "meta").unwrap();
     assert_eq!(meta_row["installs"], 1, "{}", summary.text);
-    assert_eq!(summary.body["totals"]["events"], 3, "{}", summary.text);
+    assert_eq!(summary.body["totals"]["events"], 4, "{}", summary.text);
     assert_eq!(summary.body["totals"]["revenue"], 5.0, "{}", summary.text);
 }
 
