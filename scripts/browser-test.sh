@@ -51,7 +51,7 @@ install_deps() {
 source_digest() {
 	(
 		cd "$WEB"
-		find . \( -path ./node_modules -o -path ./build -o -path ./.svelte-kit -o -path ./test-results \) -prune -o \
+		find . \( -path ./node_modules -o -path ./build -o -path ./.svelte-kit -o -path ./test-results -o -path ./static/vendor \) -prune -o \
 			-type f ! -name .build-stamp ! -name '*.log' ! -path ./src/lib/api/schema.d.ts -print0 |
 			LC_ALL=C sort -z | xargs -0 sha256sum
 	) | sha256sum | cut -d' ' -f1

@@ -155,6 +155,7 @@ impl Application {
         let openapi_json = Arc::new(openapi.to_pretty_json().context("rendering OpenAPI")?);
 
         let limits = Arc::new(crate::limits::Limits::new(&shared, &config.limits));
+        let graphql_rest = crate::graphql::Rest::default();
         let state = AppState::new(AppStateInner {
             config,
             store,
@@ -172,6 +173,8 @@ impl Application {
             prometheus: telemetry::prometheus(),
             openapi_json,
             collab: crate::collab::Collab::new(),
+            graphql: crate::graphql::schema(graphql_rest.clone()),
+            graphql_rest,
         });
         if shared.is_configured() {
             let listener_state = state.clone();
@@ -187,6 +190,7 @@ impl Application {
             .route("/api/docs/{*file}", get(docs::asset))
             .fallback(crate::dashboard::fallback)
             .with_state(state.clone());
+        state.graphql_rest.install(router.clone());
         let router = match state.config.role {
             crate::config::ServerRole::All => router,
             role => router
@@ -493,6 +497,8 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(skadnetwork::sdk_schema))
         .routes(routes!(skadnetwork::get_schema, skadnetwork::put_schema))
         .routes(routes!(skadnetwork_reports::report))
+        .routes(routes!(crate::graphql::execute, crate::graphql::graphiql))
+        .routes(routes!(crate::graphql::schema_sdl))
         .routes(routes!(collect::click))
         .routes(routes!(collect::impression))
         .split_for_parts();

@@ -11,6 +11,7 @@ pub mod docs;
 pub mod encryption;
 pub mod error;
 pub mod extract;
+pub mod graphql;
 pub mod health;
 /// Collection (in the ingest crate).
 pub use unmogrowp_ingest as ingest;

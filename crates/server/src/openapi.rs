@@ -23,6 +23,7 @@ use utoipa::OpenApi;
         (name = "collection", description = "What SDKs, servers and ad networks call: events, clicks, impressions"),
         (name = "reports", description = "Reports from the event store"),
         (name = "privacy", description = "Erasing a device's data (GDPR article 17)"),
+        (name = "graphql", description = "GraphQL over the same data and roles (`/api/graphql`), its schema and GraphiQL"),
     ),
     components(schemas(crate::error::ProblemDocument)),
     modifiers(&BearerAuth)

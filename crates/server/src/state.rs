@@ -49,6 +49,10 @@ pub struct AppStateInner {
     pub openapi_json: Arc<String>,
     /// Presence and annotation messages for the live connections of this node.
     pub collab: crate::collab::Collab,
+    /// The GraphQL schema (`/api/graphql`).
+    pub graphql: crate::graphql::GraphqlSchema,
+    /// The API router GraphQL resolvers read through (set once the router is built).
+    pub graphql_rest: crate::graphql::Rest,
 }
 
 impl AppState {

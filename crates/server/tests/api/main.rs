@@ -38,6 +38,7 @@ mod deploy;
 mod edits;
 mod email;
 mod errors;
+mod graphql;
 mod hardening;
 mod isolation;
 mod limits;
