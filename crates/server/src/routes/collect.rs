@@ -195,7 +195,11 @@ async fn touch(
     link_id: &str,
     query: &HashMap<String, String>,
     kind: EventType,
-) -> ApiResult<(Result<LoggedEvent, std::time::Duration>, std::sync::Arc<unmogrowp_storage::App>)> {
+) -> ApiResult<(
+    Result<LoggedEvent, std::time::Duration>,
+    std::sync::Arc<unmogrowp_storage::App>,
+    unmogrowp_storage::Link,
+)> {
     let link = match LinkId::parse(link_id) {
         Some(id) => state.ingest.link(&id).await?,
         None => None,
@@ -211,7 +215,7 @@ async fn touch(
     if let Err(wait) = state.limits.touch.check(&key).await {
         metrics::counter!(crate::metric_names::RATE_LIMITED_TOTAL, "policy" => "touch")
             .increment(1);
-        return Ok((Err(wait), app));
+        return Ok((Err(wait), app, link));
     }
     let now = jiff::Timestamp::now().as_millisecond();
     let id = uuid::Uuid::now_v7().simple().to_string();
@@ -240,7 +244,7 @@ async fn touch(
         properties: None,
         trace: unmogrowp_domain::trace::TraceContext::current(),
     };
-    Ok((Ok(event), app))
+    Ok((Ok(event), app, link))
 }
 
 /// Where a click goes: the app's store page; Android store pages carry the click id in the
@@ -255,7 +259,28 @@ pub fn redirect_target(app: &unmogrowp_storage::App, click_id: &str) -> String {
     }
 }
 
-/// Records a click and sends the user on to the app's store page.
+/// Where a click on a **retargeting** link with a deep link goes (direct deep linking: the
+/// people it targets have the app): the deep link itself, with the click's parameters added
+/// (`unm_click_id`, `unm_link_id`, `unm_network`, `unm_campaign`), so the app opens on it and
+/// reports its `open` with that `link_id` (a re-engagement). An https deep link (a universal or
+/// app link) opens the app when installed and the web page otherwise. `None` for other links:
+/// they go to the store, and a new install gets the deep link from `GET /v1/attribution`
+/// (deferred deep linking).
+pub fn direct_deep_link(link: &unmogrowp_storage::Link, click_id: &str) -> Option<String> {
+    if !link.retargeting {
+        return None;
+    }
+    let mut url = url::Url::parse(link.deep_link.as_deref()?).ok()?;
+    url.query_pairs_mut()
+        .append_pair("unm_click_id", click_id)
+        .append_pair("unm_link_id", link.id.as_str())
+        .append_pair("unm_network", &link.network)
+        .append_pair("unm_campaign", &link.campaign);
+    Some(url.to_string())
+}
+
+/// Records a click and sends the user on: to the app's store page, or for a retargeting link
+/// with a deep link, into the app (see [`direct_deep_link`]).
 #[utoipa::path(get, path = "/c/{link_id}", tag = "collection",
     params(("link_id" = String, Path, description = "The tracking link"),
            ("gaid" = Option<String>, Query, description = "Google advertising id"),
@@ -264,7 +289,7 @@ pub fn redirect_target(app: &unmogrowp_storage::App, click_id: &str) -> String {
            ("network_click_id" = Option<String>, Query, description = "The network's own click id"),
            ("sub1" = Option<String>, Query, description = "Free sub-parameters sub1 to sub5")),
     responses(
-        (status = 302, description = "To the store; Android gets `referrer=unmogrowp_click_id%3D<click_id>`"),
+        (status = 302, description = "To the store (Android gets `referrer=unmogrowp_click_id%3D<click_id>`); a retargeting link with a deep link goes to the deep link with `unm_click_id`, `unm_link_id`, `unm_network` and `unm_campaign` added"),
         (status = 404, description = "Unknown link (nothing recorded)", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
         (status = 503, description = "Overloaded; see Retry-After", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
     ))]
@@ -274,12 +299,13 @@ pub async fn click(
     Path(link_id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
-    let (event, app) = touch(&state, &client, &link_id, &query, EventType::Click).await?;
+    let (event, app, link) = touch(&state, &client, &link_id, &query, EventType::Click).await?;
     // Over the limit, the person is still sent to the store (an install must not be lost to
     // a shared address); the click is just not recorded, so it can win nothing.
     let target = match event {
         Ok(event) => {
-            let target = redirect_target(&app, &event.id);
+            let target = direct_deep_link(&link, &event.id)
+                .unwrap_or_else(|| redirect_target(&app, &event.id));
             state.ingest.record_touch(event).await?;
             target
         }
@@ -307,7 +333,7 @@ pub async fn impression(
     Path(link_id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<StatusCode> {
-    let (event, _) = touch(&state, &client, &link_id, &query, EventType::Impression).await?;
+    let (event, _, _) = touch(&state, &client, &link_id, &query, EventType::Impression).await?;
     let event = event.map_err(|wait| crate::limits::refusal(&state.limits.touch, wait))?;
     state.ingest.record_touch(event).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -107,4 +107,85 @@ async fn installs_from_a_deep_linked_click_get_the_deep_link(backend: TestBacken
     app.stop().await;
 }
 
-on_both_backends!(installs_from_a_deep_linked_click_get_the_deep_link);
+/// Direct deep linking: a click on a retargeting link with a deep link opens the app on it,
+/// with the click's parameters; the app's open through it is a re-engagement. Other links go
+/// to the store.
+async fn retargeting_clicks_open_the_app_on_the_deep_link(backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    let fixture = fixture(&app, "direct.example", android_app("Direct")).await;
+    let links = format!("/api/v1/apps/{}/links", fixture.app_id);
+    let token = fixture.owner.access_token.clone();
+    let make = |body: Value| {
+        let app = &app;
+        let links = &links;
+        let token = &token;
+        async move {
+            let reply = app.call(Method::POST, links, Some(token), Some(&body)).await;
+            assert_eq!(reply.status, 201, "{}", reply.text);
+            reply.body
+        }
+    };
+    let winback = make(json!({ "network": "meta", "campaign": "winback", "retargeting": true,
+        "deep_link": "myapp://sale/5?tier=gold#top" }))
+    .await;
+    let plain_retargeting =
+        make(json!({ "network": "meta", "campaign": "plain", "retargeting": true })).await;
+    let acquisition =
+        make(json!({ "network": "meta", "campaign": "new", "deep_link": "myapp://welcome" })).await;
+
+    // The user installed earlier, organically.
+    let earlier = json!({ "id": "re-install", "type": "install", "timestamp": now_rfc3339(-3600), "device": { "gaid": "re-device" } });
+    assert_eq!(send(&app, &fixture.app_token, &[earlier]).await.body["accepted"], 1);
+    settle(&app).await;
+
+    let location = |reply: &unmogrowp_testkit::app::Reply| {
+        reply.header("location").unwrap_or_default().to_owned()
+    };
+    let path = |link: &Value| {
+        format!(
+            "{}?gaid=re-device",
+            link["click_url"].as_str().unwrap().trim_start_matches(&app.url)
+        )
+    };
+    let reply = app.call(Method::GET, &path(&winback), None, None).await;
+    assert_eq!(reply.status, 302);
+    let target = url::Url::parse(&location(&reply)).unwrap();
+    assert_eq!((target.scheme(), target.host_str(), target.path()), ("myapp", Some("sale"), "/5"));
+    assert_eq!(target.fragment(), Some("top"));
+    let params: std::collections::HashMap<String, String> =
+        target.query_pairs().into_owned().collect();
+    assert_eq!(params["tier"], "gold");
+    assert_eq!(params["unm_link_id"], winback["id"].as_str().unwrap());
+    assert_eq!(
+        (params["unm_network"].as_str(), params["unm_campaign"].as_str()),
+        ("meta", "winback")
+    );
+    assert!(!params["unm_click_id"].is_empty());
+    // Retargeting without a deep link, and an acquisition link with one: the store.
+    for link in [&plain_retargeting, &acquisition] {
+        let reply = app.call(Method::GET, &path(link), None, None).await;
+        assert!(location(&reply).starts_with("https://play.google.com/"), "{}", location(&reply));
+    }
+
+    // The app, opened on the deep link, reports the open through the link: a re-engagement
+    // credited to the retargeting campaign.
+    let open = json!({ "id": "re-open", "type": "open", "timestamp": now_rfc3339(5), "device": { "gaid": "re-device" },
+        "link_id": params["unm_link_id"] });
+    assert_eq!(send(&app, &fixture.app_token, &[open]).await.body["accepted"], 1);
+    settle(&app).await;
+    let report = format!("/api/v1/apps/{}/reports/summary?group_by=campaign", fixture.app_id);
+    let summary = app.call(Method::GET, &report, Some(&token), None).await;
+    let row = summary.body["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["campaign"] == "winback")
+        .cloned();
+    assert_eq!(row.map(|r| r["reengagements"].clone()), Some(json!(1)), "{}", summary.text);
+    app.stop().await;
+}
+
+on_both_backends!(
+    installs_from_a_deep_linked_click_get_the_deep_link,
+    retargeting_clicks_open_the_app_on_the_deep_link
+);
