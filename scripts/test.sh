@@ -58,6 +58,14 @@ if [ ! -x "$PYCLIENTS/bin/python" ] || ! "$PYCLIENTS/bin/python" -c 'import segm
     "$PYCLIENTS/bin/pip" install -q 'segment-analytics-python==2.4.0' 'rudder-sdk-python==2.1.9' 'posthog==7.91.1'
 fi
 export TEST_SEGMENT_PYTHON="$PYCLIENTS/bin/python"
+# The Node ones (and posthog-js with playwright-core, for headless Chromium), from npm as
+# pinned in clients/compat/package-lock.json.
+COMPAT_NODE="$PWD/clients/compat"
+if [ ! -f "$COMPAT_NODE/node_modules/.package-lock.json" ] || [ "$COMPAT_NODE/package-lock.json" -nt "$COMPAT_NODE/node_modules/.package-lock.json" ]; then
+    echo "[test] installing the Node analytics client libraries (npm ci in clients/compat)" >&2
+    (cd "$COMPAT_NODE" && npm ci --no-audit --no-fund)
+fi
+export TEST_COMPAT_NODE_DIR="$COMPAT_NODE"
 
 # The dashboard first (the server embeds or serves web/build), then every Rust test binary,
 # outside the services' lifetime so they are not kept waiting on a compile.

@@ -1,8 +1,10 @@
 //! Official analytics client libraries, installed from their registries and left unchanged,
 //! sending to the compatible endpoints with the app token as their key. `make test` installs
-//! them (scripts/test.sh: Segment's `segment-analytics-python`, RudderStack's
-//! `rudder-sdk-python` and PostHog's `posthog`, from PyPI) and names the interpreter in
-//! `TEST_SEGMENT_PYTHON`.
+//! them (scripts/test.sh): Segment's `segment-analytics-python`, RudderStack's
+//! `rudder-sdk-python` and PostHog's `posthog` from PyPI (the interpreter is named in
+//! `TEST_SEGMENT_PYTHON`), and Segment's `@segment/analytics-node`, RudderStack's
+//! `@rudderstack/rudder-sdk-node`, PostHog's `posthog-node` and `posthog-js` (run in headless
+//! Chromium) from npm, pinned in `clients/compat` (named in `TEST_COMPAT_NODE_DIR`).
 
 #![allow(clippy::unwrap_used)]
 
@@ -43,8 +45,83 @@ async fn posthogs_python_library_sends_installs_and_purchases_counted_once() {
 }
 
 async fn a_python_library_sends_installs_and_purchases_counted_once(library: &str, gaid: &str) {
-    unmogrowp_server::postbacks::install_crypto_provider();
     let python = common::required("TEST_SEGMENT_PYTHON");
+    let run = |base: &str, app_token: &str| {
+        let mut command = std::process::Command::new(&python);
+        command.arg(script("python_client.py")).args([library, base, app_token, gaid, "run1"]);
+        command
+    };
+    a_library_sends_installs_and_purchases_counted_once(library, gaid, run).await;
+}
+
+/// A Node script of `tests/compat` with the packages of `clients/compat`.
+fn node(script_name: &str) -> std::process::Command {
+    let packages = common::required("TEST_COMPAT_NODE_DIR");
+    let mut command = std::process::Command::new("node");
+    command
+        .arg(script(script_name))
+        .env("TEST_COMPAT_NODE_DIR", packages)
+        // posthog-node would use another endpoint with it set.
+        .env_remove("POSTHOG_CAPTURE_MODE");
+    command
+}
+
+async fn a_node_library_sends_installs_and_purchases_counted_once(library: &str, gaid: &str) {
+    let run = |base: &str, app_token: &str| {
+        let mut command = node("node_client.mjs");
+        command.args([library, base, app_token, gaid, "run1"]);
+        command
+    };
+    a_library_sends_installs_and_purchases_counted_once(library, gaid, run).await;
+}
+
+#[tokio::test]
+async fn segments_node_library_sends_installs_and_purchases_counted_once() {
+    a_node_library_sends_installs_and_purchases_counted_once(
+        "segment",
+        "6a2f1b4c-3d8e-4f1a-9b2c-1d7e3f5a8b02",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn rudderstacks_node_library_sends_installs_and_purchases_counted_once() {
+    a_node_library_sends_installs_and_purchases_counted_once(
+        "rudderstack",
+        "9b3c5d7e-2f4a-4b6c-8d8e-0f1a2b3c4d5f",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn posthogs_node_library_sends_installs_and_purchases_counted_once() {
+    a_node_library_sends_installs_and_purchases_counted_once(
+        "posthog",
+        "4d0e8f2b-5c3a-4f9b-8d2e-6a7b8c9d0e1f",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn posthog_js_in_chromium_sends_installs_and_purchases_counted_once() {
+    let gaid = "7e1f9a3c-6d4b-4a0c-9e3f-8b9c0d1e2f3a";
+    let run = |base: &str, app_token: &str| {
+        let mut command = node("posthog_js_browser.mjs");
+        command.args([base, app_token, gaid, "run1"]);
+        command
+    };
+    a_library_sends_installs_and_purchases_counted_once("posthogjs", gaid, run).await;
+}
+
+/// Runs `run(base, app_token)` twice (a retry of the whole run, same message ids) after a
+/// click with `gaid`: one install attributed to the click, the purchase's revenue and two
+/// events are counted.
+async fn a_library_sends_installs_and_purchases_counted_once(
+    library: &str,
+    gaid: &str,
+    run: impl Fn(&str, &str) -> std::process::Command,
+) {
+    unmogrowp_server::postbacks::install_crypto_provider();
     let port = common::free_port();
     let data_dir = tempfile::tempdir().unwrap();
     let _server = common::Running(Some(common::serve(port, data_dir.path(), &[], &[])));
@@ -58,7 +135,7 @@ async fn a_python_library_sends_installs_and_purchases_counted_once(library: &st
     let link: Value = http
         .post(format!("{base}/api/v1/apps/{app_id}/links"))
         .bearer_auth(&token)
-        .json(&json!({ "network": "meta", "campaign": "python" }))
+        .json(&json!({ "network": "meta", "campaign": library }))
         .send()
         .await
         .unwrap()
@@ -70,17 +147,13 @@ async fn a_python_library_sends_installs_and_purchases_counted_once(library: &st
 
     // The library sends its batch twice (a retry of the whole run, same message ids).
     for _ in 0..2 {
-        let output = std::process::Command::new(&python)
-            .arg(script("python_client.py"))
-            .args([library, &base, &app_token, gaid, "run1"])
-            .output()
-            .unwrap();
+        let output = run(&base, &app_token).output().unwrap();
         let said = format!(
             "{}{}",
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
-        assert!(output.status.success(), "{said}");
+        assert!(output.status.success(), "{library}: {said}");
     }
 
     // Counted once: one install attributed to the click, the purchase's revenue, two events.

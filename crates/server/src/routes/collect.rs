@@ -25,7 +25,17 @@ pub(crate) async fn json_body(
     request: Request,
     state: &AppState,
 ) -> ApiResult<(bytes::Bytes, bytes::Bytes)> {
-    if !is_json_content_type(request.headers().get(header::CONTENT_TYPE)) {
+    decoded_body(request, state, true).await
+}
+
+/// [`json_body`], optionally whatever the `Content-Type` says (some analytics libraries label
+/// their JSON `application/x-www-form-urlencoded` or `text/plain`; the body must still parse).
+pub(crate) async fn decoded_body(
+    request: Request,
+    state: &AppState,
+    require_json_type: bool,
+) -> ApiResult<(bytes::Bytes, bytes::Bytes)> {
+    if require_json_type && !is_json_content_type(request.headers().get(header::CONTENT_TYPE)) {
         return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             .with_detail("send the body as application/json"));
     }

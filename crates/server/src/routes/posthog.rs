@@ -134,6 +134,11 @@ async fn capture_body(request: Request, state: &AppState) -> ApiResult<bytes::By
     if form && compression.is_none() && !raw.starts_with(b"{") && !raw.starts_with(b"[") {
         raw = base64_decode(&raw)?;
     }
+    // posthog-js (1.2xx and later) sends gzip as `text/plain` with no query and no
+    // Content-Encoding: gzip's magic number says it.
+    if encoding.is_none() && raw.starts_with(&[0x1f, 0x8b]) {
+        encoding = Some(HeaderValue::from_static("gzip"));
+    }
     tokio::task::spawn_blocking(move || decode_content(encoding.as_ref(), raw, limit))
         .await
         .map_err(|error| {

@@ -7,7 +7,7 @@
 use crate::auth::ClientInfo;
 use crate::error::{ApiError, ApiResult};
 use crate::ingest::IngestResponse;
-use crate::routes::collect::json_body;
+use crate::routes::collect::decoded_body;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Request, State};
@@ -36,7 +36,9 @@ async fn collect(
     endpoint: Endpoint,
 ) -> ApiResult<Json<IngestResponse>> {
     let from_header = basic_user(&request);
-    let (_, body) = json_body(request, &state).await?;
+    // RudderStack's Node library sends its (gzip) JSON labelled as a form: the label is not
+    // checked, the body is.
+    let (_, body) = decoded_body(request, &state, false).await?;
     let received = jiff::Timestamp::now().as_millisecond();
     let translated =
         translate(&body, endpoint, received).map_err(unmogrowp_ingest::IngestError::from)?;
@@ -103,7 +105,7 @@ macro_rules! segment_endpoint {
                 (status = 400, description = "Not a JSON object of the expected shape", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
                 (status = 401, description = "Missing or unknown write key", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
                 (status = 413, description = "Too large or too many messages", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
-                (status = 415, description = "Not JSON, or an unknown Content-Encoding", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+                (status = 415, description = "An unknown Content-Encoding", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
                 (status = 429, description = "Over the organization's quota; see Retry-After", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
                 (status = 503, description = "Overloaded; see Retry-After", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
             ))]

@@ -44,7 +44,9 @@ async fn post(app: &TestApp, path: &str, key: Option<&str>, body: Vec<u8>, gzip:
     let basic = key.map(|key| {
         format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{key}:")))
     });
-    let mut headers = vec![("content-type", "application/json")];
+    // Gzip bodies are labelled as a form, as RudderStack's Node library (axios) sends them.
+    let content_type = if gzip { "application/x-www-form-urlencoded" } else { "application/json" };
+    let mut headers = vec![("content-type", content_type)];
     if let Some(basic) = &basic {
         headers.push(("authorization", basic.as_str()));
     }
