@@ -51,25 +51,8 @@ fn malformed(field: &str, message: &str) -> SkanError {
 /// The fields Apple signs, in order, for `version`; `None` for an unsupported version.
 /// In 4.0 `source-app-id` and `source-domain` exclude each other and share one position.
 fn signed_fields(version: &str) -> Option<&'static [&'static str]> {
-    const V21: &[&str] = &[
-        "version",
-        "ad-network-id",
-        "campaign-id",
-        "app-id",
-        "transaction-id",
-        "redownload",
-        "source-app-id",
-    ];
-    const V22: &[&str] = &[
-        "version",
-        "ad-network-id",
-        "campaign-id",
-        "app-id",
-        "transaction-id",
-        "redownload",
-        "source-app-id",
-        "fidelity-type",
-    ];
+    // 2.1 to 3.0 grow one list field by field; 4.0 names the campaign `source-identifier`
+    // and adds the web source and the postback's sequence.
     const V30: &[&str] = &[
         "version",
         "ad-network-id",
@@ -95,8 +78,8 @@ fn signed_fields(version: &str) -> Option<&'static [&'static str]> {
         "postback-sequence-index",
     ];
     match version {
-        "2.1" => Some(V21),
-        "2.2" => Some(V22),
+        "2.1" => V30.get(..7),
+        "2.2" => V30.get(..8),
         "3.0" => Some(V30),
         "4.0" => Some(V40),
         _ => None,

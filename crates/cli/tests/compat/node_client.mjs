@@ -77,10 +77,18 @@ async function segment() {
 			errors.push(`HTTP ${response.status} ${response.statusText} from ${response.url}`);
 		}
 	});
-	let delivered = 0;
+	const sent = sendThree(client);
+	await client.closeAndFlush({ timeout: 30_000 });
+	if (sent.delivered !== 3 && errors.length === 0) errors.push(`only ${sent.delivered} of 3 messages were delivered`);
+}
+
+/** The install, the purchase and the screen, in the Segment message shape both Segment's and
+ * RudderStack's libraries take; `delivered` counts the callbacks that reported success. */
+function sendThree(client) {
+	const sent = { delivered: 0 };
 	const callback = (what) => (error) => {
 		if (error) fail(what)(error);
-		else delivered += 1;
+		else sent.delivered += 1;
 	};
 	client.track(
 		{ anonymousId, event: 'Application Installed', context, timestamp: at(0), messageId: `node-install-${tag}` },
@@ -101,8 +109,7 @@ async function segment() {
 		{ anonymousId, name: 'Home', context, timestamp: at(2), messageId: `node-screen-${tag}` },
 		callback('screen'),
 	);
-	await client.closeAndFlush({ timeout: 30_000 });
-	if (delivered !== 3 && errors.length === 0) errors.push(`only ${delivered} of 3 messages were delivered`);
+	return sent;
 }
 
 async function rudderstack() {
@@ -115,30 +122,7 @@ async function rudderstack() {
 		logLevel: 'error',
 		errorHandler: fail('errorHandler'),
 	});
-	let delivered = 0;
-	const callback = (what) => (error) => {
-		if (error) fail(what)(error);
-		else delivered += 1;
-	};
-	client.track(
-		{ anonymousId, event: 'Application Installed', context, timestamp: at(0), messageId: `node-install-${tag}` },
-		callback('install'),
-	);
-	client.track(
-		{
-			anonymousId,
-			event: 'Order Completed',
-			context,
-			properties: { revenue: 7.5, currency: 'EUR', order_id: `o-${tag}` },
-			timestamp: at(1),
-			messageId: `node-order-${tag}`,
-		},
-		callback('order'),
-	);
-	client.screen(
-		{ anonymousId, name: 'Home', context, timestamp: at(2), messageId: `node-screen-${tag}` },
-		callback('screen'),
-	);
+	const sent = sendThree(client);
 	await new Promise((done) => {
 		client.flush((error) => {
 			fail('flush')(error);
@@ -147,7 +131,7 @@ async function rudderstack() {
 	});
 	// The per-message callbacks run on the next turn after the flush's.
 	await new Promise((done) => setTimeout(done, 50));
-	if (delivered !== 3 && errors.length === 0) errors.push(`only ${delivered} of 3 messages were delivered`);
+	if (sent.delivered !== 3 && errors.length === 0) errors.push(`only ${sent.delivered} of 3 messages were delivered`);
 }
 
 async function posthog() {

@@ -187,6 +187,14 @@ pub async fn export(
             }
         }
     });
+    Ok(csv_download(receiver, &format!("{}-{}-{}-{kind}", app.id, from, to)))
+}
+
+/// A streamed CSV download: the chunks `receiver` yields, as an attachment named `filename`.
+pub(crate) fn csv_download(
+    receiver: tokio::sync::mpsc::Receiver<Result<bytes::Bytes, std::io::Error>>,
+    filename: &str,
+) -> Response {
     // Fused: the compression layer polls the body again after its end, which a bare
     // `unfold` answers with a panic (cutting the compressed export short).
     let stream =
@@ -196,14 +204,11 @@ pub async fn export(
     let mut response = Body::from_stream(stream).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
-    if let Ok(value) = HeaderValue::from_str(&format!(
-        "attachment; filename=\"{}-{}-{}-{kind}\"",
-        app.id, from, to
-    )) {
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    response
 }
 
 #[cfg(test)]
