@@ -22,14 +22,11 @@ pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
 /// (`event_too_large`), and its quarantined copy is cut to this many bytes (at a character
 /// boundary).
 pub const MAX_EVENT_BYTES: usize = 32 * 1024;
-
 mod dedup;
 mod error;
-mod lz_string;
 pub mod metric_names;
 mod opt_out;
 pub mod posthog;
-pub use lz_string::{LzError, decompress_base64 as lz_string_decompress};
 pub mod segment;
 pub mod skadnetwork;
 mod types;

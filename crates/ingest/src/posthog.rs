@@ -20,6 +20,7 @@
 //! `$ip` is kept in properties but, as on `/v1/events`, the device's address is the
 //! connection's.
 
+pub mod lz_string;
 use serde_json::{Map, Value, json};
 use unmogrowp_domain::json::JsonError;
 

@@ -111,14 +111,14 @@ async fn capture_body(request: Request, state: &AppState) -> ApiResult<bytes::By
         Some("lz64") => {
             // The decoder bounds its output by the body limit (LZW can expand quadratically).
             let text = tokio::task::spawn_blocking(move || {
-                unmogrowp_ingest::lz_string_decompress(&raw, limit)
+                unmogrowp_ingest::posthog::lz_string::decompress_base64(&raw, limit)
             })
             .await
             .map_err(|error| {
                 ApiError::internal(anyhow::anyhow!("decompressing the body panicked: {error}"))
             })?
             .map_err(|error| match error {
-                unmogrowp_ingest::LzError::TooLarge(_) => {
+                unmogrowp_ingest::posthog::lz_string::LzError::TooLarge(_) => {
                     ApiError::payload_too_large(format!("the lz64 body {error}"))
                 }
                 other => ApiError::invalid_field("data", other.to_string()),
