@@ -87,8 +87,14 @@ fn signed_fields(version: &str) -> Option<&'static [&'static str]> {
 }
 
 /// A signed value as text: strings as they are, booleans `true`/`false`, integers decimal.
+/// A string holding the separator is refused: it could stand for several fields, so a
+/// postback could move signed values between fields (turn a losing postback into a win)
+/// without changing the signed text.
 fn signed_text(field: &str, value: &Value) -> Result<String, SkanError> {
     match value {
+        Value::String(text) if text.contains(SEPARATOR) => {
+            Err(malformed(field, "must not contain U+2063 (the signature's separator)"))
+        }
         Value::String(text) => Ok(text.clone()),
         Value::Bool(flag) => Ok(flag.to_string()),
         Value::Number(number) if number.is_u64() || number.is_i64() => Ok(number.to_string()),
@@ -185,11 +191,36 @@ pub fn verify(body: &[u8]) -> Result<SkanPostback, SkanError> {
         None | Some(Value::Null) => return Err(malformed(campaign_field, "is required")),
         Some(_) => return Err(malformed(campaign_field, "must be a decimal number")),
     };
+    // Fields every postback of the version carries: one left out would let the signed text
+    // be read with the values in other fields.
+    let always: &[&str] = match version.as_str() {
+        "2.1" => &["redownload"],
+        "2.2" => &["redownload", "fidelity-type"],
+        _ => &["redownload", "fidelity-type", "did-win"],
+    };
+    for field in always {
+        if object.get(*field).is_none_or(Value::is_null) {
+            return Err(malformed(field, "is required"));
+        }
+    }
+    let ad_network_id = required(text_field(&object, "ad-network-id")?, "ad-network-id")?;
+    if ad_network_id.len() > 100
+        || !ad_network_id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    {
+        return Err(malformed(
+            "ad-network-id",
+            "must be an ad network id such as `example123.skadnetwork`",
+        ));
+    }
+    let transaction_id = required(text_field(&object, "transaction-id")?, "transaction-id")?;
+    if uuid::Uuid::try_parse(&transaction_id).is_err() {
+        return Err(malformed("transaction-id", "must be a UUID"));
+    }
     let postback = SkanPostback {
-        ad_network_id: required(text_field(&object, "ad-network-id")?, "ad-network-id")?,
+        ad_network_id,
         campaign,
         app_store_id: required(integer_field(&object, "app-id", u64::MAX)?, "app-id")?,
-        transaction_id: required(text_field(&object, "transaction-id")?, "transaction-id")?,
+        transaction_id,
         redownload: bool_field(&object, "redownload")?.unwrap_or(false),
         source_app_id: integer_field(&object, "source-app-id", u64::MAX)?,
         source_domain: text_field(&object, "source-domain")?,

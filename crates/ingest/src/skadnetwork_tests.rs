@@ -64,6 +64,7 @@ fn a_changed_signed_field_fails_the_signature() {
         ("v3.0-lost.json", "transaction-id", Value::from("f9ac267a-a889-44ce-b5f7-0166d11461f1")),
         ("v2.2.json", "app-id", Value::from(525_463_030_u64)),
         ("v2.2.json", "redownload", Value::from(false)),
+        ("v4.0-fine.json", "source-domain", Value::Null),
     ] {
         assert_eq!(
             verify(&altered(name, field, value)),
@@ -78,6 +79,55 @@ fn a_changed_signed_field_fails_the_signature() {
     assert_eq!(
         verify(&altered("v3.0-won.json", "attribution-signature", other)),
         Err(SkanError::BadSignature)
+    );
+}
+
+#[test]
+fn values_cannot_move_between_signed_fields() {
+    // The losing 3.0 postback with its last three signed values folded into the transaction
+    // id and those fields removed: the signed text is the same, the meaning (a win, not a
+    // re-download) is not.
+    let mut object: Map<String, Value> = serde_json::from_slice(&sample("v3.0-lost.json")).unwrap();
+    let folded =
+        format!("{}\u{2063}true\u{2063}1\u{2063}false", object["transaction-id"].as_str().unwrap());
+    object.insert("transaction-id".into(), Value::from(folded));
+    for field in ["redownload", "fidelity-type", "did-win"] {
+        object.remove(field);
+    }
+    let body = serde_json::to_vec(&object).unwrap();
+    assert!(matches!(verify(&body), Err(SkanError::Malformed { .. })), "{:?}", verify(&body));
+    // With those fields kept, the separator alone is refused.
+    let folded = altered(
+        "v3.0-lost.json",
+        "transaction-id",
+        Value::from("f9ac267a-a889-44ce-b5f7-0166d11461f0\u{2063}true"),
+    );
+    assert!(
+        matches!(verify(&folded), Err(SkanError::Malformed { field, .. }) if field == "transaction-id")
+    );
+    // Left out, a field every postback of the version carries is refused.
+    for (name, field) in [
+        ("v3.0-lost.json", "did-win"),
+        ("v3.0-won.json", "fidelity-type"),
+        ("v2.2.json", "redownload"),
+        ("v4.0-fine.json", "did-win"),
+    ] {
+        let reply = verify(&altered(name, field, Value::Null));
+        assert!(
+            matches!(&reply, Err(SkanError::Malformed { field: f, .. }) if f == field),
+            "{name} {field}: {reply:?}"
+        );
+    }
+    // The separator in a 4.0 source domain, and odd network or transaction ids.
+    let domain = altered("v4.0-fine.json", "source-domain", Value::from("1\u{2063}false"));
+    assert!(matches!(verify(&domain), Err(SkanError::Malformed { .. })));
+    let network = altered("v4.0-fine.json", "ad-network-id", Value::from("com example"));
+    assert!(
+        matches!(verify(&network), Err(SkanError::Malformed { field, .. }) if field == "ad-network-id")
+    );
+    let transaction = altered("v4.0-fine.json", "transaction-id", Value::from("t-1"));
+    assert!(
+        matches!(verify(&transaction), Err(SkanError::Malformed { field, .. }) if field == "transaction-id")
     );
 }
 

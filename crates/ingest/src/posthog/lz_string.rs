@@ -37,10 +37,11 @@ struct Bits<'a> {
 
 impl Bits<'_> {
     fn next_value(&mut self) -> Result<u32, LzError> {
-        // Past the end reads as zero bits, as lz-string does; a stream without its end
-        // code is caught by the step limit below.
-        let Some(&byte) = self.input.get(self.index) else { return Ok(0) };
+        // Past the end reads as zero bits, as lz-string does, and counts as read: a stream
+        // that stops without its end code is then refused at the next code ([`Self::exhausted`]).
+        let byte = self.input.get(self.index).copied();
         self.index += 1;
+        let Some(byte) = byte else { return Ok(0) };
         let found = ALPHABET.iter().position(|&c| c == byte).ok_or(LzError::Malformed)?;
         // `=` (padding) reads as 64 & 63 = 0, like lz-string's table.
         Ok(u32::try_from(found).map_err(|_| LzError::Malformed)? & 63)
@@ -61,8 +62,9 @@ impl Bits<'_> {
         Ok(bits)
     }
 
+    /// Past the end of the input, as lz-string's own check (`data.index > length`) has it.
     fn exhausted(&self) -> bool {
-        self.index > self.input.len() + 4
+        self.index > self.input.len()
     }
 }
 

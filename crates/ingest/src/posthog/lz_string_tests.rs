@@ -42,7 +42,13 @@ fn garbage_is_refused() {
     // character outside the alphabet, a code naming no entry or a cut stream is.
     assert_eq!(decompress_base64(b"!!!!", 1000), Err(LzError::Malformed));
     let compressed = lz_str::compress_to_base64("some text that is long enough to cut");
-    assert!(decompress_base64(&compressed.as_bytes()[..compressed.len() / 2], 1000).is_err());
+    assert_eq!(
+        decompress_base64(&compressed.as_bytes()[..compressed.len() / 2], 1000),
+        Err(LzError::Malformed)
+    );
+    // One character: zero bits past it must not decode as an endless run of literals.
+    assert_eq!(decompress_base64(b"A", 1 << 20), Err(LzError::Malformed));
+    assert_eq!(decompress_base64(b"AAAA", 1 << 20), Err(LzError::Malformed));
 }
 
 proptest! {

@@ -7,7 +7,8 @@
 //! - **Limits.** Depth at most [`MAX_DEPTH`], complexity at most [`MAX_COMPLEXITY`] (a report
 //!   field costs 50, a list of links or postbacks 10, any other field 1), query text at most
 //!   [`MAX_QUERY_BYTES`]; one operation per request (no batches); over a limit the query is
-//!   refused before anything runs, with an error saying which.
+//!   refused before anything runs, with an error saying which. A request also makes at most
+//!   [`rest::MAX_READS`] reads (a field under a list runs once per element).
 //! - **Persisted queries.** Apollo's automatic persisted queries (`extensions.persistedQuery`
 //!   with the query's SHA-256), kept per node in a bounded cache; only POST with a JSON body
 //!   is served, so a query cannot be triggered by a cross-site link or form.
@@ -26,7 +27,9 @@ use crate::state::AppState;
 use async_graphql::extensions::apollo_persisted_queries::{
     ApolloPersistedQueries, LruCacheStorage,
 };
-use async_graphql::{Context, EmptyMutation, EmptySubscription, Object, Result, Schema};
+use async_graphql::{
+    Context, EmptyMutation, EmptySubscription, ErrorExtensions, Object, Result, Schema,
+};
 use axum::Json;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -59,10 +62,11 @@ impl Query {
         let tenant = auth
             .tenant::<unmogrowp_storage::tenant::AsViewer>(&state.store)
             .map_err(|_| async_graphql::Error::new("your role does not allow this"))?;
-        let organization = tenant
-            .organization()
-            .await
-            .map_err(|error| async_graphql::Error::new(error.to_string()))?;
+        let organization = tenant.organization().await.map_err(|error| {
+            tracing::error!(%error, "GraphQL: reading the organization failed");
+            async_graphql::Error::new("the organization could not be read")
+                .extend_with(|_, e| e.set("code", "INTERNAL"))
+        })?;
         Ok(types::Organization {
             id: organization.id.to_string().into(),
             name: organization.name,
@@ -179,6 +183,7 @@ pub async fn execute(
         rest: state.graphql_rest.clone(),
         headers: if auth.is_some() { parts.headers.clone() } else { Default::default() },
         peer: parts.extensions.get::<ConnectInfo<SocketAddr>>().copied(),
+        reads: std::sync::atomic::AtomicUsize::new(0),
     };
     let mut graphql = graphql.data(caller).data(state.clone());
     if let Some(auth) = auth {

@@ -31,7 +31,14 @@ pub(crate) struct Caller {
     pub(crate) rest: Rest,
     pub(crate) headers: HeaderMap,
     pub(crate) peer: Option<ConnectInfo<SocketAddr>>,
+    /// REST reads made for this request so far (see [`MAX_READS`]).
+    pub(crate) reads: std::sync::atomic::AtomicUsize,
 }
+
+/// The most REST reads one GraphQL request may make. The complexity limit counts a field once
+/// however long the list above it is (`apps { summary }` reads once per app), so this bounds
+/// what a query over many apps can start.
+pub const MAX_READS: usize = 60;
 
 /// The largest REST answer a resolver reads (a report of many groups).
 const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
@@ -39,6 +46,11 @@ const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
 /// `value` as one path segment (`/` and everything else outside unreserved characters
 /// escaped), so an id cannot reach another route.
 pub(crate) fn segment(value: &str) -> String {
+    // `.` and `..` are left alone by the encoding but mean "this" and "up" in a path; an empty
+    // segment would name the collection: neither is an id, so neither may look like a path.
+    if value.bytes().all(|b| b == b'.') {
+        return format!("%20{}", value.replace('.', "%2E"));
+    }
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>().replace('+', "%20")
 }
 
@@ -57,6 +69,12 @@ impl Caller {
 
     /// `GET path` (already escaped) as the caller.
     pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        if self.reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= MAX_READS {
+            return Err(async_graphql::Error::new(format!(
+                "this query reads more than {MAX_READS} resources (reports, lists): split it"
+            ))
+            .extend_with(|_, e| e.set("code", "TOO_MANY_READS")));
+        }
         let router = self.rest.0.get().cloned().ok_or_else(|| {
             async_graphql::Error::new("the API is starting")
                 .extend_with(|_, e| e.set("code", "UNAVAILABLE"))

@@ -269,18 +269,50 @@ pub fn redirect_target(app: &unmogrowp_storage::App, click_id: &str) -> String {
     }
 }
 
-/// Where a click on a **retargeting** link with a deep link goes (direct deep linking: the
-/// people it targets have the app): the deep link itself, with the click's parameters added
-/// (`unm_click_id`, `unm_link_id`, `unm_network`, `unm_campaign`), so the app opens on it and
-/// reports its `open` with that `link_id` (a re-engagement). An https deep link (a universal or
-/// app link) opens the app when installed and the web page otherwise. `None` for other links:
-/// they go to the store, and a new install gets the deep link from `GET /v1/attribution`
-/// (deferred deep linking).
+/// Schemes a tracking link never redirects to directly: web and other general-purpose
+/// schemes (that would make `/c/` an open redirect for any member's link) and schemes that hand
+/// the URL to an operating-system handler rather than an app.
+const NOT_APP_SCHEMES: &[&str] = &[
+    "http",
+    "https",
+    "ftp",
+    "ws",
+    "wss",
+    "mailto",
+    "tel",
+    "sms",
+    "intent",
+    "about",
+    "blob",
+    "chrome",
+    "chrome-extension",
+    "edge",
+    "res",
+    "shell",
+    "view-source",
+    "jar",
+    "javascript",
+    "data",
+    "vbscript",
+    "file",
+];
+
+/// Where a click on a **retargeting** link with an app-scheme deep link goes (direct deep
+/// linking: the people it targets have the app): the deep link itself, with the click's
+/// parameters added (`unm_click_id`, `unm_link_id`, `unm_network`, `unm_campaign`), so the app
+/// opens on it and reports its `open` with that `link_id` (a re-engagement). `None` for other
+/// links, and for web (`https`) or system-handler deep links (see [`NOT_APP_SCHEMES`]; also
+/// `ms-*` and `search-ms`): they go to the store, and a new install gets the deep link from
+/// `GET /v1/attribution` (deferred deep linking).
 pub fn direct_deep_link(link: &unmogrowp_storage::Link, click_id: &str) -> Option<String> {
     if !link.retargeting {
         return None;
     }
     let mut url = url::Url::parse(link.deep_link.as_deref()?).ok()?;
+    let scheme = url.scheme();
+    if NOT_APP_SCHEMES.contains(&scheme) || scheme.starts_with("ms-") || scheme == "search-ms" {
+        return None;
+    }
     url.query_pairs_mut()
         .append_pair("unm_click_id", click_id)
         .append_pair("unm_link_id", link.id.as_str())

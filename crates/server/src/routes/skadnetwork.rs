@@ -71,8 +71,8 @@ fn count(outcome: &'static str) {
 /// verifies Apple's signature (ECDSA P-256 with Apple's published key, over the
 /// version's signed fields) and counts it once per network, transaction and postback sequence
 /// index.
-/// The app is the one whose token is sent; when its store URL names an App Store id, the
-/// postback's `app-id` must match it.
+/// The app is the one whose token is sent; the postback's `app-id` must be the App Store id
+/// in the app's store URL (`…/id<number>`).
 #[utoipa::path(post, path = "/v1/skadnetwork/postbacks", tag = "collection",
     params(("X-App-Token" = Option<String>, Header, description = "The app's token (or `?app_token=`)"), AppTokenQuery),
     request_body(content = Object, description = "The postback exactly as Apple sent it (JSON)", content_type = "application/json"),
@@ -109,9 +109,15 @@ pub async fn receive_postback(
             ApiError::unprocessable("invalid_signature", error.to_string())
         }
     })?;
-    if let Some(expected) = unmogrowp_domain::skan::app_store_id(&app.store_url)
-        && expected != postback.app_store_id
-    {
+    let Some(expected) = unmogrowp_domain::skan::app_store_id(&app.store_url) else {
+        count("wrong_app");
+        return Err(ApiError::unprocessable(
+            "wrong_app",
+            "this app's store URL names no App Store id: set it to the app's App Store page \
+             (https://apps.apple.com/…/id<number>) so postbacks can be checked against it",
+        ));
+    };
+    if expected != postback.app_store_id {
         count("wrong_app");
         return Err(ApiError::unprocessable(
             "wrong_app",

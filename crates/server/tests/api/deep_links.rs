@@ -132,6 +132,12 @@ async fn retargeting_clicks_open_the_app_on_the_deep_link(backend: TestBackend) 
         make(json!({ "network": "meta", "campaign": "plain", "retargeting": true })).await;
     let acquisition =
         make(json!({ "network": "meta", "campaign": "new", "deep_link": "myapp://welcome" })).await;
+    let web = make(json!({ "network": "meta", "campaign": "web", "retargeting": true,
+        "deep_link": "https://phish.example/login" }))
+    .await;
+    let handler = make(json!({ "network": "meta", "campaign": "handler", "retargeting": true,
+        "deep_link": "intent://scan/#Intent;scheme=zxing;end" }))
+    .await;
 
     // The user installed earlier, organically.
     let earlier = json!({ "id": "re-install", "type": "install", "timestamp": now_rfc3339(-3600), "device": { "gaid": "re-device" } });
@@ -161,8 +167,9 @@ async fn retargeting_clicks_open_the_app_on_the_deep_link(backend: TestBackend) 
         ("meta", "winback")
     );
     assert!(!params["unm_click_id"].is_empty());
-    // Retargeting without a deep link, and an acquisition link with one: the store.
-    for link in [&plain_retargeting, &acquisition] {
+    // Retargeting without a deep link, an acquisition link with one, and web or system-handler
+    // deep links (never an open redirect): the store.
+    for link in [&plain_retargeting, &acquisition, &web, &handler] {
         let reply = app.call(Method::GET, &path(link), None, None).await;
         assert!(location(&reply).starts_with("https://play.google.com/"), "{}", location(&reply));
     }

@@ -170,6 +170,22 @@ async fn graphql_limits_persisted_queries_and_introspection(backend: TestBackend
     let body = query(&app, &token, &format!("{{ apps {{ {reports} }} }}")).await;
     assert_eq!(body["errors"], Value::Null, "{body}");
 
+    // A field under a list runs once per element: at most 60 reads per request.
+    for n in 0..12 {
+        let mut body = android_app(&format!("Extra {n}"));
+        body["bundle_id"] = json!(format!("com.example.extra{n}"));
+        let made = app.call(Method::POST, "/api/v1/apps", Some(&token), Some(&body)).await;
+        assert_eq!(made.status, 201, "{}", made.text);
+    }
+    let reports: String = (0..5).map(|n| format!("r{n}: summary {{ currency }} ")).collect();
+    let body = query(&app, &token, &format!("{{ apps {{ {reports} }} }}")).await;
+    assert!(codes(&body).iter().any(|code| code == "TOO_MANY_READS"), "{body}");
+    // Ids that look like path steps are ids like any other.
+    for id in ["..", ".", ""] {
+        let body = query(&app, &token, &format!(r#"{{ app(id: "{id}") {{ name }} }}"#)).await;
+        assert_eq!(codes(&body), ["NOT_FOUND"], "{id:?}: {body}");
+    }
+
     // Too long a text: 400 naming the field.
     let long = format!("{{ apps {{ id }} }} #{}", "x".repeat(40 * 1024));
     let reply = graphql(&app, Some(&token), &json!({ "query": long })).await;

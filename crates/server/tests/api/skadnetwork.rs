@@ -145,6 +145,22 @@ async fn postbacks_verify_count_once_and_report_by_campaign(backend: TestBackend
         reply.text
     );
 
+    // An iOS app whose store URL names no App Store id cannot tell whose postback it is.
+    let mut unnamed = ios_app("Unnamed", 7);
+    unnamed["store_url"] = json!("https://apps.apple.com/us/app/skan-demo");
+    let unnamed = app.call(Method::POST, "/api/v1/apps", Some(&token), Some(&unnamed)).await;
+    assert_eq!(unnamed.status, 201, "{}", unnamed.text);
+    let unnamed_token = unnamed.body["app_token"].as_str().unwrap().to_owned();
+    let headers = [("x-app-token", unnamed_token.as_str())];
+    let reply =
+        post_raw(&app, "/v1/skadnetwork/postbacks", &headers, sample("v3.0-won.json"), false).await;
+    assert_eq!(
+        (reply.status, reply.body["code"].as_str()),
+        (422, Some("wrong_app")),
+        "{}",
+        reply.text
+    );
+
     // The report: by network and campaign.
     let report_path = format!("/api/v1/apps/{}/reports/skadnetwork", fixture.app_id);
     let report = app.call(Method::GET, &report_path, Some(&token), None).await;
