@@ -127,7 +127,13 @@ async fn a_library_sends_installs_and_purchases_counted_once(
     let _server = common::Running(Some(common::serve(port, data_dir.path(), &[], &[])));
     let base = format!("http://127.0.0.1:{port}");
     let http =
-        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        // Idle connections are dropped before the server's 10 s header-read timeout closes
+        // them (a browser run takes longer than that; a reused, just-closed connection fails).
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
     common::wait_for(&http, &base, "/healthz", Duration::from_secs(30)).await;
     let (token, app_id, app_token) = common::account_with_app(&http, &base, &base, library).await;
 
