@@ -108,12 +108,14 @@ impl SkanPostback {
 #[serde(deny_unknown_fields)]
 pub struct FineRule {
     /// The value, 0–63.
+    #[schema(minimum = 0, maximum = 63)]
     pub value: u8,
     /// The in-app event that sets it (e.g. `tutorial_complete`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<String>,
     /// Revenue from (inclusive), in the app's currency, if the value is a revenue bucket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0)]
     pub revenue_min: Option<f64>,
     /// Revenue up to (exclusive), in the app's currency; absent for an open-ended bucket.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -167,6 +167,11 @@ pub async fn execute(
             format!("is longer than {MAX_QUERY_BYTES} bytes"),
         ));
     }
+    for (field, value) in [("variables", &body.variables), ("extensions", &body.extensions)] {
+        if value.as_ref().is_some_and(|value| !value.is_null() && !value.is_object()) {
+            return Err(ApiError::invalid_field(field, "must be an object"));
+        }
+    }
     let mut graphql = async_graphql::Request::new(body.query);
     graphql.operation_name = body.operation_name;
     if let Some(variables) = body.variables.filter(|v| !v.is_null()) {

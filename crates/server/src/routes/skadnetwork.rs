@@ -78,9 +78,9 @@ fn count(outcome: &'static str) {
     request_body(content = Object, description = "The postback exactly as Apple sent it (JSON)", content_type = "application/json"),
     responses(
         (status = 200, description = "Recorded, or a duplicate counted once", body = PostbackReceipt),
-        (status = 400, description = "Not a postback: a field is missing or malformed (named in `errors`)", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+        (status = 400, description = "Not a postback: a field is missing or malformed, or the `version` cannot be verified (1.0 and 2.0); named in `errors`", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
         (status = 401, description = "Missing or unknown app token", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
-        (status = 422, description = "`invalid_signature` (not signed by Apple, or altered), `unsupported_version` (1.0 and 2.0 cannot be verified), or `wrong_app` (`app-id` is another app's)", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "`invalid_signature` (not signed by Apple, or altered) or `wrong_app` (`app-id` is another app's, or the app is not an iOS app with an App Store id)", body = crate::error::ProblemDocument, content_type = "application/problem+json"),
     ))]
 pub async fn receive_postback(
     State(state): State<AppState>,
@@ -89,10 +89,8 @@ pub async fn receive_postback(
 ) -> ApiResult<Json<PostbackReceipt>> {
     let app = app_of(&state, request.headers(), &query).await?;
     if app.platform != Platform::Ios {
-        return Err(ApiError::unprocessable(
-            "wrong_app",
-            "SKAdNetwork postbacks are for iOS apps; this app is an Android app",
-        ));
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "wrong_app")
+            .with_detail("SKAdNetwork postbacks are for iOS apps; this app is an Android app"));
     }
     let body = read_body(request, &state).await?;
     let postback = unmogrowp_ingest::skadnetwork::verify(&body).map_err(|error| match error {
@@ -102,30 +100,26 @@ pub async fn receive_postback(
         }
         SkanError::UnsupportedVersion(_) => {
             count("unsupported_version");
-            ApiError::unprocessable("unsupported_version", error.to_string())
+            ApiError::invalid_field("version", error.to_string())
         }
         SkanError::BadSignature => {
             count("invalid_signature");
-            ApiError::unprocessable("invalid_signature", error.to_string())
+            ApiError::new(StatusCode::FORBIDDEN, "invalid_signature").with_detail(error.to_string())
         }
     })?;
     let Some(expected) = unmogrowp_domain::skan::app_store_id(&app.store_url) else {
         count("wrong_app");
-        return Err(ApiError::unprocessable(
-            "wrong_app",
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "wrong_app").with_detail(
             "this app's store URL names no App Store id: set it to the app's App Store page \
              (https://apps.apple.com/…/id<number>) so postbacks can be checked against it",
         ));
     };
     if expected != postback.app_store_id {
         count("wrong_app");
-        return Err(ApiError::unprocessable(
-            "wrong_app",
-            format!(
-                "`app-id` {} is not this app's App Store id ({expected}, from its store URL)",
-                postback.app_store_id
-            ),
-        ));
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "wrong_app").with_detail(format!(
+            "`app-id` {} is not this app's App Store id ({expected}, from its store URL)",
+            postback.app_store_id
+        )));
     }
     let now = unmogrowp_domain::time::now_millis();
     let zone = jiff::tz::TimeZone::get(&app.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);

@@ -217,6 +217,14 @@ async fn graphql_limits_persisted_queries_and_introspection(backend: TestBackend
     // A body that is not a GraphQL request.
     let reply = graphql(&app, Some(&token), &json!({ "query": 3 })).await;
     assert_eq!(reply.status, 400, "{}", reply.text);
+    let reply =
+        graphql(&app, Some(&token), &json!({ "query": "{ apps { id } }", "variables": [1] })).await;
+    assert_eq!(
+        (reply.status, reply.body["errors"][0]["field"].as_str()),
+        (400, Some("variables")),
+        "{}",
+        reply.text
+    );
 
     // The schema kept in the repository is the server's.
     let served = app.get("/api/graphql/schema.graphql").await.text().await.unwrap();

@@ -103,7 +103,7 @@ async fn postbacks_verify_count_once_and_report_by_campaign(backend: TestBackend
     let reply = send(&app, &fixture, serde_json::to_vec(&forged).unwrap()).await;
     assert_eq!(
         (reply.status, reply.body["code"].as_str()),
-        (422, Some("invalid_signature")),
+        (403, Some("invalid_signature")),
         "{}",
         reply.text
     );
@@ -112,8 +112,8 @@ async fn postbacks_verify_count_once_and_report_by_campaign(backend: TestBackend
     old["version"] = json!("2.0");
     let reply = send(&app, &fixture, serde_json::to_vec(&old).unwrap()).await;
     assert_eq!(
-        (reply.status, reply.body["code"].as_str()),
-        (422, Some("unsupported_version")),
+        (reply.status, reply.body["errors"][0]["field"].as_str()),
+        (400, Some("version")),
         "{}",
         reply.text
     );
@@ -140,7 +140,7 @@ async fn postbacks_verify_count_once_and_report_by_campaign(backend: TestBackend
         post_raw(&app, "/v1/skadnetwork/postbacks", &headers, sample("v3.0-won.json"), false).await;
     assert_eq!(
         (reply.status, reply.body["code"].as_str()),
-        (422, Some("wrong_app")),
+        (403, Some("wrong_app")),
         "{}",
         reply.text
     );
@@ -156,7 +156,7 @@ async fn postbacks_verify_count_once_and_report_by_campaign(backend: TestBackend
         post_raw(&app, "/v1/skadnetwork/postbacks", &headers, sample("v3.0-won.json"), false).await;
     assert_eq!(
         (reply.status, reply.body["code"].as_str()),
-        (422, Some("wrong_app")),
+        (403, Some("wrong_app")),
         "{}",
         reply.text
     );
@@ -241,7 +241,7 @@ async fn android_apps_take_no_skadnetwork_postbacks(backend: TestBackend) {
     let reply = send(&app, &fixture, sample("v4.0-fine.json")).await;
     assert_eq!(
         (reply.status, reply.body["code"].as_str()),
-        (422, Some("wrong_app")),
+        (403, Some("wrong_app")),
         "{}",
         reply.text
     );
