@@ -3,7 +3,7 @@
 //! transaction counts once; the conversion-value schema prices the values; the CSV export
 //! lists every postback; another organization's app answers 404.
 
-use crate::collect::{Fixture, fixture};
+use crate::collect::fixture;
 use crate::segment::post_raw;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -25,10 +25,14 @@ fn ios_app(name: &str, store_id: u64) -> Value {
     })
 }
 
-async fn send(app: &TestApp, fixture: &Fixture, body: Vec<u8>) -> unmogrowp_testkit::app::Reply {
-    let headers =
-        [("content-type", "application/json"), ("x-app-token", fixture.app_token.as_str())];
+async fn send(app: &TestApp, app_token: &str, body: Vec<u8>) -> unmogrowp_testkit::app::Reply {
+    let headers = [("content-type", "application/json"), ("x-app-token", app_token)];
     post_raw(app, "/v1/skadnetwork/postbacks", &headers, body, false).await
+}
+
+/// Asserts a refusal's status and problem code.
+fn assert_refused(reply: &unmogrowp_testkit::app::Reply, status: u16, code: &str) {
+    assert_eq!((reply.status, reply.body["code"].as_str()), (status, Some(code)), "{}", reply.text);
 }
 
 async fn postbacks_verify_count_once_and_report_by_campaign(backend: TestBackend) {
@@ -77,12 +81,12 @@ async fn postbacks_verify_count_once_and_report_by_campaign(backend: TestBackend
     for name in
         ["v4.0-fine.json", "v4.0-coarse.json", "v3.0-won.json", "v3.0-lost.json", "v2.2.json"]
     {
-        let reply = send(&app, &fixture, sample(name)).await;
+        let reply = send(&app, &fixture.app_token, sample(name)).await;
         assert_eq!(reply.status, 200, "{name}: {}", reply.text);
         assert_eq!(reply.body["status"], "recorded", "{name}: {}", reply.text);
     }
     // Re-sent (as networks retry): counted once.
-    let again = send(&app, &fixture, sample("v4.0-fine.json")).await;
+    let again = send(&app, &fixture.app_token, sample("v4.0-fine.json")).await;
     assert_eq!(
         (again.status, again.body["status"].as_str()),
         (200, Some("duplicate")),
@@ -100,17 +104,12 @@ async fn postbacks_verify_count_once_and_report_by_campaign(backend: TestBackend
     let mut forged: Value = serde_json::from_slice(&sample("v3.0-won.json")).unwrap();
     forged["campaign-id"] = json!(43);
     forged["transaction-id"] = json!("11111111-0170-41b5-bbe4-fe71dedf1e28");
-    let reply = send(&app, &fixture, serde_json::to_vec(&forged).unwrap()).await;
-    assert_eq!(
-        (reply.status, reply.body["code"].as_str()),
-        (403, Some("invalid_signature")),
-        "{}",
-        reply.text
-    );
+    let reply = send(&app, &fixture.app_token, serde_json::to_vec(&forged).unwrap()).await;
+    assert_refused(&reply, 403, "invalid_signature");
     // Version 2.0 (Apple's retired P-192 key) is refused as unverifiable.
     let mut old: Value = serde_json::from_slice(&sample("v2.2.json")).unwrap();
     old["version"] = json!("2.0");
-    let reply = send(&app, &fixture, serde_json::to_vec(&old).unwrap()).await;
+    let reply = send(&app, &fixture.app_token, serde_json::to_vec(&old).unwrap()).await;
     assert_eq!(
         (reply.status, reply.body["errors"][0]["field"].as_str()),
         (400, Some("version")),
@@ -120,7 +119,7 @@ async fn postbacks_verify_count_once_and_report_by_campaign(backend: TestBackend
     // Malformed: the field is named.
     let mut missing: Value = serde_json::from_slice(&sample("v4.0-fine.json")).unwrap();
     missing.as_object_mut().unwrap().remove("transaction-id");
-    let reply = send(&app, &fixture, serde_json::to_vec(&missing).unwrap()).await;
+    let reply = send(&app, &fixture.app_token, serde_json::to_vec(&missing).unwrap()).await;
     assert_eq!(reply.status, 400, "{}", reply.text);
     assert_eq!(reply.body["errors"][0]["field"], "transaction-id", "{}", reply.text);
     // No token, an unknown token.
@@ -135,15 +134,7 @@ async fn postbacks_verify_count_once_and_report_by_campaign(backend: TestBackend
     let other =
         app.call(Method::POST, "/api/v1/apps", Some(&token), Some(&ios_app("Other", 1))).await;
     let other_token = other.body["app_token"].as_str().unwrap().to_owned();
-    let headers = [("x-app-token", other_token.as_str())];
-    let reply =
-        post_raw(&app, "/v1/skadnetwork/postbacks", &headers, sample("v3.0-won.json"), false).await;
-    assert_eq!(
-        (reply.status, reply.body["code"].as_str()),
-        (403, Some("wrong_app")),
-        "{}",
-        reply.text
-    );
+    assert_refused(&send(&app, &other_token, sample("v3.0-won.json")).await, 403, "wrong_app");
 
     // An iOS app whose store URL names no App Store id cannot tell whose postback it is.
     let mut unnamed = ios_app("Unnamed", 7);
@@ -151,15 +142,7 @@ async fn postbacks_verify_count_once_and_report_by_campaign(backend: TestBackend
     let unnamed = app.call(Method::POST, "/api/v1/apps", Some(&token), Some(&unnamed)).await;
     assert_eq!(unnamed.status, 201, "{}", unnamed.text);
     let unnamed_token = unnamed.body["app_token"].as_str().unwrap().to_owned();
-    let headers = [("x-app-token", unnamed_token.as_str())];
-    let reply =
-        post_raw(&app, "/v1/skadnetwork/postbacks", &headers, sample("v3.0-won.json"), false).await;
-    assert_eq!(
-        (reply.status, reply.body["code"].as_str()),
-        (403, Some("wrong_app")),
-        "{}",
-        reply.text
-    );
+    assert_refused(&send(&app, &unnamed_token, sample("v3.0-won.json")).await, 403, "wrong_app");
 
     // The report: by network and campaign.
     let report_path = format!("/api/v1/apps/{}/reports/skadnetwork", fixture.app_id);
@@ -238,13 +221,8 @@ async fn postbacks_verify_count_once_and_report_by_campaign(backend: TestBackend
 async fn android_apps_take_no_skadnetwork_postbacks(backend: TestBackend) {
     let app = TestApp::spawn(backend).await;
     let fixture = fixture(&app, "droid-skan.example", crate::apps::android_app("Droid")).await;
-    let reply = send(&app, &fixture, sample("v4.0-fine.json")).await;
-    assert_eq!(
-        (reply.status, reply.body["code"].as_str()),
-        (403, Some("wrong_app")),
-        "{}",
-        reply.text
-    );
+    let reply = send(&app, &fixture.app_token, sample("v4.0-fine.json")).await;
+    assert_refused(&reply, 403, "wrong_app");
     app.stop().await;
 }
 
