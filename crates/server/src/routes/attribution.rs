@@ -155,10 +155,7 @@ pub async fn sdk_attribution(
         .get("x-app-token")
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| ApiError::unauthorized("send the app's token in X-App-Token"))?;
-    let app = state.ingest.app_by_token(token).await?.ok_or_else(|| {
-        ApiError::new(axum::http::StatusCode::UNAUTHORIZED, "invalid_app_token")
-            .with_detail("unknown app token")
-    })?;
+    let app = crate::routes::collect::app_for_token(&state, token, "app token").await?;
     let value = params.device_id.trim().to_ascii_lowercase();
     if unmogrowp_domain::event::is_placeholder_id(&value) {
         return Err(ApiError::invalid_field(

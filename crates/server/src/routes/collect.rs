@@ -19,6 +19,22 @@ fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|value| value.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
 }
 
+/// The app whose token a collection request sent (`what` names the token for the client:
+/// `app token`, `write key`, `API key`), recorded as the request's tenant; 401
+/// `invalid_app_token` when no app has it.
+pub(crate) async fn app_for_token(
+    state: &AppState,
+    token: &str,
+    what: &str,
+) -> ApiResult<std::sync::Arc<unmogrowp_storage::App>> {
+    let app = state.ingest.app_by_token(token).await?.ok_or_else(|| {
+        ApiError::new(StatusCode::UNAUTHORIZED, "invalid_app_token")
+            .with_detail(format!("unknown {what}"))
+    })?;
+    crate::middleware::record_tenant(&app.org_id);
+    Ok(app)
+}
+
 /// The JSON body as sent and decoded (`Content-Encoding: gzip` or `deflate` undone, the
 /// size limit applied to the decoded body).
 pub(crate) async fn json_body(
@@ -74,11 +90,7 @@ pub async fn sdk_events(
     let token = header_text(request.headers(), "x-app-token")
         .ok_or_else(|| ApiError::unauthorized("send the app's token in X-App-Token"))?
         .to_owned();
-    let app = state.ingest.app_by_token(&token).await?.ok_or_else(|| {
-        ApiError::new(StatusCode::UNAUTHORIZED, "invalid_app_token")
-            .with_detail("unknown app token")
-    })?;
-    crate::middleware::record_tenant(&app.org_id);
+    let app = app_for_token(&state, &token, "app token").await?;
     let (_, body) = json_body(request, &state).await?;
     let response = state.ingest.ingest(&app, &body, Source::Sdk, &client.for_ingest()).await?;
     Ok(Json(response))
@@ -110,11 +122,7 @@ pub async fn opt_out(State(state): State<AppState>, request: Request) -> ApiResu
     let token = header_text(request.headers(), "x-app-token")
         .ok_or_else(|| ApiError::unauthorized("send the app's token in X-App-Token"))?
         .to_owned();
-    let app = state.ingest.app_by_token(&token).await?.ok_or_else(|| {
-        ApiError::new(StatusCode::UNAUTHORIZED, "invalid_app_token")
-            .with_detail("unknown app token")
-    })?;
-    crate::middleware::record_tenant(&app.org_id);
+    let app = app_for_token(&state, &token, "app token").await?;
     let (_, body) = json_body(request, &state).await?;
     let OptOutBody { device } = unmogrowp_domain::json::parse(&body)?;
     if device.identifiers().is_empty() {

@@ -158,10 +158,7 @@ async fn collect(
     let key = translated.api_key.ok_or_else(|| {
         ApiError::unauthorized("send the app's token as the project API key (api_key or token)")
     })?;
-    let app = state.ingest.app_by_token(&key).await?.ok_or_else(|| {
-        ApiError::new(StatusCode::UNAUTHORIZED, "invalid_app_token").with_detail("unknown API key")
-    })?;
-    crate::middleware::record_tenant(&app.org_id);
+    let app = crate::routes::collect::app_for_token(&state, &key, "API key").await?;
     let response =
         state.ingest.ingest(&app, &translated.body, Source::Sdk, &client.for_ingest()).await?;
     Ok(Json(response))

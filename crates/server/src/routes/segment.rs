@@ -11,7 +11,7 @@ use crate::routes::collect::decoded_body;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use base64::Engine;
 use unmogrowp_domain::event::Source;
 use unmogrowp_ingest::segment::{Endpoint, translate};
@@ -47,11 +47,7 @@ async fn collect(
             "send the app's token as the write key (HTTP Basic auth user, or writeKey in the body)",
         )
     })?;
-    let app = state.ingest.app_by_token(&token).await?.ok_or_else(|| {
-        ApiError::new(StatusCode::UNAUTHORIZED, "invalid_app_token")
-            .with_detail("unknown write key")
-    })?;
-    crate::middleware::record_tenant(&app.org_id);
+    let app = crate::routes::collect::app_for_token(&state, &token, "write key").await?;
     let response =
         state.ingest.ingest(&app, &translated.body, Source::Sdk, &client.for_ingest()).await?;
     Ok(Json(response))

@@ -55,12 +55,7 @@ async fn app_of(
         .ok_or_else(|| {
             ApiError::unauthorized("send the app's token in X-App-Token or `?app_token=`")
         })?;
-    let app = state.ingest.app_by_token(token).await?.ok_or_else(|| {
-        ApiError::new(StatusCode::UNAUTHORIZED, "invalid_app_token")
-            .with_detail("unknown app token")
-    })?;
-    crate::middleware::record_tenant(&app.org_id);
-    Ok(app)
+    crate::routes::collect::app_for_token(state, token, "app token").await
 }
 
 fn count(outcome: &'static str) {
